@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Stage forward: the chain lets the lab out to the internet and lets replies back in
+# (conntrack ESTABLISHED,RELATED). Without the nat stage the replies still get lost:
+# the internet has no route to the lab's private subnet.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need NSLAB_CHAIN NSLAB_BRIDGE NSLAB_SUBNET
+
+rule filter "$NSLAB_CHAIN" 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+rule filter "$NSLAB_CHAIN" 2 -i "$NSLAB_BRIDGE" ! -o "$NSLAB_BRIDGE" -s "$NSLAB_SUBNET" -j ACCEPT

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Teardown: undo every stage, in reverse, on a machine's real root namespace (`@host`
+# scenarios and the Vagrant lab). Worlds never need it: ending a world frees everything.
+# Idempotent: safe on a half-built lab or a clean machine. Sysctls are left as they are.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need NSLAB_BRIDGE NSLAB_CHAIN NSLAB_SUBNET NSLAB_NAMESPACES NSLAB_UPSTREAM_NS NSLAB_UPLINK
+
+state=${NSLAB_STATE_DIR:-/run/nslab}
+pidfile="$state/dnsmasq-$NSLAB_UPSTREAM_NS.pid"
+if [ -s "$pidfile" ]; then
+  kill "$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
+fi
+
+# unrule TABLE CHAIN RULE...: remove every copy of a rule, if any.
+unrule() {
+  local table=$1 chain=$2
+  shift 2
+  while iptables -w -t "$table" -C "$chain" "$@" 2>/dev/null; do
+    iptables -w -t "$table" -D "$chain" "$@"
+  done
+}
+unrule nat POSTROUTING -s "$NSLAB_SUBNET" ! -o "$NSLAB_BRIDGE" -j MASQUERADE
+unrule filter FORWARD -j "$NSLAB_CHAIN"
+if chain_exists "$NSLAB_CHAIN"; then
+  iptables -w -F "$NSLAB_CHAIN"
+  iptables -w -X "$NSLAB_CHAIN"
+fi
+iptables -w -P FORWARD ACCEPT
+
+if [ -n "${NSLAB_ISP_ADDRESS:-}" ]; then
+  ip route del default via "${NSLAB_ISP_ADDRESS%/*}" dev "$NSLAB_UPLINK" 2>/dev/null || true
+fi
+ip link del "$NSLAB_UPLINK" 2>/dev/null || true
+[ -e "/run/netns/$NSLAB_UPSTREAM_NS" ] && ip netns del "$NSLAB_UPSTREAM_NS"
+while read -r name _ifname peer _addr; do
+  [ -e "/run/netns/$name" ] && ip netns del "$name"
+  ip link del "$peer" 2>/dev/null || true
+  rm -rf "/etc/netns/${name:?}"
+done < <(namespaces)
+ip link del "$NSLAB_BRIDGE" 2>/dev/null || true

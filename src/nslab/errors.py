@@ -1,0 +1,20 @@
+"""One exception type for everything a user can fix: it carries the problem and the fix."""
+
+from __future__ import annotations
+
+
+class NslabError(Exception):
+    """A problem the user can act on; printed as one line, never as a traceback."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem} (fix: {fix})" if fix else problem)
+
+
+class LabError(NslabError):
+    """A lab file or lab value is invalid; raised before anything runs."""
+
+
+class TargetError(NslabError):
+    """A target cannot run what was asked: missing tool, no privileges, unreachable host."""

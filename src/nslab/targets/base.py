@@ -1,0 +1,113 @@
+"""The target protocol: where commands run. Local, ssh and vagrant all speak it.
+
+Commands are argv lists, quoted once at the transport; a `str` command is a bash script
+of the project's own (a provision stage or a scenario's docstring), never user text
+spliced into a shell line.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from nslab.errors import NslabError
+
+Command = Sequence[str] | str
+
+
+def describe(cmd: Command) -> str:
+    """The command as a person would type it: for logs and error messages."""
+    return cmd if isinstance(cmd, str) else shlex.join(cmd)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one command did; steps and probes judge it, targets never do."""
+
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.timed_out
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together, as a terminal would have shown them."""
+        if self.stdout and self.stderr and not self.stdout.endswith("\n"):
+            return self.stdout + "\n" + self.stderr
+        return self.stdout + self.stderr
+
+
+class CommandError(NslabError):
+    """A command that had to succeed did not; carries its output for the report."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+        why = "timed out" if result.timed_out else f"exited {result.rc}"
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        tail = f": {detail[-1]}" if detail else ""
+        super().__init__(f"`{result.command}` {why}{tail}")
+
+
+@dataclass
+class CommandLog:
+    """Every command a target ran, in order: embedded in failure reports (NetworkManager-ci)."""
+
+    entries: list[Result] = field(default_factory=list)
+    limit: int = 400
+
+    def add(self, result: Result) -> None:
+        self.entries.append(result)
+        if len(self.entries) > self.limit:
+            del self.entries[: len(self.entries) - self.limit]
+
+    def render(self) -> str:
+        lines = []
+        for r in self.entries:
+            lines.append(f"$ {r.command}    # rc={r.rc} {r.seconds * 1000:.1f} ms")
+            lines.extend("  " + line for line in r.output.rstrip("\n").splitlines())
+        return "\n".join(lines)
+
+
+class Spawned(Protocol):
+    """A long-lived process on a target (a world's holder): a line to read, stdin to close."""
+
+    def readline(self, timeout: float) -> str: ...
+
+    def close_stdin(self) -> None: ...
+
+    def wait(self, timeout: float) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+
+@runtime_checkable
+class Target(Protocol):
+    """Runs commands somewhere: this host, a machine over ssh, a vagrant VM."""
+
+    name: str
+    is_root: bool
+    log: CommandLog
+
+    def run(
+        self,
+        cmd: Command,
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 60.0,
+        check: bool = False,
+    ) -> Result: ...
+
+    def spawn(self, argv: Sequence[str], *, detach: bool = False) -> Spawned: ...
+
+    def put(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
+
+    def close(self) -> None: ...

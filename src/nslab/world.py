@@ -1,0 +1,194 @@
+"""Worlds: a disposable network + mount + PID namespace per scenario, on any target.
+
+The world's root network namespace plays the seed's "host" (its own FORWARD chain,
+sysctls, bridge), so scenarios do what the blog does without touching the real host.
+One process holds the world: PID 1 of its PID namespace. When it ends, the kernel kills
+everything inside (dnsmasq included) and frees the lab namespaces, whose /run/netns
+mounts live only in the world's private tmpfs. The holder ends when:
+- its stdin reaches EOF (we close it, or our process dies and the kernel closes it), or
+- `unshare --kill-child` forwards SIGKILL, which PR_SET_PDEATHSIG sends when we die.
+Either way nothing leaks, even after `kill -9` of the test run.
+
+>>> from nslab.targets.local import LocalTarget
+>>> with World.start(LocalTarget()) as w:          # doctest: +SKIP
+...     w.run(["ip", "-o", "link"]).stdout
+'1: lo: <LOOPBACK> mtu 65536 ...'
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nslab.errors import TargetError
+from nslab.targets.base import Command, CommandError, Result, Target
+
+READY = "nslab-world-ready"
+
+# Runs as PID 1 of the world. Own tmpfs for /run (so /run/netns and lock files are
+# private) and for /etc/netns; a resolv.conf like Ubuntu's stub (127.0.0.53), which lab
+# namespaces cannot reach: DNS inside them fails until the dns stage gives them a
+# resolver, exactly as in the seed. Then report our host-visible PID and wait.
+HOLDER_SCRIPT = r"""
+set -eu
+mode=$1
+mount -t tmpfs -o mode=0755,size=16m nslab-run /run
+mkdir -p /run/netns /run/nslab
+mount -t tmpfs -o mode=0755,size=4m nslab-etc-netns /etc/netns
+printf 'nameserver 127.0.0.53\noptions timeout:1 attempts:1\n' > /run/nslab/resolv.conf
+conf=/etc/resolv.conf
+if [ -L "$conf" ]; then conf=$(readlink -m "$conf"); fi
+case $conf in /run/*) mkdir -p "${conf%/*}"; : > "$conf" ;; esac
+if [ -e "$conf" ]; then mount --bind /run/nslab/resolv.conf "$conf"; fi
+read -r hostpid _ < /proc/self/stat
+echo "nslab-world-ready $hostpid"
+if [ "$mode" = persistent ]; then exec sleep infinity; fi
+read -r _ || true
+"""
+
+
+@dataclass
+class WorldInfo:
+    """Enough to find a persistent world again from another process (`nslab up`)."""
+
+    pid: int  # host-visible PID of the world's PID 1
+    starttime: str  # /proc/PID/stat field 22: guards against PID reuse
+    userns: bool
+
+
+class World:
+    """A disposable namespace world on a target; implements the target protocol inside it."""
+
+    def __init__(self, target: Target, info: WorldInfo, holder: object | None = None) -> None:
+        self.target = target
+        self.info = info
+        self._holder = holder
+        self.name = f"{target.name}:world-{info.pid}"
+        self.is_root = True
+        self.log = target.log
+        self.closed = False
+
+    # --- life cycle -------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, target: Target, *, persistent: bool = False, timeout: float = 10.0) -> World:
+        """Make a world; persistent ones outlive this process (for `nslab up`)."""
+        userns = not target.is_root
+        if target.is_root:
+            # ip netns exec bind-mounts /etc/netns/NAME/*; the world mounts its own tmpfs
+            # over /etc/netns, so the directory must exist (an empty dir, nothing more).
+            target.run(["mkdir", "-p", "/etc/netns"], check=True)
+        argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child",
+                "--propagation", "private"]
+        if userns:
+            argv[1:1] = ["--user", "--map-root-user"]
+        argv += ["sh", "-c", HOLDER_SCRIPT, "nslab-world", "persistent" if persistent else "scenario"]
+        holder = target.spawn(argv, detach=persistent)
+        line = holder.readline(timeout)
+        if not line.startswith(READY):
+            rest = line + (holder.read_rest() if hasattr(holder, "read_rest") and holder.wait(2) is not None else "")
+            holder.kill()
+            raise TargetError(
+                f"could not create a namespace world on {target.name}: {rest.strip() or 'no output'}",
+                "run as root, or enable unprivileged user namespaces "
+                "(sysctl kernel.unprivileged_userns_clone=1); `nslab doctor` checks this"
+                if userns else "run `nslab doctor` to check kernel features and tools",
+            )
+        pid = int(line.split()[1])
+        info = WorldInfo(pid=pid, starttime=_starttime(target, pid), userns=userns)
+        return cls(target, info, holder)
+
+    @classmethod
+    def attach(cls, target: Target, info: WorldInfo) -> World:
+        """Re-open a persistent world by its recorded PID, if that very process still lives."""
+        if _starttime(target, info.pid) != info.starttime:
+            raise TargetError(
+                f"the lab world (pid {info.pid}) is no longer running", "start one with `nslab up`"
+            )
+        return cls(target, info)
+
+    def alive(self) -> bool:
+        return not self.closed and _starttime(self.target, self.info.pid) == self.info.starttime
+
+    def close(self) -> None:
+        """End the world and wait for it: every namespace, link and process in it goes."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._holder is not None:
+            self._holder.close_stdin()
+            if self._holder.wait(5.0) is None:
+                self._holder.kill()
+            else:
+                self._holder.kill()  # reaps and closes pipes; a no-op on an exited process
+        elif self.alive():
+            # A persistent world: SIGKILL to its PID 1 ends the whole PID namespace.
+            if self.target.name == "local":
+                os.kill(self.info.pid, signal.SIGKILL)
+            else:
+                self.target.run(["kill", "-KILL", str(self.info.pid)])
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- running commands inside ----------------------------------------------------------
+
+    def enter(self, argv: list[str], ns: str | None = None) -> list[str]:
+        """argv that runs `argv` in the world (and in lab namespace `ns`, if given)."""
+        prefix = ["nsenter", "--target", str(self.info.pid), "--net", "--mount", "--pid"]
+        if self.info.userns:
+            prefix.insert(3, "--user")
+            prefix.append("--preserve-credentials")
+        if ns is not None:
+            prefix += ["--", "ip", "netns", "exec", ns]
+        else:
+            prefix.append("--")
+        return prefix + argv
+
+    def run(
+        self,
+        cmd: Command,
+        *,
+        ns: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 60.0,
+        check: bool = False,
+    ) -> Result:
+        """Run in the world's root namespace (the seed's host) or in lab namespace `ns`."""
+        if self.closed:
+            raise TargetError("this world is closed", "start a new one")
+        argv = ["bash", "-euo", "pipefail", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        result = self.target.run(self.enter(argv, ns), env=env, stdin=stdin, timeout=timeout)
+        # Log and report the command as the user wrote it, not the nsenter wrapping.
+        shown = (f"ip netns exec {ns} " if ns else "") + (cmd if isinstance(cmd, str) else " ".join(cmd))
+        result = Result(shown, result.rc, result.stdout, result.stderr, result.seconds, result.timed_out)
+        self.log.entries[-1] = result
+        if check and not result.ok:
+            raise CommandError(result)
+        return result
+
+    def spawn(self, argv: list[str], *, detach: bool = False) -> object:
+        return self.target.spawn(self.enter(argv), detach=detach)
+
+    def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        self.run(["sh", "-c", 'cat > "$1" && chmod "$2" "$1"', "put", path, oct(mode)[2:]],
+                 stdin=data.decode(), check=True)
+
+
+def _starttime(target: Target, pid: int) -> str:
+    """Field 22 of /proc/PID/stat ('' if gone): a PID plus this identifies one process."""
+    if target.name == "local":
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            return ""
+    else:
+        stat = target.run(["cat", f"/proc/{pid}/stat"]).stdout
+    return stat.rsplit(")", 1)[-1].split()[19] if ")" in stat else ""
