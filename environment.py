@@ -1,0 +1,68 @@
+"""behave hooks: one lab session per run, a fresh world per scenario, diagnostics on failure.
+
+Lives at the top level beside steps/ (not in features/), so `behave features/` finds both.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from behave.model import Scenario
+from behave.model_core import Status
+from behave.runner import Context
+
+from nslab.config import Settings, find_pyproject
+from nslab.errors import NslabError
+from nslab.session import LabSession
+
+
+def before_all(context: Context) -> None:
+    userdata = dict(context.config.userdata)
+    try:
+        settings = Settings.from_sources(userdata, find_pyproject())
+        context.nslab = LabSession.open(settings, userdata)
+    except NslabError as exc:
+        # One clear line, no traceback: behave then reports the hook error and stops.
+        print(f"nslab: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    context.reports = Path(settings.reports)
+    # Bundles from an earlier run would describe failures that no longer exist.
+    shutil.rmtree(context.reports / "diagnostics", ignore_errors=True)
+
+
+def before_scenario(context: Context, scenario: Scenario) -> None:
+    if "host" in scenario.effective_tags and context.nslab.target.name == "local":
+        scenario.skip("@host scenarios change a machine's real root namespace: "
+                      "run them on a disposable VM (-D target=vagrant)")
+        return
+    context.nslab.new_world()
+
+
+def after_scenario(context: Context, scenario: Scenario) -> None:
+    session: LabSession = context.nslab
+    try:
+        if scenario.status == Status.failed and session.world is not None:
+            bundle = session.diagnostics()
+            path = _bundle_path(context.reports, scenario)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(bundle)
+            context.attach("text/plain", bundle.encode())
+            print(f"\n    nslab: diagnostics for this failure: {path}\n", file=sys.stderr)
+    finally:
+        session.end_world()
+
+
+def after_all(context: Context) -> None:
+    if hasattr(context, "nslab"):
+        context.nslab.close()
+
+
+def _bundle_path(reports: Path, scenario: Scenario) -> Path:
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "unnamed"
+
+    feature = Path(scenario.feature.filename).stem
+    return reports / "diagnostics" / f"{slug(feature)}--{slug(scenario.name)}.txt"

@@ -1,0 +1,47 @@
+# SEED.md section 3: a custom chain, jumped to first, that accepts the lab subnet.
+#
+#   FORWARD (policy DROP)
+#     1  -j NAVY ---> NAVY: 1 -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT
+#                           2 -j RETURN  (back to FORWARD, then the DROP policy)
+#
+Feature: The NAVY chain lets the lab subnet through
+  Background:
+    Given the seed lab
+    And bridge traffic passes through iptables
+    And the FORWARD policy is DROP
+
+  Scenario: NAVY accepts the subnet: 0% packet loss
+    Given chain NAVY accepts 10.16.0.0/24 to 10.16.0.0/24
+    When red pings blue
+    Then the ping reports "3 packets transmitted, 3 received, 0% packet loss"
+    And chain NAVY accepted at least 3 packets from 10.16.0.0/24 to 10.16.0.0/24
+
+  Scenario: the rules stand in the seed's order
+    Given chain NAVY accepts 10.16.0.0/24 to 10.16.0.0/24
+    Then chain NAVY holds, in order
+      | rule                                      |
+      | -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT |
+      | -j RETURN                                 |
+
+  Scenario: removing the ACCEPT falls through RETURN to the DROP policy
+    Given chain NAVY accepts 10.16.0.0/24 to 10.16.0.0/24
+    When the rule accepting 10.16.0.0/24 to 10.16.0.0/24 is removed from chain NAVY
+    And red pings blue
+    Then 100% of packets are lost
+    And the FORWARD policy dropped at least 3 packets
+
+  Scenario Outline: FORWARD policy <policy> with NAVY accepting <rule>
+    Given the FORWARD policy is <policy>
+    And chain NAVY accepts <rule>
+    When red pings blue
+    Then <loss>% of packets are lost
+
+    Examples: policy x rules
+      | policy | rule                         | loss | why                                      |
+      | DROP   | nothing                      | 100  | RETURN, then the policy drops            |
+      | DROP   | 10.16.0.0/24 to 10.16.0.0/24 | 0    | the seed's rule                          |
+      | DROP   | 10.16.0.2/32 to 10.16.0.3/32 | 100  | one way only: blue's replies are dropped |
+      | DROP   | 10.16.0.3/32 to 10.16.0.2/32 | 100  | the other way only: requests dropped     |
+      | DROP   | 10.99.0.0/24 to 10.99.0.0/24 | 100  | another subnet                           |
+      | ACCEPT | nothing                      | 0    | RETURN, then the policy accepts          |
+      | ACCEPT | 10.99.0.0/24 to 10.99.0.0/24 | 0    | no match, the policy accepts             |

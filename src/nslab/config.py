@@ -1,0 +1,75 @@
+"""Run settings, one place each: `[tool.nslab]` in pyproject.toml, then `-D key=value`.
+
+>>> Settings.from_sources({"ping_wait": "0.3"}, pyproject=None).ping_wait
+0.3
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from nslab.errors import NslabError
+from nslab.lab import Lab, default_lab, load_lab
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TARGETS = ("local", "ssh", "vagrant")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run can be told; defaults suit the local target and the seed lab."""
+
+    target: str = "local"
+    lab: str = ""
+    ping_interval: float = 0.02
+    ping_wait: float = 0.15
+    box: str = "bento/ubuntu-24.04"
+    reports: str = "reports"
+
+    @classmethod
+    def from_sources(cls, userdata: Mapping[str, str], pyproject: Path | None) -> Settings:
+        """Defaults < [tool.nslab] < userdata; unknown keys in [tool.nslab] are errors."""
+        values: dict[str, Any] = {}
+        if pyproject is not None and pyproject.exists():
+            tool = tomllib.loads(pyproject.read_text()).get("tool", {}).get("nslab", {})
+            known = {f.name for f in fields(cls)}
+            for key in tool:
+                if key not in known:
+                    raise NslabError(f"{pyproject}: [tool.nslab] has unknown key '{key}'",
+                                     "valid keys: " + ", ".join(sorted(known)))
+            values.update(tool)
+        values.update({k: v for k, v in userdata.items() if k in {f.name for f in fields(cls)}})
+        out = {}
+        for f in fields(cls):
+            if f.name not in values:
+                continue
+            raw = values[f.name]
+            try:
+                out[f.name] = float(raw) if f.type == "float" else str(raw)
+            except ValueError:
+                raise NslabError(f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2") from None
+        settings = cls(**out)
+        if settings.target not in TARGETS:
+            raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(TARGETS))
+        return settings
+
+    def load_lab(self) -> Lab:
+        return load_lab(self.lab) if self.lab else default_lab()
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml that has a [tool.nslab] table, walking up from `start`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.exists() and "[tool.nslab]" in candidate.read_text():
+            return candidate
+    return None

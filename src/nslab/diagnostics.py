@@ -1,0 +1,50 @@
+"""The diagnostics bundle: what a person needs to see why a scenario failed, unrerun.
+
+Like the kernel's netfilter selftests, which dump the ruleset the moment a ping fails:
+rules with counters (which rule dropped the packets), links, addresses and routes of
+every namespace, the sysctls that matter, the raw output of the last probe, and every
+command the scenario ran.
+"""
+
+from __future__ import annotations
+
+from nslab.lab import Lab
+from nslab.probe import Runner
+
+SYSCTLS = (
+    "net.ipv4.ip_forward",
+    "net.bridge.bridge-nf-call-iptables",
+)
+
+
+def _section(title: str, body: str) -> str:
+    return f"===== {title} =====\n{body.rstrip()}\n"
+
+
+def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None,
+            command_log: str = "") -> str:
+    """A plain-text bundle; every probe is allowed to fail (the lab may be half-built)."""
+    parts = []
+    for title, body in (extra or {}).items():
+        parts.append(_section(title, body))
+
+    def grab(title: str, argv: list[str], ns: str | None = None) -> None:
+        r = runner.run(argv, ns=ns, timeout=10)
+        where = f"[{ns}] " if ns else "[host] "
+        parts.append(_section(where + title + f"  ($ {' '.join(argv)})", r.output or f"(rc={r.rc})"))
+
+    grab("rules and counters", ["iptables-save", "-c"])
+    grab("links", ["ip", "-d", "link"])
+    grab("addresses", ["ip", "-br", "addr"])
+    grab("routes", ["ip", "route"])
+    sysctl_lines = [f"{key} = {runner.run(['sysctl', '-n', key], timeout=5).output.strip()}" for key in SYSCTLS]
+    parts.append(_section("[host] sysctls", "\n".join(sysctl_lines)))
+    listing = runner.run(["ip", "netns", "list"], timeout=5).stdout
+    for ns in [line.split()[0] for line in listing.splitlines() if line.strip()]:
+        grab("addresses", ["ip", "-br", "addr"], ns)
+        grab("routes", ["ip", "route"], ns)
+        if ns == lab.upstream.namespace:
+            grab("rules and counters", ["iptables-save", "-c"], ns)
+    if command_log:
+        parts.append(_section("commands this scenario ran", command_log))
+    return "\n".join(parts)

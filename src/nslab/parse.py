@@ -1,0 +1,289 @@
+"""Parsers: what `ping`, `ip -j` and `iptables-save` print, as typed results.
+
+Standard library only, so the lab model and the steps can trust them without a target.
+`jc` was tried for ping and rejected: on the seed's own 100%-loss output (iputils
+20221126) it reports data_bytes=5684 and packet_loss_percent=None, and it raises on
+"ping: connect: Network is unreachable". `ip -j` is JSON already; iptables-save has no
+maintained parser. Every function is tested on real captured output (tests/data/).
+
+>>> r = ping("3 packets transmitted, 0 received, 100% packet loss, time 2061ms")
+>>> (r.transmitted, r.received, r.loss_pct, r.error_kind)
+(3, 0, 100.0, 'timeout')
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+
+# --- ping ---------------------------------------------------------------------------------
+
+NETWORK_UNREACHABLE = "network-unreachable"
+HOST_UNREACHABLE = "host-unreachable"
+UNKNOWN_HOST = "unknown-host"
+TIMEOUT = "timeout"
+
+_STATS = re.compile(
+    r"(?P<tx>\d+) packets transmitted, (?P<rx>\d+) (?:packets )?received"
+    r"(?:, \+(?P<dup>\d+) duplicates)?(?:, \+(?P<err>\d+) errors)?"
+    r", (?P<loss>[\d.]+)% packet loss(?:, time (?P<time>\d+)ms)?"
+)
+_RTT = re.compile(
+    r"(?:rtt|round-trip) min/avg/max(?:/mdev)? = "
+    r"(?P<min>[\d.]+)/(?P<avg>[\d.]+)/(?P<max>[\d.]+)(?:/(?P<mdev>[\d.]+))? ms"
+)
+_REPLY = re.compile(r"^\d+ bytes from (?P<src>[^\s:]+).*?icmp_seq=(?P<seq>\d+).*?time=(?P<time>[\d.]+) ms", re.M)
+_ERRORS = (
+    (re.compile(r"Network is unreachable"), NETWORK_UNREACHABLE, "Network is unreachable"),
+    (re.compile(r"Destination Net Unreachable"), NETWORK_UNREACHABLE, "Destination Net Unreachable"),
+    (re.compile(r"Destination Host Unreachable"), HOST_UNREACHABLE, "Destination Host Unreachable"),
+    (re.compile(r"ping: (?P<host>\S+): (?P<why>Name or service not known|Temporary failure in name "
+                r"resolution|No address associated with hostname)"), UNKNOWN_HOST, None),
+    (re.compile(r"ping: unknown host"), UNKNOWN_HOST, "unknown host"),
+)
+
+
+@dataclass(frozen=True)
+class Rtt:
+    min: float
+    avg: float
+    max: float
+    mdev: float | None
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """One ping run. `error` is ping's own words; `error_kind` is for logic."""
+
+    transmitted: int
+    received: int
+    loss_pct: float
+    rtt: Rtt | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    errors: int = 0
+    duplicates: int = 0
+    time_ms: int | None = None
+    reply_from: tuple[str, ...] = ()
+    summary: str = ""  # the "N packets transmitted, ..." line, verbatim
+
+    @property
+    def all_lost(self) -> bool:
+        return self.transmitted > 0 and self.received == 0
+
+
+def ping(text: str) -> PingResult:
+    """Parse iputils (or busybox) ping output, successful or not."""
+    error = kind = None
+    for pattern, err_kind, words in _ERRORS:
+        m = pattern.search(text)
+        if m:
+            kind = err_kind
+            error = words or m.group("why")
+            break
+    stats = _STATS.search(text)
+    if stats is None:
+        # ping gave up before sending (connect() failed, name did not resolve).
+        return PingResult(0, 0, 100.0, error=error or text.strip() or "no output", error_kind=kind or
+                          "failed")
+    tx, rx = int(stats["tx"]), int(stats["rx"])
+    if kind is None and tx and rx == 0:
+        kind, error = TIMEOUT, "no reply"
+    rtt_m = _RTT.search(text)
+    rtt = None
+    if rtt_m:
+        rtt = Rtt(float(rtt_m["min"]), float(rtt_m["avg"]), float(rtt_m["max"]),
+                  float(rtt_m["mdev"]) if rtt_m["mdev"] else None)
+    return PingResult(
+        transmitted=tx,
+        received=rx,
+        loss_pct=float(stats["loss"]),
+        rtt=rtt,
+        error=error,
+        error_kind=kind,
+        errors=int(stats["err"] or 0),
+        duplicates=int(stats["dup"] or 0),
+        time_ms=int(stats["time"]) if stats["time"] else None,
+        reply_from=tuple(m["src"] for m in _REPLY.finditer(text)),
+        summary=stats.group(0),
+    )
+
+
+# --- ip -j ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route from `ip -j route`; `line()` renders it the way `ip route` prints it."""
+
+    dst: str
+    dev: str | None = None
+    gateway: str | None = None
+    protocol: str | None = None
+    scope: str | None = None
+    prefsrc: str | None = None
+    metric: int | None = None
+
+    def line(self) -> str:
+        parts = [self.dst]
+        if self.gateway:
+            parts += ["via", self.gateway]
+        if self.dev:
+            parts += ["dev", self.dev]
+        if self.protocol and self.protocol != "boot":
+            parts += ["proto", self.protocol]
+        if self.scope and self.scope != "global":
+            parts += ["scope", self.scope]
+        if self.prefsrc:
+            parts += ["src", self.prefsrc]
+        if self.metric is not None:
+            parts += ["metric", str(self.metric)]
+        return " ".join(parts)
+
+
+def routes(ip_json: str) -> list[Route]:
+    """Parse `ip -j route` (iproute2 >= 4.13)."""
+    return [
+        Route(
+            dst=r["dst"],
+            dev=r.get("dev"),
+            gateway=r.get("gateway"),
+            protocol=r.get("protocol"),
+            scope=r.get("scope"),
+            prefsrc=r.get("prefsrc"),
+            metric=r.get("metric"),
+        )
+        for r in json.loads(ip_json or "[]")
+    ]
+
+
+def addresses(ip_json: str) -> dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]]:
+    """Parse `ip -j addr`: interface name -> its addresses with prefixes."""
+    out: dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {}
+    for link in json.loads(ip_json or "[]"):
+        out[link["ifname"]] = [
+            ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}") for a in link.get("addr_info", [])
+            if "local" in a
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    kind: str | None  # bridge, veth, ... (needs `ip -d`)
+    master: str | None
+    state: str
+    up: bool
+
+
+def links(ip_json: str) -> list[Link]:
+    """Parse `ip -j -d link`."""
+    return [
+        Link(
+            name=lk["ifname"],
+            kind=(lk.get("linkinfo") or {}).get("info_kind"),
+            master=lk.get("master"),
+            state=lk.get("operstate", "UNKNOWN"),
+            up="UP" in lk.get("flags", []),
+        )
+        for lk in json.loads(ip_json or "[]")
+    ]
+
+
+# --- iptables-save ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One `-A CHAIN ...` line. `spec` is the rule without `-A CHAIN`, as iptables -C takes it."""
+
+    chain: str
+    spec: str
+    target: str | None
+    packets: int | None = None
+    bytes: int | None = None
+
+
+@dataclass
+class Chain:
+    name: str
+    policy: str | None  # None for user chains ("-")
+    packets: int | None = None
+    bytes: int | None = None
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    name: str
+    chains: dict[str, Chain] = field(default_factory=dict)
+
+
+@dataclass
+class Ruleset:
+    """All tables of one iptables-save run, rules in order, with counters when saved with -c."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+
+    def chain(self, name: str, table: str = "filter") -> Chain | None:
+        t = self.tables.get(table)
+        return t.chains.get(name) if t else None
+
+    def chain_names(self, table: str = "filter") -> list[str]:
+        t = self.tables.get(table)
+        return list(t.chains) if t else []
+
+
+_COUNTERS = re.compile(r"\[(\d+):(\d+)\]")
+_PLAIN = re.compile(r"[^\s'\"]+")  # an argument iptables-save prints without quotes
+
+
+def iptables_save(text: str) -> Ruleset:
+    """Parse iptables-save output, nf_tables or legacy, with or without -c counters."""
+    rs = Ruleset()
+    table: Table | None = None
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#") or line == "COMMIT":
+            continue
+        if line.startswith("*"):
+            table = rs.tables.setdefault(line[1:], Table(line[1:]))
+            continue
+        if table is None:
+            raise ValueError(f"line {lineno}: {line!r} before any *table header")
+        if line.startswith(":"):
+            name, policy, *rest = line[1:].split()
+            counters = _COUNTERS.match(rest[0]) if rest else None
+            table.chains[name] = Chain(
+                name=name,
+                policy=None if policy == "-" else policy,
+                packets=int(counters[1]) if counters else None,
+                bytes=int(counters[2]) if counters else None,
+            )
+            continue
+        packets = nbytes = None
+        counters = _COUNTERS.match(line)
+        if counters:
+            packets, nbytes = int(counters[1]), int(counters[2])
+            line = line[counters.end():].strip()
+        args = shlex.split(line)
+        if len(args) < 2 or args[0] != "-A":
+            raise ValueError(f"line {lineno}: unexpected {raw!r}")
+        chain_name = args[1]
+        target = None
+        for flag in ("-j", "-g"):
+            if flag in args:
+                target = args[args.index(flag) + 1]
+        chain = table.chains.setdefault(chain_name, Chain(chain_name, None))
+        spec = " ".join(a if _PLAIN.fullmatch(a) else shlex.quote(a) for a in args[2:])
+        chain.rules.append(Rule(chain_name, spec, target, packets, nbytes))
+    return rs
+
+
+def iptables_policies(text: str) -> dict[str, str]:
+    """Built-in chain policies from `iptables -L` text: {'FORWARD': 'DROP', ...}."""
+    return dict(re.findall(r"^Chain (\S+) \(policy (\w+)", text, re.M))

@@ -1,0 +1,131 @@
+"""A lab session: one target, one lab, a fresh world per scenario. Knows nothing of behave.
+
+The steps are glue over these methods; the CLI and the tests use them directly.
+
+>>> s = LabSession.open(Settings())          # doctest: +SKIP
+>>> s.new_world(); s.provision(upto="gateway")  # doctest: +SKIP
+>>> s.ping("red", "the gateway").result.received  # doctest: +SKIP
+3
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from nslab import diagnostics, probe
+from nslab.config import Settings
+from nslab.errors import LabError, NslabError, TargetError
+from nslab.lab import CHAIN_RE, Lab
+from nslab.provision import provision
+from nslab.targets import open_target
+from nslab.targets.base import Result, Target
+from nslab.world import World
+
+
+@dataclass
+class LabSession:
+    settings: Settings
+    target: Target
+    lab: Lab
+    world: World | None = None
+    last_ping: probe.Ping | None = None
+    last_result: Result | None = None
+    history: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, userdata: dict[str, str] | None = None) -> LabSession:
+        lab = settings.load_lab()  # validate the lab before touching any machine
+        return cls(settings, open_target(settings, userdata or {}), lab)
+
+    # --- worlds ----------------------------------------------------------------------------
+
+    def new_world(self) -> World:
+        self.end_world()
+        self.target.log.entries.clear()
+        self.last_ping = self.last_result = None
+        self.world = World.start(self.target)
+        return self.world
+
+    def end_world(self) -> None:
+        if self.world is not None:
+            self.world.close()
+            self.world = None
+
+    def close(self) -> None:
+        self.end_world()
+        self.target.close()
+
+    @property
+    def w(self) -> World:
+        if self.world is None:
+            raise TargetError("no world is running", "steps run inside a scenario's world")
+        return self.world
+
+    # --- building --------------------------------------------------------------------------
+
+    def provision(self, *, upto: str | None = None, only: list[str] | None = None) -> None:
+        provision(self.w, self.lab, upto=upto, only=only)
+
+    def iptables(self, *args: str, ns: str | None = None) -> Result:
+        return self.w.run(["iptables", "-w", *args], ns=ns, check=True)
+
+    def chain_names(self) -> list[str]:
+        return probe.ruleset(self.w).chain_names()
+
+    def require_chain(self, chain: str) -> None:
+        """A step naming a chain that is not there fails listing the chains that are."""
+        if not CHAIN_RE.match(chain):
+            raise LabError(f"{chain!r} is not a valid chain name", "use letters, digits, '_' and '-'")
+        names = self.chain_names()
+        if chain not in names:
+            raise LabError(f"no chain '{chain}' in the filter table", "existing chains: " + ", ".join(names))
+
+    def ensure_chain(self, chain: str) -> None:
+        """The seed's custom chain shape: jumped to first from FORWARD, ending in RETURN."""
+        if not CHAIN_RE.match(chain):
+            raise LabError(f"{chain!r} is not a valid chain name", "use letters, digits, '_' and '-'")
+        if chain not in self.chain_names():
+            self.iptables("-N", chain)
+            self.iptables("-I", "FORWARD", "1", "-j", chain)
+            self.iptables("-A", chain, "-j", "RETURN")
+
+    # --- probing ---------------------------------------------------------------------------
+
+    def namespace(self, name: str) -> str:
+        return self.lab.namespace(name).name
+
+    def ping(self, src: str, dest: str, count: int = 3) -> probe.Ping:
+        ns = self.namespace(src)
+        addr = self.lab.resolve(dest)
+        self.last_ping = probe.ping(self.w, ns, addr, count=count,
+                                    interval=self.settings.ping_interval, wait=self.settings.ping_wait)
+        return self.last_ping
+
+    def run_on_host(self, script: str) -> Result:
+        """The blog's commands, typed at the host's prompt (the world's root namespace)."""
+        # One stream, as a terminal shows it: errors interleaved with output in order.
+        self.last_result = self.w.run(["bash", "-c", "exec 2>&1\n" + script], timeout=120)
+        return self.last_result
+
+    def lookup(self, src: str, name: str) -> Result:
+        self.last_result = probe.lookup(self.w, self.namespace(src), name)
+        return self.last_result
+
+    def address_of(self, where: str) -> ipaddress.IPv4Address:
+        return self.lab.resolve(where)
+
+    # --- reporting -------------------------------------------------------------------------
+
+    def diagnostics(self) -> str:
+        if self.world is None or not self.world.alive():
+            return "(no world was running)\n" + self.target.log.render()
+        extra = {}
+        if self.last_ping is not None:
+            extra["last ping"] = f"$ {self.last_ping.raw.command}\n{self.last_ping.raw.output}"
+        if self.last_result is not None:
+            extra["last command"] = f"$ {self.last_result.command}\n{self.last_result.output}"
+        try:
+            return diagnostics.collect(self.w, self.lab, extra=extra, command_log=self.target.log.render())
+        except NslabError as exc:
+            return f"(diagnostics incomplete: {exc})\n" + self.target.log.render()

@@ -1,0 +1,129 @@
+"""Given-steps that build the lab: whole provision stages, or the seed's single commands."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from behave import given, when
+from behave.runner import Context
+
+from nslab.errors import LabError
+from nslab.session import LabSession
+
+
+def _cidr(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(text))
+    except ValueError:
+        raise LabError(f"{text!r} is not an IPv4 subnet", "write it like 10.16.0.0/24") from None
+
+
+@given("the seed lab")
+@given("the lab")
+def base_lab(context: Context) -> None:
+    """Namespaces, veth pairs and the bridge: the previous post's base lab."""
+    context.nslab.provision(only=["topology"])
+
+
+@given("the lab is provisioned up to the {stage} stage")
+def provisioned_up_to(context: Context, stage: str) -> None:
+    context.nslab.provision(upto=stage)
+
+
+@given("the lab is fully provisioned")
+def fully_provisioned(context: Context) -> None:
+    context.nslab.provision()
+
+
+@given("the {stage} stage has run")
+@when("the {stage} stage runs")
+def stage_runs(context: Context, stage: str) -> None:
+    context.nslab.provision(only=[stage])
+
+
+@given("bridge traffic passes through iptables")
+def bridge_netfilter(context: Context) -> None:
+    """SEED.md section 2: bridge-nf-call-iptables=1 and ip_forward=1."""
+    context.nslab.provision(only=["sysctl"])
+
+
+@given("the FORWARD policy is {policy}")
+@when("the FORWARD policy is set to {policy}")
+def forward_policy(context: Context, policy: str) -> None:
+    if policy not in ("ACCEPT", "DROP"):
+        raise LabError(f"FORWARD policy {policy!r} is not ACCEPT or DROP", "write ACCEPT or DROP")
+    context.nslab.iptables("-P", "FORWARD", policy)
+
+
+@given("chain {chain} accepts {src} to {dst}")
+@when("chain {chain} accepts {src} to {dst}")
+def chain_accepts(context: Context, chain: str, src: str, dst: str) -> None:
+    """SEED.md section 3: the chain, its jump, its RETURN, then the ACCEPT at the top."""
+    session: LabSession = context.nslab
+    session.ensure_chain(chain)
+    session.iptables("-I", chain, "1", "-s", _cidr(src), "-d", _cidr(dst), "-j", "ACCEPT")
+
+
+@when("the rule accepting {src} to {dst} is removed from chain {chain}")
+def chain_rule_removed(context: Context, src: str, dst: str, chain: str) -> None:
+    session: LabSession = context.nslab
+    session.require_chain(chain)
+    session.iptables("-D", chain, "-s", _cidr(src), "-d", _cidr(dst), "-j", "ACCEPT")
+
+
+@given("chain {chain} accepts traffic out of the bridge")
+@when("chain {chain} accepts traffic out of the bridge")
+def chain_accepts_out_of_bridge(context: Context, chain: str) -> None:
+    """SEED.md section 4: iptables -I NAVY 2 -o br0 -j ACCEPT."""
+    session: LabSession = context.nslab
+    session.require_chain(chain)
+    session.iptables("-I", chain, "2", "-o", session.lab.bridge.name, "-j", "ACCEPT")
+
+
+@given("the bridge has the gateway address")
+@when("the bridge gets the gateway address")
+def bridge_gateway(context: Context) -> None:
+    session: LabSession = context.nslab
+    br = session.lab.bridge
+    session.w.run(["ip", "addr", "add", str(br.gateway), "dev", br.name], check=True)
+
+
+@given("{name} routes by default via the gateway")
+@when("{name} gets a default route via the gateway")
+def default_route(context: Context, name: str) -> None:
+    session: LabSession = context.nslab
+    ns = session.lab.namespace(name)
+    gw = str(session.lab.bridge.gateway.ip)
+    session.w.run(["ip", "route", "add", "0.0.0.0/0", "via", gw, "dev", ns.interface], ns=ns.name, check=True)
+
+
+@given("the simulated internet")
+def simulated_internet(context: Context) -> None:
+    context.nslab.provision(only=["upstream"])
+
+
+@given("the host forwards the lab to the internet")
+def forwards_lab(context: Context) -> None:
+    context.nslab.provision(only=["forward"])
+
+
+@given("the host masquerades the lab")
+@when("the host masquerades the lab")
+def masquerades(context: Context) -> None:
+    context.nslab.provision(only=["nat"])
+
+
+@given("the namespaces have a resolver on the internet")
+@when("the namespaces get a resolver on the internet")
+def resolver(context: Context) -> None:
+    context.nslab.provision(only=["dns"])
+
+
+@given("chain {chain} accepts nothing")
+def chain_accepts_nothing(context: Context, chain: str) -> None:
+    context.nslab.ensure_chain(chain)
+
+
+@given("bridge traffic bypasses iptables")
+def bridge_bypasses(context: Context) -> None:
+    context.nslab.w.run(["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"], check=True)

@@ -1,0 +1,116 @@
+"""Then-steps that read the lab's state: namespaces, routes, iptables rules and counters."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from behave import then
+from behave.runner import Context
+
+from nslab import probe
+from nslab.errors import LabError
+from nslab.session import LabSession
+
+
+def _names(text: str) -> list[str]:
+    return [n for n in re.split(r",\s*|\s+and\s+", text.strip()) if n]
+
+
+@then("ip netns show lists {names}")
+def netns_lists(context: Context, names: str) -> None:
+    session: LabSession = context.nslab
+    out = session.w.run(["ip", "netns", "show"], check=True).stdout
+    listed = [line.split()[0] for line in out.splitlines() if line.strip()]
+    for name in _names(names):
+        assert name in listed, f"'ip netns show' does not list {name}; it lists: {', '.join(listed)}"
+
+
+@then("{name}'s routes include \"{line}\"")
+def routes_include(context: Context, name: str, line: str) -> None:
+    session: LabSession = context.nslab
+    text = probe.route_text(session.w, session.namespace(name))
+    assert line in text.splitlines(), f"{name}'s routes do not include {line!r}:\n{text}"
+
+
+@then("{name}'s routes are exactly")
+def routes_exactly(context: Context, name: str) -> None:
+    session: LabSession = context.nslab
+    text = probe.route_text(session.w, session.namespace(name))
+    want = "\n".join(line.strip() for line in (context.text or "").strip().splitlines())
+    assert text.strip() == want, f"{name}'s routes:\n{text}\nexpected:\n{want}"
+
+
+@then("{name} has no default route")
+def no_default(context: Context, name: str) -> None:
+    session: LabSession = context.nslab
+    routes = probe.routes(session.w, session.namespace(name))
+    assert all(r.dst != "default" for r in routes), f"{name} has a default route: {routes}"
+
+
+@then('iptables shows "{line}"')
+def iptables_shows(context: Context, line: str) -> None:
+    session: LabSession = context.nslab
+    text = probe.iptables_list(session.w)
+    assert line in text.splitlines(), f"'iptables -L' has no line {line!r}:\n{text}"
+
+
+@then("the FORWARD policy dropped at least {n:d} packets")
+def policy_dropped(context: Context, n: int) -> None:
+    """Positive evidence for a loss: the policy's own counter, not just silence."""
+    session: LabSession = context.nslab
+    chain = probe.ruleset(session.w).chain("FORWARD")
+    assert chain is not None and chain.policy == "DROP", f"FORWARD policy is {chain and chain.policy}"
+    assert (chain.packets or 0) >= n, f"FORWARD policy dropped {chain.packets} packets, expected >= {n}"
+
+
+@then("chain {chain} accepted at least {n:d} packets from {src} to {dst}")
+def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> None:
+    session: LabSession = context.nslab
+    session.require_chain(chain)
+    rules = probe.ruleset(session.w).chain(chain).rules  # type: ignore[union-attr]
+    for rule in rules:
+        if rule.target == "ACCEPT" and f"-s {src}" in rule.spec and f"-d {dst}" in rule.spec:
+            assert (rule.packets or 0) >= n, f"rule '{rule.spec}' counted {rule.packets} packets"
+            return
+    raise AssertionError(f"chain {chain} has no rule accepting {src} to {dst}: "
+                         + "; ".join(r.spec for r in rules))
+
+
+@then("chain {chain} holds, in order")
+def chain_order(context: Context, chain: str) -> None:
+    session: LabSession = context.nslab
+    session.require_chain(chain)
+    rules = [r.spec for r in probe.ruleset(session.w).chain(chain).rules]  # type: ignore[union-attr]
+    want = [row["rule"] for row in context.table]
+    assert rules == want, f"chain {chain} holds:\n  " + "\n  ".join(rules)
+
+
+@then("the internet saw pings from {place}")
+def internet_saw(context: Context, place: str) -> None:
+    session: LabSession = context.nslab
+    addr = str(session.address_of(place))
+    seen = probe.seen_sources(session.w, session.lab.upstream.namespace)
+    assert addr in seen, f"the internet saw pings from {seen or 'nobody'}, not from {addr}"
+
+
+@then("the internet saw no pings from {place}")
+def internet_not_saw(context: Context, place: str) -> None:
+    session: LabSession = context.nslab
+    addr = str(session.address_of(place))
+    seen = probe.seen_sources(session.w, session.lab.upstream.namespace)
+    assert addr not in seen, f"the internet saw pings from {addr}"
+
+
+@then("{key} is {value} on the host")
+def sysctl_is(context: Context, key: str, value: str) -> None:
+    session: LabSession = context.nslab
+    if not re.fullmatch(r"net\.[a-z0-9_.-]+", key):
+        raise LabError(f"{key!r} is not a network sysctl", "e.g. net.ipv4.ip_forward")
+    got = probe.sysctl(session.w, key)
+    assert got == value, f"{key} = {got}, expected {value}"
+
+
+@then("{place} is at {address}")
+def place_is_at(context: Context, place: str, address: str) -> None:
+    assert context.nslab.address_of(place) == ipaddress.IPv4Address(address)

@@ -1,0 +1,69 @@
+"""Raw commands and DNS look-ups: the blog replayed literally, and names resolved."""
+
+from __future__ import annotations
+
+from behave import then, when
+from behave.runner import Context
+
+from nslab.errors import NslabError
+from nslab.session import LabSession
+from nslab.targets.base import Result
+
+
+def _last(context: Context) -> Result:
+    result = context.nslab.last_result
+    if result is None:
+        raise NslabError("no command has run in this scenario", "add 'When I run on the host:'")
+    return result
+
+
+@when("I run on the host")
+def run_on_host(context: Context) -> None:
+    """The docstring is typed at the seed's host prompt: the world's root namespace."""
+    context.nslab.run_on_host(context.text or "")
+
+
+@then("the command succeeds")
+def succeeds(context: Context) -> None:
+    r = _last(context)
+    assert r.ok, f"`{r.command}` exited {r.rc}:\n{r.output}"
+
+
+@then('the output contains "{text}"')
+def output_contains(context: Context, text: str) -> None:
+    r = _last(context)
+    assert text in r.output, f"the output has no {text!r}:\n{r.output}"
+
+
+@then("the output shows")
+def output_shows(context: Context) -> None:
+    """Every line of the docstring appears in the output, in order."""
+    r = _last(context)
+    lines = [line.rstrip() for line in r.output.splitlines()]
+    pos = 0
+    for want in (context.text or "").strip().splitlines():
+        want = want.strip()
+        while pos < len(lines) and want not in lines[pos]:
+            pos += 1
+        assert pos < len(lines), f"the output has no line {want!r} (in order):\n{r.output}"
+        pos += 1
+
+
+@when('{name} looks up "{host}"')
+def looks_up(context: Context, name: str, host: str) -> None:
+    context.nslab.lookup(name, host)
+
+
+@then("the name resolves to {place}")
+def resolves_to(context: Context, place: str) -> None:
+    session: LabSession = context.nslab
+    r = _last(context)
+    addr = str(session.address_of(place))
+    got = [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+    assert r.ok and addr in got, f"expected {addr}, got rc={r.rc} {r.output!r}"
+
+
+@then("the name does not resolve")
+def does_not_resolve(context: Context) -> None:
+    r = _last(context)
+    assert not r.ok and not r.stdout.strip(), f"the name resolved: {r.stdout!r}"
