@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Stage topology (the base lab): one namespace per lab host, a veth pair each, one leg in
-# the namespace with its address, the other leg on the host's bridge.
+# the namespace with its address, the other leg on the host's bridge. Equivalent to:
+#   ip netns add red; ip link add br0 type bridge; ip link set br0 up
+#   ip link add veth0-red type veth peer name veth1-red netns red
+#   ip link set veth0-red master br0 up
+#   ip -n red addr add 10.16.0.2/24 dev veth1-red; ip -n red link set veth1-red up
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need NSLAB_BRIDGE NSLAB_NAMESPACES
 
-ip link show dev "$NSLAB_BRIDGE" >/dev/null 2>&1 || ip link add "$NSLAB_BRIDGE" type bridge
-ip link set "$NSLAB_BRIDGE" up
-while read -r name ifname peer addr; do
-  ensure_netns "$name"
-  if ! ip -n "$name" link show dev "$ifname" >/dev/null 2>&1; then
-    ip link add "$peer" type veth peer name "$ifname" netns "$name"
-  fi
-  ip link set "$peer" master "$NSLAB_BRIDGE" up
-  ip -n "$name" addr replace "$addr" dev "$ifname"
-  ip -n "$name" link set "$ifname" up
+mapfile -t names < <(namespaces | cut -d' ' -f1)
+ensure_netns "${names[@]}"
+host_links=$(link_names)
+{
+  has_line "$host_links" "$NSLAB_BRIDGE" || echo "link add $NSLAB_BRIDGE type bridge"
+  echo "link set $NSLAB_BRIDGE up"
+  while read -r name ifname peer _addr; do
+    has_line "$host_links" "$peer" || echo "link add $peer type veth peer name $ifname netns $name"
+    echo "link set $peer master $NSLAB_BRIDGE up"
+  done < <(namespaces)
+} | ip -batch -
+while read -r name ifname _peer addr; do
+  printf '%s\n' "link set lo up" "addr replace $addr dev $ifname" "link set $ifname up" |
+    ip -n "$name" -batch -
 done < <(namespaces)

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Stage gateway (SEED.md section 4): the bridge becomes the lab's gateway, every namespace
-# gets a default route through it, and the chain accepts traffic going out to the bridge.
+# gets a default route through it, and the chain accepts traffic going out to the bridge:
+#   ip a add 10.16.0.1/24 dev br0
+#   ip netns exec red ip route add 0.0.0.0/0 via 10.16.0.1 dev veth1-red
+#   iptables -I NAVY 2 -o br0 -j ACCEPT
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need NSLAB_BRIDGE NSLAB_GATEWAY NSLAB_CHAIN NSLAB_NAMESPACES
 
-if ! chain_exists "$NSLAB_CHAIN"; then
+if ! iptables -w -S "$NSLAB_CHAIN" >/dev/null 2>&1; then
   echo "nslab: chain $NSLAB_CHAIN does not exist; run the firewall stage first" >&2
   exit 65
 fi
@@ -14,4 +17,6 @@ ip addr replace "$NSLAB_GATEWAY" dev "$NSLAB_BRIDGE"
 while read -r name ifname _peer _addr; do
   ip -n "$name" route replace default via "${NSLAB_GATEWAY%/*}" dev "$ifname"
 done < <(namespaces)
-rule filter "$NSLAB_CHAIN" 2 -o "$NSLAB_BRIDGE" -j ACCEPT
+ensure_rules filter <<EOF_RULES
+$NSLAB_CHAIN 2 -o $NSLAB_BRIDGE -j ACCEPT
+EOF_RULES

@@ -12,18 +12,18 @@ need NSLAB_UPSTREAM_NS NSLAB_UPLINK NSLAB_UPLINK_PEER NSLAB_UPLINK_ADDRESS \
 
 isp=$NSLAB_UPSTREAM_NS
 ensure_netns "$isp"
-if ! ip link show dev "$NSLAB_UPLINK" >/dev/null 2>&1; then
-  ip link add "$NSLAB_UPLINK" type veth peer name "$NSLAB_UPLINK_PEER" netns "$isp"
-fi
-ip addr replace "$NSLAB_UPLINK_ADDRESS" dev "$NSLAB_UPLINK"
-ip link set "$NSLAB_UPLINK" up
-ip -n "$isp" addr replace "$NSLAB_ISP_ADDRESS" dev "$NSLAB_UPLINK_PEER"
-ip -n "$isp" link set "$NSLAB_UPLINK_PEER" up
-ip -n "$isp" addr replace "$NSLAB_SERVER/32" dev lo
-ip -n "$isp" addr replace "$NSLAB_DNS/32" dev lo
-ip route replace default via "${NSLAB_ISP_ADDRESS%/*}" dev "$NSLAB_UPLINK"
-if ! ip netns exec "$isp" iptables -w -C INPUT -p icmp --icmp-type echo-request \
-  -m recent --name nslab-seen --rsource --set 2>/dev/null; then
-  ip netns exec "$isp" iptables -w -A INPUT -p icmp --icmp-type echo-request \
-    -m recent --name nslab-seen --rsource --set
-fi
+{
+  has_line "$(link_names)" "$NSLAB_UPLINK" ||
+    echo "link add $NSLAB_UPLINK type veth peer name $NSLAB_UPLINK_PEER netns $isp"
+  echo "addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK"
+  echo "link set $NSLAB_UPLINK up"
+  echo "route replace default via ${NSLAB_ISP_ADDRESS%/*} dev $NSLAB_UPLINK"
+} | ip -batch -
+printf '%s\n' "link set lo up" \
+  "addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER" \
+  "link set $NSLAB_UPLINK_PEER up" \
+  "addr replace $NSLAB_SERVER/32 dev lo" \
+  "addr replace $NSLAB_DNS/32 dev lo" | ip -n "$isp" -batch -
+ensure_rules filter "$isp" <<EOF_RULES
+INPUT append -p icmp -m icmp --icmp-type 8 -m recent --set --name nslab-seen --mask 255.255.255.255 --rsource
+EOF_RULES

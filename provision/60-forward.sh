@@ -7,5 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need NSLAB_CHAIN NSLAB_BRIDGE NSLAB_SUBNET
 
-rule filter "$NSLAB_CHAIN" 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-rule filter "$NSLAB_CHAIN" 2 -i "$NSLAB_BRIDGE" ! -o "$NSLAB_BRIDGE" -s "$NSLAB_SUBNET" -j ACCEPT
+ensure_rules filter <<EOF_RULES
+$NSLAB_CHAIN 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+$NSLAB_CHAIN 2 -s $NSLAB_SUBNET -i $NSLAB_BRIDGE ! -o $NSLAB_BRIDGE -j ACCEPT
+EOF_RULES

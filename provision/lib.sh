@@ -1,45 +1,74 @@
 #!/usr/bin/env bash
 # Helpers shared by the provision stages. Sourced, never run. Every value a stage uses
 # comes from NSLAB_* environment variables rendered by the lab model (nslab.provision).
+# Speed matters (a fresh lab per scenario), so stages batch their work: one `ip -batch`
+# per namespace and one `iptables-restore --noflush` per table, after one look at what
+# is already there, which also makes every stage idempotent.
 
 # need VAR...: fail with the variable's name when a stage is run without its parameters.
 need() {
   local var
   for var in "$@"; do
     if [ -z "${!var:-}" ]; then
-      echo "nslab: $var is not set; run stages through nslab (or export it, see provision/README.md)" >&2
+      echo "nslab: $var is not set; run stages through nslab (see provision/README.md)" >&2
       exit 64
     fi
   done
 }
 
-# rule TABLE CHAIN POSITION RULE...: add an iptables rule once (idempotent). POSITION is a
-# number to insert at, or "append".
-rule() {
-  local table=$1 chain=$2 pos=$3
-  shift 3
-  if iptables -w -t "$table" -C "$chain" "$@" 2>/dev/null; then
-    return 0
-  fi
-  if [ "$pos" = append ]; then
-    iptables -w -t "$table" -A "$chain" "$@"
-  else
-    iptables -w -t "$table" -I "$chain" "$pos" "$@"
-  fi
-}
-
-# chain_exists CHAIN [TABLE]
-chain_exists() {
-  iptables -w -t "${2:-filter}" -S "$1" >/dev/null 2>&1
-}
-
-# ensure_netns NAME: a namespace with its loopback up.
-ensure_netns() {
-  [ -e "/run/netns/$1" ] || ip netns add "$1"
-  ip -n "$1" link set lo up
-}
-
 # namespaces: one line per lab namespace: NAME IFNAME PEER ADDRESS/PREFIX
 namespaces() {
   printf '%s\n' "$NSLAB_NAMESPACES"
+}
+
+# ensure_netns NAME...: create the namespaces that do not exist yet.
+ensure_netns() {
+  local ns
+  for ns in "$@"; do
+    [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+  done
+}
+
+# link_names: the host's interface names, one per line.
+link_names() {
+  local line name
+  while read -r line; do
+    name=${line#*: }
+    name=${name%%:*}
+    printf '%s\n' "${name%@*}"
+  done < <(ip -o link show)
+}
+
+# has_line TEXT LINE: TEXT contains LINE as a whole line (no subprocess).
+has_line() {
+  [[ $'\n'$1$'\n' == *$'\n'"$2"$'\n'* ]]
+}
+
+# ensure_rules TABLE [NS]: read wanted rules from stdin, one per line, as
+#   CHAIN POSITION RULE...     (POSITION: a number to insert at, or "append")
+# and add, in one iptables-restore, those iptables-save does not show yet. A line
+# "chain NAME" declares a user chain, "policy CHAIN TARGET" sets a built-in's policy.
+# RULE must be written the way iptables-save prints it, so the check matches.
+ensure_rules() {
+  local table=$1 ns=${2:-} saved pending="" chain pos spec
+  local -a in_ns=()
+  [ -n "$ns" ] && in_ns=(ip netns exec "$ns")
+  saved=$("${in_ns[@]}" iptables-save -t "$table")
+  while read -r chain pos spec; do
+    case $chain in
+      "" | "#"*) ;;
+      chain) has_line "$saved" ":$pos - [0:0]" || [[ $saved == *$'\n'":$pos "* ]] || pending+=":$pos - [0:0]"$'\n' ;;
+      policy) [[ $saved == *$'\n'":$pos $spec "* ]] || pending+=":$pos $spec [0:0]"$'\n' ;;
+      *)
+        has_line "$saved" "-A $chain $spec" && continue
+        if [ "$pos" = append ]; then
+          pending+="-A $chain $spec"$'\n'
+        else
+          pending+="-I $chain $pos $spec"$'\n'
+        fi
+        ;;
+    esac
+  done
+  [ -n "$pending" ] || return 0
+  printf '*%s\n%sCOMMIT\n' "$table" "$pending" | "${in_ns[@]}" iptables-restore -w --noflush
 }

@@ -29,8 +29,8 @@ class Settings:
 
     target: str = "local"
     lab: str = ""
-    ping_interval: float = 0.02
-    ping_wait: float = 0.15
+    ping_interval: float = 0.01
+    ping_wait: float = 0.1
     box: str = "bento/ubuntu-24.04"
     reports: str = "reports"
 

@@ -99,10 +99,12 @@ def lab_env(lab: Lab) -> dict[str, str]:
 
 def provision(runner: Runner, lab: Lab, *, upto: str | None = None,
               only: list[str] | None = None, check: bool = True) -> list[Result]:
-    """Run the selected stages in order; the first failure raises with its stderr."""
-    env = lab_env(lab)
-    return [runner.run(["bash", str(stage.path)], env=env, check=check)
-            for stage in select(upto, only)]
+    """Run the selected stages in order, in one call; the first failure raises with its stderr."""
+    chosen = select(upto, only)
+    if not chosen:
+        return []
+    run_sh = str(stage_dir() / "run.sh")
+    return [runner.run(["bash", run_sh, *(s.path.name for s in chosen)], env=lab_env(lab), check=check)]
 
 
 def teardown(runner: Runner, lab: Lab) -> Result:

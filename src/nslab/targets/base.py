@@ -52,7 +52,7 @@ class CommandError(NslabError):
         self.result = result
         why = "timed out" if result.timed_out else f"exited {result.rc}"
         detail = (result.stderr or result.stdout).strip().splitlines()
-        tail = f": {detail[-1]}" if detail else ""
+        tail = (":\n  " + "\n  ".join(detail[-4:])) if detail else ""
         super().__init__(f"`{result.command}` {why}{tail}")
 
 

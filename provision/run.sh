@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run provision stages in order: `run.sh 10-sysctl.sh 20-topology.sh ...`. One call
+# for a whole lab (no process start-up per stage on the caller's side); the first
+# failure stops the run and names the stage. Used by nslab and the Vagrantfile alike.
+set -euo pipefail
+here=$(dirname "$0")
+for stage in "$@"; do
+  case $stage in
+    */* | "" | .*) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;;
+  esac
+  if ! bash "$here/$stage"; then
+    echo "nslab: provision stage $stage failed" >&2
+    exit 1
+  fi
+done
