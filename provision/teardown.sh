@@ -24,7 +24,7 @@ unrule() {
 }
 unrule nat POSTROUTING -s "$NSLAB_SUBNET" ! -o "$NSLAB_BRIDGE" -j MASQUERADE
 unrule filter FORWARD -j "$NSLAB_CHAIN"
-if chain_exists "$NSLAB_CHAIN"; then
+if iptables -w -S "$NSLAB_CHAIN" >/dev/null 2>&1; then
   iptables -w -F "$NSLAB_CHAIN"
   iptables -w -X "$NSLAB_CHAIN"
 fi

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nslab.errors import TargetError
-from nslab.targets.base import Command, CommandError, Result, Target
+from nslab.targets.base import Command, CommandError, Result, Spawned, Target
 
 READY = "nslab-world-ready"
 
@@ -61,7 +62,7 @@ class WorldInfo:
 class World:
     """A disposable namespace world on a target; implements the target protocol inside it."""
 
-    def __init__(self, target: Target, info: WorldInfo, holder: object | None = None) -> None:
+    def __init__(self, target: Target, info: WorldInfo, holder: Spawned | None = None) -> None:
         self.target = target
         self.info = info
         self._holder = holder
@@ -69,6 +70,7 @@ class World:
         self.is_root = True
         self.log = target.log
         self.closed = False
+        self.persistent = False
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -88,7 +90,7 @@ class World:
         holder = target.spawn(argv, detach=persistent)
         line = holder.readline(timeout)
         if not line.startswith(READY):
-            rest = line + (holder.read_rest() if hasattr(holder, "read_rest") and holder.wait(2) is not None else "")
+            rest = line + (holder.read_rest() if holder.wait(2) is not None else "")
             holder.kill()
             raise TargetError(
                 f"could not create a namespace world on {target.name}: {rest.strip() or 'no output'}",
@@ -98,7 +100,9 @@ class World:
             )
         pid = int(line.split()[1])
         info = WorldInfo(pid=pid, starttime=_starttime(target, pid), userns=userns)
-        return cls(target, info, holder)
+        world = cls(target, info, holder)
+        world.persistent = persistent
+        return world
 
     @classmethod
     def attach(cls, target: Target, info: WorldInfo) -> World:
@@ -117,18 +121,24 @@ class World:
         if self.closed:
             return
         self.closed = True
-        if self._holder is not None:
-            self._holder.close_stdin()
-            if self._holder.wait(5.0) is None:
-                self._holder.kill()
-            else:
-                self._holder.kill()  # reaps and closes pipes; a no-op on an exited process
-        elif self.alive():
-            # A persistent world: SIGKILL to its PID 1 ends the whole PID namespace.
+        holder, self._holder = self._holder, None
+        if holder is not None and not self.persistent:
+            holder.close_stdin()  # the holder's `read` sees EOF and PID 1 exits
+            if holder.wait(5.0) is None:
+                holder.kill()
+            holder.kill()  # reaps it and closes our pipe ends; harmless once it exited
+            return
+        # A persistent world: SIGKILL to its PID 1 ends the whole PID namespace.
+        if _starttime(self.target, self.info.pid) == self.info.starttime:
             if self.target.name == "local":
                 os.kill(self.info.pid, signal.SIGKILL)
             else:
                 self.target.run(["kill", "-KILL", str(self.info.pid)])
+        deadline = time.monotonic() + 5
+        while _starttime(self.target, self.info.pid) == self.info.starttime and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if holder is not None:
+            holder.kill()
 
     def __enter__(self) -> World:
         return self
@@ -182,7 +192,7 @@ class World:
 
 
 def _starttime(target: Target, pid: int) -> str:
-    """Field 22 of /proc/PID/stat ('' if gone): a PID plus this identifies one process."""
+    """Field 22 of /proc/PID/stat ('' if gone or a zombie): with the PID, one process."""
     if target.name == "local":
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -191,4 +201,5 @@ def _starttime(target: Target, pid: int) -> str:
             return ""
     else:
         stat = target.run(["cat", f"/proc/{pid}/stat"]).stdout
-    return stat.rsplit(")", 1)[-1].split()[19] if ")" in stat else ""
+    fields = stat.rsplit(")", 1)[-1].split() if ")" in stat else []
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else ""

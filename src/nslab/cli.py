@@ -1,0 +1,171 @@
+"""The `nslab` command: a manual lab in a persistent local world, validation, doctor.
+
+    nslab up                 build the seed lab (or --lab FILE) and return
+    nslab exec red -- ping -c 3 10.16.0.3
+    nslab shell red          an interactive shell inside namespace red
+    nslab status             what is up
+    nslab down               remove it all
+    nslab validate FILE...   check lab files (exit 2 on the first bad field)
+    nslab doctor             what this machine lacks, and how to get it
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from nslab import doctor as doctor_mod
+from nslab.errors import NslabError
+from nslab.lab import Lab, default_lab, load_lab
+from nslab.persist import LabState
+from nslab.provision import provision, select, stage_names
+from nslab.targets.local import LocalTarget
+from nslab.world import World
+
+
+def fail(exc: NslabError, code: int = 1) -> None:
+    click.echo(f"nslab: {exc}", err=True)
+    sys.exit(code)
+
+
+def _lab(path: str | None) -> Lab:
+    return load_lab(path) if path else default_lab()
+
+
+def _current() -> tuple[LabState, World, Lab]:
+    state = LabState.load()
+    if state is None:
+        raise NslabError("no lab is up", "start one with `nslab up`")
+    try:
+        world = World.attach(LocalTarget(), state.world)
+    except NslabError:
+        LabState.forget()
+        raise
+    return state, world, _lab(state.lab or None)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nslab")
+def main() -> None:
+    """nslab: prove Linux bridge, firewall and NAT setups with real namespaces."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> None:
+    """Check lab files; exit 0 if all are valid, 2 naming the first bad field."""
+    for path in files:
+        try:
+            lab = load_lab(path)
+        except NslabError as exc:
+            fail(exc, 2)
+        names = ", ".join(lab.namespace_names)
+        click.echo(f"{path}: ok (lab '{lab.name}': {names} on {lab.bridge.name}, {lab.subnet})")
+
+
+@main.command()
+@click.option("--lab", "lab_path", type=click.Path(dir_okay=False), help="lab file (default: the seed lab)")
+@click.option("--upto", type=click.Choice(stage_names()), help="stop the story after this stage")
+def up(lab_path: str | None, upto: str | None) -> None:
+    """Build the lab in a persistent world on this host and return."""
+    try:
+        lab = _lab(lab_path)
+        state = LabState.load()
+        if state is not None and World(LocalTarget(), state.world).alive():
+            raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
+        target = LocalTarget()
+        world = World.start(target, persistent=True)
+        chosen = [s.name for s in select(upto)]
+        try:
+            click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)
+            provision(world, lab, upto=upto)
+        except NslabError:
+            world.close()
+            raise
+        LabState(world.info, str(Path(lab_path).resolve()) if lab_path else "", chosen).save()
+    except NslabError as exc:
+        fail(exc)
+    click.echo(f"lab '{lab.name}' is up: {', '.join(lab.namespace_names)} on {lab.bridge.name}. "
+               f"Try: nslab exec {lab.namespaces[0].name} -- ip route")
+
+
+@main.command()
+def down() -> None:
+    """Remove the lab: its world, namespaces, links, rules and processes."""
+    state = LabState.load()
+    if state is None:
+        click.echo("nslab: no lab is up; nothing to remove")
+        return
+    try:
+        _, world, _ = _current()
+        world.close()
+        click.echo(f"lab removed (world pid {state.world.pid})")
+    except NslabError:
+        click.echo("nslab: the lab's world had already gone; state cleared")
+    LabState.forget()
+
+
+@main.command()
+def status() -> None:
+    """Show whether a lab is up, and its namespaces and addresses."""
+    try:
+        state, world, lab = _current()
+    except NslabError as exc:
+        fail(exc, 3)
+    click.echo(f"lab '{lab.name}' is up (world pid {state.world.pid}); stages: {', '.join(state.stages)}")
+    for ns in [*lab.namespace_names, lab.upstream.namespace]:
+        r = world.run(["ip", "-br", "-4", "addr"], ns=ns)
+        rows = [line.split() for line in r.stdout.splitlines() if not line.startswith("lo ")]
+        shown = "; ".join(" ".join([row[0].split("@")[0], *row[2:]]) for row in rows)
+        click.echo(f"  {ns:<8} {shown or '(not built)'}")
+
+
+def _enter(ns: str, argv: list[str]) -> None:
+    _, world, lab = _current()
+    where = None if ns == "host" else ns
+    if where is not None and where != lab.upstream.namespace:
+        lab.namespace(where)  # unknown names fail listing the valid ones
+    full = world.enter(argv, where)
+    os.execvp(full[0], full)
+
+
+@main.command()
+@click.argument("namespace")
+def shell(namespace: str) -> None:
+    """An interactive shell in NAMESPACE ('host' for the lab's host)."""
+    try:
+        _enter(namespace, [os.environ.get("SHELL", "/bin/bash")])
+    except NslabError as exc:
+        fail(exc)
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.argument("namespace")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(namespace: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND in NAMESPACE ('host' for the lab's host): nslab exec red -- ip route."""
+    try:
+        _enter(namespace, list(command))
+    except NslabError as exc:
+        fail(exc)
+
+
+@main.command()
+def doctor() -> None:
+    """Check kernel features, tools and privileges; say what to install or enable."""
+    def show(c: doctor_mod.Check) -> None:
+        mark = click.style("ok  ", fg="green") if c.ok else click.style("FAIL", fg="red")
+        fix = f"  -> {c.fix}" if c.fix else ""
+        click.echo(f"{mark} {c.name:<28} {c.detail}{fix}")
+
+    checks = doctor_mod.run_checks(LocalTarget(), show)
+    bad = [c for c in checks if not c.ok]
+    click.echo(f"{len(checks) - len(bad)} ok, {len(bad)} to fix")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

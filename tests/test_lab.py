@@ -1,0 +1,106 @@
+"""The lab model: the seed lab's values and one clear error per bad lab file."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from nslab.errors import LabError
+from nslab.lab import default_lab, load_lab, parse_lab
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_seed_lab_matches_the_story() -> None:
+    lab = default_lab()
+    assert [(n.name, n.interface, str(n.address)) for n in lab.namespaces] == [
+        ("red", "veth1-red", "10.16.0.2/24"), ("blue", "veth1-blue", "10.16.0.3/24")]
+    assert lab.bridge.name == "br0" and str(lab.bridge.gateway) == "10.16.0.1/24"
+    assert lab.firewall.chain == "NAVY" and lab.firewall.policy == "DROP"
+    # the simulated internet is on documentation ranges, never a real address
+    for addr in (lab.upstream.server, lab.upstream.dns, lab.upstream.host_address.ip):
+        assert any(addr in ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24"))
+
+
+def test_three_namespace_lab_derives_interface_names() -> None:
+    lab = load_lab(ROOT / "labs" / "three-ns.toml")
+    assert lab.namespace("green").interface == "veth1-green"
+    assert lab.namespace("green").peer == "veth0-green"
+    assert str(lab.namespace("green").address) == "10.20.0.3/24"
+
+
+def _ns(**kw: object) -> dict[str, object]:
+    return {"namespace": [{"name": "red", "address": "10.16.0.2", **kw}]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        (_ns(name="red; rm -rf /"), "namespace[0].name", "not a valid name"),
+        (_ns(name="Red"), "namespace[0].name", "not a valid name"),
+        (_ns(name="a" * 16), "namespace[0].name", "longer than 15 bytes"),
+        (_ns(interface="veth1-abcdefghij"), "namespace[0].interface", "16 bytes"),
+        (_ns(interface="eth0$(reboot)"), "namespace[0].interface", "not a valid interface name"),
+        (_ns(address="10.17.0.2"), "namespace[0].address", "outside the lab subnet"),
+        (_ns(address="10.16.0.2/25"), "namespace[0].address", "prefix /25"),
+        (_ns(address="10.16.0.255"), "namespace[0].address", "broadcast"),
+        (_ns(address="not-an-ip"), "namespace[0].address", "not an IPv4 address"),
+        (_ns(colour="red"), "namespace[0]", "unknown key 'colour'"),
+        ({"namespace": []}, "namespace", "at least one"),
+        ({"namespace": [{"name": "red"}]}, "namespace[0].address", "missing"),
+        ({**_ns(), "bridge": {"gateway": "10.16.0.2/24"}}, "namespace[0].address", "already used"),
+        ({**_ns(), "bridge": {"name": "br0 x"}}, "bridge.name", "not a valid interface name"),
+        ({**_ns(), "firewall": {"policy": "REJECT"}}, "firewall.policy", "ACCEPT or DROP"),
+        ({**_ns(), "firewall": {"chain": "FORWARD"}}, "firewall.chain", "built-in"),
+        ({**_ns(), "firewall": {"chain": "NA VY"}}, "firewall.chain", "not a valid iptables chain"),
+        ({**_ns(), "lab": {"subnet": "10.16.0.0/33"}}, "lab.subnet", "not a subnet"),
+        ({**_ns(), "upstream": {"server": "10.16.0.9"}}, "upstream.server", "overlaps"),
+        ({**_ns(), "upstream": {"namespace": "red"}}, "upstream.namespace", "already used"),
+        ({**_ns(), "upstream": {"domain": "bad domain"}}, "upstream.domain", "not a valid domain"),
+        ({"namespace": [{"name": "red", "address": "10.16.0.2"},
+                        {"name": "red", "address": "10.16.0.3"}]}, "namespace[1].name", "already used"),
+        ({"namespace": [{"name": "red", "address": "10.16.0.2", "peer": "p"},
+                        {"name": "blue", "address": "10.16.0.3", "peer": "p"}]},
+         "namespace[1].peer", "already used"),
+        ({"bogus": {}}, "lab file", "unknown key 'bogus'"),
+    ],
+)
+def test_bad_labs_name_the_field(raw: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(LabError) as err:
+        parse_lab(raw)
+    message = str(err.value)
+    assert message.startswith(field + ":"), message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_bad_file_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[lab\n")
+    with pytest.raises(LabError, match=r"bad\.toml: not valid TOML"):
+        load_lab(bad)
+    with pytest.raises(LabError, match="no such lab file"):
+        load_lab(tmp_path / "missing.toml")
+
+
+def test_unknown_namespace_lists_the_valid_ones() -> None:
+    lab = default_lab()
+    with pytest.raises(LabError) as err:
+        lab.namespace("purple")
+    assert "unknown namespace 'purple'" in str(err.value) and "red, blue" in str(err.value)
+    with pytest.raises(LabError, match="simulated upstream"):
+        lab.namespace("isp")
+
+
+def test_resolve_places_and_refuses_addresses_outside_the_lab() -> None:
+    lab = default_lab()
+    assert str(lab.resolve("blue")) == "10.16.0.3"
+    assert str(lab.resolve("the gateway")) == "10.16.0.1"
+    assert str(lab.resolve("the internet")) == "203.0.113.10"
+    assert str(lab.resolve("10.16.0.77")) == "10.16.0.77"
+    with pytest.raises(LabError, match="not part of lab"):
+        lab.resolve("8.8.8.8")
+    with pytest.raises(LabError, match="unknown destination 'purple'"):
+        lab.resolve("purple")

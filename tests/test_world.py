@@ -1,0 +1,125 @@
+"""Worlds on the real kernel: isolation, clean ends, death with their owner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import host_snapshot, needs_netns
+
+from nslab.targets.local import LocalTarget
+from nslab.world import World
+
+pytestmark = needs_netns
+
+
+def dead(pid: int) -> bool:
+    """Gone, or a zombie (it holds nothing but its exit status)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while not dead(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def world_pids(holder: int) -> list[int]:
+    """Processes in the world's PID namespace, seen from the host (the holder excluded)."""
+    ns = os.readlink(f"/proc/{holder}/ns/pid")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != holder:
+            try:
+                if os.readlink(entry / "ns" / "pid") == ns and not dead(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_world_is_isolated_from_the_host() -> None:
+    before = host_snapshot()
+    with World.start(LocalTarget()) as w:
+        w.run(["ip", "link", "add", "br0", "type", "bridge"], check=True)
+        w.run(["ip", "netns", "add", "red"], check=True)
+        w.run(["iptables", "-P", "FORWARD", "DROP"], check=True)
+        w.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        assert "br0" in w.run(["ip", "-o", "link"]).stdout
+        assert "red" in w.run(["ip", "netns", "list"]).stdout
+        assert host_snapshot() == before
+    assert host_snapshot() == before
+
+
+def test_closing_a_world_ends_every_process_in_it() -> None:
+    w = World.start(LocalTarget())
+    w.run(["ip", "netns", "add", "red"], check=True)
+    # a daemon in a lab namespace, as dnsmasq is: it must not outlive the world
+    w.run(["ip", "netns", "exec", "red", "sh", "-c", "sleep 300 >/dev/null 2>&1 &"], check=True)
+    holder = w.info.pid
+    sleeps = world_pids(holder)
+    assert sleeps, "the background sleep did not start in the world"
+    w.close()
+    assert gone(holder)
+    assert all(gone(p) for p in sleeps)
+
+
+def test_timeout_kills_the_command_inside_the_world() -> None:
+    with World.start(LocalTarget()) as w:
+        start = time.monotonic()
+        r = w.run(["sleep", "30"], timeout=0.3)
+        assert r.timed_out and not r.ok
+        assert time.monotonic() - start < 5
+        deadline = time.monotonic() + 2
+        while world_pids(w.info.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert world_pids(w.info.pid) == []
+
+
+def test_world_dies_with_its_owner_on_sigkill(tmp_path: Path) -> None:
+    """The owner process is killed with -9: the kernel ends its world (PDEATHSIG)."""
+    script = tmp_path / "owner.py"
+    script.write_text(textwrap.dedent("""
+        import sys, time
+        from nslab.targets.local import LocalTarget
+        from nslab.world import World
+        w = World.start(LocalTarget())
+        w.run(["ip", "netns", "add", "red"], check=True)
+        print(w.info.pid, flush=True)
+        time.sleep(300)
+    """))
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        holder = int(owner.stdout.readline())
+        assert Path(f"/proc/{holder}").exists()
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    assert gone(holder)
+
+
+def test_persistent_world_survives_its_creator_and_attaches() -> None:
+    target = LocalTarget()
+    w = World.start(target, persistent=True)
+    try:
+        again = World.attach(target, w.info)
+        assert again.run(["true"]).ok
+    finally:
+        w.close()
+    assert gone(w.info.pid)
+    with pytest.raises(Exception, match="no longer running"):
+        World.attach(target, w.info)
