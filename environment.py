@@ -35,8 +35,10 @@ def before_all(context: Context) -> None:
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
     if "host" in scenario.effective_tags and context.nslab.target.name == "local":
-        scenario.skip("@host scenarios change a machine's real root namespace: "
-                      "run them on a disposable VM (-D target=vagrant)")
+        scenario.skip(
+            "@host scenarios change a machine's real root namespace: "
+            "run them on a disposable VM (-D target=vagrant)"
+        )
         return
     context.nslab.new_world()
 

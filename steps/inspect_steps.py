@@ -26,7 +26,7 @@ def netns_lists(context: Context, names: str) -> None:
         assert name in listed, f"'ip netns show' does not list {name}; it lists: {', '.join(listed)}"
 
 
-@then("{name}'s routes include \"{line}\"")
+@then('{name}\'s routes include "{line}"')
 def routes_include(context: Context, name: str, line: str) -> None:
     session: LabSession = context.nslab
     text = probe.route_text(session.w, session.namespace(name))
@@ -73,8 +73,9 @@ def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> 
         if rule.target == "ACCEPT" and f"-s {src}" in rule.spec and f"-d {dst}" in rule.spec:
             assert (rule.packets or 0) >= n, f"rule '{rule.spec}' counted {rule.packets} packets"
             return
-    raise AssertionError(f"chain {chain} has no rule accepting {src} to {dst}: "
-                         + "; ".join(r.spec for r in rules))
+    raise AssertionError(
+        f"chain {chain} has no rule accepting {src} to {dst}: " + "; ".join(r.spec for r in rules)
+    )
 
 
 @then("chain {chain} holds, in order")

@@ -42,7 +42,8 @@ def counts(context: Context, tx: int, rx: int) -> None:
     r = _last(context)
     assert (r.result.transmitted, r.result.received) == (tx, rx), (
         f"expected {tx} transmitted and {rx} received, got {r.result.transmitted} and "
-        f"{r.result.received}" + _show(r))
+        f"{r.result.received}" + _show(r)
+    )
 
 
 @then("{pct:d}% of packets are lost")
@@ -62,7 +63,8 @@ def fails_with(context: Context, text: str) -> None:
     r = _last(context)
     assert r.result.received == 0, "the ping got replies" + _show(r)
     assert r.result.error is not None and text in r.result.error, (
-        f"expected the error {text!r}, got {r.result.error!r}" + _show(r))
+        f"expected the error {text!r}, got {r.result.error!r}" + _show(r)
+    )
 
 
 @then("the replies come from {place}")
@@ -71,4 +73,5 @@ def replies_from(context: Context, place: str) -> None:
     r = _last(context)
     addr = str(session.address_of(place))
     assert r.result.reply_from and set(r.result.reply_from) == {addr}, (
-        f"expected replies from {addr}, got {sorted(set(r.result.reply_from))}" + _show(r))
+        f"expected replies from {addr}, got {sorted(set(r.result.reply_from))}" + _show(r)
+    )

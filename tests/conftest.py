@@ -14,16 +14,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
-           "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.conf.all.forwarding")
+SYSCTLS = (
+    "net.ipv4.ip_forward",
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+    "net.ipv4.conf.all.forwarding",
+)
 
 
 def can_make_worlds() -> bool:
     return os.geteuid() == 0 and all(shutil.which(t) for t in ("unshare", "nsenter", "ip", "iptables"))
 
 
-needs_netns = pytest.mark.skipif(not can_make_worlds(),
-                                 reason="needs root with unshare, nsenter, ip and iptables (run .ci/setup)")
+needs_netns = pytest.mark.skipif(
+    not can_make_worlds(), reason="needs root with unshare, nsenter, ip and iptables (run .ci/setup)"
+)
 
 
 def _out(argv: list[str]) -> str:
@@ -65,5 +70,6 @@ def venv_bin() -> Path:
 
 
 def run_behave(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "behave", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "behave", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )

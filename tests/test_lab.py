@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_seed_lab_matches_the_story() -> None:
     lab = default_lab()
     assert [(n.name, n.interface, str(n.address)) for n in lab.namespaces] == [
-        ("red", "veth1-red", "10.16.0.2/24"), ("blue", "veth1-blue", "10.16.0.3/24")]
+        ("red", "veth1-red", "10.16.0.2/24"),
+        ("blue", "veth1-blue", "10.16.0.3/24"),
+    ]
     assert lab.bridge.name == "br0" and str(lab.bridge.gateway) == "10.16.0.1/24"
     assert lab.firewall.chain == "NAVY" and lab.firewall.policy == "DROP"
     # the simulated internet is on documentation ranges, never a real address
@@ -59,11 +61,21 @@ def _ns(**kw: object) -> dict[str, object]:
         ({**_ns(), "upstream": {"server": "10.16.0.9"}}, "upstream.server", "overlaps"),
         ({**_ns(), "upstream": {"namespace": "red"}}, "upstream.namespace", "already used"),
         ({**_ns(), "upstream": {"domain": "bad domain"}}, "upstream.domain", "not a valid domain"),
-        ({"namespace": [{"name": "red", "address": "10.16.0.2"},
-                        {"name": "red", "address": "10.16.0.3"}]}, "namespace[1].name", "already used"),
-        ({"namespace": [{"name": "red", "address": "10.16.0.2", "peer": "p"},
-                        {"name": "blue", "address": "10.16.0.3", "peer": "p"}]},
-         "namespace[1].peer", "already used"),
+        (
+            {"namespace": [{"name": "red", "address": "10.16.0.2"}, {"name": "red", "address": "10.16.0.3"}]},
+            "namespace[1].name",
+            "already used",
+        ),
+        (
+            {
+                "namespace": [
+                    {"name": "red", "address": "10.16.0.2", "peer": "p"},
+                    {"name": "blue", "address": "10.16.0.3", "peer": "p"},
+                ]
+            },
+            "namespace[1].peer",
+            "already used",
+        ),
         ({"bogus": {}}, "lab file", "unknown key 'bogus'"),
     ],
 )

@@ -68,8 +68,9 @@ def test_captured_gateway_ping() -> None:
 
 
 def test_busybox_style_summary() -> None:
-    text = ("2 packets transmitted, 2 packets received, 0% packet loss\n"
-            "round-trip min/avg/max = 0.1/0.2/0.3 ms\n")
+    text = (
+        "2 packets transmitted, 2 packets received, 0% packet loss\nround-trip min/avg/max = 0.1/0.2/0.3 ms\n"
+    )
     r = parse.ping(text)
     assert (r.received, r.rtt) == (2, parse.Rtt(0.1, 0.2, 0.3, None))
 
@@ -77,10 +78,14 @@ def test_busybox_style_summary() -> None:
 def test_routes_json_renders_like_ip_route() -> None:
     routes = parse.routes(read("ip-j-route-red.json"))
     text_lines = [line.rstrip() for line in read("ip-route-red.txt").splitlines()]
-    assert [r.line() for r in routes] == text_lines == [
-        "default via 10.16.0.1 dev veth1-red",
-        "10.16.0.0/24 dev veth1-red proto kernel scope link src 10.16.0.2",
-    ]
+    assert (
+        [r.line() for r in routes]
+        == text_lines
+        == [
+            "default via 10.16.0.1 dev veth1-red",
+            "10.16.0.0/24 dev veth1-red proto kernel scope link src 10.16.0.2",
+        ]
+    )
 
 
 def test_addresses_and_links() -> None:
@@ -112,7 +117,9 @@ def test_iptables_save_legacy_with_counters() -> None:
     navy = rs.chain("NAVY")
     assert navy is not None
     assert [(r.spec, r.packets) for r in navy.rules] == [
-        ("-s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT", 6), ("-j RETURN", 0)]
+        ("-s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT", 6),
+        ("-j RETURN", 0),
+    ]
     assert rs.chain_names() == ["INPUT", "FORWARD", "OUTPUT", "NAVY"]
 
 

@@ -92,7 +92,8 @@ def test_timeout_kills_the_command_inside_the_world() -> None:
 def test_world_dies_with_its_owner_on_sigkill(tmp_path: Path) -> None:
     """The owner process is killed with -9: the kernel ends its world (PDEATHSIG)."""
     script = tmp_path / "owner.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys, time
         from nslab.targets.local import LocalTarget
         from nslab.world import World
@@ -100,7 +101,8 @@ def test_world_dies_with_its_owner_on_sigkill(tmp_path: Path) -> None:
         w.run(["ip", "netns", "add", "red"], check=True)
         print(w.info.pid, flush=True)
         time.sleep(300)
-    """))
+    """)
+    )
     owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None

@@ -1,12 +1,12 @@
 """The `nslab` command: a manual lab in a persistent local world, validation, doctor.
 
-    nslab up                 build the seed lab (or --lab FILE) and return
-    nslab exec red -- ping -c 3 10.16.0.3
-    nslab shell red          an interactive shell inside namespace red
-    nslab status             what is up
-    nslab down               remove it all
-    nslab validate FILE...   check lab files (exit 2 on the first bad field)
-    nslab doctor             what this machine lacks, and how to get it
+nslab up                 build the seed lab (or --lab FILE) and return
+nslab exec red -- ping -c 3 10.16.0.3
+nslab shell red          an interactive shell inside namespace red
+nslab status             what is up
+nslab down               remove it all
+nslab validate FILE...   check lab files (exit 2 on the first bad field)
+nslab doctor             what this machine lacks, and how to get it
 """
 
 from __future__ import annotations
@@ -88,8 +88,10 @@ def up(lab_path: str | None, upto: str | None) -> None:
         LabState(world.info, str(Path(lab_path).resolve()) if lab_path else "", chosen).save()
     except NslabError as exc:
         fail(exc)
-    click.echo(f"lab '{lab.name}' is up: {', '.join(lab.namespace_names)} on {lab.bridge.name}. "
-               f"Try: nslab exec {lab.namespaces[0].name} -- ip route")
+    click.echo(
+        f"lab '{lab.name}' is up: {', '.join(lab.namespace_names)} on {lab.bridge.name}. "
+        f"Try: nslab exec {lab.namespaces[0].name} -- ip route"
+    )
 
 
 @main.command()
@@ -156,6 +158,7 @@ def exec_(namespace: str, command: tuple[str, ...]) -> None:
 @main.command()
 def doctor() -> None:
     """Check kernel features, tools and privileges; say what to install or enable."""
+
     def show(c: doctor_mod.Check) -> None:
         mark = click.style("ok  ", fg="green") if c.ok else click.style("FAIL", fg="red")
         fix = f"  -> {c.fix}" if c.fix else ""

@@ -43,8 +43,10 @@ class Settings:
             known = {f.name for f in fields(cls)}
             for key in tool:
                 if key not in known:
-                    raise NslabError(f"{pyproject}: [tool.nslab] has unknown key '{key}'",
-                                     "valid keys: " + ", ".join(sorted(known)))
+                    raise NslabError(
+                        f"{pyproject}: [tool.nslab] has unknown key '{key}'",
+                        "valid keys: " + ", ".join(sorted(known)),
+                    )
             values.update(tool)
         values.update({k: v for k, v in userdata.items() if k in {f.name for f in fields(cls)}})
         out = {}
@@ -55,7 +57,9 @@ class Settings:
             try:
                 out[f.name] = float(raw) if f.type == "float" else str(raw)
             except ValueError:
-                raise NslabError(f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2") from None
+                raise NslabError(
+                    f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2"
+                ) from None
         settings = cls(**out)
         if settings.target not in TARGETS:
             raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(TARGETS))

@@ -21,8 +21,7 @@ def _section(title: str, body: str) -> str:
     return f"===== {title} =====\n{body.rstrip()}\n"
 
 
-def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None,
-            command_log: str = "") -> str:
+def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None, command_log: str = "") -> str:
     """A plain-text bundle; every probe is allowed to fail (the lab may be half-built)."""
     parts = []
     for title, body in (extra or {}).items():
@@ -37,7 +36,9 @@ def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None,
     grab("links", ["ip", "-d", "link"])
     grab("addresses", ["ip", "-br", "addr"])
     grab("routes", ["ip", "route"])
-    sysctl_lines = [f"{key} = {runner.run(['sysctl', '-n', key], timeout=5).output.strip()}" for key in SYSCTLS]
+    sysctl_lines = [
+        f"{key} = {runner.run(['sysctl', '-n', key], timeout=5).output.strip()}" for key in SYSCTLS
+    ]
     parts.append(_section("[host] sysctls", "\n".join(sysctl_lines)))
     listing = runner.run(["ip", "netns", "list"], timeout=5).stdout
     for ns in [line.split()[0] for line in listing.splitlines() if line.strip()]:

@@ -58,32 +58,60 @@ def check_tools(target: Target) -> list[Check]:
 def check_privileges(target: Target) -> Check:
     if target.is_root:
         return Check("privileges", True, "running as root")
-    out = target.run(["sh", "-c", "cat /proc/sys/user/max_user_namespaces "
-                      "/proc/sys/kernel/unprivileged_userns_clone 2>/dev/null"]).stdout.split()
+    out = target.run(
+        [
+            "sh",
+            "-c",
+            "cat /proc/sys/user/max_user_namespaces /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null",
+        ]
+    ).stdout.split()
     if out and all(v != "0" for v in out):
         return Check("privileges", True, "not root: worlds will use a user namespace")
-    return Check("privileges", False, "not root and unprivileged user namespaces are off",
-                 "run as root (sudo), or sysctl -w kernel.unprivileged_userns_clone=1")
+    return Check(
+        "privileges",
+        False,
+        "not root and unprivileged user namespaces are off",
+        "run as root (sudo), or sysctl -w kernel.unprivileged_userns_clone=1",
+    )
 
 
 # name -> (argv run in a world, what it means, fix)
 FEATURES: dict[str, tuple[list[str], str, str]] = {
-    "network namespaces": (["ip", "netns", "add", "doctor"], "ip netns add works in a world",
-                           "use a kernel with CONFIG_NET_NS"),
-    "bridge": (["ip", "link", "add", "doctor-br", "type", "bridge"], "bridges can be created",
-               "modprobe bridge (CONFIG_BRIDGE)"),
-    "veth": (["ip", "link", "add", "doctor-a", "type", "veth", "peer", "name", "doctor-b"],
-             "veth pairs can be created", "modprobe veth (CONFIG_VETH)"),
-    "bridge netfilter": (["test", "-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"],
-                         "bridged frames can go through iptables",
-                         "modprobe br_netfilter (a host-wide change: do it on a disposable machine)"),
-    "nat": (["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "10.16.0.0/24", "-j",
-             "MASQUERADE"], "MASQUERADE rules load", "modprobe iptable_nat / nft_masq (CONFIG_NF_NAT)"),
-    "conntrack": (["iptables", "-w", "-A", "FORWARD", "-m", "conntrack", "--ctstate",
-                   "ESTABLISHED", "-j", "ACCEPT"], "conntrack matches load",
-                  "modprobe nf_conntrack xt_conntrack"),
-    "recent": (["iptables", "-w", "-A", "INPUT", "-m", "recent", "--set", "--name", "doctor"],
-               "the upstream can record who pinged it (xt_recent)", "modprobe xt_recent"),
+    "network namespaces": (
+        ["ip", "netns", "add", "doctor"],
+        "ip netns add works in a world",
+        "use a kernel with CONFIG_NET_NS",
+    ),
+    "bridge": (
+        ["ip", "link", "add", "doctor-br", "type", "bridge"],
+        "bridges can be created",
+        "modprobe bridge (CONFIG_BRIDGE)",
+    ),
+    "veth": (
+        ["ip", "link", "add", "doctor-a", "type", "veth", "peer", "name", "doctor-b"],
+        "veth pairs can be created",
+        "modprobe veth (CONFIG_VETH)",
+    ),
+    "bridge netfilter": (
+        ["test", "-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"],
+        "bridged frames can go through iptables",
+        "modprobe br_netfilter (a host-wide change: do it on a disposable machine)",
+    ),
+    "nat": (
+        ["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", "10.16.0.0/24", "-j", "MASQUERADE"],
+        "MASQUERADE rules load",
+        "modprobe iptable_nat / nft_masq (CONFIG_NF_NAT)",
+    ),
+    "conntrack": (
+        ["iptables", "-w", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED", "-j", "ACCEPT"],
+        "conntrack matches load",
+        "modprobe nf_conntrack xt_conntrack",
+    ),
+    "recent": (
+        ["iptables", "-w", "-A", "INPUT", "-m", "recent", "--set", "--name", "doctor"],
+        "the upstream can record who pinged it (xt_recent)",
+        "modprobe xt_recent",
+    ),
 }
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
-class NslabError(Exception):
-    """A problem the user can act on; printed as one line, never as a traceback."""
+class NslabError(AssertionError):
+    """A problem the user can act on; printed as one line, never as a traceback.
+
+    It derives from AssertionError so that behave reports it in a step as a plain
+    failure with this one line (behave prints tracebacks for any other exception).
+    """
 
     def __init__(self, problem: str, fix: str = "") -> None:
         self.problem = problem

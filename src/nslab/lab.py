@@ -233,16 +233,23 @@ def _iface_addr(where: str, value: Any, subnet: ipaddress.IPv4Network | None) ->
     try:
         addr = ipaddress.IPv4Interface(value)
     except ValueError as exc:
-        raise LabError(f"{where}: {value!r} is not an IPv4 address: {exc}", "write it like 10.16.0.2/24") from None
+        raise LabError(
+            f"{where}: {value!r} is not an IPv4 address: {exc}", "write it like 10.16.0.2/24"
+        ) from None
     if subnet is not None:
         if addr.ip not in subnet:
-            raise LabError(f"{where}: {addr.ip} is outside the lab subnet {subnet}", f"pick an address in {subnet}")
+            raise LabError(
+                f"{where}: {addr.ip} is outside the lab subnet {subnet}", f"pick an address in {subnet}"
+            )
         if addr.network != subnet:
-            raise LabError(f"{where}: prefix /{addr.network.prefixlen} differs from the lab subnet {subnet}",
-                           f"write it as {addr.ip}/{subnet.prefixlen}")
+            raise LabError(
+                f"{where}: prefix /{addr.network.prefixlen} differs from the lab subnet {subnet}",
+                f"write it as {addr.ip}/{subnet.prefixlen}",
+            )
     if addr.ip in (addr.network.network_address, addr.network.broadcast_address):
-        raise LabError(f"{where}: {addr.ip} is the network or broadcast address of {addr.network}",
-                       "pick a host address")
+        raise LabError(
+            f"{where}: {addr.ip} is the network or broadcast address of {addr.network}", "pick a host address"
+        )
     return addr
 
 
@@ -271,7 +278,9 @@ def _unique(what: str, items: Iterable[tuple[str, str]]) -> None:
     seen: dict[str, str] = {}
     for where, value in items:
         if value in seen:
-            raise LabError(f"{where}: {what} {value!r} is already used by {seen[value]}", f"give each a distinct {what}")
+            raise LabError(
+                f"{where}: {what} {value!r} is already used by {seen[value]}", f"give each a distinct {what}"
+            )
         seen[value] = where
 
 
@@ -296,7 +305,9 @@ def parse_lab(raw: dict[str, Any]) -> Lab:
 
     entries = raw.get("namespace", [])
     if not isinstance(entries, list) or not entries:
-        raise LabError("namespace: a lab needs at least one [[namespace]] table", "add one, e.g. name = \"red\"")
+        raise LabError(
+            "namespace: a lab needs at least one [[namespace]] table", 'add one, e.g. name = "red"'
+        )
     namespaces = []
     for i, entry in enumerate(entries):
         where = f"namespace[{i}]"
@@ -321,30 +332,54 @@ def parse_lab(raw: dict[str, Any]) -> Lab:
         namespace=check_name("upstream.namespace", up.get("namespace", defaults.namespace)),
         uplink=check_ifname("upstream.uplink", up.get("uplink", defaults.uplink)),
         peer=check_ifname("upstream.peer", up.get("peer", defaults.peer)),
-        host_address=_iface_addr("upstream.host_address", up.get("host_address", str(defaults.host_address)), None),
-        isp_address=_iface_addr("upstream.isp_address", up.get("isp_address", str(defaults.isp_address)), None),
+        host_address=_iface_addr(
+            "upstream.host_address", up.get("host_address", str(defaults.host_address)), None
+        ),
+        isp_address=_iface_addr(
+            "upstream.isp_address", up.get("isp_address", str(defaults.isp_address)), None
+        ),
         server=_addr("upstream.server", up.get("server", str(defaults.server))),
         dns=_addr("upstream.dns", up.get("dns", str(defaults.dns))),
         domain=_domain("upstream.domain", up.get("domain", defaults.domain)),
     )
     if upstream.host_address.network != upstream.isp_address.network:
-        raise LabError("upstream.isp_address: not in the same subnet as upstream.host_address",
-                       f"pick an address in {upstream.host_address.network}")
-    for where, net in (("upstream.host_address", upstream.host_address.network),
-                       ("upstream.server", ipaddress.IPv4Network(upstream.server)),
-                       ("upstream.dns", ipaddress.IPv4Network(upstream.dns))):
+        raise LabError(
+            "upstream.isp_address: not in the same subnet as upstream.host_address",
+            f"pick an address in {upstream.host_address.network}",
+        )
+    for where, net in (
+        ("upstream.host_address", upstream.host_address.network),
+        ("upstream.server", ipaddress.IPv4Network(upstream.server)),
+        ("upstream.dns", ipaddress.IPv4Network(upstream.dns)),
+    ):
         if net.overlaps(subnet):
-            raise LabError(f"{where}: {net} overlaps the lab subnet {subnet}",
-                           "the upstream must be outside the lab, or NAT has nothing to do")
+            raise LabError(
+                f"{where}: {net} overlaps the lab subnet {subnet}",
+                "the upstream must be outside the lab, or NAT has nothing to do",
+            )
 
-    _unique("name", [(f"namespace[{i}].name", ns.name) for i, ns in enumerate(namespaces)]
-            + [("upstream.namespace", upstream.namespace)])
+    _unique(
+        "name",
+        [(f"namespace[{i}].name", ns.name) for i, ns in enumerate(namespaces)]
+        + [("upstream.namespace", upstream.namespace)],
+    )
     # veth pairs are created on the host before a leg moves, so every name must be unique.
-    _unique("interface name", [("bridge.name", bridge.name), ("upstream.uplink", upstream.uplink),
-                               ("upstream.peer", upstream.peer)]
-            + [(f"namespace[{i}].interface", ns.interface) for i, ns in enumerate(namespaces)]
-            + [(f"namespace[{i}].peer", ns.peer) for i, ns in enumerate(namespaces)])
-    _unique("address", [("bridge.gateway", str(bridge.gateway.ip))]
-            + [(f"namespace[{i}].address", str(ns.address.ip)) for i, ns in enumerate(namespaces)])
-    return Lab(name=name, subnet=subnet, bridge=bridge, namespaces=tuple(namespaces),
-               firewall=firewall, upstream=upstream)
+    _unique(
+        "interface name",
+        [("bridge.name", bridge.name), ("upstream.uplink", upstream.uplink), ("upstream.peer", upstream.peer)]
+        + [(f"namespace[{i}].interface", ns.interface) for i, ns in enumerate(namespaces)]
+        + [(f"namespace[{i}].peer", ns.peer) for i, ns in enumerate(namespaces)],
+    )
+    _unique(
+        "address",
+        [("bridge.gateway", str(bridge.gateway.ip))]
+        + [(f"namespace[{i}].address", str(ns.address.ip)) for i, ns in enumerate(namespaces)],
+    )
+    return Lab(
+        name=name,
+        subnet=subnet,
+        bridge=bridge,
+        namespaces=tuple(namespaces),
+        firewall=firewall,
+        upstream=upstream,
+    )

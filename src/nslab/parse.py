@@ -35,13 +35,21 @@ _RTT = re.compile(
     r"(?:rtt|round-trip) min/avg/max(?:/mdev)? = "
     r"(?P<min>[\d.]+)/(?P<avg>[\d.]+)/(?P<max>[\d.]+)(?:/(?P<mdev>[\d.]+))? ms"
 )
-_REPLY = re.compile(r"^\d+ bytes from (?P<src>[^\s:]+).*?icmp_seq=(?P<seq>\d+).*?time=(?P<time>[\d.]+) ms", re.M)
+_REPLY = re.compile(
+    r"^\d+ bytes from (?P<src>[^\s:]+).*?icmp_seq=(?P<seq>\d+).*?time=(?P<time>[\d.]+) ms", re.M
+)
 _ERRORS = (
     (re.compile(r"Network is unreachable"), NETWORK_UNREACHABLE, "Network is unreachable"),
     (re.compile(r"Destination Net Unreachable"), NETWORK_UNREACHABLE, "Destination Net Unreachable"),
     (re.compile(r"Destination Host Unreachable"), HOST_UNREACHABLE, "Destination Host Unreachable"),
-    (re.compile(r"ping: (?P<host>\S+): (?P<why>Name or service not known|Temporary failure in name "
-                r"resolution|No address associated with hostname)"), UNKNOWN_HOST, None),
+    (
+        re.compile(
+            r"ping: (?P<host>\S+): (?P<why>Name or service not known|Temporary failure in name "
+            r"resolution|No address associated with hostname)"
+        ),
+        UNKNOWN_HOST,
+        None,
+    ),
     (re.compile(r"ping: unknown host"), UNKNOWN_HOST, "unknown host"),
 )
 
@@ -87,16 +95,21 @@ def ping(text: str) -> PingResult:
     stats = _STATS.search(text)
     if stats is None:
         # ping gave up before sending (connect() failed, name did not resolve).
-        return PingResult(0, 0, 100.0, error=error or text.strip() or "no output", error_kind=kind or
-                          "failed")
+        return PingResult(
+            0, 0, 100.0, error=error or text.strip() or "no output", error_kind=kind or "failed"
+        )
     tx, rx = int(stats["tx"]), int(stats["rx"])
     if kind is None and tx and rx == 0:
         kind, error = TIMEOUT, "no reply"
     rtt_m = _RTT.search(text)
     rtt = None
     if rtt_m:
-        rtt = Rtt(float(rtt_m["min"]), float(rtt_m["avg"]), float(rtt_m["max"]),
-                  float(rtt_m["mdev"]) if rtt_m["mdev"] else None)
+        rtt = Rtt(
+            float(rtt_m["min"]),
+            float(rtt_m["avg"]),
+            float(rtt_m["max"]),
+            float(rtt_m["mdev"]) if rtt_m["mdev"] else None,
+        )
     return PingResult(
         transmitted=tx,
         received=rx,
@@ -165,7 +178,8 @@ def addresses(ip_json: str) -> dict[str, list[ipaddress.IPv4Interface | ipaddres
     out: dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {}
     for link in json.loads(ip_json or "[]"):
         out[link["ifname"]] = [
-            ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}") for a in link.get("addr_info", [])
+            ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
+            for a in link.get("addr_info", [])
             if "local" in a
         ]
     return out
@@ -269,7 +283,7 @@ def iptables_save(text: str) -> Ruleset:
         counters = _COUNTERS.match(line)
         if counters:
             packets, nbytes = int(counters[1]), int(counters[2])
-            line = line[counters.end():].strip()
+            line = line[counters.end() :].strip()
         args = shlex.split(line)
         if len(args) < 2 or args[0] != "-A":
             raise ValueError(f"line {lineno}: unexpected {raw!r}")

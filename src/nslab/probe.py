@@ -19,8 +19,16 @@ from nslab.targets.base import Command, Result
 
 
 class Runner(Protocol):
-    def run(self, cmd: Command, *, ns: str | None = None, env: Mapping[str, str] | None = None,
-            stdin: str | None = None, timeout: float = 60.0, check: bool = False) -> Result: ...
+    def run(
+        self,
+        cmd: Command,
+        *,
+        ns: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 60.0,
+        check: bool = False,
+    ) -> Result: ...
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,20 @@ def ping_argv(dest: str, *, count: int, interval: float, wait: float) -> list[st
     return ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", dest]
 
 
-def ping(runner: Runner, ns: str, dest: ipaddress.IPv4Address | str, *, count: int = 3,
-         interval: float = 0.02, wait: float = 0.15) -> Ping:
-    raw = runner.run(ping_argv(str(dest), count=count, interval=interval, wait=wait), ns=ns,
-                     timeout=count * interval + wait + 10)
+def ping(
+    runner: Runner,
+    ns: str,
+    dest: ipaddress.IPv4Address | str,
+    *,
+    count: int = 3,
+    interval: float = 0.02,
+    wait: float = 0.15,
+) -> Ping:
+    raw = runner.run(
+        ping_argv(str(dest), count=count, interval=interval, wait=wait),
+        ns=ns,
+        timeout=count * interval + wait + 10,
+    )
     return Ping(parse.ping(raw.stdout + raw.stderr), raw)
 
 
@@ -78,5 +96,9 @@ def lookup(runner: Runner, ns: str, name: str) -> Result:
 def seen_sources(runner: Runner, upstream_ns: str) -> list[str]:
     """Source addresses of the echo requests the simulated internet received (xt_recent)."""
     out = runner.run(["cat", "/proc/net/xt_recent/nslab-seen"], ns=upstream_ns).stdout
-    return [field.split("=", 1)[1] for line in out.splitlines()
-            for field in line.split()[:1] if field.startswith("src=")]
+    return [
+        field.split("=", 1)[1]
+        for line in out.splitlines()
+        for field in line.split()[:1]
+        if field.startswith("src=")
+    ]

@@ -24,8 +24,14 @@ STAGE_RE = re.compile(r"(\d\d)-([a-z]+)\.sh\Z")
 
 
 class Runner(Protocol):
-    def run(self, cmd: list[str] | str, *, env: Mapping[str, str] | None = None,
-            check: bool = False, timeout: float = 60.0) -> Result: ...
+    def run(
+        self,
+        cmd: list[str] | str,
+        *,
+        env: Mapping[str, str] | None = None,
+        check: bool = False,
+        timeout: float = 60.0,
+    ) -> Result: ...
 
 
 def stage_dir() -> Path:
@@ -97,8 +103,9 @@ def lab_env(lab: Lab) -> dict[str, str]:
     }
 
 
-def provision(runner: Runner, lab: Lab, *, upto: str | None = None,
-              only: list[str] | None = None, check: bool = True) -> list[Result]:
+def provision(
+    runner: Runner, lab: Lab, *, upto: str | None = None, only: list[str] | None = None, check: bool = True
+) -> list[Result]:
     """Run the selected stages in order, in one call; the first failure raises with its stderr."""
     chosen = select(upto, only)
     if not chosen:

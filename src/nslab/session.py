@@ -79,7 +79,10 @@ class LabSession:
             raise LabError(f"{chain!r} is not a valid chain name", "use letters, digits, '_' and '-'")
         names = self.chain_names()
         if chain not in names:
-            raise LabError(f"no chain '{chain}' in the filter table", "existing chains: " + ", ".join(names))
+            raise LabError(
+                f"no chain '{chain}' in the filter table",
+                "existing chains: " + (", ".join(names) or "none, the table is still empty"),
+            )
 
     def ensure_chain(self, chain: str) -> None:
         """The seed's custom chain shape: jumped to first from FORWARD, ending in RETURN."""
@@ -98,8 +101,9 @@ class LabSession:
     def ping(self, src: str, dest: str, count: int = 3) -> probe.Ping:
         ns = self.namespace(src)
         addr = self.lab.resolve(dest)
-        self.last_ping = probe.ping(self.w, ns, addr, count=count,
-                                    interval=self.settings.ping_interval, wait=self.settings.ping_wait)
+        self.last_ping = probe.ping(
+            self.w, ns, addr, count=count, interval=self.settings.ping_interval, wait=self.settings.ping_wait
+        )
         return self.last_ping
 
     def run_on_host(self, script: str) -> Result:

@@ -82,8 +82,7 @@ class World:
             # ip netns exec bind-mounts /etc/netns/NAME/*; the world mounts its own tmpfs
             # over /etc/netns, so the directory must exist (an empty dir, nothing more).
             target.run(["mkdir", "-p", "/etc/netns"], check=True)
-        argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child",
-                "--propagation", "private"]
+        argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"]
         if userns:
             argv[1:1] = ["--user", "--map-root-user"]
         argv += ["sh", "-c", HOLDER_SCRIPT, "nslab-world", "persistent" if persistent else "scenario"]
@@ -96,7 +95,8 @@ class World:
                 f"could not create a namespace world on {target.name}: {rest.strip() or 'no output'}",
                 "run as root, or enable unprivileged user namespaces "
                 "(sysctl kernel.unprivileged_userns_clone=1); `nslab doctor` checks this"
-                if userns else "run `nslab doctor` to check kernel features and tools",
+                if userns
+                else "run `nslab doctor` to check kernel features and tools",
             )
         pid = int(line.split()[1])
         info = WorldInfo(pid=pid, starttime=_starttime(target, pid), userns=userns)
@@ -187,8 +187,11 @@ class World:
         return self.target.spawn(self.enter(argv), detach=detach)
 
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        self.run(["sh", "-c", 'cat > "$1" && chmod "$2" "$1"', "put", path, oct(mode)[2:]],
-                 stdin=data.decode(), check=True)
+        self.run(
+            ["sh", "-c", 'cat > "$1" && chmod "$2" "$1"', "put", path, oct(mode)[2:]],
+            stdin=data.decode(),
+            check=True,
+        )
 
 
 def _starttime(target: Target, pid: int) -> str:

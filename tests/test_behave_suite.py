@@ -1,0 +1,93 @@
+"""The seed features through behave, as a user runs them, and what failures look like."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import ROOT, host_snapshot, needs_netns, run_behave
+
+pytestmark = needs_netns
+HERE = Path(__file__).parent
+
+
+def summary(stdout: str) -> dict[str, int]:
+    m = re.search(r"(\d+) scenarios? passed, (\d+) failed, (\d+) skipped", stdout)
+    assert m, stdout[-2000:]
+    return {"passed": int(m[1]), "failed": int(m[2]), "skipped": int(m[3])}
+
+
+def test_seed_features_pass_and_leave_the_host_untouched(tmp_path: Path) -> None:
+    before = host_snapshot()
+    r = run_behave("features/", "-D", f"reports={tmp_path}")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    counts = summary(r.stdout)
+    assert counts["failed"] == 0 and counts["passed"] >= 25
+    assert host_snapshot() == before
+
+
+def test_every_seed_feature_file_is_exercised(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    r = run_behave("features/", "-D", f"reports={tmp_path}", "-f", "json", "-o", str(out))
+    assert r.returncode == 0
+    features = {Path(f["location"].split(":")[0]).name: f["status"] for f in json.loads(out.read_text())}
+    on_disk = {p.name for p in (ROOT / "features").glob("*.feature")}
+    assert set(features) == on_disk
+    assert set(features.values()) == {"passed"}
+
+
+def test_a_failing_scenario_leaves_a_diagnostics_bundle(tmp_path: Path) -> None:
+    r = run_behave(str(HERE / "features" / "deliberate-failure.feature"), "-D", f"reports={tmp_path}")
+    assert r.returncode == 1
+    assert "expected 0% loss, got 100%" in r.stdout
+    bundles = list((tmp_path / "diagnostics").glob("*.txt"))
+    assert len(bundles) == 1 and str(bundles[0]) in r.stdout + r.stderr
+    text = bundles[0].read_text()
+    assert ":FORWARD DROP" in text  # iptables-save -c, with the policy's counter
+    assert re.search(r":FORWARD DROP \[[1-9]\d*:\d+\]", text), "the drop counter shows the dropped packets"
+    for piece in (
+        "veth0-red",
+        "[red] addresses",
+        "[blue] routes",
+        "net.ipv4.ip_forward = 1",
+        "3 packets transmitted, 0 received, 100% packet loss",
+        "commands this scenario ran",
+    ):
+        assert piece in text, piece
+
+
+def test_unknown_names_fail_listing_the_valid_ones(tmp_path: Path) -> None:
+    r = run_behave(str(HERE / "features" / "unknown-names.feature"), "-D", f"reports={tmp_path}")
+    assert r.returncode == 1
+    out = r.stdout
+    assert "unknown namespace 'purple' in lab 'seed' (fix: use one of: red, blue)" in out
+    assert "unknown namespace 'red; rm -rf /'" in out
+    assert "no chain 'TEAL' in the filter table (fix: existing chains: none, the table is still empty)" in out
+    assert "Traceback" not in out
+    assert "address 192.0.2.1 is not part of lab 'seed'" in out
+    assert summary(out)["failed"] == 4
+
+
+def test_bad_target_and_bad_lab_are_one_line_errors(tmp_path: Path) -> None:
+    r = run_behave("features/01-base-lab.feature", "-D", "target=nowhere")
+    assert r.returncode != 0
+    assert "nslab: unknown target 'nowhere' (fix: use one of: local, ssh, vagrant)" in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[namespace]]\nname = "veth-with-a-long-name"\naddress = "10.16.0.2"\n')
+    r = run_behave("features/01-base-lab.feature", "-D", f"lab={bad}")
+    assert r.returncode != 0
+    assert "namespace[0].name: 'veth-with-a-long-name' is longer than 15 bytes" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_another_lab_file_drives_the_same_steps(tmp_path: Path) -> None:
+    r = run_behave(
+        "features/01-base-lab.feature",
+        "-D",
+        f"lab={ROOT / 'labs' / 'three-ns.toml'}",
+        "-D",
+        f"reports={tmp_path}",
+    )
+    # red and blue exist in the three-namespace lab too, on 10.20.0.0/24
+    assert r.returncode == 0, r.stdout[-3000:]

@@ -1,0 +1,145 @@
+"""The nslab command as a user types it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, host_snapshot, needs_netns
+
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+
+
+def nslab(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*NSLAB, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+def test_validate_good_and_bad(tmp_path: Path) -> None:
+    r = nslab("validate", "labs/seed.toml", "labs/three-ns.toml")
+    assert r.returncode == 0 and r.stdout.count(": ok") == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[namespace]]\nname = "red"\ninterface = "veth1-a-very-long"\naddress = "10.16.0.2"\n')
+    r = nslab("validate", str(bad))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "namespace[0].interface" in lines[0] and "15 bytes" in lines[0]
+    assert r.stdout == ""
+
+
+def test_help_lists_every_command() -> None:
+    r = nslab("--help")
+    for cmd in ("up", "down", "status", "shell", "exec", "validate", "doctor"):
+        assert f"  {cmd} " in r.stdout
+
+
+@needs_netns
+def test_doctor_passes_here() -> None:
+    r = nslab("doctor")
+    assert r.returncode == 0, r.stdout
+    assert "kernel bridge netfilter" in r.stdout and "0 to fix" in r.stdout
+
+
+@needs_netns
+def test_doctor_names_the_package_for_a_missing_tool(tmp_path: Path) -> None:
+    # a PATH without dnsmasq: the doctor must say which package brings it
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in (
+        "ip",
+        "iptables",
+        "iptables-save",
+        "iptables-restore",
+        "ping",
+        "unshare",
+        "nsenter",
+        "sysctl",
+        "getent",
+        "bash",
+        "sh",
+        "mount",
+        "mkdir",
+        "readlink",
+        "sleep",
+        "cat",
+        "test",
+    ):
+        for folder in ("/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+            if Path(folder, tool).exists():
+                (bin_dir / tool).symlink_to(Path(folder, tool))
+                break
+    r = nslab("doctor", env={"PATH": str(bin_dir)})
+    assert r.returncode == 1
+    assert "FAIL tool dnsmasq" in r.stdout and "apt-get install dnsmasq-base" in r.stdout
+
+
+@needs_netns
+def test_up_status_exec_down(tmp_path: Path) -> None:
+    env = {"NSLAB_STATE": str(tmp_path / "lab.json")}
+    before = host_snapshot()
+    r = nslab("status", env=env)
+    assert r.returncode == 3 and "no lab is up" in r.stderr
+    r = nslab("up", env=env)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert "lab 'seed' is up" in r.stdout
+        again = nslab("up", env=env)
+        assert again.returncode == 1 and "already up" in again.stderr
+        r = nslab("status", env=env)
+        assert r.returncode == 0 and "10.16.0.2/24" in r.stdout and "198.51.100.2/24" in r.stdout
+        r = nslab("exec", "red", "--", "ping", "-n", "-c", "3", "-i", "0.01", "10.16.0.3", env=env)
+        assert "3 packets transmitted, 3 received, 0% packet loss" in r.stdout
+        r = nslab("exec", "red", "--", "getent", "hosts", "www.example.test", env=env)
+        assert r.stdout.split()[0] == "203.0.113.10"
+        r = nslab("exec", "host", "--", "iptables", "-L", "FORWARD", env=env)
+        assert "Chain FORWARD (policy DROP)" in r.stdout
+        r = subprocess.run(
+            [*NSLAB, "shell", "red"],
+            input="ip route\nexit\n",
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env, "SHELL": "/bin/bash"},
+            timeout=30,
+        )
+        assert "default via 10.16.0.1 dev veth1-red" in r.stdout
+        r = nslab("exec", "purple", "--", "true", env=env)
+        assert r.returncode == 1 and "use one of: red, blue" in r.stderr
+        assert host_snapshot() == before
+    finally:
+        down = nslab("down", env=env)
+    assert down.returncode == 0 and "lab removed" in down.stdout
+    assert nslab("status", env=env).returncode == 3
+    assert "nothing to remove" in nslab("down", env=env).stdout
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_up_with_a_bad_lab_leaves_nothing(tmp_path: Path) -> None:
+    env = {"NSLAB_STATE": str(tmp_path / "lab.json")}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[namespace]]\nname = "red; rm -rf /"\naddress = "10.16.0.2"\n')
+    r = nslab("up", "--lab", str(bad), env=env)
+    assert r.returncode == 1 and "not a valid name" in r.stderr
+    assert not (tmp_path / "lab.json").exists()
+
+
+@pytest.mark.parametrize("stage", ["gateway"])
+@needs_netns
+def test_up_can_stop_the_story_at_a_stage(tmp_path: Path, stage: str) -> None:
+    env = {"NSLAB_STATE": str(tmp_path / "lab.json")}
+    r = nslab("up", "--upto", stage, env=env)
+    try:
+        assert r.returncode == 0, r.stderr
+        r = nslab("exec", "red", "--", "ping", "-n", "-c", "1", "-W", "0.2", "203.0.113.10", env=env)
+        assert "1 packets transmitted, 0 received" in r.stdout  # no upstream stage yet
+    finally:
+        nslab("down", env=env)
