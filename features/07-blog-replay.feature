@@ -1,7 +1,7 @@
 # The blog's commands as written, typed at the host prompt (here: a world's root
 # namespace). Two deliberate changes: 8.8.8.8 becomes the simulated internet's
 # 203.0.113.10 (no test sends a packet off this machine), and pings that expect
-# loss wait 0.15 s for a reply instead of ping's default linger of 10 s.
+# loss wait 0.1 s for a reply instead of ping's default linger of 10 s.
 Feature: Replay the blog post literally
   Scenario: the whole post, command by command
     Given the simulated internet
@@ -25,7 +25,7 @@ Feature: Replay the blog post literally
       sysctl -w net.bridge.bridge-nf-call-iptables=1
       sysctl -w net.ipv4.ip_forward=1
       iptables -P FORWARD DROP
-      ip netns exec red ping 10.16.0.3 -c 3 -i 0.02 -W 0.15
+      ip netns exec red ping 10.16.0.3 -c 3 -i 0.02 -W 0.1
       iptables -L | grep FORWARD
       iptables -N NAVY
       iptables -I FORWARD 1 -j NAVY
@@ -38,7 +38,7 @@ Feature: Replay the blog post literally
       ip netns exec red ip route
       ip netns exec red ping 10.16.0.1 -c 2 -i 0.02
       iptables -I NAVY 2 -o br0 -j ACCEPT
-      ip netns exec red ping 203.0.113.10 -c 2 -i 0.02 -W 0.15
+      ip netns exec red ping 203.0.113.10 -c 2 -i 0.02 -W 0.1
       iptables -t nat -A POSTROUTING -s 10.16.0.0/24 ! -o br0 -j MASQUERADE
       iptables -I NAVY 1 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
       iptables -I NAVY 2 -i br0 ! -o br0 -s 10.16.0.0/24 -j ACCEPT

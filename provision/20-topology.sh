@@ -10,8 +10,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need NSLAB_BRIDGE NSLAB_NAMESPACES
 
-mapfile -t names < <(namespaces | cut -d' ' -f1)
-ensure_netns "${names[@]}"
+while read -r name _; do ensure_netns "$name"; done < <(namespaces)
 host_links=$(link_names)
 {
   has_line "$host_links" "$NSLAB_BRIDGE" || echo "link add $NSLAB_BRIDGE type bridge"

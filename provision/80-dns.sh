@@ -15,8 +15,7 @@ if ! { [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
     --bind-interfaces --listen-address="$NSLAB_DNS" --port=53 --user=root \
     --address="/$NSLAB_DOMAIN/$NSLAB_SERVER" --pid-file="$pidfile"
 fi
-mapfile -t names < <(namespaces | cut -d' ' -f1)
-mkdir -p "${names[@]/#//etc/netns/}"
 while read -r name _ifname _peer _addr; do
+  [ -d "/etc/netns/$name" ] || mkdir "/etc/netns/$name"
   printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$NSLAB_DNS" >"/etc/netns/$name/resolv.conf"
 done < <(namespaces)

@@ -11,7 +11,7 @@ The steps are glue over these methods; the CLI and the tests use them directly.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nslab import diagnostics, probe
 from nslab.config import Settings
@@ -20,7 +20,7 @@ from nslab.lab import CHAIN_RE, Lab
 from nslab.provision import provision
 from nslab.targets import open_target
 from nslab.targets.base import Result, Target
-from nslab.world import World
+from nslab.world import PendingWorld, World
 
 
 @dataclass
@@ -31,7 +31,7 @@ class LabSession:
     world: World | None = None
     last_ping: probe.Ping | None = None
     last_result: Result | None = None
-    history: list[str] = field(default_factory=list)
+    _next: PendingWorld | None = None
 
     @classmethod
     def open(cls, settings: Settings, userdata: dict[str, str] | None = None) -> LabSession:
@@ -41,10 +41,13 @@ class LabSession:
     # --- worlds ----------------------------------------------------------------------------
 
     def new_world(self) -> World:
+        """A fresh world for the next scenario; the one after it starts in the background."""
         self.end_world()
         self.target.log.entries.clear()
         self.last_ping = self.last_result = None
-        self.world = World.start(self.target)
+        pending, self._next = self._next or World.begin(self.target), None
+        self.world = pending.ready()
+        self._next = World.begin(self.target)
         return self.world
 
     def end_world(self) -> None:
@@ -54,6 +57,9 @@ class LabSession:
 
     def close(self) -> None:
         self.end_world()
+        if self._next is not None:
+            self._next.cancel()
+            self._next = None
         self.target.close()
 
     @property

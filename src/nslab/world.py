@@ -77,32 +77,19 @@ class World:
     @classmethod
     def start(cls, target: Target, *, persistent: bool = False, timeout: float = 10.0) -> World:
         """Make a world; persistent ones outlive this process (for `nslab up`)."""
+        return cls.begin(target, persistent=persistent).ready(timeout)
+
+    @classmethod
+    def begin(cls, target: Target, *, persistent: bool = False) -> PendingWorld:
+        """Start a world's holder without waiting for it: a session prepares the next
+        scenario's world while the current one runs."""
         userns = not target.is_root
-        if target.is_root:
-            # ip netns exec bind-mounts /etc/netns/NAME/*; the world mounts its own tmpfs
-            # over /etc/netns, so the directory must exist (an empty dir, nothing more).
-            target.run(["mkdir", "-p", "/etc/netns"], check=True)
+        _ensure_etc_netns(target)
         argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"]
         if userns:
             argv[1:1] = ["--user", "--map-root-user"]
         argv += ["sh", "-c", HOLDER_SCRIPT, "nslab-world", "persistent" if persistent else "scenario"]
-        holder = target.spawn(argv, detach=persistent)
-        line = holder.readline(timeout)
-        if not line.startswith(READY):
-            rest = line + (holder.read_rest() if holder.wait(2) is not None else "")
-            holder.kill()
-            raise TargetError(
-                f"could not create a namespace world on {target.name}: {rest.strip() or 'no output'}",
-                "run as root, or enable unprivileged user namespaces "
-                "(sysctl kernel.unprivileged_userns_clone=1); `nslab doctor` checks this"
-                if userns
-                else "run `nslab doctor` to check kernel features and tools",
-            )
-        pid = int(line.split()[1])
-        info = WorldInfo(pid=pid, starttime=_starttime(target, pid), userns=userns)
-        world = cls(target, info, holder)
-        world.persistent = persistent
-        return world
+        return PendingWorld(target, target.spawn(argv, detach=persistent), persistent, userns)
 
     @classmethod
     def attach(cls, target: Target, info: WorldInfo) -> World:
@@ -192,6 +179,60 @@ class World:
             stdin=data.decode(),
             check=True,
         )
+
+
+@dataclass
+class PendingWorld:
+    """A world whose holder was started; `ready()` waits for it, `cancel()` ends it."""
+
+    target: Target
+    holder: Spawned
+    persistent: bool
+    userns: bool
+
+    def ready(self, timeout: float = 10.0) -> World:
+        line = self.holder.readline(timeout)
+        if not line.startswith(READY):
+            rest = line + (self.holder.read_rest() if self.holder.wait(2) is not None else "")
+            self.holder.kill()
+            raise TargetError(
+                f"could not create a namespace world on {self.target.name}: {rest.strip() or 'no output'}",
+                "run as root, or enable unprivileged user namespaces "
+                "(sysctl kernel.unprivileged_userns_clone=1); `nslab doctor` checks this"
+                if self.userns
+                else "run `nslab doctor` to check kernel features and tools",
+            )
+        pid = int(line.split()[1])
+        info = WorldInfo(pid=pid, starttime=_starttime(self.target, pid), userns=self.userns)
+        world = World(self.target, info, self.holder)
+        world.persistent = self.persistent
+        return world
+
+    def cancel(self) -> None:
+        self.holder.close_stdin()
+        self.holder.kill()
+
+
+_etc_netns_ready: set[int] = set()
+
+
+def _ensure_etc_netns(target: Target) -> None:
+    """`ip netns exec` binds /etc/netns/NAME/*; worlds mount their own tmpfs over
+    /etc/netns, so the directory must exist on the machine (an empty dir, nothing more)."""
+    if id(target) in _etc_netns_ready:
+        return
+    if target.name == "local" and os.path.isdir("/etc/netns"):
+        pass
+    elif target.is_root:
+        target.run(["mkdir", "-p", "/etc/netns"], check=True)
+    else:
+        ok = target.run(["test", "-d", "/etc/netns"]).ok
+        if not ok:
+            raise TargetError(
+                "/etc/netns does not exist and only root can create it",
+                "create it once as root: mkdir /etc/netns",
+            )
+    _etc_netns_ready.add(id(target))
 
 
 def _starttime(target: Target, pid: int) -> str:

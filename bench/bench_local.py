@@ -1,0 +1,117 @@
+"""Local-target benchmarks: figures and ratios against baselines measured in the same run.
+
+    .venv/bin/python bench/bench_local.py            # full run (a few minutes)
+    .venv/bin/python bench/bench_local.py --quick    # smaller counts, for a smoke check
+
+Prints: world setup+teardown p50/p95; seed-lab provisioning in a world; the time to a
+100%-loss verdict with nslab's probe vs the seed's plain `ping -c 3` (and how many of N
+verdicts were wrong, both for loss and for success); the behave suite's wall time.
+Targets (issue 3): world p50 <= 30 ms, lab <= 150 ms, loss verdict <= 0.25 s and >= 8x
+faster than `ping -c 3`, 0 wrong verdicts in 1,000, suite <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from nslab import probe
+from nslab.config import Settings
+from nslab.lab import default_lab
+from nslab.provision import provision
+from nslab.targets.local import LocalTarget
+from nslab.world import World
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def timed(fn: Callable[[], object], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def show(name: str, seconds: list[float], target: str = "") -> None:
+    ms = [s * 1000 for s in seconds]
+    print(f"{name:<44} p50 {pct(ms, 0.5):8.1f} ms   p95 {pct(ms, 0.95):8.1f} ms   n={len(ms)}  {target}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small counts (seconds, not minutes)")
+    args = ap.parse_args()
+    n_world, n_lab, n_verdicts = (10, 3, 50) if args.quick else (100, 20, 1000)
+    target, lab, settings = LocalTarget(), default_lab(), Settings()
+
+    worlds = timed(lambda: World.start(target).close(), n_world)
+    show("world setup + teardown", worlds, "(target p50 <= 30 ms)")
+
+    def build() -> None:
+        with World.start(target) as w:
+            start = time.perf_counter()
+            provision(w, lab)
+            build.times.append(time.perf_counter() - start)  # type: ignore[attr-defined]
+
+    build.times = []  # type: ignore[attr-defined]
+    for _ in range(n_lab):
+        build()
+    show("seed lab provisioned in a world (8 stages)", build.times, "(target <= 150 ms)")  # type: ignore[attr-defined]
+
+    with World.start(target) as w:
+        provision(w, lab, upto="firewall")
+        w.run(["iptables", "-w", "-D", "NAVY", "-s", "10.16.0.0/24", "-d", "10.16.0.0/24", "-j", "ACCEPT"])
+
+        def verdict() -> bool:
+            r = probe.ping(w, "red", "10.16.0.3", interval=settings.ping_interval, wait=settings.ping_wait)
+            return r.result.transmitted == 3 and r.result.received == 0
+
+        start = time.perf_counter()
+        plain = w.run(["ping", "-n", "-c", "3", "10.16.0.3"], ns="red", timeout=60)
+        baseline = time.perf_counter() - start
+        assert "3 packets transmitted, 0 received" in plain.stdout, plain.stdout
+        loss_times, wrong_loss = [], 0
+        for _ in range(n_verdicts):
+            start = time.perf_counter()
+            ok = verdict()
+            loss_times.append(time.perf_counter() - start)
+            wrong_loss += not ok
+        show("100%-loss verdict, nslab probe (3 packets)", loss_times, "(target <= 250 ms)")
+        speedup = baseline / statistics.median(loss_times)
+        print(f"{'100%-loss verdict, plain `ping -c 3`':<44} {baseline * 1000:8.1f} ms   (same run)")
+        print(f"{'  speed-up vs ping -c 3':<44} {speedup:8.1f} x   (target >= 8x)")
+        print(f"{'  wrong loss verdicts':<44} {wrong_loss} of {n_verdicts}")
+
+        accept = ["-s", "10.16.0.0/24", "-d", "10.16.0.0/24", "-j", "ACCEPT"]
+        w.run(["iptables", "-w", "-I", "NAVY", "1", *accept])
+        ok_times, wrong_ok = [], 0
+        for _ in range(n_verdicts):
+            start = time.perf_counter()
+            r = probe.ping(w, "red", "10.16.0.3", interval=settings.ping_interval, wait=settings.ping_wait)
+            ok_times.append(time.perf_counter() - start)
+            wrong_ok += r.result.received != 3
+        show("0%-loss verdict, nslab probe (3 packets)", ok_times)
+        print(f"{'  wrong success verdicts':<44} {wrong_ok} of {n_verdicts}")
+
+    start = time.perf_counter()
+    behave = [sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", "reports=/tmp/nslab-bench"]
+    r = subprocess.run(behave, cwd=ROOT, capture_output=True, text=True)
+    suite = time.perf_counter() - start
+    line = next((x for x in r.stdout.splitlines() if "scenarios passed" in x), r.stdout[-300:])
+    print(f"{'behave features/ wall time':<44} {suite:8.2f} s    ({line.strip()}; target <= 5 s)")
+
+
+if __name__ == "__main__":
+    main()
