@@ -12,7 +12,7 @@ pidfile="$state/dnsmasq-$NSLAB_UPSTREAM_NS.pid"
 mkdir -p "$state"
 if ! { [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
   ip netns exec "$NSLAB_UPSTREAM_NS" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts \
-    --bind-interfaces --listen-address="$NSLAB_DNS" --port=53 --user=root \
+    --bind-interfaces --listen-address="$NSLAB_DNS" --port=53 --user= --group= \
     --address="/$NSLAB_DOMAIN/$NSLAB_SERVER" --pid-file="$pidfile"
 fi
 while read -r name _ifname _peer _addr; do

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, host_snapshot, needs_netns, run_behave
 
 pytestmark = needs_netns
@@ -91,3 +92,27 @@ def test_another_lab_file_drives_the_same_steps(tmp_path: Path) -> None:
     )
     # red and blue exist in the three-namespace lab too, on 10.20.0.0/24
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_suite_runs_unprivileged_in_user_namespaces(tmp_path: Path) -> None:
+    """Not root: worlds are made in a user namespace, and every scenario still passes."""
+    import shutil
+    import subprocess
+    import sys
+
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    probe = subprocess.run([*drop, sys.executable, "-c", "import nslab"], capture_output=True, cwd=ROOT)
+    if probe.returncode != 0:
+        pytest.skip(f"uid 65534 cannot import nslab from this checkout: {probe.stderr.decode()[-200:]}")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    reports.chmod(0o777)
+    tmp_path.chmod(0o755)
+    r = subprocess.run([*drop, sys.executable, "-m", "behave", "features/", "-f", "progress",
+                        "-D", f"reports={reports}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if "could not create a namespace world" in r.stdout + r.stderr:
+        pytest.skip("unprivileged user namespaces are disabled on this kernel")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert summary(r.stdout)["failed"] == 0
