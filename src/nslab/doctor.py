@@ -13,22 +13,8 @@ from dataclasses import dataclass
 
 from nslab.errors import NslabError
 from nslab.targets.base import Target
+from nslab.tools import TOOLS
 from nslab.world import World
-
-# tool -> (Debian/Ubuntu package, why nslab needs it)
-TOOLS: dict[str, tuple[str, str]] = {
-    "ip": ("iproute2", "namespaces, links, addresses, routes"),
-    "iptables": ("iptables", "the FORWARD chain, NAVY, NAT"),
-    "iptables-save": ("iptables", "reading rules and counters"),
-    "iptables-restore": ("iptables", "applying a stage's rules in one go"),
-    "ping": ("iputils-ping", "the probes"),
-    "unshare": ("util-linux", "creating worlds"),
-    "nsenter": ("util-linux", "running commands in worlds"),
-    "sysctl": ("procps", "bridge netfilter and forwarding"),
-    "dnsmasq": ("dnsmasq-base", "the simulated internet's DNS server"),
-    "getent": ("libc-bin", "name look-ups inside namespaces"),
-    "bash": ("bash", "the provision stages"),
-}
 
 
 @dataclass(frozen=True)

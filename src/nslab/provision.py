@@ -14,16 +14,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nslab.errors import LabError
 from nslab.lab import Lab, default_lab  # noqa: F401  (default_lab: for the doctest)
-from nslab.targets.base import Result
+
+if TYPE_CHECKING:
+    from nslab.targets.base import Result
 
 STAGE_RE = re.compile(r"(\d\d)-([a-z]+)\.sh\Z")
 
 
 class Runner(Protocol):
+    provision_dir: str
+
     def run(
         self,
         cmd: list[str] | str,
@@ -110,10 +114,10 @@ def provision(
     chosen = select(upto, only)
     if not chosen:
         return []
-    run_sh = str(stage_dir() / "run.sh")
+    run_sh = f"{runner.provision_dir}/run.sh"
     return [runner.run(["bash", run_sh, *(s.path.name for s in chosen)], env=lab_env(lab), check=check)]
 
 
 def teardown(runner: Runner, lab: Lab) -> Result:
     """Undo the stages on a real root namespace (`@host`, Vagrant); worlds need none."""
-    return runner.run(["bash", str(stage_dir() / "teardown.sh")], env=lab_env(lab), check=True)
+    return runner.run(["bash", f"{runner.provision_dir}/teardown.sh"], env=lab_env(lab), check=True)

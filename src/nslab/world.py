@@ -69,6 +69,7 @@ class World:
         self.name = f"{target.name}:world-{info.pid}"
         self.is_root = True
         self.log = target.log
+        self.provision_dir = target.provision_dir
         self.closed = False
         self.persistent = False
 

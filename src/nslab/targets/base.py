@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from nslab.errors import NslabError
+from nslab.errors import NslabError, TargetError
+from nslab.tools import install_hint, missing_from
 
 Command = Sequence[str] | str
 
@@ -32,6 +33,18 @@ class Result:
     stderr: str
     seconds: float
     timed_out: bool = False
+
+    @classmethod
+    def from_agent(cls, command: str, raw: Mapping[str, object]) -> Result:
+        """From the reply of nslab.targets.agent.execute (local or remote)."""
+        return cls(
+            command,
+            int(raw["rc"]),
+            str(raw["stdout"]),
+            str(raw["stderr"]),  # type: ignore[call-overload]
+            float(raw["seconds"]),
+            bool(raw["timed_out"]),
+        )  # type: ignore[arg-type]
 
     @property
     def ok(self) -> bool:
@@ -53,7 +66,15 @@ class CommandError(NslabError):
         why = "timed out" if result.timed_out else f"exited {result.rc}"
         detail = (result.stderr or result.stdout).strip().splitlines()
         tail = (":\n  " + "\n  ".join(detail[-4:])) if detail else ""
-        super().__init__(f"`{result.command}` {why}{tail}")
+        tool = missing_from(result.stderr) if result.rc == 127 or "not found" in result.stderr else None
+        fix = f"{tool} is missing: {install_hint(tool)}, or run `nslab doctor`" if tool else ""
+        super().__init__(f"`{result.command}` {why}{tail}", fix)
+
+
+def missing_tool(tool: str, where: str) -> TargetError:
+    """The one error for a program that is not installed where a command had to run."""
+    fix = f"{install_hint(tool)}, or run `nslab doctor`"
+    return TargetError(f"'{tool}' is not installed on {where}", fix)
 
 
 @dataclass
@@ -113,3 +134,8 @@ class Target(Protocol):
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
 
     def close(self) -> None: ...
+
+    @property
+    def provision_dir(self) -> str:
+        """Where the provision stages are on the target's own filesystem."""
+        ...

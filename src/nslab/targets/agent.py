@@ -1,0 +1,205 @@
+"""Process running for every target: used in-process by the local target, and uploaded
+and run with python3 on the far side of an ssh target as a tiny command server.
+
+Standard library only, and nothing from nslab: this file must run alone on a remote
+machine. Over ssh, one agent per run serves every command on one channel (JSON lines,
+one write per reply), instead of one exec channel per command: an exec channel costs
+a session fork, a sudo, and TCP small-packet delays (~150 ms measured on loopback); a
+command through the agent costs a few milliseconds.
+
+Requests and replies are one JSON object per line:
+    {"id": 1, "op": "run", "argv": [...], "env": {...}, "stdin": "...", "timeout": 60}
+    {"id": 1, "rc": 0, "stdout": "...", "stderr": "...", "seconds": 0.003, "timed_out": false}
+A long command also sends {"id": 1, "stream": "stdout", "data": "..."} while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, BinaryIO
+
+PR_SET_PDEATHSIG = 1
+STREAM_AFTER = 1.0  # seconds: shorter commands reply in one piece
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to SIGKILL the child when its parent dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def execute(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 60.0,
+    on_output: Callable[[str, str], None] | None = None,
+) -> dict[str, Any]:
+    """Run argv, kill its whole process group on timeout; FileNotFoundError if not installed.
+
+    A session of its own, so a timeout kills everything the command started (nsenter
+    forks into a world's PID namespace; killing nsenter alone would not reach that)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env} if env else None,
+        start_new_session=True,
+    )
+    if stdin is not None:
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(stdin.encode())
+        proc.stdin.close()
+    chunks: dict[int, list[bytes]] = {}
+    names = {}
+    for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+        assert pipe is not None
+        chunks[pipe.fileno()] = []
+        names[pipe.fileno()] = name
+    open_fds = set(chunks)
+    streamed: dict[int, int] = dict.fromkeys(chunks, 0)
+    timed_out = False
+    while open_fds:
+        left = start + timeout - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            break
+        ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.5))
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                chunks[fd].append(data)
+            else:
+                open_fds.discard(fd)
+        if on_output and time.monotonic() - start > STREAM_AFTER:
+            for fd, parts in chunks.items():
+                if len(parts) > streamed[fd]:
+                    on_output(names[fd], b"".join(parts[streamed[fd] :]).decode(errors="replace"))
+                    streamed[fd] = len(parts)
+    rc = proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        assert pipe is not None
+        pipe.close()
+    out = {}
+    for fd, parts in chunks.items():
+        out[names[fd]] = b"".join(parts[streamed[fd] :] if on_output else parts).decode(errors="replace")
+    return {
+        "rc": -signal.SIGKILL if timed_out else rc,
+        "stdout": out["stdout"],
+        "stderr": out["stderr"],
+        "seconds": time.monotonic() - start,
+        "timed_out": timed_out,
+    }
+
+
+class Child:
+    """A long-lived process (a world's holder): its output read line by line with a deadline."""
+
+    def __init__(self, argv: Sequence[str], detach: bool) -> None:
+        self.popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+            preexec_fn=None if detach else die_with_parent,
+        )
+        self.pid = self.popen.pid
+
+    def readline(self, timeout: float) -> str:
+        assert self.popen.stdout is not None
+        fd = self.popen.stdout.fileno()
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            chunk = os.read(fd, 1)
+            if not chunk:
+                break
+            buf += chunk
+        return buf.decode(errors="replace")
+
+    def read_rest(self) -> str:
+        assert self.popen.stdout is not None
+        return self.popen.stdout.read().decode(errors="replace")
+
+    def close_stdin(self) -> None:
+        if self.popen.stdin and not self.popen.stdin.closed:
+            self.popen.stdin.close()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait()
+        if self.popen.stdout:
+            self.popen.stdout.close()
+
+
+def serve(inp: BinaryIO, out: BinaryIO) -> None:
+    """Answer requests until stdin closes; then every child's stdin closes with us."""
+    children: dict[int, Child] = {}
+
+    def reply(obj: dict[str, Any]) -> None:
+        out.write(json.dumps(obj).encode() + b"\n")
+        out.flush()
+
+    reply({"ready": True, "uid": os.geteuid(), "python": sys.version.split()[0]})
+    for raw in inp:
+        req = json.loads(raw)
+        rid, op = req.get("id"), req.get("op")
+        try:
+            if op == "run":
+
+                def stream(name: str, data: str, rid: int = rid) -> None:
+                    reply({"id": rid, "stream": name, "data": data})
+
+                timeout = req.get("timeout", 60)
+                result = execute(req["argv"], req.get("env"), req.get("stdin"), timeout, stream)
+                reply({"id": rid, **result})
+            elif op == "spawn":
+                child = Child(req["argv"], req.get("detach", False))
+                children[child.pid] = child
+                reply({"id": rid, "handle": child.pid})
+            elif op in ("readline", "read_rest", "close_stdin", "wait", "kill"):
+                child = children[req["handle"]]
+                if op == "readline":
+                    value: Any = child.readline(req.get("timeout", 10))
+                elif op == "wait":
+                    value = child.wait(req.get("timeout", 5))
+                else:
+                    value = getattr(child, op)()
+                if op == "kill":
+                    children.pop(req["handle"], None)
+                reply({"id": rid, "value": value})
+            else:
+                reply({"id": rid, "error": "badop", "message": f"unknown op {op!r}"})
+        except FileNotFoundError:
+            reply({"id": rid, "error": "notfound", "message": req.get("argv", ["?"])[0]})
+        except Exception as exc:  # the agent must answer, whatever happened
+            reply({"id": rid, "error": "failed", "message": f"{type(exc).__name__}: {exc}"})
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)
