@@ -33,6 +33,14 @@ class Settings:
     ping_wait: float = 0.1
     box: str = "bento/ubuntu-24.04"
     reports: str = "reports"
+    # ssh target (or an OpenSSH config file with a Host block, as `vagrant ssh-config` prints)
+    host: str = ""
+    port: int = 22
+    user: str = "root"
+    key: str = ""
+    known_hosts: str = ""
+    host_key: str = "strict"
+    ssh_config: str = ""
 
     @classmethod
     def from_sources(cls, userdata: Mapping[str, str], pyproject: Path | None) -> Settings:
@@ -55,7 +63,7 @@ class Settings:
                 continue
             raw = values[f.name]
             try:
-                out[f.name] = float(raw) if f.type == "float" else str(raw)
+                out[f.name] = {"float": float, "int": int}.get(str(f.type), str)(raw)
             except ValueError:
                 raise NslabError(
                     f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2"

@@ -10,15 +10,49 @@ from nslab.targets.local import LocalTarget
 
 if TYPE_CHECKING:
     from nslab.config import Settings
+    from nslab.targets.ssh import SshOptions
 
 __all__ = ["CommandError", "LocalTarget", "Result", "Target", "open_target"]
 
 
 def open_target(settings: Settings, userdata: dict[str, str]) -> Target:
-    """The target a run asked for; only `local` exists so far, and says so for the others."""
+    """The target a run asked for, connected and ready."""
     if settings.target == "local":
         return LocalTarget()
+    if settings.target == "ssh":
+        from nslab.targets.ssh import SshTarget
+
+        return SshTarget.connect(ssh_options(settings))
     raise TargetError(
         f"the '{settings.target}' target is not implemented in this version of nslab yet",
         "run with the default local target (omit -D target=...)",
+    )
+
+
+def ssh_options(settings: Settings) -> SshOptions:
+    """SshOptions from -D host/port/user/key/known_hosts/host_key, or from -D ssh_config."""
+    from nslab.targets.ssh import SshOptions
+
+    if settings.ssh_config:
+        if not settings.host:
+            raise TargetError(
+                "-D ssh_config needs -D host=ALIAS (the Host block to use)", "e.g. -D host=default"
+            )
+        return SshOptions.from_ssh_config(
+            settings.ssh_config,
+            settings.host,
+            key=settings.key or None,
+            known_hosts=settings.known_hosts or None,
+        )
+    if not settings.host:
+        raise TargetError(
+            "the ssh target needs a host", "-D host=ADDRESS [-D port=22 -D user=root -D key=FILE]"
+        )
+    return SshOptions(
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        key=settings.key or None,
+        known_hosts=settings.known_hosts or None,
+        host_key=settings.host_key,
     )
