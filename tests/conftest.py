@@ -73,3 +73,61 @@ def run_behave(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess
     return subprocess.run(
         [sys.executable, "-m", "behave", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
+
+
+# --- a real sshd on loopback, and the users the ssh tests log in as ----------------------
+
+SUDO_USER = "nslabci"  # passwordless sudo
+NOPW_USER = "nslabpw"  # no sudo rights: sudo -n asks for a password
+SUDOERS = Path("/etc/sudoers.d/nslab-test")
+
+
+def can_run_sshd() -> bool:
+    from nslab.testing.sshd import sshd_binary
+
+    return can_make_worlds() and sshd_binary() is not None and shutil.which("ssh-keygen") is not None
+
+
+needs_sshd = pytest.mark.skipif(not can_run_sshd(), reason="needs root, sshd and ssh-keygen (run .ci/setup)")
+
+
+@pytest.fixture(scope="session")
+def test_users() -> Iterator[list[str]]:
+    """Two throwaway login users; removed again at the end if this session made them."""
+    import pwd
+
+    made = []
+    for user in (SUDO_USER, NOPW_USER):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            # password '*': no password login, but not "locked" (sshd refuses locked accounts)
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", "--password", "*", user], check=True)
+            made.append(user)
+    have_sudo = shutil.which("sudo") is not None
+    if have_sudo:
+        SUDOERS.write_text(f"{SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n")
+        SUDOERS.chmod(0o440)
+    try:
+        yield [SUDO_USER, NOPW_USER] if have_sudo else []
+    finally:
+        SUDOERS.unlink(missing_ok=True)
+        for user in made:
+            subprocess.run(["userdel", "--remove", user], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def sshd(test_users: list[str]) -> Iterator[object]:
+    import tempfile
+
+    from nslab.testing.sshd import TestSshd
+
+    # not under pytest's 0700 temp root: sshd reads each user's authorized keys as that user
+    directory = Path(tempfile.mkdtemp(prefix="nslab-sshd-"))
+    directory.chmod(0o755)
+    server = TestSshd.start(directory, users=["root", *test_users])
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

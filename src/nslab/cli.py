@@ -18,10 +18,12 @@ from pathlib import Path
 import click
 
 from nslab import doctor as doctor_mod
+from nslab.config import Settings
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab, load_lab
 from nslab.persist import LabState
 from nslab.provision import provision, select, stage_names
+from nslab.targets import open_target
 from nslab.targets.local import LocalTarget
 from nslab.world import World
 
@@ -156,7 +158,17 @@ def exec_(namespace: str, command: tuple[str, ...]) -> None:
 
 
 @main.command()
-def doctor() -> None:
+@click.option("--target", type=click.Choice(["local", "ssh"]), default="local", show_default=True)
+@click.option("--host", default="", help="ssh: address, or the Host alias with --ssh-config")
+@click.option("--port", type=int, default=22, show_default=True)
+@click.option("--user", default="root", show_default=True)
+@click.option("--key", default="", help="ssh: private key file")
+@click.option("--known-hosts", default="", help="ssh: known_hosts file")
+@click.option(
+    "--host-key", type=click.Choice(["strict", "accept-new", "insecure"]), default="strict", show_default=True
+)
+@click.option("--ssh-config", default="", help="ssh: an OpenSSH config file (e.g. from vagrant ssh-config)")
+def doctor(target: str, **ssh: object) -> None:
     """Check kernel features, tools and privileges; say what to install or enable."""
 
     def show(c: doctor_mod.Check) -> None:
@@ -164,7 +176,15 @@ def doctor() -> None:
         fix = f"  -> {c.fix}" if c.fix else ""
         click.echo(f"{mark} {c.name:<28} {c.detail}{fix}")
 
-    checks = doctor_mod.run_checks(LocalTarget(), show)
+    try:
+        settings = Settings(target=target, **ssh)  # type: ignore[arg-type]
+        where = open_target(settings, {})
+    except NslabError as exc:
+        fail(exc)
+    try:
+        checks = doctor_mod.run_checks(where, show)
+    finally:
+        where.close()
     bad = [c for c in checks if not c.ok]
     click.echo(f"{len(checks) - len(bad)} ok, {len(bad)} to fix")
     sys.exit(1 if bad else 0)

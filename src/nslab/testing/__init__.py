@@ -1,0 +1,1 @@
+"""Helpers for testing nslab and labs: a throwaway OpenSSH server on loopback."""
