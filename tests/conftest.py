@@ -102,7 +102,9 @@ def test_users() -> Iterator[list[str]]:
             pwd.getpwnam(user)
         except KeyError:
             # password '*': no password login, but not "locked" (sshd refuses locked accounts)
-            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", "--password", "*", user], check=True)
+            subprocess.run(
+                ["useradd", "--create-home", "--shell", "/bin/sh", "--password", "*", user], check=True
+            )
             made.append(user)
     have_sudo = shutil.which("sudo") is not None
     if have_sudo:
