@@ -46,15 +46,34 @@ def before_scenario(context: Context, scenario: Scenario) -> None:
 def after_scenario(context: Context, scenario: Scenario) -> None:
     session: LabSession = context.nslab
     try:
-        if scenario.status == Status.failed and session.world is not None:
+        if session.world is None:
+            return
+        embed = _html_embedder(context)
+        if scenario.status == Status.failed:
             bundle = session.diagnostics()
             path = _bundle_path(context.reports, scenario)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(bundle)
             context.attach("text/plain", bundle.encode())
             print(f"\n    nslab: diagnostics for this failure: {path}\n", file=sys.stderr)
+            if embed:
+                embed("text/plain", bundle, caption="Diagnostics (nslab)", compress=False)
+                svg, differences = session.live_diagram()
+                embed("text/html", svg, caption="Lab diagram, as it was at the failure", compress=False)
+                if differences:
+                    embed("text/plain", differences, caption="Differences from the lab file", compress=False)
+        elif embed:
+            embed("text/plain", session.target.log.render(), caption="Commands and outputs")
     finally:
         session.end_world()
+
+
+def _html_embedder(context: Context):  # type: ignore[no-untyped-def]
+    """The HTML report's embed() (behave-html-pretty-formatter's documented way), if it runs."""
+    for formatter in context._runner.formatters:
+        if getattr(formatter, "name", "") == "html-pretty":
+            return formatter.embed
+    return None
 
 
 def after_all(context: Context) -> None:

@@ -158,6 +158,37 @@ def exec_(namespace: str, command: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.option("--lab", "lab_path", type=click.Path(dir_okay=False), help="lab file (default: the seed lab)")
+@click.option(
+    "-o", "--output", default="lab.svg", show_default=True, help="lab.svg, lab.png, lab.mmd or lab.dot"
+)
+@click.option(
+    "--live", is_flag=True, help="draw the running lab (nslab up) and mark what differs from its file"
+)
+def diagram(lab_path: str | None, output: str, live: bool) -> None:
+    """Draw the lab: namespaces, interfaces, addresses, veth pairs, bridge, upstream, NAT."""
+    from nslab import diagram as dg
+
+    try:
+        if live:
+            state, world, lab = _current()
+            topo = dg.live(world, lab)
+            diff = dg.differences(dg.expected(lab), topo)
+        else:
+            lab = _lab(lab_path)
+            topo, diff = dg.expected(lab), None
+        dg.write(lab, topo, Path(output), diff)
+    except NslabError as exc:
+        fail(exc)
+    click.echo(f"wrote {output}")
+    if diff:
+        click.echo("the running lab differs from its lab file:", err=True)
+        for line in diff.lines():
+            click.echo(f"  {line}", err=True)
+        sys.exit(4)
+
+
+@main.command()
 @click.option("--target", type=click.Choice(["local", "ssh"]), default="local", show_default=True)
 @click.option("--host", default="", help="ssh: address, or the Host alias with --ssh-config")
 @click.option("--port", type=int, default=22, show_default=True)

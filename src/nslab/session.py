@@ -127,6 +127,21 @@ class LabSession:
 
     # --- reporting -------------------------------------------------------------------------
 
+    def live_diagram(self) -> tuple[str, str]:
+        """The world's lab as SVG (or Mermaid text without Graphviz) and how it differs."""
+        from nslab import diagram
+
+        try:
+            topo = diagram.live(self.w, self.lab)
+            diff = diagram.differences(diagram.expected(self.lab), topo)
+            try:
+                picture = diagram.render(self.lab, topo, "svg", diff).decode()
+            except NslabError:
+                picture = "<pre>" + diagram.to_mermaid(self.lab, topo, diff) + "</pre>"
+            return picture, "\n".join(diff.lines())
+        except NslabError as exc:
+            return f"<p>no diagram: {exc}</p>", ""
+
     def diagnostics(self) -> str:
         if self.world is None or not self.world.alive():
             return "(no world was running)\n" + self.target.log.render()
