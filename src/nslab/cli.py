@@ -171,7 +171,7 @@ def diagram(lab_path: str | None, output: str, live: bool) -> None:
 
     try:
         if live:
-            state, world, lab = _current()
+            _, world, lab = _current()
             topo = dg.live(world, lab)
             diff = dg.differences(dg.expected(lab), topo)
         else:
