@@ -103,17 +103,32 @@ def test_suite_runs_unprivileged_in_user_namespaces(tmp_path: Path) -> None:
     probe = subprocess.run([*drop, sys.executable, "-c", "import nslab"], capture_output=True, cwd=ROOT)
     if probe.returncode != 0:
         pytest.skip(f"uid 65534 cannot import nslab from this checkout: {probe.stderr.decode()[-200:]}")
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    reports.chmod(0o777)
-    tmp_path.chmod(0o755)
-    r = subprocess.run(
-        [*drop, sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", f"reports={reports}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    import tempfile
+
+    # Run from a folder of its own: uid 65534 cannot write the HTML and JUnit reports into
+    # this root-owned checkout, and outside it no [tool.behave] asks for them.
+    cwd = Path(tempfile.mkdtemp(prefix="nslab-unpriv-"))
+    cwd.chmod(0o777)
+    try:
+        r = subprocess.run(
+            [
+                *drop,
+                sys.executable,
+                "-m",
+                "behave",
+                str(ROOT / "features"),
+                "-f",
+                "progress",
+                "-D",
+                f"reports={cwd}",
+            ],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
     if "could not create a namespace world" in r.stdout + r.stderr:
         pytest.skip("unprivileged user namespaces are disabled on this kernel")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
