@@ -58,10 +58,12 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
             print(f"\n    nslab: diagnostics for this failure: {path}\n", file=sys.stderr)
             if embed:
                 embed("text/plain", bundle, caption="Diagnostics (nslab)", compress=False)
-                svg, differences = session.live_diagram()
-                embed("text/html", svg, caption="Lab diagram, as it was at the failure", compress=False)
-                if differences:
-                    embed("text/plain", differences, caption="Differences from the lab file", compress=False)
+                embed(
+                    "text/html",
+                    session.live_diagram(),
+                    caption="Lab diagram, as it was at the failure",
+                    compress=False,
+                )
         elif embed:
             embed("text/plain", session.target.log.render(), caption="Commands and outputs")
     finally:

@@ -10,6 +10,7 @@ The steps are glue over these methods; the CLI and the tests use them directly.
 
 from __future__ import annotations
 
+import html
 import ipaddress
 from dataclasses import dataclass
 
@@ -127,20 +128,19 @@ class LabSession:
 
     # --- reporting -------------------------------------------------------------------------
 
-    def live_diagram(self) -> tuple[str, str]:
-        """The world's lab as SVG (or Mermaid text without Graphviz) and how it differs."""
+    def live_diagram(self) -> str:
+        """What the world really holds, as SVG (Mermaid text without Graphviz). A scenario may
+        stop the story at any stage, so nothing is marked missing against the full lab file."""
         from nslab import diagram
 
         try:
             topo = diagram.live(self.w, self.lab)
-            diff = diagram.differences(diagram.expected(self.lab), topo)
             try:
-                picture = diagram.render(self.lab, topo, "svg", diff).decode()
+                return diagram.render(self.lab, topo, "svg").decode()
             except NslabError:
-                picture = "<pre>" + diagram.to_mermaid(self.lab, topo, diff) + "</pre>"
-            return picture, "\n".join(diff.lines())
+                return "<pre>" + html.escape(diagram.to_mermaid(self.lab, topo)) + "</pre>"
         except NslabError as exc:
-            return f"<p>no diagram: {exc}</p>", ""
+            return f"<p>no diagram: {html.escape(str(exc))}</p>"
 
     def diagnostics(self) -> str:
         if self.world is None or not self.world.alive():

@@ -1,0 +1,164 @@
+"""Reports a person reads: JUnit XML, the HTML page in a real browser, the lab diagram."""
+
+from __future__ import annotations
+
+import html
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, host_snapshot, needs_netns, run_behave
+
+from nslab import diagram
+from nslab.lab import default_lab, load_lab
+
+HERE = Path(__file__).parent
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+
+
+@needs_netns
+def test_junit_counts_the_same_scenarios_as_behave(tmp_path: Path) -> None:
+    from junitparser import JUnitXml, TestSuite
+
+    junit = tmp_path / "junit"
+    r = run_behave(
+        "features/", "-f", "progress", "--junit-directory", str(junit), "-D", f"reports={tmp_path}"
+    )
+    assert r.returncode == 0
+    import re
+
+    passed = int(re.search(r"(\d+) scenarios? passed", r.stdout)[1])  # type: ignore[index]
+    cases = []
+    for path in junit.glob("*.xml"):
+        xml = JUnitXml.fromfile(str(path))
+        for suite in [xml] if isinstance(xml, TestSuite) else list(xml):
+            cases.extend(suite)
+    assert len(cases) == passed
+    assert all(case.is_passed for case in cases)
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@needs_netns
+@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (run .ci/setup)")
+def test_html_report_shows_a_failure_with_its_diagnostics_and_diagram(tmp_path: Path) -> None:
+    r = run_behave(
+        str(HERE / "features" / "deliberate-failure.feature"),
+        "features/01-base-lab.feature",
+        "-D",
+        f"reports={tmp_path}",
+    )
+    assert r.returncode == 1
+    page = ROOT / "reports" / "index.html"
+    assert page.exists()
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert "expecting replies where FORWARD drops them" in dom
+    assert "Diagnostics (nslab)" in dom and ":FORWARD DROP" in dom and "[red] addresses" in dom
+    assert "Lab diagram, as it was at the failure" in dom and "<svg" in dom and "veth1-red" in dom
+    assert "Commands and outputs" in dom  # passed scenarios carry theirs, collapsed
+    shots = ROOT / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / "failing-scenario.png"
+    subprocess.run(
+        [chromium(), *flags, "--window-size=1280,2000", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.exists() and shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("lab_file", ["seed.toml", "three-ns.toml"])
+@pytest.mark.parametrize("fmt", ["mmd", "dot", "svg"])
+def test_diagram_shows_every_namespace_interface_and_address(tmp_path: Path, lab_file: str, fmt: str) -> None:
+    if fmt == "svg" and shutil.which("dot") is None:
+        pytest.skip("needs graphviz (run .ci/setup)")
+    out = tmp_path / f"lab.{fmt}"
+    r = subprocess.run(
+        [*NSLAB, "diagram", "--lab", str(ROOT / "labs" / lab_file), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    text = html.unescape(out.read_text())  # SVG writes '-' as &#45;
+    lab = load_lab(ROOT / "labs" / lab_file)
+    for ns in lab.namespaces:
+        for piece in (ns.name, ns.interface, ns.peer, str(ns.address)):
+            assert piece in text, piece
+    for piece in (
+        lab.bridge.name,
+        str(lab.bridge.gateway),
+        lab.upstream.uplink,
+        lab.upstream.peer,
+        str(lab.upstream.server),
+        str(lab.upstream.host_address),
+    ):
+        assert piece in text, piece
+    if fmt != "mmd":
+        assert "MASQUERADE" in text and lab.firewall.chain in text
+
+
+def test_diagram_refuses_unknown_formats(tmp_path: Path) -> None:
+    r = subprocess.run([*NSLAB, "diagram", "-o", str(tmp_path / "lab.gif")], capture_output=True, text=True)
+    assert r.returncode == 1 and "use .svg, .png, .mmd or .dot" in r.stderr
+
+
+def test_differences_name_what_is_missing_extra_or_wrong() -> None:
+    lab = default_lab()
+    want = diagram.expected(lab)
+    have = diagram.Topology(
+        [i for i in want.ifaces if i.name != "veth0-blue"] + [diagram.Iface("host", "eth9")]
+    )
+    have.ifaces = [diagram.Iface(i.ns, i.name, ()) if i.name == "br0" else i for i in have.ifaces]
+    diff = diagram.differences(want, have)
+    assert diff.missing == ["host/veth0-blue"]
+    assert diff.extra == ["host/eth9"]
+    assert diff.wrong == ["host/br0 lacks 10.16.0.1/24"]
+
+
+@needs_netns
+def test_live_diagram_detects_a_link_removed_behind_its_back(tmp_path: Path) -> None:
+    env = {"NSLAB_STATE": str(tmp_path / "lab.json"), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    import os
+
+    env = {**os.environ, **env}
+    before = host_snapshot()
+    assert subprocess.run([*NSLAB, "up"], env=env, capture_output=True).returncode == 0
+    try:
+        clean = subprocess.run(
+            [*NSLAB, "diagram", "--live", "-o", str(tmp_path / "a.mmd")],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert clean.returncode == 0, clean.stderr
+        subprocess.run([*NSLAB, "exec", "host", "--", "ip", "link", "del", "veth0-blue"], env=env, check=True)
+        r = subprocess.run(
+            [*NSLAB, "diagram", "--live", "-o", str(tmp_path / "b.mmd")],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 4
+        assert "missing: host/veth0-blue" in r.stderr and "missing: blue/veth1-blue" in r.stderr
+        assert "MISSING" in (tmp_path / "b.mmd").read_text()
+    finally:
+        subprocess.run([*NSLAB, "down"], env=env, capture_output=True)
+    assert host_snapshot() == before
