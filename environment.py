@@ -29,6 +29,8 @@ def before_all(context: Context) -> None:
         print(f"nslab: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     context.reports = Path(settings.reports)
+    if settings.html:
+        _add_html_report(context, settings.html)
     # Bundles from an earlier run would describe failures that no longer exist.
     shutil.rmtree(context.reports / "diagnostics", ignore_errors=True)
 
@@ -68,6 +70,17 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
             embed("text/plain", session.target.log.render(), caption="Commands and outputs")
     finally:
         session.end_world()
+
+
+def _add_html_report(context: Context, path: str) -> None:
+    """The HTML report on every run, at a path a run can choose (parallel workers each
+    write their own): behave-html-pretty-formatter, added as if given with -f/-o."""
+    from behave.formatter.base import StreamOpener
+    from behave_html_pretty_formatter import PrettyHTMLFormatter
+
+    if any(getattr(f, "name", "") == "html-pretty" for f in context._runner.formatters):
+        return  # asked for on the command line already
+    context._runner.formatters.append(PrettyHTMLFormatter(StreamOpener(path), context.config))
 
 
 def _html_embedder(context: Context):  # type: ignore[no-untyped-def]

@@ -157,6 +157,31 @@ def exec_(namespace: str, command: tuple[str, ...]) -> None:
         fail(exc)
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="parallel behave workers (default: one per CPU)",
+)
+@click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(jobs: int | None, reports: str, args: tuple[str, ...]) -> None:
+    """Run scenarios in parallel: nslab run [-j N] [features/] [-- behave options such as -D lab=FILE]."""
+    from nslab import parallel
+
+    paths = [a for a in args if not a.startswith("-") and (a.endswith(".feature") or Path(a).is_dir())]
+    extra = [a for a in args if a not in paths and a != "--"]
+    try:
+        rc = parallel.run(
+            paths or ["features"], jobs or os.cpu_count() or 2, Path(reports), extra, click.echo
+        )
+    except NslabError as exc:
+        fail(exc)
+    sys.exit(rc)
+
+
 @main.command()
 @click.option("--lab", "lab_path", type=click.Path(dir_okay=False), help="lab file (default: the seed lab)")
 @click.option(

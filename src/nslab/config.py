@@ -33,6 +33,7 @@ class Settings:
     ping_wait: float = 0.1
     box: str = "bento/ubuntu-24.04"
     reports: str = "reports"
+    html: str = "reports/index.html"
     # ssh target (or an OpenSSH config file with a Host block, as `vagrant ssh-config` prints)
     host: str = ""
     port: int = 22

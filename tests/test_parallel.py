@@ -1,0 +1,95 @@
+"""Parallel runs give the serial verdicts, merge their reports and leave nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, host_snapshot, needs_netns
+
+from nslab.parallel import Location, partition, scenarios
+
+
+def test_every_scenario_and_outline_row_is_found_once() -> None:
+    found = scenarios([str(ROOT / "features")])
+    assert len({(loc.path, loc.line) for loc in found}) == len(found) >= 25
+    rows = [loc for loc in found if "policy x rules" in loc.name or " -- @" in loc.name]
+    assert len(rows) == 7  # the outline's Examples rows, each its own scenario
+
+
+def test_partition_balances_by_weight_and_keeps_every_item() -> None:
+    items = [Location("f", i, f"s{i}", w) for i, w in enumerate([9, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1])]
+    bins = partition(items, 2)
+    assert sorted(i.line for b in bins for i in b) == list(range(11))
+    loads = [sum(i.weight for i in b) for b in bins]
+    assert max(loads) - min(loads) <= 1
+
+
+def _verdicts(junit_dir: Path) -> dict[str, str]:
+    from junitparser import JUnitXml, TestSuite
+
+    out = {}
+    for path in junit_dir.glob("*.xml"):
+        xml = JUnitXml.fromfile(str(path))
+        for suite in [xml] if isinstance(xml, TestSuite) else list(xml):
+            for case in suite:
+                # the classname's prefix follows the path given to behave; the feature name does not
+                feature = str(case.classname).rsplit(".", 1)[-1]
+                out[f"{feature}::{case.name}"] = "passed" if case.is_passed else "failed"
+    return out
+
+
+@needs_netns
+def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
+    before = host_snapshot()
+    serial = tmp_path / "serial"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "behave",
+            "-f",
+            "progress",
+            "--junit-directory",
+            str(serial / "junit"),
+            "-D",
+            f"html={serial}/index.html",
+            "-D",
+            f"reports={serial}",
+            "features/",
+            str(ROOT / "tests" / "features" / "deliberate-failure.feature"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1  # the deliberate failure
+    par = tmp_path / "parallel"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nslab.cli",
+            "run",
+            "-j",
+            "2",
+            "--reports",
+            str(par),
+            "features/",
+            "tests/features/deliberate-failure.feature",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1, r.stdout
+    assert "1 failed" in r.stdout
+    want, got = _verdicts(serial / "junit"), _verdicts(par / "junit")
+    assert got == want and len(got) >= 26
+    index = (par / "index.html").read_text()
+    assert "1 failed" in index and "parallel/worker-0.html" in index and "parallel/worker-1.html" in index
+    for page in ("worker-0.html", "worker-1.html"):
+        assert (par / "parallel" / page).stat().st_size > 10_000
+    assert list((par / "diagnostics").glob("*.txt")), "the failure's diagnostics bundle"
+    assert host_snapshot() == before
