@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
 
-from nslab.parallel import Location, partition, scenarios
+from nslab.parallel import Location, junit_suites, partition, scenarios
 
 
 def test_every_scenario_and_outline_row_is_found_once() -> None:
@@ -27,12 +27,9 @@ def test_partition_balances_by_weight_and_keeps_every_item() -> None:
 
 
 def _verdicts(junit_dir: Path) -> dict[str, str]:
-    from junitparser import JUnitXml, TestSuite
-
     out = {}
     for path in junit_dir.glob("*.xml"):
-        xml = JUnitXml.fromfile(str(path))
-        for suite in [xml] if isinstance(xml, TestSuite) else list(xml):
+        for suite in junit_suites(path):
             for case in suite:
                 # the classname's prefix follows the path given to behave; the feature name does not
                 feature = str(case.classname).rsplit(".", 1)[-1]

@@ -13,6 +13,7 @@ from conftest import ROOT, host_snapshot, needs_netns, run_behave
 
 from nslab import diagram
 from nslab.lab import default_lab, load_lab
+from nslab.parallel import junit_suites
 
 HERE = Path(__file__).parent
 NSLAB = [sys.executable, "-m", "nslab.cli"]
@@ -20,8 +21,6 @@ NSLAB = [sys.executable, "-m", "nslab.cli"]
 
 @needs_netns
 def test_junit_counts_the_same_scenarios_as_behave(tmp_path: Path) -> None:
-    from junitparser import JUnitXml, TestSuite
-
     junit = tmp_path / "junit"
     r = run_behave(
         "features/", "-f", "progress", "--junit-directory", str(junit), "-D", f"reports={tmp_path}"
@@ -32,8 +31,7 @@ def test_junit_counts_the_same_scenarios_as_behave(tmp_path: Path) -> None:
     passed = int(re.search(r"(\d+) scenarios? passed", r.stdout)[1])  # type: ignore[index]
     cases = []
     for path in junit.glob("*.xml"):
-        xml = JUnitXml.fromfile(str(path))
-        for suite in [xml] if isinstance(xml, TestSuite) else list(xml):
+        for suite in junit_suites(path):
             cases.extend(suite)
     assert len(cases) == passed
     assert all(case.is_passed for case in cases)

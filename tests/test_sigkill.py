@@ -11,31 +11,9 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
 
+from nslab.testing.procs import alive, comm, descendants, wait_gone
+
 pytestmark = needs_netns
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        for k in map(int, kids):
-            if k not in found:
-                found.add(k)
-                todo.append(k)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_sigkill_mid_scenario_leaves_nothing(tmp_path: Path) -> None:
@@ -61,7 +39,7 @@ def test_sigkill_mid_scenario_leaves_nothing(tmp_path: Path) -> None:
         world_procs: set[int] = set()
         while time.monotonic() < deadline:
             world_procs = descendants(proc.pid)
-            names = {Path(f"/proc/{p}/comm").read_text().strip() for p in world_procs if alive(p)}
+            names = {comm(p) for p in world_procs if alive(p)}
             if {"dnsmasq", "sleep"} <= names:
                 break
             time.sleep(0.05)
@@ -71,10 +49,7 @@ def test_sigkill_mid_scenario_leaves_nothing(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in world_procs) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [p for p in world_procs if alive(p)], "world processes outlived the killed run"
+    assert not wait_gone(world_procs), "world processes outlived the killed run"
     # no process anywhere is still in one of the world's network namespaces
     left = []
     for entry in Path("/proc").iterdir():

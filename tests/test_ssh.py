@@ -14,6 +14,7 @@ from conftest import NOPW_USER, ROOT, SUDO_USER, host_snapshot, needs_sshd, run_
 from nslab.errors import TargetError
 from nslab.targets.base import CommandError
 from nslab.targets.ssh import SshOptions, SshTarget
+from nslab.testing.procs import comm, wait_gone
 from nslab.testing.sshd import TestSshd, free_port
 from nslab.world import World
 
@@ -248,22 +249,14 @@ def test_sshd_killed_mid_scenario_fails_cleanly_and_the_next_run_is_clean(tmp_pa
         deadline = time.monotonic() + 60
         world_pids: list[int] = []
         while time.monotonic() < deadline and not world_pids:
-            world_pids = [
-                p
-                for p in server.session_pids()
-                if Path(f"/proc/{p}/comm").exists()
-                and Path(f"/proc/{p}/comm").read_text().strip() in ("dnsmasq", "sleep")
-            ]
+            world_pids = [p for p in server.session_pids() if comm(p) in ("dnsmasq", "sleep")]
             time.sleep(0.05)
         assert world_pids, "the remote scenario never got going"
         server.kill_all()
         out, _ = run.communicate(timeout=60)
         assert run.returncode != 0
         assert "lost the ssh connection" in out
-        deadline = time.monotonic() + 10
-        while any(Path(f"/proc/{p}").exists() for p in world_pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not [p for p in world_pids if Path(f"/proc/{p}").exists()], "remote world processes survived"
+        assert not wait_gone(world_pids), "remote world processes survived"
     finally:
         server.stop()
     assert host_snapshot() == before

@@ -14,27 +14,14 @@ import pytest
 from conftest import host_snapshot, needs_netns
 
 from nslab.targets.local import LocalTarget
+from nslab.testing.procs import alive, wait_gone
 from nslab.world import World
 
 pytestmark = needs_netns
 
 
-def dead(pid: int) -> bool:
-    """Gone, or a zombie (it holds nothing but its exit status)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 def gone(pid: int, within: float = 5.0) -> bool:
-    deadline = time.monotonic() + within
-    while not dead(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    return not wait_gone([pid], within)
 
 
 def world_pids(holder: int) -> list[int]:
@@ -44,7 +31,7 @@ def world_pids(holder: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != holder:
             try:
-                if os.readlink(entry / "ns" / "pid") == ns and not dead(int(entry.name)):
+                if os.readlink(entry / "ns" / "pid") == ns and alive(int(entry.name)):
                     found.append(int(entry.name))
             except OSError:
                 pass

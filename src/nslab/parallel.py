@@ -57,18 +57,24 @@ def scenarios(paths: list[str], skip_tags: tuple[str, ...] = ("wip",)) -> list[L
     return found
 
 
+def junit_suites(path: Path) -> list:  # type: ignore[type-arg]
+    """The test suites of one JUnit file, whether its root is <testsuites> or <testsuite>."""
+    from junitparser import JUnitXml, TestSuite
+
+    xml = JUnitXml.fromfile(str(path))
+    return [xml] if isinstance(xml, TestSuite) else list(xml)
+
+
 def last_durations(junit_dir: Path) -> dict[tuple[str, str], float]:
     """Seconds each scenario took in the last run, from its JUnit files: better weights than
     step counts, since a lost ping costs far more than a passing one."""
-    from junitparser import JUnitXml, TestSuite
-
     found: dict[tuple[str, str], float] = {}
     for path in junit_dir.glob("*.xml"):
         try:
-            xml = JUnitXml.fromfile(str(path))
+            suites = junit_suites(path)
         except Exception:  # a half-written or foreign file: ignore it, weights only
             continue
-        for suite in [xml] if isinstance(xml, TestSuite) else list(xml):
+        for suite in suites:
             for case in suite:
                 found[(str(case.classname), str(case.name))] = float(case.time or 0)
     return found
@@ -167,14 +173,13 @@ def run(paths: list[str], jobs: int, reports: Path, extra: list[str], echo=print
 
 def merge_junit(dirs: list[Path], out_dir: Path) -> dict[str, object]:
     """All workers' JUnit suites in one file, reports/junit/TESTS-nslab.xml."""
-    from junitparser import JUnitXml, TestSuite
+    from junitparser import JUnitXml
 
     merged = JUnitXml("nslab")
     cases: list[tuple[str, str, str, str]] = []
     for d in dirs:
         for path in sorted(d.glob("*.xml")):
-            xml = JUnitXml.fromfile(str(path))
-            for suite in [xml] if isinstance(xml, TestSuite) else list(xml):
+            for suite in junit_suites(path):
                 merged.add_testsuite(suite)
                 for case in suite:
                     state = "passed" if case.is_passed else "skipped" if case.is_skipped else "failed"

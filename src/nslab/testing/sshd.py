@@ -10,6 +10,7 @@ loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from nslab.errors import TargetError
 from nslab.targets.ssh import SshOptions
+from nslab.testing.procs import comm, descendants
 
 CONFIG = """\
 Port {port}
@@ -134,27 +136,18 @@ class TestSshd:
 
     def session_pids(self) -> list[int]:
         """The per-connection sshd processes this server forked (descendants, by PID)."""
-        found, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                continue
-            for kid in map(int, kids):
-                found.append(kid)
-                todo.append(kid)
-        return found
+        return descendants(self.proc.pid)
+
+    def _signal_sshd(self, pids: list[int], sig: int) -> None:
+        """Signal those of `pids` that are still sshd processes (ours, by PID)."""
+        for pid in pids:
+            if comm(pid).startswith("sshd"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
 
     def kill_all(self) -> None:
         """Like a crash: SIGKILL to the listener and every session process it forked."""
-        pids = [self.proc.pid, *self.session_pids()]
-        for pid in pids:
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip().startswith("sshd"):
-                    os.kill(pid, signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
+        self._signal_sshd([self.proc.pid, *self.session_pids()], signal.SIGKILL)
         self.proc.wait()
 
     def stop(self) -> None:
@@ -166,12 +159,7 @@ class TestSshd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for pid in sessions:
-            try:
-                if Path(f"/proc/{pid}/comm").read_text().strip().startswith("sshd"):
-                    os.kill(pid, signal.SIGTERM)
-            except (OSError, ProcessLookupError):
-                pass
+        self._signal_sshd(sessions, signal.SIGTERM)
 
     def __enter__(self) -> TestSshd:
         return self
