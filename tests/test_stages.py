@@ -112,3 +112,22 @@ def test_teardown_removes_a_lab_built_in_a_root_namespace() -> None:
         return [line for line in text.splitlines() if not line.startswith(("*", ":", "COMMIT", "net."))]
 
     assert lasting(after) == lasting(empty)
+
+
+def test_env_exports_round_trip_through_bash(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python3 -m nslab.provision env LAB` is how a VM gets the lab file's values."""
+    import subprocess
+
+    from nslab.provision import main
+
+    assert main(["env", str(ROOT / "labs" / "seed.toml")]) == 0
+    exports = capsys.readouterr().out
+    env = lab_env(default_lab())
+    script = exports + 'for k in "$@"; do printf "%s=%s\\0" "$k" "${!k}"; done'
+    out = subprocess.run(
+        ["bash", "-c", script, "env", *env], capture_output=True, text=True, check=True
+    ).stdout
+    got = dict(item.split("=", 1) for item in out.split("\0") if item)
+    assert got == env
+    assert main(["env", "/nonexistent.toml"]) == 2
+    assert "no such lab file" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from nslab.errors import LabError
-from nslab.lab import Lab, default_lab  # noqa: F401  (default_lab: for the doctest)
+from nslab.lab import Lab, default_lab
 
 if TYPE_CHECKING:
     from nslab.targets.base import Result
@@ -121,3 +121,34 @@ def provision(
 def teardown(runner: Runner, lab: Lab) -> Result:
     """Undo the stages on a real root namespace (`@host`, Vagrant); worlds need none."""
     return runner.run(["bash", f"{runner.provision_dir}/teardown.sh"], env=lab_env(lab), check=True)
+
+
+def shell_exports(lab: Lab) -> str:
+    """The lab's NSLAB_* variables as `export` lines a shell can source (quoted once)."""
+    import shlex
+
+    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(lab_env(lab).items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m nslab.provision env [LAB.toml]`: for a VM or a shell that runs the stages
+    without nslab (the Vagrantfile does), so the lab file stays the one source of values."""
+    import sys
+
+    from nslab.lab import load_lab
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "env" or len(args) > 2:
+        print("usage: python3 -m nslab.provision env [LAB.toml]", file=sys.stderr)
+        return 64
+    try:
+        lab = load_lab(args[1]) if len(args) == 2 else default_lab()
+    except LabError as exc:
+        print(f"nslab: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(shell_exports(lab))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
