@@ -20,6 +20,7 @@ import ctypes
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,13 +111,21 @@ class Child:
     """A long-lived process (a world's holder): its output read line by line with a deadline."""
 
     def __init__(self, argv: Sequence[str], detach: bool) -> None:
+        argv, preexec = list(argv), None
+        if not detach:
+            # PDEATHSIG through util-linux's setpriv where it exists: a preexec_fn would make
+            # Python fork() instead of vfork(), ~2 ms per world instead of ~0.2 ms.
+            if shutil.which("setpriv"):
+                argv = ["setpriv", "--pdeathsig", "KILL", *argv]
+            else:
+                preexec = die_with_parent
         self.popen = subprocess.Popen(
-            list(argv),
+            argv,
             stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=detach,
-            preexec_fn=None if detach else die_with_parent,
+            preexec_fn=preexec,
         )
         self.pid = self.popen.pid
 
