@@ -12,10 +12,12 @@ reports/junit/ and reports/index.html lists every scenario with a link to its pa
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,13 +150,20 @@ def run(paths: list[str], jobs: int, reports: Path, extra: list[str], echo=print
                 i,
                 page,
                 junit,
-                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+                subprocess.Popen(
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                ),
             )
         )
-    echo(f"nslab: {sum(len(w) for w in work)} scenarios on {len(work)} workers")
+    total = sum(len(w) for w in work)
+    echo(f"nslab: {total} scenarios on {len(work)} workers")
+    outputs = _collect([proc for *_, proc in procs], total)
     results = []
-    for i, page, junit, proc in procs:
-        out, _ = proc.communicate()
+    for (i, page, junit, proc), out in zip(procs, outputs, strict=True):
         results.append(WorkerResult(i, proc.returncode, out, page, junit))
         m, took = _SUMMARY.search(out), _TOOK.search(out)
         summary = f"{m[1]} passed, {m[2]} failed" if m else f"no summary (rc={proc.returncode})"
@@ -169,6 +178,47 @@ def run(paths: list[str], jobs: int, reports: Path, extra: list[str], echo=print
         f" in {time.monotonic() - start:.2f} s; reports in {reports}/"
     )
     return 1 if failed else 0
+
+
+def _done(text: str) -> int:
+    """Scenarios finished so far, from behave's progress formatter: one mark per scenario
+    after each feature's path."""
+    return sum(
+        sum(line.split(".feature", 1)[1].count(c) for c in ".FESU")
+        for line in text.splitlines()
+        if ".feature" in line
+    )
+
+
+def _collect(procs: list[subprocess.Popen[str]], total: int) -> list[str]:
+    """Every worker's output; on a terminal, a live count of finished scenarios meanwhile.
+    In a CI log (not a terminal) nothing is printed until the per-worker summary lines."""
+    buffers = [[] for _ in procs]  # type: list[list[str]]
+
+    def drain(proc: subprocess.Popen[str], buf: list[str]) -> None:
+        assert proc.stdout is not None
+        for chunk in iter(lambda: proc.stdout.read(1), ""):  # type: ignore[union-attr]
+            buf.append(chunk)
+
+    threads = [
+        threading.Thread(target=drain, args=(p, b), daemon=True) for p, b in zip(procs, buffers, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    live = sys.stderr.isatty()
+    start = time.monotonic()
+    while any(t.is_alive() for t in threads):
+        if live:
+            done = sum(_done("".join(b)) for b in buffers)
+            sys.stderr.write(f"\r  {done}/{total} scenarios, {time.monotonic() - start:4.1f} s ")
+            sys.stderr.flush()
+        for t in threads:
+            t.join(0.2)
+    if live:
+        sys.stderr.write("\r" + " " * 40 + "\r")
+    for p in procs:
+        p.wait()
+    return ["".join(b) for b in buffers]
 
 
 def merge_junit(dirs: list[Path], out_dir: Path) -> dict[str, object]:
