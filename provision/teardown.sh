@@ -30,10 +30,7 @@ if iptables -w -S "$NSLAB_CHAIN" >/dev/null 2>&1; then
 fi
 iptables -w -P FORWARD ACCEPT
 
-if [ -n "${NSLAB_ISP_ADDRESS:-}" ]; then
-  ip route del default via "${NSLAB_ISP_ADDRESS%/*}" dev "$NSLAB_UPLINK" 2>/dev/null || true
-fi
-ip link del "$NSLAB_UPLINK" 2>/dev/null || true
+ip link del "$NSLAB_UPLINK" 2>/dev/null || true  # its routes to the isp go with it
 [ -e "/run/netns/$NSLAB_UPSTREAM_NS" ] && ip netns del "$NSLAB_UPSTREAM_NS"
 while read -r name _ifname peer _addr; do
   [ -e "/run/netns/$name" ] && ip netns del "$name"

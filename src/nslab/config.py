@@ -42,6 +42,10 @@ class Settings:
     known_hosts: str = ""
     host_key: str = "strict"
     ssh_config: str = ""
+    # vagrant target: reuse | fresh | keep; provider (libvirt, virtualbox); the Vagrantfile's folder
+    vagrant: str = "reuse"
+    vagrant_provider: str = ""
+    vagrant_root: str = ""
 
     @classmethod
     def from_sources(cls, userdata: Mapping[str, str], pyproject: Path | None) -> Settings:

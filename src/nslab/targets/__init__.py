@@ -23,10 +23,21 @@ def open_target(settings: Settings, userdata: dict[str, str]) -> Target:
         from nslab.targets.ssh import SshTarget
 
         return SshTarget.connect(ssh_options(settings))
-    raise TargetError(
-        f"the '{settings.target}' target is not implemented in this version of nslab yet",
-        "run with the default local target (omit -D target=...)",
-    )
+    if settings.target == "vagrant":
+        import os
+        from pathlib import Path
+
+        from nslab.targets.vagrant import VagrantTarget, echo_progress, find_root
+
+        root = Path(settings.vagrant_root) if settings.vagrant_root else find_root()
+        return VagrantTarget.start(
+            root,
+            lifecycle=settings.vagrant,
+            provider=settings.vagrant_provider or None,
+            env={"NSLAB_BOX": os.environ.get("NSLAB_BOX", settings.box)},
+            echo=echo_progress,
+        )
+    raise TargetError(f"unknown target '{settings.target}'", "use one of: local, ssh, vagrant")
 
 
 def ssh_options(settings: Settings) -> SshOptions:

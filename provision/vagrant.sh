@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs inside a Vagrant VM as root (see the Vagrantfile): installs what the lab needs,
+# renders the lab file into NSLAB_* variables with nslab's own model, and runs the stages
+# in the VM's root namespace. Arguments: BUILD_LAB(1|0) STAGE-FILE...
+set -euo pipefail
+build_lab=$1
+shift
+
+need=(ip iptables ping dnsmasq python3 getent unshare nsenter sysctl setpriv)
+missing=()
+for tool in "${need[@]}"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "nslab: installing the lab's tools (missing: ${missing[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends iproute2 iptables iputils-ping dnsmasq-base \
+    python3 procps util-linux libc-bin >/dev/null
+fi
+# Bridged frames through iptables: a kernel module on stock Ubuntu. Loading it is a
+# host-wide change, which is what this disposable VM is for.
+[ -e /proc/sys/net/bridge ] || modprobe br_netfilter
+mkdir -p /etc/netns /opt/nslab
+rm -rf /opt/nslab/provision
+cp -r /tmp/nslab/provision /opt/nslab/provision
+PYTHONPATH=/tmp/nslab/src python3 -m nslab.provision env /tmp/nslab/lab.toml >/opt/nslab/lab.env
+echo "nslab: lab values in /opt/nslab/lab.env, stages in /opt/nslab/provision"
+
+if [ "$build_lab" = 1 ]; then
+  set -a
+  # shellcheck disable=SC1091
+  . /opt/nslab/lab.env
+  set +a
+  bash /opt/nslab/provision/run.sh "$@"
+  read -r first _ _ _ <<<"$NSLAB_NAMESPACES"
+  echo "nslab: lab '$NSLAB_LAB' is up; try: sudo ip netns list; sudo iptables -L $NSLAB_CHAIN;" \
+    "sudo ip netns exec $first ip route"
+fi
