@@ -64,7 +64,11 @@ def test_behave_with_vagrant_and_no_vagrant_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant is not installed")
 def test_vagrantfile_validates() -> None:
-    r = subprocess.run(["vagrant", "validate"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # no checkpoint or box-update calls to the outside: validate is a local check
+    env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}
+    r = subprocess.run(
+        ["vagrant", "validate"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "validated successfully" in r.stdout
 

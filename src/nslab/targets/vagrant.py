@@ -97,7 +97,14 @@ class VagrantTarget(SshTarget):
         import vagrant  # python-vagrant
 
         tail = _Tail(echo)
-        run_env = {**os.environ, **(env or {}), "NSLAB_VM_LAB": "0"}
+        run_env = {
+            **os.environ,
+            **(env or {}),
+            "NSLAB_VM_LAB": "0",
+            # no version-check calls to HashiCorp's servers from a test run
+            "VAGRANT_CHECKPOINT_DISABLE": "1",
+            "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1",
+        }
         machine = vagrant.Vagrant(root=str(root), env=run_env, err_cm=_stderr_into(tail), quiet_stdout=True)
         state = _state(machine, tail)
         booted = False
