@@ -28,13 +28,16 @@ from nslab.targets.base import Command, CommandError, Result, Spawned, Target
 
 READY = "nslab-world-ready"
 
-# Runs as PID 1 of the world. Own tmpfs for /run (so /run/netns and lock files are
+# Runs as PID 1 of the world. Its own /proc (PIDs as the world sees them: libvirtd and
+# others read /proc/PID/...), own tmpfs for /run (so /run/netns and lock files are
 # private) and for /etc/netns; a resolv.conf like Ubuntu's stub (127.0.0.53), which lab
 # namespaces cannot reach: DNS inside them fails until the dns stage gives them a
 # resolver, exactly as in the seed. Then report our host-visible PID and wait.
 HOLDER_SCRIPT = r"""
 set -eu
 mode=$1
+read -r hostpid _ < /proc/self/stat
+mount -t proc -o nosuid,nodev,noexec proc /proc
 mount -t tmpfs -o mode=0755,size=16m nslab-run /run
 mkdir -p /run/netns /run/nslab
 mount -t tmpfs -o mode=0755,size=4m nslab-etc-netns /etc/netns
@@ -43,7 +46,6 @@ conf=/etc/resolv.conf
 if [ -L "$conf" ]; then conf=$(readlink -m "$conf"); fi
 case $conf in /run/*) mkdir -p "${conf%/*}"; : > "$conf" ;; esac
 if [ -e "$conf" ]; then mount --bind /run/nslab/resolv.conf "$conf"; fi
-read -r hostpid _ < /proc/self/stat
 echo "nslab-world-ready $hostpid"
 if [ "$mode" = persistent ]; then exec sleep infinity; fi
 read -r _ || true
