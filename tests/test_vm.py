@@ -46,7 +46,8 @@ def missing() -> str | None:
 def lane_env(box_path: Path) -> dict[str, str]:
     return {
         "VAGRANT_CWD": str(ROOT),
-        "VAGRANT_HOME": str(CACHE / "vagrant.d"),
+        # not under /root: libvirt's qemu user must read the box's kernel and initrd there
+        "VAGRANT_HOME": os.environ.get("NSLAB_VAGRANT_HOME", "/var/cache/nslab/vagrant.d"),
         "VAGRANT_DEFAULT_PROVIDER": "libvirt",
         "VAGRANT_CHECKPOINT_DISABLE": "1",
         "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1",
@@ -85,11 +86,10 @@ def lane() -> Iterator[tuple[World, dict[str, str]]]:
             check=True,
             timeout=30,
         )
-        boxes = world.run(["vagrant", "box", "list"], env=env, timeout=120).stdout
-        if BOX_NAME not in boxes:
-            world.run(
-                ["vagrant", "box", "add", "--name", BOX_NAME, str(box)], env=env, check=True, timeout=600
-            )
+        # --force: the cached box may have been rebuilt since it was last added
+        world.run(
+            ["vagrant", "box", "add", "--force", "--name", BOX_NAME, str(box)], env=env, check=True, timeout=600
+        )
         up = world.run(
             ["vagrant", "up", "--provider=libvirt"], env={**env, "NSLAB_VM_LAB": "1"}, timeout=1200
         )

@@ -24,7 +24,7 @@ trap 'rm -rf "$work"' EXIT
 root="$work/root"
 echo "box: debootstrapping Debian 12 (mmdebstrap, from Debian's packages)"
 mmdebstrap --variant=minbase --mode=root --quiet \
-  --include=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3-minimal,procps,util-linux,libc-bin \
+  --include=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3,procps,util-linux,libc-bin \
   bookworm "$root"
 
 echo "box: configuring the vagrant user, network and ssh"

@@ -32,7 +32,8 @@ READY = "nslab-world-ready"
 # others read /proc/PID/...), own tmpfs for /run (so /run/netns and lock files are
 # private) and for /etc/netns; a resolv.conf like Ubuntu's stub (127.0.0.53), which lab
 # namespaces cannot reach: DNS inside them fails until the dns stage gives them a
-# resolver, exactly as in the seed. Then report our host-visible PID and wait.
+# resolver, exactly as in the seed. Loopback up, as on any host. Then report our
+# host-visible PID and wait.
 HOLDER_SCRIPT = r"""
 set -eu
 mode=$1
@@ -46,6 +47,7 @@ conf=/etc/resolv.conf
 if [ -L "$conf" ]; then conf=$(readlink -m "$conf"); fi
 case $conf in /run/*) mkdir -p "${conf%/*}"; : > "$conf" ;; esac
 if [ -e "$conf" ]; then mount --bind /run/nslab/resolv.conf "$conf"; fi
+ip link set lo up
 echo "nslab-world-ready $hostpid"
 if [ "$mode" = persistent ]; then exec sleep infinity; fi
 read -r _ || true
