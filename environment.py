@@ -52,7 +52,7 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
             return
         embed = _html_embedder(context)
         if scenario.status == Status.failed:
-            bundle = session.diagnostics()
+            bundle = _why(scenario) + session.diagnostics()
             path = _bundle_path(context.reports, scenario)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(bundle)
@@ -70,6 +70,15 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
             embed("text/plain", session.target.log.render(), caption="Commands and outputs")
     finally:
         session.end_world()
+
+
+def _why(scenario: Scenario) -> str:
+    """The failing step and its message first: the bundle says why without a rerun."""
+    for step in scenario.all_steps:
+        if step.status in (Status.failed, Status.error):
+            where = f"{step.keyword} {step.name}  ({step.location})"
+            return f"===== why it failed =====\n{where}\n{(step.error_message or '').rstrip()}\n\n"
+    return ""
 
 
 def _add_html_report(context: Context, path: str) -> None:

@@ -42,6 +42,9 @@ def test_a_failing_scenario_leaves_a_diagnostics_bundle(tmp_path: Path) -> None:
     bundles = list((tmp_path / "diagnostics").glob("*.txt"))
     assert len(bundles) == 1 and str(bundles[0]) in r.stdout + r.stderr
     text = bundles[0].read_text()
+    why = text.split("\n\n", 1)[0]  # the bundle opens with the failing step and its message
+    assert why.startswith("===== why it failed =====\nThen 0% of packets are lost"), why
+    assert "deliberate-failure.feature:7" in why and "expected 0% loss, got 100%" in why, why
     assert ":FORWARD DROP" in text  # iptables-save -c, with the policy's counter
     assert re.search(r":FORWARD DROP \[[1-9]\d*:\d+\]", text), "the drop counter shows the dropped packets"
     for piece in (

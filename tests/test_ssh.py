@@ -167,12 +167,17 @@ def test_long_output_streams_while_the_command_runs(sshd: TestSshd) -> None:
             on_output=lambda stream, data: seen.append((time.monotonic() - start, data)),
         )
         total = time.monotonic() - start
+        # A command slower than the agent's streaming threshold, with no one listening: its
+        # result must still hold all of its output (pieces streamed early included).
+        quiet = target.run(["sh", "-c", "echo first; sleep 1.4; echo second >&2; echo third"])
     finally:
         target.close()
+    want = "".join(f"line{i}\n" for i in range(1, 7))
     assert r.ok
-    streamed = "".join(d for _, d in seen) + r.stdout
-    assert streamed == "".join(f"line{i}\n" for i in range(1, 7))
+    assert r.stdout == want, "the result holds the whole output"
+    assert "".join(d for _, d in seen) == want, "and every piece was streamed"
     assert seen and seen[0][0] < total - 0.3  # output arrived before the command ended
+    assert (quiet.stdout, quiet.stderr) == ("first\nthird\n", "second\n")
 
 
 def test_ssh_config_block_like_vagrant_prints(sshd: TestSshd, tmp_path: Path) -> None:

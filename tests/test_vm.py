@@ -1,109 +1,53 @@
 """The VM lane: a real VM booted by vagrant-libvirt on this machine, the manual lab checked
 over SSH, and the whole suite through the vagrant target. Slow (minutes): `pytest -m vm`.
 
-Safety (DESIGN.md): libvirtd, virtlogd, vagrant, python-vagrant and every SSH connection
-to the guest run inside ONE world (a network namespace with no uplink, its own /run), and
-the management network is isolated (mode none). Ending the world ends them all; the box
-volume uploaded into libvirt's pool is deleted. The root namespace is compared before/after.
+Safety: see nslab.testing.vmlane: libvirtd, vagrant and every SSH to the guest run inside
+one world with no uplink; the root namespace is compared before/after.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import ROOT, host_snapshot
 
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.testing import vmlane
+from nslab.testing.vmlane import Lane
 
 pytestmark = pytest.mark.vm
-CACHE = Path(os.environ.get("NSLAB_CACHE", Path.home() / ".cache" / "nslab"))
-BOX_NAME = "nslab/debian12"
 
 
-def missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for tool in ("vagrant", "libvirtd", "virtlogd", "qemu-system-x86_64", "mmdebstrap", "virsh"):
-        if shutil.which(tool) is None:
-            return (
-                f"{tool} is not installed (apt-get install vagrant vagrant-libvirt libvirt-daemon-system "
-                "qemu-system-x86 mmdebstrap qemu-utils)"
-            )
-    stale = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True).stdout.split()
-    if stale:
-        return f"a libvirtd is already running (pids {' '.join(stale)}); only one can run per machine"
-    return None
-
-
-def lane_env(box_path: Path) -> dict[str, str]:
-    return {
-        "VAGRANT_CWD": str(ROOT),
-        # not under /root: libvirt's qemu user must read the box's kernel and initrd there
-        "VAGRANT_HOME": os.environ.get("NSLAB_VAGRANT_HOME", "/var/cache/nslab/vagrant.d"),
-        "VAGRANT_DEFAULT_PROVIDER": "libvirt",
-        "VAGRANT_CHECKPOINT_DISABLE": "1",
-        "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1",
-        "LIBVIRT_DEFAULT_URI": "qemu:///system",
-        "NSLAB_BOX": BOX_NAME,
-        "NSLAB_LIBVIRT_DRIVER": "qemu",  # /dev/kvm here does not run ordinary guests: TCG
-        "NSLAB_LIBVIRT_MGMT_MODE": "none",  # isolated management network
-        "NSLAB_INSERT_KEY": "0",
-        "NSLAB_MEMORY": "768",
-        "NSLAB_CPUS": "2",
-    }
+def count_scenarios() -> int:
+    """Scenarios in features/ (outline rows included), as behave's dry run counts them."""
+    dry = subprocess.run(
+        [sys.executable, "-m", "behave", "--dry-run", "-f", "null", "features/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"^0 scenarios passed, 0 failed, 0 skipped, (\d+) untested", dry.stdout, re.M)
+    assert found, dry.stdout
+    return int(found.group(1))
 
 
 @pytest.fixture(scope="module")
-def lane() -> Iterator[tuple[World, dict[str, str]]]:
-    reason = missing()
+def lane() -> Iterator[Lane]:
+    reason = vmlane.missing()
+    if reason and os.environ.get("NSLAB_VM_REQUIRED") == "1":  # .ci/vm: must really run
+        pytest.fail(reason)
     if reason:
         pytest.skip(reason)
     before = host_snapshot()
-    box = CACHE / "box" / "nslab-debian12.box"
-    subprocess.run(
-        ["bash", str(ROOT / "provision" / "box" / "build-debian-box.sh"), str(box.parent)],
-        check=True,
-        timeout=900,
-    )
-    world = World.start(LocalTarget())
-    env = lane_env(box)
-    try:
-        world.run(["sh", "-c", "mkdir -p /run/libvirt && virtlogd -d && libvirtd -d"], check=True, timeout=60)
-        world.run(
-            [
-                "sh",
-                "-c",
-                "for i in $(seq 100); do [ -S /run/libvirt/libvirt-sock ] && exit 0; sleep 0.1; done; exit 1",
-            ],
-            check=True,
-            timeout=30,
-        )
-        # --force: the cached box may have been rebuilt since it was last added
-        world.run(
-            ["vagrant", "box", "add", "--force", "--name", BOX_NAME, str(box)], env=env, check=True, timeout=600
-        )
-        up = world.run(
-            ["vagrant", "up", "--provider=libvirt"], env={**env, "NSLAB_VM_LAB": "1"}, timeout=1200
-        )
-        assert up.ok, up.output[-4000:]
-        yield world, env
-    finally:
-        world.run(["vagrant", "destroy", "-f"], env=env, timeout=300)
-        vols = world.run(["virsh", "vol-list", "--pool", "default"], timeout=60).stdout
-        for line in vols.splitlines():
-            name = line.split()[0] if line.split() else ""
-            if name.startswith("nslab-VAGRANTSLASH-debian12"):  # the box volume this lane uploaded
-                world.run(["virsh", "vol-delete", "--pool", "default", name], timeout=60)
-        world.close()  # libvirtd, virtlogd, qemu and every ssh to the guest end with it
-        assert host_snapshot() == before
+    with vmlane.lane(ROOT) as running:
+        yield running
+    assert host_snapshot() == before
 
 
 CHECKS = r"""
@@ -126,9 +70,8 @@ print(json.dumps(out))
 """
 
 
-def test_vagrant_up_gives_the_manual_lab(lane: tuple[World, dict[str, str]]) -> None:
-    world, env = lane
-    r = world.run([sys.executable, "-c", CHECKS, str(ROOT)], env=env, timeout=300, check=True)
+def test_vagrant_up_gives_the_manual_lab(lane: Lane) -> None:
+    r = lane.run([sys.executable, "-c", CHECKS, str(ROOT)], timeout=300, check=True)
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert "3 packets transmitted, 3 received, 0% packet loss" in out["ping"]
     assert "-A NAVY -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT" in out["navy"]
@@ -137,25 +80,13 @@ def test_vagrant_up_gives_the_manual_lab(lane: tuple[World, dict[str, str]]) -> 
     assert out["dns"].split()[0] == "203.0.113.10"
 
 
-def test_the_suite_runs_through_the_vagrant_target(lane: tuple[World, dict[str, str]]) -> None:
-    world, env = lane
-    r = world.run(
-        [
-            sys.executable,
-            "-m",
-            "behave",
-            "-f",
-            "progress",
-            "-D",
-            "target=vagrant",
-            "-D",
-            "vagrant=reuse",
-            "-D",
-            "ping_wait=0.5",
-            str(ROOT / "features"),
-        ],
-        env=env,
-        timeout=1800,
-    )
+def test_the_suite_runs_through_the_vagrant_target(lane: Lane) -> None:
+    behave = [sys.executable, "-m", "behave", "-f", "progress", "features/"]
+    options = ["target=vagrant", "vagrant=reuse", "ping_wait=0.5", "reports=reports/vm"]
+    r = lane.run([*behave, *(x for o in options for x in ("-D", o))], timeout=1800)
     assert r.ok, r.output[-5000:]
-    assert " 0 failed" in r.stdout
+    summary = re.search(r"^(\d+) scenarios passed, (\d+) failed, (\d+) skipped", r.stdout, re.M)
+    assert summary, r.stdout[-2000:]
+    passed, failed, skipped = map(int, summary.groups())
+    assert (failed, skipped) == (0, 0)
+    assert passed == count_scenarios(), "every scenario of features/ ran on the VM"

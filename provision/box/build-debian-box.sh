@@ -28,8 +28,11 @@ mmdebstrap --variant=minbase --mode=root --quiet \
   bookworm "$root"
 
 echo "box: configuring the vagrant user, network and ssh"
-echo nslab-debian12 >"$root/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 nslab-debian12\n' >"$root/etc/hosts"
+# The Vagrantfile's hostname already: Vagrant then leaves the guest's network alone (its
+# Debian hostname change restarts eth0's DHCP client under the running system).
+echo nslab >"$root/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 nslab\n' >"$root/etc/hosts"
+mkdir -p "$root/var/log/journal"  # a persistent journal: `journalctl -b -1` after a reset
 printf '/dev/vda / ext4 defaults 0 1\n' >"$root/etc/fstab"
 printf 'auto lo\niface lo inet loopback\nauto eth0\niface eth0 inet dhcp\n' >"$root/etc/network/interfaces"
 chroot "$root" useradd --create-home --shell /bin/bash --password '*' vagrant

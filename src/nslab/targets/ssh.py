@@ -325,16 +325,23 @@ class SshTarget:
         try:
             self._channel.settimeout(timeout)
             self._channel.sendall(json.dumps({"id": rid, **req}).encode() + b"\n")
+            # A long command's output arrives in pieces first; the final reply holds only
+            # the rest, so the pieces are joined back in front of it.
+            streamed: dict[str, list[str]] = {"stdout": [], "stderr": []}
             while True:
                 line = self._reader.readline()
                 if not line:
                     raise self._lost("the agent's channel closed")
                 reply = json.loads(line)
                 if "stream" in reply:
+                    streamed.setdefault(reply["stream"], []).append(reply["data"])
                     if on_output:
                         on_output(reply["stream"], reply["data"])
                     continue
                 if reply.get("id") == rid:
+                    for name, pieces in streamed.items():
+                        if pieces and name in reply:
+                            reply[name] = "".join(pieces) + reply[name]
                     return reply
         except TimeoutError:
             raise self._lost(f"no answer within {timeout:g} s") from None

@@ -27,12 +27,20 @@ LIFECYCLES = ("reuse", "fresh", "keep")
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The folder holding the Vagrantfile: this checkout's, found walking up from `start`."""
+    """The folder holding the Vagrantfile: VAGRANT_CWD if set (as vagrant itself does),
+    else this checkout's, found walking up from `start`."""
+    if start is None and os.environ.get("VAGRANT_CWD"):
+        chosen = Path(os.environ["VAGRANT_CWD"])
+        if not (chosen / "Vagrantfile").exists():
+            raise TargetError(f"VAGRANT_CWD={chosen} holds no Vagrantfile", "point it at the nslab checkout")
+        return chosen.resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "Vagrantfile").exists():
             return folder
-    raise TargetError("no Vagrantfile here or above", "run from the nslab checkout, or -D vagrant_root=DIR")
+    raise TargetError(
+        "no Vagrantfile here or above", "run from the nslab checkout, set VAGRANT_CWD, or -D vagrant_root=DIR"
+    )
 
 
 def check_direct_route(address: str, route_get: Callable[[str], str] | None = None) -> None:
