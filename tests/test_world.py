@@ -112,3 +112,32 @@ def test_persistent_world_survives_its_creator_and_attaches() -> None:
     assert gone(w.info.pid)
     with pytest.raises(Exception, match="no longer running"):
         World.attach(target, w.info)
+
+
+def zombies_of(pid: int) -> list[int]:
+    """Children of `pid` that exited and were never reaped."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] == "Z" and int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["scenario", "persistent"])
+def test_world_reaps_orphans_of_daemons(persistent: bool) -> None:
+    # A daemon's double fork leaves orphans that PID 1 inherits; unreaped, they stay
+    # zombies, and libvirtd waits forever for its probe processes to vanish.
+    w = World.start(LocalTarget(), persistent=persistent)
+    try:
+        # two orphans, as a daemon's double fork leaves (output closed, or run() waits)
+        w.run(["sh", "-c", "(sleep 0.3 >/dev/null 2>&1 &); (sleep 0.3 >/dev/null 2>&1 &)"], check=True)
+        assert len(w.run(["pgrep", "-x", "-P", "1", "sleep"]).stdout.split()) >= 2, "no orphans to reap"
+        time.sleep(0.8)  # both orphans have exited by now
+        assert zombies_of(w.info.pid) == []
+    finally:
+        w.close()

@@ -33,7 +33,9 @@ READY = "nslab-world-ready"
 # private) and for /etc/netns; a resolv.conf like Ubuntu's stub (127.0.0.53), which lab
 # namespaces cannot reach: DNS inside them fails until the dns stage gives them a
 # resolver, exactly as in the seed. Loopback up, as on any host. Then report our
-# host-visible PID and wait.
+# host-visible PID and wait. bash, not sh: as PID 1 it must reap the orphans that daemons
+# leave (bash reaps on SIGCHLD even while blocked in `read`; dash does not, and libvirtd
+# then waits forever for its probe processes to vanish).
 HOLDER_SCRIPT = r"""
 set -eu
 mode=$1
@@ -49,7 +51,9 @@ case $conf in /run/*) mkdir -p "${conf%/*}"; : > "$conf" ;; esac
 if [ -e "$conf" ]; then mount --bind /run/nslab/resolv.conf "$conf"; fi
 ip link set lo up
 echo "nslab-world-ready $hostpid"
-if [ "$mode" = persistent ]; then exec sleep infinity; fi
+if [ "$mode" = persistent ]; then
+  while :; do sleep 86400 & wait "$!" || true; done
+fi
 read -r _ || true
 """
 
@@ -93,7 +97,7 @@ class World:
         argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"]
         if userns:
             argv[1:1] = ["--user", "--map-root-user"]
-        argv += ["sh", "-c", HOLDER_SCRIPT, "nslab-world", "persistent" if persistent else "scenario"]
+        argv += ["bash", "-c", HOLDER_SCRIPT, "nslab-world", "persistent" if persistent else "scenario"]
         return PendingWorld(target, target.spawn(argv, detach=persistent), persistent, userns)
 
     @classmethod

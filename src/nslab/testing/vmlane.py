@@ -10,6 +10,7 @@ all; the box volume uploaded into libvirt's pool is deleted on the way out.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -80,6 +81,12 @@ class Lane:
         return self.world.run(wrapped, env=self.env, timeout=timeout, check=check)
 
 
+def last_lines(output: str, count: int = 30) -> str:
+    """vagrant's last lines, without its in-place progress counters."""
+    lines = [re.split(r"\r|\x1b\[K", line)[-1] for line in output.splitlines()]
+    return "\n".join([line for line in lines if line.strip() and "Progress:" not in line][-count:])
+
+
 def log(message: str) -> None:
     print(f"vm-lane: {message}", flush=True)
 
@@ -129,7 +136,7 @@ def lane(root: Path) -> Iterator[Lane]:
         )
         timings["vagrant_up"] = time.perf_counter() - start
         if not up.ok:
-            raise RuntimeError(f"vagrant up failed:\n{up.output[-4000:]}")
+            raise RuntimeError(f"vagrant up failed:\n{last_lines(up.output)}")
         log(f"up in {timings['vagrant_up']:.0f} s")
         yield Lane(world, env, root, timings)
     finally:
