@@ -31,8 +31,13 @@ def before_all(context: Context) -> None:
     context.reports = Path(settings.reports)
     if settings.html:
         _add_html_report(context, settings.html)
-    # Bundles from an earlier run would describe failures that no longer exist.
+    # Bundles from an earlier run would describe failures that no longer exist; JUnit files
+    # from an earlier run (another subset, or a parallel run's merged file) would be counted
+    # by CI as if they were this run's.
     shutil.rmtree(context.reports / "diagnostics", ignore_errors=True)
+    if context.config.junit and context.config.junit_directory:
+        for stale in Path(context.config.junit_directory).glob("*.xml"):
+            stale.unlink(missing_ok=True)
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:

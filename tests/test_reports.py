@@ -22,6 +22,9 @@ NSLAB = [sys.executable, "-m", "nslab.cli"]
 @needs_netns
 def test_junit_counts_the_same_scenarios_as_behave(tmp_path: Path) -> None:
     junit = tmp_path / "junit"
+    junit.mkdir()
+    stale = junit / "TESTS-nslab.xml"  # an earlier parallel run's merged file
+    stale.write_text('<testsuite name="old" tests="1"><testcase classname="old" name="gone"/></testsuite>')
     r = run_behave(
         "features/", "-f", "progress", "--junit-directory", str(junit), "-D", f"reports={tmp_path}"
     )
@@ -35,6 +38,7 @@ def test_junit_counts_the_same_scenarios_as_behave(tmp_path: Path) -> None:
             cases.extend(suite)
     assert len(cases) == passed
     assert all(case.is_passed for case in cases)
+    assert not stale.exists()
 
 
 def chromium() -> str | None:
