@@ -13,9 +13,12 @@ the VM and ends the world. Needs root and the packages named by `pytest -m vm`.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,6 +50,20 @@ print(json.dumps({"connect": connect, "times": times}))
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def reports(name: str) -> list[str]:
+    """Reports of a bench run go to a temporary folder, not over the checkout's reports/."""
+    folder = Path(tempfile.mkdtemp(prefix=f"nslab-bench-{name}-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return [
+        "-D",
+        f"reports={folder}",
+        "-D",
+        f"html={folder / 'index.html'}",
+        "--junit-directory",
+        str(folder / "junit"),
+    ]
 
 
 def suite_line(output: str) -> str:
@@ -86,7 +103,16 @@ def main() -> None:
         if not args.no_suite:
             s = time.perf_counter()
             vm = lane.run(
-                [*BEHAVE, "-D", "target=vagrant", "-D", "ping_wait=0.5", "-D", "reports=/tmp/nslab-bench-vm"],
+                [
+                    *BEHAVE,
+                    "-D",
+                    "target=vagrant",
+                    "-D",
+                    "vagrant=reuse",
+                    "-D",
+                    "ping_wait=0.5",
+                    *reports("vm"),
+                ],
                 timeout=3600,
             )
             t_vm = time.perf_counter() - s
@@ -96,7 +122,7 @@ def main() -> None:
     if not args.no_suite:
         s = time.perf_counter()
         local = subprocess.run(
-            [*BEHAVE, "-D", "reports=/tmp/nslab-bench-local"],
+            [*BEHAVE, *reports("local")],
             cwd=ROOT,
             capture_output=True,
             text=True,
