@@ -129,6 +129,18 @@ def test_sudo_needing_a_password_is_named(sshd: TestSshd, test_users: list[str])
         SshTarget.connect(sshd.options(NOPW_USER))
 
 
+def test_an_agent_that_does_not_answer_in_time_is_named(
+    sshd: TestSshd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real login whose agent cannot be ready in 10 ms (python3 alone takes longer), as a
+    # login shell stuck on a stale lock would be: one clear error, not a TimeoutError.
+    import nslab.targets.ssh as ssh_module
+
+    monkeypatch.setattr(ssh_module, "AGENT_START_TIMEOUT", 0.01)
+    with pytest.raises(TargetError, match=r"gave no answer within 0.01 s: the login shell is slow"):
+        SshTarget.connect(sshd.options())
+
+
 def test_command_timeout_kills_the_remote_command(sshd: TestSshd) -> None:
     target = SshTarget.connect(sshd.options())
     try:

@@ -91,6 +91,9 @@ class _AcceptWithoutRecording(paramiko.MissingHostKeyPolicy):
         return None
 
 
+AGENT_START_TIMEOUT = 30.0  # seconds from the ssh command to the agent's ready line
+
+
 def _bundle() -> tuple[str, dict[str, bytes]]:
     """The files a remote machine needs, and a hash of them (the upload's directory name)."""
     files = {"agent.py": Path(agent.__file__).read_bytes()}
@@ -277,16 +280,20 @@ class SshTarget:
         transport = self.client.get_transport()
         assert transport is not None
         channel = transport.open_session()
-        channel.settimeout(30)
+        channel.settimeout(AGENT_START_TIMEOUT)
         channel.exec_command(command)
         self._channel = channel
         self._reader = channel.makefile("rb")
         try:
             line = self._reader.readline()
         except TimeoutError:
-            line = b""
+            channel.close()
+            self._fail_start(f"no answer within {AGENT_START_TIMEOUT:g} s")
         if not line.startswith(b'{"ready"'):
-            err = channel.makefile_stderr("rb").read().decode(errors="replace").strip()
+            try:
+                err = channel.makefile_stderr("rb").read().decode(errors="replace").strip()
+            except TimeoutError:
+                err = ""
             self._fail_start(err or line.decode(errors="replace").strip())
         self.alive = True
 
@@ -306,6 +313,13 @@ class SshTarget:
             raise TargetError(
                 f"python3 is not installed on {o.host}; nslab's agent needs it",
                 "apt-get install python3-minimal there",
+            )
+        if err.startswith("no answer within"):
+            raise TargetError(
+                f"nslab's agent on {o.host} gave {err}: the login shell is slow or stuck"
+                f" ({o.user}'s ~/.bashrc runs on every ssh command; a stale lock there,"
+                " such as pyenv's ~/.pyenv/shims/.pyenv-shim, waits a minute)",
+                f"time it: ssh -p {o.port} {o.user}@{o.host} true",
             )
         raise TargetError(
             f"could not start nslab's agent on {o.host}: {err or 'no output'}",
