@@ -141,6 +141,24 @@ def test_an_agent_that_does_not_answer_in_time_is_named(
         SshTarget.connect(sshd.options())
 
 
+def test_commands_on_the_target_do_not_read_the_login_users_bashrc(sshd: TestSshd, tmp_path: Path) -> None:
+    # bash -c under an ssh session's environment reads ~/.bashrc; the agent's commands (world
+    # holders, stages) must not: a user's rc file there is slow and may take locks.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("echo rc-was-read\n")
+    home.chmod(0o755)
+    tmp_path.chmod(0o755)
+    target = SshTarget.connect(sshd.options())
+    try:
+        r = target.run(["bash", "-c", "echo ran"], env={"HOME": str(home)})
+        assert r.stdout.split() == ["ran"], r.stdout
+        with World.start(target) as world:
+            assert world.run(["bash", "-c", "echo ${SSH_CLIENT-unset}"]).stdout.strip() == "unset"
+    finally:
+        target.close()
+
+
 def test_command_timeout_kills_the_remote_command(sshd: TestSshd) -> None:
     target = SshTarget.connect(sshd.options())
     try:

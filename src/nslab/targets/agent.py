@@ -210,5 +210,18 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
             reply({"id": rid, "error": "failed", "message": f"{type(exc).__name__}: {exc}"})
 
 
+# bash started with -c by a process whose environment says "ssh session" (SSH_CLIENT set,
+# SHLVL below 2) reads the login user's ~/.bashrc, as if it were the login shell: every
+# world holder and script would run it (pyenv's init there cost ~130 ms a world, and a
+# world killed mid-way left pyenv's rehash lock behind, stalling every later login).
+SSH_SESSION_VARS = ("SSH_CLIENT", "SSH2_CLIENT", "SSH_CONNECTION", "SSH_TTY")
+
+
+def forget_ssh_session() -> None:
+    for name in SSH_SESSION_VARS:
+        os.environ.pop(name, None)
+
+
 if __name__ == "__main__":
+    forget_ssh_session()
     serve(sys.stdin.buffer, sys.stdout.buffer)
