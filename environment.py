@@ -41,13 +41,15 @@ def before_all(context: Context) -> None:
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
-    if "host" in scenario.effective_tags and context.nslab.target.name == "local":
+    if "host" not in scenario.effective_tags:
+        context.nslab.new_world()
+    elif context.nslab.target.name == "vagrant":
+        context.nslab.host_world()  # the VM's root namespace, torn down before and after
+    else:
         scenario.skip(
             "@host scenarios change a machine's real root namespace: "
             "run them on a disposable VM (-D target=vagrant)"
         )
-        return
-    context.nslab.new_world()
 
 
 def after_scenario(context: Context, scenario: Scenario) -> None:

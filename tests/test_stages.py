@@ -107,11 +107,13 @@ def test_teardown_removes_a_lab_built_in_a_root_namespace() -> None:
     # rules, links, namespaces, routes and resolv.conf files all gone; what stays is the
     # empty table skeleton iptables-save shows once a table was used, and the sysctls
     assert ":FORWARD ACCEPT" in after
-
-    def lasting(text: str) -> list[str]:
-        return [line for line in text.splitlines() if not line.startswith(("*", ":", "COMMIT", "net."))]
-
     assert lasting(after) == lasting(empty)
+
+
+def lasting(snapshot_text: str) -> list[str]:
+    """A snapshot without what teardown leaves on purpose: the table skeleton iptables-save
+    shows once a table was used, and the sysctls."""
+    return [line for line in snapshot_text.splitlines() if not line.startswith(("*", ":", "COMMIT", "net."))]
 
 
 def test_env_exports_round_trip_through_bash(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,3 +133,37 @@ def test_env_exports_round_trip_through_bash(capsys: pytest.CaptureFixture[str])
     assert got == env
     assert main(["env", "/nonexistent.toml"]) == 2
     assert "no such lab file" in capsys.readouterr().err
+
+
+def test_host_world_uses_its_targets_root_namespace_and_tears_the_lab_down() -> None:
+    """A @host scenario's world: commands run on the target as they are, a leftover lab is
+    removed first, and closing tears down what the scenario built. A world stands in for
+    the VM whose root namespace this is on the vagrant target."""
+    from nslab.host_world import HostWorld
+
+    lab = default_lab()
+    with World.start(LocalTarget()) as vm:
+        empty = snapshot(vm)
+        provision(vm, lab, upto="gateway")  # a leftover, as `vagrant up`'s manual lab is
+        host = HostWorld.open(vm, lab)
+        assert "br0" not in vm.run(["ip", "-o", "link"]).stdout, "the leftover lab was not removed"
+        provision(host, lab, upto="topology")
+        assert "br0" in vm.run(["ip", "-o", "link"]).stdout  # built right there, not in a world of its own
+        assert host.run(["ping", "-c", "1", "-W", "2", "10.16.0.3"], ns="red").ok
+        host.close()
+        host.close()  # once is enough
+        after = snapshot(vm)
+    assert lasting(after) == lasting(empty)  # links, namespaces, rules, routes: all gone
+
+
+def test_a_host_world_is_refused_off_the_vagrant_target() -> None:
+    from nslab.config import Settings
+    from nslab.errors import TargetError
+    from nslab.session import LabSession
+
+    session = LabSession.open(Settings())
+    try:
+        with pytest.raises(TargetError, match="change the real root namespace of the local target"):
+            session.host_world()
+    finally:
+        session.close()

@@ -90,3 +90,36 @@ def test_the_suite_runs_through_the_vagrant_target(lane: Lane) -> None:
     passed, failed, skipped = map(int, summary.groups())
     assert (failed, skipped) == (0, 0)
     assert passed == count_scenarios(), "every scenario of features/ ran on the VM"
+
+
+ROOT_NS_LAB = r"""
+import json, sys
+from pathlib import Path
+from nslab.targets.vagrant import VagrantTarget
+t = VagrantTarget.start(Path(sys.argv[1]), lifecycle="reuse")
+out = {"links": t.run(["ip", "-o", "link"]).stdout, "netns": t.run(["ip", "netns", "list"]).stdout,
+       "rules": t.run(["iptables", "-S"]).stdout}
+t.close()
+print(json.dumps(out))
+"""
+
+
+def test_a_host_scenario_runs_on_the_vms_root_namespace_and_is_torn_down(lane: Lane) -> None:
+    def root_namespace() -> dict[str, str]:
+        r = lane.run([sys.executable, "-c", ROOT_NS_LAB, str(ROOT)], timeout=300, check=True)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    # `vagrant up` built the manual lab on the VM's root namespace: the @host scenario's
+    # world is that namespace, so it finds the lab there and removes it first
+    assert " br0:" in root_namespace()["links"]
+    feature = "tests/features/host-scenario.feature"
+    options = ["target=vagrant", "vagrant=reuse", "ping_wait=0.5", "reports=reports/vm-host"]
+    r = lane.run(
+        [sys.executable, "-m", "behave", "-f", "plain", feature, *(x for o in options for x in ("-D", o))],
+        timeout=600,
+    )
+    assert r.ok and "1 scenario passed, 0 failed, 0 skipped" in r.stdout, r.output[-5000:]
+    after = root_namespace()
+    assert " br0:" not in after["links"] and "veth0-red" not in after["links"], after["links"]
+    assert after["netns"].strip() == "", after["netns"]
+    assert "NAVY" not in after["rules"] and "-P FORWARD ACCEPT" in after["rules"], after["rules"]

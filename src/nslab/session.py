@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from nslab import diagnostics, probe
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError, TargetError
+from nslab.host_world import HostWorld
 from nslab.lab import CHAIN_RE, Lab
 from nslab.provision import provision
 from nslab.targets import open_target
@@ -49,6 +50,19 @@ class LabSession:
         pending, self._next = self._next or World.begin(self.target), None
         self.world = pending.ready()
         self._next = World.begin(self.target)
+        return self.world
+
+    def host_world(self) -> World:
+        """The target's real root namespace for a `@host` scenario: only on a disposable VM."""
+        if self.target.name != "vagrant":
+            raise TargetError(
+                f"@host scenarios change the real root namespace of the {self.target.name} target's machine",
+                "run them on a disposable VM: behave -D target=vagrant",
+            )
+        self.end_world()
+        self.target.log.entries.clear()
+        self.last_ping = self.last_result = None
+        self.world = HostWorld.open(self.target, self.lab)
         return self.world
 
     def end_world(self) -> None:
