@@ -2,7 +2,7 @@
 # Stage sysctl (SEED.md section 2): bridged frames go through iptables, and IPv4 is routed.
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 
 if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
   echo "nslab: bridge netfilter is not available (no /proc/sys/net/bridge); load it with 'modprobe br_netfilter' on a disposable machine (see nslab doctor)" >&2

@@ -7,7 +7,7 @@
 #   ip -n red addr add 10.16.0.2/24 dev veth1-red; ip -n red link set veth1-red up
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_BRIDGE NSLAB_NAMESPACES
 
 while read -r name _; do ensure_netns "$name"; done < <(namespaces)

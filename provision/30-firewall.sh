@@ -5,7 +5,7 @@
 #   iptables -A NAVY -j RETURN; iptables -I NAVY 1 -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_CHAIN NSLAB_SUBNET NSLAB_FORWARD_POLICY
 
 ensure_rules filter <<EOF_RULES

@@ -6,7 +6,7 @@
 #   iptables -I NAVY 2 -o br0 -j ACCEPT
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_BRIDGE NSLAB_GATEWAY NSLAB_CHAIN NSLAB_NAMESPACES
 
 if ! iptables -w -S "$NSLAB_CHAIN" >/dev/null 2>&1; then

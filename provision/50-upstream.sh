@@ -8,7 +8,7 @@
 # can show which address the internet saw.
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_UPSTREAM_NS NSLAB_UPLINK NSLAB_UPLINK_PEER NSLAB_UPLINK_ADDRESS \
   NSLAB_ISP_ADDRESS NSLAB_SERVER NSLAB_DNS
 

@@ -4,7 +4,7 @@
 # the internet has no route to the lab's private subnet.
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_CHAIN NSLAB_BRIDGE NSLAB_SUBNET
 
 ensure_rules filter <<EOF_RULES

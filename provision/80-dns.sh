@@ -4,7 +4,7 @@
 # internet answering every name under the lab's domain with the public server's address.
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_UPSTREAM_NS NSLAB_DNS NSLAB_DOMAIN NSLAB_SERVER NSLAB_NAMESPACES
 
 state=${NSLAB_STATE_DIR:-/run/nslab}

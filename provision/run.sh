@@ -4,6 +4,7 @@
 # failure stops the run and names the stage. Used by nslab and the Vagrantfile alike.
 set -euo pipefail
 here=$(dirname "$0")
+export NSLAB_PROVISION_DIR=$here # stages find lib.sh without a `dirname` process each
 for stage in "$@"; do
   case $stage in
     */* | "" | .*) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;;

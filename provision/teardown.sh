@@ -4,7 +4,7 @@
 # Idempotent: safe on a half-built lab or a clean machine. Sysctls are left as they are.
 set -euo pipefail
 # shellcheck source=lib.sh
-. "$(dirname "$0")/lib.sh"
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_BRIDGE NSLAB_CHAIN NSLAB_SUBNET NSLAB_NAMESPACES NSLAB_UPSTREAM_NS NSLAB_UPLINK
 
 state=${NSLAB_STATE_DIR:-/run/nslab}
