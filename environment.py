@@ -43,7 +43,7 @@ def before_all(context: Context) -> None:
 def before_scenario(context: Context, scenario: Scenario) -> None:
     if "host" not in scenario.effective_tags:
         context.nslab.new_world()
-    elif context.nslab.target.name == "vagrant":
+    elif context.nslab.may_use_host:
         context.nslab.host_world()  # the VM's root namespace, torn down before and after
     else:
         scenario.skip(

@@ -80,10 +80,7 @@ def main() -> None:
         sys.exit(f"bench_vagrant: {reason}")
     n_fast, n_slow = (50, 3) if args.quick else (300, 5)
 
-    figures: dict[str, float] = {}
     with vmlane.lane(ROOT) as lane:
-        figures["vagrant up (cold, s)"] = lane.timings["vagrant_up"]
-
         r = lane.run([sys.executable, "-c", PERSISTENT, str(ROOT), str(n_fast)], timeout=600, check=True)
         fast = json.loads(r.stdout.strip().splitlines()[-1])
         slow = []
@@ -118,7 +115,7 @@ def main() -> None:
             t_vm = time.perf_counter() - s
             print(f"suite through the vagrant target: {t_vm:.1f} s ({suite_line(vm.stdout)})")
 
-    print(f"cold vagrant up: {figures['vagrant up (cold, s)']:.0f} s (QEMU TCG, offline Debian 12 box)")
+    print(f"cold vagrant up: {lane.timings['vagrant_up']:.0f} s (QEMU TCG, offline Debian 12 box)")
     if not args.no_suite:
         s = time.perf_counter()
         local = subprocess.run(

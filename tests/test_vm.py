@@ -50,29 +50,35 @@ def lane() -> Iterator[Lane]:
     assert host_snapshot() == before
 
 
-CHECKS = r"""
+# Runs beside vagrant in the lane: commands (a JSON object of name -> argv) on the guest over
+# one vagrant-target connection; prints each one's output, as JSON.
+ON_GUEST = r"""
 import json, sys
 from pathlib import Path
 from nslab.targets.vagrant import VagrantTarget
 t = VagrantTarget.start(Path(sys.argv[1]), lifecycle="reuse")
-out = {}
-for name, cmd in {
-    "ping": ["ip", "netns", "exec", "red", "ping", "-n", "-c", "3", "-i", "0.2", "10.16.0.3"],
-    "navy": ["iptables", "-S", "NAVY"],
-    "gateway": ["ip", "-br", "addr", "show", "br0"],
-    "internet": ["ip", "netns", "exec", "red", "ping", "-n", "-c", "2", "-i", "0.2", "203.0.113.10"],
-    "dns": ["ip", "netns", "exec", "red", "getent", "hosts", "www.example.test"],
-}.items():
-    r = t.run(cmd, timeout=60)
-    out[name] = r.output
+out = {name: t.run(cmd, timeout=60).output for name, cmd in json.loads(sys.argv[2]).items()}
 t.close()
 print(json.dumps(out))
 """
 
 
+def on_guest(lane: Lane, commands: dict[str, list[str]]) -> dict[str, str]:
+    r = lane.run([sys.executable, "-c", ON_GUEST, str(ROOT), json.dumps(commands)], timeout=300, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+CHECKS = {
+    "ping": ["ip", "netns", "exec", "red", "ping", "-n", "-c", "3", "-i", "0.2", "10.16.0.3"],
+    "navy": ["iptables", "-S", "NAVY"],
+    "gateway": ["ip", "-br", "addr", "show", "br0"],
+    "internet": ["ip", "netns", "exec", "red", "ping", "-n", "-c", "2", "-i", "0.2", "203.0.113.10"],
+    "dns": ["ip", "netns", "exec", "red", "getent", "hosts", "www.example.test"],
+}
+
+
 def test_vagrant_up_gives_the_manual_lab(lane: Lane) -> None:
-    r = lane.run([sys.executable, "-c", CHECKS, str(ROOT)], timeout=300, check=True)
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = on_guest(lane, CHECKS)
     assert "3 packets transmitted, 3 received, 0% packet loss" in out["ping"]
     assert "-A NAVY -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT" in out["navy"]
     assert "10.16.0.1/24" in out["gateway"]
@@ -92,26 +98,17 @@ def test_the_suite_runs_through_the_vagrant_target(lane: Lane) -> None:
     assert passed == count_scenarios(), "every scenario of features/ ran on the VM"
 
 
-ROOT_NS_LAB = r"""
-import json, sys
-from pathlib import Path
-from nslab.targets.vagrant import VagrantTarget
-t = VagrantTarget.start(Path(sys.argv[1]), lifecycle="reuse")
-out = {"links": t.run(["ip", "-o", "link"]).stdout, "netns": t.run(["ip", "netns", "list"]).stdout,
-       "rules": t.run(["iptables", "-S"]).stdout}
-t.close()
-print(json.dumps(out))
-"""
+ROOT_NAMESPACE = {
+    "links": ["ip", "-o", "link"],
+    "netns": ["ip", "netns", "list"],
+    "rules": ["iptables", "-S"],
+}
 
 
 def test_a_host_scenario_runs_on_the_vms_root_namespace_and_is_torn_down(lane: Lane) -> None:
-    def root_namespace() -> dict[str, str]:
-        r = lane.run([sys.executable, "-c", ROOT_NS_LAB, str(ROOT)], timeout=300, check=True)
-        return json.loads(r.stdout.strip().splitlines()[-1])
-
     # `vagrant up` built the manual lab on the VM's root namespace: the @host scenario's
     # world is that namespace, so it finds the lab there and removes it first
-    assert " br0:" in root_namespace()["links"]
+    assert " br0:" in on_guest(lane, ROOT_NAMESPACE)["links"]
     feature = "tests/features/host-scenario.feature"
     options = ["target=vagrant", "vagrant=reuse", "ping_wait=0.5", "reports=reports/vm-host"]
     r = lane.run(
@@ -119,7 +116,7 @@ def test_a_host_scenario_runs_on_the_vms_root_namespace_and_is_torn_down(lane: L
         timeout=600,
     )
     assert r.ok and "1 scenario passed, 0 failed, 0 skipped" in r.stdout, r.output[-5000:]
-    after = root_namespace()
+    after = on_guest(lane, ROOT_NAMESPACE)
     assert " br0:" not in after["links"] and "veth0-red" not in after["links"], after["links"]
     assert after["netns"].strip() == "", after["netns"]
     assert "NAVY" not in after["rules"] and "-P FORWARD ACCEPT" in after["rules"], after["rules"]

@@ -4,7 +4,7 @@ Some things can only be shown on a machine's real root namespace (the blog types
 commands there). On a disposable VM (the vagrant target) a `@host` scenario runs there
 directly; the lab's teardown stage resets it before the scenario and again after it, so
 the next scenario starts from a clean machine. The local target never gets one: the
-session refuses (see LabSession.new_world).
+session refuses (see LabSession.host_world).
 
 >>> w = HostWorld.open(vagrant_target, lab)   # doctest: +SKIP
 >>> w.run(["ip", "-br", "link"]).stdout       # doctest: +SKIP

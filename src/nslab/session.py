@@ -42,26 +42,34 @@ class LabSession:
 
     # --- worlds ----------------------------------------------------------------------------
 
-    def new_world(self) -> World:
-        """A fresh world for the next scenario; the one after it starts in the background."""
+    def _start_scenario(self) -> None:
+        """End the last scenario's world and forget what it ran and saw."""
         self.end_world()
         self.target.log.entries.clear()
         self.last_ping = self.last_result = None
+
+    def new_world(self) -> World:
+        """A fresh world for the next scenario; the one after it starts in the background."""
+        self._start_scenario()
         pending, self._next = self._next or World.begin(self.target), None
         self.world = pending.ready()
         self._next = World.begin(self.target)
         return self.world
 
+    @property
+    def may_use_host(self) -> bool:
+        """Whether `@host` scenarios may change the target's real root namespace: only the
+        vagrant target's machine is a disposable VM."""
+        return self.target.name == "vagrant"
+
     def host_world(self) -> World:
         """The target's real root namespace for a `@host` scenario: only on a disposable VM."""
-        if self.target.name != "vagrant":
+        if not self.may_use_host:
             raise TargetError(
                 f"@host scenarios change the real root namespace of the {self.target.name} target's machine",
                 "run them on a disposable VM: behave -D target=vagrant",
             )
-        self.end_world()
-        self.target.log.entries.clear()
-        self.last_ping = self.last_result = None
+        self._start_scenario()
         self.world = HostWorld.open(self.target, self.lab)
         return self.world
 

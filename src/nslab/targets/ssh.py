@@ -25,7 +25,7 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import paramiko
 
@@ -288,7 +288,7 @@ class SshTarget:
             line = self._reader.readline()
         except TimeoutError:
             channel.close()
-            self._fail_start(f"no answer within {AGENT_START_TIMEOUT:g} s")
+            self._fail_slow_start()
         if not line.startswith(b'{"ready"'):
             try:
                 err = channel.makefile_stderr("rb").read().decode(errors="replace").strip()
@@ -296,6 +296,15 @@ class SshTarget:
                 err = ""
             self._fail_start(err or line.decode(errors="replace").strip())
         self.alive = True
+
+    def _fail_slow_start(self) -> NoReturn:
+        o = self.options
+        raise TargetError(
+            f"nslab's agent on {o.host} gave no answer within {AGENT_START_TIMEOUT:g} s: the login"
+            f" shell is slow or stuck ({o.user}'s ~/.bashrc runs on every ssh command; a stale lock"
+            " there, such as pyenv's ~/.pyenv/shims/.pyenv-shim, waits a minute)",
+            f"time it: ssh -p {o.port} {o.user}@{o.host} true",
+        )
 
     def _fail_start(self, err: str) -> None:
         o = self.options
@@ -313,13 +322,6 @@ class SshTarget:
             raise TargetError(
                 f"python3 is not installed on {o.host}; nslab's agent needs it",
                 "apt-get install python3-minimal there",
-            )
-        if err.startswith("no answer within"):
-            raise TargetError(
-                f"nslab's agent on {o.host} gave {err}: the login shell is slow or stuck"
-                f" ({o.user}'s ~/.bashrc runs on every ssh command; a stale lock there,"
-                " such as pyenv's ~/.pyenv/shims/.pyenv-shim, waits a minute)",
-                f"time it: ssh -p {o.port} {o.user}@{o.host} true",
             )
         raise TargetError(
             f"could not start nslab's agent on {o.host}: {err or 'no output'}",
