@@ -41,6 +41,12 @@ def before_all(context: Context) -> None:
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
+    if "seed-literal" in scenario.effective_tags and not context.nslab.is_seed_lab:
+        scenario.skip(
+            "@seed-literal: quotes the seed lab's values (10.16.0.0/24, br0, NAVY) and runs on the "
+            "seed lab only"
+        )
+        return
     if "host" not in scenario.effective_tags:
         context.nslab.new_world()
     elif context.nslab.may_use_host:

@@ -22,6 +22,7 @@ Feature: Bridged traffic meets the FORWARD chain
     Then the ping reports "3 packets transmitted, 0 received, 100% packet loss"
     And 100% of packets are lost
     And the FORWARD policy dropped at least 3 packets
+    And the verdict was decided by "dropped by FORWARD policy DROP (+3 packets)"
 
   Scenario: iptables -L shows the policy
     Given the FORWARD policy is DROP
@@ -32,3 +33,4 @@ Feature: Bridged traffic meets the FORWARD chain
     And bridge traffic bypasses iptables
     When red pings blue
     Then 0% of packets are lost
+    And no firewall rule decided the verdict

@@ -13,6 +13,7 @@ Feature: The bridge as the lab's gateway
     Then the ping fails with "Network is unreachable"
     And red has no default route
 
+  @seed-literal
   Scenario: the bridge gets the gateway address and red a default route
     When the bridge gets the gateway address
     And red gets a default route via the gateway
@@ -29,6 +30,7 @@ Feature: The bridge as the lab's gateway
     Then 2 packets are transmitted and 2 received
     And the replies come from the gateway
 
+  @seed-literal
   Scenario: the gateway stage puts -o br0 second in NAVY
     Given the gateway stage has run
     Then chain NAVY holds, in order
@@ -43,3 +45,4 @@ Feature: The bridge as the lab's gateway
     Then 100% of packets are lost
     And the internet saw no pings from red
     And the FORWARD policy dropped at least 2 packets
+    And the verdict was decided by "FORWARD policy DROP"

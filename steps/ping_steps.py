@@ -6,6 +6,7 @@ from behave import then, use_step_matcher, when
 from behave.runner import Context
 
 from nslab.errors import NslabError
+from nslab.parse import PING_REFUSALS as REFUSALS
 from nslab.probe import Ping
 from nslab.session import LabSession
 
@@ -18,7 +19,24 @@ def _last(context: Context) -> Ping:
 
 
 def _show(ping: Ping) -> str:
-    return f"\n$ {ping.raw.command}\n{ping.raw.output}"
+    return f"\nwhy: {ping.why()}\n$ {ping.raw.command}\n{ping.raw.output}"
+
+
+def _measured(ping: Ping) -> None:
+    """A loss figure is a verdict only if ping sent every packet it was asked to."""
+    r = ping.result
+    if r.transmitted == 0:
+        hint = (
+            f'; to claim that, write: Then the ping fails with "{r.error}"'
+            if r.error_kind in REFUSALS
+            else ""
+        )
+        raise AssertionError(f"ping sent no packets ({r.error}), so no loss was measured{hint}" + _show(ping))
+    if not ping.sent_all:
+        raise AssertionError(
+            f"ping sent {r.transmitted} of the {ping.count} packets asked for: the loss was not measured"
+            + _show(ping)
+        )
 
 
 use_step_matcher("re")
@@ -49,6 +67,7 @@ def counts(context: Context, tx: int, rx: int) -> None:
 @then("{pct:d}% of packets are lost")
 def loss(context: Context, pct: int) -> None:
     r = _last(context)
+    _measured(r)
     assert r.result.loss_pct == pct, f"expected {pct}% loss, got {r.result.loss_pct:g}%" + _show(r)
 
 
@@ -74,4 +93,29 @@ def replies_from(context: Context, place: str) -> None:
     addr = str(session.address_of(place))
     assert r.result.reply_from and set(r.result.reply_from) == {addr}, (
         f"expected replies from {addr}, got {sorted(set(r.result.reply_from))}" + _show(r)
+    )
+
+
+@then('the verdict was decided by "{text}"')
+def decided_by(context: Context, text: str) -> None:
+    """Positive evidence for a verdict: a rule or policy whose counter grew during the probe
+    and that drops (for a loss) or accepts (for replies), e.g. "FORWARD policy DROP"."""
+    r = _last(context)
+    if r.result.transmitted == 0:
+        raise AssertionError(f"ping sent no packets ({r.result.error}): no rule decided anything" + _show(r))
+    lost = r.result.received < r.result.transmitted
+    deciding = [d.describe() for d in r.evidence.deciding(lost=lost)]
+    assert any(text in d for d in deciding), (
+        f"{'the loss was' if lost else 'the replies were'} not decided by {text!r}: "
+        f"{r.evidence.summary(lost=lost)}" + _show(r)
+    )
+
+
+@then("no firewall rule decided the verdict")
+def nothing_decided(context: Context) -> None:
+    """The probe's packets met no counting rule or policy (e.g. bridged frames that bypass
+    iptables): the verdict owes nothing to the firewall."""
+    r = _last(context)
+    assert not r.evidence.decisions, (
+        "counters moved: " + "; ".join(d.describe() for d in r.evidence.decisions) + _show(r)
     )

@@ -6,6 +6,7 @@ from behave import then, when
 from behave.runner import Context
 
 from nslab.errors import NslabError
+from nslab.probe import Lookup
 from nslab.session import LabSession
 from nslab.targets.base import Result
 
@@ -54,16 +55,25 @@ def looks_up(context: Context, name: str, host: str) -> None:
     context.nslab.lookup(name, host)
 
 
+def _lookup(context: Context) -> Lookup:
+    lookup = context.nslab.last_lookup
+    if lookup is None:
+        raise NslabError(
+            "no look-up has run in this scenario", "add a step like 'When red looks up \"NAME\"'"
+        )
+    return lookup
+
+
 @then("the name resolves to {place}")
 def resolves_to(context: Context, place: str) -> None:
     session: LabSession = context.nslab
-    r = _last(context)
+    lk = _lookup(context)
     addr = str(session.address_of(place))
-    got = [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
-    assert r.ok and addr in got, f"expected {addr}, got rc={r.rc} {r.output!r}"
+    assert addr in lk.addresses, f"{lk.name}: expected {addr}, got {', '.join(lk.addresses) or 'not found'}"
 
 
 @then("the name does not resolve")
 def does_not_resolve(context: Context) -> None:
-    r = _last(context)
-    assert not r.ok and not r.stdout.strip(), f"the name resolved: {r.stdout!r}"
+    """Only getent's "not found" counts (probe.lookup raises when it could not run)."""
+    lk = _lookup(context)
+    assert not lk.found, f"{lk.name} resolved to {', '.join(lk.addresses)}"

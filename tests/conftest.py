@@ -4,6 +4,7 @@ session-wide `host_guard` fails the run if the root namespace changed anyway."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,14 @@ def run_behave(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess
     return subprocess.run(
         [sys.executable, "-m", "behave", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
+
+
+def count_scenarios(*paths: str) -> int:
+    """Scenarios in features/ (outline rows included), as behave's dry run counts them."""
+    dry = run_behave("--dry-run", "-f", "null", "--no-junit", *(paths or ("features/",)))
+    found = re.search(r"^0 scenarios passed, 0 failed, 0 skipped, (\d+) untested", dry.stdout, re.M)
+    assert found, dry.stdout
+    return int(found.group(1))
 
 
 # --- a real sshd on loopback, and the users the ssh tests log in as ----------------------

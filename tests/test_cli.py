@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,9 +38,13 @@ def test_validate_good_and_bad(tmp_path: Path) -> None:
 
 
 def test_help_lists_every_command() -> None:
+    from nslab.cli import main
+
     r = nslab("--help")
-    for cmd in ("up", "down", "status", "shell", "exec", "validate", "doctor"):
-        assert f"  {cmd} " in r.stdout
+    assert r.returncode == 0
+    listed = re.findall(r"^  ([a-z]+) ", r.stdout.split("Commands:", 1)[1], re.M)
+    assert sorted(listed) == sorted(main.commands), r.stdout  # every command the CLI has
+    assert {"up", "down", "status", "shell", "exec", "validate", "doctor", "run", "diagram"} <= set(listed)
 
 
 @needs_netns
@@ -132,14 +137,35 @@ def test_up_with_a_bad_lab_leaves_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "lab.json").exists()
 
 
-@pytest.mark.parametrize("stage", ["gateway"])
+# Per stage: a probe that works once that stage has run, and one that needs a later stage.
+PING = ["ping", "-n", "-c", "1", "-W", "0.2"]
+STOPS = {
+    "topology": (
+        ["red", "--", *PING, "10.16.0.3"],  # the bridge carries red to blue
+        ["host", "--", "iptables", "-S", "NAVY"],  # the firewall stage makes NAVY
+    ),
+    "gateway": (
+        ["red", "--", *PING, "10.16.0.1"],  # the bridge answers as the gateway
+        ["red", "--", *PING, "203.0.113.10"],  # no simulated internet before upstream
+    ),
+    "nat": (
+        ["red", "--", *PING, "203.0.113.10"],  # masqueraded out and back
+        ["red", "--", "getent", "hosts", "www.example.test"],  # no resolver before dns
+    ),
+}
+
+
+@pytest.mark.parametrize("stage", list(STOPS))
 @needs_netns
 def test_up_can_stop_the_story_at_a_stage(tmp_path: Path, stage: str) -> None:
     env = {"NSLAB_STATE": str(tmp_path / "lab.json")}
+    works, needs_later = STOPS[stage]
     r = nslab("up", "--upto", stage, env=env)
     try:
         assert r.returncode == 0, r.stderr
-        r = nslab("exec", "red", "--", "ping", "-n", "-c", "1", "-W", "0.2", "203.0.113.10", env=env)
-        assert "1 packets transmitted, 0 received" in r.stdout  # no upstream stage yet
+        r = nslab("exec", *works, env=env)
+        assert r.returncode == 0, f"{works} after {stage}: {r.stdout}{r.stderr}"
+        r = nslab("exec", *needs_later, env=env)
+        assert r.returncode != 0, f"{needs_later} worked already after {stage}: {r.stdout}"
     finally:
         nslab("down", env=env)

@@ -48,6 +48,10 @@ def chromium() -> str | None:
 @needs_netns
 @pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (run .ci/setup)")
 def test_html_report_shows_a_failure_with_its_diagnostics_and_diagram(tmp_path: Path) -> None:
+    page = ROOT / "reports" / "index.html"
+    shot = ROOT / "reports" / "screenshots" / "failing-scenario.png"
+    page.unlink(missing_ok=True)  # only this run's page and screenshot may pass the test
+    shot.unlink(missing_ok=True)
     r = run_behave(
         str(HERE / "features" / "deliberate-failure.feature"),
         "features/01-base-lab.feature",
@@ -55,7 +59,6 @@ def test_html_report_shows_a_failure_with_its_diagnostics_and_diagram(tmp_path: 
         f"reports={tmp_path}",
     )
     assert r.returncode == 1
-    page = ROOT / "reports" / "index.html"
     assert page.exists()
     flags = [
         "--headless",
@@ -68,21 +71,23 @@ def test_html_report_shows_a_failure_with_its_diagnostics_and_diagram(tmp_path: 
         "--disable-sync",
         f"--user-data-dir={tmp_path / 'profile'}",
     ]
-    dom = subprocess.run(
+    dumped = subprocess.run(
         [chromium(), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    ).stdout
+    )
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    dom = dumped.stdout
     assert "expecting replies where FORWARD drops them" in dom
     assert "Diagnostics (nslab)" in dom and ":FORWARD DROP" in dom and "[red] addresses" in dom
     assert "Lab diagram, as it was at the failure" in dom and "<svg" in dom and "veth1-red" in dom
     assert "Commands and outputs" in dom  # passed scenarios carry theirs, collapsed
-    shots = ROOT / "reports" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    shot = shots / "failing-scenario.png"
-    subprocess.run(
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    taken = subprocess.run(
         [chromium(), *flags, "--window-size=1280,2000", f"--screenshot={shot}", page.as_uri()],
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 10_000
 
 

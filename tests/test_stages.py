@@ -19,8 +19,22 @@ SNAPSHOT = (
     " ip -o link | sed -E 's/<[^>]*>//; s/ state [A-Z]+//; s/link\\/ether [0-9a-f:]*//';"
     " ip -o addr | grep -v inet6; ip route;"
     " for n in $(ip netns list | cut -d' ' -f1); do echo \"== $n\"; ip -n $n -o addr | grep -v inet6;"
-    " ip -n $n route; done; ls -R /etc/netns; sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables"
+    " ip -n $n route; done; ls -R /etc/netns; ls /run/nslab;"
+    " sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables"
 )
+
+# What each stage builds, as the snapshot shows it: present once the stage ran (twice),
+# absent before it.
+BUILDS = {
+    "sysctl": ["net.ipv4.ip_forward = 1", "net.bridge.bridge-nf-call-iptables = 1"],
+    "topology": ["br0", "veth0-red", "veth1-blue", "10.16.0.2/24", "10.16.0.3/24", "== red", "== blue"],
+    "firewall": [":FORWARD DROP", "-A FORWARD -j NAVY", "-A NAVY -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT"],
+    "gateway": ["10.16.0.1/24", "default via 10.16.0.1 dev veth1-red", "-A NAVY -o br0 -j ACCEPT"],
+    "upstream": ["uplink0", "203.0.113.10/32", "203.0.113.10 via 198.51.100.2", "--name nslab-seen"],
+    "forward": ["-A NAVY -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "! -o br0 -j ACCEPT"],
+    "nat": ["-j MASQUERADE"],
+    "dns": ["/etc/netns/red:", "/etc/netns/blue:", "dnsmasq-isp.pid"],
+}
 
 
 def snapshot(world: World) -> str:
@@ -53,8 +67,14 @@ def test_each_stage_is_idempotent_on_top_of_the_earlier_ones(upto: str) -> None:
         provision(w, lab, upto=upto)
         second = snapshot(w)
     assert first == second
-    assert "net.ipv4.ip_forward = 1" in first
-    assert (lab.bridge.name in first) == (upto != "sysctl")
+    names = stage_names()
+    done = names[: names.index(upto) + 1]
+    for stage in names:
+        for piece in BUILDS[stage]:
+            if stage in done:
+                assert piece in second, f"{stage} did not build {piece!r} (up to {upto}):\n{second}"
+            elif stage != "sysctl":  # a new namespace may start with bridge netfilter on
+                assert piece not in second, f"{piece!r} was there before the {stage} stage:\n{second}"
 
 
 @needs_netns
@@ -67,7 +87,7 @@ def test_full_seed_lab_works_end_to_end() -> None:
         assert out.result.received == 3, out.raw.output
         assert probe.seen_sources(w, "isp") == [str(lab.upstream.host_address.ip)]
         look = probe.lookup(w, "blue", "www.example.test")
-        assert look.stdout.split()[0] == "203.0.113.10"
+        assert look.addresses == ("203.0.113.10",)
         policy = probe.ruleset(w).chain("FORWARD")
         assert policy is not None and policy.policy == "DROP"
 

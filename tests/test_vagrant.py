@@ -1,8 +1,8 @@
 """The vagrant target's guards and errors, the Vagrantfile, and the nightly workflow.
 
-What runs here: pure logic with fakes for `ip route get` output, `vagrant validate` with
-the real vagrant binary, and the workflow through actionlint. Booting a VM is the VM
-lane's job (`pytest -m vm`), which this version does not have yet.
+What runs here: the direct-route guard on real `ip route get` output inside a world, the
+error hints, and the workflow through actionlint. `vagrant validate` and booting a VM are
+the VM lane's (tests/test_vm.py, `pytest -m vm`), where vagrant is installed.
 """
 
 from __future__ import annotations
@@ -14,19 +14,36 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, needs_netns
 
 from nslab.errors import TargetError
-from nslab.targets.vagrant import LIFECYCLES, VagrantTarget, _hint, check_direct_route, find_root
+from nslab.targets.local import LocalTarget
+from nslab.targets.vagrant import VagrantTarget, _hint, check_direct_route, find_root
+from nslab.world import World
 
 
+@needs_netns
 def test_direct_routes_pass_and_gateways_are_refused() -> None:
-    check_direct_route("192.168.121.10", lambda a: f"{a} dev virbr1 src 192.168.121.1 uid 0\n    cache")
-    check_direct_route("127.0.0.1", lambda a: "local 127.0.0.1 dev lo table local src 127.0.0.1")
-    with pytest.raises(TargetError, match="reached through a gateway"):
-        check_direct_route("192.168.121.10", lambda a: f"{a} via 10.0.2.2 dev eth0 src 10.0.2.15")
-    with pytest.raises(TargetError, match="no route to the VM"):
-        check_direct_route("192.168.121.10", lambda a: "")
+    """On real `ip route get` output, in a world with a connected network and a gateway."""
+    with World.start(LocalTarget()) as w:
+
+        def route_get(addr: str) -> str:
+            return w.run(["ip", "route", "get", addr]).stdout
+
+        with pytest.raises(TargetError, match=r"no route to the VM at 192\.0\.2\.10"):
+            check_direct_route("192.0.2.10", route_get)  # nothing but loopback yet
+        assert " dev lo " in check_direct_route("127.0.0.1", route_get)
+        w.run(["ip", "link", "add", "mgmt0", "type", "veth", "peer", "name", "mgmt1"], check=True)
+        w.run(["ip", "link", "set", "mgmt1", "up"], check=True)
+        w.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "mgmt0"], check=True)
+        w.run(["ip", "link", "set", "mgmt0", "up"], check=True)
+        w.run(["ip", "route", "add", "default", "via", "192.0.2.254"], check=True)
+        route = check_direct_route("192.0.2.10", route_get)
+        assert route.startswith("192.0.2.10 dev mgmt0 src 192.0.2.1"), route
+        with pytest.raises(
+            TargetError, match=r"198\.51\.100\.7 is reached through a gateway .*via 192\.0\.2\.254"
+        ):
+            check_direct_route("198.51.100.7", route_get)
 
 
 def test_vagrant_errors_come_with_a_hint() -> None:
@@ -53,9 +70,10 @@ def test_no_vagrant_binary_is_one_clear_error(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(TargetError, match="the vagrant command is not installed"):
         VagrantTarget.start(ROOT)
-    with pytest.raises(TargetError, match="unknown vagrant lifecycle"):
-        VagrantTarget.start(ROOT, lifecycle="forever")
-    assert LIFECYCLES == ("reuse", "fresh", "keep")
+    with pytest.raises(
+        TargetError, match=r"unknown vagrant lifecycle 'keep' \(fix: use one of: reuse, fresh\)"
+    ):
+        VagrantTarget.start(ROOT, lifecycle="keep")
 
 
 def test_behave_with_vagrant_and_no_vagrant_says_so(tmp_path: Path) -> None:
@@ -69,24 +87,6 @@ def test_behave_with_vagrant_and_no_vagrant_says_so(tmp_path: Path) -> None:
     )
     assert r.returncode != 0
     assert "nslab: the vagrant command is not installed" in r.stderr and "Traceback" not in r.stderr
-
-
-@pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant is not installed")
-def test_vagrantfile_validates() -> None:
-    # Never vagrant from the machine's own namespace: a fresh, empty one (unshare -n) with no
-    # checkpoint or box-update calls. --ignore-provider: the libvirt block needs a running
-    # libvirtd, which only the VM lane (pytest -m vm) starts; that lane's `vagrant up` checks it.
-    env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}
-    r = subprocess.run(
-        ["unshare", "--net", "vagrant", "validate", "--ignore-provider"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "validated successfully" in r.stdout
 
 
 def test_vagrantfile_takes_lab_values_from_the_lab_file_only() -> None:

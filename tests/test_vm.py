@@ -10,31 +10,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import ROOT, host_snapshot
+from conftest import ROOT, count_scenarios, host_snapshot
 
 from nslab.testing import vmlane
 from nslab.testing.vmlane import Lane
 
 pytestmark = pytest.mark.vm
-
-
-def count_scenarios() -> int:
-    """Scenarios in features/ (outline rows included), as behave's dry run counts them."""
-    dry = subprocess.run(
-        [sys.executable, "-m", "behave", "--dry-run", "-f", "null", "features/"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = re.search(r"^0 scenarios passed, 0 failed, 0 skipped, (\d+) untested", dry.stdout, re.M)
-    assert found, dry.stdout
-    return int(found.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +35,27 @@ def lane() -> Iterator[Lane]:
     with vmlane.lane(ROOT) as running:
         yield running
     assert host_snapshot() == before
+
+
+def test_vagrantfile_validates() -> None:
+    if shutil.which("vagrant") is None:
+        if os.environ.get("NSLAB_VM_REQUIRED") == "1":  # .ci/vm installs it: must really run
+            pytest.fail("vagrant is not installed")
+        pytest.skip("vagrant is not installed (the VM lane, .ci/vm, installs it)")
+    # Never vagrant from the machine's own namespace: a fresh, empty one (unshare -n) with no
+    # checkpoint or box-update calls. --ignore-provider: the libvirt block needs a running
+    # libvirtd, which only the VM lane (pytest -m vm) starts; that lane's `vagrant up` checks it.
+    env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}
+    r = subprocess.run(
+        ["unshare", "--net", "vagrant", "validate", "--ignore-provider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "validated successfully" in r.stdout
 
 
 # Runs beside vagrant in the lane: commands (a JSON object of name -> argv) on the guest over

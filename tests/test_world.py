@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from conftest import host_snapshot, needs_netns
 
 from nslab.targets.local import LocalTarget
 from nslab.testing.procs import alive, wait_gone
-from nslab.world import World
+from nslab.world import World, WorldInfo
 
 pytestmark = needs_netns
 
@@ -101,17 +102,31 @@ def test_world_dies_with_its_owner_on_sigkill(tmp_path: Path) -> None:
     assert gone(holder)
 
 
+# Makes a persistent world, marks it, prints its info and exits: the world must outlive it.
+CREATOR = r"""
+import json
+from nslab.targets.local import LocalTarget
+from nslab.world import World
+w = World.start(LocalTarget(), persistent=True)
+w.run(["ip", "link", "add", "made-by-creator", "type", "bridge"], check=True)
+print(json.dumps({"pid": w.info.pid, "starttime": w.info.starttime, "userns": w.info.userns}))
+"""
+
+
 def test_persistent_world_survives_its_creator_and_attaches() -> None:
+    creator = subprocess.run([sys.executable, "-c", CREATOR], capture_output=True, text=True, timeout=30)
+    assert creator.returncode == 0, creator.stderr
+    info = WorldInfo(**json.loads(creator.stdout))
     target = LocalTarget()
-    w = World.start(target, persistent=True)
+    w = World.attach(target, info)  # the creator has exited; the world lives on
     try:
-        again = World.attach(target, w.info)
-        assert again.run(["true"]).ok
+        assert w.alive()
+        assert "made-by-creator" in w.run(["ip", "-o", "link"], check=True).stdout
     finally:
         w.close()
-    assert gone(w.info.pid)
+    assert gone(info.pid)
     with pytest.raises(Exception, match="no longer running"):
-        World.attach(target, w.info)
+        World.attach(target, info)
 
 
 def zombies_of(pid: int) -> list[int]:

@@ -42,7 +42,7 @@ class Settings:
     known_hosts: str = ""
     host_key: str = "strict"
     ssh_config: str = ""
-    # vagrant target: reuse | fresh | keep; provider (libvirt, virtualbox); the Vagrantfile's folder
+    # vagrant target: reuse | fresh; provider (libvirt, virtualbox); the Vagrantfile's folder
     vagrant: str = "reuse"
     vagrant_provider: str = ""
     vagrant_root: str = ""

@@ -22,3 +22,12 @@ class LabError(NslabError):
 
 class TargetError(NslabError):
     """A target cannot run what was asked: missing tool, no privileges, unreachable host."""
+
+
+class ProbeError(NslabError):
+    """A probe could not measure anything (missing namespace or tool, a world that is gone,
+    a timeout): an error naming why, never a verdict. Carries the raw result for reports."""
+
+    def __init__(self, problem: str, fix: str = "", result: object | None = None) -> None:
+        super().__init__(problem, fix)
+        self.result = result

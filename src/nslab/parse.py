@@ -25,6 +25,8 @@ NETWORK_UNREACHABLE = "network-unreachable"
 HOST_UNREACHABLE = "host-unreachable"
 UNKNOWN_HOST = "unknown-host"
 TIMEOUT = "timeout"
+# ping refused before sending anything: a claim of its own, not a loss
+PING_REFUSALS = (NETWORK_UNREACHABLE, UNKNOWN_HOST)
 
 _STATS = re.compile(
     r"(?P<tx>\d+) packets transmitted, (?P<rx>\d+) (?:packets )?received"
@@ -94,7 +96,8 @@ def ping(text: str) -> PingResult:
             break
     stats = _STATS.search(text)
     if stats is None:
-        # ping gave up before sending (connect() failed, name did not resolve).
+        # ping sent nothing: it refused (connect() failed, the name did not resolve) or never
+        # ran at all; `summary` stays empty and the probe tells the two apart.
         return PingResult(
             0, 0, 100.0, error=error or text.strip() or "no output", error_kind=kind or "failed"
         )

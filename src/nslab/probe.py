@@ -10,12 +10,17 @@ result means. A runner is anything with `run(cmd, ns=...)`: a World, usually.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from nslab import parse
+from nslab.errors import ProbeError
+from nslab.evidence import HOST, Evidence, decisions
 from nslab.targets.base import Command, Result
+from nslab.tools import install_hint
 
 
 class Runner(Protocol):
@@ -33,10 +38,29 @@ class Runner(Protocol):
 
 @dataclass(frozen=True)
 class Ping:
-    """A ping's verdict and the raw output it came from (for the diagnostics bundle)."""
+    """A ping's verdict, the raw output it came from and what the firewalls counted."""
 
     result: parse.PingResult
     raw: Result
+    count: int = 3
+    evidence: Evidence = field(default_factory=Evidence)
+
+    @property
+    def sent_all(self) -> bool:
+        return self.result.transmitted == self.count
+
+    def why(self) -> str:
+        """Why the replies did or did not come back, with the deciding rule."""
+        r = self.result
+        if r.transmitted == 0:
+            return f"ping sent nothing: {r.error}"
+        lost = r.received < r.transmitted
+        reason = (
+            f"{r.transmitted - r.received} of {r.transmitted} lost ({r.error or 'no reply'})"
+            if lost
+            else (f"all {r.transmitted} answered")
+        )
+        return f"{reason}; {self.evidence.summary(lost=lost)}"
 
 
 def ping_argv(dest: str, *, count: int, interval: float, wait: float) -> list[str]:
@@ -47,6 +71,96 @@ def ping_argv(dest: str, *, count: int, interval: float, wait: float) -> list[st
     return ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", dest]
 
 
+# --- probes that did not run ----------------------------------------------------------------
+
+_NO_NS = re.compile(r'Cannot open network namespace "([^"]+)"')
+_EXEC_FAILED = re.compile(r'exec of "([^"]+)" failed: (.+)')
+_WORLD_GONE = re.compile(r"nsenter: (?:cannot open|reassociate to namespace)")
+
+
+def not_run(raw: Result, tool: str) -> tuple[str, str] | None:
+    """(why, fix) when `raw` shows that `tool` never got to measure anything, else None.
+
+    `ip netns exec` says so in words (rc 255 for a missing namespace, 1 for a failed
+    exec), the shell says 127 for a missing program, nsenter fails when the world is gone.
+    """
+    text = raw.stderr + raw.stdout
+    if raw.timed_out:
+        return f"{tool} did not finish in time", "check the lab's routes; a probe should never hang"
+    m = _NO_NS.search(text)
+    if m:
+        return (
+            f"namespace {m[1]} does not exist",
+            "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
+        )
+    m = _EXEC_FAILED.search(text)
+    if m:
+        if "No such file" in m[2]:
+            return f"{m[1]} is not installed", f"{install_hint(m[1])}, or run `nslab doctor`"
+        return f"{m[1]} cannot be executed: {m[2].strip()}", f"reinstall it: {install_hint(m[1])}"
+    if raw.rc == 127:
+        return f"{tool} is not installed", f"{install_hint(tool)}, or run `nslab doctor`"
+    if _WORLD_GONE.search(text):
+        return "the scenario's world is gone", "a step ended it; start the scenario again"
+    return None
+
+
+def _no_verdict(raw: Result, why: str, fix: str) -> ProbeError:
+    return ProbeError(f"`{raw.command}` did not run: {why}, so there is no verdict", fix, raw)
+
+
+# --- probes with evidence ---------------------------------------------------------------------
+
+# Counters of every firewall right before and right after the probe, in one process: a
+# separate `iptables-save -c` per snapshot costs ~4.5 ms (nsenter) against ~1 ms inside
+# this script. Arguments, never spliced: N, N firewall places ("host" = the world's root
+# namespace), then the probe's argv.
+OBSERVE = r"""
+snap() {
+  for fw in "${fws[@]}"; do
+    printf '@@nslab-fw %s\n' "$fw"
+    if [ "$fw" = host ]; then iptables-save -c; else ip netns exec "$fw" iptables-save -c; fi 2>/dev/null
+  done
+}
+n=$1; shift; fws=("${@:1:$n}"); shift "$n"
+snap
+printf '@@nslab-probe\n'
+"$@"
+rc=$?
+printf '\n@@nslab-after\n'
+snap
+exit "$rc"
+"""
+
+
+def _snapshots(text: str) -> dict[str, parse.Ruleset]:
+    out = {}
+    for block in text.split("@@nslab-fw ")[1:]:
+        where, _, body = block.partition("\n")
+        try:
+            out[where] = parse.iptables_save(body)
+        except ValueError:
+            out[where] = parse.Ruleset()
+    return out
+
+
+def observe(
+    runner: Runner, argv: list[str], ns: str, *, firewalls: Sequence[str], timeout: float
+) -> tuple[Result, Evidence]:
+    """Run `argv` in lab namespace `ns` between two counter snapshots of `firewalls`."""
+    inner = ["ip", "netns", "exec", ns, *argv]
+    raw = runner.run(
+        ["bash", "-c", OBSERVE, "nslab-probe", str(len(firewalls)), *firewalls, *inner], timeout=timeout
+    )
+    before, _, rest = raw.stdout.partition("@@nslab-probe\n")
+    probe_out, _, after = rest.partition("\n@@nslab-after\n")
+    shown = Result(shlex.join(inner), raw.rc, probe_out, raw.stderr, raw.seconds, raw.timed_out)
+    log = getattr(runner, "log", None)
+    if log is not None and log.entries and log.entries[-1].stdout == raw.stdout:
+        log.entries[-1] = shown  # the report shows the probe, not its wrapping
+    return shown, Evidence(tuple(decisions(_snapshots(before), _snapshots(after))))
+
+
 def ping(
     runner: Runner,
     ns: str,
@@ -55,50 +169,106 @@ def ping(
     count: int = 3,
     interval: float = 0.02,
     wait: float = 0.15,
+    firewalls: Sequence[str] = (HOST,),
 ) -> Ping:
-    raw = runner.run(
+    """A measured ping, or ProbeError when ping never got to send (no verdict then), but for
+    ping's own refusals, which are claims of their own ("Network is unreachable")."""
+    raw, evidence = observe(
+        runner,
         ping_argv(str(dest), count=count, interval=interval, wait=wait),
-        ns=ns,
+        ns,
+        firewalls=firewalls,
         timeout=count * interval + wait + 10,
     )
-    return Ping(parse.ping(raw.stdout + raw.stderr), raw)
+    reason = not_run(raw, "ping")
+    result = parse.ping(raw.stdout + raw.stderr)
+    if reason is None and not result.summary and result.error_kind not in parse.PING_REFUSALS:
+        first = (raw.output.strip().splitlines() or ["no output at all"])[0]
+        reason = (f"ping printed no statistics ({first})", "run the command by hand to see why")
+    if reason is not None:
+        raise _no_verdict(raw, *reason)
+    return Ping(result, raw, count, evidence)
+
+
+def read(runner: Runner, argv: list[str], ns: str | None = None) -> str:
+    """The output of a command that reads state; an error naming why when it could not."""
+    raw = runner.run(argv, ns=ns)
+    if not raw.ok:
+        first = (raw.output.strip().splitlines() or ["no output"])[0]
+        raise _no_verdict(raw, *(not_run(raw, argv[0]) or (f"{argv[0]} exited {raw.rc}: {first}", "")))
+    return raw.stdout
 
 
 def route_text(runner: Runner, ns: str | None) -> str:
     """`ip route` as the seed prints it, trailing blanks trimmed per line."""
-    out = runner.run(["ip", "route"], ns=ns, check=True).stdout
-    return "\n".join(line.rstrip() for line in out.splitlines())
+    return "\n".join(line.rstrip() for line in read(runner, ["ip", "route"], ns).splitlines())
 
 
 def routes(runner: Runner, ns: str | None) -> list[parse.Route]:
-    return parse.routes(runner.run(["ip", "-j", "route"], ns=ns, check=True).stdout)
+    return parse.routes(read(runner, ["ip", "-j", "route"], ns))
 
 
 def ruleset(runner: Runner, ns: str | None = None) -> parse.Ruleset:
     """Every table, chain, rule and counter (`iptables-save -c`)."""
-    return parse.iptables_save(runner.run(["iptables-save", "-c"], ns=ns, check=True).stdout)
+    return parse.iptables_save(read(runner, ["iptables-save", "-c"], ns))
 
 
 def iptables_list(runner: Runner, ns: str | None = None) -> str:
     """`iptables -L` text, for assertions that quote the seed literally."""
-    return runner.run(["iptables", "-L"], ns=ns, check=True).stdout
+    return read(runner, ["iptables", "-L"], ns)
 
 
 def sysctl(runner: Runner, key: str, ns: str | None = None) -> str:
-    return runner.run(["sysctl", "-n", key], ns=ns, check=True).stdout.strip()
+    return read(runner, ["sysctl", "-n", key], ns).strip()
 
 
-def lookup(runner: Runner, ns: str, name: str) -> Result:
-    """Resolve a name the way programs in the namespace do (nsswitch, resolv.conf)."""
-    return runner.run(["getent", "hosts", name], ns=ns, timeout=15)
+@dataclass(frozen=True)
+class Lookup:
+    """A name look-up inside a namespace: the addresses, or not found (getent's exit 2)."""
+
+    name: str
+    addresses: tuple[str, ...]
+    raw: Result
+
+    @property
+    def found(self) -> bool:
+        return bool(self.addresses)
+
+
+def lookup(runner: Runner, ns: str, name: str) -> Lookup:
+    """Resolve a name the way programs in the namespace do (nsswitch, resolv.conf).
+
+    Only getent's exit 2 ("not found") means the name does not resolve; anything else
+    that is not a success (no namespace, no getent, a hang) is an error, not a verdict."""
+    raw = runner.run(["getent", "hosts", name], ns=ns, timeout=15)
+    reason = not_run(raw, "getent")
+    if reason is None and raw.rc not in (0, 2):
+        reason = (f"getent exited {raw.rc}: {raw.output.strip() or 'no output'}", "run it by hand to see why")
+    if reason is not None:
+        raise _no_verdict(raw, *reason)
+    addresses = tuple(line.split()[0] for line in raw.stdout.splitlines() if line.strip())
+    return Lookup(name, addresses if raw.rc == 0 else (), raw)
+
+
+SEEN = "/proc/net/xt_recent/nslab-seen"
 
 
 def seen_sources(runner: Runner, upstream_ns: str) -> list[str]:
-    """Source addresses of the echo requests the simulated internet received (xt_recent)."""
-    out = runner.run(["cat", "/proc/net/xt_recent/nslab-seen"], ns=upstream_ns).stdout
+    """Source addresses of the echo requests the simulated internet received (xt_recent).
+
+    The record must exist: without the upstream stage "saw no pings" would prove nothing."""
+    raw = runner.run(["cat", SEEN], ns=upstream_ns)
+    if not raw.ok:
+        why, fix = not_run(raw, "cat") or (
+            f"the simulated internet keeps no record of pings ({SEEN} is missing in {upstream_ns})",
+            "add 'Given the simulated internet' (the upstream stage)",
+        )
+        if why.startswith("namespace"):
+            fix = "add 'Given the simulated internet' (the upstream stage)"
+        raise _no_verdict(raw, why, fix)
     return [
         field.split("=", 1)[1]
-        for line in out.splitlines()
+        for line in raw.stdout.splitlines()
         for field in line.split()[:1]
         if field.startswith("src=")
     ]

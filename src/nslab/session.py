@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import html
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nslab import diagnostics, probe
 from nslab.config import Settings
-from nslab.errors import LabError, NslabError, TargetError
+from nslab.errors import LabError, NslabError, ProbeError, TargetError
+from nslab.evidence import HOST
 from nslab.host_world import HostWorld
-from nslab.lab import CHAIN_RE, Lab
+from nslab.lab import CHAIN_RE, Lab, default_lab
 from nslab.provision import provision
 from nslab.targets import open_target
 from nslab.targets.base import Result, Target
 from nslab.world import PendingWorld, World
+
+# A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
+# seconds (a typo like "100000 times" would otherwise run for minutes to hours).
+MAX_PINGS = 100
 
 
 @dataclass
@@ -33,6 +38,7 @@ class LabSession:
     world: World | None = None
     last_ping: probe.Ping | None = None
     last_result: Result | None = None
+    last_lookup: probe.Lookup | None = None
     _next: PendingWorld | None = None
 
     @classmethod
@@ -46,7 +52,7 @@ class LabSession:
         """End the last scenario's world and forget what it ran and saw."""
         self.end_world()
         self.target.log.entries.clear()
-        self.last_ping = self.last_result = None
+        self.last_ping = self.last_result = self.last_lookup = None
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -55,6 +61,13 @@ class LabSession:
         self.world = pending.ready()
         self._next = World.begin(self.target)
         return self.world
+
+    @property
+    def is_seed_lab(self) -> bool:
+        """Whether the lab has the seed's values (whatever its name): `@seed-literal`
+        scenarios quote them and run on such a lab only."""
+        seed = default_lab()
+        return replace(self.lab, name=seed.name) == seed
 
     @property
     def may_use_host(self) -> bool:
@@ -127,12 +140,30 @@ class LabSession:
     def namespace(self, name: str) -> str:
         return self.lab.namespace(name).name
 
+    @property
+    def firewalls(self) -> tuple[str, ...]:
+        """Where the lab's rules live, for "which rule decided": the seed filters on its host."""
+        return (HOST,)
+
     def ping(self, src: str, dest: str, count: int = 3) -> probe.Ping:
         ns = self.namespace(src)
         addr = self.lab.resolve(dest)
-        self.last_ping = probe.ping(
-            self.w, ns, addr, count=count, interval=self.settings.ping_interval, wait=self.settings.ping_wait
-        )
+        if not 1 <= count <= MAX_PINGS:
+            raise LabError(f"{count} pings is out of range", f"ping 1 to {MAX_PINGS} times")
+        self.last_ping = None
+        try:
+            self.last_ping = probe.ping(
+                self.w,
+                ns,
+                addr,
+                count=count,
+                interval=self.settings.ping_interval,
+                wait=self.settings.ping_wait,
+                firewalls=self.firewalls,
+            )
+        except ProbeError as exc:
+            self.last_result = exc.result  # type: ignore[assignment]
+            raise
         return self.last_ping
 
     def run_on_host(self, script: str) -> Result:
@@ -141,9 +172,15 @@ class LabSession:
         self.last_result = self.w.run(["bash", "-c", "exec 2>&1\n" + script], timeout=120)
         return self.last_result
 
-    def lookup(self, src: str, name: str) -> Result:
-        self.last_result = probe.lookup(self.w, self.namespace(src), name)
-        return self.last_result
+    def lookup(self, src: str, name: str) -> probe.Lookup:
+        self.last_lookup = None
+        try:
+            self.last_lookup = probe.lookup(self.w, self.namespace(src), name)
+        except ProbeError as exc:
+            self.last_result = exc.result  # type: ignore[assignment]
+            raise
+        self.last_result = self.last_lookup.raw
+        return self.last_lookup
 
     def address_of(self, where: str) -> ipaddress.IPv4Address:
         return self.lab.resolve(where)
@@ -169,7 +206,9 @@ class LabSession:
             return "(no world was running)\n" + self.target.log.render()
         extra = {}
         if self.last_ping is not None:
-            extra["last ping"] = f"$ {self.last_ping.raw.command}\n{self.last_ping.raw.output}"
+            extra["last ping"] = (
+                f"$ {self.last_ping.raw.command}\n{self.last_ping.raw.output}\nwhy: {self.last_ping.why()}"
+            )
         if self.last_result is not None:
             extra["last command"] = f"$ {self.last_result.command}\n{self.last_result.output}"
         try:

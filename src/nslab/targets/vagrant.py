@@ -2,8 +2,8 @@
 `ssh_config` to the ssh target. Never `vagrant ssh -c` per step (seconds per call).
 
 Lifecycle per run (`-D vagrant=...`): `reuse` (the default: use a running VM, boot one
-if there is none, leave it running), `fresh` (boot, run, destroy: for CI), `keep` (like
-reuse, but never reuse a VM booted by someone else's lab: boot it if not running).
+if there is none, leave it running) or `fresh` (boot, run, destroy: for CI). A `keep`
+lifecycle was once documented but behaved exactly like `reuse`; it is gone.
 Scenarios run in worlds inside the VM, so one boot serves the whole suite; the VM is
 booted with NSLAB_VM_LAB=0 (tools only, no lab in its root namespace).
 """
@@ -23,7 +23,7 @@ from typing import IO, Any
 from nslab.errors import TargetError
 from nslab.targets.ssh import SshOptions, SshTarget
 
-LIFECYCLES = ("reuse", "fresh", "keep")
+LIFECYCLES = ("reuse", "fresh")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -43,9 +43,10 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
-def check_direct_route(address: str, route_get: Callable[[str], str] | None = None) -> None:
+def check_direct_route(address: str, route_get: Callable[[str], str] | None = None) -> str:
     """Refuse to connect to a guest that is not on a directly connected network: an ssh
-    to it would leave this machine through a gateway (DESIGN.md, Safety)."""
+    to it would leave this machine through a gateway (DESIGN.md, Safety). Returns the
+    route that was accepted."""
     if route_get is None:
 
         def route_get(addr: str) -> str:
@@ -53,7 +54,7 @@ def check_direct_route(address: str, route_get: Callable[[str], str] | None = No
 
     route = route_get(address)
     if address.startswith("127.") or " dev lo " in f" {route} ":
-        return
+        return route
     if not route.strip():
         raise TargetError(f"no route to the VM at {address}", "check that the VM's network is up")
     if " via " in f" {route} ":
@@ -62,6 +63,7 @@ def check_direct_route(address: str, route_get: Callable[[str], str] | None = No
             "connects to a VM on a directly connected network",
             "run vagrant and nslab in the network namespace that holds the VM's management network",
         )
+    return route
 
 
 class _Tail:

@@ -1,0 +1,116 @@
+"""Which rule decided: per-rule counter deltas taken around a probe.
+
+A verdict is only as good as its evidence. Like the kernel's netfilter selftests, which
+read per-namespace counters after a failed ping, a probe snapshots every firewall's
+counters (`iptables-save -c`) right before and right after it runs; the rules and
+policies whose counters grew are the ones that decided its packets. Pure logic over
+parsed snapshots, so it is tested on real captured rulesets without a kernel.
+
+>>> from nslab.parse import iptables_save
+>>> before = iptables_save("*filter\\n:FORWARD DROP [0:0]\\nCOMMIT\\n")
+>>> after = iptables_save("*filter\\n:FORWARD DROP [3:252]\\nCOMMIT\\n")
+>>> [d.describe() for d in decisions({"host": before}, {"host": after})]
+['dropped by FORWARD policy DROP (+3 packets)']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nslab.parse import Chain, Ruleset
+
+DROPS = ("DROP", "REJECT")
+VERDICTS = ("ACCEPT", *DROPS)
+HOST = "host"  # the lab's host: the world's root namespace
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rule or a chain policy that counted packets while a probe ran."""
+
+    where: str  # "host" or the lab namespace holding the firewall
+    table: str
+    chain: str
+    rule: int | None  # 1-based position in its chain; None for the chain's policy
+    target: str  # ACCEPT, DROP or REJECT
+    spec: str  # the rule as iptables-save prints it, without "-A CHAIN"; "" for a policy
+    packets: int  # packets it counted during the probe
+
+    @property
+    def drops(self) -> bool:
+        return self.target in DROPS
+
+    def describe(self) -> str:
+        verb = {"ACCEPT": "accepted", "DROP": "dropped", "REJECT": "rejected"}[self.target]
+        what = (
+            f"{self.chain} policy {self.target}"
+            if self.rule is None
+            else f"{self.chain} rule {self.rule} ({self.spec})"
+        )
+        where = "" if self.where == HOST else f"{self.where}: "
+        table = "" if self.table == "filter" else f" in table {self.table}"
+        return f"{where}{verb} by {what}{table} (+{self.packets} packets)"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the firewalls counted during one probe."""
+
+    decisions: tuple[Decision, ...] = ()
+
+    def deciding(self, *, lost: bool) -> list[Decision]:
+        """The decisions behind a verdict: what dropped for a loss, what accepted otherwise."""
+        return [d for d in self.decisions if d.drops == lost]
+
+    def summary(self, *, lost: bool) -> str:
+        found = self.deciding(lost=lost)
+        if found:
+            return "; ".join(d.describe() for d in found)
+        if self.decisions:
+            return (
+                "no rule or policy "
+                + ("dropped" if lost else "accepted")
+                + " its packets ("
+                + "; ".join(d.describe() for d in self.decisions)
+                + ")"
+            )
+        return "no firewall rule or policy counted its packets"
+
+
+def _counted(chain: Chain | None, index: int, spec: str) -> int:
+    """Packets the same rule had counted before (0 for a rule that was not there)."""
+    if chain is None:
+        return 0
+    if index < len(chain.rules) and chain.rules[index].spec == spec:
+        return chain.rules[index].packets or 0
+    return next((r.packets or 0 for r in chain.rules if r.spec == spec), 0)
+
+
+def decisions(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> list[Decision]:
+    """Every verdict rule and policy whose packet counter grew between the snapshots.
+
+    The filter table decides; other tables (nat, mangle, raw) count only where they drop:
+    nat's policies count connections, not verdicts.
+    """
+    found = []
+    for where, ruleset in after.items():
+        old = before.get(where, Ruleset())
+        for table in ruleset.tables.values():
+            for chain in table.chains.values():
+                prev = old.chain(chain.name, table.name)
+                if table.name == "filter" and chain.policy in VERDICTS and chain.packets is not None:
+                    grew = chain.packets - ((prev.packets or 0) if prev else 0)
+                    if grew > 0:
+                        found.append(Decision(where, table.name, chain.name, None, chain.policy, "", grew))
+                for i, rule in enumerate(chain.rules):
+                    if rule.target not in VERDICTS or rule.packets is None:
+                        continue
+                    if table.name != "filter" and rule.target not in DROPS:
+                        continue
+                    grew = rule.packets - _counted(prev, i, rule.spec)
+                    if grew > 0:
+                        found.append(
+                            Decision(where, table.name, chain.name, i + 1, rule.target, rule.spec, grew)
+                        )
+    return found
