@@ -8,7 +8,7 @@ from behave.runner import Context
 from nslab.errors import NslabError
 from nslab.probe import Lookup
 from nslab.session import LabSession
-from nslab.targets.base import Result
+from nslab.targets.base import Result, read_only_fix
 
 
 def _last(context: Context) -> Result:
@@ -27,7 +27,8 @@ def run_on_host(context: Context) -> None:
 @then("the command succeeds")
 def succeeds(context: Context) -> None:
     r = _last(context)
-    assert r.ok, f"`{r.command}` exited {r.rc}:\n{r.output}"
+    fix = read_only_fix(r)
+    assert r.ok, f"`{r.command}` exited {r.rc}:\n{r.output}" + (f"(fix: {fix})" if fix else "")
 
 
 @then('the output contains "{text}"')

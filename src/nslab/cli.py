@@ -71,7 +71,14 @@ def validate(files: tuple[str, ...]) -> None:
 @main.command()
 @click.option("--lab", "lab_path", type=click.Path(dir_okay=False), help="lab file (default: the seed lab)")
 @click.option("--upto", type=click.Choice(stage_names()), help="stop the story after this stage")
-def up(lab_path: str | None, upto: str | None) -> None:
+@click.option(
+    "--host-fs",
+    type=click.Choice(["ro", "rw"]),
+    default="ro",
+    show_default=True,
+    help="the host's files inside the lab's world: read-only, or writable for the rare lab that must",
+)
+def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
     """Build the lab in a persistent world on this host and return."""
     try:
         lab = _lab(lab_path)
@@ -79,7 +86,7 @@ def up(lab_path: str | None, upto: str | None) -> None:
         if state is not None and World(LocalTarget(), state.world).alive():
             raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
         target = LocalTarget()
-        world = World.start(target, persistent=True)
+        world = World.start(target, persistent=True, host_fs=host_fs)
         chosen = [s.name for s in select(upto)]
         try:
             click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)

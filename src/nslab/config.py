@@ -21,6 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TARGETS = ("local", "ssh", "vagrant")
+HOST_FS = ("ro", "rw")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Settings:
     box: str = "bento/ubuntu-24.04"
     reports: str = "reports"
     html: str = "reports/index.html"
+    # the host's files inside worlds: ro (default) or rw, for the rare lab that must write
+    host_fs: str = "ro"
     # ssh target (or an OpenSSH config file with a Host block, as `vagrant ssh-config` prints)
     host: str = ""
     port: int = 22
@@ -76,6 +79,11 @@ class Settings:
         settings = cls(**out)
         if settings.target not in TARGETS:
             raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(TARGETS))
+        if settings.host_fs not in HOST_FS:
+            raise NslabError(
+                f"host_fs={settings.host_fs!r} is neither ro nor rw",
+                "use -D host_fs=ro (default) or -D host_fs=rw",
+            )
         return settings
 
     def load_lab(self) -> Lab:

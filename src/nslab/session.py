@@ -57,9 +57,10 @@ class LabSession:
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
         self._start_scenario()
-        pending, self._next = self._next or World.begin(self.target), None
+        host_fs = self.settings.host_fs
+        pending, self._next = self._next or World.begin(self.target, host_fs=host_fs), None
         self.world = pending.ready()
-        self._next = World.begin(self.target)
+        self._next = World.begin(self.target, host_fs=host_fs)
         return self.world
 
     @property

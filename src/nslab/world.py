@@ -38,12 +38,33 @@ READY = "nslab-world-ready"
 # then waits forever for its probe processes to vanish).
 HOLDER_SCRIPT = r"""
 set -eu
-mode=$1
+mode=$1 hostfs=$2
 read -r hostpid _ < /proc/self/stat
 mount -t proc -o nosuid,nodev,noexec proc /proc
-mount -t tmpfs -o mode=0755,size=16m nslab-run /run
+mount -t tmpfs -o mode=0755,size=64m nslab-run /run
 mkdir -p /run/netns /run/nslab
 mount -t tmpfs -o mode=0755,size=4m nslab-etc-netns /etc/netns
+if [ "$hostfs" = ro ]; then
+  # The host's files, read-only: every file system the world inherited (but the kernel's
+  # own /proc, /sys, /dev and the /run we cover) unless it is read-only already. Usually
+  # one to three (/, /home, /boot); each `mount` costs ~2 ms, so no command substitution.
+  while read -r _ _ _ _ mnt opts _; do
+    case $mnt in /proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /run | /run/* | /etc/netns) continue ;; esac
+    case ,$opts, in *,ro,*) continue ;; esac
+    printf -v mnt '%b' "${mnt//\\/\\0}" # mountinfo writes ' ' as \040
+    mount -o remount,bind,ro "$mnt"
+  done < /proc/self/mountinfo
+  # Kernel settings outside the network (kernel.*, vm.*) are the host's too: /proc/sys
+  # read-only but for net.*, which is per network namespace (rbind keeps net's rw bind).
+  mount --bind /proc/sys/net /proc/sys/net
+  mount --rbind -o ro /proc/sys /proc/sys
+  mount -t sysfs -o ro,nosuid,nodev,noexec nslab-sys /sys
+  # /tmp: the host's files stay visible (a checkout or venv under /tmp holds the stages),
+  # writes land in the world's own layer. Without overlayfs, the host's /tmp stays writable.
+  mkdir /run/nslab/tmp /run/nslab/tmp-work
+  mount -t overlay -o lowerdir=/tmp,upperdir=/run/nslab/tmp,workdir=/run/nslab/tmp-work nslab-tmp /tmp ||
+    mount -o bind,rw /tmp /tmp
+fi
 printf 'nameserver 127.0.0.53\noptions timeout:1 attempts:1\n' > /run/nslab/resolv.conf
 conf=/etc/resolv.conf
 if [ -L "$conf" ]; then conf=$(readlink -m "$conf"); fi
@@ -56,6 +77,8 @@ if [ "$mode" = persistent ]; then
 fi
 read -r _ || true
 """
+
+HOST_FS = ("ro", "rw")  # the host's files inside a world (see READ_ONLY_FIX for what stays writable)
 
 
 @dataclass
@@ -84,20 +107,35 @@ class World:
     # --- life cycle -------------------------------------------------------------------
 
     @classmethod
-    def start(cls, target: Target, *, persistent: bool = False, timeout: float = 10.0) -> World:
+    def start(
+        cls, target: Target, *, persistent: bool = False, host_fs: str = "ro", timeout: float = 10.0
+    ) -> World:
         """Make a world; persistent ones outlive this process (for `nslab up`)."""
-        return cls.begin(target, persistent=persistent).ready(timeout)
+        return cls.begin(target, persistent=persistent, host_fs=host_fs).ready(timeout)
 
     @classmethod
-    def begin(cls, target: Target, *, persistent: bool = False) -> PendingWorld:
+    def begin(cls, target: Target, *, persistent: bool = False, host_fs: str = "ro") -> PendingWorld:
         """Start a world's holder without waiting for it: a session prepares the next
-        scenario's world while the current one runs."""
+        scenario's world while the current one runs. `host_fs="ro"` (the default) shows the
+        host's files read-only inside it, with private writable /tmp, /run and /etc/netns;
+        "rw" is for the rare lab that must write to the machine (the VM lane's libvirtd)."""
+        if host_fs not in HOST_FS:
+            raise TargetError(
+                f"host_fs={host_fs!r} is not ro or rw", "use host_fs=ro (default) or host_fs=rw"
+            )
         userns = not target.is_root
         _ensure_etc_netns(target)
         argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"]
         if userns:
             argv[1:1] = ["--user", "--map-root-user"]
-        argv += ["bash", "-c", HOLDER_SCRIPT, "nslab-world", "persistent" if persistent else "scenario"]
+        argv += [
+            "bash",
+            "-c",
+            HOLDER_SCRIPT,
+            "nslab-world",
+            "persistent" if persistent else "scenario",
+            host_fs,
+        ]
         return PendingWorld(target, target.spawn(argv, detach=persistent), persistent, userns)
 
     @classmethod

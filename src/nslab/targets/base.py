@@ -67,8 +67,24 @@ class CommandError(NslabError):
         detail = (result.stderr or result.stdout).strip().splitlines()
         tail = (":\n  " + "\n  ".join(detail[-4:])) if detail else ""
         tool = missing_from(result.stderr) if result.rc == 127 or "not found" in result.stderr else None
-        fix = f"{tool} is missing: {install_hint(tool)}, or run `nslab doctor`" if tool else ""
+        fix = (
+            f"{tool} is missing: {install_hint(tool)}, or run `nslab doctor`"
+            if tool
+            else read_only_fix(result)
+        )
         super().__init__(f"`{result.command}` {why}{tail}", fix)
+
+
+# A world (host_fs=ro, the default) writes only its own tmpfs and per-network sysctls.
+READ_ONLY_FIX = (
+    "the host's files are read-only inside a world: write under /tmp, /run or /etc/netns "
+    "(the world's own), or run with -D host_fs=rw (nslab up --host-fs rw)"
+)
+
+
+def read_only_fix(result: Result) -> str:
+    """The fix for a command that tried to write the host's read-only files inside a world."""
+    return READ_ONLY_FIX if "Read-only file system" in result.output else ""
 
 
 def missing_tool(tool: str, where: str) -> TargetError:

@@ -112,7 +112,9 @@ def build_box(root: Path) -> Path:
 def lane(root: Path) -> Iterator[Lane]:
     """Start libvirt in a fresh world, add the box, `vagrant up`; undo all of it on exit."""
     box = build_box(root)
-    world = World.start(LocalTarget())
+    # libvirtd and vagrant write the machine's own files (/var/lib/libvirt, ~/.vagrant.d):
+    # this world keeps the host's file system writable; its network stays its own.
+    world = World.start(LocalTarget(), host_fs="rw")
     env = lane_env(root)
     timings: dict[str, float] = {}
     try:
