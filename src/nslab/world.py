@@ -39,6 +39,7 @@ READY = "nslab-world-ready"
 HOLDER_SCRIPT = r"""
 set -eu
 mode=$1 hostfs=$2
+cd / # commands enter with this root and working directory (nsenter --root --wd)
 read -r hostpid _ < /proc/self/stat
 mount -t proc -o nosuid,nodev,noexec proc /proc
 mount -t tmpfs -o mode=0755,size=64m nslab-run /run
@@ -49,7 +50,9 @@ if [ "$hostfs" = ro ]; then
   # own /proc, /sys, /dev and the /run we cover) unless it is read-only already. Usually
   # one to three (/, /home, /boot); each `mount` costs ~2 ms, so no command substitution.
   while read -r _ _ _ _ mnt opts _; do
-    case $mnt in /proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /run | /run/* | /etc/netns) continue ;; esac
+    case $mnt in /proc | /proc/* | /sys | /sys/* | /dev | /dev/* | /run | /run/* | /etc/netns)
+      continue ;;
+    esac
     case ,$opts, in *,ro,*) continue ;; esac
     printf -v mnt '%b' "${mnt//\\/\\0}" # mountinfo writes ' ' as \040
     mount -o remount,bind,ro "$mnt"
@@ -184,7 +187,10 @@ class World:
 
     def enter(self, argv: list[str], ns: str | None = None) -> list[str]:
         """argv that runs `argv` in the world (and in lab namespace `ns`, if given)."""
-        prefix = ["nsenter", "--target", str(self.info.pid), "--net", "--mount", "--pid"]
+        # --root --wd: the holder's root and working directory. Without them, entering the
+        # mount namespace resets the root to the namespace's real root: under a chroot
+        # (schroot, sbuild) every command then ran the host's binaries on the host's files.
+        prefix = ["nsenter", "--target", str(self.info.pid), "--net", "--mount", "--pid", "--root", "--wd"]
         if self.info.userns:
             prefix.insert(3, "--user")
             prefix.append("--preserve-credentials")
@@ -242,6 +248,14 @@ class PendingWorld:
         if not line.startswith(READY):
             rest = line + (self.holder.read_rest() if self.holder.wait(2) is not None else "")
             self.holder.kill()
+            if "cannot change root filesystem propagation" in rest:
+                # unshare's own words when / is a plain directory someone chroot()ed into
+                raise TargetError(
+                    f"nslab runs inside a chroot on {self.target.name} whose root is not a mount "
+                    "point, where no mount namespace (so no world) can be made",
+                    "bind-mount the chroot onto itself before entering it (mount --bind DIR DIR), "
+                    "or use a container-style root (pivot_root)",
+                )
             raise TargetError(
                 f"could not create a namespace world on {self.target.name}: {rest.strip() or 'no output'}",
                 "run as root, or enable unprivileged user namespaces "
