@@ -7,6 +7,7 @@ from behave.runner import Context
 
 from nslab.errors import NslabError
 from nslab.parse import PING_REFUSALS as REFUSALS
+from nslab.ports import Connection
 from nslab.probe import Ping
 from nslab.session import LabSession
 
@@ -98,16 +99,16 @@ def replies_from(context: Context, place: str) -> None:
 
 @then('the verdict was decided by "{text}"')
 def decided_by(context: Context, text: str) -> None:
-    """Positive evidence for a verdict: a rule or policy whose counter grew during the probe
-    and that drops (for a loss) or accepts (for replies), e.g. "FORWARD policy DROP"."""
-    r = _last(context)
-    if r.result.transmitted == 0:
-        raise AssertionError(f"ping sent no packets ({r.result.error}): no rule decided anything" + _show(r))
-    lost = r.result.received < r.result.transmitted
-    deciding = [d.describe() for d in r.evidence.deciding(lost=lost)]
+    """Positive evidence for a verdict (the last ping or connection probe): a rule or policy
+    whose counter grew during the probe and that drops (for a loss) or accepts (for an
+    answer), e.g. "FORWARD policy DROP"."""
+    v = _verdict(context)
+    if isinstance(v, Ping) and v.result.transmitted == 0:
+        raise AssertionError(f"ping sent no packets ({v.result.error}): no rule decided anything" + _show(v))
+    deciding = [d.describe() for d in v.evidence.deciding(lost=v.lost)]
     assert any(text in d for d in deciding), (
-        f"{'the loss was' if lost else 'the replies were'} not decided by {text!r}: "
-        f"{r.evidence.summary(lost=lost)}" + _show(r)
+        f"{'the loss was' if v.lost else 'the answer was'} not decided by {text!r}: "
+        f"{v.evidence.summary(lost=v.lost)}\nwhy: {v.why()}"
     )
 
 
@@ -115,7 +116,17 @@ def decided_by(context: Context, text: str) -> None:
 def nothing_decided(context: Context) -> None:
     """The probe's packets met no counting rule or policy (e.g. bridged frames that bypass
     iptables): the verdict owes nothing to the firewall."""
-    r = _last(context)
-    assert not r.evidence.decisions, (
-        "counters moved: " + "; ".join(d.describe() for d in r.evidence.decisions) + _show(r)
+    v = _verdict(context)
+    assert not v.evidence.decisions, (
+        "counters moved: " + "; ".join(d.describe() for d in v.evidence.decisions) + f"\nwhy: {v.why()}"
     )
+
+
+def _verdict(context: Context) -> Ping | Connection:
+    verdict = context.nslab.last_verdict
+    if verdict is None:
+        raise NslabError(
+            "no ping or connection probe has run in this scenario",
+            "add a step like 'When red pings blue' or 'When red connects to blue on tcp port 80'",
+        )
+    return verdict

@@ -26,9 +26,13 @@ from nslab.errors import NslabError
 from nslab.world import World
 try:
     with World.start(LocalTarget()) as w:
-        print("mnt:", w.run(["ls", "/mnt"]).output.strip())
-        r = w.run(["sh", "-c", "ip netns add red && ip netns exec red ip -br link show lo"])
-        print("lab:", r.output.split()[0] if r.ok else r.output)
+        mnt = w.run(["ls", "/mnt"]).output.strip()
+        print("mnt:", mnt)
+        # Only inside the chroot: a command that escaped to the real root would make its
+        # namespace file in the machine's own /run/netns (the bug this guards against).
+        if mnt == "only-in-the-chroot":
+            r = w.run(["sh", "-c", "ip netns add red && ip netns exec red ip -br link show lo"])
+            print("lab:", r.output.split()[0] if r.ok else r.output)
 except NslabError as exc:
     print("error:", exc)
 """

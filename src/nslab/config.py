@@ -32,6 +32,7 @@ class Settings:
     lab: str = ""
     ping_interval: float = 0.01
     ping_wait: float = 0.1
+    probe_wait: float = 0.25  # seconds a TCP/UDP probe waits before "dropped" / "no answer"
     box: str = "bento/ubuntu-24.04"
     reports: str = "reports"
     html: str = "reports/index.html"

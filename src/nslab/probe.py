@@ -49,6 +49,10 @@ class Ping:
     def sent_all(self) -> bool:
         return self.result.transmitted == self.count
 
+    @property
+    def lost(self) -> bool:
+        return self.result.received < self.result.transmitted
+
     def why(self) -> str:
         """Why the replies did or did not come back, with the deciding rule."""
         r = self.result

@@ -14,7 +14,7 @@ import html
 import ipaddress
 from dataclasses import dataclass, replace
 
-from nslab import diagnostics, probe
+from nslab import diagnostics, ports, probe
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError, ProbeError, TargetError
 from nslab.evidence import HOST
@@ -39,6 +39,8 @@ class LabSession:
     last_ping: probe.Ping | None = None
     last_result: Result | None = None
     last_lookup: probe.Lookup | None = None
+    last_connection: ports.Connection | None = None
+    _prober: ports.Prober | None = None
     _next: PendingWorld | None = None
 
     @classmethod
@@ -52,7 +54,7 @@ class LabSession:
         """End the last scenario's world and forget what it ran and saw."""
         self.end_world()
         self.target.log.entries.clear()
-        self.last_ping = self.last_result = self.last_lookup = None
+        self.last_ping = self.last_result = self.last_lookup = self.last_connection = None
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -88,6 +90,9 @@ class LabSession:
         return self.world
 
     def end_world(self) -> None:
+        if self._prober is not None:
+            self._prober.close()
+            self._prober = None
         if self.world is not None:
             self.world.close()
             self.world = None
@@ -166,6 +171,59 @@ class LabSession:
             self.last_result = exc.result  # type: ignore[assignment]
             raise
         return self.last_ping
+
+    # --- ports: listeners, connection probes, the reachability matrix ----------------------
+
+    @property
+    def prober(self) -> ports.Prober:
+        """The world's netprobe helper, started on first use."""
+        if self._prober is None or self._prober.world is not self.w:
+            self._prober = ports.Prober(self.w)
+        return self._prober
+
+    @property
+    def last_verdict(self) -> probe.Ping | ports.Connection | None:
+        """The scenario's latest ping or connection probe, for "which rule decided" steps."""
+        return self.last_connection if self.last_connection is not None else self.last_ping
+
+    def listen(self, name: str, proto: str, port: int | str) -> None:
+        self.prober.listen(self.namespace(name), ports.check_protocol(proto), ports.check_port(port))
+
+    def seen_by(self, name: str, proto: str, port: int | str) -> list[str]:
+        return self.prober.seen(self.namespace(name), ports.check_protocol(proto), ports.check_port(port))
+
+    def target_spec(self, src: str, dest: str, service: ports.Service) -> dict[str, object]:
+        """A probe as the helper takes it; every name checked against the lab first."""
+        ns = self.namespace(src)
+        if service.v6:
+            raise LabError(
+                f"{service.words()}: lab '{self.lab.name}' has no IPv6 addresses",
+                "probe over IPv4 (drop ' v6'); IPv6 labs come with the lab model v2",
+            )
+        return {
+            "ns": ns,
+            "proto": service.proto,
+            "dst": str(self.lab.resolve(dest)),
+            "port": service.port,
+            "timeout": self.settings.probe_wait if service.proto != "icmp" else self.settings.ping_wait,
+        }
+
+    def connect(self, src: str, dest: str, proto: str, port: int | str) -> ports.Connection:
+        """One TCP connection attempt or UDP datagram, with the rule that decided it."""
+        service = ports.Service(ports.check_protocol(proto), ports.check_port(port))
+        spec = self.target_spec(src, dest, service)
+        self.last_connection = None
+        (raw,), evidence = self.prober.probe([spec], self.firewalls)
+        if raw.get("outcome") is None:
+            raise ProbeError(
+                f"{service.words()} probe from {src} to {dest} did not run: {raw.get('error')}, "
+                "so there is no verdict",
+                "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
+            )
+        self.last_connection = ports.Connection(
+            src, dest, str(spec["dst"]), service, ports.Outcome.from_reply(raw), evidence
+        )
+        return self.last_connection
 
     def run_on_host(self, script: str) -> Result:
         """The blog's commands, typed at the host's prompt (the world's root namespace)."""

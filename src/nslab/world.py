@@ -223,7 +223,7 @@ class World:
             raise CommandError(result)
         return result
 
-    def spawn(self, argv: list[str], *, detach: bool = False) -> object:
+    def spawn(self, argv: list[str], *, detach: bool = False) -> Spawned:
         return self.target.spawn(self.enter(argv), detach=detach)
 
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None:

@@ -128,25 +128,34 @@ class Child:
             preexec_fn=preexec,
         )
         self.pid = self.popen.pid
+        self._buf = b""
 
     def readline(self, timeout: float) -> str:
+        """One line (or what came before the deadline); reads in chunks, keeps the rest."""
         assert self.popen.stdout is not None
         fd = self.popen.stdout.fileno()
-        buf = b""
         deadline = time.monotonic() + timeout
-        while not buf.endswith(b"\n"):
+        while b"\n" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 break
-            chunk = os.read(fd, 1)
+            chunk = os.read(fd, 65536)
             if not chunk:
                 break
-            buf += chunk
-        return buf.decode(errors="replace")
+            self._buf += chunk
+        line, nl, self._buf = self._buf.partition(b"\n")
+        return (line + nl).decode(errors="replace")
+
+    def write(self, data: str) -> None:
+        """Send data to the child's stdin (a request to a helper such as netprobe)."""
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(data.encode())
+        self.popen.stdin.flush()
 
     def read_rest(self) -> str:
         assert self.popen.stdout is not None
-        return self.popen.stdout.read().decode(errors="replace")
+        rest, self._buf = self._buf + self.popen.stdout.read(), b""
+        return rest.decode(errors="replace")
 
     def close_stdin(self) -> None:
         if self.popen.stdin and not self.popen.stdin.closed:
@@ -174,7 +183,9 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         out.write(json.dumps(obj).encode() + b"\n")
         out.flush()
 
-    reply({"ready": True, "uid": os.geteuid(), "python": sys.version.split()[0]})
+    reply(
+        {"ready": True, "uid": os.geteuid(), "python": sys.version.split()[0], "executable": sys.executable}
+    )
     for raw in inp:
         req = json.loads(raw)
         rid, op = req.get("id"), req.get("op")
@@ -191,10 +202,12 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
                 child = Child(req["argv"], req.get("detach", False))
                 children[child.pid] = child
                 reply({"id": rid, "handle": child.pid})
-            elif op in ("readline", "read_rest", "close_stdin", "wait", "kill"):
+            elif op in ("readline", "read_rest", "close_stdin", "wait", "kill", "write"):
                 child = children[req["handle"]]
                 if op == "readline":
                     value: Any = child.readline(req.get("timeout", 10))
+                elif op == "write":
+                    value = child.write(req["data"])
                 elif op == "wait":
                     value = child.wait(req.get("timeout", 5))
                 else:

@@ -114,9 +114,12 @@ class CommandLog:
 
 
 class Spawned(Protocol):
-    """A long-lived process on a target (a world's holder): a line to read, stdin to close."""
+    """A long-lived process on a target (a world's holder, a helper such as netprobe): lines
+    to read, data to write, stdin to close."""
 
     def readline(self, timeout: float) -> str: ...
+
+    def write(self, data: str) -> None: ...
 
     def read_rest(self) -> str: ...
 
@@ -150,6 +153,10 @@ class Target(Protocol):
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
 
     def close(self) -> None: ...
+
+    def helper(self, name: str) -> list[str]:
+        """argv that runs one of nslab's standalone helpers (netprobe.py) on the target."""
+        ...
 
     @property
     def provision_dir(self) -> str:

@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nslab.errors import TargetError
 from nslab.provision import stage_dir
 from nslab.targets.agent import Child, execute
+from nslab.targets.agent import __file__ as agent_file
 from nslab.targets.base import Command, CommandError, CommandLog, Result, describe, missing_tool
 
 LocalProcess = Child  # a long-lived local child (a world's holder)
@@ -55,6 +57,10 @@ class LocalTarget:
             return Child(argv, detach)
         except FileNotFoundError:
             raise missing_tool(argv[0], "this host") from None
+
+    def helper(self, name: str) -> list[str]:
+        """A helper beside agent.py, run by this very interpreter (-I -S: no site, ~20 ms)."""
+        return [sys.executable, "-I", "-S", str(Path(agent_file).with_name(name))]
 
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
         p = Path(path)

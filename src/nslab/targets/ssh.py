@@ -96,7 +96,7 @@ AGENT_START_TIMEOUT = 30.0  # seconds from the ssh command to the agent's ready 
 
 def _bundle() -> tuple[str, dict[str, bytes]]:
     """The files a remote machine needs, and a hash of them (the upload's directory name)."""
-    files = {"agent.py": Path(agent.__file__).read_bytes()}
+    files = {name: Path(agent.__file__).with_name(name).read_bytes() for name in ("agent.py", "netprobe.py")}
     for path in sorted(stage_dir().iterdir()):
         if path.suffix == ".sh" or path.name == "README.md":
             files[f"provision/{path.name}"] = path.read_bytes()
@@ -120,6 +120,9 @@ class RemoteChild:
 
     def readline(self, timeout: float) -> str:
         return str(self._op("readline", timeout=timeout))
+
+    def write(self, data: str) -> None:
+        self._op("write", data=data)
 
     def read_rest(self) -> str:
         return str(self._op("read_rest"))
@@ -147,6 +150,7 @@ class SshTarget:
         self.log = CommandLog()
         self.is_root = True  # the agent runs as root (directly or through sudo -n)
         self.provision_dir = ""
+        self.python = "python3"  # the agent's own interpreter, once it has started
         self.uploaded = False  # whether this connection had to upload the bundle
         self._channel: paramiko.Channel | None = None
         self._reader: Any = None
@@ -295,6 +299,7 @@ class SshTarget:
             except TimeoutError:
                 err = ""
             self._fail_start(err or line.decode(errors="replace").strip())
+        self.python = str(json.loads(line).get("executable") or "python3")
         self.alive = True
 
     def _fail_slow_start(self) -> NoReturn:
@@ -405,6 +410,10 @@ class SshTarget:
         if "error" in reply:
             raise TargetError(f"agent on {self.options.host}: {reply['message']}")
         return RemoteChild(self, int(reply["handle"]))
+
+    def helper(self, name: str) -> list[str]:
+        """Uploaded beside the agent; run by the agent's own interpreter (-I -S: ~20 ms)."""
+        return [self.python, "-I", "-S", posixpath.join(posixpath.dirname(self.provision_dir), name)]
 
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self.run(
