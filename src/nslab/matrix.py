@@ -77,7 +77,7 @@ def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
         empty = [name for name, value in values.items() if not value]
         try:
             if empty:
-                raise LabError(f"no {empty[0]}", f"fill in the {empty[0]} column")
+                raise LabError(f"the {empty[0]} cell is empty", f"fill in the {empty[0]} column")
             service = Service.parse(values["service"])
             expect, reason = _expectation(values["expect"], service)
         except LabError as exc:

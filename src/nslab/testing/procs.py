@@ -47,3 +47,15 @@ def wait_gone(pids: Iterable[int], within: float = 10.0) -> list[int]:
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
     return [p for p in pids if alive(p)]
+
+
+def cmdlines() -> list[str]:
+    """The command line of every process on this machine (for "nothing left behind" checks)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+    return out

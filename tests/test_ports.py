@@ -1,0 +1,128 @@
+"""TCP/UDP/ICMP probes: every outcome class measured on real namespaces, wrong expectations
+failing with the rule that decided, bad input as one line, and no helper left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import host_snapshot, needs_netns, run_behave
+
+from nslab.errors import LabError
+from nslab.matrix import report, rows
+from nslab.ports import Outcome, Service, check_port
+from nslab.testing.procs import cmdlines
+
+HERE = Path(__file__).parent
+HEAD = ["from", "to", "service", "expect"]
+DROPPED = "dropped by FORWARD policy DROP (+1 packets)"
+
+
+def test_services_and_ports_parse_or_say_why() -> None:
+    assert Service.parse("tcp/80") == Service("tcp", 80)
+    assert Service.parse("udp/53 v6") == Service("udp", 53, True)
+    assert Service.parse("icmp") == Service("icmp")
+    for text, words in (
+        ("sctp/80", "unknown service 'sctp/80'"),
+        ("tcp", "service 'tcp' has no port"),
+        ("icmp/8", "icmp has no port"),
+        ("tcp/0", "port 0 is out of range"),
+        ("udp/70000", "port 70000 is out of range"),
+    ):
+        with pytest.raises(LabError, match=words):
+            Service.parse(text)
+    with pytest.raises(LabError, match="port 'eighty' is not a number"):
+        check_port("eighty")
+
+
+def test_matrix_rows_are_checked_before_anything_runs() -> None:
+    table = rows(
+        HEAD, [["red", "web", "tcp/443", 'rejected with "admin-prohibited"'], ["red", "web", "icmp", "lost"]]
+    )
+    assert [(r.number, r.expect, r.reason) for r in table] == [
+        (1, "rejected", "admin-prohibited"),
+        (2, "lost", None),
+    ]
+    assert (
+        rows(["expect", "service", "to", "from", "note"], [["accepted", "tcp/80", "b", "a", "x"]])[0].src
+        == "a"
+    )
+    for heads, cells, words in (
+        (HEAD[:3], [["a", "b", "tcp/80"]], "has no expect column"),
+        (HEAD, [], "has no rows"),
+        (
+            HEAD,
+            [["a", "", "tcp/80", "accepted"]],
+            r"matrix row 1 \(a \|  \| tcp/80 \| accepted\): the to cell is empty",
+        ),
+        (HEAD, [["a", "b", "tcp/80", "answered"]], "'answered' is not an outcome of tcp"),
+        (HEAD, [["a", "b", "icmp", "accepted"]], "'accepted' is not an outcome of icmp"),
+        (HEAD, [["a", "b", "tcp/1", "accepted"], ["a", "b", "tcp/99999", "dropped"]], "row 2 .*port 99999"),
+        (HEAD, [["a", "b", "udp/53", "rejected with nope"]], "unknown ICMP reason 'nope'"),
+    ):
+        with pytest.raises(LabError, match=words):
+            rows(heads, cells)
+
+
+def test_the_report_is_one_table_of_the_rows_that_differ() -> None:
+    from nslab.evidence import Decision, Evidence
+    from nslab.matrix import Mismatch
+
+    (row,) = rows(HEAD, [["red", "blue", "tcp/80", "accepted"]])
+    drop = Decision("host", "filter", "FORWARD", None, "DROP", "", 1)
+    text = report([Mismatch(row, Outcome("dropped"), Evidence((drop,)))], 48)
+    assert text.splitlines()[0] == "1 of 48 rows differ:"
+    assert (
+        "| 1   | red  | blue | tcp/80  | accepted | dropped | dropped by FORWARD policy DROP (+1 packets) |"
+        in text
+    )
+
+
+@needs_netns
+def test_every_outcome_class_on_real_namespaces_and_no_helper_left(tmp_path: Path) -> None:
+    before = host_snapshot()
+    helpers = [c for c in cmdlines() if "netprobe.py" in c]
+    r = run_behave("features/08-ports.feature", "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "6 scenarios passed, 0 failed" in r.stdout
+    assert [c for c in cmdlines() if "netprobe.py" in c] == helpers  # each ended with its world
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp_path: Path) -> None:
+    r = run_behave(
+        str(HERE / "features" / "ports-wrong.feature"),
+        "-D",
+        f"reports={tmp_path}",
+        "-D",
+        "html=",
+        "--no-junit",
+    )
+    out = r.stdout
+    assert r.returncode == 1 and "Traceback" not in out + r.stderr
+    assert "0 scenarios passed, 16 failed, 0 skipped" in out, out[-3000:]
+    expected = (
+        "tcp/80: expected dropped, got accepted\n      why: accepted;",
+        "tcp/80: expected accepted, got dropped\n      why: dropped; " + DROPPED,
+        "tcp/81: expected accepted, got refused",
+        'tcp/80: expected refused, got rejected with "host-prohibited" (from 10.16.0.1)\n      why: '
+        'rejected with "host-prohibited" (from 10.16.0.1); rejected by FORWARD rule 1 '
+        "(-p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-host-prohibited) (+1 packets)",
+        'expected rejected with "admin-prohibited", got rejected with "host-prohibited"',
+        "udp/53: expected no answer, got answered",
+        "udp/53: expected answered, got no answer\n      why: no answer; " + DROPPED,
+        "2 of 3 rows differ:",
+        "| 1   | red  | blue | tcp/80  | accepted | dropped | dropped by FORWARD policy DROP (+1 packets) |",
+        "| 3   | blue | red  | icmp    | replies  | lost    | dropped by FORWARD policy DROP (+1 packets) |",
+        "tcp/80 probe from red to blue did not run: namespace red does not exist, so there is no verdict",
+        "unknown namespace 'purple' in lab 'seed' (fix: use one of: red, blue)",
+        "port 0 is out of range (fix: use a port from 1 to 65535)",
+        "port 70000 is out of range (fix: use a port from 1 to 65535)",
+        "matrix row 1 (red | blue | sctp/80 | accepted): unknown service 'sctp/80'",
+        "matrix row 2 (red |  | tcp/80 | accepted): the to cell is empty (fix: fill in the to column)",
+        "the reachability matrix has no expect column",
+        "matrix row 1 (red | blue | udp/53 | refused): 'refused' is not an outcome of udp",
+    )
+    for line in expected:
+        assert line in out, line
