@@ -66,3 +66,11 @@ Feature: TCP and UDP outcomes across the bridge
       | red  | blue | udp/53  | no answer |
       | red  | blue | icmp    | lost     |
       | blue | red  | icmp    | lost     |
+
+  Scenario: the host tracks the accepted connection; the listener stays up
+    Given the lab is provisioned up to the forward stage
+    When red connects to blue on tcp port 80
+    Then the connection is accepted for 0.3 s
+    And blue is listening on tcp port 80
+    And the host tracks the connection as ESTABLISHED
+    And the verdict was decided by "NAVY rule 1 (-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)"

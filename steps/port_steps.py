@@ -5,12 +5,14 @@ The phrasings marked PUBLIC are kept word for word: users' feature files use the
 
 from __future__ import annotations
 
+import time
+
 from behave import given, then, use_step_matcher, when
 from behave.runner import Context
 
-from nslab import matrix
+from nslab import matrix, probe
 from nslab.errors import NslabError
-from nslab.ports import ICMP_REASONS, Connection, check_port
+from nslab.ports import ICMP_REASONS, OUTCOMES, Connection, check_port, check_protocol
 from nslab.session import LabSession
 
 
@@ -66,6 +68,44 @@ def sends(context: Context, src: str, dest: str, port: str) -> None:
     context.nslab.connect(src, dest, "udp", port)
 
 
+# Time-aware outcomes (NetworkManager-ci style): "within" retries until the outcome holds,
+# "for" probes again and again and fails at the first miss.
+MAX_SECONDS = 60.0
+
+
+@then(
+    r"the (?P<what>connection is|datagram is|datagram gets)"
+    r" (?P<outcome>accepted|refused|dropped|answered|no answer) (?P<mode>within|for) (?P<secs>[\d.]+) s"
+)
+def over_time(context: Context, what: str, outcome: str, mode: str, secs: str) -> None:
+    proto = "tcp" if what == "connection is" else "udp"
+    if outcome not in OUTCOMES[proto] or (what == "datagram gets") != (outcome == "no answer"):
+        raise NslabError(f"'the {what} {outcome}' is not an outcome", "see the README's step list")
+    seconds = float(secs)
+    if not 0 < seconds <= MAX_SECONDS:
+        raise NslabError(f"{secs} s is out of range", f"use a time from 0.1 to {MAX_SECONDS:g} s")
+    session: LabSession = context.nslab
+    conn = _last(context, proto)
+    deadline = time.monotonic() + seconds
+    tries = 1
+    while True:
+        holds = conn.outcome.outcome == outcome
+        if mode == "within" and holds:
+            return
+        assert holds or mode == "within", (
+            f"{conn.describe()}: {outcome} did not hold for {secs} s: try {tries} got {conn.outcome.words()}"
+            f"\nwhy: {conn.why()}"
+        )
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+        conn = session.connect(conn.src, conn.dest, proto, conn.service.port)
+        tries += 1
+    assert mode == "for", (
+        f"{conn.describe()}: not {outcome} within {secs} s ({tries} tries): last {conn.why()}"
+    )
+
+
 use_step_matcher("parse")
 
 
@@ -113,6 +153,43 @@ def saw_connection(context: Context, name: str, proto: str, place: str, port: st
     addr = str(session.address_of(place))
     seen = session.seen_by(name, proto, check_port(port))
     assert addr in seen, f"{name} saw {proto} port {port} peers {', '.join(seen) or 'none'}, not {addr}"
+
+
+@then("{name} is listening on {proto} port {port}")
+def is_listening(context: Context, name: str, proto: str, port: str) -> None:
+    """What `ss -H -tuln` shows in the namespace: independent of who made the socket."""
+    session: LabSession = context.nslab
+    want, number = check_protocol(proto), check_port(port)
+    found = probe.listening(session.w, session.namespace(name))
+    assert any(s.proto == want and s.port == number for s in found), (
+        f"{name} has no {want} socket on port {number}; ss shows: "
+        + (", ".join(f"{s.proto}/{s.port}" for s in found) or "none")
+    )
+
+
+@then("{where} tracks the connection as {state}")
+def tracks(context: Context, where: str, state: str) -> None:
+    """conntrack's own entry for the last probe (found by addresses and ports) has the TCP
+    state (ESTABLISHED ...) or the flag (ASSURED, UNREPLIED) named."""
+    session: LabSession = context.nslab
+    conn = context.nslab.last_connection
+    if conn is None:
+        raise NslabError("no connection probe has run in this scenario", "add 'When red connects to ...'")
+    ns = None if where == "the host" else session.namespace(where)
+    src = str(session.address_of(conn.src))
+    want = {
+        "src": src,
+        "dst": conn.address,
+        "sport": str(conn.outcome.sport),
+        "dport": str(conn.service.port),
+    }
+    found = [f for f in probe.flows(session.w, ns) if f.proto == conn.service.proto and f.original == want]
+    assert found, (
+        f"{where} tracks no {conn.service.proto} flow {src}:{want['sport']} -> {conn.address}:{want['dport']}"
+    )
+    assert any(state in (f.state, *f.flags) for f in found), (
+        f"{where} tracks {conn.describe()} as {', '.join(f.describe() for f in found)}, not {state}"
+    )
 
 
 # PUBLIC: Then the reachability matrix holds (columns from, to, service, expect)

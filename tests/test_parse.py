@@ -134,3 +134,23 @@ def test_iptables_list_policy() -> None:
     text = read("iptables-L-forward-drop.txt")
     assert "Chain FORWARD (policy DROP)" in text.splitlines()
     assert parse.iptables_policies(text)["FORWARD"] == "DROP"
+
+
+def test_ss_listening_sockets() -> None:
+    found = parse.ss_listening(read("ss-H-tuln-blue.txt"))
+    assert [(s.proto, s.state, s.port) for s in found] == [
+        ("udp", "UNCONN", 53),
+        ("tcp", "LISTEN", 443),
+        ("tcp", "LISTEN", 80),
+    ]
+    assert {s.address for s in found} == {"*"}  # dual-stack sockets bound to ::
+
+
+def test_conntrack_flows_with_state_flags_and_both_directions() -> None:
+    tcp, udp = parse.conntrack(read("conntrack-L-host.txt"))
+    assert (tcp.proto, tcp.state, tcp.flags) == ("tcp", "ESTABLISHED", ("ASSURED",))
+    assert tcp.original == {"src": "10.16.0.2", "dst": "10.16.0.3", "sport": "47402", "dport": "80"}
+    assert tcp.reply == {"src": "10.16.0.3", "dst": "10.16.0.2", "sport": "80", "dport": "47402"}
+    assert (udp.proto, udp.state, udp.original["dport"], udp.reply["sport"]) == ("udp", None, "53", "53")
+    assert tcp.describe() == "tcp ESTABLISHED 10.16.0.2:47402 -> 10.16.0.3:80 [ASSURED]"
+    assert parse.conntrack("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n") == []

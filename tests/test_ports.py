@@ -84,7 +84,7 @@ def test_every_outcome_class_on_real_namespaces_and_no_helper_left(tmp_path: Pat
     helpers = [c for c in cmdlines() if "netprobe.py" in c]
     r = run_behave("features/08-ports.feature", "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit")
     assert r.returncode == 0, r.stdout[-3000:]
-    assert "6 scenarios passed, 0 failed" in r.stdout
+    assert "7 scenarios passed, 0 failed" in r.stdout
     assert [c for c in cmdlines() if "netprobe.py" in c] == helpers  # each ended with its world
     assert host_snapshot() == before
 
@@ -101,7 +101,7 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
     )
     out = r.stdout
     assert r.returncode == 1 and "Traceback" not in out + r.stderr
-    assert "0 scenarios passed, 16 failed, 0 skipped" in out, out[-3000:]
+    assert "0 scenarios passed, 18 failed, 0 skipped" in out, out[-3000:]
     expected = (
         "tcp/80: expected dropped, got accepted\n      why: accepted;",
         "tcp/80: expected accepted, got dropped\n      why: dropped; " + DROPPED,
@@ -123,6 +123,8 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
         "matrix row 2 (red |  | tcp/80 | accepted): the to cell is empty (fix: fill in the to column)",
         "the reachability matrix has no expect column",
         "matrix row 1 (red | blue | udp/53 | refused): 'refused' is not an outcome of udp",
+        "red -> blue (10.16.0.3) tcp/80: not accepted within 0.3 s (",
+        "100000 s is out of range (fix: use a time from 0.1 to 60 s)",
     )
     for line in expected:
         assert line in out, line

@@ -9,7 +9,10 @@
 set -euo pipefail
 out=${1:-$HOME/.cache/nslab/box}
 box="$out/nslab-debian12.box"
-if [ -s "$box" ]; then
+# The packages in the box; a box built with another list is rebuilt (its list is kept
+# beside it), so a tool the lab gains reaches a cached box too.
+packages=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3,procps,util-linux,libc-bin,conntrack
+if [ -s "$box" ] && [ "$(cat "$box.packages" 2>/dev/null)" = "$packages" ]; then
   echo "box: $box exists (delete it to rebuild)"
   exit 0
 fi
@@ -24,7 +27,7 @@ trap 'rm -rf "$work"' EXIT
 root="$work/root"
 echo "box: debootstrapping Debian 12 (mmdebstrap, from Debian's packages)"
 mmdebstrap --variant=minbase --mode=root --quiet \
-  --include=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3,procps,util-linux,libc-bin \
+  --include="$packages" \
   bookworm "$root"
 
 echo "box: configuring the vagrant user, network and ssh"
@@ -70,4 +73,5 @@ EOF_BOX
 mkdir -p "$out"
 tar -C "$work/box" -czf "$box.tmp" metadata.json Vagrantfile box.img vmlinuz initrd.img
 mv "$box.tmp" "$box"
+printf '%s\n' "$packages" >"$box.packages"
 echo "box: $box ($(du -h "$box" | cut -f1)); add it with: vagrant box add --name nslab/debian12 $box"

@@ -304,3 +304,71 @@ def iptables_save(text: str) -> Ruleset:
 def iptables_policies(text: str) -> dict[str, str]:
     """Built-in chain policies from `iptables -L` text: {'FORWARD': 'DROP', ...}."""
     return dict(re.findall(r"^Chain (\S+) \(policy (\w+)", text, re.M))
+
+
+# --- ss and conntrack ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Socket:
+    """A listening socket from `ss -H -tuln`: tcp LISTEN or udp UNCONN on an address and port."""
+
+    proto: str
+    state: str
+    address: str  # "*" for any, "0.0.0.0", "[::]", an address
+    port: int
+
+
+def ss_listening(text: str) -> list[Socket]:
+    """Parse `ss -H -tuln` (iproute2): Netid State Recv-Q Send-Q Local:Port Peer:Port."""
+    out = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        address, _, port = fields[4].rpartition(":")
+        if "%" in address:  # "0.0.0.0%lo": bound to a device
+            address = address.split("%", 1)[0]
+        out.append(Socket(fields[0], fields[1], address, int(port) if port.isdigit() else 0))
+    return out
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One conntrack entry: its original and reply directions, and TCP state or flags."""
+
+    proto: str
+    state: str | None  # TCP only: ESTABLISHED, SYN_SENT, TIME_WAIT ...
+    original: dict[str, str]  # src, dst, sport, dport (as the first packet had them)
+    reply: dict[str, str]  # the same for the answer: a NAT shows here
+    flags: tuple[str, ...] = ()  # ASSURED, UNREPLIED ...
+
+    def describe(self) -> str:
+        o = self.original
+        flags = "".join(f" [{f}]" for f in self.flags)
+        state = f" {self.state}" if self.state else ""
+        return (
+            f"{self.proto}{state} {o.get('src')}:{o.get('sport')} -> {o.get('dst')}:{o.get('dport')}{flags}"
+        )
+
+
+_KV = re.compile(r"(\w+)=(\S+)")
+
+
+def conntrack(text: str) -> list[Flow]:
+    """Parse `conntrack -L` (conntrack-tools): one flow per line, the summary line ignored."""
+    flows = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or not fields[1].isdigit():
+            continue
+        proto = fields[0]
+        state = next((f for f in fields[3:] if f.isupper() and "=" not in f and not f.startswith("[")), None)
+        pairs = [_KV.fullmatch(f) for f in fields]
+        keyed = [(m[1], m[2]) for m in pairs if m]
+        half = [k for k, _ in keyed].index("src", 1) if [k for k, _ in keyed].count("src") > 1 else len(keyed)
+        original = {k: v for k, v in keyed[:half] if k in ("src", "dst", "sport", "dport")}
+        reply = {k: v for k, v in keyed[half:] if k in ("src", "dst", "sport", "dport")}
+        flags = tuple(f.strip("[]") for f in fields if f.startswith("[") and f.endswith("]"))
+        flows.append(Flow(proto, state, original, reply, flags))
+    return flows

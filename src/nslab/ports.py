@@ -103,11 +103,16 @@ class Outcome:
     by: str | None = None  # who sent the ICMP error
     error: str | None = None  # the local error when the probe never left (no route)
     seconds: float = 0.0
+    sport: int = 0  # the probe's source port (0 for icmp), to find it in conntrack
 
     @classmethod
     def from_reply(cls, raw: dict[str, Any]) -> Outcome:
+        fields = ("icmp", "by", "error")
         return cls(
-            raw["outcome"], raw.get("icmp"), raw.get("by"), raw.get("error"), float(raw.get("seconds", 0))
+            raw["outcome"],
+            *(raw.get(f) for f in fields),
+            float(raw.get("seconds", 0)),
+            int(raw.get("sport") or 0),
         )
 
     def words(self) -> str:

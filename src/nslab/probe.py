@@ -276,3 +276,13 @@ def seen_sources(runner: Runner, upstream_ns: str) -> list[str]:
         for field in line.split()[:1]
         if field.startswith("src=")
     ]
+
+
+def listening(runner: Runner, ns: str) -> list[parse.Socket]:
+    """The namespace's listening TCP and UDP sockets, as `ss -H -tuln` shows them."""
+    return parse.ss_listening(read(runner, ["ss", "-H", "-tuln"], ns))
+
+
+def flows(runner: Runner, ns: str | None = None) -> list[parse.Flow]:
+    """The connections the namespace's conntrack holds (`conntrack -L`)."""
+    return parse.conntrack(read(runner, ["conntrack", "-L"], ns))

@@ -17,6 +17,9 @@ TOOLS: dict[str, tuple[str, str]] = {
     "dnsmasq": ("dnsmasq-base", "the simulated internet's DNS server"),
     "getent": ("libc-bin", "name look-ups inside namespaces"),
     "bash": ("bash", "the provision stages"),
+    "ss": ("iproute2", "listening sockets in namespaces"),
+    "conntrack": ("conntrack", "connection tracking evidence"),
+    "python3": ("python3-minimal", "the probe helper (TCP/UDP probes and listeners)"),
 }
 
 _NOT_FOUND = (

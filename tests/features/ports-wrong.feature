@@ -95,3 +95,12 @@ Feature: Probe expectations that do not hold, and probe input that is wrong
     Then the reachability matrix holds
       | from | to   | service | expect  |
       | red  | blue | udp/53  | refused |
+
+  Scenario: dropped, expected accepted within a time
+    Given the FORWARD policy is DROP
+    When red connects to blue on tcp port 80
+    Then the connection is accepted within 0.3 s
+
+  Scenario: a time that would run for a day
+    When red connects to blue on tcp port 80
+    Then the connection is accepted for 100000 s

@@ -19,6 +19,7 @@ from nslab.targets.agent import __file__ as agent_file
 from nslab.targets.base import Command, CommandError, CommandLog, Result, describe, missing_tool
 
 LocalProcess = Child  # a long-lived local child (a world's holder)
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 class LocalTarget:
@@ -59,8 +60,13 @@ class LocalTarget:
             raise missing_tool(argv[0], "this host") from None
 
     def helper(self, name: str) -> list[str]:
-        """A helper beside agent.py, run by this very interpreter (-I -S: no site, ~20 ms)."""
-        return [sys.executable, "-I", "-S", str(Path(agent_file).with_name(name))]
+        """A helper beside agent.py (standard library only), run with -I -S (no site: ~20 ms).
+
+        The system's python3 first: inside a user-namespace world a venv's interpreter
+        under a private home (pyenv's /root/.pyenv) cannot be executed (measured: EACCES),
+        while /usr/bin/python3 can."""
+        python = SYSTEM_PYTHON if os.access(SYSTEM_PYTHON, os.X_OK) else sys.executable
+        return [python, "-I", "-S", str(Path(agent_file).with_name(name))]
 
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
         p = Path(path)

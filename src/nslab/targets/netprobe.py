@@ -48,6 +48,7 @@ ICMP4_UNREACH = {
 ICMP6_UNREACH = {0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable", 4: "port-unreachable"}
 PROTO = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP, "icmp": socket.IPPROTO_ICMP}
 PAYLOAD = b"nslab-probe\n"
+HELD = 256  # accepted connections each side keeps open, newest first
 
 
 class NoNamespace(Exception):
@@ -99,6 +100,7 @@ class Listeners:
     def __init__(self) -> None:
         self.socks: dict[int, tuple[socket.socket, str, str, int]] = {}  # fd -> (sock, ns, proto, port)
         self.seen: dict[tuple[str, str, int], list[str]] = {}
+        self.held: list[socket.socket] = []
 
     def listen(self, ns: str, proto: str, port: int) -> None:
         key = (ns, proto, port)
@@ -131,8 +133,9 @@ class Listeners:
         sock, ns, proto, port = self.socks[fd]
         try:
             if proto == "tcp":
-                conn, peer = sock.accept()
-                conn.close()  # the handshake is the answer
+                conn, peer = sock.accept()  # the handshake is the answer; the connection stays
+                self.held.append(conn)  # open (ESTABLISHED to conntrack) until the world ends
+                del self.held[:-HELD]
             else:
                 data, peer = sock.recvfrom(65535)
                 sock.sendto(data, peer)  # echo: a UDP verdict needs an answer to mean something
@@ -147,8 +150,9 @@ class Listeners:
 class Probe:
     """One connection attempt, datagram or echo request, and what came back."""
 
-    def __init__(self, spec: dict[str, Any], ident: int) -> None:
+    def __init__(self, spec: dict[str, Any], ident: int, held: list[socket.socket]) -> None:
         self.spec = spec
+        self.held = held
         self.ns: str = spec["ns"]
         self.proto: str = spec["proto"]
         self.dst: str = spec["dst"]
@@ -163,9 +167,13 @@ class Probe:
 
     def finish(self, outcome: str, **detail: Any) -> None:
         if self.result is None:
-            self.result = {"outcome": outcome, "seconds": round(time.monotonic() - self.start, 4), **detail}
+            seconds = round(time.monotonic() - self.start, 4)
+            self.result = {"outcome": outcome, "seconds": seconds, "sport": self.sport, **detail}
             if self.sock is not None:
-                self.sock.close()
+                if outcome == "accepted":
+                    self.held.append(self.sock)  # stays ESTABLISHED, as a real client's would
+                else:
+                    self.sock.close()
                 self.sock = None
 
     def begin(self, raw: Raw) -> None:
@@ -344,6 +352,7 @@ class Server:
         self.listeners = Listeners()
         self.raw = Raw()
         self.next_ident = os.getpid()
+        self.held: list[socket.socket] = []
 
     def wait(self, probes: list[Probe], deadline: float | None) -> None:
         """Serve listeners (and run probes, if any) until every probe has a result, or until
@@ -391,10 +400,11 @@ class Server:
             probes = []
             for spec in req["probes"]:
                 self.next_ident += 1
-                probe = Probe(spec, self.next_ident)
+                probe = Probe(spec, self.next_ident, self.held)
                 probes.append(probe)
                 probe.begin(self.raw)
             self.wait(probes, None)
+            del self.held[:-HELD]
             after = snapshot(req.get("snap", []))
             return {"results": [p.result for p in probes], "before": before, "after": after}
         return {"error": f"unknown op {op!r}"}
