@@ -73,4 +73,4 @@ Feature: TCP and UDP outcomes across the bridge
     Then the connection is accepted for 0.3 s
     And blue is listening on tcp port 80
     And the host tracks the connection as ESTABLISHED
-    And the verdict was decided by "NAVY rule 1 (-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)"
+    And the verdict was decided by "rule 1 (-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT)"
