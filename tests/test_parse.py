@@ -154,3 +154,36 @@ def test_conntrack_flows_with_state_flags_and_both_directions() -> None:
     assert (udp.proto, udp.state, udp.original["dport"], udp.reply["sport"]) == ("udp", None, "53", "53")
     assert tcp.describe() == "tcp ESTABLISHED 10.16.0.2:47402 -> 10.16.0.3:80 [ASSURED]"
     assert parse.conntrack("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n") == []
+
+
+def test_nft_json_native_ruleset_with_counters() -> None:
+    rs = parse.nft_json(read("nft-j-list-ruleset-native.json"))
+    forward = rs.chain("forward", "inet fw")
+    assert forward is not None and (forward.policy, forward.kind, forward.packets) == ("DROP", "filter", None)
+    assert [(r.target, r.packets, r.spec) for r in forward.rules] == [
+        ("ACCEPT", 2, "ct state established,related accept"),
+        ("ACCEPT", 1, 'iifname "br0" ip saddr 10.16.0.0/24 tcp dport { 443, 5432 } accept'),
+        ("REJECT", 0, "ip daddr 10.16.0.3 udp dport 53 reject with icmp admin-prohibited"),
+        ("ACCEPT", 0, "meta l4proto icmp accept"),
+        ("DROP", 1, "drop"),
+    ]
+    nat = rs.chain("prerouting", "ip nat")
+    assert nat is not None and nat.rules[0].spec == 'iifname "uplink0" tcp dport 80 dnat to 10.16.0.3:80'
+    # the same typed rules drive "which rule decided"
+    from nslab.evidence import decisions
+
+    found = [d.describe() for d in decisions({}, {"host": rs})]
+    assert found == [
+        "accepted by forward rule 1 (ct state established,related accept) in table inet fw (+2 packets)",
+        'accepted by forward rule 2 (iifname "br0" ip saddr 10.16.0.0/24 tcp dport { 443, 5432 } accept)'
+        " in table inet fw (+1 packets)",
+        "dropped by forward rule 5 (drop) in table inet fw (+1 packets)",
+    ]
+
+
+def test_nft_json_of_iptables_nft_tables() -> None:
+    rs = parse.nft_json(read("nft-j-list-ruleset-iptables-nft.json"))
+    assert [r.target for r in rs.chain("FORWARD", "ip filter").rules] == ["NAVY"]  # type: ignore[union-attr]
+    navy = rs.chain("NAVY", "ip filter")
+    assert navy is not None and navy.rules[-1].spec == "return"
+    assert parse.nft_json("").tables == {}

@@ -49,7 +49,7 @@ class Decision:
             else f"{self.chain} rule {self.rule} ({self.spec})"
         )
         where = "" if self.where == HOST else f"{self.where}: "
-        table = "" if self.table == "filter" else f" in table {self.table}"
+        table = "" if self.table in ("filter", "ip filter") else f" in table {self.table}"
         return f"{where}{verb} by {what}{table} (+{self.packets} packets)"
 
 
@@ -99,14 +99,15 @@ def decisions(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> li
         for table in ruleset.tables.values():
             for chain in table.chains.values():
                 prev = old.chain(chain.name, table.name)
-                if table.name == "filter" and chain.policy in VERDICTS and chain.packets is not None:
+                filters = (chain.kind or table.name) == "filter" or table.name.endswith(" filter")
+                if filters and chain.policy in VERDICTS and chain.packets is not None:
                     grew = chain.packets - ((prev.packets or 0) if prev else 0)
                     if grew > 0:
                         found.append(Decision(where, table.name, chain.name, None, chain.policy, "", grew))
                 for i, rule in enumerate(chain.rules):
                     if rule.target not in VERDICTS or rule.packets is None:
                         continue
-                    if table.name != "filter" and rule.target not in DROPS:
+                    if not filters and rule.target not in DROPS:
                         continue
                     grew = rule.packets - _counted(prev, i, rule.spec)
                     if grew > 0:

@@ -232,6 +232,7 @@ class Chain:
     packets: int | None = None
     bytes: int | None = None
     rules: list[Rule] = field(default_factory=list)
+    kind: str | None = None  # an nft base chain's type: filter, nat, route (None: from the table)
 
 
 @dataclass
@@ -372,3 +373,97 @@ def conntrack(text: str) -> list[Flow]:
         flags = tuple(f.strip("[]") for f in fields if f.startswith("[") and f.endswith("]"))
         flows.append(Flow(proto, state, original, reply, flags))
     return flows
+
+
+# --- nft -j list ruleset ----------------------------------------------------------------------
+
+
+_IFNAMES = ("iifname", "oifname", "iif", "oif")  # meta keys nft prints without "meta"
+
+
+def _nft_value(value: object) -> str:
+    if isinstance(value, dict):
+        if "prefix" in value:
+            return f"{value['prefix']['addr']}/{value['prefix']['len']}"
+        if "set" in value:
+            return "{ " + ", ".join(_nft_value(v) for v in value["set"]) + " }"
+        if "range" in value:
+            low, high = value["range"]
+            return f"{_nft_value(low)}-{_nft_value(high)}"
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, list):
+        return ",".join(_nft_value(v) for v in value)
+    return str(value)
+
+
+def _nft_left(left: dict[str, dict[str, str]]) -> str:
+    if "payload" in left:
+        return f"{left['payload'].get('protocol', '')} {left['payload'].get('field', '')}".strip()
+    if "meta" in left:
+        key = left["meta"]["key"]
+        return key if key in _IFNAMES else f"meta {key}"
+    if "ct" in left:
+        return f"ct {left['ct']['key']}"
+    return json.dumps(left, sort_keys=True)
+
+
+def _nft_statement(stmt: dict[str, object]) -> str:
+    """One statement of a rule's `expr`, rendered the way `nft list ruleset` prints it."""
+    ((key, arg),) = stmt.items()
+    if key == "match":
+        m = arg  # type: ignore[assignment]
+        op = "" if m["op"] in ("==", "in") else f"{m['op']} "  # type: ignore[index]
+        left = _nft_left(m["left"])  # type: ignore[index]
+        right = _nft_value(m["right"])  # type: ignore[index]
+        if left in _IFNAMES and isinstance(m["right"], str):  # type: ignore[index]
+            right = f'"{right}"'  # nft quotes interface names
+        return f"{left} {op}{right}"
+    if key in ("jump", "goto"):
+        return f"{key} {arg['target']}"  # type: ignore[index]
+    if key == "reject" and isinstance(arg, dict) and arg.get("expr"):
+        return f"reject with {arg.get('type', 'icmp')} {arg['expr']}"
+    if key in ("dnat", "snat") and isinstance(arg, dict):
+        port = f":{arg['port']}" if "port" in arg else ""
+        return f"{key} to {arg.get('addr', '')}{port}"
+    return key  # accept, drop, counter, masquerade, return, log ...
+
+
+_NFT_VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT"}
+
+
+def nft_json(text: str) -> Ruleset:
+    """Parse `nft -j list ruleset` into the same typed rules as iptables-save, counters
+    included where a rule has a `counter` statement. Tables are named "FAMILY NAME" (an
+    iptables-nft table shows as "ip filter"); a base chain's `type` is its kind, so
+    "which rule decided" treats every filter chain alike. Native nft keeps no counter for a
+    chain's policy: its `packets` stay None."""
+    rs = Ruleset()
+    for item in json.loads(text or '{"nftables": []}').get("nftables", []):
+        if "table" in item:
+            t = item["table"]
+            rs.tables.setdefault(f"{t['family']} {t['name']}", Table(f"{t['family']} {t['name']}"))
+        elif "chain" in item:
+            c = item["chain"]
+            table = rs.tables.setdefault(f"{c['family']} {c['table']}", Table(f"{c['family']} {c['table']}"))
+            policy = c.get("policy", "").upper() or None
+            table.chains[c["name"]] = Chain(c["name"], policy, kind=c.get("type"))
+        elif "rule" in item:
+            r = item["rule"]
+            table = rs.tables.setdefault(f"{r['family']} {r['table']}", Table(f"{r['family']} {r['table']}"))
+            chain = table.chains.setdefault(r["chain"], Chain(r["chain"], None))
+            exprs = r.get("expr", [])
+            counter = next(
+                (e["counter"] for e in exprs if "counter" in e and isinstance(e["counter"], dict)), None
+            )
+            target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)
+            target = target or next((e[k]["target"] for e in exprs for k in e if k in ("jump", "goto")), None)
+            chain.rules.append(
+                Rule(
+                    r["chain"],
+                    " ".join(_nft_statement(e) for e in exprs if "counter" not in e) or "(empty)",
+                    target,
+                    counter["packets"] if counter else None,
+                    counter["bytes"] if counter else None,
+                )
+            )
+    return rs
