@@ -5,6 +5,7 @@ Lives at the top level beside steps/ (not in features/), so `behave features/` f
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -23,6 +24,11 @@ def before_all(context: Context) -> None:
     userdata = dict(context.config.userdata)
     try:
         settings = Settings.from_sources(userdata, find_pyproject())
+        junit = Path(context.config.junit_directory) if context.config.junit else None
+        html = Path(settings.html).parent if settings.html else None
+        for folder in (Path(settings.reports), junit, html):
+            if folder is not None:
+                _writable(folder)
         context.nslab = LabSession.open(settings, userdata)
     except NslabError as exc:
         # One clear line, no traceback: behave then reports the hook error and stops.
@@ -38,6 +44,26 @@ def before_all(context: Context) -> None:
     if context.config.junit and context.config.junit_directory:
         for stale in Path(context.config.junit_directory).glob("*.xml"):
             stale.unlink(missing_ok=True)
+
+
+def _writable(folder: Path) -> None:
+    """A reports folder nslab or behave will write: one line now, before anything runs.
+
+    Not an exception for behave: its JUnit reporter would still write at the end and die
+    with a traceback on the same folder. The process ends here (no world is running yet)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".nslab-write-check"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        print(
+            f"nslab: cannot write reports to {folder}: {exc.strerror or exc} "
+            "(fix: -D reports=DIR and --junit-directory DIR on a writable disk, or -D html= for no page)",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(2)
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
@@ -67,10 +93,13 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
         if scenario.status == Status.failed:
             bundle = _why(scenario) + session.diagnostics()
             path = _bundle_path(context.reports, scenario)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(bundle)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(bundle)
+                print(f"\n    nslab: diagnostics for this failure: {path}\n", file=sys.stderr)
+            except OSError as exc:  # a full disk must not hide the verdict
+                print(f"\n    nslab: could not write {path}: {exc.strerror or exc}\n", file=sys.stderr)
             context.attach("text/plain", bundle.encode())
-            print(f"\n    nslab: diagnostics for this failure: {path}\n", file=sys.stderr)
             if embed:
                 embed("text/plain", bundle, caption="Diagnostics (nslab)", compress=False)
                 embed(
@@ -102,7 +131,16 @@ def _add_html_report(context: Context, path: str) -> None:
 
     if any(getattr(f, "name", "") == "html-pretty" for f in context._runner.formatters):
         return  # asked for on the command line already
-    context._runner.formatters.append(PrettyHTMLFormatter(StreamOpener(path), context.config))
+
+    class Page(PrettyHTMLFormatter):  # type: ignore[misc]
+        def close(self) -> None:
+            try:
+                super().close()
+            except OSError as exc:  # a full disk: say so in one line, keep the verdicts
+                why = exc.strerror or exc
+                print(f"nslab: could not write the HTML report {path}: {why}", file=sys.stderr)
+
+    context._runner.formatters.append(Page(StreamOpener(path), context.config))
 
 
 def _html_embedder(context: Context):  # type: ignore[no-untyped-def]

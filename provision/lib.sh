@@ -5,6 +5,11 @@
 # per namespace and one `iptables-restore --noflush` per table, after one look at what
 # is already there, which also makes every stage idempotent.
 
+# A command that fails half-way through a stage names the stage, the line and the command
+# (set -e alone ends the stage silently, and the caller saw only "stage X failed").
+set -o errtrace # functions too
+trap 'echo "nslab: ${0##*/} line $LINENO: \`$BASH_COMMAND\` failed (exit $?)" >&2' ERR
+
 # need VAR...: fail with the variable's name when a stage is run without its parameters.
 need() {
   local var

@@ -21,7 +21,7 @@ from nslab import doctor as doctor_mod
 from nslab.config import Settings
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab, load_lab
-from nslab.persist import LabState
+from nslab.persist import LabState, exclusive
 from nslab.provision import provision, select, stage_names
 from nslab.targets import open_target
 from nslab.targets.local import LocalTarget
@@ -82,19 +82,20 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
     """Build the lab in a persistent world on this host and return."""
     try:
         lab = _lab(lab_path)
-        state = LabState.load()
-        if state is not None and World(LocalTarget(), state.world).alive():
-            raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
-        target = LocalTarget()
-        world = World.start(target, persistent=True, host_fs=host_fs)
-        chosen = [s.name for s in select(upto)]
-        try:
-            click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)
-            provision(world, lab, upto=upto)
-        except NslabError:
-            world.close()
-            raise
-        LabState(world.info, str(Path(lab_path).resolve()) if lab_path else "", chosen).save()
+        with exclusive():
+            state = LabState.load()
+            if state is not None and World(LocalTarget(), state.world).alive():
+                raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
+            target = LocalTarget()
+            world = World.start(target, persistent=True, host_fs=host_fs)
+            chosen = [s.name for s in select(upto)]
+            try:
+                click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)
+                provision(world, lab, upto=upto)
+            except NslabError:
+                world.close()
+                raise
+            LabState(world.info, str(Path(lab_path).resolve()) if lab_path else "", chosen).save()
     except NslabError as exc:
         fail(exc)
     click.echo(
@@ -106,17 +107,21 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
 @main.command()
 def down() -> None:
     """Remove the lab: its world, namespaces, links, rules and processes."""
-    state = LabState.load()
-    if state is None:
-        click.echo("nslab: no lab is up; nothing to remove")
-        return
     try:
-        _, world, _ = _current()
-        world.close()
-        click.echo(f"lab removed (world pid {state.world.pid})")
-    except NslabError:
-        click.echo("nslab: the lab's world had already gone; state cleared")
-    LabState.forget()
+        with exclusive():
+            state = LabState.load()
+            if state is None:
+                click.echo("nslab: no lab is up; nothing to remove")
+                return
+            try:
+                _, world, _ = _current()
+                world.close()
+                click.echo(f"lab removed (world pid {state.world.pid})")
+            except NslabError:
+                click.echo("nslab: the lab's world had already gone; state cleared")
+            LabState.forget()
+    except NslabError as exc:
+        fail(exc)
 
 
 @main.command()

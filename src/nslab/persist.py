@@ -7,11 +7,15 @@ process start time stored beside it makes `nslab down` kill only the world it st
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nslab.errors import NslabError
 from nslab.world import WorldInfo
 
 
@@ -44,3 +48,19 @@ class LabState:
     @staticmethod
     def forget() -> None:
         state_file().unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """One `nslab up` or `nslab down` at a time: two at once would both find no lab up and
+    both start one, leaving a world no state file knows. The second is refused at once."""
+    path = state_file().with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NslabError(
+                "another `nslab up` or `nslab down` is running", "wait for it, then check `nslab status`"
+            ) from None
+        yield

@@ -19,7 +19,7 @@ from nslab.config import Settings
 from nslab.errors import LabError, NslabError, ProbeError, TargetError
 from nslab.evidence import HOST
 from nslab.host_world import HostWorld
-from nslab.lab import CHAIN_RE, Lab, default_lab
+from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, Lab, default_lab
 from nslab.provision import provision
 from nslab.targets import open_target
 from nslab.targets.base import Result, Target
@@ -136,6 +136,8 @@ class LabSession:
         """The seed's custom chain shape: jumped to first from FORWARD, ending in RETURN."""
         if not CHAIN_RE.match(chain):
             raise LabError(f"{chain!r} is not a valid chain name", "use letters, digits, '_' and '-'")
+        if chain.upper() in BUILTIN_CHAINS:
+            raise LabError(f"{chain} is a built-in chain, not a custom one", "choose a custom name like NAVY")
         if chain not in self.chain_names():
             self.iptables("-N", chain)
             self.iptables("-I", "FORWARD", "1", "-j", chain)
@@ -228,7 +230,8 @@ class LabSession:
     def run_on_host(self, script: str) -> Result:
         """The blog's commands, typed at the host's prompt (the world's root namespace)."""
         # One stream, as a terminal shows it: errors interleaved with output in order.
-        self.last_result = self.w.run(["bash", "-c", "exec 2>&1\n" + script], timeout=120)
+        raw = self.w.run(["bash", "-c", "exec 2>&1\n" + script], timeout=120)
+        self.last_result = replace(raw, command=script.strip())  # shown as typed, without the wrapper
         return self.last_result
 
     def lookup(self, src: str, name: str) -> probe.Lookup:
