@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -20,7 +21,15 @@ from nslab.errors import NslabError
 from nslab.session import LabSession
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (a CI job cancelled, `timeout`) stops the run like Ctrl-C: behave marks the
+    interrupted scenario, writes JUnit and the page, and the worlds end. Without it the run
+    just vanished, with no report of where it was."""
+    raise KeyboardInterrupt
+
+
 def before_all(context: Context) -> None:
+    signal.signal(signal.SIGTERM, _stop)
     userdata = dict(context.config.userdata)
     try:
         settings = Settings.from_sources(userdata, find_pyproject())

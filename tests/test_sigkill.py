@@ -1,4 +1,4 @@
-"""kill -9 of a behave run mid-scenario leaves nothing: no namespace, link or process."""
+"""A behave run killed or interrupted mid-scenario leaves nothing: no namespace, link or process."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.testing.procs import alive, comm, descendants, wait_gone
@@ -16,7 +17,10 @@ from nslab.testing.procs import alive, comm, descendants, wait_gone
 pytestmark = needs_netns
 
 
-def test_sigkill_mid_scenario_leaves_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["KILL", "INT", "TERM"])
+def test_a_signal_mid_scenario_leaves_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    """KILL: the worlds die with the run. INT (Ctrl-C) and TERM (a cancelled CI job): behave
+    stops cleanly, exits non-zero, and its JUnit and page mark the interrupted scenario."""
     before = host_snapshot()
     proc = subprocess.Popen(
         [
@@ -26,6 +30,10 @@ def test_sigkill_mid_scenario_leaves_nothing(tmp_path: Path) -> None:
             "--no-capture",
             "-D",
             f"reports={tmp_path}",
+            "-D",
+            f"html={tmp_path}/index.html",
+            "--junit-directory",
+            str(tmp_path / "junit"),
             str(Path(__file__).parent / "features" / "long-running.feature"),
         ],
         cwd=ROOT,
@@ -47,9 +55,16 @@ def test_sigkill_mid_scenario_leaves_nothing(tmp_path: Path) -> None:
         ns_inodes = {os.readlink(f"/proc/{p}/ns/net") for p in world_procs if alive(p)}
         assert ns_inodes, "no world processes found"
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
     assert not wait_gone(world_procs), "world processes outlived the killed run"
+    if sig != signal.SIGKILL:
+        assert "ABORTED: By user." in out
+        junit = (tmp_path / "junit" / "TESTS-tests.features.long-running.xml").read_text()
+        assert 'status="error"' in junit and "KeyboardInterrupt" in junit
+        page = (tmp_path / "index.html").read_text()
+        assert "the full lab, then a long wait" in page
     # no process anywhere is still in one of the world's network namespaces
     left = []
     for entry in Path("/proc").iterdir():
