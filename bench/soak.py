@@ -1,0 +1,211 @@
+"""Soak: many suite runs, some killed or interrupted at a random moment; after every run
+the machine's root namespace must be exactly as before. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/soak.py                      # 200 runs: 20 KILL, 20 INT, 10 TERM
+    .venv/bin/python bench/soak.py --budget 900         # as many as fit in 15 minutes
+    .venv/bin/python bench/soak.py --ssh-faults 10      # and over ssh: 10 sshd kills, 10 cuts
+
+After each run it compares links, addresses, routes, iptables-save, nft list ruleset, the
+network sysctls, mounts, /run/netns and the processes living in other network namespaces
+with the snapshot taken before the first run: any difference is a leak. A run left alone
+that does not pass every scenario is a flaky verdict. An interrupted run (INT, TERM) must
+exit non-zero with a readable report: JUnit that marks the interrupted scenario, a page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from nslab.testing.procs import descendants  # noqa: E402
+from nslab.testing.sshd import TestSshd  # noqa: E402
+
+SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT, "term": signal.SIGTERM}
+SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/ipv4/conf/all/forwarding")
+
+
+def out(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"({argv[0]}: {exc})"
+
+
+def other_netns_processes() -> set[tuple[int, str]]:
+    """(pid, command) of every process whose network namespace is not ours."""
+    mine = os.readlink("/proc/self/ns/net")
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns" / "net") != mine:
+                    found.add((int(entry.name), (entry / "comm").read_text().strip()))
+            except OSError:
+                continue
+    return found
+
+
+def snapshot() -> dict[str, object]:
+    snap: dict[str, object] = {
+        "links": out(["ip", "-o", "link"]),
+        "addresses": out(["ip", "-o", "addr"]),
+        "routes": out(["ip", "route", "show", "table", "all"]),
+        "iptables": "\n".join(x for x in out(["iptables-save"]).splitlines() if not x.startswith("#")),
+        "nft": out(["nft", "list", "ruleset"]),
+        "mounts": "\n".join(
+            sorted(
+                line.split(" - ")[0].split(" ", 4)[-1]
+                for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            )
+        ),
+        "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+    }
+    for key in SYSCTLS:
+        path = Path("/proc/sys") / key
+        snap[key] = path.read_text() if path.exists() else "(absent)"
+    return snap
+
+
+def leaks(before: dict[str, object], baseline_procs: set[tuple[int, str]]) -> list[str]:
+    """What differs from the snapshot; processes in other namespaces get 3 s to go."""
+    found = [k for k, v in snapshot().items() if before[k] != v]
+    deadline = time.monotonic() + 3
+    while True:
+        extra = other_netns_processes() - baseline_procs
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if extra:
+        found.append(
+            "processes in other network namespaces: " + ", ".join(f"{p} {c}" for p, c in sorted(extra))
+        )
+    return found
+
+
+def suite(tmp: Path, extra: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", f"reports={tmp}",
+        "-D", f"html={tmp}/index.html", "--junit-directory", str(tmp / "junit"), *extra,
+    ]  # fmt: skip
+
+
+def readable_report(tmp: Path) -> bool:
+    """An interrupted run's JUnit names the interrupted scenario, and its page exists."""
+    junit = "".join(p.read_text() for p in (tmp / "junit").glob("*.xml")) if (tmp / "junit").is_dir() else ""
+    page = tmp / "index.html"
+    return "KeyboardInterrupt" in junit and page.exists() and page.stat().st_size > 1000
+
+
+def one_run(kind: str, wall: float, rng: random.Random, extra: list[str]) -> tuple[bool, bool | None, float]:
+    """(verdicts as expected, report readable or None, seconds) for one run of `kind`."""
+    with tempfile.TemporaryDirectory(prefix="nslab-soak-") as name:
+        tmp = Path(name)
+        start = time.monotonic()
+        run = subprocess.Popen(
+            suite(tmp, extra), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        if kind in SIGNALS:
+            time.sleep(rng.uniform(0.2, max(0.3, wall * 0.9)))
+            run.send_signal(SIGNALS[kind])
+        text, _ = run.communicate(timeout=600)
+        seconds = time.monotonic() - start
+        if kind == "full":
+            return run.returncode == 0 and " 0 failed" in text, None, seconds
+        stopped = (
+            run.returncode != 0 or "0 failed" in text
+        )  # a signal after the last scenario is no interruption
+        return (
+            stopped,
+            (readable_report(tmp) if kind in ("int", "term") and run.returncode != 0 else None),
+            seconds,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--ints", type=int, default=20)
+    ap.add_argument("--terms", type=int, default=10)
+    ap.add_argument(
+        "--ssh-faults", type=int, default=0, help="runs over ssh with sshd killed, and as many cut"
+    )
+    ap.add_argument("--budget", type=float, default=0, help="stop after this many seconds (0: no limit)")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    plan = ["kill"] * args.kills + ["int"] * args.ints + ["term"] * args.terms
+    plan += ["full"] * max(0, args.runs - len(plan))
+    rng.shuffle(plan)
+    before, procs = snapshot(), other_netns_processes()
+    started = time.monotonic()
+    wall = one_run("full", 0, rng, [])[2]  # a first full run tells how long a run takes
+    done: dict[str, int] = {}
+    flaky = leaked = unreadable = 0
+    for i, kind in enumerate(plan, 1):
+        if args.budget and time.monotonic() - started > args.budget:
+            break
+        ok, readable, _ = one_run(kind, wall, rng, [])
+        found = leaks(before, procs)
+        done[kind] = done.get(kind, 0) + 1
+        flaky += not ok
+        unreadable += readable is False
+        if found:
+            leaked += 1
+            print(f"run {i} ({kind}): LEAK {found}", flush=True)
+        if not ok:
+            print(f"run {i} ({kind}): unexpected verdicts", flush=True)
+        if i % 10 == 0:
+            print(f"... {i} runs, {time.monotonic() - started:.0f} s", flush=True)
+    ssh = {"sshd killed": 0, "connection cut": 0}
+    ssh_leaks = 0
+    for fault in ["sshd killed", "connection cut"] * args.ssh_faults:
+        if args.budget and time.monotonic() - started > args.budget:
+            break
+        with tempfile.TemporaryDirectory(prefix="nslab-soak-sshd-") as name:
+            server = TestSshd.start(Path(name) / "sshd", users=["root"])
+            try:
+                run = subprocess.Popen(
+                    suite(Path(name), server.userdata()), cwd=ROOT, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, text=True,
+                )  # fmt: skip
+                time.sleep(rng.uniform(0.5, max(0.6, wall)))
+                sessions = [p for p in descendants(server.proc.pid)]
+                if fault == "sshd killed":
+                    server.kill_all()
+                else:  # the connection's own sshd dies: the client sees it cut
+                    for pid in sessions:
+                        os.kill(pid, signal.SIGKILL)
+                run.communicate(timeout=300)
+            finally:
+                server.stop()
+        ssh[fault] += 1
+        found = leaks(before, procs)
+        if found:
+            ssh_leaks += 1
+            print(f"ssh ({fault}): LEAK {found}", flush=True)
+    total = sum(done.values())
+    print(f"\nsoak: {total} runs in {time.monotonic() - started:.0f} s (planned {len(plan)}): " + ", ".join(
+        f"{done.get(k, 0)} {k}" for k in ("full", "kill", "int", "term")))  # fmt: skip
+    print(f"  runs that left anything behind: {leaked} of {total}")
+    print(
+        f"  flaky verdicts (a run left alone that failed, or a signal that missed): {flaky} of {total}"
+    )
+    print(f"  interrupted runs (INT/TERM) without a readable report: {unreadable}")
+    if args.ssh_faults:
+        print(f"  over ssh: {ssh['sshd killed']} sshd killed, {ssh['connection cut']} connections cut; "
+              f"left anything behind: {ssh_leaks}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
