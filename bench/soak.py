@@ -140,7 +140,9 @@ def main() -> None:
     ap.add_argument(
         "--ssh-faults", type=int, default=0, help="runs over ssh with sshd killed, and as many cut"
     )
-    ap.add_argument("--budget", type=float, default=0, help="stop after this many seconds (0: no limit)")
+    ap.add_argument(
+        "--budget", type=float, default=0, help="stop the local runs after this many seconds (0: none)"
+    )
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -150,28 +152,9 @@ def main() -> None:
     before, procs = snapshot(), other_netns_processes()
     started = time.monotonic()
     wall = one_run("full", 0, rng, [])[2]  # a first full run tells how long a run takes
-    done: dict[str, int] = {}
-    flaky = leaked = unreadable = 0
-    for i, kind in enumerate(plan, 1):
-        if args.budget and time.monotonic() - started > args.budget:
-            break
-        ok, readable, _ = one_run(kind, wall, rng, [])
-        found = leaks(before, procs)
-        done[kind] = done.get(kind, 0) + 1
-        flaky += not ok
-        unreadable += readable is False
-        if found:
-            leaked += 1
-            print(f"run {i} ({kind}): LEAK {found}", flush=True)
-        if not ok:
-            print(f"run {i} ({kind}): unexpected verdicts", flush=True)
-        if i % 10 == 0:
-            print(f"... {i} runs, {time.monotonic() - started:.0f} s", flush=True)
     ssh = {"sshd killed": 0, "connection cut": 0}
     ssh_leaks = 0
     for fault in ["sshd killed", "connection cut"] * args.ssh_faults:
-        if args.budget and time.monotonic() - started > args.budget:
-            break
         with tempfile.TemporaryDirectory(prefix="nslab-soak-sshd-") as name:
             server = TestSshd.start(Path(name) / "sshd", users=["root"])
             try:
@@ -180,7 +163,7 @@ def main() -> None:
                     stderr=subprocess.STDOUT, text=True,
                 )  # fmt: skip
                 time.sleep(rng.uniform(0.5, max(0.6, wall)))
-                sessions = [p for p in descendants(server.proc.pid)]
+                sessions = descendants(server.proc.pid)
                 if fault == "sshd killed":
                     server.kill_all()
                 else:  # the connection's own sshd dies: the client sees it cut
@@ -194,13 +177,33 @@ def main() -> None:
         if found:
             ssh_leaks += 1
             print(f"ssh ({fault}): LEAK {found}", flush=True)
+    done: dict[str, int] = {}
+    flaky = leaked = unreadable = 0
+    local = time.monotonic()
+    for i, kind in enumerate(plan, 1):
+        if args.budget and time.monotonic() - local > args.budget:
+            break
+        try:
+            ok, readable, _ = one_run(kind, wall, rng, [])
+        except KeyboardInterrupt:
+            print("soak: interrupted; the figures so far:", flush=True)
+            break
+        found = leaks(before, procs)
+        done[kind] = done.get(kind, 0) + 1
+        flaky += not ok
+        unreadable += readable is False
+        if found:
+            leaked += 1
+            print(f"run {i} ({kind}): LEAK {found}", flush=True)
+        if not ok:
+            print(f"run {i} ({kind}): unexpected verdicts", flush=True)
+        if i % 10 == 0:
+            print(f"... {i} runs, {time.monotonic() - started:.0f} s", flush=True)
     total = sum(done.values())
     print(f"\nsoak: {total} runs in {time.monotonic() - started:.0f} s (planned {len(plan)}): " + ", ".join(
         f"{done.get(k, 0)} {k}" for k in ("full", "kill", "int", "term")))  # fmt: skip
     print(f"  runs that left anything behind: {leaked} of {total}")
-    print(
-        f"  flaky verdicts (a run left alone that failed, or a signal that missed): {flaky} of {total}"
-    )
+    print(f"  flaky verdicts (a run left alone that failed, or a signal that missed): {flaky} of {total}")
     print(f"  interrupted runs (INT/TERM) without a readable report: {unreadable}")
     if args.ssh_faults:
         print(f"  over ssh: {ssh['sshd killed']} sshd killed, {ssh['connection cut']} connections cut; "
