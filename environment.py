@@ -18,6 +18,7 @@ from behave.runner import Context
 
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
+from nslab.lab import SEED_LAB as default_lab_path
 from nslab.session import LabSession
 
 
@@ -75,7 +76,28 @@ def _writable(folder: Path) -> None:
         os._exit(2)
 
 
+def _tagged_lab(scenario: Scenario) -> Path | None:
+    """`@lab:NAME` on a feature or scenario: labs/NAME.toml in the feature's folder or the
+    nearest folder above it that has one (else nslab's own labs): the feature's lab,
+    whatever -D lab= says."""
+    names = [t.split(":", 1)[1] for t in scenario.effective_tags if t.startswith("lab:")]
+    if not names:
+        return None
+    here = Path(scenario.feature.filename).resolve().parent
+    for folder in (here, *here.parents):
+        candidate = folder / "labs" / f"{names[-1]}.toml"
+        if candidate.is_file():
+            return candidate
+    bundled = Path(default_lab_path()).parent / f"{names[-1]}.toml"
+    if bundled.is_file():
+        return bundled
+    raise NslabError(
+        f"@lab:{names[-1]}: no labs/{names[-1]}.toml beside the feature or above it", "add the lab file there"
+    )
+
+
 def before_scenario(context: Context, scenario: Scenario) -> None:
+    context.nslab.use_lab(_tagged_lab(scenario))
     if "seed-literal" in scenario.effective_tags and not context.nslab.is_seed_lab:
         scenario.skip(
             "@seed-literal: quotes the seed lab's values (10.16.0.0/24, br0, NAVY) and runs on the "

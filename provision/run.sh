@@ -7,8 +7,10 @@ here=$(dirname "$0")
 export NSLAB_PROVISION_DIR=$here # stages find lib.sh without a `dirname` process each
 for stage in "$@"; do
   case $stage in
-    */* | "" | .*) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;;
+    [0-9][0-9]-*.sh | routed/[0-9][0-9]-*.sh) ;; # a story's stage; routed/: routed labs
+    *) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;;
   esac
+  case $stage in *..* | *//*) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;; esac
   if ! bash "$here/$stage"; then
     echo "nslab: provision stage $stage failed" >&2
     exit 1

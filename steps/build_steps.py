@@ -21,8 +21,9 @@ def _cidr(text: str) -> str:
 @given("the seed lab")
 @given("the lab")
 def base_lab(context: Context) -> None:
-    """Namespaces, veth pairs and the bridge: the previous post's base lab."""
-    context.nslab.provision(only=["topology"])
+    """Namespaces, veth pairs and bridges: the previous post's base lab (a routed lab's
+    networks, hosts and routes)."""
+    context.nslab.provision(only=list(context.nslab.lab.base_stages))
 
 
 @given("the lab is provisioned up to the {stage} stage")

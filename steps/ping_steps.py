@@ -43,6 +43,12 @@ def _measured(ping: Ping) -> None:
 use_step_matcher("re")
 
 
+# Before the plain ones: behave takes the first pattern that matches.
+@when(r"(?P<src>.+?) pings (?P<dest>.+?) over IPv6")
+def pings_v6(context: Context, src: str, dest: str) -> None:
+    context.nslab.ping(src, dest, v6=True)
+
+
 @when(r"(?P<src>.+?) pings (?P<dest>.+?) (?P<count>\d+) times?")
 def pings_n(context: Context, src: str, dest: str, count: str) -> None:
     context.nslab.ping(src, dest, int(count))
@@ -84,6 +90,16 @@ def fails_with(context: Context, text: str) -> None:
     assert r.result.received == 0, "the ping got replies" + _show(r)
     assert r.result.error is not None and text in r.result.error, (
         f"expected the error {text!r}, got {r.result.error!r}" + _show(r)
+    )
+
+
+@then("the replies come from {place} over IPv6")
+def replies_from_v6(context: Context, place: str) -> None:
+    session: LabSession = context.nslab
+    r = _last(context)
+    addr = str(session.address_of(place, v6=True))
+    assert r.result.reply_from and set(r.result.reply_from) == {addr}, (
+        f"expected replies from {addr}, got {sorted(set(r.result.reply_from))}" + _show(r)
     )
 
 

@@ -45,25 +45,35 @@ use_step_matcher("re")
 
 
 # PUBLIC: Given NAME listens on tcp port N / Given NAME listens on udp port N
-@given(r"(?P<name>\S+) listens on (?P<proto>tcp|udp) port (?P<port>\S+)")
-@when(r"(?P<name>\S+) listens on (?P<proto>tcp|udp) port (?P<port>\S+)")
+@given(r"(?P<name>.+?) listens on (?P<proto>tcp|udp) port (?P<port>\S+)")
+@when(r"(?P<name>.+?) listens on (?P<proto>tcp|udp) port (?P<port>\S+)")
 def listens(context: Context, name: str, proto: str, port: str) -> None:
     context.nslab.listen(name, proto, port)
 
 
-@given(r"(?P<name>\S+) listens on (?P<proto>tcp|udp) ports (?P<ports>\S+(?:, ?\S+)*)")
+@given(r"(?P<name>.+?) listens on (?P<proto>tcp|udp) ports (?P<ports>\S+(?:, ?\S+)*)")
 def listens_on_ports(context: Context, name: str, proto: str, ports: str) -> None:
     for port in ports.replace(" ", "").split(","):
         context.nslab.listen(name, proto, port)
 
 
+@when(r"(?P<src>.+?) connects to (?P<dest>.+?) on tcp port (?P<port>\S+) over IPv6")
+def connects_v6(context: Context, src: str, dest: str, port: str) -> None:
+    context.nslab.connect(src, dest, "tcp", port, v6=True)
+
+
+@when(r"(?P<src>.+?) sends to (?P<dest>.+?) on udp port (?P<port>\S+) over IPv6")
+def sends_v6(context: Context, src: str, dest: str, port: str) -> None:
+    context.nslab.connect(src, dest, "udp", port, v6=True)
+
+
 # PUBLIC: When SRC connects to DEST on tcp port N / When SRC sends to DEST on udp port N
-@when(r"(?P<src>\S+) connects to (?P<dest>.+?) on tcp port (?P<port>\S+)")
+@when(r"(?P<src>.+?) connects to (?P<dest>.+?) on tcp port (?P<port>\S+)")
 def connects(context: Context, src: str, dest: str, port: str) -> None:
     context.nslab.connect(src, dest, "tcp", port)
 
 
-@when(r"(?P<src>\S+) sends to (?P<dest>.+?) on udp port (?P<port>\S+)")
+@when(r"(?P<src>.+?) sends to (?P<dest>.+?) on udp port (?P<port>\S+)")
 def sends(context: Context, src: str, dest: str, port: str) -> None:
     context.nslab.connect(src, dest, "udp", port)
 

@@ -18,6 +18,7 @@ def _last(context: Context) -> Result:
     return result
 
 
+@given("I run on the host")
 @when("I run on the host")
 def run_on_host(context: Context) -> None:
     """The docstring is typed at the seed's host prompt: the world's root namespace."""
@@ -63,6 +64,15 @@ def _lookup(context: Context) -> Lookup:
             "no look-up has run in this scenario", "add a step like 'When red looks up \"NAME\"'"
         )
     return lookup
+
+
+@then("the name resolves to {place} over IPv6")
+def resolves_to_v6(context: Context, place: str) -> None:
+    """The AAAA answer: the place's IPv6 address is among the name's addresses."""
+    session: LabSession = context.nslab
+    lk = _lookup(context)
+    addr = str(session.address_of(place, v6=True))
+    assert addr in lk.addresses, f"{lk.name}: expected {addr}, got {', '.join(lk.addresses) or 'not found'}"
 
 
 @then("the name resolves to {place}")

@@ -110,7 +110,7 @@ def test_every_negative_step_fails_when_its_probe_cannot_run(tmp_path: Path) -> 
         f"ping -n -c 3 -i 0.01 -W 0.1 203.0.113.10` did not run: namespace red does not exist, {no_verdict}",
         "the loss was not decided by 'NAVY': dropped by FORWARD policy DROP (+3 packets)",
         "counters moved: dropped by FORWARD policy DROP (+3 packets)",
-        "`ip netns exec red getent hosts www.example.test` did not run: namespace red does not exist, "
+        "`ip netns exec red getent ahosts www.example.test` did not run: namespace red does not exist, "
         + no_verdict,
         f"did not run: getent cannot be executed: Permission denied, {no_verdict}",
         f"`ip netns exec isp cat /proc/net/xt_recent/nslab-seen` did not run: namespace isp does not exist, "

@@ -20,6 +20,7 @@ from pathlib import Path
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab  # noqa: F401  (default_lab: for the doctest)
 from nslab.probe import Runner
+from nslab.routed import RoutedLab
 
 HOST = "host"
 FORMATS = ("svg", "png", "mmd", "dot")
@@ -48,8 +49,10 @@ class Topology:
         return {i.key: i for i in self.ifaces}
 
 
-def expected(lab: Lab) -> Topology:
+def expected(lab: Lab | RoutedLab) -> Topology:
     """What the lab file says should exist once every stage has run."""
+    if isinstance(lab, RoutedLab):
+        return expected_routed(lab)
     up = lab.upstream
     topo = Topology()
     topo.ifaces.append(Iface(HOST, lab.bridge.name, (str(lab.bridge.gateway),), note="bridge, gateway"))
@@ -72,11 +75,57 @@ def expected(lab: Lab) -> Topology:
     return topo
 
 
+def expected_routed(lab: RoutedLab) -> Topology:
+    """A routed lab: a bridge per network on the host, a veth leg per interface, routers,
+    the upstream hanging off its host."""
+    topo = Topology()
+    for net in lab.networks:
+        addrs = tuple(str(a) for a in (net.host, net.host6) if a is not None)
+        subnets = ", ".join(str(s) for s in (net.subnet, net.subnet6) if s is not None)
+        topo.ifaces.append(Iface(HOST, net.bridge, addrs, note=f"network {net.name}: {subnets}"))
+    for host, iface, net in lab.attachments():
+        addrs = tuple(str(a) for a in (iface.address, iface.address6) if a is not None)
+        topo.ifaces.append(Iface(HOST, iface.peer, (), master=net.bridge, peer=f"{host.name}/{iface.name}"))
+        topo.ifaces.append(
+            Iface(
+                host.name,
+                iface.name,
+                addrs,
+                peer=f"{HOST}/{iface.peer}",
+                note="router" if host.router else "",
+            )
+        )
+    up = lab.upstream
+    via = up.via or HOST
+    topo.ifaces.append(
+        Iface(
+            via,
+            up.uplink,
+            (str(up.host_address), str(up.host_address6)),
+            peer=f"{up.namespace}/{up.peer}",
+            note="uplink",
+        )
+    )
+    topo.ifaces.append(
+        Iface(up.namespace, up.peer, (str(up.isp_address), str(up.isp_address6)), peer=f"{via}/{up.uplink}")
+    )
+    topo.ifaces.append(
+        Iface(
+            up.namespace,
+            "lo",
+            (f"{up.server}/32", f"{up.dns}/32", f"{up.server6}/128", f"{up.dns6}/128"),
+            note=f"server, DNS for *.{up.domain}",
+        )
+    )
+    topo.firewall = [f"{h.name}: {r.kind} {r.path.name}" for h in lab.hosts for r in h.rulesets]
+    return topo
+
+
 def _links(runner: Runner, ns: str | None) -> list[dict]:
     return json.loads(runner.run(["ip", "-j", "-d", "addr"], ns=ns, check=True).stdout or "[]")
 
 
-def live(runner: Runner, lab: Lab) -> Topology:
+def live(runner: Runner, lab: Lab | RoutedLab) -> Topology:
     """What is really there: links, addresses and masters from `ip -j` in every namespace."""
     topo = Topology()
     listing = runner.run(["ip", "netns", "list"], check=True).stdout
@@ -89,15 +138,13 @@ def live(runner: Runner, lab: Lab) -> Topology:
             addrs = tuple(
                 f"{a['local']}/{a['prefixlen']}"
                 for a in link.get("addr_info", [])
-                if a.get("family") == "inet"
+                if a.get("family") == "inet" or (a.get("family") == "inet6" and a.get("scope") == "global")
             )
             topo.ifaces.append(Iface(ns or HOST, name, addrs, master=link.get("master")))
     rules = runner.run(["iptables-save"], check=False).stdout
-    topo.firewall = [
-        line
-        for line in rules.splitlines()
-        if line.startswith((":FORWARD", "-A FORWARD", f"-A {lab.firewall.chain}"))
-    ]
+    chains = ("FORWARD", lab.firewall.chain) if isinstance(lab, Lab) else ("FORWARD",)
+    heads = (":FORWARD", *(f"-A {c}" for c in chains))
+    topo.firewall = [line for line in rules.splitlines() if line.startswith(heads)]
     topo.firewall += [line for line in rules.splitlines() if "MASQUERADE" in line]
     return topo
 

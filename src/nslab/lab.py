@@ -17,9 +17,12 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nslab.errors import LabError
+
+if TYPE_CHECKING:
+    from nslab.routed import RoutedLab
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,6 +89,13 @@ class Lab:
     namespaces: tuple[Namespace, ...]
     firewall: Firewall = field(default_factory=Firewall)
     upstream: Upstream = field(default_factory=Upstream)
+    kind: str = "seed"  # the one-bridge story of the seed; nslab.routed has "routed"
+    base_stages: tuple[str, ...] = ("topology",)  # what "Given the lab" builds
+
+    @property
+    def firewall_places(self) -> tuple[str, ...]:
+        """Where the lab's rules live, for "which rule decided": the seed filters on its host."""
+        return ("host:iptables4",)
 
     @property
     def namespace_names(self) -> list[str]:
@@ -145,8 +155,9 @@ def _repo_seed() -> Path:
     return Path(__file__).resolve().parents[2] / "labs" / "seed.toml"
 
 
-def load_lab(path: str | Path) -> Lab:
-    """Read and validate a lab file; any problem is one LabError naming the file and field."""
+def load_lab(path: str | Path) -> Lab | RoutedLab:
+    """Read and validate a lab file; any problem is one LabError naming the file and field.
+    A file with [[network]] / [[host]] tables is a routed lab (nslab.routed)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -157,6 +168,10 @@ def load_lab(path: str | Path) -> Lab:
     except tomllib.TOMLDecodeError as exc:
         raise LabError(f"{path}: not valid TOML: {exc}", "fix the syntax at that line") from None
     try:
+        from nslab import routed  # routed builds on this module's checks
+
+        if routed.is_routed(raw):
+            return routed.load_routed(raw, path.resolve().parent)
         return parse_lab(raw)
     except LabError as exc:
         raise LabError(f"{path}: {exc.problem}", exc.fix) from None

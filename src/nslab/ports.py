@@ -201,9 +201,15 @@ class Prober:
         reply = self.request("probe", timeout=wait + 30, probes=list(specs), snap=list(firewalls))
         if "error" in reply:
             raise ProbeError(f"the probe did not run: {reply['error']}, so there is no verdict")
-        before = {k: _ruleset(v) for k, v in reply["before"].items()}
-        after = {k: _ruleset(v) for k, v in reply["after"].items()}
-        return reply["results"], Evidence(tuple(decisions(before, after)))
+
+        def rulesets(snaps: dict[str, str]) -> dict[str, parse.Ruleset]:
+            return {
+                k.partition(":")[0]: parse.firewall_snapshot(k.partition(":")[2], v) for k, v in snaps.items()
+            }
+
+        return reply["results"], Evidence(
+            tuple(decisions(rulesets(reply["before"]), rulesets(reply["after"])))
+        )
 
     def close(self) -> None:
         if self.child is not None:
@@ -211,10 +217,3 @@ class Prober:
             child.close_stdin()  # the helper ends on EOF at once; waiting for that (~7 ms) lets
             child.wait(2.0)  # the world end promptly, where killing its nsenter first cost ~1.5 s
             child.kill()
-
-
-def _ruleset(text: str) -> parse.Ruleset:
-    try:
-        return parse.iptables_save(text)
-    except ValueError:
-        return parse.Ruleset()

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from nslab import parse
 from nslab.errors import ProbeError
-from nslab.evidence import HOST, Evidence, decisions
+from nslab.evidence import Evidence, decisions
 from nslab.targets.base import Command, Result
 from nslab.tools import install_hint
 
@@ -117,13 +117,21 @@ def _no_verdict(raw: Result, why: str, fix: str) -> ProbeError:
 
 # Counters of every firewall right before and right after the probe, in one process: a
 # separate `iptables-save -c` per snapshot costs ~4.5 ms (nsenter) against ~1 ms inside
-# this script. Arguments, never spliced: N, N firewall places ("host" = the world's root
-# namespace), then the probe's argv.
+# this script. Arguments, never spliced: N, N firewall places as PLACE:TOOL ("host" = the
+# world's root namespace; TOOL as in parse.firewall_snapshot), then the probe's argv.
 OBSERVE = r"""
 snap() {
   for fw in "${fws[@]}"; do
+    place=${fw%%:*} tool=${fw#*:} pre=()
+    [ "$place" = host ] || pre=(ip netns exec "$place")
     printf '@@nslab-fw %s\n' "$fw"
-    if [ "$fw" = host ]; then iptables-save -c; else ip netns exec "$fw" iptables-save -c; fi 2>/dev/null
+    case $tool in
+      nft) "${pre[@]}" nft -j list ruleset ;;
+      iptables4) "${pre[@]}" iptables-save -c ;;
+      legacy)
+        "${pre[@]}" iptables-legacy-save -c; printf '@@nslab-v6\n'; "${pre[@]}" ip6tables-legacy-save -c ;;
+      *) "${pre[@]}" iptables-save -c; printf '@@nslab-v6\n'; "${pre[@]}" ip6tables-save -c ;;
+    esac 2>/dev/null
   done
 }
 n=$1; shift; fws=("${@:1:$n}"); shift "$n"
@@ -141,10 +149,8 @@ def _snapshots(text: str) -> dict[str, parse.Ruleset]:
     out = {}
     for block in text.split("@@nslab-fw ")[1:]:
         where, _, body = block.partition("\n")
-        try:
-            out[where] = parse.iptables_save(body)
-        except ValueError:
-            out[where] = parse.Ruleset()
+        place, _, tool = where.partition(":")
+        out[place] = parse.firewall_snapshot(tool, body)
     return out
 
 
@@ -173,7 +179,7 @@ def ping(
     count: int = 3,
     interval: float = 0.02,
     wait: float = 0.15,
-    firewalls: Sequence[str] = (HOST,),
+    firewalls: Sequence[str] = ("host:iptables4",),
 ) -> Ping:
     """A measured ping, or ProbeError when ping never got to send (no verdict then), but for
     ping's own refusals, which are claims of their own ("Network is unreachable")."""
@@ -244,13 +250,13 @@ def lookup(runner: Runner, ns: str, name: str) -> Lookup:
 
     Only getent's exit 2 ("not found") means the name does not resolve; anything else
     that is not a success (no namespace, no getent, a hang) is an error, not a verdict."""
-    raw = runner.run(["getent", "hosts", name], ns=ns, timeout=15)
+    raw = runner.run(["getent", "ahosts", name], ns=ns, timeout=15)  # A and AAAA, as programs get them
     reason = not_run(raw, "getent")
     if reason is None and raw.rc not in (0, 2):
         reason = (f"getent exited {raw.rc}: {raw.output.strip() or 'no output'}", "run it by hand to see why")
     if reason is not None:
         raise _no_verdict(raw, *reason)
-    addresses = tuple(line.split()[0] for line in raw.stdout.splitlines() if line.strip())
+    addresses = tuple(dict.fromkeys(line.split()[0] for line in raw.stdout.splitlines() if line.strip()))
     return Lookup(name, addresses if raw.rc == 0 else (), raw)
 
 

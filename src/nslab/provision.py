@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from nslab.errors import LabError
 from nslab.lab import Lab, default_lab
+from nslab.routed import RoutedLab
 
 if TYPE_CHECKING:
     from nslab.targets.base import Result
@@ -27,6 +28,8 @@ STAGE_RE = re.compile(r"(\d\d)-([a-z]+)\.sh\Z")
 
 class Runner(Protocol):
     provision_dir: str
+
+    def put(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
 
     def run(
         self,
@@ -47,31 +50,43 @@ def stage_dir() -> Path:
     raise LabError("cannot find the provision/ stages", "reinstall nslab or run from its checkout")
 
 
+# Each kind of lab has its story of stages: the seed's in provision/, routed labs' in
+# provision/routed/ (a new kind of lab adds its folder here and its stages there).
+STORIES = {"seed": "", "routed": "routed"}
+
+
 @dataclass(frozen=True)
 class Stage:
-    """One provision file: `NN-name.sh`, run after every lower number."""
+    """One provision file: `NN-name.sh`, run after every lower number of its story."""
 
     order: int
     name: str
     path: Path
+    story: str = ""
+
+    @property
+    def file(self) -> str:
+        """As run.sh takes it: `20-topology.sh`, `routed/20-networks.sh`."""
+        return f"{self.story}/{self.path.name}" if self.story else self.path.name
 
 
-def stages() -> list[Stage]:
+def stages(kind: str = "seed") -> list[Stage]:
+    story = STORIES[kind]
     found = []
-    for path in stage_dir().iterdir():
+    for path in (stage_dir() / story).iterdir():
         m = STAGE_RE.match(path.name)
         if m:
-            found.append(Stage(int(m.group(1)), m.group(2), path))
+            found.append(Stage(int(m.group(1)), m.group(2), path, story))
     return sorted(found, key=lambda s: s.order)
 
 
-def stage_names() -> list[str]:
-    return [s.name for s in stages()]
+def stage_names(kind: str = "seed") -> list[str]:
+    return [s.name for s in stages(kind)]
 
 
-def select(upto: str | None = None, only: list[str] | None = None) -> list[Stage]:
+def select(upto: str | None = None, only: list[str] | None = None, kind: str = "seed") -> list[Stage]:
     """The stages to run: all of them, every stage up to and including `upto`, or `only`."""
-    all_stages = stages()
+    all_stages = stages(kind)
     names = [s.name for s in all_stages]
     for wanted in ([upto] if upto else []) + list(only or []):
         if wanted not in names:
@@ -83,8 +98,10 @@ def select(upto: str | None = None, only: list[str] | None = None) -> list[Stage
     return all_stages
 
 
-def lab_env(lab: Lab) -> dict[str, str]:
+def lab_env(lab: Lab | RoutedLab) -> dict[str, str]:
     """The lab as NSLAB_* variables: the stages' only input (never string-built shell)."""
+    if isinstance(lab, RoutedLab):
+        return routed_env(lab)
     up = lab.upstream
     return {
         "NSLAB_LAB": lab.name,
@@ -107,15 +124,116 @@ def lab_env(lab: Lab) -> dict[str, str]:
     }
 
 
+def routed_env(lab: RoutedLab, rulesets: dict[Path, str] | None = None) -> dict[str, str]:
+    """A routed lab's variables: one line per network, host, interface, route and ruleset.
+    `rulesets` maps the user's files to where they were put on the target."""
+    up = lab.upstream
+
+    def opt(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    return {
+        "NSLAB_LAB": lab.name,
+        "NSLAB_BACKEND": lab.backend,
+        "NSLAB_NETWORKS": "\n".join(
+            f"{n.name} {n.bridge} {opt(n.host)} {opt(n.host6)}" for n in lab.networks
+        ),
+        "NSLAB_HOSTS": "\n".join(f"{h.name} {int(h.router)}" for h in lab.hosts),
+        "NSLAB_INTERFACES": "\n".join(
+            f"{h.name} {i.name} {i.peer} {n.bridge} {opt(i.address)} {opt(i.address6)}"
+            for h, i, n in lab.attachments()
+        ),
+        "NSLAB_ROUTES": "\n".join(
+            f"{h.name} {6 if r.v6 else 4} {r.dst} {r.via}" for h in lab.hosts for r in h.routes
+        ),
+        "NSLAB_RULESETS": "\n".join(
+            f"{h.name} {r.kind} {(rulesets or {}).get(r.path, r.path)}" for h in lab.hosts for r in h.rulesets
+        ),
+        "NSLAB_UPSTREAM_NS": up.namespace,
+        "NSLAB_UPSTREAM_VIA": up.via or "",
+        "NSLAB_UPLINK": up.uplink,
+        "NSLAB_UPLINK_PEER": up.peer,
+        "NSLAB_UPLINK_ADDRESS": str(up.host_address),
+        "NSLAB_UPLINK_ADDRESS6": str(up.host_address6),
+        "NSLAB_ISP_ADDRESS": str(up.isp_address),
+        "NSLAB_ISP_ADDRESS6": str(up.isp_address6),
+        "NSLAB_SERVER": str(up.server),
+        "NSLAB_SERVER6": str(up.server6),
+        "NSLAB_DNS": str(up.dns),
+        "NSLAB_DNS6": str(up.dns6),
+        "NSLAB_DOMAIN": up.domain,
+    }
+
+
+RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the host's files
+
+
+def put_rulesets(runner: Runner, lab: RoutedLab) -> dict[Path, str]:
+    """The user's ruleset files, copied onto the target (a remote machine has none of them)."""
+    placed = {}
+    for host in lab.hosts:
+        for r in host.rulesets:
+            where = f"{RULESET_DIR}/{host.name}-{r.kind}"
+            runner.run(["mkdir", "-p", RULESET_DIR], check=True)
+            runner.put(where, r.path.read_bytes())
+            placed[r.path] = where
+    return placed
+
+
+# How each kind of ruleset file is checked without applying it (inside a throwaway world).
+CHECKS = {
+    "nft": ["nft", "-c", "-f"],
+    "iptables": ["iptables-restore", "--test"],
+    "ip6tables": ["ip6tables-restore", "--test"],
+    "script": ["bash", "-n"],
+}
+
+
+def check_rulesets(runner: Runner, lab: Lab | RoutedLab) -> None:
+    """Every ruleset file of the lab passes its tool's own check before anything is built;
+    the first that does not is one LabError naming the file and the line."""
+    if not isinstance(lab, RoutedLab):
+        return
+    placed = put_rulesets(runner, lab)
+    for host in lab.hosts:
+        for r in host.rulesets:
+            where = placed[r.path]
+            result = runner.run([*CHECKS[r.kind], where], timeout=30)
+            if result.ok:
+                continue
+            text = result.output.replace(where, str(r.path))
+            lines = [
+                line.strip()
+                for line in text.splitlines()
+                if line.strip() and not line.strip().startswith("^")
+            ]
+            detail = next(
+                (line for line in lines if str(r.path) in line or "line" in line), lines[0] if lines else ""
+            )
+            if str(r.path) not in detail:
+                detail = f"{r.path}: {detail}"
+            raise LabError(
+                f"host {host.name}'s {r.kind} ruleset does not load: {detail}", "fix the file at that line"
+            )
+
+
 def provision(
-    runner: Runner, lab: Lab, *, upto: str | None = None, only: list[str] | None = None, check: bool = True
+    runner: Runner,
+    lab: Lab | RoutedLab,
+    *,
+    upto: str | None = None,
+    only: list[str] | None = None,
+    check: bool = True,
 ) -> list[Result]:
     """Run the selected stages in order, in one call; the first failure raises with its stderr."""
-    chosen = select(upto, only)
+    chosen = select(upto, only, lab.kind)
     if not chosen:
         return []
+    env = lab_env(lab)
+    if isinstance(lab, RoutedLab) and any(s.name == "rulesets" for s in chosen):
+        env = routed_env(lab, put_rulesets(runner, lab))
     run_sh = f"{runner.provision_dir}/run.sh"
-    return [runner.run(["bash", run_sh, *(s.path.name for s in chosen)], env=lab_env(lab), check=check)]
+    return [runner.run(["bash", run_sh, *(s.file for s in chosen)], env=env, check=check)]
 
 
 def teardown(runner: Runner, lab: Lab) -> Result:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import html
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from nslab import diagnostics, ports, probe
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError, ProbeError, TargetError
-from nslab.evidence import HOST
 from nslab.host_world import HostWorld
-from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, Lab, default_lab
-from nslab.provision import provision
+from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, Lab, default_lab, load_lab
+from nslab.provision import check_rulesets, provision
+from nslab.routed import RoutedLab
 from nslab.targets import open_target
 from nslab.targets.base import Result, Target
 from nslab.world import PendingWorld, World
@@ -34,19 +35,46 @@ MAX_PINGS = 100
 class LabSession:
     settings: Settings
     target: Target
-    lab: Lab
+    lab: Lab | RoutedLab
     world: World | None = None
     last_ping: probe.Ping | None = None
     last_result: Result | None = None
     last_lookup: probe.Lookup | None = None
     last_connection: ports.Connection | None = None
     _prober: ports.Prober | None = None
+    run_lab: Lab | RoutedLab | None = None  # the run's own lab (-D lab=...), for untagged features
+    _labs: dict[Path, Lab | RoutedLab] = field(default_factory=dict)
     _next: PendingWorld | None = None
+
+    def use_lab(self, path: Path | None) -> None:
+        """The lab for the next scenarios: a file a feature names (`@lab:NAME`), loaded and
+        its rulesets checked once per run; None: the run's own lab."""
+        if self.run_lab is None:
+            self.run_lab = self.lab
+        if path is None:
+            self.lab = self.run_lab
+            return
+        path = path.resolve()
+        if path not in self._labs:
+            lab = load_lab(path)
+            if isinstance(lab, RoutedLab) and any(h.rulesets for h in lab.hosts):
+                with World.start(self.target) as scratch:
+                    check_rulesets(scratch, lab)
+            self._labs[path] = lab
+        self.lab = self._labs[path]
 
     @classmethod
     def open(cls, settings: Settings, userdata: dict[str, str] | None = None) -> LabSession:
         lab = settings.load_lab()  # validate the lab before touching any machine
-        return cls(settings, open_target(settings, userdata or {}), lab)
+        target = open_target(settings, userdata or {})
+        try:
+            if isinstance(lab, RoutedLab) and any(h.rulesets for h in lab.hosts):
+                with World.start(target) as scratch:  # the user's rulesets, checked, not applied
+                    check_rulesets(scratch, lab)
+        except NslabError:
+            target.close()
+            raise
+        return cls(settings, target, lab)
 
     # --- worlds ----------------------------------------------------------------------------
 
@@ -146,16 +174,30 @@ class LabSession:
     # --- probing ---------------------------------------------------------------------------
 
     def namespace(self, name: str) -> str:
+        """A lab namespace by name; `the internet` is the simulated upstream's (a probe's
+        source, e.g. "the internet connects to the uplink on tcp port 80")."""
+        if name == "the internet":
+            return self.lab.upstream.namespace
         return self.lab.namespace(name).name
+
+    def resolve(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        if not v6:
+            return self.lab.resolve(where)
+        if not isinstance(self.lab, RoutedLab):
+            raise LabError(
+                f"lab '{self.lab.name}' has no IPv6 addresses",
+                "probe over IPv4, or give the lab IPv6 subnets (a routed lab, see labs/dmz.toml)",
+            )
+        return self.lab.resolve(where, v6=True)
 
     @property
     def firewalls(self) -> tuple[str, ...]:
-        """Where the lab's rules live, for "which rule decided": the seed filters on its host."""
-        return (HOST,)
+        """Where the lab's rules live, for "which rule decided" (PLACE:TOOL)."""
+        return self.lab.firewall_places
 
-    def ping(self, src: str, dest: str, count: int = 3) -> probe.Ping:
+    def ping(self, src: str, dest: str, count: int = 3, v6: bool = False) -> probe.Ping:
         ns = self.namespace(src)
-        addr = self.lab.resolve(dest)
+        addr = self.resolve(dest, v6)
         if not 1 <= count <= MAX_PINGS:
             raise LabError(f"{count} pings is out of range", f"ping 1 to {MAX_PINGS} times")
         self.last_ping = None
@@ -197,22 +239,17 @@ class LabSession:
     def target_spec(self, src: str, dest: str, service: ports.Service) -> dict[str, object]:
         """A probe as the helper takes it; every name checked against the lab first."""
         ns = self.namespace(src)
-        if service.v6:
-            raise LabError(
-                f"{service.words()}: lab '{self.lab.name}' has no IPv6 addresses",
-                "probe over IPv4 (drop ' v6'); IPv6 labs come with the lab model v2",
-            )
         return {
             "ns": ns,
             "proto": service.proto,
-            "dst": str(self.lab.resolve(dest)),
+            "dst": str(self.resolve(dest, service.v6)),
             "port": service.port,
             "timeout": self.settings.probe_wait if service.proto != "icmp" else self.settings.ping_wait,
         }
 
-    def connect(self, src: str, dest: str, proto: str, port: int | str) -> ports.Connection:
+    def connect(self, src: str, dest: str, proto: str, port: int | str, v6: bool = False) -> ports.Connection:
         """One TCP connection attempt or UDP datagram, with the rule that decided it."""
-        service = ports.Service(ports.check_protocol(proto), ports.check_port(port))
+        service = ports.Service(ports.check_protocol(proto), ports.check_port(port), v6)
         spec = self.target_spec(src, dest, service)
         self.last_connection = None
         (raw,), evidence = self.prober.probe([spec], self.firewalls)
@@ -244,8 +281,8 @@ class LabSession:
         self.last_result = self.last_lookup.raw
         return self.last_lookup
 
-    def address_of(self, where: str) -> ipaddress.IPv4Address:
-        return self.lab.resolve(where)
+    def address_of(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        return self.resolve(where, v6)
 
     # --- reporting -------------------------------------------------------------------------
 

@@ -362,19 +362,28 @@ def unlimit_icmp(done: set[str]) -> None:
 # --- counters ----------------------------------------------------------------------------
 
 
+SNAPSHOT = {
+    "nft": [["nft", "-j", "list", "ruleset"]],
+    "iptables4": [["iptables-save", "-c"]],
+    "iptables": [["iptables-save", "-c"], ["ip6tables-save", "-c"]],
+    "legacy": [["iptables-legacy-save", "-c"], ["ip6tables-legacy-save", "-c"]],
+}
+
+
 def snapshot(places: list[str]) -> dict[str, str]:
-    """`iptables-save -c` of each firewall place ("host": the world's root namespace)."""
+    """Each firewall place's counters, as PLACE:TOOL ("host": the world's root namespace);
+    IPv6 after a line "@@nslab-v6" (nslab.parse.firewall_snapshot reads them)."""
     out = {}
-    for place in places:
-        argv = (
-            ["iptables-save", "-c"]
-            if place == "host"
-            else ["ip", "netns", "exec", place, "iptables-save", "-c"]
-        )
-        try:
-            out[place] = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            out[place] = ""
+    for spec in places:
+        place, _, tool = spec.partition(":")
+        pre = [] if place == "host" else ["ip", "netns", "exec", place]
+        texts = []
+        for argv in SNAPSHOT.get(tool, SNAPSHOT["iptables"]):
+            try:
+                texts.append(subprocess.run(pre + argv, capture_output=True, text=True, timeout=10).stdout)
+            except (OSError, subprocess.TimeoutExpired):
+                texts.append("")
+        out[spec] = "@@nslab-v6\n".join(texts)
     return out
 
 

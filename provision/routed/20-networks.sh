@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Routed labs, stage 2: a bridge per network on the lab's host (with the host's address
+# where it joins), a namespace per host, a veth leg per interface (the other leg on the
+# network's bridge), IPv4 and IPv6 addresses (nodad: nothing waits for duplicate address
+# detection), forwarding in routers.
+#
+# The IPv6 trap (containerlab #2389, Ubuntu 24.04): with bridge-nf-call-ip6tables=1 an
+# ip6 filter FORWARD policy of DROP on the host also drops the neighbour discovery that
+# crosses its bridges, and IPv6 dies silently. Neighbour and router discovery are
+# accepted first in the host's ip6 FORWARD chain, whatever policy comes later.
+set -euo pipefail
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")/..}/lib.sh"
+need NSLAB_NETWORKS NSLAB_HOSTS NSLAB_INTERFACES
+
+# No duplicate address detection anywhere, set before any link exists: an interface takes
+# its settings from "default" when it is made, and a link-local address still "tentative"
+# cannot send neighbour solicitations (measured: the first packet routed over IPv6 waited
+# ~1 s for it).
+sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+while read -r host router; do
+  ensure_netns "$host"
+  sysctl_args=(net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0)
+  if [ "$router" = 1 ]; then
+    sysctl_args+=(net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1)
+  fi
+  ip netns exec "$host" sysctl -qw "${sysctl_args[@]}"
+done <<<"$NSLAB_HOSTS"
+host_links=$(link_names)
+{
+  while read -r _net bridge addr addr6; do
+    has_line "$host_links" "$bridge" || echo "link add $bridge type bridge"
+    echo "link set $bridge up"
+    [ "$addr" = - ] || echo "addr replace $addr dev $bridge"
+    [ "$addr6" = - ] || echo "addr replace $addr6 dev $bridge nodad"
+  done <<<"$NSLAB_NETWORKS"
+  while read -r host ifname peer bridge _addr _addr6; do
+    has_line "$host_links" "$peer" || echo "link add $peer type veth peer name $ifname netns $host"
+    echo "link set $peer master $bridge up"
+  done <<<"$NSLAB_INTERFACES"
+} | ip -batch -
+while read -r host _router; do
+  {
+    echo "link set lo up"
+    while read -r ihost ifname _peer _bridge addr addr6; do
+      [ "$ihost" = "$host" ] || continue
+      [ "$addr" = - ] || echo "addr replace $addr dev $ifname"
+      [ "$addr6" = - ] || echo "addr replace $addr6 dev $ifname nodad"
+      echo "link set $ifname up"
+    done <<<"$NSLAB_INTERFACES"
+  } | ip -n "$host" -batch -
+done <<<"$NSLAB_HOSTS"
+saved=$(ip6tables-save -t filter 2>/dev/null || true)
+for kind in neighbour-solicitation neighbour-advertisement router-solicitation router-advertisement; do
+  rule="-p ipv6-icmp -m icmp6 --icmpv6-type $kind -j ACCEPT"
+  [[ $saved == *"-A FORWARD $rule"* ]] || ip6tables -w -I FORWARD 1 -p ipv6-icmp -m icmp6 --icmpv6-type "$kind" -j ACCEPT
+done

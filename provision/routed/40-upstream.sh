@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Routed labs, stage 4: the simulated internet, dual-stack, hanging off one host (a
+# router) or the lab's host: an isp namespace on documentation ranges, a server and a DNS
+# address on its loopback, host routes to them from the uplink's side, and no route back
+# into the lab (as on the real internet: only NAT gets replies home).
+set -euo pipefail
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")/..}/lib.sh"
+need NSLAB_UPSTREAM_NS NSLAB_UPLINK NSLAB_UPLINK_PEER NSLAB_UPLINK_ADDRESS NSLAB_UPLINK_ADDRESS6 \
+  NSLAB_ISP_ADDRESS NSLAB_ISP_ADDRESS6 NSLAB_SERVER NSLAB_SERVER6 NSLAB_DNS NSLAB_DNS6
+
+isp=$NSLAB_UPSTREAM_NS
+via=${NSLAB_UPSTREAM_VIA:-}
+ensure_netns "$isp"
+ip netns exec "$isp" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+in_via=()
+[ -z "$via" ] || in_via=(-n "$via")
+links=$(ip "${in_via[@]}" -o link show | cut -d: -f2 | sed 's/@.*//; s/ //g')
+has_line "$links" "$NSLAB_UPLINK" ||
+  ip "${in_via[@]}" link add "$NSLAB_UPLINK" type veth peer name "$NSLAB_UPLINK_PEER" netns "$isp"
+printf '%s\n' \
+  "addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK" \
+  "addr replace $NSLAB_UPLINK_ADDRESS6 dev $NSLAB_UPLINK nodad" \
+  "link set $NSLAB_UPLINK up" \
+  "route replace $NSLAB_SERVER/32 via ${NSLAB_ISP_ADDRESS%/*} dev $NSLAB_UPLINK" \
+  "route replace $NSLAB_DNS/32 via ${NSLAB_ISP_ADDRESS%/*} dev $NSLAB_UPLINK" \
+  "route replace $NSLAB_SERVER6/128 via ${NSLAB_ISP_ADDRESS6%/*} dev $NSLAB_UPLINK" \
+  "route replace $NSLAB_DNS6/128 via ${NSLAB_ISP_ADDRESS6%/*} dev $NSLAB_UPLINK" | ip "${in_via[@]}" -batch -
+printf '%s\n' "link set lo up" \
+  "addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER" \
+  "addr replace $NSLAB_ISP_ADDRESS6 dev $NSLAB_UPLINK_PEER nodad" \
+  "link set $NSLAB_UPLINK_PEER up" \
+  "addr replace $NSLAB_SERVER/32 dev lo" \
+  "addr replace $NSLAB_DNS/32 dev lo" \
+  "addr replace $NSLAB_SERVER6/128 dev lo" \
+  "addr replace $NSLAB_DNS6/128 dev lo" | ip -n "$isp" -batch -
+ensure_rules filter "$isp" <<EOF_RULES
+INPUT append -p icmp -m icmp --icmp-type 8 -m recent --set --name nslab-seen --mask 255.255.255.255 --rsource
+EOF_RULES
