@@ -15,6 +15,7 @@ exit non-zero with a readable report: JUnit that marks the interrupted scenario,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import signal
@@ -168,7 +169,8 @@ def main() -> None:
                     server.kill_all()
                 else:  # the connection's own sshd dies: the client sees it cut
                     for pid in sessions:
-                        os.kill(pid, signal.SIGKILL)
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
                 run.communicate(timeout=300)
             finally:
                 server.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from behave import then, when
+from behave import given, then, when
 from behave.runner import Context
 
 from nslab.errors import NslabError
