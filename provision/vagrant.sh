@@ -6,7 +6,7 @@ set -euo pipefail
 build_lab=$1
 shift
 
-need=(ip iptables ping dnsmasq python3 getent unshare nsenter sysctl setpriv conntrack)
+need=(ip iptables ping dnsmasq python3 getent unshare nsenter sysctl setpriv conntrack nft)
 missing=()
 for tool in "${need[@]}"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -14,7 +14,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends iproute2 iptables iputils-ping dnsmasq-base \
-    python3 procps util-linux libc-bin conntrack >/dev/null
+    python3 procps util-linux libc-bin conntrack nftables >/dev/null
 fi
 # Bridged frames through iptables: a kernel module on stock Ubuntu. Loading it is a
 # host-wide change, which is what this disposable VM is for.

@@ -11,7 +11,7 @@ out=${1:-$HOME/.cache/nslab/box}
 box="$out/nslab-debian12.box"
 # The packages in the box; a box built with another list is rebuilt (its list is kept
 # beside it), so a tool the lab gains reaches a cached box too.
-packages=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3,procps,util-linux,libc-bin,conntrack
+packages=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3,procps,util-linux,libc-bin,conntrack,nftables
 if [ -s "$box" ] && [ "$(cat "$box.packages" 2>/dev/null)" = "$packages" ]; then
   echo "box: $box exists (delete it to rebuild)"
   exit 0
