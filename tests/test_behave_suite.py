@@ -29,8 +29,8 @@ def test_seed_features_pass_and_leave_the_host_untouched(tmp_path: Path) -> None
     assert len(scenarios) >= 25
     assert {el["status"] for el in scenarios} == {"passed"}
     # every feature file on disk ran, and passed
-    ran = {Path(f["location"].split(":")[0]).name: f["status"] for f in features}
-    assert set(ran) == {p.name for p in (ROOT / "features").glob("*.feature")}
+    ran = {f["location"].split(":")[0]: f["status"] for f in features}
+    assert set(ran) == {str(p.relative_to(ROOT)) for p in (ROOT / "features").rglob("*.feature")}
     assert set(ran.values()) == {"passed"}
     assert host_snapshot() == before
 

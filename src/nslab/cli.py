@@ -64,8 +64,7 @@ def validate(files: tuple[str, ...]) -> None:
             lab = load_lab(path)
         except NslabError as exc:
             fail(exc, 2)
-        names = ", ".join(lab.namespace_names)
-        click.echo(f"{path}: ok (lab '{lab.name}': {names} on {lab.bridge.name}, {lab.subnet})")
+        click.echo(f"{path}: ok (lab '{lab.name}': {lab.summary()})")
 
 
 @main.command()
@@ -99,8 +98,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
     except NslabError as exc:
         fail(exc)
     click.echo(
-        f"lab '{lab.name}' is up: {', '.join(lab.namespace_names)} on {lab.bridge.name}. "
-        f"Try: nslab exec {lab.namespaces[0].name} -- ip route"
+        f"lab '{lab.name}' is up: {lab.summary()}. Try: nslab exec {lab.namespace_names[0]} -- ip route"
     )
 
 

@@ -92,6 +92,9 @@ class Lab:
     kind: str = "seed"  # the one-bridge story of the seed; nslab.routed has "routed"
     base_stages: tuple[str, ...] = ("topology",)  # what "Given the lab" builds
 
+    def summary(self) -> str:
+        return f"{', '.join(self.namespace_names)} on {self.bridge.name}, {self.subnet}"
+
     @property
     def firewall_places(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided": the seed filters on its host."""

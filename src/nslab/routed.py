@@ -130,6 +130,15 @@ class RoutedLab:
     def namespace_names(self) -> list[str]:
         return [h.name for h in self.hosts]
 
+    def summary(self) -> str:
+        nets = ", ".join(
+            f"{n.name} ({', '.join(str(s) for s in (n.subnet, n.subnet6) if s)})" for n in self.networks
+        )
+        routers = [h.name for h in self.hosts if h.router]
+        return f"routed: hosts {', '.join(self.namespace_names)}; networks {nets}" + (
+            f"; routers {', '.join(routers)}" if routers else ""
+        )
+
     def namespace(self, name: str) -> Host:
         for host in self.hosts:
             if host.name == name:

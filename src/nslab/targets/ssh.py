@@ -15,6 +15,7 @@ nothing is left on the remote machine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -97,9 +98,10 @@ AGENT_START_TIMEOUT = 30.0  # seconds from the ssh command to the agent's ready 
 def _bundle() -> tuple[str, dict[str, bytes]]:
     """The files a remote machine needs, and a hash of them (the upload's directory name)."""
     files = {name: Path(agent.__file__).with_name(name).read_bytes() for name in ("agent.py", "netprobe.py")}
-    for path in sorted(stage_dir().iterdir()):
-        if path.suffix == ".sh" or path.name == "README.md":
-            files[f"provision/{path.name}"] = path.read_bytes()
+    for path in sorted(stage_dir().rglob("*")):  # routed/: the routed labs' stages
+        rel = path.relative_to(stage_dir())
+        if path.is_file() and (path.suffix == ".sh" or path.name == "README.md") and rel.parts[0] != "box":
+            files[f"provision/{rel}"] = path.read_bytes()
     digest = hashlib.sha256()
     for name, data in sorted(files.items()):
         digest.update(name.encode() + b"\0" + data + b"\0")
@@ -264,6 +266,9 @@ class SshTarget:
                     sftp.stat(path)
                 except OSError:
                     sftp.mkdir(path, 0o755)
+            for folder in sorted({posixpath.dirname(n) for n in files if posixpath.dirname(n).count("/")}):
+                with contextlib.suppress(OSError):  # provision/routed: one level below provision
+                    sftp.mkdir(posixpath.join(base, folder), 0o755)
             for name, data in files.items():
                 with sftp.open(posixpath.join(base, name), "wb") as fh:
                     fh.write(data)
