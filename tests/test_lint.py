@@ -23,7 +23,7 @@ def test_shell_scripts_pass_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).with_name("shellcheck"))
     scripts = [
         str(p)
-        for p in (*ROOT.glob("provision/*.sh"), *ROOT.glob(".ci/*"), *ROOT.glob("bench/*.sh"))
+        for p in (*ROOT.glob("provision/**/*.sh"), *ROOT.glob(".ci/*"), *ROOT.glob("bench/*.sh"))
         if p.is_file() and p.suffix in ("", ".sh")
     ]
     r = subprocess.run([shellcheck, "-x", *scripts], cwd=ROOT, capture_output=True, text=True)

@@ -3,6 +3,7 @@
 # a ruleset there sees traffic crossing a network's bridge), as on a distribution kernel
 # with br_netfilter loaded.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")/..}/lib.sh"
 
 if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then

@@ -9,6 +9,7 @@
 # crosses its bridges, and IPv6 dies silently. Neighbour and router discovery are
 # accepted first in the host's ip6 FORWARD chain, whatever policy comes later.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")/..}/lib.sh"
 need NSLAB_NETWORKS NSLAB_HOSTS NSLAB_INTERFACES
 

@@ -4,6 +4,7 @@
 # address on its loopback, host routes to them from the uplink's side, and no route back
 # into the lab (as on the real internet: only NAT gets replies home).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")/..}/lib.sh"
 need NSLAB_UPSTREAM_NS NSLAB_UPLINK NSLAB_UPLINK_PEER NSLAB_UPLINK_ADDRESS NSLAB_UPLINK_ADDRESS6 \
   NSLAB_ISP_ADDRESS NSLAB_ISP_ADDRESS6 NSLAB_SERVER NSLAB_SERVER6 NSLAB_DNS NSLAB_DNS6

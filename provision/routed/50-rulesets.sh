@@ -5,6 +5,7 @@
 # namespace may hold rules in two backends (iptables-legacy beside nf_tables): each would
 # silently ignore the other (cilium #28260).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")/..}/lib.sh"
 need NSLAB_HOSTS
 
