@@ -17,8 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from figures import show, timed  # bench/figures.py: python puts the script's folder on the path
 
 from nslab import probe
 from nslab.config import Settings
@@ -28,25 +29,6 @@ from nslab.targets.local import LocalTarget
 from nslab.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def timed(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def show(name: str, seconds: list[float], target: str = "") -> None:
-    ms = [s * 1000 for s in seconds]
-    print(f"{name:<44} p50 {pct(ms, 0.5):8.1f} ms   p95 {pct(ms, 0.95):8.1f} ms   n={len(ms)}  {target}")
 
 
 def main() -> None:

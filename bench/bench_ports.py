@@ -17,19 +17,11 @@ import shutil
 import statistics
 import time
 
+from figures import show  # bench/figures.py: python puts the script's folder on the path
+
 from nslab import matrix
 from nslab.config import Settings
 from nslab.session import LabSession
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def show(name: str, seconds: list[float], extra: str = "") -> None:
-    ms = [s * 1000 for s in seconds]
-    print(f"{name:<46} p50 {pct(ms, 0.5):8.1f} ms   p95 {pct(ms, 0.95):8.1f} ms   n={len(ms)}  {extra}")
 
 
 def main() -> None:

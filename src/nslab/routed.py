@@ -275,16 +275,26 @@ def _address(where: str, value: Any, subnets: Iterable[Any], version: int) -> An
     return iface
 
 
-def _networks(entries: Any) -> list[Network]:
+def _named(entries: Any, table: str, keys: set[str], example: str) -> list[tuple[str, dict[str, Any], str]]:
+    """The [[TABLE]] entries as (where, entry, name): at least one, known keys, named."""
     if not isinstance(entries, list) or not entries:
-        raise LabError("network: a routed lab needs at least one [[network]]", 'add one, e.g. name = "lan"')
+        raise LabError(
+            f"{table}: a routed lab needs at least one [[{table}]]", f'add one, e.g. name = "{example}"'
+        )
     out = []
     for i, entry in enumerate(entries):
-        where = f"network[{i}]"
-        entry = _check_keys(where, entry, {"name", "bridge", "subnet", "subnet6", "host", "host6"})
+        where = f"{table}[{i}]"
+        entry = _check_keys(where, entry, keys)
         if "name" not in entry:
-            raise LabError(f"{where}.name: missing", "every [[network]] needs a name")
-        name = check_name(f"{where}.name", entry["name"])
+            raise LabError(f"{where}.name: missing", f"every [[{table}]] needs a name")
+        out.append((where, entry, check_name(f"{where}.name", entry["name"])))
+    return out
+
+
+def _networks(entries: Any) -> list[Network]:
+    out = []
+    keys = {"name", "bridge", "subnet", "subnet6", "host", "host6"}
+    for where, entry, name in _named(entries, "network", keys, "lan"):
         subnet = _subnet(f"{where}.subnet", entry["subnet"], 4) if "subnet" in entry else None
         subnet6 = _subnet(f"{where}.subnet6", entry["subnet6"], 6) if "subnet6" in entry else None
         if subnet is None and subnet6 is None:
@@ -355,76 +365,67 @@ def _rulesets(where: str, table: Any, base: Path) -> tuple[RulesetFile, ...]:
     return tuple(out)
 
 
+def _interfaces(where: str, raw_ifaces: Any, host: str, networks: dict[str, Network]) -> list[Interface]:
+    if not isinstance(raw_ifaces, list) or not raw_ifaces:
+        raise LabError(f"{where}.interfaces: missing", '{ network = "lan", address = "10.1.0.10" }')
+    interfaces = []
+    for j, raw in enumerate(raw_ifaces):
+        iw = f"{where}.interfaces[{j}]"
+        raw = _check_keys(iw, raw, {"network", "address", "address6", "name", "peer"})
+        if "network" not in raw:
+            raise LabError(f"{iw}.network: missing", "name the network this interface is on")
+        net_name = _str(f"{iw}.network", raw["network"])
+        if net_name not in networks:
+            raise LabError(
+                f"{iw}.network: unknown network '{net_name}'", "use one of: " + ", ".join(networks)
+            )
+        net = networks[net_name]
+        address = _address(f"{iw}.address", raw["address"], [net.subnet], 4) if "address" in raw else None
+        address6 = (
+            _address(f"{iw}.address6", raw["address6"], [net.subnet6], 6) if "address6" in raw else None
+        )
+        if address is None and address6 is None:
+            raise LabError(f"{iw}: no address", "give it address and/or address6")
+        peer = raw.get("peer", f"v-{host}-{j}")
+        if len(str(peer).encode()) > IFNAMSIZ and "peer" not in raw:
+            raise LabError(
+                f"{iw}.peer: the default name {peer!r} is over {IFNAMSIZ} bytes",
+                f"set peer = a name of at most {IFNAMSIZ} bytes, or shorten the host name",
+            )
+        name = check_ifname(f"{iw}.name", raw.get("name", f"eth{j}"))
+        interfaces.append(Interface(name, check_ifname(f"{iw}.peer", peer), net_name, address, address6))
+    _unique("interface name", [(f"{where}.interfaces[{j}].name", x.name) for j, x in enumerate(interfaces)])
+    return interfaces
+
+
+def _routes(where: str, raw: Any, host: str, interfaces: list[Interface]) -> tuple[Route, ...]:
+    if not isinstance(raw, list):
+        raise LabError(f"{where}.routes: expected a list of strings")
+    routes = tuple(_route(f"{where}.routes[{j}]", r) for j, r in enumerate(raw))
+    connected = [a.network for x in interfaces for a in (x.address, x.address6) if a is not None]
+    for j, route in enumerate(routes):
+        if not any(route.via in net for net in connected):
+            raise LabError(
+                f"{where}.routes[{j}]: {route.via} is on no network {host} is connected to",
+                "route via an address on one of the host's own networks",
+            )
+    return routes
+
+
 def _hosts(entries: Any, networks: dict[str, Network], base: Path) -> list[Host]:
-    if not isinstance(entries, list) or not entries:
-        raise LabError("host: a routed lab needs at least one [[host]]", 'add one, e.g. name = "pc"')
     out = []
-    for i, entry in enumerate(entries):
-        where = f"host[{i}]"
-        entry = _check_keys(where, entry, {"name", "interfaces", "router", "routes", "firewall"})
-        if "name" not in entry:
-            raise LabError(f"{where}.name: missing", "every [[host]] needs a name")
-        name = check_name(f"{where}.name", entry["name"])
+    keys = {"name", "interfaces", "router", "routes", "firewall"}
+    for where, entry, name in _named(entries, "host", keys, "pc"):
         if name in RESERVED:
             raise LabError(
                 f"{where}.name: '{name}' is a word nslab's steps and CLI reserve",
                 "rename the host (reserved: " + ", ".join(RESERVED) + ")",
             )
-        raw_ifaces = entry.get("interfaces", [])
-        if not isinstance(raw_ifaces, list) or not raw_ifaces:
-            raise LabError(f"{where}.interfaces: missing", '{ network = "lan", address = "10.1.0.10" }')
-        interfaces = []
-        for j, raw in enumerate(raw_ifaces):
-            iw = f"{where}.interfaces[{j}]"
-            raw = _check_keys(iw, raw, {"network", "address", "address6", "name", "peer"})
-            if "network" not in raw:
-                raise LabError(f"{iw}.network: missing", "name the network this interface is on")
-            net_name = _str(f"{iw}.network", raw["network"])
-            if net_name not in networks:
-                raise LabError(
-                    f"{iw}.network: unknown network '{net_name}'", "use one of: " + ", ".join(networks)
-                )
-            net = networks[net_name]
-            address = _address(f"{iw}.address", raw["address"], [net.subnet], 4) if "address" in raw else None
-            address6 = (
-                _address(f"{iw}.address6", raw["address6"], [net.subnet6], 6) if "address6" in raw else None
-            )
-            if address is None and address6 is None:
-                raise LabError(f"{iw}: no address", "give it address and/or address6")
-            peer = raw.get("peer", f"v-{name}-{j}")
-            if len(str(peer).encode()) > IFNAMSIZ and "peer" not in raw:
-                raise LabError(
-                    f"{iw}.peer: the default name {peer!r} is over {IFNAMSIZ} bytes",
-                    f"set peer = a name of at most {IFNAMSIZ} bytes, or shorten the host name",
-                )
-            interfaces.append(
-                Interface(
-                    check_ifname(f"{iw}.name", raw.get("name", f"eth{j}")),
-                    check_ifname(f"{iw}.peer", peer),
-                    net_name,
-                    address,
-                    address6,
-                )
-            )
-        _unique(
-            "interface name", [(f"{where}.interfaces[{j}].name", x.name) for j, x in enumerate(interfaces)]
-        )
+        interfaces = _interfaces(where, entry.get("interfaces", []), name, networks)
         router = entry.get("router", False)
         if not isinstance(router, bool):
             raise LabError(f"{where}.router: expected true or false, got {router!r}")
-        routes_raw = entry.get("routes", [])
-        if not isinstance(routes_raw, list):
-            raise LabError(f"{where}.routes: expected a list of strings")
-        routes = tuple(_route(f"{where}.routes[{j}]", r) for j, r in enumerate(routes_raw))
-        connected = [x.address.network for x in interfaces if x.address] + [
-            x.address6.network for x in interfaces if x.address6
-        ]
-        for j, route in enumerate(routes):
-            if not any(route.via in net for net in connected):
-                raise LabError(
-                    f"{where}.routes[{j}]: {route.via} is on no network {name} is connected to",
-                    "route via an address on one of the host's own networks",
-                )
+        routes = _routes(where, entry.get("routes", []), name, interfaces)
         rulesets = _rulesets(f"{where}.firewall", entry["firewall"], base) if "firewall" in entry else ()
         out.append(Host(name, tuple(interfaces), router, routes, rulesets))
     _unique("name", [(f"host[{i}].name", h.name) for i, h in enumerate(out)])
