@@ -98,6 +98,16 @@ def _tagged_lab(scenario: Scenario) -> Path | None:
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
     context.nslab.use_lab(_tagged_lab(scenario))
+    missing = context.nslab.missing_feature()
+    if missing:
+        scenario.skip(missing)  # skip, not fail: a missing kernel feature or tool, named
+        if context.nslab.first_time(missing):  # once per reason, past behave's capture
+            print(
+                f"nslab: skipping scenarios (first: {scenario.feature.filename}): {missing}",
+                file=sys.__stderr__,
+            )
+        return
+    context.nslab.check_lab()
     if "seed-literal" in scenario.effective_tags and not context.nslab.is_seed_lab:
         scenario.skip(
             "@seed-literal: quotes the seed lab's values (10.16.0.0/24, br0, NAVY) and runs on the "

@@ -98,6 +98,16 @@ FEATURES: dict[str, tuple[list[str], str, str]] = {
         "the upstream can record who pinged it (xt_recent)",
         "modprobe xt_recent",
     ),
+    "ipv6": (
+        ["test", "-e", "/proc/sys/net/ipv6/conf/all/forwarding"],
+        "IPv6 (routed labs with subnet6; scenarios needing it skip without)",
+        "boot without ipv6.disable=1 (CONFIG_IPV6)",
+    ),
+    "nftables": (
+        ["nft", "add", "table", "inet", "doctor"],
+        "native nft rulesets load (routed labs with nft files; skipped without)",
+        "apt-get install nftables; modprobe nf_tables (CONFIG_NF_TABLES)",
+    ),
 }
 
 

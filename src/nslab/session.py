@@ -46,9 +46,34 @@ class LabSession:
     _labs: dict[Path, Lab | RoutedLab] = field(default_factory=dict)
     _next: PendingWorld | None = None
 
+    _missing: dict[str, str | None] = field(default_factory=dict)
+
+    def missing_feature(self) -> str | None:
+        """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
+        scenarios then skip with the reason, as the kernel's selftests do."""
+        lab = self.lab
+        if not isinstance(lab, RoutedLab):
+            return None
+        needs = []
+        if any(n.subnet6 for n in lab.networks):
+            needs.append(
+                ("IPv6", ["test", "-e", "/proc/sys/net/ipv6/conf/all/forwarding"], "a kernel with IPv6")
+            )
+        if any(r.kind == "nft" for h in lab.hosts for r in h.rulesets):
+            needs.append(("nft", ["sh", "-c", "command -v nft"], "apt-get install nftables"))
+        for name, argv, fix in needs:
+            if name not in self._missing:
+                ok = self.target.run(argv, timeout=10).ok
+                self._missing[name] = (
+                    None if ok else f"lab '{lab.name}' needs {name}, which {self.target.name} lacks ({fix})"
+                )
+            if self._missing[name]:
+                return self._missing[name]
+        return None
+
     def use_lab(self, path: Path | None) -> None:
-        """The lab for the next scenarios: a file a feature names (`@lab:NAME`), loaded and
-        its rulesets checked once per run; None: the run's own lab."""
+        """The lab for the next scenarios: a file a feature names (`@lab:NAME`), loaded once
+        per run; None: the run's own lab."""
         if self.run_lab is None:
             self.run_lab = self.lab
         if path is None:
@@ -56,25 +81,39 @@ class LabSession:
             return
         path = path.resolve()
         if path not in self._labs:
-            lab = load_lab(path)
-            if isinstance(lab, RoutedLab) and any(h.rulesets for h in lab.hosts):
-                with World.start(self.target) as scratch:
-                    check_rulesets(scratch, lab)
-            self._labs[path] = lab
+            self._labs[path] = load_lab(path)
         self.lab = self._labs[path]
+
+    _checked: set[int] = field(default_factory=set)
+    _told: set[str] = field(default_factory=set)
+
+    def first_time(self, message: str) -> bool:
+        """Whether `message` is new in this run (a skip reason is said once, not per scenario)."""
+        new = message not in self._told
+        self._told.add(message)
+        return new
+
+    def check_lab(self) -> None:
+        """The current lab's rulesets load (in a throwaway world), checked once per run."""
+        lab = self.lab
+        if id(lab) in self._checked:
+            return
+        if isinstance(lab, RoutedLab) and any(h.rulesets for h in lab.hosts):
+            with World.start(self.target) as scratch:
+                check_rulesets(scratch, lab)
+        self._checked.add(id(lab))
 
     @classmethod
     def open(cls, settings: Settings, userdata: dict[str, str] | None = None) -> LabSession:
         lab = settings.load_lab()  # validate the lab before touching any machine
-        target = open_target(settings, userdata or {})
+        session = cls(settings, open_target(settings, userdata or {}), lab)
         try:
-            if isinstance(lab, RoutedLab) and any(h.rulesets for h in lab.hosts):
-                with World.start(target) as scratch:  # the user's rulesets, checked, not applied
-                    check_rulesets(scratch, lab)
+            if session.missing_feature() is None:
+                session.check_lab()  # the user's rulesets, checked, not applied
         except NslabError:
-            target.close()
+            session.target.close()
             raise
-        return cls(settings, target, lab)
+        return session
 
     # --- worlds ----------------------------------------------------------------------------
 
