@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs inside a Vagrant VM as root (see the Vagrantfile): installs what the lab needs,
-# renders the lab file into NSLAB_* variables with nslab's own model, and runs the stages
-# in the VM's root namespace. Arguments: BUILD_LAB(1|0) STAGE-FILE...
+# renders the lab file into NSLAB_* variables with nslab's own model, and runs the lab's
+# stages (the seed's, or a routed lab's) in the VM's root namespace.
+# Arguments: BUILD_LAB(1|0) LAB-FILE-NAME (in /tmp/nslab/labs, uploaded with its rulesets)
 set -euo pipefail
 build_lab=$1
-shift
+lab=/tmp/nslab/labs/$2
 
 need=(ip iptables ping dnsmasq python3 getent unshare nsenter sysctl setpriv conntrack nft)
 missing=()
@@ -22,7 +23,8 @@ fi
 mkdir -p /etc/netns /opt/nslab
 rm -rf /opt/nslab/provision
 cp -r /tmp/nslab/provision /opt/nslab/provision
-PYTHONPATH=/tmp/nslab/src python3 -m nslab.provision env /tmp/nslab/lab.toml >/opt/nslab/lab.env
+PYTHONPATH=/tmp/nslab/src python3 -m nslab.provision env "$lab" >/opt/nslab/lab.env
+mapfile -t stages < <(PYTHONPATH=/tmp/nslab/src python3 -m nslab.provision stages "$lab")
 echo "nslab: lab values in /opt/nslab/lab.env, stages in /opt/nslab/provision"
 
 if [ "$build_lab" = 1 ]; then
@@ -30,8 +32,8 @@ if [ "$build_lab" = 1 ]; then
   # shellcheck disable=SC1091
   . /opt/nslab/lab.env
   set +a
-  bash /opt/nslab/provision/run.sh "$@"
-  read -r first _ _ _ <<<"$NSLAB_NAMESPACES"
-  echo "nslab: lab '$NSLAB_LAB' is up; try: sudo ip netns list; sudo iptables -L $NSLAB_CHAIN;" \
+  bash /opt/nslab/provision/run.sh "${stages[@]}"
+  read -r first _ <<<"${NSLAB_NAMESPACES:-$NSLAB_HOSTS}"
+  echo "nslab: lab '$NSLAB_LAB' is up; try: sudo ip netns list; sudo nft list ruleset;" \
     "sudo ip netns exec $first ip route"
 fi

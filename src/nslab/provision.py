@@ -262,20 +262,24 @@ def shell_exports(lab: Lab) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """`python3 -m nslab.provision env [LAB.toml]`: for a VM or a shell that runs the stages
-    without nslab (the Vagrantfile does), so the lab file stays the one source of values."""
+    without nslab (the Vagrantfile does), so the lab file stays the one source of values;
+    `stages [LAB.toml]`: the lab's stage files, in order."""
     import sys
 
     from nslab.lab import load_lab
 
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] != "env" or len(args) > 2:
-        print("usage: python3 -m nslab.provision env [LAB.toml]", file=sys.stderr)
+    if not args or args[0] not in ("env", "stages") or len(args) > 2:
+        print("usage: python3 -m nslab.provision env|stages [LAB.toml]", file=sys.stderr)
         return 64
     try:
         lab = load_lab(args[1]) if len(args) == 2 else default_lab()
     except LabError as exc:
         print(f"nslab: {exc}", file=sys.stderr)
         return 2
+    if args[0] == "stages":  # the lab's stage files, in order, as run.sh takes them
+        sys.stdout.write("".join(f"{s.file}\n" for s in select(kind=lab.kind)))
+        return 0
     sys.stdout.write(shell_exports(lab))
     return 0
 
