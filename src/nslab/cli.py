@@ -56,6 +56,21 @@ def main() -> None:
 
 
 @main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+def init(directory: str) -> None:
+    """Put nslab in a repository: a lab, an example feature, steps, hooks, CI (no overwrites)."""
+    from nslab.scaffold import init as scaffold
+
+    try:
+        written = scaffold(Path(directory))
+    except NslabError as exc:
+        fail(exc)
+    for path in written:
+        click.echo(f"  wrote {path}")
+    click.echo(f"next: cd {directory} && sudo behave features/   (or: nslab validate labs/lab.toml)")
+
+
+@main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> None:
     """Check lab files; exit 0 if all are valid, 2 naming the first bad field."""

@@ -1,0 +1,205 @@
+"""nslab's behave hooks: one lab session per run, a fresh world per scenario, diagnostics on
+failure. A repository's environment.py (beside its steps/, not in features/, so `behave
+features/` finds both) imports them: `from nslab.behave.hooks import *`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from behave.model import Scenario
+from behave.model_core import Status
+from behave.runner import Context
+
+from nslab.config import Settings, find_pyproject
+from nslab.errors import NslabError
+from nslab.lab import SEED_LAB as default_lab_path
+from nslab.session import LabSession
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (a CI job cancelled, `timeout`) stops the run like Ctrl-C: behave marks the
+    interrupted scenario, writes JUnit and the page, and the worlds end. Without it the run
+    just vanished, with no report of where it was."""
+    raise KeyboardInterrupt
+
+
+def before_all(context: Context) -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    userdata = dict(context.config.userdata)
+    try:
+        settings = Settings.from_sources(userdata, find_pyproject())
+        junit = Path(context.config.junit_directory) if context.config.junit else None
+        html = Path(settings.html).parent if settings.html else None
+        for folder in (Path(settings.reports), junit, html):
+            if folder is not None:
+                _writable(folder)
+        context.nslab = LabSession.open(settings, userdata)
+    except NslabError as exc:
+        # One clear line, no traceback: behave then reports the hook error and stops.
+        print(f"nslab: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    context.reports = Path(settings.reports)
+    if settings.html:
+        _add_html_report(context, settings.html)
+    # Bundles from an earlier run would describe failures that no longer exist; JUnit files
+    # from an earlier run (another subset, or a parallel run's merged file) would be counted
+    # by CI as if they were this run's.
+    shutil.rmtree(context.reports / "diagnostics", ignore_errors=True)
+    if context.config.junit and context.config.junit_directory:
+        for stale in Path(context.config.junit_directory).glob("*.xml"):
+            stale.unlink(missing_ok=True)
+
+
+def _writable(folder: Path) -> None:
+    """A reports folder nslab or behave will write: one line now, before anything runs.
+
+    Not an exception for behave: its JUnit reporter would still write at the end and die
+    with a traceback on the same folder. The process ends here (no world is running yet)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".nslab-write-check"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        print(
+            f"nslab: cannot write reports to {folder}: {exc.strerror or exc} "
+            "(fix: -D reports=DIR and --junit-directory DIR on a writable disk, or -D html= for no page)",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(2)
+
+
+def _tagged_lab(scenario: Scenario) -> Path | None:
+    """`@lab:NAME` on a feature or scenario: labs/NAME.toml in the feature's folder or the
+    nearest folder above it that has one (else nslab's own labs): the feature's lab,
+    whatever -D lab= says."""
+    names = [t.split(":", 1)[1] for t in scenario.effective_tags if t.startswith("lab:")]
+    if not names:
+        return None
+    here = Path(scenario.feature.filename).resolve().parent
+    for folder in (here, *here.parents):
+        candidate = folder / "labs" / f"{names[-1]}.toml"
+        if candidate.is_file():
+            return candidate
+    bundled = Path(default_lab_path()).parent / f"{names[-1]}.toml"
+    if bundled.is_file():
+        return bundled
+    raise NslabError(
+        f"@lab:{names[-1]}: no labs/{names[-1]}.toml beside the feature or above it", "add the lab file there"
+    )
+
+
+def before_scenario(context: Context, scenario: Scenario) -> None:
+    context.nslab.use_lab(_tagged_lab(scenario))
+    missing = context.nslab.missing_feature()
+    if missing:
+        scenario.skip(missing)  # skip, not fail: a missing kernel feature or tool, named
+        if context.nslab.first_time(missing):  # once per reason, past behave's capture
+            print(
+                f"nslab: skipping scenarios (first: {scenario.feature.filename}): {missing}",
+                file=sys.__stderr__,
+            )
+        return
+    context.nslab.check_lab()
+    if "seed-literal" in scenario.effective_tags and not context.nslab.is_seed_lab:
+        scenario.skip(
+            "@seed-literal: quotes the seed lab's values (10.16.0.0/24, br0, NAVY) and runs on the "
+            "seed lab only"
+        )
+        return
+    if "host" not in scenario.effective_tags:
+        context.nslab.new_world()
+    elif context.nslab.may_use_host:
+        context.nslab.host_world()  # the VM's root namespace, torn down before and after
+    else:
+        scenario.skip(
+            "@host scenarios change a machine's real root namespace: "
+            "run them on a disposable VM (-D target=vagrant)"
+        )
+
+
+def after_scenario(context: Context, scenario: Scenario) -> None:
+    session: LabSession = context.nslab
+    try:
+        if session.world is None:
+            return
+        embed = _html_embedder(context)
+        if scenario.status == Status.failed:
+            bundle = _why(scenario) + session.diagnostics()
+            path = _bundle_path(context.reports, scenario)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(bundle)
+                print(f"\n    nslab: diagnostics for this failure: {path}\n", file=sys.stderr)
+            except OSError as exc:  # a full disk must not hide the verdict
+                print(f"\n    nslab: could not write {path}: {exc.strerror or exc}\n", file=sys.stderr)
+            context.attach("text/plain", bundle.encode())
+            if embed:
+                embed("text/plain", bundle, caption="Diagnostics (nslab)", compress=False)
+                embed(
+                    "text/html",
+                    session.live_diagram(),
+                    caption="Lab diagram, as it was at the failure",
+                    compress=False,
+                )
+        elif embed:
+            embed("text/plain", session.target.log.render(), caption="Commands and outputs")
+    finally:
+        session.end_world()
+
+
+def _why(scenario: Scenario) -> str:
+    """The failing step and its message first: the bundle says why without a rerun."""
+    for step in scenario.all_steps:
+        if step.status in (Status.failed, Status.error):
+            where = f"{step.keyword} {step.name}  ({step.location})"
+            return f"===== why it failed =====\n{where}\n{(step.error_message or '').rstrip()}\n\n"
+    return ""
+
+
+def _add_html_report(context: Context, path: str) -> None:
+    """The HTML report on every run, at a path a run can choose (parallel workers each
+    write their own): behave-html-pretty-formatter, added as if given with -f/-o."""
+    from behave.formatter.base import StreamOpener
+    from behave_html_pretty_formatter import PrettyHTMLFormatter
+
+    if any(getattr(f, "name", "") == "html-pretty" for f in context._runner.formatters):
+        return  # asked for on the command line already
+
+    class Page(PrettyHTMLFormatter):  # type: ignore[misc]
+        def close(self) -> None:
+            try:
+                super().close()
+            except OSError as exc:  # a full disk: say so in one line, keep the verdicts
+                why = exc.strerror or exc
+                print(f"nslab: could not write the HTML report {path}: {why}", file=sys.stderr)
+
+    context._runner.formatters.append(Page(StreamOpener(path), context.config))
+
+
+def _html_embedder(context: Context):  # type: ignore[no-untyped-def]
+    """The HTML report's embed() (behave-html-pretty-formatter's documented way), if it runs."""
+    for formatter in context._runner.formatters:
+        if getattr(formatter, "name", "") == "html-pretty":
+            return formatter.embed
+    return None
+
+
+def after_all(context: Context) -> None:
+    if hasattr(context, "nslab"):
+        context.nslab.close()
+
+
+def _bundle_path(reports: Path, scenario: Scenario) -> Path:
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "unnamed"
+
+    feature = Path(scenario.feature.filename).stem
+    return reports / "diagnostics" / f"{slug(feature)}--{slug(scenario.name)}.txt"

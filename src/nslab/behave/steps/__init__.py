@@ -1,0 +1,7 @@
+"""Every nslab step. Importing this module registers them with behave:
+
+# steps/nslab_steps.py
+from nslab.behave.steps import *  # noqa: F403
+"""
+
+from nslab.behave.steps import build, inspect, ping, port, shell  # noqa: F401  (registers the steps)

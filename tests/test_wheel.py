@@ -1,0 +1,68 @@
+"""nslab as a user installs it: the wheel into a fresh venv outside the checkout, `nslab init`
+in an empty folder, and that scaffold's scenarios green on the local target and over ssh."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, can_run_sshd, host_snapshot, needs_netns
+
+pytestmark = needs_netns
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this checkout, installed into a venv of its own; its bin/."""
+    base = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(base / "dist"), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if built.returncode != 0 and "No module named build" in built.stderr:
+        pytest.skip("the build module is not installed (run .ci/setup)")
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (base / "dist").glob("nslab-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True, timeout=120)
+    pip = subprocess.run(
+        [str(base / "venv" / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    return base / "venv" / "bin"
+
+
+def test_the_wheel_gives_nslab_and_a_scaffold_that_passes(installed: Path, tmp_path: Path) -> None:
+    before = host_snapshot()
+    version = subprocess.run([str(installed / "nslab"), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "version 0." in version.stdout
+    repo = tmp_path / "myrepo"
+    r = subprocess.run(
+        [str(installed / "nslab"), "init", str(repo)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    assert (repo / "steps" / "nslab_steps.py").read_text().count("import *") == 1
+    r = subprocess.run(
+        [str(installed / "behave"), "features/"], capture_output=True, text=True, cwd=repo, timeout=300
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "4 scenarios passed, 0 failed, 0 skipped" in r.stdout
+    assert str(ROOT) not in r.stdout + r.stderr  # nothing came from this checkout
+    again = subprocess.run([str(installed / "nslab"), "init", str(repo)], capture_output=True, text=True)
+    assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1
+    assert "already there: labs/lab.toml, features/example.feature" in again.stderr
+    assert host_snapshot() == before
+
+
+@pytest.mark.skipif(not can_run_sshd(), reason="needs root, sshd and ssh-keygen (run .ci/setup)")
+def test_the_scaffold_passes_over_ssh_from_the_wheel(installed: Path, tmp_path: Path, sshd) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "myrepo"
+    subprocess.run([str(installed / "nslab"), "init", str(repo)], check=True, capture_output=True)
+    r = subprocess.run(
+        [str(installed / "behave"), "features/", *sshd.userdata("root")],
+        capture_output=True, text=True, cwd=repo, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "4 scenarios passed, 0 failed, 0 skipped" in r.stdout
