@@ -191,20 +191,69 @@ def exec_(namespace: str, command: tuple[str, ...]) -> None:
     help="parallel behave workers (default: one per CPU)",
 )
 @click.option("--reports", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--shard", default=None, metavar="K/N", help="run share K of N (a CI matrix's runner)")
+@click.option(
+    "--timings",
+    default="nslab-timings.json",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="scenario timings that balance shards (kept in the repository)",
+)
+@click.option("--update-timings", is_flag=True, help="write this run's scenario times into --timings")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def run(jobs: int | None, reports: str, args: tuple[str, ...]) -> None:
-    """Run scenarios in parallel: nslab run [-j N] [features/] [-- behave options such as -D lab=FILE]."""
-    from nslab import parallel
+def run(
+    jobs: int | None,
+    reports: str,
+    shard: str | None,
+    timings: str,
+    update_timings: bool,
+    args: tuple[str, ...],
+) -> None:
+    """Run scenarios in parallel: nslab run [-j N] [--shard K/N] [features/] [-- behave options]."""
+    from nslab import parallel, shards
 
     paths = [a for a in args if not a.startswith("-") and (a.endswith(".feature") or Path(a).is_dir())]
     extra = [a for a in args if a not in paths and a != "--"]
     try:
+        picked = shards.parse_shard(shard) if shard is not None else None
         rc = parallel.run(
-            paths or ["features"], jobs or os.cpu_count() or 2, Path(reports), extra, click.echo
+            paths or ["features"],
+            jobs or os.cpu_count() or 2,
+            Path(reports),
+            extra,
+            click.echo,
+            shard=picked,
+            timings=Path(timings),
         )
+        if update_timings:
+            held = shards.update_timings(
+                Path(timings), parallel.scenarios(paths or ["features"]), Path(reports) / "junit"
+            )
+            click.echo(f"nslab: {timings} holds the times of {held} scenarios")
     except NslabError as exc:
         fail(exc)
     sys.exit(rc)
+
+
+@main.group()
+def report() -> None:
+    """Reports of several runs (the shards of a CI matrix) as one."""
+
+
+@report.command("merge")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", default="reports", show_default=True, type=click.Path(file_okay=False))
+def report_merge(dirs: tuple[str, ...], output: str) -> None:
+    """Merge shards' report folders: JUnit into OUTPUT/junit/TESTS-nslab.xml, an index page."""
+    from nslab import shards
+
+    try:
+        merged = shards.merge([Path(d) for d in dirs], Path(output))
+    except NslabError as exc:
+        fail(exc)
+    counts = f"{merged['passed']} passed, {merged['failed']} failed, {merged['skipped']} skipped"
+    click.echo(f"nslab: {counts}; {output}/index.html")
+    sys.exit(1 if merged["failed"] else 0)
 
 
 @main.command()

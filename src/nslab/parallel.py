@@ -117,11 +117,31 @@ _SUMMARY = re.compile(r"(\d+) scenarios? passed, (\d+) failed(?:, (\d+) error)?,
 _TOOK = re.compile(r"Took (\d+)min ([\d.]+)s")
 
 
-def run(paths: list[str], jobs: int, reports: Path, extra: list[str], echo=print) -> int:  # type: ignore[no-untyped-def]
-    """Run the scenarios in `jobs` behave processes; merge reports; 0 if all passed."""
-    work = partition(weigh(scenarios(paths), last_durations(reports / "junit")), jobs)
-    if not work:
+def run(  # type: ignore[no-untyped-def]
+    paths: list[str],
+    jobs: int,
+    reports: Path,
+    extra: list[str],
+    echo=print,
+    shard: tuple[int, int] | None = None,
+    timings: Path | None = None,
+) -> int:
+    """Run the scenarios (or shard K/N of them) in `jobs` behave processes; merge reports;
+    0 if all passed."""
+    from nslab import shards
+
+    items = scenarios(paths)
+    if not items:
         raise NslabError("no scenarios found", "check the feature paths and tags")
+    if shard is not None:  # the same share on every machine: timings file or count, never reports/
+        total = len(items)
+        items = shards.pick(items, *shard, shards.load_timings(timings))
+        echo(f"nslab: shard {shard[0]}/{shard[1]}: {len(items)} of {total} scenarios")
+        if not items:
+            return 0
+        work = partition(items, jobs)
+    else:
+        work = partition(weigh(items, last_durations(reports / "junit")), jobs)
     base = reports / "parallel"
     shutil.rmtree(base, ignore_errors=True)  # an earlier run's pages and JUnit files
     base.mkdir(parents=True, exist_ok=True)
@@ -233,7 +253,8 @@ def merge_junit(dirs: list[Path], out_dir: Path) -> dict[str, object]:
                 merged.add_testsuite(suite)
                 for case in suite:
                     state = "passed" if case.is_passed else "skipped" if case.is_skipped else "failed"
-                    cases.append((str(suite.name), str(case.name), state, d.name))
+                    source = d.parent.name if d.name == "junit" else d.name  # a shard's folder, a worker's
+                    cases.append((str(suite.name), str(case.name), state, source))
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.xml"):
         old.unlink()
