@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from nslab.testing.procs import descendants  # noqa: E402
 from nslab.testing.sshd import TestSshd  # noqa: E402
 
+ENV = {**os.environ, "NSLAB_SOAK": "1"}
 SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT, "term": signal.SIGTERM}
 SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/ipv4/conf/all/forwarding")
 
@@ -42,14 +43,21 @@ def out(argv: list[str]) -> str:
         return f"({argv[0]}: {exc})"
 
 
+MARK = b"NSLAB_SOAK=1"  # in the environment of every process a soak run starts
+
+
 def other_netns_processes() -> set[tuple[int, str]]:
-    """(pid, command) of every process whose network namespace is not ours."""
+    """(pid, command) of every process of the soak's runs whose network namespace is not
+    ours: a world that outlived its run. Marked by environment, so that other work on the
+    machine (another suite, a VM) is not counted."""
     mine = os.readlink("/proc/self/ns/net")
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if os.readlink(entry / "ns" / "net") != mine:
+                if os.readlink(entry / "ns" / "net") != mine and MARK in (
+                    entry / "environ"
+                ).read_bytes().split(b"\0"):
                     found.add((int(entry.name), (entry / "comm").read_text().strip()))
             except OSError:
                 continue
@@ -113,7 +121,7 @@ def one_run(kind: str, wall: float, rng: random.Random, extra: list[str]) -> tup
         tmp = Path(name)
         start = time.monotonic()
         run = subprocess.Popen(
-            suite(tmp, extra), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            suite(tmp, extra), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV
         )
         if kind in SIGNALS:
             time.sleep(rng.uniform(0.2, max(0.3, wall * 0.9)))
@@ -161,7 +169,7 @@ def main() -> None:
             try:
                 run = subprocess.Popen(
                     suite(Path(name), server.userdata()), cwd=ROOT, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, text=True,
+                    stderr=subprocess.STDOUT, text=True, env=ENV,
                 )  # fmt: skip
                 time.sleep(rng.uniform(0.5, max(0.6, wall)))
                 sessions = descendants(server.proc.pid)
