@@ -161,9 +161,14 @@ class RoutedLab:
     @property
     def firewall_places(self) -> tuple[str, ...]:
         """Where the lab's rules live, as PLACE:TOOL: the lab's host (bridged traffic) and
-        every host with a ruleset or routing, read with the lab's backend."""
-        tool = {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
-        return ("host:iptables", *(f"{h.name}:{tool}" for h in self.hosts if h.rulesets or h.router))
+        every host with a ruleset or routing, read with the tool of its rules (an nft file:
+        nft; else the lab's backend)."""
+        backend = {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
+
+        def tool(h: Host) -> str:
+            return "nft" if any(r.kind == "nft" for r in h.rulesets) else backend
+
+        return ("host:iptables", *(f"{h.name}:{tool(h)}" for h in self.hosts if h.rulesets or h.router))
 
     def known_places(self, v6: bool = False) -> dict[str, IPAddress]:
         up = self.upstream

@@ -4,7 +4,7 @@
 #
 Feature: pc reaches the web server
   Background:
-    Given the lab
+    Given the lab is fully provisioned
     And web listens on tcp port 80
 
   Scenario: pc pings web
