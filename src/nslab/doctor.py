@@ -7,7 +7,6 @@ names it and leaves the decision to the user.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,12 +26,8 @@ class Check:
 
 def check_tools(target: Target) -> list[Check]:
     checks = []
-    if target.name == "local":
-        missing = {tool for tool in TOOLS if shutil.which(tool) is None}
-    else:
-        script = 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done'
-        out = target.run(["sh", "-c", script, "doctor", *TOOLS]).stdout
-        missing = set(out.split())
+    script = 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done'
+    missing = set(target.run(["sh", "-c", script, "doctor", *TOOLS]).stdout.split())
     for tool, (package, why) in TOOLS.items():
         if tool in missing:
             checks.append(Check(f"tool {tool}", False, f"not found ({why})", f"apt-get install {package}"))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from nslab.errors import LabError
 from nslab.lab import Lab, default_lab
+from nslab.paths import stage_dir
 from nslab.routed import RoutedLab
 
 if TYPE_CHECKING:
@@ -40,15 +41,6 @@ class Runner(Protocol):
         check: bool = False,
         timeout: float = 60.0,
     ) -> Result: ...
-
-
-def stage_dir() -> Path:
-    """provision/ as installed in the wheel, or at the top of a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "provision", here.parents[1] / "provision"):
-        if (candidate / "lib.sh").exists():
-            return candidate
-    raise LabError("cannot find the provision/ stages", "reinstall nslab or run from its checkout")
 
 
 # Each kind of lab has its story of stages: the seed's in provision/, routed labs' in

@@ -143,7 +143,7 @@ class LabSession:
     def may_use_host(self) -> bool:
         """Whether `@host` scenarios may change the target's real root namespace: only the
         vagrant target's machine is a disposable VM."""
-        return self.target.name == "vagrant"
+        return self.target.disposable
 
     def host_world(self) -> World:
         """The target's real root namespace for a `@host` scenario: only on a disposable VM."""

@@ -17,7 +17,6 @@ Either way nothing leaks, even after `kill -9` of the test run.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Mapping
@@ -167,10 +166,7 @@ class World:
             return
         # A persistent world: SIGKILL to its PID 1 ends the whole PID namespace.
         if _starttime(self.target, self.info.pid) == self.info.starttime:
-            if self.target.name == "local":
-                os.kill(self.info.pid, signal.SIGKILL)
-            else:
-                self.target.run(["kill", "-KILL", str(self.info.pid)])
+            self.target.kill(self.info.pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
         while _starttime(self.target, self.info.pid) == self.info.starttime and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -279,32 +275,22 @@ _etc_netns_ready: set[int] = set()
 
 def _ensure_etc_netns(target: Target) -> None:
     """`ip netns exec` binds /etc/netns/NAME/*; worlds mount their own tmpfs over
-    /etc/netns, so the directory must exist on the machine (an empty dir, nothing more)."""
+    /etc/netns, so the directory must exist on the machine (an empty dir, nothing more).
+    Checked once per target."""
     if id(target) in _etc_netns_ready:
         return
-    if target.name == "local" and os.path.isdir("/etc/netns"):
-        pass
-    elif target.is_root:
-        target.run(["mkdir", "-p", "/etc/netns"], check=True)
-    else:
-        ok = target.run(["test", "-d", "/etc/netns"]).ok
-        if not ok:
+    if not target.run(["test", "-d", "/etc/netns"]).ok:
+        if not target.is_root:
             raise TargetError(
                 "/etc/netns does not exist and only root can create it",
                 "create it once as root: mkdir /etc/netns",
             )
+        target.run(["mkdir", "-p", "/etc/netns"], check=True)
     _etc_netns_ready.add(id(target))
 
 
 def _starttime(target: Target, pid: int) -> str:
     """Field 22 of /proc/PID/stat ('' if gone or a zombie): with the PID, one process."""
-    if target.name == "local":
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            return ""
-    else:
-        stat = target.run(["cat", f"/proc/{pid}/stat"]).stdout
+    stat = target.read_text(f"/proc/{pid}/stat")
     fields = stat.rsplit(")", 1)[-1].split() if ")" in stat else []
     return fields[19] if len(fields) > 19 and fields[0] != "Z" else ""

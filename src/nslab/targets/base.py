@@ -158,6 +158,16 @@ class Target(Protocol):
         """argv that runs one of nslab's standalone helpers (netprobe.py) on the target."""
         ...
 
+    def read_text(self, path: str) -> str:
+        """A file on the target ("" if it cannot be read): /proc entries, mostly."""
+        ...
+
+    def kill(self, pid: int, sig: int) -> None:
+        """Signal a process on the target (one nslab started: a persistent world)."""
+        ...
+
+    disposable: bool  # a machine nslab may change for real (`@host` scenarios): a VM it booted
+
     @property
     def provision_dir(self) -> str:
         """Where the provision stages are on the target's own filesystem."""

@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nslab.errors import TargetError
-from nslab.provision import stage_dir
+from nslab.paths import stage_dir
 from nslab.targets.agent import Child, execute
 from nslab.targets.agent import __file__ as agent_file
 from nslab.targets.base import Command, CommandError, CommandLog, Result, describe, missing_tool
@@ -26,6 +27,7 @@ class LocalTarget:
     """Runs commands on this host. Scenarios never use it bare: they run in a World on it."""
 
     name = "local"
+    disposable = False  # this machine: never changed outside worlds
 
     def __init__(self) -> None:
         self.is_root = os.geteuid() == 0
@@ -67,6 +69,16 @@ class LocalTarget:
         while /usr/bin/python3 can."""
         python = SYSTEM_PYTHON if os.access(SYSTEM_PYTHON, os.X_OK) else sys.executable
         return [python, "-I", "-S", str(Path(agent_file).with_name(name))]
+
+    def read_text(self, path: str) -> str:
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return ""
+
+    def kill(self, pid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
         p = Path(path)

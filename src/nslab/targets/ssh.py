@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 import paramiko
 
 from nslab.errors import TargetError
-from nslab.provision import stage_dir
+from nslab.paths import stage_dir
 from nslab.targets import agent
 from nslab.targets.base import Command, CommandError, CommandLog, Result, describe, missing_tool
 
@@ -415,6 +415,15 @@ class SshTarget:
         if "error" in reply:
             raise TargetError(f"agent on {self.options.host}: {reply['message']}")
         return RemoteChild(self, int(reply["handle"]))
+
+    disposable = False  # someone's machine; the vagrant target's VM is disposable
+
+    def read_text(self, path: str) -> str:
+        r = self.run(["cat", path])
+        return r.stdout if r.ok else ""
+
+    def kill(self, pid: int, sig: int) -> None:
+        self.run(["kill", f"-{sig}", str(pid)])
 
     def helper(self, name: str) -> list[str]:
         """Uploaded beside the agent; run by the agent's own interpreter (-I -S: ~20 ms)."""

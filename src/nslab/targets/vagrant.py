@@ -84,6 +84,7 @@ class VagrantTarget(SshTarget):
     """An ssh target whose machine is a Vagrant VM that this run may boot and destroy."""
 
     name = "vagrant"
+    disposable = True  # a VM this run may boot and destroy: `@host` scenarios may change it
 
     @classmethod
     def start(
