@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, count_scenarios, host_snapshot
@@ -56,6 +57,29 @@ def test_vagrantfile_validates() -> None:
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "validated successfully" in r.stdout
+
+
+def test_the_scaffolds_vagrantfile_validates(tmp_path: Path) -> None:
+    """`nslab init --vagrant`: the user's Vagrantfile finds the installed package's stages."""
+    if shutil.which("vagrant") is None:
+        if os.environ.get("NSLAB_VM_REQUIRED") == "1":
+            pytest.fail("vagrant is not installed")
+        pytest.skip("vagrant is not installed (the VM lane, .ci/vm, installs it)")
+    subprocess.run(
+        [sys.executable, "-m", "nslab.cli", "init", "--vagrant", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "NSLAB_PYTHON": sys.executable}
+    r = subprocess.run(
+        ["unshare", "--net", "vagrant", "validate", "--ignore-provider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0 and "validated successfully" in r.stdout, r.stdout + r.stderr
+    env["NSLAB_PYTHON"] = "/nonexistent/python"
+    r = subprocess.run(["unshare", "--net", "vagrant", "validate", "--ignore-provider"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert r.returncode != 0 and "nslab is not installed for /nonexistent/python" in r.stdout + r.stderr
 
 
 # Runs beside vagrant in the lane: commands (a JSON object of name -> argv) on the guest over

@@ -57,12 +57,15 @@ def main() -> None:
 
 @main.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
-def init(directory: str) -> None:
+@click.option(
+    "--vagrant", is_flag=True, help="also a Vagrantfile: the lab in a VM, from the installed stages"
+)
+def init(directory: str, vagrant: bool) -> None:
     """Put nslab in a repository: a lab, an example feature, steps, hooks, CI (no overwrites)."""
     from nslab.scaffold import init as scaffold
 
     try:
-        written = scaffold(Path(directory))
+        written = scaffold(Path(directory), vagrant)
     except NslabError as exc:
         fail(exc)
     for path in written:

@@ -18,11 +18,13 @@ FILES = {
 }
 
 
-def init(directory: Path) -> list[Path]:
-    """Write the scaffold into `directory`; refuse, writing nothing, if any file exists
-    (pyproject.toml gains a [tool.nslab] table unless it has one)."""
+def init(directory: Path, vagrant: bool = False) -> list[Path]:
+    """Write the scaffold into `directory` (with a Vagrantfile that uses the installed
+    package's stages, if asked); refuse, writing nothing, if any file exists (pyproject.toml
+    gains a [tool.nslab] table unless it has one)."""
     directory.mkdir(parents=True, exist_ok=True)
-    targets = {directory / dest: (HERE / src).read_text() for src, dest in FILES.items()}
+    files = {**FILES, **({"Vagrantfile": "Vagrantfile"} if vagrant else {})}
+    targets = {directory / dest: (HERE / src).read_text() for src, dest in files.items()}
     pyproject = directory / "pyproject.toml"
     tables = (HERE / "pyproject.toml").read_text()
     existing = [p for p in targets if p.exists()]
