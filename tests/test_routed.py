@@ -211,3 +211,21 @@ def test_a_missing_tool_skips_the_scenarios_that_need_it(tmp_path: Path) -> None
     assert r.returncode == 0, r.stdout[-3000:]
     assert "3 scenarios passed, 0 failed, 3 skipped" in r.stdout, r.stdout[-3000:]
     assert "lab 'dmz' needs nft, which local lacks (apt-get install nftables)" in r.stdout + r.stderr
+
+
+@needs_netns
+def test_seed_steps_on_a_routed_lab_are_one_line(tmp_path: Path) -> None:
+    r = run_behave(
+        str(HERE / "features" / "routed-seed-steps.feature"),
+        "-D",
+        f"reports={tmp_path}",
+        "--no-junit",
+        "-D",
+        "html=",
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stdout
+    assert "this step belongs to the seed story (one bridge); lab 'three-nets' is a routed lab" in r.stdout
+    assert (
+        "unknown provision stage 'firewall' (fix: use one of: sysctl, networks, routes, upstream, rulesets, dns)"
+        in r.stdout
+    )

@@ -19,7 +19,7 @@ from nslab import diagnostics, ports, probe
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
-from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, Lab, default_lab, load_lab
+from nslab.lab import Lab, default_lab, load_lab
 from nslab.provision import check_rulesets, provision
 from nslab.routed import RoutedLab
 from nslab.targets import open_target
@@ -182,33 +182,15 @@ class LabSession:
     def provision(self, *, upto: str | None = None, only: list[str] | None = None) -> None:
         provision(self.w, self.lab, upto=upto, only=only)
 
-    def iptables(self, *args: str, ns: str | None = None) -> Result:
-        return self.w.run(["iptables", "-w", *args], ns=ns, check=True)
-
-    def chain_names(self) -> list[str]:
-        return probe.ruleset(self.w).chain_names()
-
-    def require_chain(self, chain: str) -> None:
-        """A step naming a chain that is not there fails listing the chains that are."""
-        if not CHAIN_RE.match(chain):
-            raise LabError(f"{chain!r} is not a valid chain name", "use letters, digits, '_' and '-'")
-        names = self.chain_names()
-        if chain not in names:
+    @property
+    def seed_lab(self) -> Lab:
+        """The lab, for the seed story's steps (one bridge, a gateway, a chain)."""
+        if not isinstance(self.lab, Lab):
             raise LabError(
-                f"no chain '{chain}' in the filter table",
-                "existing chains: " + (", ".join(names) or "none, the table is still empty"),
+                f"this step belongs to the seed story (one bridge); lab '{self.lab.name}' is a routed lab",
+                "use the routed lab's own words: its hosts, networks and rulesets",
             )
-
-    def ensure_chain(self, chain: str) -> None:
-        """The seed's custom chain shape: jumped to first from FORWARD, ending in RETURN."""
-        if not CHAIN_RE.match(chain):
-            raise LabError(f"{chain!r} is not a valid chain name", "use letters, digits, '_' and '-'")
-        if chain.upper() in BUILTIN_CHAINS:
-            raise LabError(f"{chain} is a built-in chain, not a custom one", "choose a custom name like NAVY")
-        if chain not in self.chain_names():
-            self.iptables("-N", chain)
-            self.iptables("-I", "FORWARD", "1", "-j", chain)
-            self.iptables("-A", chain, "-j", "RETURN")
+        return self.lab
 
     # --- probing ---------------------------------------------------------------------------
 

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from behave import given, when
 from behave.runner import Context
 
-from nslab.errors import LabError
+from nslab import actions
 from nslab.session import LabSession
-
-
-def _cidr(text: str) -> str:
-    try:
-        return str(ipaddress.IPv4Network(text))
-    except ValueError:
-        raise LabError(f"{text!r} is not an IPv4 subnet", "write it like 10.16.0.0/24") from None
 
 
 @given("the seed lab")
@@ -51,25 +42,19 @@ def bridge_netfilter(context: Context) -> None:
 @given("the FORWARD policy is {policy}")
 @when("the FORWARD policy is set to {policy}")
 def forward_policy(context: Context, policy: str) -> None:
-    if policy not in ("ACCEPT", "DROP"):
-        raise LabError(f"FORWARD policy {policy!r} is not ACCEPT or DROP", "write ACCEPT or DROP")
-    context.nslab.iptables("-P", "FORWARD", policy)
+    actions.set_policy(context.nslab.w, "FORWARD", policy)
 
 
 @given("chain {chain} accepts {src} to {dst}")
 @when("chain {chain} accepts {src} to {dst}")
 def chain_accepts(context: Context, chain: str, src: str, dst: str) -> None:
     """SEED.md section 3: the chain, its jump, its RETURN, then the ACCEPT at the top."""
-    session: LabSession = context.nslab
-    session.ensure_chain(chain)
-    session.iptables("-I", chain, "1", "-s", _cidr(src), "-d", _cidr(dst), "-j", "ACCEPT")
+    actions.accept(context.nslab.w, chain, src, dst)
 
 
 @when("the rule accepting {src} to {dst} is removed from chain {chain}")
 def chain_rule_removed(context: Context, src: str, dst: str, chain: str) -> None:
-    session: LabSession = context.nslab
-    session.require_chain(chain)
-    session.iptables("-D", chain, "-s", _cidr(src), "-d", _cidr(dst), "-j", "ACCEPT")
+    actions.remove_accept(context.nslab.w, chain, src, dst)
 
 
 @given("chain {chain} accepts traffic out of the bridge")
@@ -77,25 +62,24 @@ def chain_rule_removed(context: Context, src: str, dst: str, chain: str) -> None
 def chain_accepts_out_of_bridge(context: Context, chain: str) -> None:
     """SEED.md section 4: iptables -I NAVY 2 -o br0 -j ACCEPT."""
     session: LabSession = context.nslab
-    session.require_chain(chain)
-    session.iptables("-I", chain, "2", "-o", session.lab.bridge.name, "-j", "ACCEPT")
+    actions.accept_out_of(session.w, chain, session.seed_lab.bridge.name)
 
 
 @given("the bridge has the gateway address")
 @when("the bridge gets the gateway address")
 def bridge_gateway(context: Context) -> None:
     session: LabSession = context.nslab
-    br = session.lab.bridge
-    session.w.run(["ip", "addr", "add", str(br.gateway), "dev", br.name], check=True)
+    br = session.seed_lab.bridge
+    actions.add_address(session.w, str(br.gateway), br.name)
 
 
 @given("{name} routes by default via the gateway")
 @when("{name} gets a default route via the gateway")
 def default_route(context: Context, name: str) -> None:
     session: LabSession = context.nslab
-    ns = session.lab.namespace(name)
-    gw = str(session.lab.bridge.gateway.ip)
-    session.w.run(["ip", "route", "add", "0.0.0.0/0", "via", gw, "dev", ns.interface], ns=ns.name, check=True)
+    lab = session.seed_lab
+    ns = lab.namespace(name)
+    actions.default_route(session.w, ns.name, str(lab.bridge.gateway.ip), ns.interface)
 
 
 @given("the simulated internet")
@@ -122,9 +106,9 @@ def resolver(context: Context) -> None:
 
 @given("chain {chain} accepts nothing")
 def chain_accepts_nothing(context: Context, chain: str) -> None:
-    context.nslab.ensure_chain(chain)
+    actions.ensure_chain(context.nslab.w, chain)
 
 
 @given("bridge traffic bypasses iptables")
 def bridge_bypasses(context: Context) -> None:
-    context.nslab.w.run(["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"], check=True)
+    actions.bridge_netfilter(context.nslab.w, on=False)

@@ -8,7 +8,7 @@ import re
 from behave import then
 from behave.runner import Context
 
-from nslab import probe
+from nslab import actions, probe
 from nslab.errors import LabError
 from nslab.session import LabSession
 
@@ -67,7 +67,7 @@ def policy_dropped(context: Context, n: int) -> None:
 @then("chain {chain} accepted at least {n:d} packets from {src} to {dst}")
 def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> None:
     session: LabSession = context.nslab
-    session.require_chain(chain)
+    actions.require_chain(session.w, chain)
     rules = probe.ruleset(session.w).chain(chain).rules  # type: ignore[union-attr]
     for rule in rules:
         if rule.target == "ACCEPT" and f"-s {src}" in rule.spec and f"-d {dst}" in rule.spec:
@@ -81,7 +81,7 @@ def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> 
 @then("chain {chain} holds, in order")
 def chain_order(context: Context, chain: str) -> None:
     session: LabSession = context.nslab
-    session.require_chain(chain)
+    actions.require_chain(session.w, chain)
     rules = [r.spec for r in probe.ruleset(session.w).chain(chain).rules]  # type: ignore[union-attr]
     want = [row["rule"] for row in context.table]
     assert rules == want, f"chain {chain} holds:\n  " + "\n  ".join(rules)

@@ -1,0 +1,98 @@
+"""The seed story's single commands, one function each, as the blog types them.
+
+Stages build a lab, probes read it, actions change one thing in it: steps call these and
+never assemble an `ip` or `iptables` line themselves. A runner is a World (or anything
+with its `run`).
+
+>>> cidr("10.16.0.0/24")
+'10.16.0.0/24'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from nslab import probe
+from nslab.errors import LabError
+from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, POLICIES
+from nslab.probe import Runner
+from nslab.targets.base import Result
+
+
+def cidr(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(text))
+    except ValueError:
+        raise LabError(f"{text!r} is not an IPv4 subnet", "write it like 10.16.0.0/24") from None
+
+
+def iptables(runner: Runner, *args: str, ns: str | None = None) -> Result:
+    return runner.run(["iptables", "-w", *args], ns=ns, check=True)
+
+
+def set_policy(runner: Runner, chain: str, policy: str) -> None:
+    """`iptables -P FORWARD DROP` (SEED.md section 2)."""
+    if policy not in POLICIES:
+        raise LabError(f"{chain} policy {policy!r} is not ACCEPT or DROP", "write ACCEPT or DROP")
+    iptables(runner, "-P", chain, policy)
+
+
+def _valid(chain: str) -> str:
+    if not CHAIN_RE.match(chain):
+        raise LabError(f"{chain!r} is not a valid chain name", "use letters, digits, '_' and '-'")
+    return chain
+
+
+def chain_names(runner: Runner) -> list[str]:
+    return probe.ruleset(runner).chain_names()
+
+
+def require_chain(runner: Runner, chain: str) -> None:
+    """A step naming a chain that is not there fails listing the chains that are."""
+    names = chain_names(runner)
+    if _valid(chain) not in names:
+        raise LabError(
+            f"no chain '{chain}' in the filter table",
+            "existing chains: " + (", ".join(names) or "none, the table is still empty"),
+        )
+
+
+def ensure_chain(runner: Runner, chain: str) -> None:
+    """The seed's custom chain shape: jumped to first from FORWARD, ending in RETURN."""
+    if _valid(chain).upper() in BUILTIN_CHAINS:
+        raise LabError(f"{chain} is a built-in chain, not a custom one", "choose a custom name like NAVY")
+    if chain not in chain_names(runner):
+        iptables(runner, "-N", chain)
+        iptables(runner, "-I", "FORWARD", "1", "-j", chain)
+        iptables(runner, "-A", chain, "-j", "RETURN")
+
+
+def accept(runner: Runner, chain: str, src: str, dst: str) -> None:
+    """`iptables -I NAVY 1 -s SRC -d DST -j ACCEPT` (SEED.md section 3)."""
+    ensure_chain(runner, chain)
+    iptables(runner, "-I", chain, "1", "-s", cidr(src), "-d", cidr(dst), "-j", "ACCEPT")
+
+
+def remove_accept(runner: Runner, chain: str, src: str, dst: str) -> None:
+    require_chain(runner, chain)
+    iptables(runner, "-D", chain, "-s", cidr(src), "-d", cidr(dst), "-j", "ACCEPT")
+
+
+def accept_out_of(runner: Runner, chain: str, bridge: str) -> None:
+    """`iptables -I NAVY 2 -o br0 -j ACCEPT` (SEED.md section 4)."""
+    require_chain(runner, chain)
+    iptables(runner, "-I", chain, "2", "-o", bridge, "-j", "ACCEPT")
+
+
+def add_address(runner: Runner, address: str, dev: str) -> None:
+    """`ip a add 10.16.0.1/24 dev br0`: the bridge becomes the gateway."""
+    runner.run(["ip", "addr", "add", address, "dev", dev], check=True)
+
+
+def default_route(runner: Runner, ns: str, via: str, dev: str) -> None:
+    """`ip netns exec red ip route add 0.0.0.0/0 via 10.16.0.1 dev veth1-red`."""
+    runner.run(["ip", "route", "add", "0.0.0.0/0", "via", via, "dev", dev], ns=ns, check=True)
+
+
+def bridge_netfilter(runner: Runner, on: bool) -> None:
+    runner.run(["sysctl", "-qw", f"net.bridge.bridge-nf-call-iptables={int(on)}"], check=True)
