@@ -226,6 +226,6 @@ def test_seed_steps_on_a_routed_lab_are_one_line(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stdout
     assert "this step belongs to the seed story (one bridge); lab 'three-nets' is a routed lab" in r.stdout
     assert (
-        "unknown provision stage 'firewall' (fix: use one of: sysctl, networks, routes, upstream, rulesets, dns)"
+        "unknown provision stage 'firewall' (fix: use one of: sysctl, networks, routes, upstream, rulesets"
         in r.stdout
     )
