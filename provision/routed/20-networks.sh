@@ -20,9 +20,14 @@ need NSLAB_NETWORKS NSLAB_HOSTS NSLAB_INTERFACES
 sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 while read -r host router; do
   ensure_netns "$host"
+  # Forwarding set either way: a new namespace copies IPv4's conf/all from the machine's
+  # own, so on a host with ip_forward=1 (Docker's, the VM lane's) every host would route
+  # (measured in the VM lane: "a non-router does not forward" failed until this).
   sysctl_args=(net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0)
   if [ "$router" = 1 ]; then
     sysctl_args+=(net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1)
+  else
+    sysctl_args+=(net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0)
   fi
   ip netns exec "$host" sysctl -qw "${sysctl_args[@]}"
 done <<<"$NSLAB_HOSTS"
