@@ -128,6 +128,29 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
     )
     for line in expected:
         assert line in out, line
+    bundle = (tmp_path / "diagnostics" / "ports-wrong--dropped-expected-accepted.txt").read_text()
+    assert "===== last connection =====" in bundle and f"why: dropped; {DROPPED}" in bundle
+
+
+@needs_netns
+def test_the_verdict_is_the_last_probe_whichever_kind() -> None:
+    """A ping after a connection: "which rule decided" speaks of the ping."""
+    from nslab.config import Settings
+    from nslab.session import LabSession
+
+    s = LabSession.open(Settings())
+    try:
+        s.new_world()
+        s.provision(only=["topology"])
+        s.listen("blue", "tcp", 80)
+        conn = s.connect("red", "blue", "tcp", 80)
+        assert s.last_verdict is conn
+        ping = s.ping("red", "blue")
+        assert s.last_verdict is ping and s.last_connection is conn
+        conn = s.connect("red", "blue", "tcp", 80)
+        assert s.last_verdict is conn
+    finally:
+        s.close()
 
 
 @needs_netns

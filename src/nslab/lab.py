@@ -11,6 +11,7 @@ IPv4Interface('10.16.0.2/24')
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import sys
@@ -149,6 +150,7 @@ class Lab:
         return addr
 
 
+@functools.cache  # a frozen value, read once: steps ask for it per scenario
 def default_lab() -> Lab:
     """The seed's lab (SEED.md): red and blue on br0, gateway 10.16.0.1, chain NAVY."""
     return load_lab(SEED_LAB if SEED_LAB.exists() else _repo_seed())

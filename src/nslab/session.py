@@ -42,11 +42,14 @@ class LabSession:
     last_lookup: probe.Lookup | None = None
     last_connection: ports.Connection | None = None
     _prober: ports.Prober | None = None
+    # the latest ping or connection probe, whichever ran last: "which rule decided" steps
+    last_verdict: probe.Ping | ports.Connection | None = None
     run_lab: Lab | RoutedLab | None = None  # the run's own lab (-D lab=...), for untagged features
     _labs: dict[Path, Lab | RoutedLab] = field(default_factory=dict)
     _next: PendingWorld | None = None
-
-    _missing: dict[str, str | None] = field(default_factory=dict)
+    _missing: dict[str, str | None] = field(default_factory=dict)  # feature -> why it is missing
+    _checked: set[int] = field(default_factory=set)  # labs whose rulesets loaded
+    _told: set[str] = field(default_factory=set)  # skip reasons already said
 
     def missing_feature(self) -> str | None:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
@@ -84,9 +87,6 @@ class LabSession:
             self._labs[path] = load_lab(path)
         self.lab = self._labs[path]
 
-    _checked: set[int] = field(default_factory=set)
-    _told: set[str] = field(default_factory=set)
-
     def first_time(self, message: str) -> bool:
         """Whether `message` is new in this run (a skip reason is said once, not per scenario)."""
         new = message not in self._told
@@ -121,7 +121,7 @@ class LabSession:
         """End the last scenario's world and forget what it ran and saw."""
         self.end_world()
         self.target.log.entries.clear()
-        self.last_ping = self.last_result = self.last_lookup = self.last_connection = None
+        self.last_ping = self.last_result = self.last_lookup = self.last_connection = self.last_verdict = None
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -201,7 +201,8 @@ class LabSession:
             return self.lab.upstream.namespace
         return self.lab.namespace(name).name
 
-    def resolve(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    def address_of(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """A step's destination: a host, a named place or an address of the lab."""
         if not v6:
             return self.lab.resolve(where)
         if not isinstance(self.lab, RoutedLab):
@@ -218,7 +219,7 @@ class LabSession:
 
     def ping(self, src: str, dest: str, count: int = 3, v6: bool = False) -> probe.Ping:
         ns = self.namespace(src)
-        addr = self.resolve(dest, v6)
+        addr = self.address_of(dest, v6)
         if not 1 <= count <= MAX_PINGS:
             raise LabError(f"{count} pings is out of range", f"ping 1 to {MAX_PINGS} times")
         self.last_ping = None
@@ -235,6 +236,7 @@ class LabSession:
         except ProbeError as exc:
             self.last_result = exc.result  # type: ignore[assignment]
             raise
+        self.last_verdict = self.last_ping
         return self.last_ping
 
     # --- ports: listeners, connection probes, the reachability matrix ----------------------
@@ -245,11 +247,6 @@ class LabSession:
         if self._prober is None or self._prober.world is not self.w:
             self._prober = ports.Prober(self.w)
         return self._prober
-
-    @property
-    def last_verdict(self) -> probe.Ping | ports.Connection | None:
-        """The scenario's latest ping or connection probe, for "which rule decided" steps."""
-        return self.last_connection if self.last_connection is not None else self.last_ping
 
     def listen(self, name: str, proto: str, port: int | str) -> None:
         self.prober.listen(self.namespace(name), ports.check_protocol(proto), ports.check_port(port))
@@ -263,7 +260,7 @@ class LabSession:
         return {
             "ns": ns,
             "proto": service.proto,
-            "dst": str(self.resolve(dest, service.v6)),
+            "dst": str(self.address_of(dest, service.v6)),
             "port": service.port,
             "timeout": self.settings.probe_wait if service.proto != "icmp" else self.settings.ping_wait,
         }
@@ -283,6 +280,7 @@ class LabSession:
         self.last_connection = ports.Connection(
             src, dest, str(spec["dst"]), service, ports.Outcome.from_reply(raw), evidence
         )
+        self.last_verdict = self.last_connection
         return self.last_connection
 
     def run_on_host(self, script: str) -> Result:
@@ -301,9 +299,6 @@ class LabSession:
             raise
         self.last_result = self.last_lookup.raw
         return self.last_lookup
-
-    def address_of(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        return self.resolve(where, v6)
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -329,6 +324,9 @@ class LabSession:
             extra["last ping"] = (
                 f"$ {self.last_ping.raw.command}\n{self.last_ping.raw.output}\nwhy: {self.last_ping.why()}"
             )
+        if self.last_connection is not None:
+            c = self.last_connection
+            extra["last connection"] = f"{c.describe()}\nwhy: {c.why()}"
         if self.last_result is not None:
             extra["last command"] = f"$ {self.last_result.command}\n{self.last_result.output}"
         try:

@@ -151,7 +151,6 @@ class Probe:
     """One connection attempt, datagram or echo request, and what came back."""
 
     def __init__(self, spec: dict[str, Any], ident: int, held: list[socket.socket]) -> None:
-        self.spec = spec
         self.held = held
         self.ns: str = spec["ns"]
         self.proto: str = spec["proto"]
@@ -398,9 +397,9 @@ class Server:
         self.held: list[socket.socket] = []
         self.unlimited: set[str] = set()
 
-    def wait(self, probes: list[Probe], deadline: float | None) -> None:
-        """Serve listeners (and run probes, if any) until every probe has a result, or until
-        `deadline` passes, or until stdin has a request (when there are no probes)."""
+    def wait(self, probes: list[Probe]) -> None:
+        """Serve listeners (and run probes, if any) until every probe has a result (each
+        times out at its own deadline), or, with no probes, until stdin has a request."""
         while True:
             pending = [p for p in probes if p.result is None]
             now = time.monotonic()
@@ -448,7 +447,7 @@ class Server:
                 probe = Probe(spec, self.next_ident, self.held)
                 probes.append(probe)
                 probe.begin(self.raw)
-            self.wait(probes, None)
+            self.wait(probes)
             del self.held[:-HELD]
             after = snapshot(req.get("snap", []))
             return {"results": [p.result for p in probes], "before": before, "after": after}
@@ -461,7 +460,7 @@ class Server:
         buf = b""
         while True:
             while b"\n" not in buf:
-                self.wait([], None)  # listeners answer while we wait for the next request
+                self.wait([])  # listeners answer while we wait for the next request
                 chunk = os.read(sys.stdin.fileno(), 65536)
                 if not chunk:
                     return  # our caller is gone; the world ends us anyway
