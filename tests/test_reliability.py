@@ -210,6 +210,23 @@ def test_reports_that_cannot_be_written_are_one_line(tmp_path: Path) -> None:
     assert "1 failed" in out  # the verdict of the deliberate failure survived the full disk
 
 
+def test_workers_sharing_a_reports_folder_all_pass_its_write_check(tmp_path: Path) -> None:
+    """`nslab run -j N` gives its workers one reports folder; each checks it is writable at
+    start. With one fixed probe name a worker could delete the other's probe and exit
+    "cannot write reports" (CI lost half a suite to it). 4 processes x 300 checks at once."""
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom nslab.behave.hooks import _writable\n"
+        "for _ in range(300): _writable(Path(sys.argv[1]))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert list(tmp_path.iterdir()) == []  # every probe file is gone again
+
+
 def test_a_stage_that_fails_half_way_names_its_line_and_the_world_goes() -> None:
     w = World.start(LocalTarget())
     provision(w, default_lab(), upto="topology")

@@ -144,6 +144,7 @@ def run(  # type: ignore[no-untyped-def]
         work = partition(weigh(items, last_durations(reports / "junit")), jobs)
     base = reports / "parallel"
     shutil.rmtree(base, ignore_errors=True)  # an earlier run's pages and JUnit files
+    shutil.rmtree(reports / "diagnostics", ignore_errors=True)  # here, not in each worker
     base.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     procs = []
@@ -175,7 +176,7 @@ def run(  # type: ignore[no-untyped-def]
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1", "NSLAB_WORKER": str(i)},
                 ),
             )
         )

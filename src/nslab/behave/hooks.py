@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from behave.model import Scenario
@@ -50,7 +51,10 @@ def before_all(context: Context) -> None:
     # Bundles from an earlier run would describe failures that no longer exist; JUnit files
     # from an earlier run (another subset, or a parallel run's merged file) would be counted
     # by CI as if they were this run's.
-    shutil.rmtree(context.reports / "diagnostics", ignore_errors=True)
+    # Workers of `nslab run -j N` share the folder; their runner cleared it before starting
+    # them, and a late worker must not delete a bundle an early one has already written.
+    if "NSLAB_WORKER" not in os.environ:
+        shutil.rmtree(context.reports / "diagnostics", ignore_errors=True)
     if context.config.junit and context.config.junit_directory:
         for stale in Path(context.config.junit_directory).glob("*.xml"):
             stale.unlink(missing_ok=True)
@@ -63,9 +67,11 @@ def _writable(folder: Path) -> None:
     with a traceback on the same folder. The process ends here (no world is running yet)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".nslab-write-check"
-        probe.write_text("ok")
-        probe.unlink()
+        # A file of this process's own: the workers of `nslab run -j N` share the reports
+        # folder, and a fixed name let one worker delete the other's probe (CI saw a worker
+        # exit "cannot write reports ... No such file" and its half of the suite vanish).
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".nslab-write-check-"):
+            pass
     except OSError as exc:
         print(
             f"nslab: cannot write reports to {folder}: {exc.strerror or exc} "
