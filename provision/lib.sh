@@ -8,7 +8,7 @@
 # A command that fails half-way through a stage names the stage, the line and the command
 # (set -e alone ends the stage silently, and the caller saw only "stage X failed").
 set -o errtrace # functions too
-trap 'echo "nslab: ${0##*/} line $LINENO: \`$BASH_COMMAND\` failed (exit $?)" >&2' ERR
+trap 'echo "nslab: ${NSLAB_STAGE:-${0##*/}} line $LINENO: \`$BASH_COMMAND\` failed (exit $?)" >&2' ERR
 
 # need VAR...: fail with the variable's name when a stage is run without its parameters.
 need() {
