@@ -5,7 +5,7 @@
 # Arguments: BUILD_LAB(1|0) LAB-FILE-NAME (in /tmp/nslab/labs, uploaded with its rulesets)
 set -euo pipefail
 build_lab=$1
-lab=/tmp/nslab/labs/$2
+lab_name=$2
 
 need=(ip iptables ping dnsmasq python3 getent unshare nsenter sysctl setpriv conntrack nft)
 missing=()
@@ -21,10 +21,32 @@ fi
 # host-wide change, which is what this disposable VM is for.
 [ -e /proc/sys/net/bridge ] || modprobe br_netfilter
 mkdir -p /etc/netns /opt/nslab
-rm -rf /opt/nslab/provision
-cp -r /tmp/nslab/provision /opt/nslab/provision
-PYTHONPATH=/tmp/nslab/src python3 -m nslab.provision env "$lab" >/opt/nslab/lab.env
-mapfile -t stages < <(PYTHONPATH=/tmp/nslab/src python3 -m nslab.provision stages "$lab")
+# The uploads move to /opt/nslab and /tmp/nslab goes: the next `vagrant provision` uploads
+# afresh (Vagrant's file provisioner copies a folder *into* one that exists, and a ruleset
+# removed from the lab folder would otherwise linger).
+for part in provision labs src; do
+  rm -rf "/opt/nslab/$part"
+  cp -r "/tmp/nslab/$part" "/opt/nslab/$part"
+done
+rm -rf /tmp/nslab
+lab=/opt/nslab/labs/$lab_name
+export PYTHONPATH=/opt/nslab/src
+python3 -m nslab.provision env "$lab" >/opt/nslab/lab.env.new
+mapfile -t stages < <(python3 -m nslab.provision stages "$lab")
+
+# Another lab still up on this VM would share its root namespace with the new one: refuse.
+# shellcheck source=/dev/null
+lab_of() { (set -a && . "$1" && read -r first _ <<<"${NSLAB_NAMESPACES:-$NSLAB_HOSTS}" && echo "$NSLAB_LAB $first"); }
+if [ "$build_lab" = 1 ] && [ -s /opt/nslab/lab.env ]; then
+  read -r old_lab old_ns < <(lab_of /opt/nslab/lab.env)
+  read -r new_lab _ < <(lab_of /opt/nslab/lab.env.new)
+  if [ "$old_lab" != "$new_lab" ] && [ -e "/run/netns/$old_ns" ]; then
+    echo "nslab: lab '$old_lab' is up on this VM; '$new_lab' would share its root namespace" \
+      "(fix: vagrant destroy -f, then NSLAB_LAB=... vagrant up)" >&2
+    exit 1
+  fi
+fi
+mv /opt/nslab/lab.env.new /opt/nslab/lab.env
 echo "nslab: lab values in /opt/nslab/lab.env, stages in /opt/nslab/provision"
 
 if [ "$build_lab" = 1 ]; then

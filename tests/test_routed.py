@@ -229,3 +229,41 @@ def test_seed_steps_on_a_routed_lab_are_one_line(tmp_path: Path) -> None:
         "unknown provision stage 'firewall' (fix: use one of: sysctl, networks, routes, upstream, rulesets"
         in r.stdout
     )
+
+
+MIXED = """\
+# A user's firewall script that writes rules through both backends: iptables-legacy's
+# rules and nf_tables' rules then sit side by side, each ignoring the other.
+iptables-legacy -w -A FORWARD -j ACCEPT
+nft add table inet mine
+nft add chain inet mine filter_fwd '{ type filter hook forward priority 0; policy drop; }'
+nft add rule inet mine filter_fwd counter drop
+"""
+
+
+@needs_netns
+@pytest.mark.parametrize("mixed", [True, False], ids=["two-backends", "one-backend"])
+def test_a_namespace_with_rules_in_two_backends_fails_in_one_line(tmp_path: Path, mixed: bool) -> None:
+    """firewall = { script = ... } can reach any backend; after the rulesets stage a host with
+    rules in iptables-legacy *and* nf_tables is refused, naming the host (cilium #28260)."""
+    for tool in ("iptables-legacy", "iptables-legacy-save", "nft"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+            pytest.skip(f"{tool} is not installed")
+    script = MIXED if mixed else MIXED.replace("iptables-legacy -w -A FORWARD -j ACCEPT\n", "")
+    (tmp_path / "mine.sh").write_text(script)
+    (tmp_path / "lab.toml").write_text(NET + PC + 'firewall = { script = "mine.sh" }\n')
+    before = host_snapshot()
+    from nslab.provision import provision
+    from nslab.targets.local import LocalTarget
+    from nslab.world import World
+
+    lab = load_lab(tmp_path / "lab.toml")
+    with World.start(LocalTarget()) as world:
+        if mixed:
+            with pytest.raises(Exception) as err:
+                provision(world, lab)
+            assert "host pc has rules in two backends (iptables-legacy and nf_tables)" in str(err.value)
+        else:
+            provision(world, lab)
+            assert "counter packets" in world.run(["nft", "list", "ruleset"], ns="pc", check=True).stdout
+    assert host_snapshot() == before

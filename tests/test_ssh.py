@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import NOPW_USER, ROOT, SUDO_USER, host_snapshot, needs_sshd, run_behave
 
+from nslab.commands import CommandError
 from nslab.errors import TargetError
-from nslab.targets.base import CommandError
 from nslab.targets.ssh import SshOptions, SshTarget
 from nslab.testing.procs import comm, wait_gone
 from nslab.testing.sshd import TestSshd, free_port

@@ -7,10 +7,10 @@ import pytest
 from conftest import ROOT, needs_netns
 
 from nslab import probe
+from nslab.commands import CommandError
 from nslab.errors import LabError
 from nslab.lab import default_lab, load_lab
 from nslab.provision import lab_env, provision, select, stage_names
-from nslab.targets.base import CommandError
 from nslab.targets.local import LocalTarget
 from nslab.world import World
 

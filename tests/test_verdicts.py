@@ -12,12 +12,12 @@ import pytest
 from conftest import DATA, host_snapshot, needs_netns, run_behave
 
 from nslab import parse
+from nslab.commands import Result
 from nslab.errors import ProbeError
 from nslab.evidence import Evidence, decisions
 from nslab.lab import default_lab
 from nslab.probe import lookup, not_run, ping, seen_sources
 from nslab.provision import provision
-from nslab.targets.base import Result
 from nslab.targets.local import LocalTarget
 from nslab.world import World
 

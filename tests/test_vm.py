@@ -152,3 +152,30 @@ def test_a_host_scenario_runs_on_the_vms_root_namespace_and_is_torn_down(lane: L
     assert " br0:" not in after["links"] and "veth0-red" not in after["links"], after["links"]
     assert after["netns"].strip() == "", after["netns"]
     assert "NAVY" not in after["rules"] and "-P FORWARD ACCEPT" in after["rules"], after["rules"]
+
+
+DMZ_CHECKS = {
+    "web4": ["ip", "netns", "exec", "pc", "ping", "-n", "-c", "2", "-i", "0.2", "10.2.0.10"],
+    "web6": ["ip", "netns", "exec", "pc", "ping", "-n", "-c", "2", "-i", "0.2", "2001:db8:2::10"],
+    "internet": ["ip", "netns", "exec", "pc", "ping", "-n", "-c", "2", "-i", "0.2", "203.0.113.10"],
+    "route": ["ip", "netns", "exec", "web", "ip", "-4", "route", "show", "default"],
+    "nft": ["ip", "netns", "exec", "edge", "nft", "list", "ruleset"],
+    "forwarding": ["ip", "netns", "exec", "pc", "sysctl", "-n", "net.ipv4.ip_forward"],
+}
+
+
+def test_nslab_lab_picks_another_lab_for_the_manual_vm(lane: Lane) -> None:
+    """`NSLAB_LAB=labs/dmz.toml vagrant provision` (as `vagrant up` would) builds the routed
+    dmz lab, its nft ruleset included, on the VM's root namespace; asking for another lab
+    while it is up is refused in one line. Runs after the @host test left the VM clean."""
+    r = lane.run(["env", "NSLAB_LAB=labs/dmz.toml", "vagrant", "provision"], timeout=600)
+    assert r.ok and "lab 'dmz' is up" in r.output, r.output[-3000:]
+    out = on_guest(lane, DMZ_CHECKS)
+    assert "2 packets transmitted, 2 received" in out["web4"], out["web4"]
+    assert "2 packets transmitted, 2 received" in out["web6"], out["web6"]
+    assert "2 packets transmitted, 2 received" in out["internet"], out["internet"]
+    assert out["route"].startswith("default via 10.2.0.1 dev eth0"), out["route"]
+    assert "table inet edge" in out["nft"] and "dnat to 10.2.0.10:80" in out["nft"], out["nft"]
+    assert out["forwarding"].strip() == "0", "pc is no router"
+    r = lane.run(["env", "NSLAB_LAB=labs/seed.toml", "vagrant", "provision"], timeout=600)
+    assert not r.ok and "lab 'dmz' is up on this VM" in r.output, r.output[-3000:]

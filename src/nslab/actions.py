@@ -13,10 +13,9 @@ from __future__ import annotations
 import ipaddress
 
 from nslab import probe
+from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, POLICIES
-from nslab.probe import Runner
-from nslab.targets.base import Result
 
 
 def cidr(text: str) -> str:

@@ -20,7 +20,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TARGETS = ("local", "ssh", "vagrant")
 HOST_FS = ("ro", "rw")
 
 
@@ -78,8 +77,10 @@ class Settings:
                     f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2"
                 ) from None
         settings = cls(**out)
-        if settings.target not in TARGETS:
-            raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(TARGETS))
+        from nslab.targets import BACKENDS  # the registry is the one list of targets
+
+        if settings.target not in BACKENDS:
+            raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(BACKENDS))
         if settings.host_fs not in HOST_FS:
             raise NslabError(
                 f"host_fs={settings.host_fs!r} is neither ro nor rw",

@@ -8,8 +8,8 @@ command the scenario ran.
 
 from __future__ import annotations
 
+from nslab.commands import Runner
 from nslab.lab import Lab
-from nslab.probe import Runner
 
 SYSCTLS = (
     "net.ipv4.ip_forward",

@@ -17,9 +17,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nslab.commands import Runner
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab  # noqa: F401  (default_lab: for the doctest)
-from nslab.probe import Runner
 from nslab.routed import RoutedLab
 
 HOST = "host"

@@ -12,6 +12,7 @@ session refuses (see LabSession.host_world).
 
 from __future__ import annotations
 
+from nslab.commands import as_argv
 from nslab.lab import Lab
 from nslab.provision import teardown
 from nslab.targets.base import Target
@@ -35,7 +36,7 @@ class HostWorld(World):
         return world
 
     def enter(self, argv: list[str], ns: str | None = None) -> list[str]:
-        return ["ip", "netns", "exec", ns, *argv] if ns is not None else list(argv)
+        return as_argv(argv, ns)
 
     def alive(self) -> bool:
         return not self.closed

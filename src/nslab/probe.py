@@ -12,28 +12,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from nslab import parse
+from nslab.commands import Result, Runner, as_argv
 from nslab.errors import ProbeError
 from nslab.evidence import Evidence, decisions
-from nslab.targets.base import Command, Result
 from nslab.tools import install_hint
-
-
-class Runner(Protocol):
-    def run(
-        self,
-        cmd: Command,
-        *,
-        ns: str | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: str | None = None,
-        timeout: float = 60.0,
-        check: bool = False,
-    ) -> Result: ...
 
 
 @dataclass(frozen=True)
@@ -158,7 +144,7 @@ def observe(
     runner: Runner, argv: list[str], ns: str, *, firewalls: Sequence[str], timeout: float
 ) -> tuple[Result, Evidence]:
     """Run `argv` in lab namespace `ns` between two counter snapshots of `firewalls`."""
-    inner = ["ip", "netns", "exec", ns, *argv]
+    inner = as_argv(argv, ns)
     raw = runner.run(
         ["bash", "-c", OBSERVE, "nslab-probe", str(len(firewalls)), *firewalls, *inner], timeout=timeout
     )

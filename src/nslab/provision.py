@@ -11,36 +11,16 @@ can stop the story at any stage: `provision(world, lab, upto="gateway")`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
+from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.lab import Lab, default_lab
 from nslab.paths import stage_dir
 from nslab.routed import RoutedLab
 
-if TYPE_CHECKING:
-    from nslab.targets.base import Result
-
 STAGE_RE = re.compile(r"(\d\d)-([a-z]+)\.sh\Z")
-
-
-class Runner(Protocol):
-    provision_dir: str
-
-    def put(self, path: str, data: bytes, mode: int = 0o644) -> None: ...
-
-    def run(
-        self,
-        cmd: list[str] | str,
-        *,
-        env: Mapping[str, str] | None = None,
-        stdin: str | None = None,
-        check: bool = False,
-        timeout: float = 60.0,
-    ) -> Result: ...
 
 
 # Each kind of lab has its story of stages: the seed's in provision/, routed labs' in

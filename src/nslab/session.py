@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nslab import diagnostics, ports, probe
+from nslab.commands import Result
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
@@ -23,7 +24,7 @@ from nslab.lab import Lab, default_lab, load_lab
 from nslab.provision import check_rulesets, provision
 from nslab.routed import RoutedLab
 from nslab.targets import open_target
-from nslab.targets.base import Result, Target
+from nslab.targets.base import Target
 from nslab.world import PendingWorld, World
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at

@@ -17,13 +17,15 @@ Either way nothing leaks, even after `kill -9` of the test run.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from nslab.commands import Command, CommandError, Result, as_argv, shown
 from nslab.errors import TargetError
-from nslab.targets.base import Command, CommandError, Result, Spawned, Target
+from nslab.targets.base import Spawned, Target
 
 READY = "nslab-world-ready"
 
@@ -190,11 +192,7 @@ class World:
         if self.info.userns:
             prefix.insert(3, "--user")
             prefix.append("--preserve-credentials")
-        if ns is not None:
-            prefix += ["--", "ip", "netns", "exec", ns]
-        else:
-            prefix.append("--")
-        return prefix + argv
+        return [*prefix, "--", *as_argv(argv, ns)]
 
     def run(
         self,
@@ -209,11 +207,9 @@ class World:
         """Run in the world's root namespace (the seed's host) or in lab namespace `ns`."""
         if self.closed:
             raise TargetError("this world is closed", "start a new one")
-        argv = ["bash", "-euo", "pipefail", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-        result = self.target.run(self.enter(argv, ns), env=env, stdin=stdin, timeout=timeout)
+        result = self.target.run(self.enter(as_argv(cmd), ns), env=env, stdin=stdin, timeout=timeout)
         # Log and report the command as the user wrote it, not the nsenter wrapping.
-        shown = (f"ip netns exec {ns} " if ns else "") + (cmd if isinstance(cmd, str) else " ".join(cmd))
-        result = Result(shown, result.rc, result.stdout, result.stderr, result.seconds, result.timed_out)
+        result = dataclasses.replace(result, command=shown(cmd, ns))
         self.log.entries[-1] = result
         if check and not result.ok:
             raise CommandError(result)

@@ -2,42 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from nslab.commands import CommandError, Result
 from nslab.errors import TargetError
-from nslab.targets.base import CommandError, Result, Target
+from nslab.targets.base import Target
 from nslab.targets.local import LocalTarget
 
 if TYPE_CHECKING:
     from nslab.config import Settings
     from nslab.targets.ssh import SshOptions
 
-__all__ = ["CommandError", "LocalTarget", "Result", "Target", "open_target"]
+__all__ = ["BACKENDS", "CommandError", "LocalTarget", "Result", "Target", "open_target"]
+
+
+def _local(settings: Settings) -> Target:
+    return LocalTarget()
+
+
+def _ssh(settings: Settings) -> Target:
+    from nslab.targets.ssh import SshTarget
+
+    return SshTarget.connect(ssh_options(settings))
+
+
+def _vagrant(settings: Settings) -> Target:
+    import os
+    from pathlib import Path
+
+    from nslab.targets.vagrant import VagrantTarget, echo_progress, find_root
+
+    root = Path(settings.vagrant_root) if settings.vagrant_root else find_root()
+    return VagrantTarget.start(
+        root,
+        lifecycle=settings.vagrant,
+        provider=settings.vagrant_provider or None,
+        env={"NSLAB_BOX": os.environ.get("NSLAB_BOX", settings.box)},
+        echo=echo_progress,
+    )
+
+
+# The backend registry: `-D target=NAME` picks one; a new backend is one function and one
+# entry here (each imports its transport lazily: paramiko only for ssh and vagrant).
+BACKENDS: dict[str, Callable[[Settings], Target]] = {"local": _local, "ssh": _ssh, "vagrant": _vagrant}
 
 
 def open_target(settings: Settings, userdata: dict[str, str]) -> Target:
     """The target a run asked for, connected and ready."""
-    if settings.target == "local":
-        return LocalTarget()
-    if settings.target == "ssh":
-        from nslab.targets.ssh import SshTarget
-
-        return SshTarget.connect(ssh_options(settings))
-    if settings.target == "vagrant":
-        import os
-        from pathlib import Path
-
-        from nslab.targets.vagrant import VagrantTarget, echo_progress, find_root
-
-        root = Path(settings.vagrant_root) if settings.vagrant_root else find_root()
-        return VagrantTarget.start(
-            root,
-            lifecycle=settings.vagrant,
-            provider=settings.vagrant_provider or None,
-            env={"NSLAB_BOX": os.environ.get("NSLAB_BOX", settings.box)},
-            echo=echo_progress,
-        )
-    raise TargetError(f"unknown target '{settings.target}'", "use one of: local, ssh, vagrant")
+    backend = BACKENDS.get(settings.target)
+    if backend is None:
+        raise TargetError(f"unknown target '{settings.target}'", f"use one of: {', '.join(BACKENDS)}")
+    return backend(settings)
 
 
 def ssh_options(settings: Settings) -> SshOptions:

@@ -13,11 +13,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from nslab.commands import Command, CommandError, CommandLog, Result, as_argv, shown
 from nslab.errors import TargetError
 from nslab.paths import stage_dir
 from nslab.targets.agent import Child, execute
 from nslab.targets.agent import __file__ as agent_file
-from nslab.targets.base import Command, CommandError, CommandLog, Result, describe, missing_tool
+from nslab.targets.base import missing_tool
 
 LocalProcess = Child  # a long-lived local child (a world's holder)
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -38,17 +39,18 @@ class LocalTarget:
         self,
         cmd: Command,
         *,
+        ns: str | None = None,
         env: Mapping[str, str] | None = None,
         stdin: str | None = None,
         timeout: float = 60.0,
         check: bool = False,
     ) -> Result:
-        argv = ["bash", "-euo", "pipefail", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        argv = as_argv(cmd, ns)
         try:
             raw = execute(argv, env, stdin, timeout)
         except FileNotFoundError:
-            raise missing_tool(argv[0], "this host") from None
-        result = Result.from_agent(describe(cmd), raw)
+            raise missing_tool(as_argv(cmd)[0], "this host") from None
+        result = Result.from_agent(shown(cmd, ns), raw)
         self.log.add(result)
         if check and not result.ok:
             raise CommandError(result)

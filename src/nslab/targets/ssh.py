@@ -30,10 +30,11 @@ from typing import Any, NoReturn
 
 import paramiko
 
+from nslab.commands import Command, CommandError, CommandLog, Result, as_argv, shown
 from nslab.errors import TargetError
 from nslab.paths import stage_dir
 from nslab.targets import agent
-from nslab.targets.base import Command, CommandError, CommandLog, Result, describe, missing_tool
+from nslab.targets.base import missing_tool
 
 HOST_KEY_POLICIES = ("strict", "accept-new", "insecure")
 
@@ -386,23 +387,24 @@ class SshTarget:
         self,
         cmd: Command,
         *,
+        ns: str | None = None,
         env: Mapping[str, str] | None = None,
         stdin: str | None = None,
         timeout: float = 60.0,
         check: bool = False,
         on_output: Callable[[str, str], None] | None = None,
     ) -> Result:
-        argv = ["bash", "-euo", "pipefail", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        argv = as_argv(cmd, ns)
         reply = self.request(
             {"op": "run", "argv": argv, "env": dict(env or {}), "stdin": stdin, "timeout": timeout},
             timeout=timeout + 15,
             on_output=on_output,
         )
         if reply.get("error") == "notfound":
-            raise missing_tool(argv[0], self.options.host)
+            raise missing_tool(as_argv(cmd)[0], self.options.host)
         if "error" in reply:
             raise TargetError(f"agent on {self.options.host}: {reply['message']}")
-        result = Result.from_agent(describe(cmd), reply)
+        result = Result.from_agent(shown(cmd, ns), reply)
         self.log.add(result)
         if check and not result.ok:
             raise CommandError(result)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nslab.targets.base import Result
+from nslab.commands import Result
 from nslab.targets.local import LocalTarget
 from nslab.world import World
 

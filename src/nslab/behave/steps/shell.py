@@ -5,10 +5,10 @@ from __future__ import annotations
 from behave import given, then, when
 from behave.runner import Context
 
+from nslab.commands import Result, read_only_fix
 from nslab.errors import NslabError
 from nslab.probe import Lookup
 from nslab.session import LabSession
-from nslab.targets.base import Result, read_only_fix
 
 
 def _last(context: Context) -> Result:
