@@ -17,16 +17,7 @@ ensure_netns "$isp"
 {
   has_line "$(link_names)" "$NSLAB_UPLINK" ||
     echo "link add $NSLAB_UPLINK type veth peer name $NSLAB_UPLINK_PEER netns $isp"
-  echo "addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK"
-  echo "link set $NSLAB_UPLINK up"
-  echo "route replace $NSLAB_SERVER/32 via ${NSLAB_ISP_ADDRESS%/*} dev $NSLAB_UPLINK"
-  echo "route replace $NSLAB_DNS/32 via ${NSLAB_ISP_ADDRESS%/*} dev $NSLAB_UPLINK"
+  uplink_lines
 } | ip -batch -
-printf '%s\n' "link set lo up" \
-  "addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER" \
-  "link set $NSLAB_UPLINK_PEER up" \
-  "addr replace $NSLAB_SERVER/32 dev lo" \
-  "addr replace $NSLAB_DNS/32 dev lo" | ip -n "$isp" -batch -
-ensure_rules filter "$isp" <<EOF_RULES
-INPUT append -p icmp -m icmp --icmp-type 8 -m recent --set --name nslab-seen --mask 255.255.255.255 --rsource
-EOF_RULES
+isp_lines | ip -n "$isp" -batch -
+record_pings "$isp"

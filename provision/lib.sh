@@ -77,3 +77,39 @@ ensure_rules() {
   [ -n "$pending" ] || return 0
   printf '*%s\n%sCOMMIT\n' "$table" "$pending" | "${in_ns[@]}" iptables-restore -w --noflush
 }
+
+# The simulated internet, shared by the seed's and the routed labs' upstream stages;
+# IPv6 where the lab gives the isp an IPv6 address (routed labs), else IPv4 only.
+# uplink_lines: `ip -batch` lines for the uplink's side (addresses, host routes to the
+# server and the DNS address through the isp; no route back into the lab).
+uplink_lines() {
+  local isp4=${NSLAB_ISP_ADDRESS%/*} isp6=${NSLAB_ISP_ADDRESS6:-}
+  echo "addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK"
+  [ -z "$isp6" ] || echo "addr replace $NSLAB_UPLINK_ADDRESS6 dev $NSLAB_UPLINK nodad"
+  echo "link set $NSLAB_UPLINK up"
+  echo "route replace $NSLAB_SERVER/32 via $isp4 dev $NSLAB_UPLINK"
+  echo "route replace $NSLAB_DNS/32 via $isp4 dev $NSLAB_UPLINK"
+  [ -z "$isp6" ] || printf '%s\n' \
+    "route replace $NSLAB_SERVER6/128 via ${isp6%/*} dev $NSLAB_UPLINK" \
+    "route replace $NSLAB_DNS6/128 via ${isp6%/*} dev $NSLAB_UPLINK"
+}
+
+# isp_lines: `ip -n ISP -batch` lines: its end of the uplink, the server and the DNS
+# address on its loopback.
+isp_lines() {
+  local isp6=${NSLAB_ISP_ADDRESS6:-}
+  echo "link set lo up"
+  echo "addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER"
+  [ -z "$isp6" ] || echo "addr replace $isp6 dev $NSLAB_UPLINK_PEER nodad"
+  echo "link set $NSLAB_UPLINK_PEER up"
+  echo "addr replace $NSLAB_SERVER/32 dev lo"
+  echo "addr replace $NSLAB_DNS/32 dev lo"
+  [ -z "$isp6" ] || printf '%s\n' "addr replace $NSLAB_SERVER6/128 dev lo" "addr replace $NSLAB_DNS6/128 dev lo"
+}
+
+# record_pings ISP: the isp remembers who pinged it (xt_recent, read by "saw pings from").
+record_pings() {
+  ensure_rules filter "$1" <<EOF_RULES
+INPUT append -p icmp -m icmp --icmp-type 8 -m recent --set --name nslab-seen --mask 255.255.255.255 --rsource
+EOF_RULES
+}

@@ -18,22 +18,6 @@ in_via=()
 links=$(ip "${in_via[@]}" -o link show | cut -d: -f2 | sed 's/@.*//; s/ //g')
 has_line "$links" "$NSLAB_UPLINK" ||
   ip "${in_via[@]}" link add "$NSLAB_UPLINK" type veth peer name "$NSLAB_UPLINK_PEER" netns "$isp"
-printf '%s\n' \
-  "addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK" \
-  "addr replace $NSLAB_UPLINK_ADDRESS6 dev $NSLAB_UPLINK nodad" \
-  "link set $NSLAB_UPLINK up" \
-  "route replace $NSLAB_SERVER/32 via ${NSLAB_ISP_ADDRESS%/*} dev $NSLAB_UPLINK" \
-  "route replace $NSLAB_DNS/32 via ${NSLAB_ISP_ADDRESS%/*} dev $NSLAB_UPLINK" \
-  "route replace $NSLAB_SERVER6/128 via ${NSLAB_ISP_ADDRESS6%/*} dev $NSLAB_UPLINK" \
-  "route replace $NSLAB_DNS6/128 via ${NSLAB_ISP_ADDRESS6%/*} dev $NSLAB_UPLINK" | ip "${in_via[@]}" -batch -
-printf '%s\n' "link set lo up" \
-  "addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER" \
-  "addr replace $NSLAB_ISP_ADDRESS6 dev $NSLAB_UPLINK_PEER nodad" \
-  "link set $NSLAB_UPLINK_PEER up" \
-  "addr replace $NSLAB_SERVER/32 dev lo" \
-  "addr replace $NSLAB_DNS/32 dev lo" \
-  "addr replace $NSLAB_SERVER6/128 dev lo" \
-  "addr replace $NSLAB_DNS6/128 dev lo" | ip -n "$isp" -batch -
-ensure_rules filter "$isp" <<EOF_RULES
-INPUT append -p icmp -m icmp --icmp-type 8 -m recent --set --name nslab-seen --mask 255.255.255.255 --rsource
-EOF_RULES
+uplink_lines | ip "${in_via[@]}" -batch -
+isp_lines | ip -n "$isp" -batch -
+record_pings "$isp"

@@ -8,7 +8,9 @@ command the scenario ran.
 
 from __future__ import annotations
 
+from nslab import probe
 from nslab.commands import Runner
+from nslab.errors import ProbeError
 from nslab.lab import Lab
 
 SYSCTLS = (
@@ -40,8 +42,12 @@ def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None, co
         f"{key} = {runner.run(['sysctl', '-n', key], timeout=5).output.strip()}" for key in SYSCTLS
     ]
     parts.append(_section("[host] sysctls", "\n".join(sysctl_lines)))
-    listing = runner.run(["ip", "netns", "list"], timeout=5).stdout
-    for ns in [line.split()[0] for line in listing.splitlines() if line.strip()]:
+    try:
+        namespaces = probe.netns_names(runner)
+    except ProbeError as exc:  # a bundle is best effort: say why, keep the rest
+        namespaces = []
+        parts.append(_section("[namespaces] not listed", str(exc)))
+    for ns in namespaces:
         grab("addresses", ["ip", "-br", "addr"], ns)
         grab("routes", ["ip", "route"], ns)
         if ns == lab.upstream.namespace:

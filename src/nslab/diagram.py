@@ -17,6 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nslab import probe
 from nslab.commands import Runner
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab  # noqa: F401  (default_lab: for the doctest)
@@ -128,9 +129,7 @@ def _links(runner: Runner, ns: str | None) -> list[dict]:
 def live(runner: Runner, lab: Lab | RoutedLab) -> Topology:
     """What is really there: links, addresses and masters from `ip -j` in every namespace."""
     topo = Topology()
-    listing = runner.run(["ip", "netns", "list"], check=True).stdout
-    namespaces = [line.split()[0] for line in listing.splitlines() if line.strip()]
-    for ns in [None, *namespaces]:
+    for ns in [None, *probe.netns_names(runner)]:
         for link in _links(runner, ns):
             name = link["ifname"]
             if name == "lo" and ns != lab.upstream.namespace:

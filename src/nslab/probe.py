@@ -195,6 +195,11 @@ def read(runner: Runner, argv: list[str], ns: str | None = None) -> str:
     return raw.stdout
 
 
+def netns_names(runner: Runner) -> list[str]:
+    """The named network namespaces `ip netns show` lists (first word of each line)."""
+    return [line.split()[0] for line in read(runner, ["ip", "netns", "show"]).splitlines() if line.strip()]
+
+
 def route_text(runner: Runner, ns: str | None) -> str:
     """`ip route` as the seed prints it, trailing blanks trimmed per line."""
     return "\n".join(line.rstrip() for line in read(runner, ["ip", "route"], ns).splitlines())

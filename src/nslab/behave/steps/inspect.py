@@ -20,8 +20,7 @@ def _names(text: str) -> list[str]:
 @then("ip netns show lists {names}")
 def netns_lists(context: Context, names: str) -> None:
     session: LabSession = context.nslab
-    out = session.w.run(["ip", "netns", "show"], check=True).stdout
-    listed = [line.split()[0] for line in out.splitlines() if line.strip()]
+    listed = probe.netns_names(session.w)
     for name in _names(names):
         assert name in listed, f"'ip netns show' does not list {name}; it lists: {', '.join(listed)}"
 
