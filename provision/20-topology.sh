@@ -10,7 +10,9 @@ set -euo pipefail
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_BRIDGE NSLAB_NAMESPACES
 
-while read -r name _; do ensure_netns "$name"; done < <(namespaces)
+names=()
+while read -r name _; do names+=("$name"); done <<<"$NSLAB_NAMESPACES"
+ensure_netns "${names[@]}"
 host_links=$(link_names)
 {
   has_line "$host_links" "$NSLAB_BRIDGE" || echo "link add $NSLAB_BRIDGE type bridge"
@@ -18,9 +20,9 @@ host_links=$(link_names)
   while read -r name ifname peer _addr; do
     has_line "$host_links" "$peer" || echo "link add $peer type veth peer name $ifname netns $name"
     echo "link set $peer master $NSLAB_BRIDGE up"
-  done < <(namespaces)
+  done <<<"$NSLAB_NAMESPACES"
 } | ip -batch -
 while read -r name ifname _peer addr; do
   printf '%s\n' "link set lo up" "addr replace $addr dev $ifname" "link set $ifname up" |
     ip -n "$name" -batch -
-done < <(namespaces)
+done <<<"$NSLAB_NAMESPACES"

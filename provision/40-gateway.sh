@@ -9,14 +9,11 @@ set -euo pipefail
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_BRIDGE NSLAB_GATEWAY NSLAB_CHAIN NSLAB_NAMESPACES
 
-if ! iptables -w -S "$NSLAB_CHAIN" >/dev/null 2>&1; then
-  echo "nslab: chain $NSLAB_CHAIN does not exist; run the firewall stage first" >&2
-  exit 65
-fi
+ensure_rules filter <<EOF_RULES
+require $NSLAB_CHAIN run the firewall stage first
+$NSLAB_CHAIN 2 -o $NSLAB_BRIDGE -j ACCEPT
+EOF_RULES
 ip addr replace "$NSLAB_GATEWAY" dev "$NSLAB_BRIDGE"
 while read -r name ifname _peer _addr; do
   ip -n "$name" route replace default via "${NSLAB_GATEWAY%/*}" dev "$ifname"
-done < <(namespaces)
-ensure_rules filter <<EOF_RULES
-$NSLAB_CHAIN 2 -o $NSLAB_BRIDGE -j ACCEPT
-EOF_RULES
+done <<<"$NSLAB_NAMESPACES"

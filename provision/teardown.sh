@@ -36,5 +36,5 @@ while read -r name _ifname peer _addr; do
   [ -e "/run/netns/$name" ] && ip netns del "$name"
   ip link del "$peer" 2>/dev/null || true
   rm -rf "/etc/netns/${name:?}"
-done < <(namespaces)
+done <<<"$NSLAB_NAMESPACES"
 ip link del "$NSLAB_BRIDGE" 2>/dev/null || true
