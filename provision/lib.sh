@@ -34,14 +34,19 @@ ensure_netns() {
   [ -z "$lines" ] || ip -batch - <<<"$lines"
 }
 
-# link_names: the host's interface names, one per line.
+# link_names: the host's interface names, one per line; links_in NS: those of namespace
+# NS (the host's when NS is empty).
 link_names() {
-  local line name
+  links_in ""
+}
+links_in() {
+  local line name listing
+  if [ -n "$1" ]; then listing=$(ip -n "$1" -o link show); else listing=$(ip -o link show); fi
   while read -r line; do
     name=${line#*: }
     name=${name%%:*}
     printf '%s\n' "${name%@*}"
-  done < <(ip -o link show)
+  done <<<"$listing"
 }
 
 # has_line TEXT LINE: TEXT contains LINE as a whole line (no subprocess).

@@ -18,45 +18,47 @@ need NSLAB_NETWORKS NSLAB_HOSTS NSLAB_INTERFACES
 # cannot send neighbour solicitations (measured: the first packet routed over IPv6 waited
 # ~1 s for it).
 sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+hosts=() settings=""
 while read -r host router; do
-  ensure_netns "$host"
+  hosts+=("$host")
   # Forwarding set either way: a new namespace copies IPv4's conf/all from the machine's
   # own, so on a host with ip_forward=1 (Docker's, the VM lane's) every host would route
   # (measured in the VM lane: "a non-router does not forward" failed until this).
-  sysctl_args=(net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0)
-  if [ "$router" = 1 ]; then
-    sysctl_args+=(net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1)
-  else
-    sysctl_args+=(net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0)
-  fi
-  ip netns exec "$host" sysctl -qw "${sysctl_args[@]}"
+  forward=0
+  [ "$router" != 1 ] || forward=1
+  settings+="netns exec $host sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
+  settings+=" net.ipv4.ip_forward=$forward net.ipv6.conf.all.forwarding=$forward"$'\n'
 done <<<"$NSLAB_HOSTS"
+ensure_netns "${hosts[@]}"
+ip -batch - <<<"$settings" # one ip for every host's settings (an ip each cost ~1.5 ms)
 host_links=$(link_names)
-{
-  while read -r _net bridge addr addr6; do
-    has_line "$host_links" "$bridge" || echo "link add $bridge type bridge"
-    echo "link set $bridge up"
-    [ "$addr" = - ] || echo "addr replace $addr dev $bridge"
-    [ "$addr6" = - ] || echo "addr replace $addr6 dev $bridge nodad"
-  done <<<"$NSLAB_NETWORKS"
-  while read -r host ifname peer bridge _addr _addr6; do
-    has_line "$host_links" "$peer" || echo "link add $peer type veth peer name $ifname netns $host"
-    echo "link set $peer master $bridge up"
+# Batches built in variables and fed as here-strings: a `{ ...; } | ip` pipeline forks.
+batch=""
+while read -r _net bridge addr addr6; do
+  has_line "$host_links" "$bridge" || batch+="link add $bridge type bridge"$'\n'
+  batch+="link set $bridge up"$'\n'
+  [ "$addr" = - ] || batch+="addr replace $addr dev $bridge"$'\n'
+  [ "$addr6" = - ] || batch+="addr replace $addr6 dev $bridge nodad"$'\n'
+done <<<"$NSLAB_NETWORKS"
+while read -r host ifname peer bridge _addr _addr6; do
+  has_line "$host_links" "$peer" || batch+="link add $peer type veth peer name $ifname netns $host"$'\n'
+  batch+="link set $peer master $bridge up"$'\n'
+done <<<"$NSLAB_INTERFACES"
+ip -batch - <<<"$batch"
+for host in "${hosts[@]}"; do
+  batch="link set lo up"$'\n'
+  while read -r ihost ifname _peer _bridge addr addr6; do
+    [ "$ihost" = "$host" ] || continue
+    [ "$addr" = - ] || batch+="addr replace $addr dev $ifname"$'\n'
+    [ "$addr6" = - ] || batch+="addr replace $addr6 dev $ifname nodad"$'\n'
+    batch+="link set $ifname up"$'\n'
   done <<<"$NSLAB_INTERFACES"
-} | ip -batch -
-while read -r host _router; do
-  {
-    echo "link set lo up"
-    while read -r ihost ifname _peer _bridge addr addr6; do
-      [ "$ihost" = "$host" ] || continue
-      [ "$addr" = - ] || echo "addr replace $addr dev $ifname"
-      [ "$addr6" = - ] || echo "addr replace $addr6 dev $ifname nodad"
-      echo "link set $ifname up"
-    done <<<"$NSLAB_INTERFACES"
-  } | ip -n "$host" -batch -
-done <<<"$NSLAB_HOSTS"
+  ip -n "$host" -batch - <<<"$batch"
+done
 saved=$(ip6tables-save -t filter 2>/dev/null || true)
+pending=""
 for kind in neighbour-solicitation neighbour-advertisement router-solicitation router-advertisement; do
   rule="-p ipv6-icmp -m icmp6 --icmpv6-type $kind -j ACCEPT"
-  [[ $saved == *"-A FORWARD $rule"* ]] || ip6tables -w -I FORWARD 1 -p ipv6-icmp -m icmp6 --icmpv6-type "$kind" -j ACCEPT
+  [[ $saved == *"-A FORWARD $rule"* ]] || pending+="-I FORWARD 1 $rule"$'\n'
 done
+[ -z "$pending" ] || printf '*filter\n%sCOMMIT\n' "$pending" | ip6tables-restore -w --noflush

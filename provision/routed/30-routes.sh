@@ -6,6 +6,13 @@ set -euo pipefail
 need NSLAB_HOSTS
 
 [ -n "${NSLAB_ROUTES:-}" ] || exit 0
-while read -r host family dst via; do
-  ip -n "$host" "-$family" route replace "$dst" via "$via"
+# One `ip -batch` per host (the family follows from the gateway's address).
+declare -A batch=()
+order=()
+while read -r host _family dst via; do
+  [ -n "${batch[$host]+set}" ] || order+=("$host")
+  batch[$host]+="route replace $dst via $via"$'\n'
 done <<<"$NSLAB_ROUTES"
+for host in "${order[@]}"; do
+  ip -n "$host" -batch - <<<"${batch[$host]}"
+done

@@ -15,7 +15,7 @@ ensure_netns "$isp"
 ip netns exec "$isp" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 in_via=()
 [ -z "$via" ] || in_via=(-n "$via")
-links=$(ip "${in_via[@]}" -o link show | cut -d: -f2 | sed 's/@.*//; s/ //g')
+links=$(links_in "$via")
 has_line "$links" "$NSLAB_UPLINK" ||
   ip "${in_via[@]}" link add "$NSLAB_UPLINK" type veth peer name "$NSLAB_UPLINK_PEER" netns "$isp"
 uplink_lines | ip "${in_via[@]}" -batch -
