@@ -183,6 +183,10 @@ def test_missing_remote_tool_is_named_with_its_package(sshd: TestSshd) -> None:
         with World.start(target) as world, pytest.raises(CommandError) as err:
             world.run(["bash", "-c", "dnsmasq-nonexistent --version"], check=True)
         assert "dnsmasq-nonexistent is missing" in str(err.value) and "nslab doctor" in str(err.value)
+        # ns= on the ssh target is `ip netns exec` there, as on every runner (a missing name:
+        # nothing is added to the machine)
+        r = target.run(["true"], ns="nslab-no-such-ns")
+        assert not r.ok and "Cannot open network namespace" in r.stderr, r.output
     finally:
         target.close()
 

@@ -156,3 +156,27 @@ def test_world_reaps_orphans_of_daemons(persistent: bool) -> None:
         assert zombies_of(w.info.pid) == []
     finally:
         w.close()
+
+
+def test_every_runner_enters_a_lab_namespace_the_same_way() -> None:
+    """One commands protocol: `run(cmd, ns=NAME)` on a target and on a world on it is
+    `ip netns exec NAME cmd`, logged as such; on the machine itself only a missing name is
+    tried (tests never add a namespace to the machine's root namespace)."""
+    from nslab.commands import Runner, as_argv
+
+    assert as_argv(["ping", "-c", "1", "x"], "red") == ["ip", "netns", "exec", "red", "ping", "-c", "1", "x"]
+    assert as_argv("echo hi", None) == ["bash", "-euo", "pipefail", "-c", "echo hi"]
+    before = host_snapshot()
+    target = LocalTarget()
+    assert isinstance(target, Runner)
+    r = target.run(["true"], ns="nslab-no-such-ns")
+    assert not r.ok and 'Cannot open network namespace "nslab-no-such-ns"' in r.stderr, r.output
+    assert r.command == "ip netns exec nslab-no-such-ns true"
+    with World.start(target) as world:
+        assert isinstance(world, Runner)
+        world.run(["ip", "netns", "add", "red"], check=True)
+        r = world.run(["ip", "-br", "link"], ns="red", check=True)
+        assert r.stdout.split()[0] == "lo" and len(r.stdout.splitlines()) == 1, r.stdout
+        assert r.command == "ip netns exec red ip -br link"
+        assert world.run(["true"], ns="nslab-no-such-ns").rc != 0
+    assert host_snapshot() == before
