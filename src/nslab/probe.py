@@ -101,10 +101,25 @@ def _no_verdict(raw: Result, why: str, fix: str) -> ProbeError:
 
 # --- probes with evidence ---------------------------------------------------------------------
 
+
 # Counters of every firewall right before and right after the probe, in one process: a
 # separate `iptables-save -c` per snapshot costs ~4.5 ms (nsenter) against ~1 ms inside
 # this script. Arguments, never spliced: N, N firewall places as PLACE:TOOL ("host" = the
 # world's root namespace; TOOL as in parse.firewall_snapshot), then the probe's argv.
+def _snapshot_arms() -> str:
+    """The bash `case` arms that snapshot each firewall tool: built from netprobe's SNAPSHOT
+    table, the one list of how each tool's counters are read (pings in bash, connections
+    in the helper); IPv6 after a line "@@nslab-v6"."""
+    from nslab.targets.netprobe import SNAPSHOT
+
+    def arm(pattern: str, argvs: list[list[str]]) -> str:
+        body = "; printf '@@nslab-v6\\n'; ".join('"${pre[@]}" ' + shlex.join(a) for a in argvs)
+        return f"      {pattern}) {body} ;;"
+
+    arms = [arm(tool, argvs) for tool, argvs in SNAPSHOT.items() if tool != "iptables"]
+    return "\n".join([*arms, arm("*", SNAPSHOT["iptables"])])
+
+
 OBSERVE = r"""
 snap() {
   for fw in "${fws[@]}"; do
@@ -112,11 +127,7 @@ snap() {
     [ "$place" = host ] || pre=(ip netns exec "$place")
     printf '@@nslab-fw %s\n' "$fw"
     case $tool in
-      nft) "${pre[@]}" nft -j list ruleset ;;
-      iptables4) "${pre[@]}" iptables-save -c ;;
-      legacy)
-        "${pre[@]}" iptables-legacy-save -c; printf '@@nslab-v6\n'; "${pre[@]}" ip6tables-legacy-save -c ;;
-      *) "${pre[@]}" iptables-save -c; printf '@@nslab-v6\n'; "${pre[@]}" ip6tables-save -c ;;
+@@ARMS@@
     esac 2>/dev/null
   done
 }
@@ -128,7 +139,7 @@ rc=$?
 printf '\n@@nslab-after\n'
 snap
 exit "$rc"
-"""
+""".replace("@@ARMS@@", _snapshot_arms())
 
 
 def _snapshots(text: str) -> dict[str, parse.Ruleset]:
