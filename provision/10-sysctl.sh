@@ -8,5 +8,5 @@ if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
   echo "nslab: bridge netfilter is not available (no /proc/sys/net/bridge); load it with 'modprobe br_netfilter' on a disposable machine (see nslab doctor)" >&2
   exit 69
 fi
-sysctl -qw net.bridge.bridge-nf-call-iptables="${NSLAB_BRIDGE_NF:-1}" \
+set_sysctl net.bridge.bridge-nf-call-iptables="${NSLAB_BRIDGE_NF:-1}" \
   net.ipv4.ip_forward="${NSLAB_IP_FORWARD:-1}"

@@ -13,12 +13,11 @@ need NSLAB_BRIDGE NSLAB_NAMESPACES
 names=()
 while read -r name _; do names+=("$name"); done <<<"$NSLAB_NAMESPACES"
 ensure_netns "${names[@]}"
-host_links=$(link_names)
 {
-  has_line "$host_links" "$NSLAB_BRIDGE" || echo "link add $NSLAB_BRIDGE type bridge"
+  has_link "$NSLAB_BRIDGE" || echo "link add $NSLAB_BRIDGE type bridge"
   echo "link set $NSLAB_BRIDGE up"
   while read -r name ifname peer _addr; do
-    has_line "$host_links" "$peer" || echo "link add $peer type veth peer name $ifname netns $name"
+    has_link "$peer" || echo "link add $peer type veth peer name $ifname netns $name"
     echo "link set $peer master $NSLAB_BRIDGE up"
   done <<<"$NSLAB_NAMESPACES"
 } | ip -batch -

@@ -15,7 +15,7 @@ need NSLAB_UPSTREAM_NS NSLAB_UPLINK NSLAB_UPLINK_PEER NSLAB_UPLINK_ADDRESS \
 isp=$NSLAB_UPSTREAM_NS
 ensure_netns "$isp"
 {
-  has_line "$(link_names)" "$NSLAB_UPLINK" ||
+  has_link "$NSLAB_UPLINK" ||
     echo "link add $NSLAB_UPLINK type veth peer name $NSLAB_UPLINK_PEER netns $isp"
   uplink_lines
 } | ip -batch -

@@ -34,11 +34,13 @@ ensure_netns() {
   [ -z "$lines" ] || ip -batch - <<<"$lines"
 }
 
-# link_names: the host's interface names, one per line; links_in NS: those of namespace
-# NS (the host's when NS is empty).
-link_names() {
-  links_in ""
+# has_link NAME: the current namespace has an interface NAME. Every interface gets an IPv4
+# settings folder in this namespace's /proc/sys view, so no `ip link` process (~2 ms).
+has_link() {
+  [ -e "/proc/sys/net/ipv4/conf/$1" ]
 }
+
+# links_in NS: the interface names of namespace NS (the host's when NS is empty).
 links_in() {
   local line name listing
   if [ -n "$1" ]; then listing=$(ip -n "$1" -o link show); else listing=$(ip -o link show); fi
@@ -47,6 +49,15 @@ links_in() {
     name=${name%%:*}
     printf '%s\n' "${name%@*}"
   done <<<"$listing"
+}
+
+# set_sysctl KEY=VALUE...: as `sysctl -qw`, by writing /proc/sys, without a process.
+set_sysctl() {
+  local kv key
+  for kv in "$@"; do
+    key=${kv%%=*}
+    printf '%s\n' "${kv#*=}" >"/proc/sys/${key//.//}"
+  done
 }
 
 # has_line TEXT LINE: TEXT contains LINE as a whole line (no subprocess).

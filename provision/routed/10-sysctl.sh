@@ -10,4 +10,4 @@ if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
   echo "nslab: bridge netfilter is not available (no /proc/sys/net/bridge); load it with 'modprobe br_netfilter' on a disposable machine (see nslab doctor)" >&2
   exit 69
 fi
-sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
+set_sysctl net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1

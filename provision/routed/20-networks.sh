@@ -17,7 +17,7 @@ need NSLAB_NETWORKS NSLAB_HOSTS NSLAB_INTERFACES
 # its settings from "default" when it is made, and a link-local address still "tentative"
 # cannot send neighbour solicitations (measured: the first packet routed over IPv6 waited
 # ~1 s for it).
-sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
+set_sysctl net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 hosts=() settings=""
 while read -r host router; do
   hosts+=("$host")
@@ -31,17 +31,16 @@ while read -r host router; do
 done <<<"$NSLAB_HOSTS"
 ensure_netns "${hosts[@]}"
 ip -batch - <<<"$settings" # one ip for every host's settings (an ip each cost ~1.5 ms)
-host_links=$(link_names)
 # Batches built in variables and fed as here-strings: a `{ ...; } | ip` pipeline forks.
 batch=""
 while read -r _net bridge addr addr6; do
-  has_line "$host_links" "$bridge" || batch+="link add $bridge type bridge"$'\n'
+  has_link "$bridge" || batch+="link add $bridge type bridge"$'\n'
   batch+="link set $bridge up"$'\n'
   [ "$addr" = - ] || batch+="addr replace $addr dev $bridge"$'\n'
   [ "$addr6" = - ] || batch+="addr replace $addr6 dev $bridge nodad"$'\n'
 done <<<"$NSLAB_NETWORKS"
 while read -r host ifname peer bridge _addr _addr6; do
-  has_line "$host_links" "$peer" || batch+="link add $peer type veth peer name $ifname netns $host"$'\n'
+  has_link "$peer" || batch+="link add $peer type veth peer name $ifname netns $host"$'\n'
   batch+="link set $peer master $bridge up"$'\n'
 done <<<"$NSLAB_INTERFACES"
 ip -batch - <<<"$batch"
