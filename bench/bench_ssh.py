@@ -19,15 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from figures import pct  # bench/figures.py: python puts the script's folder on the path
+
 from nslab.targets.ssh import SshTarget
 from nslab.testing.sshd import TestSshd
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def suite(extra: list[str]) -> tuple[float, str]:

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from figures import pct  # bench/figures.py: python puts the script's folder on the path
+
 from nslab.testing import vmlane
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,11 +47,6 @@ for _ in range(n):
 t.close()
 print(json.dumps({"connect": connect, "times": times}))
 """
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def reports(name: str) -> list[str]:
