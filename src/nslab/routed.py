@@ -25,6 +25,7 @@ from typing import Any
 
 from nslab.errors import LabError
 from nslab.lab import IFNAMSIZ, _check_keys, _domain, _str, _unique, check_ifname, check_name
+from nslab.lab import Upstream as SeedUpstream
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
@@ -98,22 +99,15 @@ class Host:
 
 
 @dataclass(frozen=True)
-class Upstream:
-    """The simulated internet, dual-stack, on documentation ranges only."""
+class Upstream(SeedUpstream):
+    """The seed's simulated internet made dual-stack (documentation ranges only), hanging
+    off one lab host (`via`) or the lab's host."""
 
     via: str | None = None  # the host it hangs off; None: the lab's host
-    namespace: str = "isp"
-    uplink: str = "uplink0"
-    peer: str = "wan0"
-    host_address: ipaddress.IPv4Interface = ipaddress.IPv4Interface("198.51.100.1/24")
-    isp_address: ipaddress.IPv4Interface = ipaddress.IPv4Interface("198.51.100.2/24")
     host_address6: ipaddress.IPv6Interface = ipaddress.IPv6Interface("2001:db8:f::1/64")
     isp_address6: ipaddress.IPv6Interface = ipaddress.IPv6Interface("2001:db8:f::2/64")
-    server: ipaddress.IPv4Address = ipaddress.IPv4Address("203.0.113.10")
-    dns: ipaddress.IPv4Address = ipaddress.IPv4Address("203.0.113.53")
     server6: ipaddress.IPv6Address = ipaddress.IPv6Address("2001:db8:ff::10")
     dns6: ipaddress.IPv6Address = ipaddress.IPv6Address("2001:db8:ff::53")
-    domain: str = "example.test"
 
 
 @dataclass(frozen=True)
