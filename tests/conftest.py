@@ -76,6 +76,11 @@ def run_behave(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess
     )
 
 
+def run_feature(feature: str | Path, reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """behave on one feature with its reports in `reports`: no HTML page, no JUnit files."""
+    return run_behave(str(feature), "-D", f"reports={reports}", "-D", "html=", "--no-junit", *args)
+
+
 def count_scenarios(*paths: str) -> int:
     """Scenarios in features/ (outline rows included), as behave's dry run counts them."""
     dry = run_behave("--dry-run", "-f", "null", "--no-junit", *(paths or ("features/",)))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, can_run_sshd, host_snapshot, needs_netns, run_behave
+from conftest import ROOT, can_run_sshd, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import TargetError
 from nslab.targets.local import LocalTarget
@@ -81,12 +81,12 @@ def test_a_world_sees_the_host_read_only_but_for_its_own_directories(host_file: 
 def test_a_scenario_writing_a_host_file_fails_naming_it(host_file: Path, tmp_path: Path) -> None:
     before = host_snapshot()
     feature = write_feature(tmp_path, host_file)
-    r = run_behave(str(feature), "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit")
+    r = run_feature(feature, tmp_path)
     assert r.returncode == 1
     assert f"{host_file}: Read-only file system" in r.stdout, r.stdout[-2000:]
     assert "the host's files are read-only inside a world: write under /tmp, /run or /etc/netns" in r.stdout
     assert host_file.read_text() == "original\n"
-    r = run_behave(str(feature), "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit", "-D", "host_fs=rw")
+    r = run_feature(feature, tmp_path, "-D", "host_fs=rw")
     assert r.returncode == 0, r.stdout[-2000:]
     assert host_file.read_text() == "changed\n"
     r = run_behave(str(feature), "-D", "host_fs=maybe", "--no-junit")
@@ -98,8 +98,7 @@ def test_a_scenario_writing_a_host_file_fails_naming_it(host_file: Path, tmp_pat
 @pytest.mark.skipif(not can_run_sshd(), reason="needs root, sshd and ssh-keygen (run .ci/setup)")
 def test_over_ssh_the_remote_host_is_read_only_too(sshd, host_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     feature = write_feature(tmp_path, host_file)
-    args = ("-D", f"reports={tmp_path}", "-D", "html=", "--no-junit", *sshd.userdata("root"))
-    r = run_behave(str(feature), *args)
+    r = run_feature(feature, tmp_path, *sshd.userdata("root"))
     assert r.returncode == 1 and f"{host_file}: Read-only file system" in r.stdout, r.stdout[-2000:]
     assert host_file.read_text() == "original\n"
 

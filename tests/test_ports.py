@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import host_snapshot, needs_netns, run_behave
+from conftest import host_snapshot, needs_netns, run_feature
 
 from nslab.errors import LabError
 from nslab.matrix import report, rows
@@ -82,7 +82,7 @@ def test_the_report_is_one_table_of_the_rows_that_differ() -> None:
 def test_every_outcome_class_on_real_namespaces_and_no_helper_left(tmp_path: Path) -> None:
     before = host_snapshot()
     helpers = [c for c in cmdlines() if "netprobe.py" in c]
-    r = run_behave("features/08-ports.feature", "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit")
+    r = run_feature("features/08-ports.feature", tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "7 scenarios passed, 0 failed" in r.stdout
     assert [c for c in cmdlines() if "netprobe.py" in c] == helpers  # each ended with its world
@@ -91,14 +91,7 @@ def test_every_outcome_class_on_real_namespaces_and_no_helper_left(tmp_path: Pat
 
 @needs_netns
 def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp_path: Path) -> None:
-    r = run_behave(
-        str(HERE / "features" / "ports-wrong.feature"),
-        "-D",
-        f"reports={tmp_path}",
-        "-D",
-        "html=",
-        "--no-junit",
-    )
+    r = run_feature(HERE / "features" / "ports-wrong.feature", tmp_path)
     out = r.stdout
     assert r.returncode == 1 and "Traceback" not in out + r.stderr
     assert "0 scenarios passed, 18 failed, 0 skipped" in out, out[-3000:]

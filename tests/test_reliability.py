@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, count_scenarios, host_snapshot, needs_netns, run_behave
+from conftest import ROOT, count_scenarios, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import NslabError
 from nslab.lab import default_lab
@@ -66,9 +66,7 @@ def nslab(
 
 def test_hostile_step_arguments_are_one_line_each(tmp_path: Path) -> None:
     before = host_snapshot()
-    r = run_behave(
-        str(HERE / "features" / "hostile.feature"), "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit"
-    )
+    r = run_feature(HERE / "features" / "hostile.feature", tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
     assert f"0 scenarios passed, {len(HOSTILE_STEPS)} failed, 0 skipped" in r.stdout, r.stdout[-2000:]
     for line in HOSTILE_STEPS:
@@ -81,9 +79,7 @@ def test_raw_steps_that_try_to_leave_the_world_find_only_the_world(tmp_path: Pat
     before = host_snapshot()
     mounts = Path("/proc/self/mountinfo").read_text()
     ratelimit = Path("/proc/sys/kernel/printk_ratelimit").read_text()
-    r = run_behave(
-        str(HERE / "features" / "escapes.feature"), "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit"
-    )
+    r = run_feature(HERE / "features" / "escapes.feature", tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "5 scenarios passed, 0 failed" in r.stdout
     assert "nslab-escape" not in host_snapshot()["links"]

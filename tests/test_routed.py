@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns, run_behave
+from conftest import ROOT, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import LabError
 from nslab.lab import load_lab
@@ -180,14 +180,7 @@ def test_a_users_lab_through_validate_up_status_diagram_and_its_feature(tmp_path
         assert r.returncode == 0, r.stdout + r.stderr  # what is up matches the file
     finally:
         nslab("down")
-    r = run_behave(
-        str(HERE / "features" / "three-nets.feature"),
-        "-D",
-        f"reports={tmp_path}",
-        "--no-junit",
-        "-D",
-        "html=",
-    )
+    r = run_feature(HERE / "features" / "three-nets.feature", tmp_path)
     assert r.returncode == 0 and "2 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
     assert host_snapshot() == before
 
@@ -215,14 +208,7 @@ def test_a_missing_tool_skips_the_scenarios_that_need_it(tmp_path: Path) -> None
 
 @needs_netns
 def test_seed_steps_on_a_routed_lab_are_one_line(tmp_path: Path) -> None:
-    r = run_behave(
-        str(HERE / "features" / "routed-seed-steps.feature"),
-        "-D",
-        f"reports={tmp_path}",
-        "--no-junit",
-        "-D",
-        "html=",
-    )
+    r = run_feature(HERE / "features" / "routed-seed-steps.feature", tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stdout
     assert "this step belongs to the seed story (one bridge); lab 'three-nets' is a routed lab" in r.stdout
     assert (

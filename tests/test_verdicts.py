@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DATA, host_snapshot, needs_netns, run_behave
+from conftest import DATA, host_snapshot, needs_netns, run_feature
 
 from nslab import parse
 from nslab.commands import Result
@@ -89,14 +89,7 @@ def test_a_ping_carries_its_evidence_and_a_deleted_namespace_is_no_verdict() -> 
 def test_every_negative_step_fails_when_its_probe_cannot_run(tmp_path: Path) -> None:
     before = host_snapshot()
     mounts = Path("/proc/self/mountinfo").read_text()
-    r = run_behave(
-        str(HERE / "features" / "impossible-probes.feature"),
-        "-D",
-        f"reports={tmp_path}",
-        "-D",
-        "html=",
-        "--no-junit",
-    )
+    r = run_feature(HERE / "features" / "impossible-probes.feature", tmp_path)
     out = r.stdout
     assert r.returncode == 1 and "Traceback" not in out + r.stderr, out[-3000:]
     assert "0 scenarios passed, 11 failed, 0 skipped" in out, out[-3000:]
