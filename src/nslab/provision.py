@@ -143,13 +143,14 @@ RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the
 
 def put_rulesets(runner: Runner, lab: RoutedLab) -> dict[Path, str]:
     """The user's ruleset files, copied onto the target (a remote machine has none of them)."""
+    files = [(host, r) for host in lab.hosts for r in host.rulesets]
+    if files:
+        runner.run(["mkdir", "-p", RULESET_DIR], check=True)
     placed = {}
-    for host in lab.hosts:
-        for r in host.rulesets:
-            where = f"{RULESET_DIR}/{host.name}-{r.kind}"
-            runner.run(["mkdir", "-p", RULESET_DIR], check=True)
-            runner.put(where, r.path.read_bytes())
-            placed[r.path] = where
+    for host, r in files:
+        where = f"{RULESET_DIR}/{host.name}-{r.kind}"
+        runner.put(where, r.path.read_bytes())
+        placed[r.path] = where
     return placed
 
 
@@ -213,9 +214,10 @@ def provision(
     chosen = select(upto, only, lab.kind)
     if not chosen:
         return []
-    env = lab_env(lab)
     if isinstance(lab, RoutedLab) and any(s.name == "rulesets" for s in chosen):
         env = routed_env(lab, put_rulesets(runner, lab))
+    else:
+        env = lab_env(lab)
     run_sh = f"{runner.provision_dir}/run.sh"
     return [runner.run(["bash", run_sh, *(s.file for s in chosen)], env=env, check=check)]
 
