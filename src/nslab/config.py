@@ -20,8 +20,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-HOST_FS = ("ro", "rw")
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -78,6 +76,7 @@ class Settings:
                 ) from None
         settings = cls(**out)
         from nslab.targets import BACKENDS  # the registry is the one list of targets
+        from nslab.world import HOST_FS  # what a world can show of the host's files
 
         if settings.target not in BACKENDS:
             raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(BACKENDS))
