@@ -49,7 +49,7 @@ class LocalTarget:
         try:
             raw = execute(argv, env, stdin, timeout)
         except FileNotFoundError:
-            raise missing_tool(as_argv(cmd)[0], "this host") from None
+            raise missing_tool(argv[0], "this host") from None
         result = Result.from_agent(shown(cmd, ns), raw)
         self.log.add(result)
         if check and not result.ok:

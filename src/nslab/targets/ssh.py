@@ -401,7 +401,7 @@ class SshTarget:
             on_output=on_output,
         )
         if reply.get("error") == "notfound":
-            raise missing_tool(as_argv(cmd)[0], self.options.host)
+            raise missing_tool(argv[0], self.options.host)
         if "error" in reply:
             raise TargetError(f"agent on {self.options.host}: {reply['message']}")
         result = Result.from_agent(shown(cmd, ns), reply)
