@@ -15,7 +15,6 @@ nothing is left on the remote machine.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -260,16 +259,18 @@ class SshTarget:
                 return
             except OSError:
                 pass
-            path = home
-            for part in (".cache", "nslab", digest, "provision"):
-                path = posixpath.join(path, part)
-                try:
-                    sftp.stat(path)
-                except OSError:
-                    sftp.mkdir(path, 0o755)
-            for folder in sorted({posixpath.dirname(n) for n in files if posixpath.dirname(n).count("/")}):
-                with contextlib.suppress(OSError):  # provision/routed: one level below provision
-                    sftp.mkdir(posixpath.join(base, folder), 0o755)
+            made: set[str] = set()
+            for folder in sorted({posixpath.dirname(n) for n in files}):  # provision/, provision/routed/
+                path = home
+                for part in (".cache", "nslab", digest, *filter(None, folder.split("/"))):
+                    path = posixpath.join(path, part)
+                    if path in made:
+                        continue
+                    try:
+                        sftp.stat(path)
+                    except OSError:
+                        sftp.mkdir(path, 0o755)
+                    made.add(path)
             for name, data in files.items():
                 with sftp.open(posixpath.join(base, name), "wb") as fh:
                     fh.write(data)
