@@ -3,14 +3,17 @@ failing with the rule that decided, bad input as one line, and no helper left be
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import host_snapshot, needs_netns, run_feature
 
+from nslab.config import Settings
 from nslab.errors import LabError
 from nslab.matrix import report, rows
 from nslab.ports import Outcome, Service, check_port
+from nslab.session import LabSession
 from nslab.testing.procs import cmdlines
 
 HERE = Path(__file__).parent
@@ -125,39 +128,34 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
     assert "===== last connection =====" in bundle and f"why: dropped; {DROPPED}" in bundle
 
 
-@needs_netns
-def test_the_verdict_is_the_last_probe_whichever_kind() -> None:
-    """A ping after a connection: "which rule decided" speaks of the ping."""
-    from nslab.config import Settings
-    from nslab.session import LabSession
-
+@pytest.fixture
+def bridged() -> Iterator[LabSession]:
+    """A session whose world holds the seed's topology (red and blue on the bridge)."""
     s = LabSession.open(Settings())
     try:
         s.new_world()
         s.provision(only=["topology"])
-        s.listen("blue", "tcp", 80)
-        conn = s.connect("red", "blue", "tcp", 80)
-        assert s.last_verdict is conn
-        ping = s.ping("red", "blue")
-        assert s.last_verdict is ping and s.last_connection is conn
-        conn = s.connect("red", "blue", "tcp", 80)
-        assert s.last_verdict is conn
+        yield s
     finally:
         s.close()
 
 
 @needs_netns
-def test_a_reject_probed_again_and_again_stays_rejected() -> None:
+def test_the_verdict_is_the_last_probe_whichever_kind(bridged: LabSession) -> None:
+    """A ping after a connection: "which rule decided" speaks of the ping."""
+    s = bridged
+    s.listen("blue", "tcp", 80)
+    conn = s.connect("red", "blue", "tcp", 80)
+    assert s.last_verdict is conn
+    ping = s.ping("red", "blue")
+    assert s.last_verdict is ping and s.last_connection is conn
+    conn = s.connect("red", "blue", "tcp", 80)
+    assert s.last_verdict is conn
+
+
+@needs_netns
+def test_a_reject_probed_again_and_again_stays_rejected(bridged: LabSession) -> None:
     """The kernel rate-limits ICMP errors per destination: without lifting that in the
     world, 75 of 100 rejected verdicts in a row came back as timeouts (bench_ports)."""
-    from nslab.config import Settings
-    from nslab.session import LabSession
-
-    s = LabSession.open(Settings())
-    try:
-        s.new_world()
-        s.provision(only=["topology"])
-        outcomes = [s.connect("red", "blue", "udp", 54).outcome.words() for _ in range(120)]
-        assert set(outcomes) == {'rejected with "port-unreachable" (from 10.16.0.3)'}, outcomes
-    finally:
-        s.close()
+    outcomes = [bridged.connect("red", "blue", "udp", 54).outcome.words() for _ in range(120)]
+    assert set(outcomes) == {'rejected with "port-unreachable" (from 10.16.0.3)'}, outcomes
