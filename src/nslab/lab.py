@@ -15,10 +15,10 @@ import functools
 import ipaddress
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from nslab.errors import LabError
 
@@ -107,18 +107,7 @@ class Lab:
 
     def namespace(self, name: str) -> Namespace:
         """The namespace called `name`, or an error listing the valid names."""
-        for ns in self.namespaces:
-            if ns.name == name:
-                return ns
-        if name == self.upstream.namespace:
-            raise LabError(
-                f"'{name}' is the simulated upstream, not a lab namespace",
-                "say 'the internet' in steps, or use one of: " + ", ".join(self.namespace_names),
-            )
-        raise LabError(
-            f"unknown namespace '{name}' in lab '{self.name}'",
-            "use one of: " + ", ".join(self.namespace_names),
-        )
+        return member(self.name, "namespace", self.namespaces, name, self.upstream.namespace)
 
     def known_places(self) -> dict[str, ipaddress.IPv4Address]:
         """Every name a step may use as a ping destination, with its address."""
@@ -131,23 +120,61 @@ class Lab:
 
     def resolve(self, where: str) -> ipaddress.IPv4Address:
         """An address for a step's destination: a namespace, a named place or a lab address."""
-        places = self.known_places()
-        if where in places:
-            return places[where]
-        try:
-            addr = ipaddress.IPv4Address(where)
-        except ValueError:
-            raise LabError(
-                f"unknown destination '{where}'",
-                "use one of: " + ", ".join(places) + ", or an address inside the lab",
-            ) from None
-        if addr not in places.values() and addr not in self.subnet:
-            raise LabError(
-                f"address {addr} is not part of lab '{self.name}'; scenarios only reach "
-                "addresses inside the lab or its simulated upstream",
-                "use one of: " + ", ".join(f"{k} ({v})" for k, v in places.items()),
-            )
-        return addr
+        return destination(  # type: ignore[return-value]
+            self.name, where, self.known_places(), ipaddress.IPv4Address, lambda a: a in self.subnet
+        )
+
+
+class _HasName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Named = TypeVar("Named", bound=_HasName)
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def member(lab: str, word: str, members: Sequence[Named], name: str, upstream: str) -> Named:
+    """The lab's `word` (namespace, host) called `name`, or one line listing the valid names
+    (the upstream's namespace is named as such: steps call it 'the internet')."""
+    for m in members:
+        if m.name == name:
+            return m
+    names = ", ".join(m.name for m in members)
+    if name == upstream:
+        raise LabError(
+            f"'{name}' is the simulated upstream, not a lab {word}",
+            f"say 'the internet' in steps, or use one of: {names}",
+        )
+    raise LabError(f"unknown {word} '{name}' in lab '{lab}'", f"use one of: {names}")
+
+
+def destination(
+    lab: str,
+    where: str,
+    places: Mapping[str, IPAddress],
+    parse: Callable[[str], IPAddress],
+    in_lab: Callable[[IPAddress], bool],
+    family: str = "",
+) -> IPAddress:
+    """A step's destination: a named place, or an address of the lab or its upstream; never
+    an address outside (scenarios only reach what the lab built). `family`: " (over IPv6)"."""
+    if where in places:
+        return places[where]
+    try:
+        addr = parse(where)
+    except ValueError:
+        raise LabError(
+            f"unknown destination '{where}'{family}",
+            "use one of: " + ", ".join(places) + ", or an address inside the lab",
+        ) from None
+    if addr not in places.values() and not in_lab(addr):
+        raise LabError(
+            f"address {addr} is not part of lab '{lab}'; scenarios only reach "
+            "addresses inside the lab or its simulated upstream",
+            "use one of: " + ", ".join(f"{k} ({v})" for k, v in places.items()),
+        )
+    return addr
 
 
 @functools.cache  # a frozen value, read once: steps ask for it per scenario

@@ -24,10 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from nslab.errors import LabError
-from nslab.lab import IFNAMSIZ, _check_keys, _domain, _str, _unique, check_ifname, check_name
+from nslab.lab import (
+    IFNAMSIZ,
+    IPAddress,
+    _check_keys,
+    _domain,
+    _str,
+    _unique,
+    check_ifname,
+    check_name,
+    destination,
+    member,
+)
 from nslab.lab import Upstream as SeedUpstream
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 RULESET_KINDS = ("iptables", "ip6tables", "nft", "script")
 # Words the CLI and the steps give a meaning of their own: no host may be called so.
@@ -134,17 +144,7 @@ class RoutedLab:
         )
 
     def namespace(self, name: str) -> Host:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        if name == self.upstream.namespace:
-            raise LabError(
-                f"'{name}' is the simulated upstream, not a lab host",
-                "say 'the internet' in steps, or use one of: " + ", ".join(self.namespace_names),
-            )
-        raise LabError(
-            f"unknown host '{name}' in lab '{self.name}'", "use one of: " + ", ".join(self.namespace_names)
-        )
+        return member(self.name, "host", self.hosts, name, self.upstream.namespace)
 
     def network(self, name: str) -> Network:
         for net in self.networks:
@@ -177,26 +177,12 @@ class RoutedLab:
         return places
 
     def resolve(self, where: str, v6: bool = False) -> IPAddress:
-        places = self.known_places(v6)
-        if where in places:
-            return places[where]
-        try:
-            addr = ipaddress.ip_address(where)
-        except ValueError:
-            family = "IPv6" if v6 else "IPv4"
-            has = ", ".join(places)
-            raise LabError(
-                f"unknown destination '{where}' (over {family})",
-                f"use one of: {has}, or an address in the lab",
-            ) from None
-        subnets = [n.subnet6 if addr.version == 6 else n.subnet for n in self.networks]
-        if addr not in places.values() and not any(s is not None and addr in s for s in subnets):
-            raise LabError(
-                f"address {addr} is not part of lab '{self.name}'; scenarios only reach addresses inside "
-                "the lab or its simulated upstream",
-                "use one of: " + ", ".join(f"{k} ({v})" for k, v in places.items()),
-            )
-        return addr
+        def in_lab(addr: IPAddress) -> bool:
+            subnets = [n.subnet6 if addr.version == 6 else n.subnet for n in self.networks]
+            return any(s is not None and addr in s for s in subnets)
+
+        family = f" (over {'IPv6' if v6 else 'IPv4'})"
+        return destination(self.name, where, self.known_places(v6), ipaddress.ip_address, in_lab, family)
 
     def attachments(self) -> list[tuple[Host, Interface, Network]]:
         return [(h, i, self.network(i.network)) for h in self.hosts for i in h.interfaces]
