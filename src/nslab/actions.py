@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from nslab import probe
+from nslab import parse, probe
 from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, POLICIES
@@ -46,14 +46,18 @@ def chain_names(runner: Runner) -> list[str]:
     return probe.ruleset(runner).chain_names()
 
 
-def require_chain(runner: Runner, chain: str) -> None:
-    """A step naming a chain that is not there fails listing the chains that are."""
-    names = chain_names(runner)
-    if _valid(chain) not in names:
+def require_chain(runner: Runner, chain: str) -> parse.Chain:
+    """The chain as iptables-save shows it (rules and counters); a step naming a chain that
+    is not there fails listing the chains that are."""
+    rules = probe.ruleset(runner)
+    found = rules.chain(_valid(chain))
+    if found is None:
+        names = rules.chain_names()
         raise LabError(
             f"no chain '{chain}' in the filter table",
             "existing chains: " + (", ".join(names) or "none, the table is still empty"),
         )
+    return found
 
 
 def ensure_chain(runner: Runner, chain: str) -> None:

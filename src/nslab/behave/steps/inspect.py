@@ -66,8 +66,7 @@ def policy_dropped(context: Context, n: int) -> None:
 @then("chain {chain} accepted at least {n:d} packets from {src} to {dst}")
 def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> None:
     session: LabSession = context.nslab
-    actions.require_chain(session.w, chain)
-    rules = probe.ruleset(session.w).chain(chain).rules  # type: ignore[union-attr]
+    rules = actions.require_chain(session.w, chain).rules
     for rule in rules:
         if rule.target == "ACCEPT" and f"-s {src}" in rule.spec and f"-d {dst}" in rule.spec:
             assert (rule.packets or 0) >= n, f"rule '{rule.spec}' counted {rule.packets} packets"
@@ -80,8 +79,7 @@ def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> 
 @then("chain {chain} holds, in order")
 def chain_order(context: Context, chain: str) -> None:
     session: LabSession = context.nslab
-    actions.require_chain(session.w, chain)
-    rules = [r.spec for r in probe.ruleset(session.w).chain(chain).rules]  # type: ignore[union-attr]
+    rules = [r.spec for r in actions.require_chain(session.w, chain).rules]
     want = [row["rule"] for row in context.table]
     assert rules == want, f"chain {chain} holds:\n  " + "\n  ".join(rules)
 
