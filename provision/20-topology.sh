@@ -13,15 +13,15 @@ need NSLAB_BRIDGE NSLAB_NAMESPACES
 names=()
 while read -r name _; do names+=("$name"); done <<<"$NSLAB_NAMESPACES"
 ensure_netns "${names[@]}"
-{
-  has_link "$NSLAB_BRIDGE" || echo "link add $NSLAB_BRIDGE type bridge"
-  echo "link set $NSLAB_BRIDGE up"
-  while read -r name ifname peer _addr; do
-    has_link "$peer" || echo "link add $peer type veth peer name $ifname netns $name"
-    echo "link set $peer master $NSLAB_BRIDGE up"
-  done <<<"$NSLAB_NAMESPACES"
-} | ip -batch -
+# Batches built in a variable and fed as here-strings: a `{ ...; } | ip` pipeline forks.
+batch=""
+has_link "$NSLAB_BRIDGE" || batch+="link add $NSLAB_BRIDGE type bridge"$'\n'
+batch+="link set $NSLAB_BRIDGE up"$'\n'
+while read -r name ifname peer _addr; do
+  has_link "$peer" || batch+="link add $peer type veth peer name $ifname netns $name"$'\n'
+  batch+="link set $peer master $NSLAB_BRIDGE up"$'\n'
+done <<<"$NSLAB_NAMESPACES"
+ip -batch - <<<"$batch"
 while read -r name ifname _peer addr; do
-  printf '%s\n' "link set lo up" "addr replace $addr dev $ifname" "link set $ifname up" |
-    ip -n "$name" -batch -
+  ip -n "$name" -batch - <<<"link set lo up"$'\n'"addr replace $addr dev $ifname"$'\n'"link set $ifname up"
 done <<<"$NSLAB_NAMESPACES"

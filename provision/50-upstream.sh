@@ -14,10 +14,12 @@ need NSLAB_UPSTREAM_NS NSLAB_UPLINK NSLAB_UPLINK_PEER NSLAB_UPLINK_ADDRESS \
 
 isp=$NSLAB_UPSTREAM_NS
 ensure_netns "$isp"
-{
-  has_link "$NSLAB_UPLINK" ||
-    echo "link add $NSLAB_UPLINK type veth peer name $NSLAB_UPLINK_PEER netns $isp"
-  uplink_lines
-} | ip -batch -
-isp_lines | ip -n "$isp" -batch -
+batch=""
+has_link "$NSLAB_UPLINK" ||
+  batch+="link add $NSLAB_UPLINK type veth peer name $NSLAB_UPLINK_PEER netns $isp"$'\n'
+uplink_lines
+ip -batch - <<<"$batch"
+batch=""
+isp_lines
+ip -n "$isp" -batch - <<<"$batch"
 record_pings "$isp"

@@ -65,20 +65,44 @@ has_line() {
   [[ $'\n'$1$'\n' == *$'\n'"$2"$'\n'* ]]
 }
 
+# read_into VAR FILE: FILE's whole text into VAR, without a process (`$(<FILE)` forks).
+read_into() {
+  IFS= read -r -d '' "$1" <"$2" || true
+}
+
 # ensure_rules TABLE [NS]: read wanted rules from stdin, one per line, as
 #   CHAIN POSITION RULE...     (POSITION: a number to insert at, or "append")
-# and add, in one iptables-restore, those iptables-save does not show yet. A line
-# "chain NAME" declares a user chain, "policy CHAIN TARGET" sets a built-in's policy,
-# "require NAME WHY..." fails (65) with WHY unless chain NAME exists already.
-# RULE must be written the way iptables-save prints it, so the check matches.
+# and add those iptables-save does not show yet. A line "chain NAME" declares a user chain,
+# "policy CHAIN TARGET" sets a built-in's policy, "require NAME WHY..." fails (65) with WHY
+# unless chain NAME exists already. RULE must be written the way iptables-save prints it,
+# so the check matches.
+# Alone, a stage loads its rules at once (one iptables-restore). Under run.sh (NSLAB_RULES
+# set, a file prefix), a namespace's ruleset is read once per run: PREFIX.NS.saved holds
+# its iptables-save, PREFIX.NS.TABLE what the run's stages added since, and the restore
+# lines queue in PREFIX.NS.pending, each stage's under a "# stage" line, for run.sh to
+# load (see its comment for why and what that saves).
 ensure_rules() {
-  local table=$1 ns=${2:-} saved pending="" chain pos spec
+  local table=$1 ns=${2:-} key=${2:-@host} prefix=${NSLAB_RULES:-} saved="" added=""
+  local pending="" seen="" chain pos spec
   local -a in_ns=()
   [ -n "$ns" ] && in_ns=(ip netns exec "$ns")
   if [[ -n $ns && ${NSLAB_FRESH_NS:-} == *" $ns "* ]]; then
-    saved="" # a namespace this stage made has no rules yet: no iptables-save (~3.5 ms)
-  else
+    # a namespace this stage made has no rules yet: no iptables-save (~3.5 ms)
+    [ -z "$prefix" ] || : >"$prefix.$key.saved"
+  elif [ -z "$prefix" ]; then
     saved=$("${in_ns[@]}" iptables-save -t "$table")
+  else
+    [ -e "$prefix.$key.saved" ] || "${in_ns[@]}" iptables-save >"$prefix.$key.saved"
+    read_into saved "$prefix.$key.saved"
+    saved=$'\n'$saved$'\n'
+    if [[ $saved == *$'\n'"*$table"$'\n'* ]]; then # this table's part of the listing
+      saved=${saved#*$'\n'"*$table"$'\n'}
+      saved=$'\n'${saved%%$'\n'COMMIT$'\n'*}
+    else
+      saved=""
+    fi
+    [ ! -e "$prefix.$key.$table" ] || read_into added "$prefix.$key.$table"
+    saved+=$'\n'$added
   fi
   while read -r chain pos spec; do
     case $chain in
@@ -88,13 +112,22 @@ ensure_rules() {
           echo "nslab: chain $pos does not exist; $spec" >&2
           return 65
         } ;;
-      chain) has_line "$saved" ":$pos - [0:0]" || [[ $saved == *$'\n'":$pos "* ]] || pending+=":$pos - [0:0]"$'\n' ;;
+      chain)
+        has_line "$saved" ":$pos - [0:0]" || [[ $saved == *$'\n'":$pos "* ]] || {
+          pending+=":$pos - [0:0]"$'\n'
+          seen+=":$pos - [0:0]"$'\n'
+        } ;;
       # A policy is set through iptables-restore even where nft could make the chain with
       # it for a third of the cost: only iptables-nft's chains count packets for the
       # policy, and "dropped by FORWARD policy DROP (+3 packets)" reads that counter.
-      policy) [[ $saved == *$'\n'":$pos $spec "* ]] || pending+=":$pos $spec [0:0]"$'\n' ;;
+      policy)
+        [[ $saved == *$'\n'":$pos $spec "* ]] || {
+          pending+=":$pos $spec [0:0]"$'\n'
+          seen+=":$pos $spec [0:0]"$'\n'
+        } ;;
       *)
         has_line "$saved" "-A $chain $spec" && continue
+        seen+="-A $chain $spec"$'\n'
         if [ "$pos" = append ]; then
           pending+="-A $chain $spec"$'\n'
         else
@@ -104,36 +137,43 @@ ensure_rules() {
     esac
   done
   [ -n "$pending" ] || return 0
-  "${in_ns[@]}" iptables-restore -w --noflush <<<"*$table"$'\n'"${pending}COMMIT"
+  if [ -z "$prefix" ]; then
+    "${in_ns[@]}" iptables-restore -w --noflush <<<"*$table"$'\n'"${pending}COMMIT"
+  else
+    printf '%s' "$seen" >>"$prefix.$key.$table"
+    printf '# stage %s\n*%s\n%sCOMMIT\n' "${NSLAB_STAGE:-?}" "$table" "$pending" >>"$prefix.$key.pending"
+  fi
 }
 
 # The simulated internet, shared by the seed's and the routed labs' upstream stages;
-# IPv6 where the lab gives the isp an IPv6 address (routed labs), else IPv4 only.
-# uplink_lines: `ip -batch` lines for the uplink's side (addresses, host routes to the
-# server and the DNS address through the isp; no route back into the lab).
+# IPv6 where the lab gives the isp an IPv6 address (routed labs), else IPv4 only. Both
+# helpers append `ip -batch` lines to the variable batch, which a stage feeds to ip as a
+# here-string (a `helper | ip -batch -` pipeline forks: ~1 ms).
+# uplink_lines: the uplink's side (addresses, host routes to the server and the DNS
+# address through the isp; no route back into the lab).
 uplink_lines() {
   local isp4=${NSLAB_ISP_ADDRESS%/*} isp6=${NSLAB_ISP_ADDRESS6:-}
-  echo "addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK"
-  [ -z "$isp6" ] || echo "addr replace $NSLAB_UPLINK_ADDRESS6 dev $NSLAB_UPLINK nodad"
-  echo "link set $NSLAB_UPLINK up"
-  echo "route replace $NSLAB_SERVER/32 via $isp4 dev $NSLAB_UPLINK"
-  echo "route replace $NSLAB_DNS/32 via $isp4 dev $NSLAB_UPLINK"
-  [ -z "$isp6" ] || printf '%s\n' \
-    "route replace $NSLAB_SERVER6/128 via ${isp6%/*} dev $NSLAB_UPLINK" \
-    "route replace $NSLAB_DNS6/128 via ${isp6%/*} dev $NSLAB_UPLINK"
+  batch+="addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK"$'\n'
+  [ -z "$isp6" ] || batch+="addr replace $NSLAB_UPLINK_ADDRESS6 dev $NSLAB_UPLINK nodad"$'\n'
+  batch+="link set $NSLAB_UPLINK up"$'\n'
+  batch+="route replace $NSLAB_SERVER/32 via $isp4 dev $NSLAB_UPLINK"$'\n'
+  batch+="route replace $NSLAB_DNS/32 via $isp4 dev $NSLAB_UPLINK"$'\n'
+  [ -z "$isp6" ] || batch+="route replace $NSLAB_SERVER6/128 via ${isp6%/*} dev $NSLAB_UPLINK"$'\n'
+  [ -z "$isp6" ] || batch+="route replace $NSLAB_DNS6/128 via ${isp6%/*} dev $NSLAB_UPLINK"$'\n'
 }
 
-# isp_lines: `ip -n ISP -batch` lines: its end of the uplink, the server and the DNS
-# address on its loopback.
+# isp_lines: the isp's side (for `ip -n ISP`): its end of the uplink, the server and the
+# DNS address on its loopback.
 isp_lines() {
   local isp6=${NSLAB_ISP_ADDRESS6:-}
-  echo "link set lo up"
-  echo "addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER"
-  [ -z "$isp6" ] || echo "addr replace $isp6 dev $NSLAB_UPLINK_PEER nodad"
-  echo "link set $NSLAB_UPLINK_PEER up"
-  echo "addr replace $NSLAB_SERVER/32 dev lo"
-  echo "addr replace $NSLAB_DNS/32 dev lo"
-  [ -z "$isp6" ] || printf '%s\n' "addr replace $NSLAB_SERVER6/128 dev lo" "addr replace $NSLAB_DNS6/128 dev lo"
+  batch+="link set lo up"$'\n'
+  batch+="addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER"$'\n'
+  [ -z "$isp6" ] || batch+="addr replace $isp6 dev $NSLAB_UPLINK_PEER nodad"$'\n'
+  batch+="link set $NSLAB_UPLINK_PEER up"$'\n'
+  batch+="addr replace $NSLAB_SERVER/32 dev lo"$'\n'
+  batch+="addr replace $NSLAB_DNS/32 dev lo"$'\n'
+  [ -z "$isp6" ] || batch+="addr replace $NSLAB_SERVER6/128 dev lo"$'\n'
+  [ -z "$isp6" ] || batch+="addr replace $NSLAB_DNS6/128 dev lo"$'\n'
 }
 
 # record_pings ISP: the isp remembers who pinged it (xt_recent, read by "saw pings from").

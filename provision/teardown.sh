@@ -13,6 +13,7 @@ if [ -s "$pidfile" ]; then
   kill "$(cat "$pidfile")" 2>/dev/null || true
   rm -f "$pidfile"
 fi
+rm -f "$state"/rules.* # the queue files of a run.sh that was killed (it removes its own)
 
 # unrule TABLE CHAIN RULE...: remove every copy of a rule, if any.
 unrule() {

@@ -103,6 +103,80 @@ def test_three_namespace_lab_provisions() -> None:
 
 
 @needs_netns
+def test_rules_run_sh_loads_for_the_stages_equal_each_stage_run_alone() -> None:
+    """run.sh queues the stages' rules and loads them per namespace (one restore started at
+    once, one at the end); each stage run alone by bash loads its own at once. Same lab."""
+    lab = default_lab()
+    env = lab_env(lab)
+    with World.start(LocalTarget()) as w:
+        provision(w, lab)
+        queued = snapshot(w)
+    with World.start(LocalTarget()) as w:
+        for stage in select():
+            w.run(["bash", f"{w.provision_dir}/{stage.file}"], env=env, check=True)
+        alone = snapshot(w)
+    assert "-A NAVY -o br0 -j ACCEPT" in queued and "--name nslab-seen" in queued
+    assert queued == alone
+
+
+LONG_CHAIN = "N" * 29  # one over iptables' limit; the lab model refuses it, run.sh's caller need not
+
+
+@needs_netns
+@pytest.mark.parametrize(
+    ("override", "built", "run", "failing", "why", "kept", "not_loaded"),
+    [
+        # the forward stage's rule fails in the end's load, with the gateway's before it
+        # loaded at once and nat's after it in the same load
+        (
+            {"NSLAB_SUBNET": "10.16.0.0/33"},
+            ["topology", "firewall"],
+            ["40-gateway.sh", "60-forward.sh", "70-nat.sh"],
+            "60-forward.sh",
+            "invalid mask",
+            ["-A NAVY -o br0 -j ACCEPT"],
+            ["--ctstate", "MASQUERADE"],
+        ),
+        # the firewall stage's first load fails: the rest needs its chain and is not loaded
+        (
+            {"NSLAB_CHAIN": LONG_CHAIN},
+            ["topology"],
+            ["30-firewall.sh", "40-gateway.sh", "70-nat.sh"],
+            "30-firewall.sh",
+            "too long",
+            [],
+            [LONG_CHAIN, "MASQUERADE"],
+        ),
+    ],
+)
+def test_rules_that_do_not_load_name_their_stage_and_leave_no_files(
+    override: dict[str, str],
+    built: list[str],
+    run: list[str],
+    failing: str,
+    why: str,
+    kept: list[str],
+    not_loaded: list[str],
+) -> None:
+    """A bad value past the lab model (run.sh called directly): the error names the stage
+    whose rule failed and the rule; what loaded before it stays; no queue files remain."""
+    lab = default_lab()
+    with World.start(LocalTarget()) as w:
+        provision(w, lab, only=built)
+        result = w.run(["bash", f"{w.provision_dir}/run.sh", *run], env={**lab_env(lab), **override})
+        rules = w.run(["iptables-save"], check=True).stdout
+        left = w.run(["bash", "-c", "ls /run/nslab"], check=True).stdout.split()
+    assert result.rc == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"nslab: {failing}: its rules did not load: iptables-restore"), lines
+    assert why in lines[0] and "(rule: " in lines[0], lines
+    assert lines[-1] == f"nslab: provision stage {failing} failed", lines
+    assert all(rule in rules for rule in kept), rules
+    assert not any(rule in rules for rule in not_loaded), rules
+    assert [name for name in left if name.startswith("rules.")] == []
+
+
+@needs_netns
 def test_a_stage_out_of_order_names_what_is_missing() -> None:
     with World.start(LocalTarget()) as w:
         provision(w, default_lab(), only=["topology"])

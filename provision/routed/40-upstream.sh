@@ -18,6 +18,10 @@ in_via=()
 links=$(links_in "$via")
 has_line "$links" "$NSLAB_UPLINK" ||
   ip "${in_via[@]}" link add "$NSLAB_UPLINK" type veth peer name "$NSLAB_UPLINK_PEER" netns "$isp"
-uplink_lines | ip "${in_via[@]}" -batch -
-isp_lines | ip -n "$isp" -batch -
+batch=""
+uplink_lines
+ip "${in_via[@]}" -batch - <<<"$batch"
+batch=""
+isp_lines
+ip -n "$isp" -batch - <<<"$batch"
 record_pings "$isp"
