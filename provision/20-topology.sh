@@ -12,9 +12,9 @@ need NSLAB_BRIDGE NSLAB_NAMESPACES
 
 names=()
 while read -r name _; do names+=("$name"); done <<<"$NSLAB_NAMESPACES"
-ensure_netns "${names[@]}"
 # Batches built in a variable and fed as here-strings: a `{ ...; } | ip` pipeline forks.
 batch=""
+netns_lines "${names[@]}"
 has_link "$NSLAB_BRIDGE" || batch+="link add $NSLAB_BRIDGE type bridge"$'\n'
 batch+="link set $NSLAB_BRIDGE up"$'\n'
 while read -r name ifname peer _addr; do

@@ -13,8 +13,8 @@ need NSLAB_UPSTREAM_NS NSLAB_UPLINK NSLAB_UPLINK_PEER NSLAB_UPLINK_ADDRESS \
   NSLAB_ISP_ADDRESS NSLAB_SERVER NSLAB_DNS
 
 isp=$NSLAB_UPSTREAM_NS
-ensure_netns "$isp"
 batch=""
+netns_lines "$isp"
 has_link "$NSLAB_UPLINK" ||
   batch+="link add $NSLAB_UPLINK type veth peer name $NSLAB_UPLINK_PEER netns $isp"$'\n'
 uplink_lines

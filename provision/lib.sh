@@ -24,14 +24,22 @@ need() {
 # NSLAB_NAMESPACES: one line per lab namespace: NAME IFNAME PEER ADDRESS/PREFIX. Loops
 # read it from a here-string, not `< <(...)`: a process substitution forks (~1.5 ms each).
 
-# ensure_netns NAME...: create the namespaces that do not exist yet, in one `ip -batch`
-# (an `ip netns add` process each cost ~2.5 ms).
-ensure_netns() {
-  local ns lines=""
+# netns_lines NAME...: append to the variable batch a `netns add` line for each namespace
+# that does not exist yet (this stage then knows it holds no rules: NSLAB_FRESH_NS). The
+# batch may go on with the links into them: `ip -batch` returns to its own namespace after
+# each `netns add` (an `ip netns add` process each cost ~2.5 ms, an ip -batch of its own ~2).
+netns_lines() {
+  local ns
   for ns in "$@"; do
-    [ -e "/run/netns/$ns" ] || { lines+="netns add $ns"$'\n' && NSLAB_FRESH_NS+=" $ns "; }
+    [ -e "/run/netns/$ns" ] || { batch+="netns add $ns"$'\n' && NSLAB_FRESH_NS+=" $ns "; }
   done
-  [ -z "$lines" ] || ip -batch - <<<"$lines"
+}
+
+# ensure_netns NAME...: create the namespaces that do not exist yet, in one `ip -batch`.
+ensure_netns() {
+  local batch=""
+  netns_lines "$@"
+  [ -z "$batch" ] || ip -batch - <<<"$batch"
 }
 
 # has_link NAME: the current namespace has an interface NAME. Every interface gets an IPv4
@@ -85,7 +93,8 @@ ensure_rules() {
   local table=$1 ns=${2:-} key=${2:-@host} prefix=${NSLAB_RULES:-} saved="" added=""
   local pending="" seen="" chain pos spec
   local -a in_ns=()
-  [ -n "$ns" ] && in_ns=(ip netns exec "$ns")
+  # nsenter, not `ip netns exec`: no private mounts to make (~1.5 ms less a call)
+  [ -n "$ns" ] && in_ns=(nsenter "--net=/run/netns/$ns")
   if [[ -n $ns && ${NSLAB_FRESH_NS:-} == *" $ns "* ]]; then
     # a namespace this stage made has no rules yet: no iptables-save (~3.5 ms)
     [ -z "$prefix" ] || : >"$prefix.$key.saved"
@@ -200,7 +209,8 @@ serve_dns() {
   for name in "$@"; do [ -d "/etc/netns/$name" ] || dirs+=("/etc/netns/$name"); done
   [ "${#dirs[@]}" -eq 0 ] || mkdir -p "${dirs[@]}"
   if ! { [ -s "$pidfile" ] && kill -0 "$(<"$pidfile")" 2>/dev/null; }; then
-    ip netns exec "$NSLAB_UPSTREAM_NS" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts \
+    # nsenter, not `ip netns exec`: dnsmasq reads no /etc or /sys file here (~1.5 ms less)
+    nsenter "--net=/run/netns/$NSLAB_UPSTREAM_NS" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts \
       --bind-interfaces --port=53 --user= --group= "${serve[@]}" --pid-file="$pidfile"
   fi
   for name in "$@"; do

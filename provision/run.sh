@@ -7,39 +7,49 @@ case $0 in */*) here=${0%/*} ;; *) here=. ;; esac # not `dirname`: a process (~1
 export NSLAB_PROVISION_DIR=$here # stages find lib.sh without a `dirname` process each
 
 # Rules are loaded by this script, not by the stages (lib.sh ensure_rules queues them in
-# files under NSLAB_RULES): a namespace's ruleset is read once per run and loaded in one
-# iptables-restore, started in the background as soon as a stage queued it, the rest
-# of the run's rules in one more at the end. Why, measured on the seed lab (84 ms):
-# an iptables-restore that changes a base chain (the FORWARD policy) blocks ~12 ms as it
-# exits, while nf_tables waits out an RCU grace period when its netlink socket closes;
-# in the background that wait overlaps the next stages. And the host's four
-# iptables-save and four iptables-restore (~1.7 ms each) become one and two.
+# files under NSLAB_RULES): a namespace's ruleset is read once per run, and after each
+# stage the rules it queued are loaded in the background (one iptables-restore at a
+# time per namespace; rules queued while one runs wait for the next). Why, measured on
+# the seed lab (84 ms before): an iptables-restore that changes a base chain (the FORWARD
+# policy) blocks ~12 ms as it exits, while nf_tables waits out an RCU grace period when
+# its netlink socket closes; in the background that wait overlaps the next stages. And
+# the host's four iptables-save (~1.7 ms each) become one. A load that fails stops the
+# run after the stage it overlapped and names the stage and rule that failed.
 state=${NSLAB_STATE_DIR:-/run/nslab}
 [ -d "$state" ] || mkdir -p "$state"
 export NSLAB_RULES=$state/rules.$$
-declare -A first=() loading=() # namespace -> pid of its first load; pid -> namespace
-n=0
+declare -A busy=() lines_of=() err_of=() # namespace -> pid of its load; pid -> its lines, stderr
+broken=" "                               # namespaces whose load failed: nothing more loads there
+failed=""
 
-# load NS: start loading NS's queued rules in the background (NS @host: this namespace).
+read_into() { IFS= read -r -d '' "$1" <"$2" || true; }
+
+# load NS: load the rules queued for NS (@host: this namespace) in the background. Its
+# stderr goes to a file opened here, so the files can go before the load ends.
 load() {
-  local key=$1 lines
+  local key=$1 lines w r
   local -a in_ns=()
   read_into lines "$NSLAB_RULES.$key.pending"
   : >"$NSLAB_RULES.$key.pending"
-  [ "$key" = @host ] || in_ns=(ip netns exec "$key")
-  n=$((n + 1))
-  printf '%s' "$lines" >"$NSLAB_RULES.$key.load$n"
-  "${in_ns[@]}" iptables-restore -w --noflush <"$NSLAB_RULES.$key.load$n" 2>"$NSLAB_RULES.$key.err$n" &
-  loading[$!]="$key $n"
+  [ "$key" = @host ] || in_ns=(nsenter "--net=/run/netns/$key")
+  # shellcheck disable=SC2094 # one end writes (the load), the other reads it after
+  exec {w}>"$NSLAB_RULES.$key.err" {r}<"$NSLAB_RULES.$key.err"
+  "${in_ns[@]}" iptables-restore -w --noflush <<<"$lines" 2>&"$w" &
+  busy[$key]=$!
+  lines_of[$!]=$lines
+  err_of[$!]=$r
+  exec {w}>&-
 }
 
-# loaded PID: wait for a load; if it failed, name the stage whose line failed and say why.
-loaded() {
-  local key num lines err line stage="" at="" i=0 rule=""
-  read -r key num <<<"${loading[$1]}"
-  wait "$1" && return 0
-  read_into err "$NSLAB_RULES.$key.err$num"
-  read_into lines "$NSLAB_RULES.$key.load$num"
+# reap NS: wait for NS's load; if it failed, name the stage and the rule that failed.
+reap() {
+  local key=$1 pid=${busy[$1]} err line stage="" at="" i=0 rule="" r rc
+  r=${err_of[$pid]}
+  unset "busy[$key]"
+  wait "$pid" && rc=0 || rc=$?
+  read -r -d '' -u "$r" err || true
+  exec {r}<&-
+  [ "$rc" -ne 0 ] || return 0
   [[ $err =~ line:?\ ([0-9]+) ]] && at=${BASH_REMATCH[1]}
   while IFS= read -r line; do # the "# stage" line above the failing one (all, if unknown)
     i=$((i + 1))
@@ -48,34 +58,27 @@ loaded() {
     elif [ "$i" = "$at" ]; then
       rule=" (rule: $line)"
     fi
-  done <<<"$lines"
+  done <<<"${lines_of[$pid]}"
+  broken+="$key "
   [ "$key" = @host ] && key="" || key=" in namespace $key"
   echo "nslab: ${stage# }: its rules did not load$key: ${err%%$'\n'*}$rule" >&2
   failed=${failed:-${stage# }}
   return 1
 }
 
-read_into() { IFS= read -r -d '' "$1" <"$2" || true; }
-
-# finish: wait for the first loads, then load the rest of every namespace's rules at once.
-finish() {
-  local key f pid
-  local -a rest=()
-  for key in "${!first[@]}"; do
-    loaded "${first[$key]}" || : >"$NSLAB_RULES.$key.pending" # the rest needs what failed
-  done
+# loads [all]: start a load for every namespace with rules queued; one whose load still
+# runs waits for the next call, unless "all" (the end: wait for it, then load the rest).
+loads() {
+  local f key
   for f in "$NSLAB_RULES".*.pending; do
     [ -s "$f" ] || continue
     key=${f#"$NSLAB_RULES".}
-    load "${key%.pending}"
-    rest+=("$!")
-  done
-  for pid in "${rest[@]}"; do loaded "$pid" || true; done
-  for f in "$NSLAB_RULES".*; do # no files left behind (a glob that matched nothing stays as is)
-    if [ -e "$f" ]; then
-      rm -f "$NSLAB_RULES".*
-      break
+    key=${key%.pending}
+    if [ -n "${busy[$key]:-}" ]; then
+      [ "${1:-}" = all ] || ! kill -0 "${busy[$key]}" 2>/dev/null || continue
+      reap "$key" || true
     fi
+    if [[ $broken == *" $key "* ]]; then : >"$f"; else load "$key"; fi
   done
 }
 
@@ -104,16 +107,19 @@ for stage in "$@"; do
     failed=$stage
     break
   fi
-  for f in "$NSLAB_RULES".*.pending; do # a namespace's first rules: load them now
-    [ -s "$f" ] || continue
-    key=${f#"$NSLAB_RULES".}
-    key=${key%.pending}
-    [ -z "${first[$key]:-}" ] || continue # its first load ran or runs: the rest waits
-    load "$key"
-    first[$key]=$!
-  done
+  loads
+  [ -z "$failed" ] || break
 done
-finish # the rules of the stages that ran, even when one failed (as a stage alone would)
+# The end: the rules of every stage that ran (even when one failed, as stages run alone
+# would have loaded them); the files go while the last loads run (they hold what they read).
+loads all
+for f in "$NSLAB_RULES".*; do
+  if [ -e "$f" ]; then
+    rm -f "$NSLAB_RULES".*
+    break
+  fi
+done
+for key in "${!busy[@]}"; do reap "$key" || true; done
 if [ -n "$failed" ]; then
   echo "nslab: provision stage $failed failed" >&2
   exit 1

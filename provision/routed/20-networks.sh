@@ -19,6 +19,7 @@ need NSLAB_NETWORKS NSLAB_HOSTS NSLAB_INTERFACES
 # ~1 s for it).
 set_sysctl net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 hosts=() settings=""
+batch=""
 while read -r host router; do
   hosts+=("$host")
   # Forwarding set either way: a new namespace copies IPv4's conf/all from the machine's
@@ -29,10 +30,11 @@ while read -r host router; do
   settings+="netns exec $host sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
   settings+=" net.ipv4.ip_forward=$forward net.ipv6.conf.all.forwarding=$forward"$'\n'
 done <<<"$NSLAB_HOSTS"
-ensure_netns "${hosts[@]}"
-ip -batch - <<<"$settings" # one ip for every host's settings (an ip each cost ~1.5 ms)
-# Batches built in variables and fed as here-strings: a `{ ...; } | ip` pipeline forks.
-batch=""
+# One ip for the namespaces, every host's settings (before any link is made in it) and
+# the links (an ip each cost ~1.5 ms). Batches are built in variables and fed as
+# here-strings: a `{ ...; } | ip` pipeline forks.
+netns_lines "${hosts[@]}"
+batch+=$settings
 while read -r _net bridge addr addr6; do
   has_link "$bridge" || batch+="link add $bridge type bridge"$'\n'
   batch+="link set $bridge up"$'\n'
@@ -60,4 +62,4 @@ for kind in neighbour-solicitation neighbour-advertisement router-solicitation r
   rule="-p ipv6-icmp -m icmp6 --icmpv6-type $kind -j ACCEPT"
   [[ $saved == *"-A FORWARD $rule"* ]] || pending+="-I FORWARD 1 $rule"$'\n'
 done
-[ -z "$pending" ] || printf '*filter\n%sCOMMIT\n' "$pending" | ip6tables-restore -w --noflush
+[ -z "$pending" ] || ip6tables-restore -w --noflush <<<"*filter"$'\n'"${pending}COMMIT"
