@@ -22,6 +22,11 @@ while read -r name ifname peer _addr; do
   batch+="link set $peer master $NSLAB_BRIDGE up"$'\n'
 done <<<"$NSLAB_NAMESPACES"
 ip -batch - <<<"$batch"
-while read -r name ifname _peer addr; do
+# address_in "NAME IFNAME PEER ADDRESS": lo and the namespace's leg up, with its address.
+address_in() {
+  local name ifname addr
+  read -r name ifname _ addr <<<"$1"
   ip -n "$name" -batch - <<<"link set lo up"$'\n'"addr replace $addr dev $ifname"$'\n'"link set $ifname up"
-done <<<"$NSLAB_NAMESPACES"
+}
+mapfile -t lines <<<"$NSLAB_NAMESPACES"
+at_once address_in "${lines[@]}"

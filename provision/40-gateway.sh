@@ -13,7 +13,17 @@ ensure_rules filter <<EOF_RULES
 require $NSLAB_CHAIN run the firewall stage first
 $NSLAB_CHAIN 2 -o $NSLAB_BRIDGE -j ACCEPT
 EOF_RULES
-ip addr replace "$NSLAB_GATEWAY" dev "$NSLAB_BRIDGE"
-while read -r name ifname _peer _addr; do
-  ip -n "$name" route replace default via "${NSLAB_GATEWAY%/*}" dev "$ifname"
-done <<<"$NSLAB_NAMESPACES"
+# route_in "NAME IFNAME ...": the namespace's default route (NAME "-": the gateway address
+# on the bridge). All at once: the routes need the address in each namespace, not the
+# bridge's.
+route_in() {
+  local name ifname
+  read -r name ifname _ <<<"$1"
+  if [ "$name" = - ]; then
+    ip addr replace "$NSLAB_GATEWAY" dev "$NSLAB_BRIDGE"
+  else
+    ip -n "$name" route replace default via "${NSLAB_GATEWAY%/*}" dev "$ifname"
+  fi
+}
+mapfile -t lines <<<"$NSLAB_NAMESPACES"
+at_once route_in - "${lines[@]}"
