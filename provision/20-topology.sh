@@ -28,5 +28,5 @@ address_in() {
   read -r name ifname _ addr <<<"$1"
   ip -n "$name" -batch - <<<"link set lo up"$'\n'"addr replace $addr dev $ifname"$'\n'"link set $ifname up"
 }
-mapfile -t lines <<<"$NSLAB_NAMESPACES"
-at_once address_in "${lines[@]}"
+mapfile -t rows <<<"$NSLAB_NAMESPACES"
+at_once address_in "${rows[@]}"

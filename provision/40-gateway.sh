@@ -25,5 +25,5 @@ route_in() {
     ip -n "$name" route replace default via "${NSLAB_GATEWAY%/*}" dev "$ifname"
   fi
 }
-mapfile -t lines <<<"$NSLAB_NAMESPACES"
-at_once route_in - "${lines[@]}"
+mapfile -t rows <<<"$NSLAB_NAMESPACES"
+at_once route_in - "${rows[@]}"

@@ -181,27 +181,28 @@ ensure_rules() {
 # address through the isp; no route back into the lab).
 uplink_lines() {
   local isp4=${NSLAB_ISP_ADDRESS%/*} isp6=${NSLAB_ISP_ADDRESS6:-}
-  batch+="addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK"$'\n'
-  [ -z "$isp6" ] || batch+="addr replace $NSLAB_UPLINK_ADDRESS6 dev $NSLAB_UPLINK nodad"$'\n'
-  batch+="link set $NSLAB_UPLINK up"$'\n'
-  batch+="route replace $NSLAB_SERVER/32 via $isp4 dev $NSLAB_UPLINK"$'\n'
-  batch+="route replace $NSLAB_DNS/32 via $isp4 dev $NSLAB_UPLINK"$'\n'
-  [ -z "$isp6" ] || batch+="route replace $NSLAB_SERVER6/128 via ${isp6%/*} dev $NSLAB_UPLINK"$'\n'
-  [ -z "$isp6" ] || batch+="route replace $NSLAB_DNS6/128 via ${isp6%/*} dev $NSLAB_UPLINK"$'\n'
+  lines "addr replace $NSLAB_UPLINK_ADDRESS dev $NSLAB_UPLINK" "link set $NSLAB_UPLINK up" \
+    "route replace $NSLAB_SERVER/32 via $isp4 dev $NSLAB_UPLINK" \
+    "route replace $NSLAB_DNS/32 via $isp4 dev $NSLAB_UPLINK"
+  [ -z "$isp6" ] || lines "addr replace $NSLAB_UPLINK_ADDRESS6 dev $NSLAB_UPLINK nodad" \
+    "route replace $NSLAB_SERVER6/128 via ${isp6%/*} dev $NSLAB_UPLINK" \
+    "route replace $NSLAB_DNS6/128 via ${isp6%/*} dev $NSLAB_UPLINK"
 }
 
 # isp_lines: the isp's side (for `ip -n ISP`): its end of the uplink, the server and the
 # DNS address on its loopback.
 isp_lines() {
   local isp6=${NSLAB_ISP_ADDRESS6:-}
-  batch+="link set lo up"$'\n'
-  batch+="addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER"$'\n'
-  [ -z "$isp6" ] || batch+="addr replace $isp6 dev $NSLAB_UPLINK_PEER nodad"$'\n'
-  batch+="link set $NSLAB_UPLINK_PEER up"$'\n'
-  batch+="addr replace $NSLAB_SERVER/32 dev lo"$'\n'
-  batch+="addr replace $NSLAB_DNS/32 dev lo"$'\n'
-  [ -z "$isp6" ] || batch+="addr replace $NSLAB_SERVER6/128 dev lo"$'\n'
-  [ -z "$isp6" ] || batch+="addr replace $NSLAB_DNS6/128 dev lo"$'\n'
+  lines "link set lo up" "addr replace $NSLAB_ISP_ADDRESS dev $NSLAB_UPLINK_PEER" \
+    "link set $NSLAB_UPLINK_PEER up" "addr replace $NSLAB_SERVER/32 dev lo" "addr replace $NSLAB_DNS/32 dev lo"
+  [ -z "$isp6" ] || lines "addr replace $isp6 dev $NSLAB_UPLINK_PEER nodad" \
+    "addr replace $NSLAB_SERVER6/128 dev lo" "addr replace $NSLAB_DNS6/128 dev lo"
+}
+
+# lines LINE...: append each LINE to the variable batch.
+lines() {
+  local line
+  for line in "$@"; do batch+=$line$'\n'; done
 }
 
 # record_pings ISP: the isp remembers who pinged it (xt_recent, read by "saw pings from").
