@@ -89,7 +89,6 @@ for stage in "$@"; do # every name checked before any stage runs
   esac
   case $stage in *..* | *//*) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;; esac
 done
-failed=""
 for stage in "$@"; do
   # Each stage in a subshell of this bash, not a bash of its own: a new bash and lib.sh
   # cost ~2.5 ms a stage (20 of the seed lab's 133 ms). Not `if ! ( ... )`: errexit is
@@ -113,12 +112,7 @@ done
 # The end: the rules of every stage that ran (even when one failed, as stages run alone
 # would have loaded them); the files go while the last loads run (they hold what they read).
 loads all
-for f in "$NSLAB_RULES".*; do
-  if [ -e "$f" ]; then
-    rm -f "$NSLAB_RULES".*
-    break
-  fi
-done
+if compgen -G "$NSLAB_RULES.*" >/dev/null; then rm -f "$NSLAB_RULES".*; fi
 for key in "${!busy[@]}"; do reap "$key" || true; done
 if [ -n "$failed" ]; then
   echo "nslab: provision stage $failed failed" >&2
