@@ -104,8 +104,8 @@ def test_three_namespace_lab_provisions() -> None:
 
 @needs_netns
 def test_rules_run_sh_loads_for_the_stages_equal_each_stage_run_alone() -> None:
-    """run.sh queues the stages' rules and loads them per namespace (one restore started at
-    once, one at the end); each stage run alone by bash loads its own at once. Same lab."""
+    """run.sh queues the stages' rules and loads them per namespace in the background as
+    the next stage runs; each stage run alone by bash loads its own at once. Same lab."""
     lab = default_lab()
     env = lab_env(lab)
     with World.start(LocalTarget()) as w:
@@ -126,8 +126,8 @@ LONG_CHAIN = "N" * 29  # one over iptables' limit; the lab model refuses it, run
 @pytest.mark.parametrize(
     ("override", "built", "run", "failing", "why", "kept", "not_loaded"),
     [
-        # the forward stage's rule fails in the end's load, with the gateway's before it
-        # loaded at once and nat's after it in the same load
+        # the forward stage's rule fails to load: the gateway's, queued before it, is
+        # loaded; nat's, queued after it, is not
         (
             {"NSLAB_SUBNET": "10.16.0.0/33"},
             ["topology", "firewall"],
