@@ -91,9 +91,23 @@ def count_scenarios(*paths: str) -> int:
 
 # --- a real sshd on loopback, and the users the ssh tests log in as ----------------------
 
-SUDO_USER = "nslabci"  # passwordless sudo
-NOPW_USER = "nslabpw"  # no sudo rights: sudo -n asks for a password
-SUDOERS = Path("/etc/sudoers.d/nslab-test")
+# Named per test run (by this pytest's PID): two suites at once on one machine must not
+# delete each other's users or sudoers file when the first one ends.
+SUDO_USER = f"nslabci-{os.getpid()}"  # passwordless sudo
+NOPW_USER = f"nslabpw-{os.getpid()}"  # no sudo rights: sudo -n asks for a password
+SUDOERS = Path(f"/etc/sudoers.d/nslab-test-{os.getpid()}")
+_RUN_USER = re.compile(r"nslab(?:ci|pw)-(\d+)")
+
+
+def _remove_users_of_ended_runs() -> None:
+    """Users a killed earlier run left (its PID is gone): removed, so none piles up."""
+    import pwd
+
+    for entry in pwd.getpwall():
+        m = _RUN_USER.fullmatch(entry.pw_name)
+        if m and not Path(f"/proc/{m[1]}").exists():
+            subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
+            Path(f"/etc/sudoers.d/nslab-test-{m[1]}").unlink(missing_ok=True)
 
 
 def can_run_sshd() -> bool:
@@ -110,6 +124,7 @@ def test_users() -> Iterator[list[str]]:
     """Two throwaway login users; removed again at the end if this session made them."""
     import pwd
 
+    _remove_users_of_ended_runs()
     made = []
     for user in (SUDO_USER, NOPW_USER):
         try:

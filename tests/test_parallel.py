@@ -8,7 +8,8 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
 
-from nslab.parallel import Location, junit_suites, partition, scenarios
+from nslab.junit import read as junit_suites
+from nslab.parallel import Location, partition, scenarios
 
 
 def test_every_scenario_and_outline_row_is_found_once() -> None:

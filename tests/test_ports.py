@@ -3,18 +3,19 @@ failing with the rule that decided, bad input as one line, and no helper left be
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import host_snapshot, needs_netns, run_feature
+from conftest import ROOT, host_snapshot, needs_netns, run_feature
 
 from nslab.config import Settings
 from nslab.errors import LabError
 from nslab.matrix import report, rows
 from nslab.ports import Outcome, Service, check_port
 from nslab.session import LabSession
-from nslab.testing.procs import cmdlines
+from nslab.testing.procs import run_reaping
 
 HERE = Path(__file__).parent
 HEAD = ["from", "to", "service", "expect"]
@@ -84,11 +85,15 @@ def test_the_report_is_one_table_of_the_rows_that_differ() -> None:
 @needs_netns
 def test_every_outcome_class_on_real_namespaces_and_no_helper_left(tmp_path: Path) -> None:
     before = host_snapshot()
-    helpers = [c for c in cmdlines() if "netprobe.py" in c]
-    r = run_feature("features/08-ports.feature", tmp_path)
+    # only this run's processes: another suite on the machine has netprobe helpers of its own
+    r, left = run_reaping(
+        [sys.executable, "-m", "behave", "features/08-ports.feature", "-D", f"reports={tmp_path}",
+         "-D", "html=", "--no-junit"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:]
     assert "7 scenarios passed, 0 failed" in r.stdout
-    assert [c for c in cmdlines() if "netprobe.py" in c] == helpers  # each ended with its world
+    assert left == []  # every netprobe helper (and everything else) ended with its world
     assert host_snapshot() == before
 
 

@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT, needs_netns
 
 from nslab.errors import NslabError
-from nslab.parallel import Location, junit_suites, scenarios
+from nslab.junit import read as junit_suites
+from nslab.parallel import Location, scenarios
 from nslab.shards import parse_shard, pick, split, weighed
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]

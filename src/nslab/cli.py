@@ -230,7 +230,7 @@ def run(
         )
         if update_timings:
             held = shards.update_timings(
-                Path(timings), parallel.scenarios(paths or ["features"]), Path(reports) / "junit"
+                Path(timings), parallel.scenarios(paths or ["features"], extra), Path(reports) / "junit"
             )
             click.echo(f"nslab: {timings} holds the times of {held} scenarios")
     except NslabError as exc:
@@ -254,9 +254,11 @@ def report_merge(dirs: tuple[str, ...], output: str) -> None:
         merged = shards.merge([Path(d) for d in dirs], Path(output))
     except NslabError as exc:
         fail(exc)
-    counts = f"{merged['passed']} passed, {merged['failed']} failed, {merged['skipped']} skipped"
-    click.echo(f"nslab: {counts}; {output}/index.html")
-    sys.exit(1 if merged["failed"] else 0)
+    n = merged.counts()
+    click.echo(
+        f"nslab: {n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped; {output}/index.html"
+    )
+    sys.exit(1 if n["failed"] else 0)
 
 
 @main.command()

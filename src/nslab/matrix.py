@@ -14,6 +14,7 @@ around it: its outcome is confirmed and its deciding rule named.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ class Mismatch:
 
 
 def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
-    """Validate the table: its columns, then every row; one LabError naming the first problem."""
+    """Validate the table: its columns, then every row; one LabError naming every bad row
+    (1-based, as a person counts the table's rows)."""
     missing = [c for c in COLUMNS if c not in headings]
     if missing:
         raise LabError(
@@ -70,7 +72,7 @@ def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
             "give it the columns | from | to | service | expect |",
         )
     at = {name: headings.index(name) for name in COLUMNS}
-    out = []
+    out, bad = [], []
     for number, row in enumerate(cells, 1):
         text = " | ".join(row)
         values = {name: (row[i].strip() if i < len(row) else "") for name, i in at.items()}
@@ -81,8 +83,15 @@ def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
             service = Service.parse(values["service"])
             expect, reason = _expectation(values["expect"], service)
         except LabError as exc:
-            raise LabError(f"matrix row {number} ({text}): {exc.problem}", exc.fix) from None
+            bad.append((number, text, exc))
+            continue
         out.append(Row(number, values["from"], values["to"], service, expect, reason))
+    if len(bad) == 1:
+        number, text, exc = bad[0]
+        raise LabError(f"matrix row {number} ({text}): {exc.problem}", exc.fix)
+    if bad:  # every bad row at once: one edit fixes the table, not one run per row
+        lines = "".join(f"\n  row {n} ({text}): {exc.problem} (fix: {exc.fix})" for n, text, exc in bad)
+        raise LabError(f"{len(bad)} matrix rows are wrong:{lines}")
     if not out:
         raise LabError("the reachability matrix has no rows", "add one row per probe")
     return out
@@ -97,8 +106,10 @@ def _expectation(text: str, service: Service) -> tuple[str, str | None]:
             raise LabError(f"unknown ICMP reason {reason!r}", "use one of: " + ", ".join(ICMP_REASONS))
         return "rejected", reason
     if text not in allowed:
+        close = difflib.get_close_matches(text, allowed, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
         raise LabError(
-            f"{text!r} is not an outcome of {service.proto}", "expect one of: " + ", ".join(allowed)
+            f"{text!r} is not an outcome of {service.proto}", hint + "expect one of: " + ", ".join(allowed)
         )
     return text, None
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from behave.parser import parse_file
 
+from nslab import junit
 from nslab.errors import NslabError
 
 
@@ -39,13 +40,16 @@ class Location:
         return f"{self.path}:{self.line}"
 
 
-def scenarios(paths: list[str], skip_tags: tuple[str, ...] = ("wip",)) -> list[Location]:
-    """Every scenario (each outline row on its own) under the given feature files or folders."""
+def scenarios(paths: list[str], behave_args: list[str] | None = None) -> list[Location]:
+    """Every scenario (each outline row on its own) under the given feature files or folders
+    that behave's tag expression selects: the project's `default_tags` and any `-t/--tags`
+    in `behave_args`, exactly as a serial `behave` run would select them."""
     files: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise NslabError(f"no such feature file or folder: {p}", "give paths like features/")
         files.extend(sorted(p.rglob("*.feature")) if p.is_dir() else [p])
+    tags = _tag_expression(behave_args or [])
     found = []
     for f in files:
         feature = parse_file(str(f))
@@ -53,42 +57,33 @@ def scenarios(paths: list[str], skip_tags: tuple[str, ...] = ("wip",)) -> list[L
             continue
         background = len(feature.background.steps) if feature.background else 0
         for sc in feature.walk_scenarios():
-            if set(sc.effective_tags) & set(skip_tags):
+            if not sc.should_run_with_tags(tags):
                 continue
             found.append(Location(str(f), sc.line, sc.name, background + len(sc.steps)))
     return found
 
 
-def junit_suites(path: Path) -> list:  # type: ignore[type-arg]
-    """The test suites of one JUnit file, whether its root is <testsuites> or <testsuite>."""
-    from junitparser import JUnitXml, TestSuite
+def _tag_expression(behave_args: list[str]):  # type: ignore[no-untyped-def]
+    """behave's tag expression for these arguments and the project's configuration."""
+    from behave.configuration import Configuration
 
-    xml = JUnitXml.fromfile(str(path))
-    return [xml] if isinstance(xml, TestSuite) else list(xml)
-
-
-def last_durations(junit_dir: Path) -> dict[tuple[str, str], float]:
-    """Seconds each scenario took in the last run, from its JUnit files: better weights than
-    step counts, since a lost ping costs far more than a passing one."""
-    found: dict[tuple[str, str], float] = {}
-    for path in junit_dir.glob("*.xml"):
-        try:
-            suites = junit_suites(path)
-        except Exception:  # a half-written or foreign file: ignore it, weights only
-            continue
-        for suite in suites:
-            for case in suite:
-                found[(str(case.classname), str(case.name))] = float(case.time or 0)
-    return found
+    tag_args: list[str] = []
+    it = iter(behave_args)
+    for arg in it:  # only the tag options: the rest may name formatters, paths, userdata
+        if arg in ("-t", "--tags"):
+            tag_args += [arg, next(it, "")]
+        elif arg.startswith("--tags="):
+            tag_args.append(arg)
+    return Configuration(command_args=tag_args, load_config=True).tag_expression
 
 
 def weigh(items: list[Location], durations: dict[tuple[str, str], float]) -> list[Location]:
     """Replace step-count weights by last-run milliseconds where the scenario is known."""
     out = []
+    base = junit.project_dir([i.path for i in items[:1]])
     for item in items:
-        prefix = Path(item.path).with_suffix("").as_posix().replace("/", ".") + "."
-        ms = [t for (cls, name), t in durations.items() if name == item.name and cls.startswith(prefix)]
-        weight = int(ms[0] * 1000) if ms else item.weight * 30  # ~30 ms a step when unknown
+        seconds = junit.seconds_of(item.path, item.name, durations, base)
+        weight = int(seconds * 1000) if seconds is not None else item.weight * 30  # ~30 ms a step
         out.append(Location(item.path, item.line, item.name, weight))
     return out
 
@@ -130,7 +125,7 @@ def run(  # type: ignore[no-untyped-def]
     0 if all passed."""
     from nslab import shards
 
-    items = scenarios(paths)
+    items = scenarios(paths, extra)
     if not items:
         raise NslabError("no scenarios found", "check the feature paths and tags")
     if shard is not None:  # the same share on every machine: timings file or count, never reports/
@@ -141,7 +136,7 @@ def run(  # type: ignore[no-untyped-def]
             return 0
         work = partition(items, jobs)
     else:
-        work = partition(weigh(items, last_durations(reports / "junit")), jobs)
+        work = partition(weigh(items, junit.durations(reports / "junit")), jobs)
     base = reports / "parallel"
     shutil.rmtree(base, ignore_errors=True)  # an earlier run's pages and JUnit files
     shutil.rmtree(reports / "diagnostics", ignore_errors=True)  # here, not in each worker
@@ -149,7 +144,7 @@ def run(  # type: ignore[no-untyped-def]
     start = time.monotonic()
     procs = []
     for i, share in enumerate(work):
-        junit = base / f"junit-{i}"
+        junit_dir = base / f"junit-{i}"
         page = base / f"worker-{i}.html"
         argv = [
             sys.executable,
@@ -158,7 +153,7 @@ def run(  # type: ignore[no-untyped-def]
             "-f",
             "progress",
             "--junit-directory",
-            str(junit),
+            str(junit_dir),
             "-D",
             f"html={page}",
             "-D",
@@ -170,7 +165,7 @@ def run(  # type: ignore[no-untyped-def]
             (
                 i,
                 page,
-                junit,
+                junit_dir,
                 subprocess.Popen(
                     argv,
                     stdout=subprocess.PIPE,
@@ -184,18 +179,19 @@ def run(  # type: ignore[no-untyped-def]
     echo(f"nslab: {total} scenarios on {len(work)} workers")
     outputs = _collect([proc for *_, proc in procs], total)
     results = []
-    for (i, page, junit, proc), out in zip(procs, outputs, strict=True):
-        results.append(WorkerResult(i, proc.returncode, out, page, junit))
+    for (i, page, junit_dir, proc), out in zip(procs, outputs, strict=True):
+        results.append(WorkerResult(i, proc.returncode, out, page, junit_dir))
         m, took = _SUMMARY.search(out), _TOOK.search(out)
         summary = f"{m[1]} passed, {m[2]} failed" if m else f"no summary (rc={proc.returncode})"
         echo(f"  worker {i}: {summary}" + (f" in {int(took[1]) * 60 + float(took[2]):.2f} s" if took else ""))
-    merged = merge_junit([r.junit for r in results], reports / "junit")
+    merged = junit.merge([r.junit for r in results], reports / "junit")
     write_index(results, merged, reports / "index.html")
+    counts = merged.counts()
     failed = [r for r in results if r.rc != 0]
     for r in failed:
         echo(f"--- worker {r.index} output ---\n{r.output[-4000:]}")
     echo(
-        f"nslab: {merged['passed']} passed, {merged['failed']} failed, {merged['skipped']} skipped"
+        f"nslab: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
         f" in {time.monotonic() - start:.2f} s; reports in {reports}/"
     )
     return 1 if failed else 0
@@ -242,33 +238,12 @@ def _collect(procs: list[subprocess.Popen[str]], total: int) -> list[str]:
     return ["".join(b) for b in buffers]
 
 
-def merge_junit(dirs: list[Path], out_dir: Path) -> dict[str, object]:
-    """All workers' JUnit suites in one file, reports/junit/TESTS-nslab.xml."""
-    from junitparser import JUnitXml
-
-    merged = JUnitXml("nslab")
-    cases: list[tuple[str, str, str, str]] = []
-    for d in dirs:
-        for path in sorted(d.glob("*.xml")):
-            for suite in junit_suites(path):
-                merged.add_testsuite(suite)
-                for case in suite:
-                    state = "passed" if case.is_passed else "skipped" if case.is_skipped else "failed"
-                    source = d.parent.name if d.name == "junit" else d.name  # a shard's folder, a worker's
-                    cases.append((str(suite.name), str(case.name), state, source))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.xml"):
-        old.unlink()
-    merged.write(str(out_dir / "TESTS-nslab.xml"))
-    counts = {s: sum(1 for c in cases if c[2] == s) for s in ("passed", "failed", "skipped")}
-    return {**counts, "cases": cases}
-
-
-def write_index(results: list[WorkerResult], merged: dict[str, object], path: Path) -> None:
+def write_index(results: list[WorkerResult], merged: junit.Merged, path: Path) -> None:
     """A small index: one row per scenario with its verdict, linking to its worker's page."""
     rows = []
     page_of = {r.junit.name: r.html.name for r in results}
-    for suite, case, state, junit_dir in merged["cases"]:  # type: ignore[union-attr]
+    counts = merged.counts()
+    for suite, case, state, junit_dir in merged.rows():
         link = f"parallel/{page_of.get(junit_dir, '')}"
         rows.append(
             f"<tr class='{state}'><td>{html.escape(suite)}</td><td>{html.escape(case)}</td>"
@@ -278,7 +253,7 @@ def write_index(results: list[WorkerResult], merged: dict[str, object], path: Pa
         "<!doctype html><meta charset='utf-8'><title>nslab parallel run</title>"
         "<style>body{font-family:sans-serif}td{padding:2px 8px}.failed{background:#f4c7c3}"
         ".passed{background:#d9ead3}</style>"
-        f"<h1>nslab: {merged['passed']} passed, {merged['failed']} failed, {merged['skipped']} skipped</h1>"
+        f"<h1>nslab: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped</h1>"
         "<p>Each worker's full report (steps, commands, diagnostics and diagrams of failures):</p><ul>"
         + "".join(f"<li><a href='parallel/{r.html.name}'>worker {r.index}</a></li>" for r in results)
         + "</ul><table><tr><th>feature</th><th>scenario</th><th>verdict</th><th></th></tr>"

@@ -18,8 +18,9 @@ import re
 import statistics
 from pathlib import Path
 
+from nslab import junit
 from nslab.errors import NslabError
-from nslab.parallel import Location, junit_suites, merge_junit
+from nslab.parallel import Location
 
 TIMINGS = "nslab-timings.json"
 
@@ -77,37 +78,34 @@ def pick(items: list[Location], k: int, n: int, timings: dict[str, float]) -> li
 def update_timings(path: Path, items: list[Location], junit_dir: Path) -> int:
     """Write the scenarios' seconds from this run's JUnit into the timings file (merged with
     what it knew); returns how many it holds."""
-    seconds: dict[tuple[str, str], float] = {}
-    for xml in junit_dir.glob("*.xml"):
-        for suite in junit_suites(xml):
-            for case in suite:
-                seconds[(str(case.classname), str(case.name))] = float(case.time or 0)
+    seconds = junit.durations(junit_dir)
     timings = load_timings(path)
+    base = junit.project_dir([i.path for i in items[:1]])
     for item in items:
-        prefix = Path(item.path).with_suffix("").as_posix().replace("/", ".") + "."
-        found = [t for (cls, name), t in seconds.items() if name == item.name and cls.startswith(prefix)]
-        if found:
-            timings[key(item)] = round(found[0], 3)
+        found = junit.seconds_of(item.path, item.name, seconds, base)
+        if found is not None:
+            timings[key(item)] = round(found, 3)
     path.write_text(json.dumps(dict(sorted(timings.items())), indent=1) + "\n")
     return len(timings)
 
 
-def merge(dirs: list[Path], out: Path) -> dict[str, object]:
+def merge(dirs: list[Path], out: Path) -> junit.Merged:
     """The shards' reports (each `nslab run --reports DIR`) as one: JUnit and an index."""
     for d in dirs:
         if not (d / "junit").is_dir():
             raise NslabError(f"{d} holds no junit/ folder", "give the folders `nslab run --reports` wrote")
-    merged = merge_junit([d / "junit" for d in dirs], out / "junit")
+    merged = junit.merge([d / "junit" for d in dirs], out / "junit")
+    counts = merged.counts()
     rows = "".join(
         f"<tr class='{state}'><td>{html.escape(suite)}</td><td>{html.escape(case)}</td><td>{state}</td>"
         f"<td>{html.escape(shard)}</td></tr>"
-        for suite, case, state, shard in merged["cases"]  # type: ignore[union-attr]
+        for suite, case, state, shard in merged.rows()
     )
     (out / "index.html").write_text(
         "<!doctype html><meta charset='utf-8'><title>nslab shards</title>"
         "<style>body{font-family:sans-serif}td{padding:2px 8px}.failed{background:#f4c7c3}"
         ".passed{background:#d9ead3}</style>"
-        f"<h1>nslab: {merged['passed']} passed, {merged['failed']} failed, {merged['skipped']} skipped</h1>"
+        f"<h1>nslab: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped</h1>"
         "<table><tr><th>feature</th><th>scenario</th><th>verdict</th><th>from</th></tr>" + rows + "</table>\n"
     )
     return merged

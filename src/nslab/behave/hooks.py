@@ -13,10 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from behave.model import Scenario
+from behave.model import Feature, Scenario
 from behave.model_core import Status
 from behave.runner import Context
 
+from nslab.behave import reporter, suggest
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
 from nslab.lab import SEED_LAB as default_lab_path
@@ -32,6 +33,7 @@ def _stop(signum: int, frame: object) -> None:
 
 def before_all(context: Context) -> None:
     signal.signal(signal.SIGTERM, _stop)
+    reporter.install(context.config)
     userdata = dict(context.config.userdata)
     try:
         settings = Settings.from_sources(userdata, find_pyproject())
@@ -161,6 +163,21 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
         session.end_world()
 
 
+def _suggest(features: list[Feature], step_registry: object) -> None:
+    """Each undefined step close to a known phrasing: 'did you mean' (behave's own answer is
+    a snippet to implement the step anew). From after_all: behave runs no scenario hook for
+    a scenario with an undefined step."""
+    for step in (st for f in features for sc in f.walk_scenarios() for st in sc.all_steps):
+        if step.status == Status.undefined:
+            close = suggest.did_you_mean(step.name, step_registry)
+            if close:
+                print(
+                    f"nslab: undefined step '{step.keyword} {step.name}' ({step.location}): "
+                    f"did you mean: {' | '.join(close)}",
+                    file=sys.__stderr__,
+                )
+
+
 def _why(scenario: Scenario) -> str:
     """The failing step and its message first: the bundle says why without a rerun."""
     for step in scenario.all_steps:
@@ -199,6 +216,7 @@ def _html_embedder(context: Context):  # type: ignore[no-untyped-def]
 
 
 def after_all(context: Context) -> None:
+    _suggest(context._runner.features, context._runner.step_registry)
     if hasattr(context, "nslab"):
         context.nslab.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,13 +50,48 @@ def wait_gone(pids: Iterable[int], within: float = 10.0) -> list[int]:
     return [p for p in pids if alive(p)]
 
 
-def cmdlines() -> list[str]:
-    """The command line of every process on this machine (for "nothing left behind" checks)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:
-                continue
-    return out
+# A subreaper (prctl PR_SET_CHILD_SUBREAPER = 36) adopts every orphan below it: whatever a
+# run left running, even after its own parent ended, is still found among its descendants,
+# and nothing another suite on the same machine started ever is.
+_REAPER = """
+import ctypes, json, os, signal, subprocess, sys, time
+from nslab.testing.procs import alive, descendants
+if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
+    sys.exit("cannot become a subreaper: errno %d" % ctypes.get_errno())
+rc = subprocess.call(sys.argv[2:])
+deadline = time.monotonic() + 3
+while True:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+    left = [p for p in descendants(os.getpid()) if alive(p)]
+    if not left or time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
+names = []
+for p in left:
+    try:
+        names.append(open(f"/proc/{p}/cmdline", "rb").read().replace(b"\\0", b" ").decode().strip())
+        os.kill(p, signal.SIGKILL)  # ours: started below this process
+    except OSError:
+        pass
+with open(sys.argv[1], "w") as out:
+    json.dump(names, out)
+sys.exit(rc)
+"""
+
+
+def run_reaping(argv: list[str], **kwargs: object) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run argv (subprocess.run's keyword arguments) and return, besides its result, the
+    command lines of every process it started that still ran once it ended (after up to
+    3 s of grace): only this run's, whatever else runs on the machine. Those are ended."""
+    import json
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="nslab-left-", suffix=".json") as left:
+        done = subprocess.run([sys.executable, "-c", _REAPER, left.name, *argv], **kwargs)  # type: ignore[call-overload]
+        text = Path(left.name).read_text()
+    return done, json.loads(text) if text else []

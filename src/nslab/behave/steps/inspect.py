@@ -33,6 +33,7 @@ def routes_include(context: Context, name: str, line: str) -> None:
 
 
 @then("{name}'s routes are exactly")
+@then("{name}'s routes are exactly:")  # the usual colon before a docstring
 def routes_exactly(context: Context, name: str) -> None:
     session: LabSession = context.nslab
     text = probe.route_text(session.w, session.namespace(name))
@@ -77,6 +78,7 @@ def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> 
 
 
 @then("chain {chain} holds, in order")
+@then("chain {chain} holds, in order:")  # the usual colon before a table
 def chain_order(context: Context, chain: str) -> None:
     session: LabSession = context.nslab
     rules = [r.spec for r in actions.require_chain(session.w, chain).rules]

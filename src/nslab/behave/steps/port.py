@@ -204,6 +204,7 @@ def tracks(context: Context, where: str, state: str) -> None:
 
 # PUBLIC: Then the reachability matrix holds (columns from, to, service, expect)
 @then("the reachability matrix holds")
+@then("the reachability matrix holds:")  # the usual colon before a table
 def matrix_holds(context: Context) -> None:
     if context.table is None:
         raise NslabError("the reachability matrix needs a table", "add | from | to | service | expect | rows")

@@ -20,6 +20,8 @@ def _last(context: Context) -> Result:
 
 @given("I run on the host")
 @when("I run on the host")
+@given("I run on the host:")  # the usual colon before a docstring
+@when("I run on the host:")
 def run_on_host(context: Context) -> None:
     """The docstring is typed at the seed's host prompt: the world's root namespace."""
     context.nslab.run_on_host(context.text or "")
@@ -39,6 +41,7 @@ def output_contains(context: Context, text: str) -> None:
 
 
 @then("the output shows")
+@then("the output shows:")  # the usual colon before a docstring
 def output_shows(context: Context) -> None:
     """Every line of the docstring appears in the output, in order."""
     r = _last(context)

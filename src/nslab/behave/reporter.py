@@ -1,0 +1,48 @@
+"""behave's JUnit reporter with nslab's names and reasons (see nslab.junit for why).
+
+Every testcase is named from the feature's path below the project's features/ folder,
+whatever paths or `FILE:LINE` locations behave was given; a skipped testcase says why in
+its `<skipped message=...>`: the skip's own reason (a missing kernel feature or tool), the
+tag expression, or that this run was given other scenarios of the feature.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from behave.configuration import Configuration
+from behave.model import Feature, Scenario
+from behave.model_core import Status
+from behave.reporter.junit import JUnitReporter
+
+from nslab.junit import NOT_SELECTED, feature_name
+
+
+class NslabJUnitReporter(JUnitReporter):  # type: ignore[misc]
+    def make_feature_filename(self, feature: Feature) -> str:
+        return feature_name(Path(feature.filename), Path(self.config.base_dir or "."))
+
+    def _process_scenario(self, scenario: Scenario, report: object) -> None:
+        before = len(report.testcases)  # type: ignore[attr-defined]
+        super()._process_scenario(scenario, report)
+        if scenario.status != Status.skipped or len(report.testcases) == before:  # type: ignore[attr-defined]
+            return
+        skipped = report.testcases[-1].find("skipped")  # type: ignore[attr-defined]
+        if skipped is not None:
+            skipped.set("message", skip_reason(scenario, self.config))
+
+
+def skip_reason(scenario: Scenario, config: Configuration) -> str:
+    if getattr(scenario, "skip_reason", None):
+        return str(scenario.skip_reason)
+    if not scenario.should_run_with_tags(config.tag_expression):
+        return f"excluded by the tag expression: {config.tag_expression}"
+    return NOT_SELECTED
+
+
+def install(config: Configuration) -> None:
+    """Put nslab's reporter in the place of behave's JUnit reporter (before any feature
+    has been reported: from before_all)."""
+    for i, reporter in enumerate(config.reporters):
+        if type(reporter) is JUnitReporter:
+            config.reporters[i] = NslabJUnitReporter(config)

@@ -1,0 +1,86 @@
+"""Two suites at once on one machine never fail each other: every "nothing left behind"
+check judges only what its own run started (its worlds, its PIDs, its users)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, needs_netns, needs_sshd
+
+from nslab.testing.procs import alive, run_reaping
+
+
+def test_a_leftover_is_found_and_only_this_runs() -> None:
+    foreign = subprocess.Popen(["sleep", "30"])  # another suite's process, say
+    try:
+        r, left = run_reaping(["sh", "-c", "sleep 29 & exit 3"], capture_output=True, text=True)
+        assert r.returncode == 3
+        assert left == ["sleep 29"]  # found although its parent had ended; and then ended
+        assert alive(foreign.pid)  # never touched, never reported
+        r, left = run_reaping(["true"])
+        assert (r.returncode, left) == (0, [])
+    finally:
+        foreign.kill()
+        foreign.wait()
+
+
+@needs_netns
+@needs_sshd
+def test_two_suites_and_two_behave_runs_at_once_all_pass(tmp_path: Path) -> None:
+    """Two pytest sessions of the tests that judge the machine (helpers left, login users,
+    the root namespace) beside two `behave features/` runs, all at once."""
+    judges = [
+        "tests/test_ports.py::test_every_outcome_class_on_real_namespaces_and_no_helper_left",
+        "tests/test_ssh.py::test_sudo_needing_a_password_is_named",
+        "tests/test_ssh.py::test_whole_suite_over_ssh_as_a_sudo_user",
+    ]
+    procs = []
+    for i in range(2):
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "--basetemp",
+                    str(tmp_path / f"pytest-{i}"),
+                    *judges,
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "behave",
+                    "features/",
+                    "-f",
+                    "progress",
+                    "-D",
+                    f"reports={tmp_path / f'behave-{i}'}",
+                    "-D",
+                    "html=",
+                    "--junit-directory",
+                    str(tmp_path / f"behave-{i}" / "junit"),
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for proc, out in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, out[-3000:]
+    assert all(f"{len(judges)} passed" in out for out in outputs[0::2]), outputs[0::2]
+    assert all(" 0 failed" in out for out in outputs[1::2])
