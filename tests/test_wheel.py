@@ -66,3 +66,56 @@ def test_the_scaffold_passes_over_ssh_from_the_wheel(installed: Path, tmp_path: 
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
     assert "4 scenarios passed, 0 failed, 0 skipped" in r.stdout
+
+
+def _five_minutes() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split("## Test your own network in 5 minutes", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_five_minutes_section_word_for_word(installed: Path, tmp_path: Path) -> None:
+    """The README's 'Test your own network in 5 minutes', done as written: its commands, its
+    edits, and the words it says behave prints at each step (red, then all green)."""
+    import re
+
+    section = _five_minutes()
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+    commands = next(b for lang, b in blocks if lang == "sh")
+    nft = next(b for lang, b in blocks if lang == "")
+    (wheel,) = (installed.parent.parent / "dist").glob("nslab-*.whl")
+    lines = [line.split("#", 1)[0].strip() for line in commands.strip().splitlines()]
+    assert "PATH/TO/nslab" in lines[0] and lines[2] == "../.venv/bin/behave features/"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    script = "set -e\n" + "\n".join(lines).replace("PATH/TO/nslab", str(wheel)) + "\n"
+    r = subprocess.run(["bash", "-c", script], cwd=empty, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "4 scenarios passed, 0 failed, 0 skipped" in r.stdout  # the comment's "4 scenarios passed"
+    repo = empty / "mynet"
+    behave = [str(empty / ".venv" / "bin" / "behave"), "features/"]
+
+    # "Now make it red": port 80 rejected with "admin-prohibited", over IPv4 and over IPv6
+    feature = repo / "features" / "example.feature"
+    text = feature.read_text()
+    port80 = re.compile(r"(on tcp port 80(?: over IPv6)?\n\s+Then the connection is )accepted")
+    assert len(port80.findall(text)) == 2  # "both scenarios that open it"
+    feature.write_text(port80.sub(r'\1rejected with "admin-prohibited"', text))
+    red = subprocess.run(behave, cwd=repo, capture_output=True, text=True, timeout=300)
+    said = re.search(r"behave fails with\s+`([^`]+)`", section)[1]  # type: ignore[index]
+    assert red.returncode == 1 and said in red.stdout, red.stdout[-3000:]
+
+    # "Make it green with the firewall you mean to deploy"
+    (repo / "labs" / "web.nft").write_text(nft)
+    setting = re.search(r"and `([^`]+)` under web's `\[\[host\]\]`", section)[1]  # type: ignore[index]
+    lab = (repo / "labs" / "lab.toml").read_text()
+    web = lab.index('name = "web"')
+    (repo / "labs" / "lab.toml").write_text(lab[:web] + setting + "\n" + lab[web:])
+    green = subprocess.run(behave, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert green.returncode == 0, green.stdout[-3000:]
+    assert "4 scenarios passed, 0 failed, 0 skipped" in green.stdout  # "all 4 scenarios pass"
+
+    # "a wrong expectation now says which rule decided"
+    feature.write_text(text)  # back to accepted: now wrong
+    wrong = subprocess.run(behave, cwd=repo, capture_output=True, text=True, timeout=300)
+    decided = re.search(r"says which rule decided:\s+`([^`]+)`", section)[1]  # type: ignore[index]
+    assert wrong.returncode == 1 and decided in wrong.stdout, wrong.stdout[-3000:]

@@ -12,6 +12,8 @@ nslab doctor             what this machine lacks, and how to get it
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -70,7 +72,27 @@ def init(directory: str, vagrant: bool) -> None:
         fail(exc)
     for path in written:
         click.echo(f"  wrote {path}")
-    click.echo(f"next: cd {directory} && sudo behave features/   (or: nslab validate labs/lab.toml)")
+    click.echo(f"next: {next_command(Path(directory))}   (or: nslab validate labs/lab.toml)")
+
+
+def next_command(directory: Path) -> str:
+    """The command that runs the new project's scenarios from where the user stands: behave
+    beside this nslab (a venv's bin/ is rarely on PATH), sudo unless root, cd unless here."""
+    here = Path.cwd().resolve()
+    target = directory.resolve()
+    beside = Path(sys.argv[0]).resolve().parent / "behave"
+    if not beside.exists():
+        beside = Path(sys.executable).parent / "behave"
+    if shutil.which("behave") and Path(shutil.which("behave") or "").resolve() == beside.resolve():
+        behave = "behave"
+    elif beside.exists():
+        behave = os.path.relpath(beside, target) if beside.is_relative_to(here) else str(beside)
+    else:
+        behave = "behave"
+    run = ("" if os.geteuid() == 0 else "sudo ") + f"{behave} features/"
+    if target == here:
+        return run
+    return f"cd {shlex.quote(os.path.relpath(target, here))} && {run}"
 
 
 @main.command()
@@ -179,6 +201,9 @@ def shell(namespace: str) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(namespace: str, command: tuple[str, ...]) -> None:
     """Run COMMAND in NAMESPACE ('host' for the lab's host): nslab exec red -- ip route."""
+    program = command[0]
+    if "/" not in program and shutil.which(program) is None:  # else nsenter says it, unprefixed
+        fail(NslabError(f"{program}: no such command", "install it, or give its full path"), 127)
     try:
         _enter(namespace, list(command))
     except NslabError as exc:
