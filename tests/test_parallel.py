@@ -87,8 +87,13 @@ def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
     want, got = _verdicts(serial / "junit"), _verdicts(par / "junit")
     assert got == want and len(got) >= 26
     index = (par / "index.html").read_text()
-    assert "1 failed" in index and "parallel/worker-0.html" in index and "parallel/worker-1.html" in index
-    for page in ("worker-0.html", "worker-1.html"):
+    assert (
+        "1 failed" in index
+        and "parallel/worker-0-steps.html" in index
+        and "parallel/worker-1-steps.html" in index
+    )
+    assert index.index("id='failure-1'") < index.index("id='passed'")  # one report, the failure first
+    for page in ("worker-0-steps.html", "worker-1-steps.html"):
         assert (par / "parallel" / page).stat().st_size > 10_000
     assert list((par / "diagnostics").glob("*.txt")), "the failure's diagnostics bundle"
     assert host_snapshot() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import shutil
 import subprocess
 import sys
@@ -45,22 +46,8 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@needs_netns
-@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (run .ci/setup)")
-def test_html_report_shows_a_failure_with_its_diagnostics_and_diagram(tmp_path: Path) -> None:
-    page = ROOT / "reports" / "index.html"
-    shot = ROOT / "reports" / "screenshots" / "failing-scenario.png"
-    page.unlink(missing_ok=True)  # only this run's page and screenshot may pass the test
-    shot.unlink(missing_ok=True)
-    r = run_behave(
-        str(HERE / "features" / "deliberate-failure.feature"),
-        "features/01-base-lab.feature",
-        "-D",
-        f"reports={tmp_path}",
-    )
-    assert r.returncode == 1
-    assert page.exists()
-    flags = [
+def _browser_flags(tmp_path: Path) -> list[str]:
+    return [
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -71,24 +58,97 @@ def test_html_report_shows_a_failure_with_its_diagnostics_and_diagram(tmp_path: 
         "--disable-sync",
         f"--user-data-dir={tmp_path / 'profile'}",
     ]
+
+
+def _dom(page: Path, tmp_path: Path) -> str:
+    """The page as a real browser built it (headless Chromium's --dump-dom)."""
     dumped = subprocess.run(
-        [chromium(), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    )
+        [chromium(), *_browser_flags(tmp_path), "--dump-dom", page.as_uri()],  # type: ignore[list-item]
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     assert dumped.returncode == 0, dumped.stderr[-2000:]
-    dom = dumped.stdout
-    assert "expecting replies where FORWARD drops them" in dom
-    assert "Diagnostics (nslab)" in dom and ":FORWARD DROP" in dom and "[red] addresses" in dom
-    assert "Lab diagram, as it was at the failure" in dom and "<svg" in dom and "veth1-red" in dom
-    assert "Commands and outputs" in dom  # passed scenarios carry theirs, collapsed
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    taken = subprocess.run(
-        [chromium(), *flags, "--window-size=1280,2000", f"--screenshot={shot}", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return dumped.stdout
+
+
+@needs_netns
+@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (run .ci/setup)")
+def test_html_report_leads_with_the_failure(tmp_path: Path) -> None:
+    page = ROOT / "reports" / "index.html"
+    shot = ROOT / "reports" / "screenshots" / "failing-scenario.png"
+    page.unlink(missing_ok=True)  # only this run's page and screenshot may pass the test
+    shot.unlink(missing_ok=True)
+    r = run_behave(
+        "features/01-base-lab.feature",
+        str(HERE / "features" / "deliberate-failure.feature"),
+        str(HERE / "features" / "host-scenario.feature"),
+        "-D",
+        f"reports={tmp_path}",
     )
+    assert r.returncode == 1
+    dom = _dom(page, tmp_path)
+    # the run's name, and a summary before any scenario, the failure linked from it
+    assert "<title>nslab: nslab · lab seed · target local</title>" in dom
+    summary = dom.index('class="summary"')
+    assert "1 failed" in dom[summary : summary + 400] and "skipped" in dom[summary : summary + 400]
+    link = dom.index('href="#failure-1"')
+    failure = dom.index('id="failure-1"')
+    first_passed = dom.index('id="passed"')
+    assert summary < link < failure < first_passed  # the failure before every passed scenario
+    # the failing step's expected-vs-got table, with the deciding rule
+    table = dom[dom.index('class="expected-got"', failure) :]
+    table = table[: table.index("</table>")]
+    for cell in ("red", "blue", "icmp (ping)", "0% loss", "100% loss", "dropped by FORWARD policy DROP"):
+        assert f">{cell}" in table, cell
+    # the diagram at the failure marks the flow's source and destination
+    diagram = dom[dom.index('class="diagram"', failure) :]
+    diagram = diagram[: diagram.index("</svg>")]
+    assert "namespace red (source)" in diagram and "namespace blue (destination)" in diagram
+    # diagnostics one section per place, the deciding place (the host's FORWARD) first
+    places = re.findall(r'<details class="place"[^>]*><summary>([^<]+)</summary>', dom[failure:])
+    assert places[:2] == ["the probe", "host"] and "red" in places and "blue" in places
+    assert places[-1] == "commands this scenario ran"
+    host = dom[dom.index("<summary>host</summary>", failure) :]
+    assert host.index(":FORWARD DROP") < host.index("link/loopback")  # rules, not a wall of links
+    # skipped scenarios say why
+    skipped = dom[dom.index('id="skipped"') :]
+    assert "disposable VM" in skipped[: skipped.index("</table>")]
+    # every step, command and output: the steps page, linked
+    assert 'href="steps.html"' in dom
+    steps = _dom(page.with_name("steps.html"), tmp_path)
+    assert "expecting replies where FORWARD drops them" in steps
+    assert "Diagnostics (nslab)" in steps and ":FORWARD DROP" in steps and "[red] addresses" in steps
+    assert "Lab diagram, as it was at the failure" in steps and "<svg" in steps and "veth1-red" in steps
+    assert "Commands and outputs" in steps  # passed scenarios carry theirs, collapsed
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    size = "--window-size=1280,1800"
+    taken = subprocess.run(
+        [chromium(), *_browser_flags(tmp_path), size, f"--screenshot={shot}", page.as_uri()],  # type: ignore[list-item]
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+@needs_netns
+@pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (run .ci/setup)")
+def test_a_failing_matrix_is_a_table_of_its_rows_in_the_report(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    r = run_behave(
+        str(HERE / "features" / "ports-wrong.feature") + ":53",
+        "-D", f"reports={tmp_path}", "-D", f"html={page}", "--no-junit",
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout[-2000:]
+    dom = _dom(page, tmp_path)
+    table = dom[dom.index('class="expected-got"') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)
+    head = re.findall(r"<th>([^<]*)</th>", rows[0])
+    assert head == ["from", "to", "service", "expected", "got", "decided by"]
+    assert len(rows) == 3  # the heading and the two rows that differ
+    for row in rows[1:]:
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+        assert len(cells) == 6 and cells[3] != cells[4] and cells[5], cells
+    assert "(source)" in dom and "(destination)" in dom
 
 
 @pytest.mark.parametrize("lab_file", ["seed.toml", "three-ns.toml"])

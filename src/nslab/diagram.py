@@ -180,8 +180,11 @@ def _node_id(key: str) -> str:
     return "n_" + "".join(c if c.isalnum() else "_" for c in key)
 
 
-def to_dot(lab: Lab, topo: Topology, diff: Differences | None = None) -> str:
-    """Graphviz source: one cluster per namespace, veth pairs as edges, the firewall as a note."""
+def to_dot(
+    lab: Lab, topo: Topology, diff: Differences | None = None, marks: dict[str, str] | None = None
+) -> str:
+    """Graphviz source: one cluster per namespace, veth pairs as edges, the firewall as a note;
+    `marks` outlines namespaces in red with their role (a failing flow's source, destination)."""
     import graphviz
 
     diff = diff or Differences()
@@ -205,7 +208,16 @@ def to_dot(lab: Lab, topo: Topology, diff: Differences | None = None) -> str:
             else (f"{ns} (simulated internet)" if ns == lab.upstream.namespace else f"namespace {ns}")
         )
         with g.subgraph(name=f"cluster_{_node_id(ns)}") as c:
-            c.attr(label=title, style="rounded", color="gray40")
+            if marks and ns in marks:
+                c.attr(
+                    label=f"{title} ({marks[ns]})",
+                    style="rounded",
+                    color="red3",
+                    penwidth="3",
+                    fontcolor="red3",
+                )
+            else:
+                c.attr(label=title, style="rounded", color="gray40")
             for iface in sorted(ifaces, key=lambda i: i.name):
                 label = "\n".join([iface.name, *iface.addresses] + ([iface.note] if iface.note else []))
                 attrs = {}
@@ -263,11 +275,13 @@ def to_mermaid(lab: Lab, topo: Topology, diff: Differences | None = None) -> str
     return "\n".join(lines) + "\n"
 
 
-def render(lab: Lab, topo: Topology, fmt: str, diff: Differences | None = None) -> bytes:
+def render(
+    lab: Lab, topo: Topology, fmt: str, diff: Differences | None = None, marks: dict[str, str] | None = None
+) -> bytes:
     """The diagram as bytes in `fmt` (svg, png, mmd, dot)."""
     if fmt == "mmd":
         return to_mermaid(lab, topo, diff).encode()
-    source = to_dot(lab, topo, diff)
+    source = to_dot(lab, topo, diff, marks)
     if fmt == "dot":
         return source.encode()
     if shutil.which("dot") is None:

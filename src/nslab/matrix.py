@@ -141,15 +141,14 @@ def run(session: MatrixSession, table: Sequence[Row]) -> list[Mismatch]:
     return wrong
 
 
-def report(wrong: Sequence[Mismatch], total: int) -> str:
-    """One table of the rows that differ: expected, got, and what decided it."""
-    head = ("row", "from", "to", "service", "expected", "got", "decided by")
+def table(wrong: Sequence[Mismatch]) -> list[list[str]]:
+    """The rows that differ: row, from, to, service, expected, got, and what decided it."""
     lines = []
     for m in wrong:
         want = f'rejected with "{m.row.reason}"' if m.row.reason else m.row.expect
         got = m.got.words() + (f" (first run: {m.first.words()})" if m.first else "")
         lines.append(
-            (
+            [
                 str(m.row.number),
                 m.row.src,
                 m.row.dest,
@@ -157,8 +156,15 @@ def report(wrong: Sequence[Mismatch], total: int) -> str:
                 want,
                 got,
                 m.evidence.summary(lost=m.got.lost),
-            )
+            ]
         )
+    return lines
+
+
+def report(wrong: Sequence[Mismatch], total: int) -> str:
+    """One table of the rows that differ: expected, got, and what decided it."""
+    head = ("row", "from", "to", "service", "expected", "got", "decided by")
+    lines = table(wrong)
     widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(head)]
 
     def fmt(cells: Sequence[str]) -> str:

@@ -5,13 +5,12 @@ balances whole features), and on this suite it was slower than one serial run (7
 scenario-wise, 4.1 s feature-wise, against 5.0 s serially on 2 cores). Here each worker
 is one long-lived behave process given its share of `FILE:LINE` locations, balanced by
 step count; scenarios are independent (a world each), so verdicts match a serial run.
-Each worker writes its own HTML page and JUnit files; the JUnit files are merged into
-reports/junit/ and reports/index.html lists every scenario with a link to its page.
+Each worker writes its own report and JUnit files; the JUnit files are merged into
+reports/junit/ (nslab.junit) and the reports into reports/index.html (nslab.report).
 """
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import shutil
@@ -185,7 +184,7 @@ def run(  # type: ignore[no-untyped-def]
         summary = f"{m[1]} passed, {m[2]} failed" if m else f"no summary (rc={proc.returncode})"
         echo(f"  worker {i}: {summary}" + (f" in {int(took[1]) * 60 + float(took[2]):.2f} s" if took else ""))
     merged = junit.merge([r.junit for r in results], reports / "junit")
-    write_index(results, merged, reports / "index.html")
+    write_index(results, reports / "index.html")
     counts = merged.counts()
     failed = [r for r in results if r.rc != 0]
     for r in failed:
@@ -238,25 +237,10 @@ def _collect(procs: list[subprocess.Popen[str]], total: int) -> list[str]:
     return ["".join(b) for b in buffers]
 
 
-def write_index(results: list[WorkerResult], merged: junit.Merged, path: Path) -> None:
-    """A small index: one row per scenario with its verdict, linking to its worker's page."""
-    rows = []
-    page_of = {r.junit.name: r.html.name for r in results}
-    counts = merged.counts()
-    for suite, case, state, junit_dir in merged.rows():
-        link = f"parallel/{page_of.get(junit_dir, '')}"
-        rows.append(
-            f"<tr class='{state}'><td>{html.escape(suite)}</td><td>{html.escape(case)}</td>"
-            f"<td>{state}</td><td><a href='{link}'>details</a></td></tr>"
-        )
-    path.write_text(
-        "<!doctype html><meta charset='utf-8'><title>nslab parallel run</title>"
-        "<style>body{font-family:sans-serif}td{padding:2px 8px}.failed{background:#f4c7c3}"
-        ".passed{background:#d9ead3}</style>"
-        f"<h1>nslab: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped</h1>"
-        "<p>Each worker's full report (steps, commands, diagnostics and diagrams of failures):</p><ul>"
-        + "".join(f"<li><a href='parallel/{r.html.name}'>worker {r.index}</a></li>" for r in results)
-        + "</ul><table><tr><th>feature</th><th>scenario</th><th>verdict</th><th></th></tr>"
-        + "".join(rows)
-        + "</table>\n"
-    )
+def write_index(results: list[WorkerResult], path: Path) -> None:
+    """One report of every worker's scenarios (nslab.report: failures first), linking to
+    each worker's page of every step."""
+    from nslab import report
+
+    links = [(f"worker {r.index}", f"{r.html.parent.name}/{r.html.stem}-steps.html") for r in results]
+    report.merge([r.html.with_suffix(".json") for r in results], path, links)

@@ -45,6 +45,10 @@ class LabSession:
     _prober: ports.Prober | None = None
     # the latest ping or connection probe, whichever ran last: "which rule decided" steps
     last_verdict: probe.Ping | ports.Connection | None = None
+    # for the report of a failure: the flow the failing probe tried (source, destination)
+    # and, where a step compared expectations, its rows (from, to, service, expected, got, why)
+    last_flow: tuple[str, str] | None = None
+    expected_got: list[list[str]] = field(default_factory=list)
     run_lab: Lab | RoutedLab | None = None  # the run's own lab (-D lab=...), for untagged features
     _labs: dict[Path, Lab | RoutedLab] = field(default_factory=dict)
     _next: PendingWorld | None = None
@@ -123,6 +127,7 @@ class LabSession:
         self.end_world()
         self.target.log.entries.clear()
         self.last_ping = self.last_result = self.last_lookup = self.last_connection = self.last_verdict = None
+        self.last_flow, self.expected_got = None, []
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -221,6 +226,7 @@ class LabSession:
     def ping(self, src: str, dest: str, count: int = 3, v6: bool = False) -> probe.Ping:
         ns = self.namespace(src)
         addr = self.address_of(dest, v6)
+        self.last_flow = (src, dest)
         if not 1 <= count <= MAX_PINGS:
             raise LabError(f"{count} pings is out of range", f"ping 1 to {MAX_PINGS} times")
         self.last_ping = None
@@ -271,6 +277,7 @@ class LabSession:
         service = ports.Service(ports.check_protocol(proto), ports.check_port(port), v6)
         spec = self.target_spec(src, dest, service)
         self.last_connection = None
+        self.last_flow = (src, dest)
         (raw,), evidence = self.prober.probe([spec], self.firewalls)
         if raw.get("outcome") is None:
             raise ProbeError(
@@ -304,18 +311,42 @@ class LabSession:
     # --- reporting -------------------------------------------------------------------------
 
     def live_diagram(self) -> str:
-        """What the world really holds, as SVG (Mermaid text without Graphviz). A scenario may
-        stop the story at any stage, so nothing is marked missing against the full lab file."""
+        """What the world really holds, as SVG (Mermaid text without Graphviz), with the last
+        flow's source and destination marked. A scenario may stop the story at any stage, so
+        nothing is marked missing against the full lab file."""
         from nslab import diagram
 
         try:
             topo = diagram.live(self.w, self.lab)
             try:
-                return diagram.render(self.lab, topo, "svg").decode()
+                return diagram.render(self.lab, topo, "svg", marks=self._flow_marks()).decode()
             except NslabError:
                 return "<pre>" + html.escape(diagram.to_mermaid(self.lab, topo)) + "</pre>"
         except NslabError as exc:
             return f"<p>no diagram: {html.escape(str(exc))}</p>"
+
+    def _flow_marks(self) -> dict[str, str]:
+        """The namespaces of the last flow's ends: {namespace: "source" | "destination"}."""
+        marks: dict[str, str] = {}
+        if self.last_flow is None:
+            return marks
+        for name, role in zip(self.last_flow, ("source", "destination"), strict=True):
+            try:
+                marks.setdefault(self.namespace(name), role)
+            except NslabError:  # a place that is no lab namespace (an address, the internet)
+                upstream = getattr(self.lab, "upstream", None)
+                if upstream is not None and name in ("the internet", "the server"):
+                    marks.setdefault(upstream.namespace, role)
+        return marks
+
+    def deciding_places(self) -> list[str]:
+        """The places whose rules decided the last probe (for the report's diagnostics order)."""
+        verdict = self.last_verdict
+        evidence = getattr(verdict, "evidence", None)
+        if evidence is None:
+            return []
+        lost = bool(getattr(verdict, "lost", False))
+        return list(dict.fromkeys(d.where for d in evidence.deciding(lost=lost) or evidence.decisions))
 
     def diagnostics(self) -> str:
         if self.world is None or not self.world.alive():

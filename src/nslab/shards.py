@@ -12,7 +12,6 @@ engine (no home-made scheduler); `nslab report merge` joins the shards' reports.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import statistics
@@ -90,22 +89,12 @@ def update_timings(path: Path, items: list[Location], junit_dir: Path) -> int:
 
 
 def merge(dirs: list[Path], out: Path) -> junit.Merged:
-    """The shards' reports (each `nslab run --reports DIR`) as one: JUnit and an index."""
+    """The shards' reports (each `nslab run --reports DIR`) as one: JUnit and the report."""
+    from nslab import report
+
     for d in dirs:
         if not (d / "junit").is_dir():
             raise NslabError(f"{d} holds no junit/ folder", "give the folders `nslab run --reports` wrote")
     merged = junit.merge([d / "junit" for d in dirs], out / "junit")
-    counts = merged.counts()
-    rows = "".join(
-        f"<tr class='{state}'><td>{html.escape(suite)}</td><td>{html.escape(case)}</td><td>{state}</td>"
-        f"<td>{html.escape(shard)}</td></tr>"
-        for suite, case, state, shard in merged.rows()
-    )
-    (out / "index.html").write_text(
-        "<!doctype html><meta charset='utf-8'><title>nslab shards</title>"
-        "<style>body{font-family:sans-serif}td{padding:2px 8px}.failed{background:#f4c7c3}"
-        ".passed{background:#d9ead3}</style>"
-        f"<h1>nslab: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped</h1>"
-        "<table><tr><th>feature</th><th>scenario</th><th>verdict</th><th>from</th></tr>" + rows + "</table>\n"
-    )
+    report.merge([d / "index.json" for d in dirs], out / "index.html", [])
     return merged

@@ -75,6 +75,11 @@ def counts(context: Context, tx: int, rx: int) -> None:
 def loss(context: Context, pct: int) -> None:
     r = _last(context)
     _measured(r)
+    flow = context.nslab.last_flow
+    if r.result.loss_pct != pct and flow is not None:  # the report's expected-vs-got table
+        got = f"{r.result.loss_pct:g}% loss ({r.result.transmitted} sent, {r.result.received} received)"
+        why = r.evidence.summary(lost=r.lost)
+        context.nslab.expected_got = [[*flow, "icmp (ping)", f"{pct}% loss", got, why]]
     assert r.result.loss_pct == pct, f"expected {pct}% loss, got {r.result.loss_pct:g}%" + _show(r)
 
 

@@ -28,10 +28,13 @@ def _last(context: Context, proto: str) -> Connection:
     return conn
 
 
-def _expect(conn: Connection, outcome: str, icmp: str | None = None) -> None:
+def _expect(context: Context, conn: Connection, outcome: str, icmp: str | None = None) -> None:
     got = conn.outcome
     ok = got.outcome == outcome and (icmp is None or got.icmp == icmp)
     want = f'{outcome} with "{icmp}"' if icmp else outcome
+    if not ok:  # the report's expected-vs-got table
+        why = conn.evidence.summary(lost=conn.lost)
+        context.nslab.expected_got = [[conn.src, conn.dest, conn.service.words(), want, got.words(), why]]
     assert ok, f"{conn.describe()}: expected {want}, got {got.words()}\nwhy: {conn.why()}"
 
 
@@ -122,38 +125,38 @@ use_step_matcher("parse")
 # PUBLIC: the connection is accepted | refused | dropped | rejected with "REASON"
 @then("the connection is accepted")
 def accepted(context: Context) -> None:
-    _expect(_last(context, "tcp"), "accepted")
+    _expect(context, _last(context, "tcp"), "accepted")
 
 
 @then("the connection is refused")
 def refused(context: Context) -> None:
-    _expect(_last(context, "tcp"), "refused")
+    _expect(context, _last(context, "tcp"), "refused")
 
 
 @then("the connection is dropped")
 def dropped(context: Context) -> None:
-    _expect(_last(context, "tcp"), "dropped")
+    _expect(context, _last(context, "tcp"), "dropped")
 
 
 @then('the connection is rejected with "{reason}"')
 def conn_rejected(context: Context, reason: str) -> None:
-    _expect(_last(context, "tcp"), "rejected", _reason(reason))
+    _expect(context, _last(context, "tcp"), "rejected", _reason(reason))
 
 
 # PUBLIC: the datagram is answered | gets no answer | is rejected with "REASON"
 @then("the datagram is answered")
 def answered(context: Context) -> None:
-    _expect(_last(context, "udp"), "answered")
+    _expect(context, _last(context, "udp"), "answered")
 
 
 @then("the datagram gets no answer")
 def no_answer(context: Context) -> None:
-    _expect(_last(context, "udp"), "no answer")
+    _expect(context, _last(context, "udp"), "no answer")
 
 
 @then('the datagram is rejected with "{reason}"')
 def datagram_rejected(context: Context, reason: str) -> None:
-    _expect(_last(context, "udp"), "rejected", _reason(reason))
+    _expect(context, _last(context, "udp"), "rejected", _reason(reason))
 
 
 @then("{name} saw a {proto} connection from {place} on port {port}")
@@ -211,4 +214,7 @@ def matrix_holds(context: Context) -> None:
     session: LabSession = context.nslab
     rows = matrix.rows(context.table.headings, [list(r.cells) for r in context.table.rows])
     wrong = matrix.run(session, rows)
+    if wrong:  # the report's expected-vs-got table, and the first differing flow marked
+        session.expected_got = [row[1:] for row in matrix.table(wrong)]
+        session.last_flow = (wrong[0].row.src, wrong[0].row.dest)
     assert not wrong, matrix.report(wrong, len(rows))
