@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
+HERE_FEATURES = Path(__file__).parent / "features"
 SYSCTLS = (
     "net.ipv4.ip_forward",
     "net.bridge.bridge-nf-call-iptables",

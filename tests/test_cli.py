@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns
+from conftest import ROOT, can_make_worlds, host_snapshot, needs_netns
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
@@ -118,6 +118,10 @@ def test_up_status_exec_down(tmp_path: Path) -> None:
         assert "default via 10.16.0.1 dev veth1-red" in r.stdout
         r = nslab("exec", "purple", "--", "true", env=env)
         assert r.returncode == 1 and "use one of: red, blue" in r.stderr
+        r = nslab("exec", "red", "--", "nosuchcmd", env=env)
+        assert r.returncode == 127 and r.stderr.strip().splitlines() == [
+            "nslab: nosuchcmd: no such command (fix: install it, or give its full path)"
+        ]
         assert host_snapshot() == before
     finally:
         down = nslab("down", env=env)
@@ -169,3 +173,22 @@ def test_up_can_stop_the_story_at_a_stage(tmp_path: Path, stage: str) -> None:
         assert r.returncode != 0, f"{needs_later} worked already after {stage}: {r.stdout}"
     finally:
         nslab("down", env=env)
+
+
+@pytest.mark.parametrize("where", ["mynet", "."])
+def test_init_says_the_command_that_works_from_where_the_user_stands(tmp_path: Path, where: str) -> None:
+    """The hint runs the new scenarios as printed: behave beside this nslab (a venv's bin/
+    is rarely on PATH), no `cd .`, no sudo for root."""
+    here = tmp_path / "stand"
+    here.mkdir()
+    r = subprocess.run([*NSLAB, "init", where], capture_output=True, text=True, cwd=here, timeout=60)
+    assert r.returncode == 0, r.stderr
+    hint = r.stdout.strip().splitlines()[-1]
+    command = hint.removeprefix("next: ").split("   (or:")[0]
+    behave = Path(os.path.abspath(sys.executable)).parent / "behave"  # this checkout's .venv: not below here
+    want = f"{behave} features/"
+    want = ("" if os.geteuid() == 0 else "sudo ") + want
+    assert command == (want if where == "." else f"cd {where} && {want}")
+    if os.geteuid() == 0 and can_make_worlds():  # and it works, as printed
+        run = subprocess.run(["bash", "-c", command], cwd=here, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0 and "4 scenarios passed" in run.stdout, run.stdout[-2000:]

@@ -91,6 +91,7 @@ def test_the_readme_five_minutes_section_word_for_word(installed: Path, tmp_path
     r = subprocess.run(["bash", "-c", script], cwd=empty, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "4 scenarios passed, 0 failed, 0 skipped" in r.stdout  # the comment's "4 scenarios passed"
+    assert "next: cd mynet && ../.venv/bin/behave features/" in r.stdout  # init's hint: the README's line
     repo = empty / "mynet"
     behave = [str(empty / ".venv" / "bin" / "behave"), "features/"]
 

@@ -80,15 +80,12 @@ def next_command(directory: Path) -> str:
     beside this nslab (a venv's bin/ is rarely on PATH), sudo unless root, cd unless here."""
     here = Path.cwd().resolve()
     target = directory.resolve()
-    beside = Path(sys.argv[0]).resolve().parent / "behave"
-    if not beside.exists():
-        beside = Path(sys.executable).parent / "behave"
-    if shutil.which("behave") and Path(shutil.which("behave") or "").resolve() == beside.resolve():
+    beside = Path(os.path.abspath(sys.executable)).parent / "behave"  # the venv's bin/, unresolved
+    on_path = shutil.which("behave")
+    if not beside.is_file() or (on_path and Path(on_path).resolve() == beside.resolve()):
         behave = "behave"
-    elif beside.exists():
+    else:  # relative when the venv is below where the user stands (the README's layout)
         behave = os.path.relpath(beside, target) if beside.is_relative_to(here) else str(beside)
-    else:
-        behave = "behave"
     run = ("" if os.geteuid() == 0 else "sudo ") + f"{behave} features/"
     if target == here:
         return run
