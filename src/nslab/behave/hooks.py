@@ -271,11 +271,8 @@ def _record(context: Context, feature: Feature, scenario: Scenario) -> report.Re
     said = str(step.exception) if step is not None and isinstance(step.exception, AssertionError) else ""
     message = said or (step.error_message if step is not None else "") or str(scenario.exception or "")
     if step is not None and step.status == Status.undefined:
-        message = (
-            "undefined step: " + " | ".join(suggest.did_you_mean(step.name, context._runner.step_registry))
-            if suggest.did_you_mean(step.name, context._runner.step_registry)
-            else "undefined step"
-        )
+        close = suggest.did_you_mean(step.name, context._runner.step_registry)
+        message = "undefined step" + (f"; did you mean: {' | '.join(close)}" if close else "")
     found = context.failures.get(str(scenario.location), {})
     return report.Record(
         **common,
