@@ -1,4 +1,4 @@
-# The base lab (SEED.md sections 0-1), built by the topology stage:
+# The base lab (docs/seed-story.md, sections 0-1), built by the topology stage:
 #
 #   red (veth1-red 10.16.0.2/24)            blue (veth1-blue 10.16.0.3/24)
 #            |                                        |

@@ -1,4 +1,4 @@
-# SEED.md section 2: bridged frames through iptables, FORWARD policy DROP.
+# The seed story (docs/seed-story.md), section 2: bridged frames through iptables, FORWARD policy DROP.
 #
 #   red 10.16.0.2 -- br0 -- blue 10.16.0.3
 #                    |

@@ -1,4 +1,4 @@
-# SEED.md section 3: a custom chain, jumped to first, that accepts the lab subnet.
+# The seed story (docs/seed-story.md), section 3: a custom chain, jumped to first, that accepts the lab subnet.
 #
 #   FORWARD (policy DROP)
 #     1  -j NAVY ---> NAVY: 1 -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT

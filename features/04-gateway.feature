@@ -1,4 +1,4 @@
-# SEED.md section 4, first half: the bridge becomes the gateway.
+# The seed story (docs/seed-story.md), section 4, first half: the bridge becomes the gateway.
 #
 #   red 10.16.0.2 -- br0 10.16.0.1 (gateway) -- uplink0 198.51.100.1 -- isp (the internet)
 #   red: default via 10.16.0.1 dev veth1-red

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage sysctl (SEED.md section 2): bridged frames go through iptables, and IPv4 is routed.
+# Stage sysctl (the seed story, docs/seed-story.md section 2): bridged frames go through iptables, and IPv4 is routed.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"

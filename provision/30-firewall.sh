@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage firewall (SEED.md sections 2-3): the FORWARD policy, and the custom chain that
+# Stage firewall (docs/seed-story.md, sections 2-3): the FORWARD policy, and the custom chain that
 # lets the lab subnet talk to itself, jumped to first and ending in RETURN:
 #   iptables -P FORWARD DROP; iptables -N NAVY; iptables -I FORWARD 1 -j NAVY
 #   iptables -A NAVY -j RETURN; iptables -I NAVY 1 -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT

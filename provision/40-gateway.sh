@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage gateway (SEED.md section 4): the bridge becomes the lab's gateway, every namespace
+# Stage gateway (the seed story, docs/seed-story.md section 4): the bridge becomes the lab's gateway, every namespace
 # gets a default route through it, and the chain accepts traffic going out to the bridge:
 #   ip a add 10.16.0.1/24 dev br0
 #   ip netns exec red ip route add 0.0.0.0/0 via 10.16.0.1 dev veth1-red

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage upstream: the simulated internet (DESIGN.md "The upstream"). An isp namespace on
+# Stage upstream: the simulated internet (docs/design.md, "The upstream"). An isp namespace on
 # TEST-NET ranges, linked to the host by a veth pair; it holds the "public" server and
 # DNS addresses and has no route back to the lab, so only NAT makes replies come home.
 # The host reaches those two addresses through the isp (host routes, not a default

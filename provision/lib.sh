@@ -205,11 +205,17 @@ lines() {
   for line in "$@"; do batch+=$line$'\n'; done
 }
 
-# record_pings ISP: the isp remembers who pinged it (xt_recent, read by "saw pings from").
+# record_pings ISP [v6]: the isp remembers who pinged it (xt_recent, read by "saw pings
+# from"), with v6 over IPv6 too: in a table of its own, nslab-seen6 (sharing nslab-seen kept
+# the IPv4 rule's 32-bit mask and recorded every IPv6 source as ::, measured).
 record_pings() {
   ensure_rules filter "$1" <<EOF_RULES
 INPUT append -p icmp -m icmp --icmp-type 8 -m recent --set --name nslab-seen --mask 255.255.255.255 --rsource
 EOF_RULES
+  [ "${2:-}" = v6 ] || return 0
+  local -a seen6=(INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 128 -m recent --set --name nslab-seen6 --rsource)
+  nsenter "--net=/run/netns/$1" ip6tables -w -C "${seen6[@]}" 2>/dev/null ||
+    nsenter "--net=/run/netns/$1" ip6tables -w -A "${seen6[@]}"
 }
 
 # serve_dns NAME...: dnsmasq on the simulated internet (one per lab; its pid file says

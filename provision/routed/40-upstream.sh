@@ -24,4 +24,4 @@ ip "${in_via[@]}" -batch - <<<"$batch"
 batch=""
 isp_lines
 ip -n "$isp" -batch - <<<"$batch"
-record_pings "$isp"
+record_pings "$isp" v6

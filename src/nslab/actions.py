@@ -30,7 +30,7 @@ def iptables(runner: Runner, *args: str, ns: str | None = None) -> Result:
 
 
 def set_policy(runner: Runner, chain: str, policy: str) -> None:
-    """`iptables -P FORWARD DROP` (SEED.md section 2)."""
+    """`iptables -P FORWARD DROP` (the seed story, docs/seed-story.md section 2)."""
     if policy not in POLICIES:
         raise LabError(f"{chain} policy {policy!r} is not ACCEPT or DROP", "write ACCEPT or DROP")
     iptables(runner, "-P", chain, policy)
@@ -71,7 +71,7 @@ def ensure_chain(runner: Runner, chain: str) -> None:
 
 
 def accept(runner: Runner, chain: str, src: str, dst: str) -> None:
-    """`iptables -I NAVY 1 -s SRC -d DST -j ACCEPT` (SEED.md section 3)."""
+    """`iptables -I NAVY 1 -s SRC -d DST -j ACCEPT` (the seed story, docs/seed-story.md section 3)."""
     ensure_chain(runner, chain)
     iptables(runner, "-I", chain, "1", "-s", cidr(src), "-d", cidr(dst), "-j", "ACCEPT")
 
@@ -82,7 +82,7 @@ def remove_accept(runner: Runner, chain: str, src: str, dst: str) -> None:
 
 
 def accept_out_of(runner: Runner, chain: str, bridge: str) -> None:
-    """`iptables -I NAVY 2 -o br0 -j ACCEPT` (SEED.md section 4)."""
+    """`iptables -I NAVY 2 -o br0 -j ACCEPT` (the seed story, docs/seed-story.md section 4)."""
     require_chain(runner, chain)
     iptables(runner, "-I", chain, "2", "-o", bridge, "-j", "ACCEPT")
 

@@ -179,7 +179,7 @@ def destination(
 
 @functools.cache  # a frozen value, read once: steps ask for it per scenario
 def default_lab() -> Lab:
-    """The seed's lab (SEED.md): red and blue on br0, gateway 10.16.0.1, chain NAVY."""
+    """The seed's lab (docs/seed-story.md): red and blue on br0, gateway 10.16.0.1, chain NAVY."""
     return load_lab(SEED_LAB if SEED_LAB.exists() else _repo_seed())
 
 

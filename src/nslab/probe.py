@@ -263,13 +263,19 @@ def lookup(runner: Runner, ns: str, name: str) -> Lookup:
 
 
 SEEN = "/proc/net/xt_recent/nslab-seen"
+SEEN6 = "/proc/net/xt_recent/nslab-seen6"  # IPv6 echo requests: a table of its own (a shared
+# one keeps the IPv4 rule's 32-bit mask and records every IPv6 source as ::, measured)
 
 
 def seen_sources(runner: Runner, upstream_ns: str) -> list[str]:
-    """Source addresses of the echo requests the simulated internet received (xt_recent).
+    """Source addresses of the echo requests the simulated internet received (xt_recent),
+    IPv4 and, where the lab has IPv6, IPv6 (compressed, as `ip` writes them).
 
     The record must exist: without the upstream stage "saw no pings" would prove nothing."""
-    raw = runner.run(["cat", SEEN], ns=upstream_ns)
+    # one process for both files: the IPv6 one exists only in dual-stack labs
+    raw = runner.run(
+        ["sh", "-c", 'cat "$1" && { [ ! -e "$2" ] || cat "$2"; }', "sh", SEEN, SEEN6], ns=upstream_ns
+    )
     if not raw.ok:
         why, fix = not_run(raw, "cat") or (
             f"the simulated internet keeps no record of pings ({SEEN} is missing in {upstream_ns})",
@@ -279,7 +285,7 @@ def seen_sources(runner: Runner, upstream_ns: str) -> list[str]:
             fix = "add 'Given the simulated internet' (the upstream stage)"
         raise _no_verdict(raw, why, fix)
     return [
-        field.split("=", 1)[1]
+        str(ipaddress.ip_address(field.split("=", 1)[1]))
         for line in raw.stdout.splitlines()
         for field in line.split()[:1]
         if field.startswith("src=")

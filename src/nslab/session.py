@@ -10,6 +10,7 @@ The steps are glue over these methods; the CLI and the tests use them directly.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import ipaddress
 from dataclasses import dataclass, field, replace
@@ -217,6 +218,15 @@ class LabSession:
                 "probe over IPv4, or give the lab IPv6 subnets (a routed lab, see labs/dmz.toml)",
             )
         return self.lab.resolve(where, v6=True)
+
+    def addresses_of(self, where: str) -> list[str]:
+        """A place's address in each family the lab gives it (IPv4 first), or the address a
+        step names; for records that hold both families (who pinged the internet)."""
+        found = []
+        for v6 in (False, True):
+            with contextlib.suppress(LabError):  # no address in that family
+                found.append(str(self.address_of(where, v6)))
+        return found or [str(self.address_of(where))]  # neither: the IPv4 error, naming the places
 
     @property
     def firewalls(self) -> tuple[str, ...]:

@@ -45,7 +45,7 @@ def find_root(start: Path | None = None) -> Path:
 
 def check_direct_route(address: str, route_get: Callable[[str], str] | None = None) -> str:
     """Refuse to connect to a guest that is not on a directly connected network: an ssh
-    to it would leave this machine through a gateway (DESIGN.md, Safety). Returns the
+    to it would leave this machine through a gateway (docs/design.md, Safety). Returns the
     route that was accepted."""
     if route_get is None:
 

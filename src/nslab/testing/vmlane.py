@@ -1,7 +1,7 @@
 """The VM lane: a real VM booted by vagrant-libvirt on this machine, shared by the VM tests
 (`pytest -m vm`) and bench/bench_vagrant.py.
 
-Safety (DESIGN.md): libvirtd, virtlogd, vagrant, python-vagrant and every SSH connection
+Safety (docs/design.md): libvirtd, virtlogd, vagrant, python-vagrant and every SSH connection
 to the guest run inside ONE world (a network namespace with no uplink, its own /run and
 /proc), and the management network is isolated (mode none). Ending the world ends them
 all; the box volume uploaded into libvirt's pool is deleted on the way out.

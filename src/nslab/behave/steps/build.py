@@ -35,7 +35,7 @@ def stage_runs(context: Context, stage: str) -> None:
 
 @given("bridge traffic passes through iptables")
 def bridge_netfilter(context: Context) -> None:
-    """SEED.md section 2: bridge-nf-call-iptables=1 and ip_forward=1."""
+    """The seed story (docs/seed-story.md), section 2: bridge-nf-call-iptables=1 and ip_forward=1."""
     context.nslab.provision(only=["sysctl"])
 
 
@@ -48,7 +48,8 @@ def forward_policy(context: Context, policy: str) -> None:
 @given("chain {chain} accepts {src} to {dst}")
 @when("chain {chain} accepts {src} to {dst}")
 def chain_accepts(context: Context, chain: str, src: str, dst: str) -> None:
-    """SEED.md section 3: the chain, its jump, its RETURN, then the ACCEPT at the top."""
+    """The seed story (docs/seed-story.md), section 3: the chain, its jump, its RETURN, then
+    the ACCEPT at the top."""
     actions.accept(context.nslab.w, chain, src, dst)
 
 
@@ -60,7 +61,7 @@ def chain_rule_removed(context: Context, src: str, dst: str, chain: str) -> None
 @given("chain {chain} accepts traffic out of the bridge")
 @when("chain {chain} accepts traffic out of the bridge")
 def chain_accepts_out_of_bridge(context: Context, chain: str) -> None:
-    """SEED.md section 4: iptables -I NAVY 2 -o br0 -j ACCEPT."""
+    """The seed story (docs/seed-story.md), section 4: iptables -I NAVY 2 -o br0 -j ACCEPT."""
     session: LabSession = context.nslab
     actions.accept_out_of(session.w, chain, session.seed_lab.bridge.name)
 
