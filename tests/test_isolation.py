@@ -26,61 +26,46 @@ def test_a_leftover_is_found_and_only_this_runs() -> None:
         foreign.wait()
 
 
+def _all_pass(argvs: list[list[str]]) -> list[str]:
+    """Start every argv at once (from the checkout); each must exit 0. Their outputs."""
+    procs = [
+        subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for argv in argvs
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for proc, out in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, out[-3000:]
+    return outputs
+
+
+@needs_netns
+def test_two_behave_runs_at_once_both_pass(tmp_path: Path) -> None:
+    outputs = _all_pass(
+        [
+            [sys.executable, "-m", "behave", "features/", "-f", "progress", "-D",
+             f"reports={tmp_path / str(i)}", "-D", "html=", "--junit-directory",
+             str(tmp_path / str(i) / "junit")]
+            for i in range(2)
+        ]
+    )  # fmt: skip
+    assert all(" 0 failed" in out for out in outputs)
+
+
 @needs_netns
 @needs_sshd
-def test_two_suites_and_two_behave_runs_at_once_all_pass(tmp_path: Path) -> None:
-    """Two pytest sessions of the tests that judge the machine (helpers left, login users,
-    the root namespace) beside two `behave features/` runs, all at once."""
+def test_two_test_suites_at_once_both_pass(tmp_path: Path) -> None:
+    """Two pytest sessions of the tests that judge the machine (helpers left behind, login
+    users and sudoers, the root namespace), at once: neither fails the other."""
     judges = [
         "tests/test_ports.py::test_every_outcome_class_on_real_namespaces_and_no_helper_left",
         "tests/test_ssh.py::test_sudo_needing_a_password_is_named",
         "tests/test_ssh.py::test_whole_suite_over_ssh_as_a_sudo_user",
     ]
-    procs = []
-    for i in range(2):
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                    "--basetemp",
-                    str(tmp_path / f"pytest-{i}"),
-                    *judges,
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "behave",
-                    "features/",
-                    "-f",
-                    "progress",
-                    "-D",
-                    f"reports={tmp_path / f'behave-{i}'}",
-                    "-D",
-                    "html=",
-                    "--junit-directory",
-                    str(tmp_path / f"behave-{i}" / "junit"),
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    for proc, out in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, out[-3000:]
-    assert all(f"{len(judges)} passed" in out for out in outputs[0::2]), outputs[0::2]
-    assert all(" 0 failed" in out for out in outputs[1::2])
+    outputs = _all_pass(
+        [
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+             str(tmp_path / f"pytest-{i}"), *judges]
+            for i in range(2)
+        ]
+    )  # fmt: skip
+    assert all(f"{len(judges)} passed" in out for out in outputs), outputs

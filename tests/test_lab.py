@@ -59,6 +59,12 @@ def _ns(**kw: object) -> dict[str, object]:
         ({**_ns(), "firewall": {"chain": "NA VY"}}, "firewall.chain", "not a valid iptables chain"),
         ({**_ns(), "lab": {"subnet": "10.16.0.0/33"}}, "lab.subnet", "not a subnet"),
         ({**_ns(), "upstream": {"server": "10.16.0.9"}}, "upstream.server", "overlaps"),
+        # the same rules as the routed notation: reserved words, documentation ranges only
+        (_ns(name="host"), "namespace[0].name", "a word nslab's steps and CLI reserve"),
+        (_ns(name="world"), "namespace[0].name", "a word nslab's steps and CLI reserve"),
+        (_ns(name="the"), "namespace[0].name", "a word nslab's steps and CLI reserve"),
+        ({**_ns(), "upstream": {"server": "8.8.8.8"}}, "upstream.server", "not in a documentation range"),
+        ({**_ns(), "upstream": {"dns": "1.1.1.1"}}, "upstream.dns", "not in a documentation range"),
         ({**_ns(), "upstream": {"namespace": "red"}}, "upstream.namespace", "already used"),
         ({**_ns(), "upstream": {"domain": "bad domain"}}, "upstream.domain", "not a valid domain"),
         (

@@ -20,11 +20,11 @@ from pathlib import Path
 import click
 
 from nslab import doctor as doctor_mod
-from nslab.config import Settings
+from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab, load_lab
 from nslab.persist import LabState, exclusive
-from nslab.provision import provision, select, stage_names
+from nslab.provision import provision, select
 from nslab.targets import open_target
 from nslab.targets.local import LocalTarget
 from nslab.world import World
@@ -35,8 +35,22 @@ def fail(exc: NslabError, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _lab_file(path: str | None) -> str:
+    """The lab file a command means: --lab, else `[tool.nslab] lab` of the project (relative
+    to its pyproject.toml), else "" for the seed lab."""
+    if path:
+        return str(Path(path).resolve())
+    pyproject = find_pyproject()
+    configured = Settings.from_sources({}, pyproject).lab if pyproject is not None else ""
+    if not configured or pyproject is None:
+        return ""
+    found = Path(configured)
+    return str(found if found.is_absolute() else (pyproject.parent / found).resolve())
+
+
 def _lab(path: str | None) -> Lab:
-    return load_lab(path) if path else default_lab()
+    file = _lab_file(path)
+    return load_lab(file) if file else default_lab()
 
 
 def _current() -> tuple[LabState, World, Lab]:
@@ -105,8 +119,13 @@ def validate(files: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("--lab", "lab_path", type=click.Path(dir_okay=False), help="lab file (default: the seed lab)")
-@click.option("--upto", type=click.Choice(stage_names()), help="stop the story after this stage")
+@click.option(
+    "--lab",
+    "lab_path",
+    type=click.Path(dir_okay=False),
+    help="lab file (default: [tool.nslab] lab of the project, else the seed lab)",
+)
+@click.option("--upto", metavar="STAGE", help="stop the story after this stage (one of the lab's stages)")
 @click.option(
     "--host-fs",
     type=click.Choice(["ro", "rw"]),
@@ -117,21 +136,22 @@ def validate(files: tuple[str, ...]) -> None:
 def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
     """Build the lab in a persistent world on this host and return."""
     try:
-        lab = _lab(lab_path)
+        lab_file = _lab_file(lab_path)
+        lab = load_lab(lab_file) if lab_file else default_lab()
+        chosen = [s.name for s in select(upto, kind=lab.kind)]  # an unknown stage lists the lab's
         with exclusive():
             state = LabState.load()
             if state is not None and World(LocalTarget(), state.world).alive():
                 raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
             target = LocalTarget()
             world = World.start(target, persistent=True, host_fs=host_fs)
-            chosen = [s.name for s in select(upto)]
             try:
                 click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)
                 provision(world, lab, upto=upto)
             except NslabError:
                 world.close()
                 raise
-            LabState(world.info, str(Path(lab_path).resolve()) if lab_path else "", chosen).save()
+            LabState(world.info, lab_file, chosen).save()
     except NslabError as exc:
         fail(exc)
     click.echo(
@@ -168,9 +188,12 @@ def status() -> None:
         fail(exc, 3)
     click.echo(f"lab '{lab.name}' is up (world pid {state.world.pid}); stages: {', '.join(state.stages)}")
     for ns in [*lab.namespace_names, lab.upstream.namespace]:
-        r = world.run(["ip", "-br", "-4", "addr"], ns=ns)
+        r = world.run(["ip", "-br", "addr"], ns=ns)  # both families; link-local ones left out
         rows = [line.split() for line in r.stdout.splitlines() if not line.startswith("lo ")]
-        shown = "; ".join(" ".join([row[0].split("@")[0], *row[2:]]) for row in rows)
+        shown = "; ".join(
+            " ".join([row[0].split("@")[0], *(a for a in row[2:] if not a.startswith("fe80:"))])
+            for row in rows
+        )
         click.echo(f"  {ns:<8} {shown or '(not built)'}")
 
 
@@ -284,7 +307,12 @@ def report_merge(dirs: tuple[str, ...], output: str) -> None:
 
 
 @main.command()
-@click.option("--lab", "lab_path", type=click.Path(dir_okay=False), help="lab file (default: the seed lab)")
+@click.option(
+    "--lab",
+    "lab_path",
+    type=click.Path(dir_okay=False),
+    help="lab file (default: [tool.nslab] lab of the project, else the seed lab)",
+)
 @click.option(
     "-o", "--output", default="lab.svg", show_default=True, help="lab.svg, lab.png, lab.mmd or lab.dot"
 )

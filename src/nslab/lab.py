@@ -187,6 +187,11 @@ def _repo_seed() -> Path:
     return Path(__file__).resolve().parents[2] / "labs" / "seed.toml"
 
 
+def bundled_labs() -> Path:
+    """The folder of the labs nslab ships (the wheel's, or this checkout's labs/)."""
+    return (SEED_LAB if SEED_LAB.exists() else _repo_seed()).parent
+
+
 def load_lab(path: str | Path) -> Lab | RoutedLab:
     """Read and validate a lab file; any problem is one LabError naming the file and field.
     A file with [[network]] / [[host]] tables is a routed lab (nslab.routed)."""
@@ -228,6 +233,33 @@ def _str(where: str, value: Any) -> str:
     if not isinstance(value, str):
         raise LabError(f"{where}: expected a string, got {value!r}")
     return value
+
+
+# Words the CLI and the steps give a meaning of their own: no namespace or host may be
+# called so (a step saying "the internet" or "host" must mean one thing), in either notation.
+RESERVED = ("host", "the", "internet", "gateway", "uplink", "isp", "all", "world")
+DOC4 = (ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("203.0.113.0/24"))
+DOC6 = ipaddress.ip_network("2001:db8::/32")
+
+
+def check_unreserved(where: str, name: str, what: str) -> str:
+    """A namespace's or host's name that is none of the words steps and the CLI reserve."""
+    if name in RESERVED:
+        raise LabError(
+            f"{where}: '{name}' is a word nslab's steps and CLI reserve",
+            f"rename the {what} (reserved: " + ", ".join(RESERVED) + ")",
+        )
+    return name
+
+
+def check_documentation(where: str, ip: IPAddress) -> IPAddress:
+    """An address of the simulated internet: documentation ranges only, never a real one."""
+    if not (any(ip in n for n in DOC4) if ip.version == 4 else ip in DOC6):
+        raise LabError(
+            f"{where}: {ip} is not in a documentation range",
+            "the simulated internet uses 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 only",
+        )
+    return ip
 
 
 def check_name(where: str, value: Any) -> str:
@@ -361,7 +393,7 @@ def parse_lab(raw: dict[str, Any]) -> Lab:
         entry = _check_keys(where, entry, {"name", "interface", "peer", "address"})
         if "name" not in entry:
             raise LabError(f"{where}.name: missing", "every [[namespace]] needs a name")
-        ns_name = check_name(f"{where}.name", entry["name"])
+        ns_name = check_unreserved(f"{where}.name", check_name(f"{where}.name", entry["name"]), "namespace")
         if "address" not in entry:
             raise LabError(f"{where}.address: missing", f"give {ns_name} an address in {subnet}")
         namespaces.append(
@@ -404,6 +436,13 @@ def parse_lab(raw: dict[str, Any]) -> Lab:
                 f"{where}: {net} overlaps the lab subnet {subnet}",
                 "the upstream must be outside the lab, or NAT has nothing to do",
             )
+    for where, ip in (
+        ("upstream.host_address", upstream.host_address.ip),
+        ("upstream.isp_address", upstream.isp_address.ip),
+        ("upstream.server", upstream.server),
+        ("upstream.dns", upstream.dns),
+    ):
+        check_documentation(where, ip)
 
     _unique(
         "name",

@@ -267,29 +267,29 @@ SEEN6 = "/proc/net/xt_recent/nslab-seen6"  # IPv6 echo requests: a table of its 
 # one keeps the IPv4 rule's 32-bit mask and records every IPv6 source as ::, measured)
 
 
-def seen_sources(runner: Runner, upstream_ns: str) -> list[str]:
+def seen_sources(runner: Runner, upstream_ns: str, v6: bool = False) -> list[str]:
     """Source addresses of the echo requests the simulated internet received (xt_recent),
-    IPv4 and, where the lab has IPv6, IPv6 (compressed, as `ip` writes them).
+    and with v6 (a dual-stack upstream) those over IPv6 too, compressed as `ip` writes them.
 
     The record must exist: without the upstream stage "saw no pings" would prove nothing."""
-    # one process for both files: the IPv6 one exists only in dual-stack labs
-    raw = runner.run(
-        ["sh", "-c", 'cat "$1" && { [ ! -e "$2" ] || cat "$2"; }', "sh", SEEN, SEEN6], ns=upstream_ns
-    )
-    if not raw.ok:
-        why, fix = not_run(raw, "cat") or (
-            f"the simulated internet keeps no record of pings ({SEEN} is missing in {upstream_ns})",
-            "add 'Given the simulated internet' (the upstream stage)",
-        )
-        if why.startswith("namespace"):
-            fix = "add 'Given the simulated internet' (the upstream stage)"
-        raise _no_verdict(raw, why, fix)
-    return [
-        str(ipaddress.ip_address(field.split("=", 1)[1]))
-        for line in raw.stdout.splitlines()
-        for field in line.split()[:1]
-        if field.startswith("src=")
-    ]
+    seen = []
+    for path in (SEEN, SEEN6) if v6 else (SEEN,):
+        raw = runner.run(["cat", path], ns=upstream_ns)
+        if not raw.ok:
+            why, fix = not_run(raw, "cat") or (
+                f"the simulated internet keeps no record of pings ({path} is missing in {upstream_ns})",
+                "add 'Given the simulated internet' (the upstream stage)",
+            )
+            if why.startswith("namespace"):
+                fix = "add 'Given the simulated internet' (the upstream stage)"
+            raise _no_verdict(raw, why, fix)
+        seen += [
+            str(ipaddress.ip_address(field.split("=", 1)[1]))
+            for line in raw.stdout.splitlines()
+            for field in line.split()[:1]
+            if field.startswith("src=")
+        ]
+    return seen
 
 
 def listening(runner: Runner, ns: str) -> list[parse.Socket]:

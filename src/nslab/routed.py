@@ -31,8 +31,10 @@ from nslab.lab import (
     _domain,
     _str,
     _unique,
+    check_documentation,
     check_ifname,
     check_name,
+    check_unreserved,
     destination,
     member,
 )
@@ -40,10 +42,6 @@ from nslab.lab import Upstream as SeedUpstream
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 RULESET_KINDS = ("iptables", "ip6tables", "nft", "script")
-# Words the CLI and the steps give a meaning of their own: no host may be called so.
-RESERVED = ("host", "the", "internet", "gateway", "uplink", "isp", "all", "world")
-DOC4 = (ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("203.0.113.0/24"))
-DOC6 = ipaddress.ip_network("2001:db8::/32")
 
 
 @dataclass(frozen=True)
@@ -182,6 +180,13 @@ class RoutedLab:
             return any(s is not None and addr in s for s in subnets)
 
         family = f" (over {'IPv6' if v6 else 'IPv4'})"
+        host = next((h for h in self.hosts if h.name == where), None)
+        if host is not None and not host.addresses(v6):
+            other = "IPv4" if v6 else "IPv6"
+            raise LabError(
+                f"{where} has no {'IPv6' if v6 else 'IPv4'} address in lab '{self.name}'",
+                f"probe it over {other}, or give it {'address6' if v6 else 'address'} in the lab file",
+            )
         return destination(self.name, where, self.known_places(v6), ipaddress.ip_address, in_lab, family)
 
     def attachments(self) -> list[tuple[Host, Interface, Network]]:
@@ -401,11 +406,7 @@ def _hosts(entries: Any, networks: dict[str, Network], base: Path) -> list[Host]
     out = []
     keys = {"name", "interfaces", "router", "routes", "firewall"}
     for where, entry, name in _named(entries, "host", keys, "pc"):
-        if name in RESERVED:
-            raise LabError(
-                f"{where}.name: '{name}' is a word nslab's steps and CLI reserve",
-                "rename the host (reserved: " + ", ".join(RESERVED) + ")",
-            )
+        check_unreserved(f"{where}.name", name, "host")
         interfaces = _interfaces(where, entry.get("interfaces", []), name, networks)
         router = entry.get("router", False)
         if not isinstance(router, bool):
@@ -451,12 +452,7 @@ def _doc(where: str, value: Any, cls: Any) -> Any:
         parsed = cls(text)
     except ValueError as exc:
         raise LabError(f"{where}: {text!r} is not valid: {exc}") from None
-    ip = getattr(parsed, "ip", parsed)
-    if not (any(ip in n for n in DOC4) if ip.version == 4 else ip in DOC6):
-        raise LabError(
-            f"{where}: {ip} is not in a documentation range",
-            "the simulated internet uses 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 only",
-        )
+    check_documentation(where, getattr(parsed, "ip", parsed))
     return parsed
 
 

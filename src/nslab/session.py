@@ -228,6 +228,12 @@ class LabSession:
                 found.append(str(self.address_of(where, v6)))
         return found or [str(self.address_of(where))]  # neither: the IPv4 error, naming the places
 
+    def seen_by_the_internet(self) -> list[str]:
+        """Who pinged the simulated internet, in every family its upstream has."""
+        upstream = self.lab.upstream
+        dual = getattr(upstream, "server6", None) is not None
+        return probe.seen_sources(self.w, upstream.namespace, v6=dual)
+
     @property
     def firewalls(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL)."""

@@ -28,7 +28,7 @@ from nslab.behave import reporter, suggest
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
 from nslab.junit import NOT_SELECTED
-from nslab.lab import SEED_LAB as default_lab_path
+from nslab.lab import bundled_labs
 from nslab.session import LabSession
 
 
@@ -105,7 +105,7 @@ def _tagged_lab(scenario: Scenario) -> Path | None:
         candidate = folder / "labs" / f"{names[-1]}.toml"
         if candidate.is_file():
             return candidate
-    bundled = Path(default_lab_path()).parent / f"{names[-1]}.toml"
+    bundled = bundled_labs() / f"{names[-1]}.toml"
     if bundled.is_file():
         return bundled
     raise NslabError(

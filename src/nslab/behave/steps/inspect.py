@@ -90,7 +90,7 @@ def chain_order(context: Context, chain: str) -> None:
 def internet_saw(context: Context, place: str) -> None:
     session: LabSession = context.nslab
     addrs = session.addresses_of(place)
-    seen = probe.seen_sources(session.w, session.lab.upstream.namespace)
+    seen = session.seen_by_the_internet()
     assert set(addrs) & set(seen), f"the internet saw pings from {', '.join(seen) or 'nobody'}, not from " + (
         " or ".join(addrs)
     )
@@ -101,7 +101,7 @@ def internet_not_saw(context: Context, place: str) -> None:
     """Every family's address of the place: a ping over IPv6 counts as much as one over IPv4
     (checking the IPv4 address alone passed after an IPv6 ping had arrived)."""
     session: LabSession = context.nslab
-    seen = probe.seen_sources(session.w, session.lab.upstream.namespace)
+    seen = session.seen_by_the_internet()
     got = [a for a in session.addresses_of(place) if a in seen]
     assert not got, f"the internet saw pings from {' and '.join(got)}"
 

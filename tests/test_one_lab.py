@@ -1,0 +1,71 @@
+"""Every command and step for every lab: what a user of their own (routed, dual-stack) lab
+met that the seed lab never showed, each checked as the user meets it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_feature
+
+from nslab.errors import LabError
+from nslab.routed import load_routed
+
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+
+
+def test_a_host_without_ipv6_is_named_as_such() -> None:
+    raw = tomllib.loads((ROOT / "tests" / "labs" / "v6out.toml").read_text())
+    raw["host"].append({"name": "db", "interfaces": [{"network": "lan", "address": "10.40.0.20"}]})
+    lab = load_routed(raw, ROOT / "tests" / "labs")
+    with pytest.raises(LabError, match=r"db has no IPv6 address in lab 'v6out' \(fix: probe it over IPv4"):
+        lab.resolve("db", v6=True)
+    assert str(lab.resolve("db")) == "10.40.0.20"
+
+
+@needs_netns
+def test_a_lab_tag_naming_no_file_is_one_line(tmp_path: Path) -> None:
+    r = run_feature(HERE_FEATURES / "unknown-lab-tag.feature", tmp_path)
+    assert r.returncode == 1 and "TypeError" not in r.stdout + r.stderr
+    assert "@lab:nosuchlab: no labs/nosuchlab.toml beside the feature or above it" in r.stdout
+
+
+@needs_netns
+def test_up_status_and_diagram_use_the_projects_lab_and_its_own_stages(tmp_path: Path) -> None:
+    """`[tool.nslab] lab` of the project, not the seed lab; its stages printed, saved and
+    offered to --upto; status in both families."""
+    before = host_snapshot()
+    r = subprocess.run([*NSLAB, "init", "proj"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    proj = tmp_path / "proj"
+    env = {**os.environ, "NSLAB_STATE": str(tmp_path / "lab.json")}
+
+    def nslab(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*NSLAB, *args], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
+
+    bad = nslab("up", "--upto", "gateway")  # a seed stage: not one of this lab's
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == (
+        "nslab: unknown provision stage 'gateway' "
+        "(fix: use one of: sysctl, networks, routes, upstream, rulesets, dns)"
+    )
+    up = nslab("up")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "building lab 'mylab': sysctl, networks, routes, upstream, rulesets, dns" in up.stderr
+        status = nslab("status")
+        assert "stages: sysctl, networks, routes, upstream, rulesets, dns" in status.stdout
+        assert "pc       eth0 10.1.0.10/24 2001:db8:1::10/64" in status.stdout, status.stdout
+        assert "fe80:" not in status.stdout
+        drawn = nslab("diagram", "-o", str(tmp_path / "lab.mmd"))
+        assert drawn.returncode == 0, drawn.stderr
+        text = (tmp_path / "lab.mmd").read_text()
+        assert "br-lan" in text and "br0" not in text  # the project's lab, not the seed's
+    finally:
+        down = nslab("down")
+    assert down.returncode == 0
+    assert host_snapshot() == before
