@@ -117,11 +117,15 @@ def test_the_shipped_and_the_users_labs_load() -> None:
 @pytest.mark.parametrize(
     ("kind", "content", "words"),
     [
-        ("nft", "table inet t {\n  chain c {\n    tcp dport 22 acept\n  }\n}\n", "bad.rules:3:"),
+        (
+            "nft",
+            "table inet t {\n  chain c {\n    tcp dport 22 acept\n  }\n}\n",
+            "bad.rules: line 3: syntax error",
+        ),
         (
             "iptables",
             "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p tcp --dport 22 -j ACCCEPT\nCOMMIT\n",
-            "bad.rules: line 4: Chain 'ACCCEPT' does not exist",
+            "bad.rules: line 3: unknown target or chain `ACCCEPT`",
         ),
         ("ip6tables", "*filter\n-A NOWHERE -j ACCEPT\nCOMMIT\n", "bad.rules: line "),
         ("script", "if then fi\n", "bad.rules: line 1"),
@@ -140,6 +144,7 @@ def test_a_ruleset_that_does_not_load_names_its_file_and_line(
     assert r.returncode != 0 and "Traceback" not in r.stderr
     line = next((x for x in r.stderr.splitlines() if x.startswith("nslab: ")), r.stderr)
     assert f"host pc's {kind} ruleset does not load" in line and words in line, r.stderr
+    assert r.returncode == 2 and "ABORTED" not in r.stdout + r.stderr  # nobody aborted anything
     assert host_snapshot() == before
 
 

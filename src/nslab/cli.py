@@ -109,13 +109,29 @@ def next_command(directory: Path) -> str:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> None:
-    """Check lab files; exit 0 if all are valid, 2 naming the first bad field."""
+    """Check lab files and the ruleset files they name; exit 0 if all are valid, 2 naming the
+    first bad field, or the file and line of the first rule that does not load."""
+    from nslab.provision import check_rulesets
+    from nslab.rulesets import check_static, raise_for
+
     for path in files:
         try:
             lab = load_lab(path)
+            files_of = [(h.name, r) for h in getattr(lab, "hosts", ()) for r in h.rulesets]
+            how = ""
+            if files_of and os.geteuid() == 0:
+                with World.start(LocalTarget()) as scratch:  # loaded for real, then thrown away
+                    check_rulesets(scratch, lab)
+                how = f"; {len(files_of)} ruleset file(s) loaded in a throwaway world"
+            elif files_of:
+                for host, r in files_of:
+                    found = check_static(r.kind, r.path)
+                    if found is not None:
+                        raise_for(host, r.kind, found)
+                how = f"; {len(files_of)} ruleset file(s) checked statically (not root: as root, loaded)"
         except NslabError as exc:
             fail(exc, 2)
-        click.echo(f"{path}: ok (lab '{lab.name}': {lab.summary()})")
+        click.echo(f"{path}: ok (lab '{lab.name}': {lab.summary()}){how}")
 
 
 @main.command()

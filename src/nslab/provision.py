@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from nslab import rulesets
 from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.lab import Lab, default_lab
@@ -154,52 +155,18 @@ def put_rulesets(runner: Runner, lab: RoutedLab) -> dict[Path, str]:
     return placed
 
 
-# How each kind of ruleset file is checked, inside a throwaway world. iptables files are
-# loaded there for real: `iptables-restore --test` (nf_tables backend, 1.8.9) passed a
-# rule jumping to "ACCCEPT", which only fails when committed.
-CHECKS: dict[
-    str, list[str | None]
-] = {  # None: the file goes to the tool's stdin (`-w FILE` read FILE as seconds to wait)
-    "nft": ["nft", "-c", "-f"],
-    "iptables": ["iptables-restore", None],
-    "ip6tables": ["ip6tables-restore", None],
-    "script": ["bash", "-n"],
-}
-
-
-def _ruleset_error(text: str, path: Path) -> str:
-    """One line from a tool's complaint: where (file, line) and what."""
-    lines = [x.strip() for x in text.splitlines() if x.strip() and not x.strip().startswith(("^", "Try "))]
-    if not lines:
-        return f"{path}: rejected with no message"
-    if str(path) in lines[0]:
-        return lines[0]  # nft and bash name the file and line themselves
-    where = next((m for m in (re.search(r"line:? (\d+)", x) for x in lines) if m), None)
-    what = next((x for x in lines if not x.startswith("Error occurred at line")), lines[0])
-    what = re.sub(r"^ip6?tables-restore v[\d.]+ \([\w_]+\): ", "", what)
-    return f"{path}: " + (f"line {where[1]}: " if where else "") + what
-
-
 def check_rulesets(runner: Runner, lab: Lab | RoutedLab) -> None:
-    """Every ruleset file of the lab passes its tool's own check before anything is built;
-    the first that does not is one LabError naming the file and the line."""
+    """Every ruleset file of the lab loads in `runner` (a throwaway world) before anything is
+    built; the first that does not is one LabError naming the file, the faulty rule's line
+    and a fix (nslab.rulesets)."""
     if not isinstance(lab, RoutedLab):
         return
     placed = put_rulesets(runner, lab)
     for host in lab.hosts:
         for r in host.rulesets:
-            where = placed[r.path]
-            check = CHECKS[r.kind]
-            if check[-1] is None:
-                result = runner.run([str(a) for a in check[:-1]], stdin=r.path.read_text(), timeout=30)
-            else:
-                result = runner.run([*(str(a) for a in check), where], timeout=30)
-            if result.ok:
-                continue
-            detail = _ruleset_error(result.output.replace(where, str(r.path)), r.path)
-            raise LabError(
-                f"host {host.name}'s {r.kind} ruleset does not load: {detail}", "fix the file at that line"
-            )
+            found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
+            if found is not None:
+                rulesets.raise_for(host.name, r.kind, found)
 
 
 def provision(

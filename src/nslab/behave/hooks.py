@@ -52,9 +52,12 @@ def before_all(context: Context) -> None:
                 _writable(folder)
         context.nslab = LabSession.open(settings, userdata)
     except NslabError as exc:
-        # One clear line, no traceback: behave then reports the hook error and stops.
-        print(f"nslab: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        # One clear line and exit 2, before any world: raising here made behave add
+        # "ABORTED: HOOK-ERROR in before_all: SystemExit" and "ABORTED: By user." although
+        # nobody aborted anything.
+        print(f"nslab: {exc}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(2)
     context.reports = Path(settings.reports)
     context.failures = {}  # scenario location -> what the report shows of its failure
     if settings.html:

@@ -1,0 +1,132 @@
+"""`nslab validate` loads every ruleset file a lab names in a throwaway world and names the
+user's file and the faulty rule's line, with a fix in words; 20 bad files of every kind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, host_snapshot, needs_netns
+
+from nslab.rulesets import _bisect, check_static, iptables_problem
+
+LAB = (ROOT / "tests" / "labs" / "v6out.toml").read_text()
+F = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+
+# (kind, file, the faulty rule's line, words of the message)
+N = "table inet t {\n  chain forward {\n    type filter hook forward priority filter; policy drop;\n"
+END = "  }\n}\n"
+BAD = [
+    ("iptables", F + "-A FORWARD -j ACCCEPT\n-A FORWARD -j DROP\nCOMMIT\n", 5, "target or chain `ACCCEPT`"),
+    ("iptables", F + "-A FORWARD -p tcp --dport 22 -j ACCEPT\n-A FORWARD -j DORP\nCOMMIT\n", 6, "mean DROP?"),
+    ("iptables", F + "-A FORWARD -s 10.0.0.0/33 -j ACCEPT\nCOMMIT\n", 5, "invalid mask"),
+    ("iptables", F + "-A FORWARD -p tcp --dprot 22 -j ACCEPT\nCOMMIT\n", 5, 'unknown option "--dprot"'),
+    (
+        "iptables",
+        F + "-A FORWARD -m conntrak --ctstate NEW -j ACCEPT\nCOMMIT\n",
+        5,
+        "did you mean conntrack?",
+    ),
+    ("iptables", F + "-A FORWARD -j NAVY\nCOMMIT\n", 5, "declare the chain (:NAVY - [0:0])"),
+    (
+        "iptables",
+        F + ":NAVY - [0:0]\n-A FORWARD -j NAVY\n-A NAVY -j NAVYY\nCOMMIT\n",
+        7,
+        "did you mean NAVY?",
+    ),
+    ("iptables", F + "-A NOCHAIN -j ACCEPT\nCOMMIT\n", 5, "chain `NOCHAIN` is not declared"),
+    ("ip6tables", F + "-A FORWARD -s 2001:db8::/129 -j ACCEPT\nCOMMIT\n", 5, "invalid mask `129'"),
+    (
+        "ip6tables",
+        F + "-A FORWARD -p tcp -j ACCEPT\n-A FORWARD -j ACCEPTT\nCOMMIT\n",
+        6,
+        "did you mean ACCEPT?",
+    ),
+    (
+        "ip6tables",
+        F + "-A FORWARD -p ipv6-icmp --icmpv6-type echo-requst -j ACCEPT\nCOMMIT\n",
+        5,
+        "echo-request?",
+    ),
+    ("nft", N + "    tcp dport 23 rejct\n" + END, 4, "did you mean reject?"),
+    ("nft", N + "    tcp dport 22 accept\n    tcp dprt 23 drop\n" + END, 5, "did you mean dport?"),
+    ("nft", N + "    tcp dport 22 acept\n" + END, 4, "did you mean accept?"),
+    ("nft", N + "    ip saddr 10.0.0.0/33 accept\n" + END, 4, "a prefix length is 0-32"),
+    ("nft", N.replace("type filter", "type filtr") + END, 3, "did you mean filter?"),
+    ("nft", N + "    ct state establishd accept\n" + END, 4, "did you mean established?"),
+    ("nft", N + '    iifname "eth0" counter acccept\n' + END, 4, "did you mean accept?"),
+    ("script", "#!/bin/bash\nnft add table inet t\nif then fi\n", 3, "syntax error near unexpected token"),
+    ("script", "#!/bin/bash\necho ok\nfor x in a b; do\n  echo $x\n", 5, "unexpected end of file"),
+]
+
+
+@needs_netns
+@pytest.mark.parametrize(("kind", "content", "line", "words"), BAD)
+def test_validate_names_the_file_and_the_faulty_rules_line(
+    tmp_path: Path, kind: str, content: str, line: int, words: str
+) -> None:
+    (tmp_path / "fw.rules").write_text(content)
+    (tmp_path / "lab.toml").write_text(LAB.replace('{ nft = "v6out.nft" }', f'{{ {kind} = "fw.rules" }}'))
+    before = host_snapshot()
+    r = subprocess.run(
+        [sys.executable, "-m", "nslab.cli", "validate", "lab.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    (said,) = r.stderr.strip().splitlines()  # one line
+    assert said.startswith(f"nslab: host gw's {kind} ruleset does not load: fw.rules: line {line}: "), said
+    assert words in said, said
+    if line <= len(content.splitlines()):  # (bash's end of file is past the last line)
+        assert content.splitlines()[line - 1].strip() != "COMMIT"  # a rule's line, never the COMMIT
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_validate_loads_a_good_ruleset_and_says_so(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "nslab.cli", "validate", "tests/labs/v6out.toml"]
+    r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and "1 ruleset file(s) loaded in a throwaway world" in r.stdout, r.stderr
+
+
+def test_a_commit_time_error_is_traced_to_its_rule_by_loading_prefixes() -> None:
+    """Pure logic: a prefix of the table loads exactly when it lacks the faulty rule."""
+    lines = [
+        *F.splitlines(),
+        "-A FORWARD -j ACCEPT",
+        "-A FORWARD -m weird -j ACCEPT",
+        "-A FORWARD -j DROP",
+        "COMMIT",
+    ]
+    tried = []
+
+    def loads(text: str) -> bool:
+        tried.append(text)
+        return "weird" not in text
+
+    assert _bisect(lines, len(lines), loads) == 6
+    assert len(tried) <= 2  # binary search, not one load per rule
+    found = iptables_problem(
+        "iptables-restore v1.8.9 (nf_tables): odd\nError occurred at line: 8\n",
+        "\n".join(lines),
+        Path("x"),
+        loads,
+    )
+    assert found.line == 6
+
+
+def test_without_root_the_near_misses_are_found_statically(tmp_path: Path) -> None:
+    ipt = tmp_path / "a.rules"
+    ipt.write_text(F + ":NAVY - [0:0]\n-A FORWARD -j NAVY\n-A NAVY -j ACCCEPT\nCOMMIT\n")
+    found = check_static("iptables", ipt)
+    assert found is not None and (found.line, found.fix) == (7, "did you mean ACCEPT?")
+    nft = tmp_path / "a.nft"
+    nft.write_text("table inet t {\n  chain c {\n    tcp dport 22 acept # a comment: rejct\n  }\n}\n")
+    found = check_static("nft", nft)
+    assert found is not None and (found.line, found.what) == (3, "unknown word `acept`")
+    good = tmp_path / "good.nft"
+    good.write_text((ROOT / "labs" / "dmz-edge.nft").read_text())
+    assert check_static("nft", good) is None
