@@ -69,3 +69,20 @@ def test_up_status_and_diagram_use_the_projects_lab_and_its_own_stages(tmp_path:
         down = nslab("down")
     assert down.returncode == 0
     assert host_snapshot() == before
+
+
+def test_nslabs_own_neighbour_discovery_rules_never_decide_a_verdict() -> None:
+    """The host's ND ACCEPT rules count every IPv6 probe's neighbour discovery: housekeeping,
+    never listed beside the user's rule (a user's router keeps every rule it has)."""
+    from nslab.evidence import decisions
+    from nslab.parse import iptables_save
+
+    nd = "-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type {} -j ACCEPT"
+    rules = "*filter\n:FORWARD DROP [0:0]\n{a} " + nd.format(135) + "\n{a} " + nd.format(136) + "\n"
+    rules += "{b} -A FORWARD -p tcp -m tcp --dport 443 -j ACCEPT\nCOMMIT\n"
+    before = iptables_save(rules.format(a="[0:0]", b="[0:0]"))
+    after = iptables_save(rules.format(a="[1:72]", b="[3:180]"))
+    on_host = [d.describe() for d in decisions({"host": before}, {"host": after})]
+    assert on_host == ["accepted by FORWARD rule 3 (-p tcp -m tcp --dport 443 -j ACCEPT) (+3 packets)"]
+    on_router = decisions({"edge": before}, {"edge": after})
+    assert len(on_router) == 3  # a user's own identical rules are the user's

@@ -15,6 +15,7 @@ parsed snapshots, so it is tested on real captured rulesets without a kernel.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,11 @@ from nslab.parse import Chain, Ruleset
 DROPS = ("DROP", "REJECT")
 VERDICTS = ("ACCEPT", *DROPS)
 HOST = "host"  # the lab's host: the world's root namespace
+# nslab's own housekeeping, never a probe's verdict: the neighbour and router discovery the
+# networks stage accepts first in the host's ip6 FORWARD chain (types 133-136, as
+# ip6tables-save prints them). Their counters grow with every IPv6 probe's ND; listed as
+# "accepted by", they stood beside the user's rule that decided.
+HOUSEKEEPING = re.compile(r"-p ipv6-icmp -m icmp6 --icmpv6-type 13[3-6] -j ACCEPT")
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,8 @@ def decisions(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> li
                         found.append(Decision(where, table.name, chain.name, None, chain.policy, "", grew))
                 for i, rule in enumerate(chain.rules):
                     if rule.target not in VERDICTS or rule.packets is None:
+                        continue
+                    if where == HOST and HOUSEKEEPING.fullmatch(rule.spec):
                         continue
                     if not filters and rule.target not in DROPS:
                         continue
