@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Stage sysctl (the seed story, docs/seed-story.md section 2): bridged frames go through iptables, and IPv4 is routed.
+# needs: bridge netfilter
 set -euo pipefail
 # shellcheck source=lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"

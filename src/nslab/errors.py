@@ -31,3 +31,8 @@ class ProbeError(NslabError):
     def __init__(self, problem: str, fix: str = "", result: object | None = None) -> None:
         super().__init__(problem, fix)
         self.result = result
+
+
+class MissingFeature(NslabError):
+    """The target lacks a kernel feature or a tool a scenario needs: the scenario skips
+    with this reason (as the kernel's selftests do), it does not fail."""

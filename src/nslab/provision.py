@@ -37,6 +37,7 @@ class Stage:
     name: str
     path: Path
     story: str = ""
+    needs: tuple[str, ...] = ()  # what the target must have, from a "# needs: ..." line
 
     @property
     def file(self) -> str:
@@ -50,7 +51,10 @@ def stages(kind: str = "seed") -> list[Stage]:
     for path in (stage_dir() / story).iterdir():
         m = STAGE_RE.match(path.name)
         if m:
-            found.append(Stage(int(m.group(1)), m.group(2), path, story))
+            head = path.read_text().splitlines()[:8]
+            need = next((x.split(":", 1)[1] for x in head if x.startswith("# needs:")), "")
+            needs = tuple(n.strip() for n in need.split(",") if n.strip())
+            found.append(Stage(int(m.group(1)), m.group(2), path, story, needs))
     return sorted(found, key=lambda s: s.order)
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from nslab import diagnostics, ports, probe
 from nslab.commands import Result
 from nslab.config import Settings
-from nslab.errors import LabError, NslabError, ProbeError, TargetError
+from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
 from nslab.lab import Lab, default_lab, load_lab
-from nslab.provision import check_rulesets, provision
+from nslab.provision import check_rulesets, provision, select
 from nslab.routed import RoutedLab
 from nslab.targets import open_target
 from nslab.targets.base import Target
@@ -31,6 +31,19 @@ from nslab.world import PendingWorld, World
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
 MAX_PINGS = 100
+
+
+# What a lab, a stage or a step may need of its target: the check (run on the target) and
+# the fix. One place: a scenario that needs one the target lacks skips, naming it.
+NEEDS: dict[str, tuple[list[str], str]] = {
+    "IPv6": (["test", "-e", "/proc/sys/net/ipv6/conf/all/forwarding"], "a kernel with IPv6"),
+    "nft": (["sh", "-c", "command -v nft"], "apt-get install nftables"),
+    "conntrack": (["sh", "-c", "command -v conntrack"], "apt-get install conntrack"),
+    "bridge netfilter": (
+        ["test", "-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"],
+        "load it with 'modprobe br_netfilter' on a disposable machine: a host-wide change, see nslab doctor",
+    ),
+}
 
 
 @dataclass
@@ -65,20 +78,29 @@ class LabSession:
             return None
         needs = []
         if any(n.subnet6 for n in lab.networks):
-            needs.append(
-                ("IPv6", ["test", "-e", "/proc/sys/net/ipv6/conf/all/forwarding"], "a kernel with IPv6")
-            )
+            needs.append("IPv6")
         if any(r.kind == "nft" for h in lab.hosts for r in h.rulesets):
-            needs.append(("nft", ["sh", "-c", "command -v nft"], "apt-get install nftables"))
-        for name, argv, fix in needs:
-            if name not in self._missing:
-                ok = self.target.run(argv, timeout=10).ok
-                self._missing[name] = (
-                    None if ok else f"lab '{lab.name}' needs {name}, which {self.target.name} lacks ({fix})"
-                )
-            if self._missing[name]:
-                return self._missing[name]
+            needs.append("nft")
+        for name in needs:
+            why = self.lacks(name)
+            if why:
+                return f"lab '{lab.name}' needs {why}"
         return None
+
+    def lacks(self, name: str) -> str | None:
+        """None if the target has the feature or tool `name` (NEEDS), else what it lacks and
+        the fix, in words; asked once per run."""
+        if name not in self._missing:
+            argv, fix = NEEDS[name]
+            ok = self.target.run(argv, timeout=10).ok
+            self._missing[name] = None if ok else f"{name}, which {self.target.name} lacks ({fix})"
+        return self._missing[name]
+
+    def require(self, name: str) -> None:
+        """MissingFeature (a skip, not a failure) when the target lacks `name`."""
+        why = self.lacks(name)
+        if why:
+            raise MissingFeature(f"this scenario needs {why}")
 
     def use_lab(self, path: Path | None) -> None:
         """The lab for the next scenarios: a file a feature names (`@lab:NAME`), loaded once
@@ -187,6 +209,11 @@ class LabSession:
     # --- building --------------------------------------------------------------------------
 
     def provision(self, *, upto: str | None = None, only: list[str] | None = None) -> None:
+        """The lab's stages, in the world; MissingFeature first if one needs what the target
+        lacks (the seed's sysctl stage needs bridge netfilter)."""
+        for stage in select(upto, only, self.lab.kind):
+            for need in stage.needs:
+                self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)
 
     @property

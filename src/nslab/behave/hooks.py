@@ -25,6 +25,7 @@ from behave.runner import Context
 
 from nslab import report
 from nslab.behave import reporter, suggest
+from nslab.behave.skip import skip
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
 from nslab.junit import NOT_SELECTED
@@ -120,12 +121,7 @@ def before_scenario(context: Context, scenario: Scenario) -> None:
     context.nslab.use_lab(_tagged_lab(scenario))
     missing = context.nslab.missing_feature()
     if missing:
-        scenario.skip(missing)  # skip, not fail: a missing kernel feature or tool, named
-        if context.nslab.first_time(missing):  # once per reason, past behave's capture
-            print(
-                f"nslab: skipping scenarios (first: {scenario.feature.filename}): {missing}",
-                file=sys.__stderr__,
-            )
+        skip(context, missing)  # skip, not fail: a missing kernel feature or tool, named
         return
     context.nslab.check_lab()
     if "seed-literal" in scenario.effective_tags and not context.nslab.is_seed_lab:

@@ -6,7 +6,18 @@ from behave import given, when
 from behave.runner import Context
 
 from nslab import actions
+from nslab.behave.skip import skip
+from nslab.errors import MissingFeature
 from nslab.session import LabSession
+
+
+def _provision(context: Context, **stages: object) -> None:
+    """The stages, or a skip naming what the target lacks for one of them (a stage's
+    "# needs:"), never a failure for a missing kernel feature."""
+    try:
+        context.nslab.provision(**stages)
+    except MissingFeature as exc:
+        skip(context, str(exc))
 
 
 @given("the seed lab")
@@ -14,29 +25,31 @@ from nslab.session import LabSession
 def base_lab(context: Context) -> None:
     """Namespaces, veth pairs and bridges: the previous post's base lab (a routed lab's
     networks, hosts and routes)."""
-    context.nslab.provision(only=list(context.nslab.lab.base_stages))
+    _provision(context, only=list(context.nslab.lab.base_stages))
 
 
 @given("the lab is provisioned up to the {stage} stage")
 def provisioned_up_to(context: Context, stage: str) -> None:
-    context.nslab.provision(upto=stage)
+    _provision(context, upto=stage)
 
 
 @given("the lab is fully provisioned")
 def fully_provisioned(context: Context) -> None:
-    context.nslab.provision()
+    _provision(
+        context,
+    )
 
 
 @given("the {stage} stage has run")
 @when("the {stage} stage runs")
 def stage_runs(context: Context, stage: str) -> None:
-    context.nslab.provision(only=[stage])
+    _provision(context, only=[stage])
 
 
 @given("bridge traffic passes through iptables")
 def bridge_netfilter(context: Context) -> None:
     """The seed story (docs/seed-story.md), section 2: bridge-nf-call-iptables=1 and ip_forward=1."""
-    context.nslab.provision(only=["sysctl"])
+    _provision(context, only=["sysctl"])
 
 
 @given("the FORWARD policy is {policy}")
@@ -85,24 +98,24 @@ def default_route(context: Context, name: str) -> None:
 
 @given("the simulated internet")
 def simulated_internet(context: Context) -> None:
-    context.nslab.provision(only=["upstream"])
+    _provision(context, only=["upstream"])
 
 
 @given("the host forwards the lab to the internet")
 def forwards_lab(context: Context) -> None:
-    context.nslab.provision(only=["forward"])
+    _provision(context, only=["forward"])
 
 
 @given("the host masquerades the lab")
 @when("the host masquerades the lab")
 def masquerades(context: Context) -> None:
-    context.nslab.provision(only=["nat"])
+    _provision(context, only=["nat"])
 
 
 @given("the namespaces have a resolver on the internet")
 @when("the namespaces get a resolver on the internet")
 def resolver(context: Context) -> None:
-    context.nslab.provision(only=["dns"])
+    _provision(context, only=["dns"])
 
 
 @given("chain {chain} accepts nothing")

@@ -11,7 +11,8 @@ from behave import given, then, use_step_matcher, when
 from behave.runner import Context
 
 from nslab import matrix, probe
-from nslab.errors import NslabError
+from nslab.behave.skip import skip
+from nslab.errors import MissingFeature, NslabError
 from nslab.ports import ICMP_REASONS, OUTCOMES, Connection, check_port, check_protocol
 from nslab.session import LabSession
 
@@ -188,8 +189,13 @@ def tracks(context: Context, where: str, state: str) -> None:
     conn = context.nslab.last_connection
     if conn is None:
         raise NslabError("no connection probe has run in this scenario", "add 'When red connects to ...'")
+    try:
+        session.require("conntrack")
+    except MissingFeature as exc:
+        skip(context, str(exc))
+        return
     ns = None if where == "the host" else session.namespace(where)
-    src = str(session.address_of(conn.src))
+    src = str(session.address_of(conn.src, v6=conn.service.v6))  # the flow's own family
     want = {
         "src": src,
         "dst": conn.address,
