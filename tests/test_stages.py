@@ -204,6 +204,27 @@ def test_teardown_removes_a_lab_built_in_a_root_namespace() -> None:
     assert lasting(after) == lasting(empty)
 
 
+@needs_netns
+@pytest.mark.parametrize("lab_file", ["labs/dmz.toml", "tests/labs/three-nets.toml"])
+def test_teardown_removes_a_routed_lab_too(lab_file: str) -> None:
+    """teardown.sh for every lab (it needed the seed's NSLAB_BRIDGE): hosts, bridges, the
+    upstream and the neighbour-discovery rules gone, in a world standing in for the host."""
+    from nslab.lab import load_lab
+    from nslab.provision import teardown
+
+    lab = load_lab(ROOT / lab_file)
+    with World.start(LocalTarget()) as w:
+        empty = snapshot(w)
+        provision(w, lab)
+        assert lasting(snapshot(w)) != lasting(empty)
+        teardown(w, lab)
+        teardown(w, lab)  # idempotent
+        after = snapshot(w)
+        nd = w.run(["ip6tables-save"], check=True).stdout
+    assert lasting(after) == lasting(empty)
+    assert "icmpv6-type" not in nd
+
+
 def lasting(snapshot_text: str) -> list[str]:
     """A snapshot without what teardown leaves on purpose: the table skeleton iptables-save
     shows once a table was used, and the sysctls."""

@@ -22,7 +22,7 @@ from nslab.config import Settings
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
 from nslab.lab import Lab, default_lab, load_lab
-from nslab.provision import check_rulesets, provision, select
+from nslab.provision import check_rulesets, provision, select, stage_names
 from nslab.routed import RoutedLab
 from nslab.targets import open_target
 from nslab.targets.base import Target
@@ -211,7 +211,17 @@ class LabSession:
     def provision(self, *, upto: str | None = None, only: list[str] | None = None) -> None:
         """The lab's stages, in the world; MissingFeature first if one needs what the target
         lacks (the seed's sysctl stage needs bridge netfilter)."""
-        for stage in select(upto, only, self.lab.kind):
+        try:
+            chosen = select(upto, only, self.lab.kind)
+        except LabError as exc:  # a step of the seed's story on a lab without that stage
+            have = stage_names(self.lab.kind)
+            wanted = next(s for s in [*(only or []), upto] if s and s not in have)
+            raise LabError(
+                f"lab '{self.lab.name}' has no {wanted} stage (a stage of the seed story, whose host is "
+                "the lab's gateway); this step needs it",
+                f"write what the lab has: 'the lab is fully provisioned', or its stages ({exc.fix})",
+            ) from None
+        for stage in chosen:
             for need in stage.needs:
                 self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)

@@ -9,3 +9,7 @@ Feature: Seed steps on a routed lab
 
   Scenario: an unknown stage names the routed lab's stages
     Given the lab is provisioned up to the firewall stage
+
+  Scenario: a seed stage the routed lab does not have
+    Given the lab
+    And the host forwards the lab to the internet
