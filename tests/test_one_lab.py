@@ -107,3 +107,27 @@ def test_conntrack_steps_find_ipv6_flows_and_skip_without_conntrack(tmp_path: Pa
     assert "0 scenarios passed, 0 failed, 2 skipped" in r.stdout, r.stdout[-3000:]
     said = "this scenario needs conntrack, which local lacks (apt-get install conntrack)"
     assert r.stderr.count(said) == 1, r.stderr  # said once, not per scenario
+
+
+def _clusters(dot: str) -> dict[str, str]:
+    """Each `subgraph cluster_...` block of Graphviz source, by its name."""
+    out: dict[str, str] = {}
+    for block in dot.split("subgraph ")[1:]:
+        name, body = block.split(" {", 1)
+        out[name] = body.split("\n\t}", 1)[0]
+    return out
+
+
+def test_the_diagram_draws_each_firewall_in_its_own_place() -> None:
+    from nslab import diagram
+    from nslab.lab import default_lab, load_lab
+
+    dmz = load_lab(ROOT / "labs" / "dmz.toml")
+    routed = _clusters(diagram.to_dot(dmz, diagram.expected(dmz)))
+    assert "label=host " in routed["cluster_n_host"]  # this host neither filters nor translates
+    assert "firewall_" not in routed["cluster_n_host"]
+    assert 'firewall_n_edge [label="nft dmz-edge.nft"' in routed["cluster_n_edge"]
+    seed = default_lab()
+    drawn = _clusters(diagram.to_dot(seed, diagram.expected(seed)))
+    assert 'label="host (FORWARD, NAT)"' in drawn["cluster_n_host"]
+    assert "FORWARD (policy DROP) -j NAVY" in drawn["cluster_n_host"]

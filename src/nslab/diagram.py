@@ -44,7 +44,9 @@ class Iface:
 @dataclass
 class Topology:
     ifaces: list[Iface] = field(default_factory=list)
-    firewall: list[str] = field(default_factory=list)  # lines describing FORWARD / NAVY / NAT
+    # each place's firewall, in lines (the host's FORWARD / NAVY / NAT; a router's ruleset
+    # files): drawn in that place's own box
+    firewall: dict[str, list[str]] = field(default_factory=dict)
 
     def by_key(self) -> dict[str, Iface]:
         return {i.key: i for i in self.ifaces}
@@ -68,7 +70,7 @@ def expected(lab: Lab | RoutedLab) -> Topology:
         Iface(up.namespace, "lo", (f"{up.server}/32", f"{up.dns}/32"), note=f"server, DNS for *.{up.domain}")
     )
     fw = lab.firewall
-    topo.firewall = [
+    topo.firewall[HOST] = [
         f"FORWARD (policy {fw.policy}) -j {fw.chain}",
         f"{fw.chain}: ACCEPT {lab.subnet} -> {lab.subnet}; -o {lab.bridge.name} ACCEPT; RETURN",
         f"nat POSTROUTING: MASQUERADE {lab.subnet} out of {up.uplink}",
@@ -118,7 +120,9 @@ def expected_routed(lab: RoutedLab) -> Topology:
             note=f"server, DNS for *.{up.domain}",
         )
     )
-    topo.firewall = [f"{h.name}: {r.kind} {r.path.name}" for h in lab.hosts for r in h.rulesets]
+    for h in lab.hosts:
+        if h.rulesets:
+            topo.firewall[h.name] = [f"{r.kind} {r.path.name}" for r in h.rulesets]
     return topo
 
 
@@ -142,9 +146,14 @@ def live(runner: Runner, lab: Lab | RoutedLab) -> Topology:
             topo.ifaces.append(Iface(ns or HOST, name, addrs, master=link.get("master")))
     rules = runner.run(["iptables-save"], check=False).stdout
     chains = ("FORWARD", lab.firewall.chain) if isinstance(lab, Lab) else ("FORWARD",)
-    heads = (":FORWARD", *(f"-A {c}" for c in chains))
-    topo.firewall = [line for line in rules.splitlines() if line.startswith(heads)]
-    topo.firewall += [line for line in rules.splitlines() if "MASQUERADE" in line]
+    heads = tuple(f"-A {c}" for c in chains)
+    host = [line for line in rules.splitlines() if line.startswith(heads) or "MASQUERADE" in line]
+    policy = next((line for line in rules.splitlines() if line.startswith(":FORWARD DROP")), None)
+    if host or policy:  # a host that filters or translates: what it does, FORWARD first
+        topo.firewall[HOST] = [*([policy] if policy else []), *host]
+    for name, lines in expected(lab).firewall.items():  # the hosts' own ruleset files
+        if name != HOST:
+            topo.firewall[name] = lines
     return topo
 
 
@@ -180,6 +189,19 @@ def _node_id(key: str) -> str:
     return "n_" + "".join(c if c.isalnum() else "_" for c in key)
 
 
+def _host_title(lines: list[str]) -> str:
+    """'host', with what it does where it does it: (FORWARD), (NAT) or (FORWARD, NAT)."""
+    roles = [
+        role
+        for role, found in (
+            ("FORWARD", any("MASQUERADE" not in x for x in lines)),
+            ("NAT", any("MASQUERADE" in x for x in lines)),
+        )
+        if found
+    ]
+    return f"host ({', '.join(roles)})" if roles else "host"
+
+
 def to_dot(
     lab: Lab, topo: Topology, diff: Differences | None = None, marks: dict[str, str] | None = None
 ) -> str:
@@ -203,7 +225,7 @@ def to_dot(
         groups.setdefault(iface.ns, []).append(iface)
     for ns, ifaces in groups.items():
         title = (
-            "host (FORWARD, NAT)"
+            _host_title(topo.firewall.get(HOST, []))
             if ns == HOST
             else (f"{ns} (simulated internet)" if ns == lab.upstream.namespace else f"namespace {ns}")
         )
@@ -230,8 +252,8 @@ def to_dot(
                 elif any(w.startswith(iface.key + " ") for w in diff.wrong):
                     attrs = {"color": "red"}
                 c.node(_node_id(iface.key), label, **attrs)
-            if ns == HOST and topo.firewall:
-                c.node("firewall", "\n".join(topo.firewall), shape="note", fontsize="9")
+            if topo.firewall.get(ns):  # the place's own firewall, in its own box
+                c.node(f"firewall_{_node_id(ns)}", "\n".join(topo.firewall[ns]), shape="note", fontsize="9")
     for iface in shown.values():
         if iface.master:
             g.edge(_node_id(iface.key), _node_id(f"{HOST}/{iface.master}"), style="dotted", label="port")
