@@ -4,6 +4,7 @@ met that the seed lab never showed, each checked as the user meets it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,19 @@ def test_the_diagram_draws_each_firewall_in_its_own_place() -> None:
     drawn = _clusters(diagram.to_dot(seed, diagram.expected(seed)))
     assert 'label="host (FORWARD, NAT)"' in drawn["cluster_n_host"]
     assert "FORWARD (policy DROP) -j NAVY" in drawn["cluster_n_host"]
+
+
+@needs_netns
+def test_a_routed_failures_diagnostics_hold_the_deciding_routers_ruleset_first(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    feature = str(HERE_FEATURES / "dmz-wrong.feature")
+    argv = [sys.executable, "-m", "behave", feature, "-D", f"reports={tmp_path}", "-D", f"html={page}"]
+    r = subprocess.run([*argv, "--no-junit"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    (bundle,) = (tmp_path / "diagnostics").glob("*.txt")
+    text = bundle.read_text()
+    assert "===== [edge] rules and counters  ($ nft list ruleset) =====" in text
+    assert 'iifname "eth0" oifname "eth1" tcp dport { 443, 5432 } counter packets' in text
+    assert "===== [host] rules and counters  ($ ip6tables-save -c) =====" in text
+    places = re.findall(r"<summary>([^<]+)</summary>", page.read_text())
+    assert places[:2] == ["the probe", "edge"], places  # the deciding router first

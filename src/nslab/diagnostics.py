@@ -12,6 +12,7 @@ from nslab import probe
 from nslab.commands import Runner
 from nslab.errors import ProbeError
 from nslab.lab import Lab
+from nslab.targets.netprobe import LISTING
 
 SYSCTLS = (
     "net.ipv4.ip_forward",
@@ -23,8 +24,17 @@ def _section(title: str, body: str) -> str:
     return f"===== {title} =====\n{body.rstrip()}\n"
 
 
-def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None, command_log: str = "") -> str:
-    """A plain-text bundle; every probe is allowed to fail (the lab may be half-built)."""
+def collect(
+    runner: Runner,
+    lab: Lab,
+    *,
+    extra: dict[str, str] | None = None,
+    command_log: str = "",
+    firewalls: tuple[str, ...] = ("host:iptables4",),
+) -> str:
+    """A plain-text bundle; every probe is allowed to fail (the lab may be half-built).
+    Every firewall place (PLACE:TOOL, as evidence reads them) is listed with its own tool:
+    a router's nft ruleset as `nft list ruleset`, not the host's iptables-save."""
     parts = []
     for title, body in (extra or {}).items():
         parts.append(_section(title, body))
@@ -34,7 +44,9 @@ def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None, co
         where = f"[{ns}] " if ns else "[host] "
         parts.append(_section(where + title + f"  ($ {' '.join(argv)})", r.output or f"(rc={r.rc})"))
 
-    grab("rules and counters", ["iptables-save", "-c"])
+    places = dict(f.partition(":")[::2] for f in firewalls)
+    for argv in LISTING.get(places.pop("host", "iptables4"), LISTING["iptables4"]):
+        grab("rules and counters", argv)
     grab("links", ["ip", "-d", "link"])
     grab("addresses", ["ip", "-br", "addr"])
     grab("routes", ["ip", "route"])
@@ -48,6 +60,9 @@ def collect(runner: Runner, lab: Lab, *, extra: dict[str, str] | None = None, co
         namespaces = []
         parts.append(_section("[namespaces] not listed", str(exc)))
     for ns in namespaces:
+        if ns in places:  # its rules first: what decided is what a reader looks for
+            for argv in LISTING.get(places[ns], LISTING["iptables"]):
+                grab("rules and counters", argv, ns)
         grab("addresses", ["ip", "-br", "addr"], ns)
         grab("routes", ["ip", "route"], ns)
         if ns == lab.upstream.namespace:

@@ -415,6 +415,8 @@ class LabSession:
         if self.last_result is not None:
             extra["last command"] = f"$ {self.last_result.command}\n{self.last_result.output}"
         try:
-            return diagnostics.collect(self.w, self.lab, extra=extra, command_log=self.target.log.render())
+            return diagnostics.collect(
+                self.w, self.lab, extra=extra, command_log=self.target.log.render(), firewalls=self.firewalls
+            )
         except NslabError as exc:
             return f"(diagnostics incomplete: {exc})\n" + self.target.log.render()

@@ -361,6 +361,13 @@ def unlimit_icmp(done: set[str]) -> None:
 # --- counters ----------------------------------------------------------------------------
 
 
+# What a person reads of each firewall tool's rules (the diagnostics bundle): its own listing.
+LISTING = {
+    "nft": [["nft", "list", "ruleset"]],
+    "iptables4": [["iptables-save", "-c"]],
+    "iptables": [["iptables-save", "-c"], ["ip6tables-save", "-c"]],
+    "legacy": [["iptables-legacy-save", "-c"], ["ip6tables-legacy-save", "-c"]],
+}
 SNAPSHOT = {
     "nft": [["nft", "-j", "list", "ruleset"]],
     "iptables4": [["iptables-save", "-c"]],
