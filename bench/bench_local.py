@@ -25,7 +25,8 @@ from figures import show, timed  # bench/figures.py: python puts the script's fo
 
 from nslab import probe
 from nslab.config import Settings
-from nslab.lab import default_lab, load_lab
+from nslab.lab import default_lab
+from nslab.labfile import load_lab
 from nslab.provision import lab_env, provision, select
 from nslab.routed import RoutedLab
 from nslab.targets.local import LocalTarget

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from nslab.parallel import scenarios  # noqa: E402
+from nslab.selection import scenarios  # noqa: E402
 from nslab.shards import pick  # noqa: E402
 
 

@@ -21,8 +21,11 @@ from pathlib import Path
 
 from figures import pct  # bench/figures.py: python puts the script's folder on the path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' support helpers
+
+from support.sshd import TestSshd
+
 from nslab.targets.ssh import SshTarget
-from nslab.testing.sshd import TestSshd
 
 ROOT = Path(__file__).resolve().parents[1]
 

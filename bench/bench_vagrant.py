@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_vagrant.py [--quick] [--no-suite]
 
-Boots the repo's Vagrantfile inside the VM lane's world (nslab.testing.vmlane: libvirt,
+Boots the repo's Vagrantfile inside the VM lane's world (tests/support/vmlane.py: libvirt,
 vagrant and every SSH to the guest stay inside a namespace with no uplink) and prints:
 cold `vagrant up` time; per-command latency over the vagrant target (one persistent
 paramiko connection) against `vagrant ssh -c true`, measured in the same run; the behave
@@ -24,7 +24,9 @@ from pathlib import Path
 
 from figures import pct  # bench/figures.py: python puts the script's folder on the path
 
-from nslab.testing import vmlane
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' support helpers
+
+from support import vmlane
 
 ROOT = Path(__file__).resolve().parents[1]
 BEHAVE = [sys.executable, "-m", "behave", "-f", "progress", str(ROOT / "features")]

@@ -27,9 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' support helpers
 
-from nslab.testing.procs import descendants  # noqa: E402
-from nslab.testing.sshd import TestSshd  # noqa: E402
+from support.procs import descendants  # noqa: E402
+from support.sshd import TestSshd  # noqa: E402
 
 ENV = {**os.environ, "NSLAB_SOAK": "1"}
 SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT, "term": signal.SIGTERM}

@@ -112,7 +112,7 @@ def _remove_users_of_ended_runs() -> None:
 
 
 def can_run_sshd() -> bool:
-    from nslab.testing.sshd import sshd_binary
+    from support.sshd import sshd_binary
 
     return can_make_worlds() and sshd_binary() is not None and shutil.which("ssh-keygen") is not None
 
@@ -152,7 +152,7 @@ def test_users() -> Iterator[list[str]]:
 def sshd(test_users: list[str]) -> Iterator[object]:
     import tempfile
 
-    from nslab.testing.sshd import TestSshd
+    from support.sshd import TestSshd
 
     # not under pytest's 0700 temp root: sshd reads each user's authorized keys as that user
     directory = Path(tempfile.mkdtemp(prefix="nslab-sshd-"))

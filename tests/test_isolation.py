@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT, needs_netns, needs_sshd
-
-from nslab.testing.procs import alive, run_reaping
+from support.procs import alive, run_reaping
 
 
 def test_a_leftover_is_found_and_only_this_runs() -> None:

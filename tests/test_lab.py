@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nslab.errors import LabError
-from nslab.lab import default_lab, load_lab, parse_lab
+from nslab.lab import default_lab, parse_lab
+from nslab.labfile import load_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -121,7 +121,8 @@ def _clusters(dot: str) -> dict[str, str]:
 
 def test_the_diagram_draws_each_firewall_in_its_own_place() -> None:
     from nslab import diagram
-    from nslab.lab import default_lab, load_lab
+    from nslab.lab import default_lab
+    from nslab.labfile import load_lab
 
     dmz = load_lab(ROOT / "labs" / "dmz.toml")
     routed = _clusters(diagram.to_dot(dmz, diagram.expected(dmz)))

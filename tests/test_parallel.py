@@ -9,7 +9,8 @@ from pathlib import Path
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.junit import read as junit_suites
-from nslab.parallel import Location, partition, scenarios
+from nslab.parallel import partition
+from nslab.selection import Location, scenarios
 
 
 def test_every_scenario_and_outline_row_is_found_once() -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns, run_feature
+from support.procs import run_reaping
 
 from nslab.config import Settings
 from nslab.errors import LabError
 from nslab.matrix import report, rows
 from nslab.ports import Outcome, Service, check_port
 from nslab.session import LabSession
-from nslab.testing.procs import run_reaping
 
 HERE = Path(__file__).parent
 HEAD = ["from", "to", "service", "expect"]

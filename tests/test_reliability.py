@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, count_scenarios, host_snapshot, needs_netns, run_behave, run_feature
+from support.procs import alive
 
 from nslab.errors import NslabError
 from nslab.lab import default_lab
 from nslab.provision import provision
 from nslab.targets.local import LocalTarget
-from nslab.testing.procs import alive
 from nslab.world import World
 
 pytestmark = needs_netns

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import LabError
-from nslab.lab import load_lab
+from nslab.labfile import load_lab
 from nslab.routed import RoutedLab
 
 HERE = Path(__file__).parent

@@ -13,7 +13,7 @@ from conftest import ROOT, needs_netns
 
 from nslab.errors import NslabError
 from nslab.junit import read as junit_suites
-from nslab.parallel import Location, scenarios
+from nslab.selection import Location, scenarios
 from nslab.shards import parse_shard, pick, split, weighed
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]

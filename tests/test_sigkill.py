@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns
-
-from nslab.testing.procs import alive, comm, descendants, wait_gone
+from support.procs import alive, comm, descendants, wait_gone
 
 pytestmark = needs_netns
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from conftest import NOPW_USER, ROOT, SUDO_USER, host_snapshot, needs_sshd, run_behave
+from support.procs import comm, wait_gone
+from support.sshd import TestSshd, free_port
 
 from nslab.commands import CommandError
 from nslab.errors import TargetError
 from nslab.targets.ssh import SshOptions, SshTarget
-from nslab.testing.procs import comm, wait_gone
-from nslab.testing.sshd import TestSshd, free_port
 from nslab.world import World
 
 pytestmark = needs_sshd

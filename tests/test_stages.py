@@ -9,7 +9,8 @@ from conftest import ROOT, needs_netns
 from nslab import probe
 from nslab.commands import CommandError
 from nslab.errors import LabError
-from nslab.lab import default_lab, load_lab
+from nslab.lab import default_lab
+from nslab.labfile import load_lab
 from nslab.provision import lab_env, provision, select, stage_names
 from nslab.targets.local import LocalTarget
 from nslab.world import World
@@ -209,7 +210,7 @@ def test_teardown_removes_a_lab_built_in_a_root_namespace() -> None:
 def test_teardown_removes_a_routed_lab_too(lab_file: str) -> None:
     """teardown.sh for every lab (it needed the seed's NSLAB_BRIDGE): hosts, bridges, the
     upstream and the neighbour-discovery rules gone, in a world standing in for the host."""
-    from nslab.lab import load_lab
+    from nslab.labfile import load_lab
     from nslab.provision import teardown
 
     lab = load_lab(ROOT / lab_file)

@@ -1,7 +1,7 @@
 """The VM lane: a real VM booted by vagrant-libvirt on this machine, the manual lab checked
 over SSH, and the whole suite through the vagrant target. Slow (minutes): `pytest -m vm`.
 
-Safety: see nslab.testing.vmlane: libvirtd, vagrant and every SSH to the guest run inside
+Safety: see tests/support/vmlane.py: libvirtd, vagrant and every SSH to the guest run inside
 one world with no uplink; the root namespace is compared before/after.
 """
 
@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, count_scenarios, host_snapshot
-
-from nslab.testing import vmlane
-from nslab.testing.vmlane import Lane
+from support import vmlane
+from support.vmlane import Lane
 
 pytestmark = pytest.mark.vm
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from conftest import host_snapshot, needs_netns
+from support.procs import alive, wait_gone
 
 from nslab.targets.local import LocalTarget
-from nslab.testing.procs import alive, wait_gone
 from nslab.world import World, WorldInfo
 
 pytestmark = needs_netns

@@ -22,9 +22,11 @@ import click
 from nslab import doctor as doctor_mod
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
-from nslab.lab import Lab, default_lab, load_lab
+from nslab.lab import default_lab
+from nslab.labfile import load_lab
 from nslab.persist import LabState, exclusive
 from nslab.provision import provision, select
+from nslab.routed import AnyLab
 from nslab.targets import open_target
 from nslab.targets.local import LocalTarget
 from nslab.world import World
@@ -48,12 +50,12 @@ def _lab_file(path: str | None) -> str:
     return str(found if found.is_absolute() else (pyproject.parent / found).resolve())
 
 
-def _lab(path: str | None) -> Lab:
+def _lab(path: str | None) -> AnyLab:
     file = _lab_file(path)
     return load_lab(file) if file else default_lab()
 
 
-def _current() -> tuple[LabState, World, Lab]:
+def _current() -> tuple[LabState, World, AnyLab]:
     state = LabState.load()
     if state is None:
         raise NslabError("no lab is up", "start one with `nslab up`")
@@ -274,7 +276,7 @@ def run(
     args: tuple[str, ...],
 ) -> None:
     """Run scenarios in parallel: nslab run [-j N] [--shard K/N] [features/] [-- behave options]."""
-    from nslab import parallel, shards
+    from nslab import parallel, selection, shards
 
     paths = [a for a in args if not a.startswith("-") and (a.endswith(".feature") or Path(a).is_dir())]
     extra = [a for a in args if a not in paths and a != "--"]
@@ -291,7 +293,7 @@ def run(
         )
         if update_timings:
             held = shards.update_timings(
-                Path(timings), parallel.scenarios(paths or ["features"], extra), Path(reports) / "junit"
+                Path(timings), selection.scenarios(paths or ["features"], extra), Path(reports) / "junit"
             )
             click.echo(f"nslab: {timings} holds the times of {held} scenarios")
     except NslabError as exc:

@@ -41,12 +41,12 @@ class Result:
         """From the reply of nslab.targets.agent.execute (local or remote)."""
         return cls(
             command,
-            int(raw["rc"]),
+            int(str(raw["rc"])),
             str(raw["stdout"]),
-            str(raw["stderr"]),  # type: ignore[call-overload]
-            float(raw["seconds"]),
+            str(raw["stderr"]),
+            float(str(raw["seconds"])),
             bool(raw["timed_out"]),
-        )  # type: ignore[arg-type]
+        )
 
     @property
     def ok(self) -> bool:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from nslab.errors import NslabError
-from nslab.lab import Lab, default_lab, load_lab
+from nslab.lab import default_lab
+from nslab.labfile import load_lab
+from nslab.routed import AnyLab
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,7 +89,7 @@ class Settings:
             )
         return settings
 
-    def load_lab(self) -> Lab:
+    def load_lab(self) -> AnyLab:
         return load_lab(self.lab) if self.lab else default_lab()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from nslab import probe
 from nslab.commands import Runner
 from nslab.errors import ProbeError
-from nslab.lab import Lab
+from nslab.routed import AnyLab
 from nslab.targets.netprobe import LISTING
 
 SYSCTLS = (
@@ -26,7 +26,7 @@ def _section(title: str, body: str) -> str:
 
 def collect(
     runner: Runner,
-    lab: Lab,
+    lab: AnyLab,
     *,
     extra: dict[str, str] | None = None,
     command_log: str = "",

@@ -203,7 +203,7 @@ def _host_title(lines: list[str]) -> str:
 
 
 def to_dot(
-    lab: Lab, topo: Topology, diff: Differences | None = None, marks: dict[str, str] | None = None
+    lab: Lab | RoutedLab, topo: Topology, diff: Differences | None = None, marks: dict[str, str] | None = None
 ) -> str:
     """Graphviz source: one cluster per namespace, veth pairs as edges, the firewall as a note;
     `marks` outlines namespaces in red with their role (a failing flow's source, destination)."""
@@ -270,7 +270,7 @@ def to_dot(
     return g.source
 
 
-def to_mermaid(lab: Lab, topo: Topology, diff: Differences | None = None) -> str:
+def to_mermaid(lab: Lab | RoutedLab, topo: Topology, diff: Differences | None = None) -> str:
     diff = diff or Differences()
     want = expected(lab).by_key()
     shown = {i.key: i for i in topo.ifaces}
@@ -298,7 +298,11 @@ def to_mermaid(lab: Lab, topo: Topology, diff: Differences | None = None) -> str
 
 
 def render(
-    lab: Lab, topo: Topology, fmt: str, diff: Differences | None = None, marks: dict[str, str] | None = None
+    lab: Lab | RoutedLab,
+    topo: Topology,
+    fmt: str,
+    diff: Differences | None = None,
+    marks: dict[str, str] | None = None,
 ) -> bytes:
     """The diagram as bytes in `fmt` (svg, png, mmd, dot)."""
     if fmt == "mmd":
@@ -313,7 +317,7 @@ def render(
     return graphviz.Source(source).pipe(format=fmt)
 
 
-def write(lab: Lab, topo: Topology, path: Path, diff: Differences | None = None) -> None:
+def write(lab: Lab | RoutedLab, topo: Topology, path: Path, diff: Differences | None = None) -> None:
     fmt = path.suffix.lstrip(".")
     if fmt not in FORMATS:
         raise NslabError(f"cannot write a diagram as '{path.suffix}'", "use .svg, .png, .mmd or .dot")

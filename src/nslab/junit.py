@@ -74,7 +74,7 @@ class Merged:
     """Every scenario once, in the order the features list them, and where each came from."""
 
     suites: dict[str, TestSuite] = field(default_factory=dict)
-    cases: dict[tuple[str, str, int], tuple[TestCase, str]] = field(default_factory=dict)
+    cases: dict[tuple[str, str, str, int], tuple[TestCase, str]] = field(default_factory=dict)
 
     def add(self, suite: TestSuite, source: str) -> None:
         name = str(suite.name)
@@ -89,9 +89,9 @@ class Merged:
             # the k-th testcase of that name: a feature may repeat a scenario name
             ident = (str(case.classname), str(case.name))
             seen[ident] = seen.get(ident, 0) + 1
-            key = (name, *ident, seen[ident])
+            key = (name, ident[0], ident[1], seen[ident])
             if key not in self.cases or _rank(case) > _rank(self.cases[key][0]):
-                self.cases[key] = (case, source)  # type: ignore[index]
+                self.cases[key] = (case, source)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(feature, scenario, state, source) of every scenario."""

@@ -18,12 +18,9 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from nslab.errors import LabError
-
-if TYPE_CHECKING:
-    from nslab.routed import RoutedLab
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -180,7 +177,8 @@ def destination(
 @functools.cache  # a frozen value, read once: steps ask for it per scenario
 def default_lab() -> Lab:
     """The seed's lab (docs/seed-story.md): red and blue on br0, gateway 10.16.0.1, chain NAVY."""
-    return load_lab(SEED_LAB if SEED_LAB.exists() else _repo_seed())
+    path = SEED_LAB if SEED_LAB.exists() else _repo_seed()
+    return parse_lab(tomllib.loads(path.read_text(encoding="utf-8")))  # the seed's notation
 
 
 def _repo_seed() -> Path:
@@ -190,28 +188,6 @@ def _repo_seed() -> Path:
 def bundled_labs() -> Path:
     """The folder of the labs nslab ships (the wheel's, or this checkout's labs/)."""
     return (SEED_LAB if SEED_LAB.exists() else _repo_seed()).parent
-
-
-def load_lab(path: str | Path) -> Lab | RoutedLab:
-    """Read and validate a lab file; any problem is one LabError naming the file and field.
-    A file with [[network]] / [[host]] tables is a routed lab (nslab.routed)."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LabError(f"{path}: no such lab file", "check the path, or omit it for the seed lab") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabError(f"{path}: cannot read lab file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise LabError(f"{path}: not valid TOML: {exc}", "fix the syntax at that line") from None
-    try:
-        from nslab import routed  # routed builds on this module's checks
-
-        if routed.is_routed(raw):
-            return routed.load_routed(raw, path.resolve().parent)
-        return parse_lab(raw)
-    except LabError as exc:
-        raise LabError(f"{path}: {exc.problem}", exc.fix) from None
 
 
 # --- validation -------------------------------------------------------------------------

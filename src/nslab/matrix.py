@@ -29,8 +29,11 @@ _REJECTED = re.compile(r'rejected(?: with "?(?P<reason>[a-z-]+)"?)?\Z')
 
 
 class MatrixSession(Protocol):
-    prober: Prober
-    firewalls: tuple[str, ...]
+    @property
+    def prober(self) -> Prober: ...
+
+    @property
+    def firewalls(self) -> tuple[str, ...]: ...
 
     def target_spec(self, src: str, dest: str, service: Service) -> dict[str, object]: ...
 
@@ -87,10 +90,10 @@ def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
             continue
         out.append(Row(number, values["from"], values["to"], service, expect, reason))
     if len(bad) == 1:
-        number, text, exc = bad[0]
-        raise LabError(f"matrix row {number} ({text}): {exc.problem}", exc.fix)
+        number, text, first = bad[0]
+        raise LabError(f"matrix row {number} ({text}): {first.problem}", first.fix)
     if bad:  # every bad row at once: one edit fixes the table, not one run per row
-        lines = "".join(f"\n  row {n} ({text}): {exc.problem} (fix: {exc.fix})" for n, text, exc in bad)
+        lines = "".join(f"\n  row {n} ({text}): {e.problem} (fix: {e.fix})" for n, text, e in bad)
         raise LabError(f"{len(bad)} matrix rows are wrong:{lines}")
     if not out:
         raise LabError("the reachability matrix has no rows", "add one row per probe")

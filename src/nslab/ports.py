@@ -107,10 +107,11 @@ class Outcome:
 
     @classmethod
     def from_reply(cls, raw: dict[str, Any]) -> Outcome:
-        fields = ("icmp", "by", "error")
         return cls(
             raw["outcome"],
-            *(raw.get(f) for f in fields),
+            raw.get("icmp"),
+            raw.get("by"),
+            raw.get("error"),
             float(raw.get("seconds", 0)),
             int(raw.get("sport") or 0),
         )

@@ -171,7 +171,7 @@ def observe(
 def ping(
     runner: Runner,
     ns: str,
-    dest: ipaddress.IPv4Address | str,
+    dest: ipaddress.IPv4Address | ipaddress.IPv6Address | str,
     *,
     count: int = 3,
     interval: float = 0.02,

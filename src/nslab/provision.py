@@ -193,12 +193,12 @@ def provision(
     return [runner.run(["bash", run_sh, *(s.file for s in chosen)], env=env, check=check)]
 
 
-def teardown(runner: Runner, lab: Lab) -> Result:
+def teardown(runner: Runner, lab: Lab | RoutedLab) -> Result:
     """Undo the stages on a real root namespace (`@host`, Vagrant); worlds need none."""
     return runner.run(["bash", f"{runner.provision_dir}/teardown.sh"], env=lab_env(lab), check=True)
 
 
-def shell_exports(lab: Lab) -> str:
+def shell_exports(lab: Lab | RoutedLab) -> str:
     """The lab's NSLAB_* variables as `export` lines a shell can source (quoted once)."""
     import shlex
 
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     `stages [LAB.toml]`: the lab's stage files, in order."""
     import sys
 
-    from nslab.lab import load_lab
+    from nslab.labfile import load_lab
 
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in ("env", "stages") or len(args) > 2:

@@ -27,6 +27,7 @@ from nslab.errors import LabError
 from nslab.lab import (
     IFNAMSIZ,
     IPAddress,
+    Lab,
     _check_keys,
     _domain,
     _str,
@@ -194,6 +195,9 @@ class RoutedLab:
 
 
 # --- parsing, one table at a time ---------------------------------------------------------
+
+
+AnyLab = Lab | RoutedLab  # what a lab file loads into, in either notation
 
 
 def is_routed(raw: dict[str, Any]) -> bool:

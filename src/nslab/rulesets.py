@@ -226,8 +226,8 @@ def check_static(kind: str, path: Path) -> Problem | None:
         elif kind == "nft":
             body = re.sub(r'"[^"]*"', "", line.split("#", 1)[0])  # strings are names, not words
             for word in re.findall(r"[a-z][a-z0-9-]*", body):
-                if word not in NFT_WORDS and (close := close_word(word, NFT_WORDS)):
-                    return Problem(path, number, f"unknown word `{word}`", f"did you mean {close}?")
+                if word not in NFT_WORDS and (meant := close_word(word, NFT_WORDS)):
+                    return Problem(path, number, f"unknown word `{word}`", f"did you mean {meant}?")
     return None
 
 

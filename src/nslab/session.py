@@ -21,7 +21,8 @@ from nslab.commands import Result
 from nslab.config import Settings
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
-from nslab.lab import Lab, default_lab, load_lab
+from nslab.lab import Lab, default_lab
+from nslab.labfile import load_lab
 from nslab.provision import check_rulesets, provision, select, stage_names
 from nslab.routed import RoutedLab
 from nslab.targets import open_target

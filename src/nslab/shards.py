@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nslab import junit
 from nslab.errors import NslabError
-from nslab.parallel import Location
+from nslab.selection import Location
 
 TIMINGS = "nslab-timings.json"
 

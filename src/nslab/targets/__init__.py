@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from nslab.commands import CommandError, Result
 from nslab.errors import TargetError
@@ -11,23 +11,64 @@ from nslab.targets.base import Target
 from nslab.targets.local import LocalTarget
 
 if TYPE_CHECKING:
-    from nslab.config import Settings
     from nslab.targets.ssh import SshOptions
+
+
+class Options(Protocol):
+    """What the backends read of a run's settings (nslab.config.Settings has all of it):
+    plain options, so targets know nothing of where settings come from."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def box(self) -> str: ...
+
+    @property
+    def vagrant(self) -> str: ...
+
+    @property
+    def vagrant_provider(self) -> str: ...
+
+    @property
+    def vagrant_root(self) -> str: ...
+
+    @property
+    def ssh_config(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def known_hosts(self) -> str: ...
+
+    @property
+    def host_key(self) -> str: ...
+
 
 __all__ = ["BACKENDS", "CommandError", "LocalTarget", "Result", "Target", "open_target"]
 
 
-def _local(settings: Settings) -> Target:
+def _local(settings: Options) -> Target:
     return LocalTarget()
 
 
-def _ssh(settings: Settings) -> Target:
+def _ssh(settings: Options) -> Target:
     from nslab.targets.ssh import SshTarget
 
     return SshTarget.connect(ssh_options(settings))
 
 
-def _vagrant(settings: Settings) -> Target:
+def _vagrant(settings: Options) -> Target:
     import os
     from pathlib import Path
 
@@ -45,10 +86,10 @@ def _vagrant(settings: Settings) -> Target:
 
 # The backend registry: `-D target=NAME` picks one; a new backend is one function and one
 # entry here (each imports its transport lazily: paramiko only for ssh and vagrant).
-BACKENDS: dict[str, Callable[[Settings], Target]] = {"local": _local, "ssh": _ssh, "vagrant": _vagrant}
+BACKENDS: dict[str, Callable[[Options], Target]] = {"local": _local, "ssh": _ssh, "vagrant": _vagrant}
 
 
-def open_target(settings: Settings, userdata: dict[str, str]) -> Target:
+def open_target(settings: Options, userdata: dict[str, str]) -> Target:
     """The target a run asked for, connected and ready."""
     backend = BACKENDS.get(settings.target)
     if backend is None:
@@ -56,7 +97,7 @@ def open_target(settings: Settings, userdata: dict[str, str]) -> Target:
     return backend(settings)
 
 
-def ssh_options(settings: Settings) -> SshOptions:
+def ssh_options(settings: Options) -> SshOptions:
     """SshOptions from -D host/port/user/key/known_hosts/host_key, or from -D ssh_config."""
     from nslab.targets.ssh import SshOptions
 

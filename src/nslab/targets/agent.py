@@ -207,7 +207,8 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
                 if op == "readline":
                     value: Any = child.readline(req.get("timeout", 10))
                 elif op == "write":
-                    value = child.write(req["data"])
+                    child.write(req["data"])
+                    value = None
                 elif op == "wait":
                     value = child.wait(req.get("timeout", 5))
                 else:

@@ -417,7 +417,7 @@ class Server:
             if probes and not pending:
                 return
             rfds = list(self.listeners.socks) + list(self.raw.by_fd)
-            wfds = []
+            wfds: list[int] = []
             for p in pending:
                 if p.sock is not None:
                     (wfds if p.proto == "tcp" else rfds).append(p.sock.fileno())

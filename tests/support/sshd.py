@@ -22,7 +22,7 @@ from pathlib import Path
 
 from nslab.errors import TargetError
 from nslab.targets.ssh import SshOptions
-from nslab.testing.procs import comm, descendants
+from support.procs import comm, descendants
 
 CONFIG = """\
 Port {port}

@@ -55,7 +55,7 @@ def wait_gone(pids: Iterable[int], within: float = 10.0) -> list[int]:
 # and nothing another suite on the same machine started ever is.
 _REAPER = """
 import ctypes, json, os, signal, subprocess, sys, time
-from nslab.testing.procs import alive, descendants
+from support.procs import alive, descendants
 if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
     sys.exit("cannot become a subreaper: errno %d" % ctypes.get_errno())
 rc = subprocess.call(sys.argv[2:])
@@ -92,6 +92,7 @@ def run_reaping(argv: list[str], **kwargs: object) -> tuple[subprocess.Completed
     import tempfile
 
     with tempfile.NamedTemporaryFile(prefix="nslab-left-", suffix=".json") as left:
-        done = subprocess.run([sys.executable, "-c", _REAPER, left.name, *argv], **kwargs)  # type: ignore[call-overload]
+        here = str(Path(__file__).parent)
+        done = subprocess.run([sys.executable, "-c", _REAPER, here, left.name, *argv], **kwargs)  # type: ignore[call-overload]
         text = Path(left.name).read_text()
     return done, json.loads(text) if text else []
