@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from figures import wall  # bench/figures.py: python puts the script's folder on the path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from nslab.selection import scenarios  # noqa: E402
 from nslab.shards import pick  # noqa: E402
-
-
-def wall(argv: list[str]) -> float:
-    start = time.perf_counter()
-    r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-1000:]
-    return time.perf_counter() - start
 
 
 def main() -> None:
