@@ -55,7 +55,8 @@ def wait_gone(pids: Iterable[int], within: float = 10.0) -> list[int]:
 # and nothing another suite on the same machine started ever is.
 _REAPER = """
 import ctypes, json, os, signal, subprocess, sys, time
-from support.procs import alive, descendants
+sys.path.insert(0, sys.argv.pop(1))  # this folder: procs' own alive and descendants
+from procs import alive, descendants
 if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
     sys.exit("cannot become a subreaper: errno %d" % ctypes.get_errno())
 rc = subprocess.call(sys.argv[2:])
