@@ -23,7 +23,7 @@ from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, Targe
 from nslab.host_world import HostWorld
 from nslab.lab import Lab, default_lab
 from nslab.labfile import load_lab
-from nslab.provision import check_rulesets, provision, select, stage_names
+from nslab.provision import STORIES, check_rulesets, provision, select, stage_names
 from nslab.routed import RoutedLab
 from nslab.targets import open_target
 from nslab.targets.base import Target
@@ -217,6 +217,8 @@ class LabSession:
         except LabError as exc:  # a step of the seed's story on a lab without that stage
             have = stage_names(self.lab.kind)
             wanted = next(s for s in [*(only or []), upto] if s and s not in have)
+            if not any(wanted in stage_names(kind) for kind in STORIES):
+                raise  # no lab has such a stage: "unknown provision stage", listing this lab's
             raise LabError(
                 f"lab '{self.lab.name}' has no {wanted} stage (a stage of the seed story, whose host is "
                 "the lab's gateway); this step needs it",
