@@ -8,11 +8,11 @@ command the scenario ran.
 
 from __future__ import annotations
 
+from nslab import firewalls as firewalls_registry
 from nslab import probe
 from nslab.commands import Runner
 from nslab.errors import ProbeError
 from nslab.routed import AnyLab
-from nslab.targets.netprobe import LISTING
 
 SYSCTLS = (
     "net.ipv4.ip_forward",
@@ -45,8 +45,8 @@ def collect(
         parts.append(_section(where + title + f"  ($ {' '.join(argv)})", r.output or f"(rc={r.rc})"))
 
     places = dict(f.partition(":")[::2] for f in firewalls)
-    for argv in LISTING.get(places.pop("host", "iptables4"), LISTING["iptables4"]):
-        grab("rules and counters", argv)
+    for argv in firewalls_registry.get(places.pop("host", "iptables4")).listing:
+        grab("rules and counters", list(argv))
     grab("links", ["ip", "-d", "link"])
     grab("addresses", ["ip", "-br", "addr"])
     grab("routes", ["ip", "route"])
@@ -61,8 +61,8 @@ def collect(
         parts.append(_section("[namespaces] not listed", str(exc)))
     for ns in namespaces:
         if ns in places:  # its rules first: what decided is what a reader looks for
-            for argv in LISTING.get(places[ns], LISTING["iptables"]):
-                grab("rules and counters", argv, ns)
+            for argv in firewalls_registry.get(places[ns]).listing:
+                grab("rules and counters", list(argv), ns)
         grab("addresses", ["ip", "-br", "addr"], ns)
         grab("routes", ["ip", "route"], ns)
         if ns == lab.upstream.namespace:

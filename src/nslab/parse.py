@@ -467,20 +467,3 @@ def nft_json(text: str) -> Ruleset:
                 )
             )
     return rs
-
-
-def firewall_snapshot(tool: str, text: str) -> Ruleset:
-    """One place's counters as a probe snapshots them: TOOL `nft` (`nft -j list ruleset`),
-    `iptables4` (`iptables-save -c`), `iptables` or `legacy` (iptables-save, a line
-    `@@nslab-v6`, ip6tables-save; IPv6 tables become "ip6 filter" ...). Unreadable: empty."""
-    try:
-        if tool == "nft":
-            return nft_json(text)
-        v4, _, v6 = text.partition("@@nslab-v6\n")
-        rs = iptables_save(v4)
-        for table in iptables_save(v6).tables.values():
-            table.name = f"ip6 {table.name}"
-            rs.tables[table.name] = table
-        return rs
-    except (ValueError, KeyError):
-        return Ruleset()

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nslab import firewalls as firewalls_registry
 from nslab import parse
 from nslab.errors import LabError, ProbeError, TargetError
 from nslab.evidence import Evidence, decisions
@@ -199,13 +200,15 @@ class Prober:
     ) -> tuple[list[dict[str, Any]], Evidence]:
         """Run probes concurrently; the counters taken around them all are the evidence."""
         wait = max((float(s.get("timeout", 0.25)) for s in specs), default=0.25)
-        reply = self.request("probe", timeout=wait + 30, probes=list(specs), snap=list(firewalls))
+        snap = firewalls_registry.snapshot_commands(list(firewalls))
+        reply = self.request("probe", timeout=wait + 30, probes=list(specs), snap=snap)
         if "error" in reply:
             raise ProbeError(f"the probe did not run: {reply['error']}, so there is no verdict")
 
         def rulesets(snaps: dict[str, str]) -> dict[str, parse.Ruleset]:
             return {
-                k.partition(":")[0]: parse.firewall_snapshot(k.partition(":")[2], v) for k, v in snaps.items()
+                k.partition(":")[0]: firewalls_registry.parse_snapshot(k.partition(":")[2], v)
+                for k, v in snaps.items()
             }
 
         return reply["results"], Evidence(

@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nslab import parse
+from nslab import firewalls, parse
 from nslab.commands import Result, Runner, as_argv
 from nslab.errors import ProbeError
 from nslab.evidence import Evidence, decisions
@@ -105,19 +105,18 @@ def _no_verdict(raw: Result, why: str, fix: str) -> ProbeError:
 # Counters of every firewall right before and right after the probe, in one process: a
 # separate `iptables-save -c` per snapshot costs ~4.5 ms (nsenter) against ~1 ms inside
 # this script. Arguments, never spliced: N, N firewall places as PLACE:TOOL ("host" = the
-# world's root namespace; TOOL as in parse.firewall_snapshot), then the probe's argv.
+# world's root namespace; TOOL as in nslab.firewalls), then the probe's argv.
 def _snapshot_arms() -> str:
-    """The bash `case` arms that snapshot each firewall tool: built from netprobe's SNAPSHOT
-    table, the one list of how each tool's counters are read (pings in bash, connections
-    in the helper); IPv6 after a line "@@nslab-v6"."""
-    from nslab.targets.netprobe import SNAPSHOT
+    """The bash `case` arms that snapshot each firewall tool: built from nslab.firewalls,
+    the one registry of how each tool's counters are read (pings in bash, connections in
+    the helper); IPv6 after a line "@@nslab-v6"."""
 
-    def arm(pattern: str, argvs: list[list[str]]) -> str:
+    def arm(pattern: str, argvs: tuple[tuple[str, ...], ...]) -> str:
         body = "; printf '@@nslab-v6\\n'; ".join('"${pre[@]}" ' + shlex.join(a) for a in argvs)
         return f"      {pattern}) {body} ;;"
 
-    arms = [arm(tool, argvs) for tool, argvs in SNAPSHOT.items() if tool != "iptables"]
-    return "\n".join([*arms, arm("*", SNAPSHOT["iptables"])])
+    arms = [arm(tool, fw.snapshot) for tool, fw in firewalls.REGISTRY.items() if tool != "iptables"]
+    return "\n".join([*arms, arm("*", firewalls.get("iptables").snapshot)])
 
 
 OBSERVE = r"""
@@ -147,7 +146,7 @@ def _snapshots(text: str) -> dict[str, parse.Ruleset]:
     for block in text.split("@@nslab-fw ")[1:]:
         where, _, body = block.partition("\n")
         place, _, tool = where.partition(":")
-        out[place] = parse.firewall_snapshot(tool, body)
+        out[place] = firewalls.parse_snapshot(tool, body)
     return out
 
 

@@ -361,30 +361,16 @@ def unlimit_icmp(done: set[str]) -> None:
 # --- counters ----------------------------------------------------------------------------
 
 
-# What a person reads of each firewall tool's rules (the diagnostics bundle): its own listing.
-LISTING = {
-    "nft": [["nft", "list", "ruleset"]],
-    "iptables4": [["iptables-save", "-c"]],
-    "iptables": [["iptables-save", "-c"], ["ip6tables-save", "-c"]],
-    "legacy": [["iptables-legacy-save", "-c"], ["ip6tables-legacy-save", "-c"]],
-}
-SNAPSHOT = {
-    "nft": [["nft", "-j", "list", "ruleset"]],
-    "iptables4": [["iptables-save", "-c"]],
-    "iptables": [["iptables-save", "-c"], ["ip6tables-save", "-c"]],
-    "legacy": [["iptables-legacy-save", "-c"], ["ip6tables-legacy-save", "-c"]],
-}
-
-
-def snapshot(places: list[str]) -> dict[str, str]:
-    """Each firewall place's counters, as PLACE:TOOL ("host": the world's root namespace);
-    IPv6 after a line "@@nslab-v6" (nslab.parse.firewall_snapshot reads them)."""
+def snapshot(places: list[list[Any]]) -> dict[str, str]:
+    """Each firewall place's counters: [PLACE:TOOL, argvs] as the client sends them (from
+    nslab.firewalls, the registry; "host" is the world's root namespace); the texts of
+    several argvs joined by a line "@@nslab-v6" (IPv6's after IPv4's)."""
     out = {}
-    for spec in places:
-        place, _, tool = spec.partition(":")
+    for spec, argvs in places:
+        place = spec.partition(":")[0]
         pre = [] if place == "host" else ["ip", "netns", "exec", place]
         texts = []
-        for argv in SNAPSHOT.get(tool, SNAPSHOT["iptables"]):
+        for argv in argvs:
             try:
                 texts.append(subprocess.run(pre + argv, capture_output=True, text=True, timeout=10).stdout)
             except (OSError, subprocess.TimeoutExpired):

@@ -1,0 +1,77 @@
+"""The firewall registry: each firewall tool a place's rules are read with, in one entry
+(as testinfra keeps its backends in one map): how its counters are snapshotted around a
+probe (the evidence), what a person reads of it (the diagnostics bundle), how a snapshot
+is parsed, and the Debian package that has it. A place is named `PLACE:TOOL` ("host" is
+the world's root namespace); a new tool is one entry here.
+
+>>> get("nft").listing
+(('nft', 'list', 'ruleset'),)
+>>> get("anything else").tool  # a lab's backend this registry does not know: iptables-nft
+'iptables'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nslab import parse
+
+V6_MARK = "@@nslab-v6\n"  # between IPv4's and IPv6's listing in one snapshot text
+
+
+@dataclass(frozen=True)
+class Firewall:
+    tool: str
+    snapshot: tuple[tuple[str, ...], ...]  # counters, machine-readable; IPv6's after V6_MARK
+    listing: tuple[tuple[str, ...], ...]  # what a person reads
+    package: str  # the Debian package that has the tool
+    parse: Callable[[str], parse.Ruleset]
+
+
+def _iptables(text: str) -> parse.Ruleset:
+    """iptables-save, a line V6_MARK, ip6tables-save: IPv6 tables become "ip6 filter" ..."""
+    v4, _, v6 = text.partition(V6_MARK)
+    rs = parse.iptables_save(v4)
+    for table in parse.iptables_save(v6).tables.values():
+        table.name = f"ip6 {table.name}"
+        rs.tables[table.name] = table
+    return rs
+
+
+_SAVE = (("iptables-save", "-c"), ("ip6tables-save", "-c"))
+_LEGACY = (("iptables-legacy-save", "-c"), ("ip6tables-legacy-save", "-c"))
+REGISTRY: dict[str, Firewall] = {
+    f.tool: f
+    for f in (
+        Firewall(
+            "nft",
+            (("nft", "-j", "list", "ruleset"),),
+            (("nft", "list", "ruleset"),),
+            "nftables",
+            parse.nft_json,
+        ),
+        Firewall("iptables4", _SAVE[:1], _SAVE[:1], "iptables", _iptables),  # the seed's host: IPv4 only
+        Firewall("iptables", _SAVE, _SAVE, "iptables", _iptables),  # iptables-nft, both families
+        Firewall("legacy", _LEGACY, _LEGACY, "iptables", _iptables),  # iptables-legacy
+    )
+}
+
+
+def get(tool: str) -> Firewall:
+    """The registry's entry for a tool; iptables (iptables-nft) for one it does not know."""
+    return REGISTRY.get(tool, REGISTRY["iptables"])
+
+
+def parse_snapshot(tool: str, text: str) -> parse.Ruleset:
+    """One place's counters as a probe snapshots them; unreadable: an empty ruleset."""
+    try:
+        return get(tool).parse(text)
+    except (ValueError, KeyError):
+        return parse.Ruleset()
+
+
+def snapshot_commands(places: list[str]) -> list[list[object]]:
+    """[PLACE:TOOL, its snapshot argvs] for each place: what the world's netprobe helper
+    runs around a batch of probes (it has no registry of its own: stdlib only)."""
+    return [[spec, [list(a) for a in get(spec.partition(":")[2]).snapshot]] for spec in places]
