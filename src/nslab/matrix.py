@@ -52,7 +52,7 @@ class Row:
         return f"{self.src} | {self.dest} | {self.service.words()} | {want}"
 
     def holds(self, got: Outcome) -> bool:
-        if self.service.proto == "icmp":
+        if self.service.proto == "icmp" and self.expect != "unreachable":
             return (got.outcome == "replies") == (self.expect == "replies")
         return got.outcome == self.expect and (self.reason is None or got.icmp == self.reason)
 

@@ -28,10 +28,11 @@ from nslab.evidence import Evidence, decisions
 from nslab.targets.base import Spawned
 
 PROTOCOLS = ("tcp", "udp")
+# "unreachable": the probe never left its namespace (no route: "Network is unreachable").
 OUTCOMES = {
-    "tcp": ("accepted", "refused", "dropped", "rejected"),
-    "udp": ("answered", "no answer", "rejected"),
-    "icmp": ("replies", "lost"),
+    "tcp": ("accepted", "refused", "dropped", "rejected", "unreachable"),
+    "udp": ("answered", "no answer", "rejected", "unreachable"),
+    "icmp": ("replies", "lost", "unreachable"),
 }
 # Outcomes where the packets did not get their answer: a firewall that decided them dropped
 # or rejected them. A reset (refused) is an answer: the packets were let through.
@@ -121,7 +122,7 @@ class Outcome:
         if self.outcome == "rejected":
             return f'rejected with "{self.icmp}"' + (f" (from {self.by})" if self.by else "")
         if self.outcome == "unreachable":
-            return f"never left: {self.error}"
+            return f"unreachable ({self.error}: it never left)"
         return self.outcome
 
     @property

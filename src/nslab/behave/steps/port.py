@@ -139,6 +139,12 @@ def dropped(context: Context) -> None:
     _expect(context, _last(context, "tcp"), "dropped")
 
 
+@then("the connection is unreachable")
+def conn_unreachable(context: Context) -> None:
+    """The connection never left its namespace: no route ("Network is unreachable")."""
+    _expect(context, _last(context, "tcp"), "unreachable")
+
+
 @then('the connection is rejected with "{reason}"')
 def conn_rejected(context: Context, reason: str) -> None:
     _expect(context, _last(context, "tcp"), "rejected", _reason(reason))
@@ -153,6 +159,11 @@ def answered(context: Context) -> None:
 @then("the datagram gets no answer")
 def no_answer(context: Context) -> None:
     _expect(context, _last(context, "udp"), "no answer")
+
+
+@then("the datagram is unreachable")
+def datagram_unreachable(context: Context) -> None:
+    _expect(context, _last(context, "udp"), "unreachable")
 
 
 @then('the datagram is rejected with "{reason}"')
