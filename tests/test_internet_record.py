@@ -18,3 +18,13 @@ def test_pings_over_ipv6_are_on_the_record_and_a_wrong_negative_fails(tmp_path: 
     failed = out[out.index("WRONG ON PURPOSE") :]
     assert "ASSERT FAILED: the internet saw pings from 2001:db8:f::1" in failed, failed[:2000]
     assert host_snapshot() == before
+
+
+@needs_netns
+def test_route_and_listener_steps_read_both_families(tmp_path: Path) -> None:
+    """`r1's routes include "<an IPv6 route>"` read IPv4 routes only; `saw a tcp connection
+    from the uplink` after an IPv6 connection said `peers 2001:db8:f::1, not 198.51.100.1`,
+    and `... on port 443 over IPv6` said the port was not a number."""
+    for feature in ("routes-both-families.feature", "seen-both-families.feature"):
+        r = run_feature(HERE_FEATURES / feature, tmp_path)
+        assert r.returncode == 0 and " 0 failed" in r.stdout, r.stdout[-3000:]

@@ -210,9 +210,11 @@ def netns_names(runner: Runner) -> list[str]:
     return [line.split()[0] for line in read(runner, ["ip", "netns", "show"]).splitlines() if line.strip()]
 
 
-def route_text(runner: Runner, ns: str | None) -> str:
-    """`ip route` as the seed prints it, trailing blanks trimmed per line."""
-    return "\n".join(line.rstrip() for line in read(runner, ["ip", "route"], ns).splitlines())
+def route_text(runner: Runner, ns: str | None, v6: bool = False) -> str:
+    """`ip route` as the seed prints it (`ip -6 route` with v6, without the link-local
+    fe80::/64 routes every interface gets), trailing blanks trimmed per line."""
+    lines = read(runner, ["ip", *(["-6"] if v6 else []), "route"], ns).splitlines()
+    return "\n".join(line.rstrip() for line in lines if not line.startswith("fe80::/64 "))
 
 
 def routes(runner: Runner, ns: str | None) -> list[parse.Route]:

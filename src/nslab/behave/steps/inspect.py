@@ -28,16 +28,21 @@ def netns_lists(context: Context, names: str) -> None:
 @then('{name}\'s routes include "{line}"')
 def routes_include(context: Context, name: str, line: str) -> None:
     session: LabSession = context.nslab
-    text = probe.route_text(session.w, session.namespace(name))
-    assert line in text.splitlines(), f"{name}'s routes do not include {line!r}:\n{text}"
+    v6 = ":" in line  # an IPv6 route names IPv6 addresses; interface names hold no colon
+    text = probe.route_text(session.w, session.namespace(name), v6=v6)
+    family = "IPv6 " if v6 else ""
+    assert line in text.splitlines(), f"{name}'s {family}routes do not include {line!r}:\n{text}"
 
 
 @then("{name}'s routes are exactly")
 @then("{name}'s routes are exactly:")  # the usual colon before a docstring
 def routes_exactly(context: Context, name: str) -> None:
     session: LabSession = context.nslab
-    text = probe.route_text(session.w, session.namespace(name))
     want = "\n".join(line.strip() for line in (context.text or "").strip().splitlines())
+    ns = session.namespace(name)
+    text = probe.route_text(session.w, ns)
+    if ":" in want:  # IPv6 routes written too: both families, IPv4's first
+        text = text.rstrip("\n") + "\n" + probe.route_text(session.w, ns, v6=True)
     assert text.strip() == want, f"{name}'s routes:\n{text}\nexpected:\n{want}"
 
 

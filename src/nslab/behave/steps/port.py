@@ -171,13 +171,26 @@ def datagram_rejected(context: Context, reason: str) -> None:
     _expect(context, _last(context, "udp"), "rejected", _reason(reason))
 
 
+# Before the plain one: behave takes the first pattern that matches ("443 over IPv6" is no port).
+@then("{name} saw a {proto} connection from {place} on port {port} over IPv6")
+def saw_connection_v6(context: Context, name: str, proto: str, place: str, port: str) -> None:
+    """As below, the place's IPv6 address only."""
+    _saw(context, name, proto, place, port, [str(context.nslab.address_of(place, v6=True))])
+
+
 @then("{name} saw a {proto} connection from {place} on port {port}")
 def saw_connection(context: Context, name: str, proto: str, place: str, port: str) -> None:
-    """The listener's own record of its peers: the source as it arrived (after any NAT)."""
+    """The listener's own record of its peers: the source as it arrived (after any NAT),
+    from the place's address in either family (a connection over IPv6 counts too)."""
+    _saw(context, name, proto, place, port, context.nslab.addresses_of(place))
+
+
+def _saw(context: Context, name: str, proto: str, place: str, port: str, addrs: list[str]) -> None:
     session: LabSession = context.nslab
-    addr = str(session.address_of(place))
     seen = session.seen_by(name, proto, check_port(port))
-    assert addr in seen, f"{name} saw {proto} port {port} peers {', '.join(seen) or 'none'}, not {addr}"
+    assert set(addrs) & set(seen), (
+        f"{name} saw {proto} port {port} peers {', '.join(seen) or 'none'}, not {' or '.join(addrs)}"
+    )
 
 
 @then("{name} is listening on {proto} port {port}")
