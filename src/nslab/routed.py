@@ -264,7 +264,8 @@ def _address(where: str, value: Any, subnets: Iterable[Any], version: int) -> An
     iface = ipaddress.ip_interface(f"{ip}/{home.prefixlen}")
     if "/" in text and ipaddress.ip_interface(text).network.prefixlen != home.prefixlen:
         raise LabError(f"{where}: prefix of {text} differs from {home}", f"write it as {iface}")
-    if version == 4 and ip in (home.network_address, home.broadcast_address):
+    # a /31 (RFC 3021) or /32 has no network or broadcast address: both are hosts
+    if version == 4 and home.prefixlen < 31 and ip in (home.network_address, home.broadcast_address):
         raise LabError(f"{where}: {ip} is the network or broadcast address of {home}", "pick a host address")
     return iface
 
