@@ -187,3 +187,34 @@ def test_nft_json_of_iptables_nft_tables() -> None:
     navy = rs.chain("NAVY", "ip filter")
     assert navy is not None and navy.rules[-1].spec == "return"
     assert parse.nft_json("").tables == {}
+
+
+def test_nft_json_fib_matches_read_as_nft_writes_them() -> None:
+    """rpath.sh's reverse-path check, as `nft -j` printed it (nftables 1.0.6): the rule is
+    named the way `nft list ruleset` writes it, not as JSON."""
+    import json
+
+    from nslab.parse import nft_json
+
+    chain = {"family": "inet", "table": "t", "name": "pre", "type": "filter", "policy": "accept"}
+    text = json.dumps(
+        {
+            "nftables": [
+                {"table": {"family": "inet", "name": "t"}},
+                {"chain": chain},
+                {"rule": {"family": "inet", "table": "t", "chain": "pre", "expr": [
+                    {"match": {"op": "==", "left": {"fib": {"result": "oif", "flags": ["saddr", "iif"]}},
+                               "right": False}},
+                    {"counter": {"packets": 3, "bytes": 252}}, {"drop": None}]}},
+                {"rule": {"family": "inet", "table": "t", "chain": "pre", "expr": [
+                    {"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}},
+                               "right": "local"}},
+                    {"counter": {"packets": 0, "bytes": 0}}, {"accept": None}]}},
+            ]
+        }
+    )  # fmt: skip
+    rules = nft_json(text).tables["inet t"].chains["pre"].rules
+    assert [(r.spec, r.target, r.packets) for r in rules] == [
+        ("fib saddr . iif oif missing drop", "DROP", 3),
+        ("fib daddr type local accept", "ACCEPT", 0),
+    ]

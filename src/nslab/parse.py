@@ -404,6 +404,8 @@ def _nft_left(left: dict[str, dict[str, str]]) -> str:
         return key if key in _IFNAMES else f"meta {key}"
     if "ct" in left:
         return f"ct {left['ct']['key']}"
+    if "fib" in left:  # reverse-path and address-type checks: "fib saddr . iif oif"
+        return f"fib {' . '.join(left['fib']['flags'])} {left['fib']['result']}"
     return json.dumps(left, sort_keys=True)
 
 
@@ -415,6 +417,8 @@ def _nft_statement(stmt: dict[str, object]) -> str:
         op = "" if m["op"] in ("==", "in") else f"{m['op']} "  # type: ignore[index]
         left = _nft_left(m["left"])  # type: ignore[index]
         right = _nft_value(m["right"])  # type: ignore[index]
+        if isinstance(m["right"], bool):  # type: ignore[index]
+            right = "exists" if m["right"] else "missing"  # type: ignore[index]  # as nft prints a fib result
         if left in _IFNAMES and isinstance(m["right"], str):  # type: ignore[index]
             right = f'"{right}"'  # nft quotes interface names
         return f"{left} {op}{right}"

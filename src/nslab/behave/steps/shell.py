@@ -43,12 +43,13 @@ def output_contains(context: Context, text: str) -> None:
 @then("the output shows")
 @then("the output shows:")  # the usual colon before a docstring
 def output_shows(context: Context) -> None:
-    """Every line of the docstring appears in the output, in order."""
+    """Every line of the docstring appears in the output, in order; runs of blanks and tabs
+    count as one space on both sides (`iptables -L` pads its columns, nft indents with tabs)."""
     r = _last(context)
-    lines = [line.rstrip() for line in r.output.splitlines()]
+    lines = [" ".join(line.split()) for line in r.output.splitlines()]
     pos = 0
     for want in (context.text or "").strip().splitlines():
-        want = want.strip()
+        want = " ".join(want.split())
         while pos < len(lines) and want not in lines[pos]:
             pos += 1
         assert pos < len(lines), f"the output has no line {want!r} (in order):\n{r.output}"
