@@ -1,6 +1,6 @@
-"""Words the kernel's own tests need: a /31 point-to-point transit (RFC 3021) between routers,
-both addresses hosts (it
-was refused as "network or broadcast address")."""
+"""Words the kernel's own tests need: a /31 point-to-point transit (RFC 3021) between
+routers, both addresses hosts (it was refused as "network or broadcast address"); output
+lines matched whatever their padding."""
 
 from __future__ import annotations
 
