@@ -28,6 +28,7 @@ from pathlib import Path
 
 HEAD = ("from", "to", "service", "expected", "got", "decided by")
 _SECTION = re.compile(r"^===== (.*?) =====$", re.M)
+PROBE, COMMANDS = "the probe", "commands this scenario ran"  # the bundle's places but the namespaces
 
 
 @dataclass
@@ -49,23 +50,20 @@ class Record:
 
 
 def places(bundle: str, deciding: list[str]) -> list[list[object]]:
-    """The diagnostics bundle in one section per place: what the probe saw first, then the
-    deciding places, then the others, the scenario's commands last."""
+    """The diagnostics bundle in one section per place: what the probe saw first (why it
+    failed, the last ping, connection or command), then the deciding places, then the
+    others, the scenario's commands last."""
     parts = _SECTION.split(bundle)
     grouped: dict[str, list[list[str]]] = {}
     for title, body in zip(parts[1::2], parts[2::2], strict=True):
         m = re.match(r"\[([^\]]+)\] (.*)", title)
-        place, what = (m[1], m[2]) if m else ("the probe" if "command" not in title else "commands", title)
-        if title.startswith("commands this scenario ran"):
-            place = "commands this scenario ran"
+        place, what = (m[1], m[2]) if m else (COMMANDS if title == COMMANDS else PROBE, title)
         grouped.setdefault(place, []).append([what, body.strip("\n")])
 
     def order(place: str) -> tuple[int, int]:
-        if place == "the probe" or place == "why it failed":
-            return (0, 0)
         if place in deciding:
             return (1, deciding.index(place))
-        return (3, 0) if place == "commands this scenario ran" else (2, 0)
+        return {PROBE: (0, 0), COMMANDS: (3, 0)}.get(place, (2, 0))
 
     return [[p, grouped[p]] for p in sorted(grouped, key=order)]
 
