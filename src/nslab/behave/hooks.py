@@ -13,10 +13,9 @@ import sys
 import tempfile
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover
-    import tomli as tomllib
-import contextlib
+    pass
 from pathlib import Path
 
 from behave.model import Feature, Scenario
@@ -24,11 +23,10 @@ from behave.model_core import Status
 from behave.runner import Context
 
 from nslab import report
-from nslab.behave import reporter, suggest
+from nslab.behave import reporter, run_report, suggest
 from nslab.behave.skip import skip
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
-from nslab.junit import NOT_SELECTED
 from nslab.lab import bundled_labs
 from nslab.session import LabSession
 
@@ -62,7 +60,7 @@ def before_all(context: Context) -> None:
     context.reports = Path(settings.reports)
     context.failures = {}  # scenario location -> what the report shows of its failure
     if settings.html:
-        _add_html_report(context, str(steps_page(Path(settings.html))))
+        _add_html_report(context, str(run_report.steps_page(Path(settings.html))))
     # Bundles from an earlier run would describe failures that no longer exist; JUnit files
     # from an earlier run (another subset, or a parallel run's merged file) would be counted
     # by CI as if they were this run's.
@@ -224,83 +222,10 @@ def _html_embedder(context: Context):  # type: ignore[no-untyped-def]
     return None
 
 
-def steps_page(page: Path) -> Path:
-    """Where behave-html-pretty-formatter's page of every step goes, beside nslab's report:
-    reports/index.html -> reports/steps.html, parallel/worker-1.html -> worker-1-steps.html."""
-    return page.with_name("steps.html" if page.stem == "index" else f"{page.stem}-steps.html")
-
-
-def _write_report(context: Context) -> None:
-    """nslab's page (failures first) and its records beside it, from every scenario."""
-    session: LabSession = context.nslab
-    page = Path(session.settings.html)
-    records = []
-    for feature in context._runner.features:
-        for scenario in feature.walk_scenarios():
-            record = _record(context, feature, scenario)
-            if record is not None:
-                record.steps_page = steps_page(page).name
-                records.append(record)
-    try:
-        report.write(_title(session), records, page, [("all steps", steps_page(page).name)])
-    except OSError as exc:  # a full disk: one line, the verdicts stand
-        print(f"nslab: could not write the HTML report {page}: {exc.strerror or exc}", file=sys.stderr)
-
-
-def _record(context: Context, feature: Feature, scenario: Scenario) -> report.Record | None:
-    status = scenario.status
-    common = {
-        "feature": feature.name or Path(feature.filename).stem,
-        "scenario": scenario.name,
-        "location": str(scenario.location),
-        "seconds": round(scenario.duration, 3),
-    }
-    if status == Status.passed:
-        return report.Record(**common, status="passed")
-    if status in (Status.skipped, Status.untested):
-        why = reporter.skip_reason(scenario, context.config)
-        if why == NOT_SELECTED:
-            return None  # another worker's or shard's scenario
-        if status == Status.untested:
-            why = "not run: the run stopped before it"
-        return report.Record(**common, status="skipped", reason=why)
-    step = next((s for s in scenario.all_steps if s.status.is_error() or s.status.is_failure()), None)
-    if step is None:
-        step = next((s for s in scenario.all_steps if s.status == Status.undefined), None)
-    said = str(step.exception) if step is not None and isinstance(step.exception, AssertionError) else ""
-    message = said or (step.error_message if step is not None else "") or str(scenario.exception or "")
-    if step is not None and step.status == Status.undefined:
-        close = suggest.did_you_mean(step.name, context._runner.step_registry)
-        message = "undefined step" + (f"; did you mean: {' | '.join(close)}" if close else "")
-    found = context.failures.get(str(scenario.location), {})
-    return report.Record(
-        **common,
-        status="failed",
-        step=f"{step.keyword} {step.name}" if step is not None else "(a hook)",
-        message=(message or "").strip(),
-        table=found.get("table", []),
-        places=found.get("places", []),
-        diagram=found.get("diagram", ""),
-    )
-
-
-def _title(session: LabSession) -> str:
-    """The run's name: project, lab, target."""
-    project = Path.cwd().name
-    pyproject = find_pyproject()
-    if pyproject is not None:
-        with contextlib.suppress(OSError, ValueError):
-            project = (
-                tomllib.loads(pyproject.read_text()).get("project", {}).get("name") or pyproject.parent.name
-            )
-    lab = getattr(session.run_lab or session.lab, "name", "") or "seed"
-    return f"nslab: {project} · lab {lab} · target {session.settings.target}"
-
-
 def after_all(context: Context) -> None:
     _suggest(context._runner.features, context._runner.step_registry)
     if hasattr(context, "nslab") and context.nslab.settings.html:
-        _write_report(context)
+        run_report.write(context)
     if hasattr(context, "nslab"):
         context.nslab.close()
 
