@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import HERE_FEATURES, needs_netns, run_feature
 
 
@@ -20,3 +21,35 @@ def test_the_output_shows_folds_blanks(tmp_path: Path) -> None:
     """`iptables -L` pads its columns: a docstring with single spaces still matches."""
     r = run_feature(HERE_FEATURES / "output-shows.feature", tmp_path)
     assert r.returncode == 0 and "1 scenario passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+@needs_netns
+def test_interface_mtu_and_ping_sizes_on_the_real_path(tmp_path: Path) -> None:
+    """`mtu` per interface in the lab file; `pings X with N bytes of data[, not fragmented]`:
+    1372 bytes fit a 1400-byte hop, 1472 do not unless fragmented."""
+    r = run_feature(HERE_FEATURES / "mtu.feature", tmp_path)
+    assert r.returncode == 0 and "4 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("mtu", "address6", "words"),
+    [
+        ("1000", True, "1000 is out of range (IPv6 needs 1280) (fix: use 1280 to 65535)"),
+        ("60", False, "60 is out of range (fix: use 68 to 65535)"),
+        ('"big"', False, "'big' is not a number of bytes (fix: e.g. mtu = 1400)"),
+    ],
+)
+def test_a_bad_mtu_is_one_line(mtu: str, address6: bool, words: str) -> None:
+    from nslab.config import tomllib
+    from nslab.errors import LabError
+    from nslab.routed import load_routed
+
+    six = ', address6 = "2001:db8:1::10"' if address6 else ""
+    raw = tomllib.loads(
+        '[[network]]\nname = "a"\nsubnet = "10.1.0.0/24"\nsubnet6 = "2001:db8:1::/64"\n'
+        f'[[host]]\nname = "pc"\n'
+        f'interfaces = [{{ network = "a", address = "10.1.0.10"{six}, mtu = {mtu} }}]\n'
+    )
+    with pytest.raises(LabError) as err:
+        load_routed(raw, Path("."))
+    assert str(err.value) == f"host[0].interfaces[0].mtu: {words}"

@@ -41,15 +41,17 @@ while read -r _net bridge addr addr6; do
   [ "$addr" = - ] || batch+="addr replace $addr dev $bridge"$'\n'
   [ "$addr6" = - ] || batch+="addr replace $addr6 dev $bridge nodad"$'\n'
 done <<<"$NSLAB_NETWORKS"
-while read -r host ifname peer bridge _addr _addr6; do
+while read -r host ifname peer bridge _addr _addr6 mtu; do
   has_link "$peer" || batch+="link add $peer type veth peer name $ifname netns $host"$'\n'
+  [ "$mtu" = - ] || batch+="link set $peer mtu $mtu"$'\n' # both legs: the path has one MTU
   batch+="link set $peer master $bridge up"$'\n'
 done <<<"$NSLAB_INTERFACES"
 ip -batch - <<<"$batch"
 for host in "${hosts[@]}"; do
   batch="link set lo up"$'\n'
-  while read -r ihost ifname _peer _bridge addr addr6; do
+  while read -r ihost ifname _peer _bridge addr addr6 mtu; do
     [ "$ihost" = "$host" ] || continue
+    [ "$mtu" = - ] || batch+="link set $ifname mtu $mtu"$'\n'
     [ "$addr" = - ] || batch+="addr replace $addr dev $ifname"$'\n'
     [ "$addr6" = - ] || batch+="addr replace $addr6 dev $ifname nodad"$'\n'
     batch+="link set $ifname up"$'\n'

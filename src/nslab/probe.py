@@ -53,12 +53,18 @@ class Ping:
         return f"{reason}; {self.evidence.summary(lost=lost)}"
 
 
-def ping_argv(dest: str, *, count: int, interval: float, wait: float) -> list[str]:
+def ping_argv(
+    dest: str, *, count: int, interval: float, wait: float, size: int | None = None, df: bool = False
+) -> list[str]:
     """Still `count` packets like the seed, but a short wait for replies: a lost packet
-    costs `wait` seconds instead of ping's default linger of up to 10 s."""
+    costs `wait` seconds instead of ping's default linger of up to 10 s. `size` bytes of
+    data (-s): with `df` never fragmented (-M do: too big for the path is an error), else
+    fragmented where needed (-M dont; ping's default sets DF until a router says the path
+    MTU, which lost the first packet of three in a test)."""
     # No -w: with a deadline, iputils keeps sending until it expires. The runner's
     # timeout is the hard stop instead.
-    return ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", dest]
+    extra = ["-s", str(size), "-M", "do" if df else "dont"] if size is not None else []
+    return ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", *extra, dest]
 
 
 # --- probes that did not run ----------------------------------------------------------------
@@ -176,12 +182,14 @@ def ping(
     interval: float = 0.02,
     wait: float = 0.15,
     firewalls: Sequence[str] = ("host:iptables4",),
+    size: int | None = None,
+    df: bool = False,
 ) -> Ping:
     """A measured ping, or ProbeError when ping never got to send (no verdict then), but for
     ping's own refusals, which are claims of their own ("Network is unreachable")."""
     raw, evidence = observe(
         runner,
-        ping_argv(str(dest), count=count, interval=interval, wait=wait),
+        ping_argv(str(dest), count=count, interval=interval, wait=wait, size=size, df=df),
         ns,
         firewalls=firewalls,
         timeout=count * interval + wait + 10,

@@ -65,6 +65,7 @@ class Interface:
     network: str
     address: ipaddress.IPv4Interface | None = None
     address6: ipaddress.IPv6Interface | None = None
+    mtu: int | None = None  # both legs; None: the kernel's 1500
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,17 @@ def _address(where: str, value: Any, subnets: Iterable[Any], version: int) -> An
     return iface
 
 
+def _mtu(where: str, value: Any, v6: bool) -> int:
+    """An interface's MTU: 68 (IPv4's least) to 65535; 1280 at least where it has IPv6."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LabError(f"{where}: {value!r} is not a number of bytes", "e.g. mtu = 1400")
+    low = 1280 if v6 else 68
+    if not low <= value <= 65535:
+        why = " (IPv6 needs 1280)" if v6 and value < 1280 else ""
+        raise LabError(f"{where}: {value} is out of range{why}", f"use {low} to 65535")
+    return value
+
+
 def _named(entries: Any, table: str, keys: set[str], example: str) -> list[tuple[str, dict[str, Any], str]]:
     """The [[TABLE]] entries as (where, entry, name): at least one, known keys, named."""
     if not isinstance(entries, list) or not entries:
@@ -366,7 +378,7 @@ def _interfaces(where: str, raw_ifaces: Any, host: str, networks: dict[str, Netw
     interfaces = []
     for j, raw in enumerate(raw_ifaces):
         iw = f"{where}.interfaces[{j}]"
-        raw = _check_keys(iw, raw, {"network", "address", "address6", "name", "peer"})
+        raw = _check_keys(iw, raw, {"network", "address", "address6", "name", "peer", "mtu"})
         if "network" not in raw:
             raise LabError(f"{iw}.network: missing", "name the network this interface is on")
         net_name = _str(f"{iw}.network", raw["network"])
@@ -388,7 +400,8 @@ def _interfaces(where: str, raw_ifaces: Any, host: str, networks: dict[str, Netw
                 f"set peer = a name of at most {IFNAMSIZ} bytes, or shorten the host name",
             )
         name = check_ifname(f"{iw}.name", raw.get("name", f"eth{j}"))
-        interfaces.append(Interface(name, check_ifname(f"{iw}.peer", peer), net_name, address, address6))
+        mtu = _mtu(f"{iw}.mtu", raw["mtu"], address6 is not None) if "mtu" in raw else None
+        interfaces.append(Interface(name, check_ifname(f"{iw}.peer", peer), net_name, address, address6, mtu))
     _unique("interface name", [(f"{where}.interfaces[{j}].name", x.name) for j, x in enumerate(interfaces)])
     return interfaces
 

@@ -279,12 +279,16 @@ class LabSession:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL)."""
         return self.lab.firewall_places
 
-    def ping(self, src: str, dest: str, count: int = 3, v6: bool = False) -> probe.Ping:
+    def ping(
+        self, src: str, dest: str, count: int = 3, v6: bool = False, size: int | None = None, df: bool = False
+    ) -> probe.Ping:
         ns = self.namespace(src)
         addr = self.address_of(dest, v6)
         self.last_flow = (src, dest)
         if not 1 <= count <= MAX_PINGS:
             raise LabError(f"{count} pings is out of range", f"ping 1 to {MAX_PINGS} times")
+        if size is not None and not 0 <= size <= 65507:
+            raise LabError(f"{size} bytes of data is out of range", "ping 0 to 65507 bytes of data")
         self.last_ping = None
         try:
             self.last_ping = probe.ping(
@@ -295,6 +299,8 @@ class LabSession:
                 interval=self.settings.ping_interval,
                 wait=self.settings.ping_wait,
                 firewalls=self.firewalls,
+                size=size,
+                df=df,
             )
         except ProbeError as exc:
             self.last_result = exc.result  # type: ignore[assignment]

@@ -44,6 +44,13 @@ use_step_matcher("re")
 
 
 # Before the plain ones: behave takes the first pattern that matches.
+@when(r"(?P<src>.+?) pings (?P<dest>.+?) with (?P<size>\d+) bytes of data(?P<df>, not fragmented)?")
+def pings_sized(context: Context, src: str, dest: str, size: str, df: str | None) -> None:
+    """ping -s SIZE (and -M do: a packet too big for the path is an error, not fragments),
+    e.g. 1472 bytes of data fill a 1500-byte MTU exactly over IPv4."""
+    context.nslab.ping(src, dest, size=int(size), df=bool(df))
+
+
 @when(r"(?P<src>.+?) pings (?P<dest>.+?) over IPv6")
 def pings_v6(context: Context, src: str, dest: str) -> None:
     context.nslab.ping(src, dest, v6=True)

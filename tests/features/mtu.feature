@@ -1,0 +1,23 @@
+# Interface MTU and packet size: r1's leg into b (and h2's) carries 1400 bytes at most.
+#
+#   h1 (1500) ---- a ---- r1 ---- b (mtu 1400) ---- h2
+@lab:mtu
+Feature: MTU per interface, ping with a size
+  Background:
+    Given the lab is fully provisioned
+
+  Scenario: what fits the smaller MTU passes, unfragmented
+    When h1 pings h2 with 1372 bytes of data, not fragmented
+    Then 0% of packets are lost
+
+  Scenario: what is too big for the smaller MTU is answered by the router, not delivered
+    When h1 pings h2 with 1472 bytes of data, not fragmented
+    Then 100% of packets are lost
+
+  Scenario: too big for the sender's own MTU never leaves
+    When h2 pings r1 with 1472 bytes of data, not fragmented
+    Then 100% of packets are lost
+
+  Scenario: fragmented, the big packets pass
+    When h1 pings h2 with 1472 bytes of data
+    Then 0% of packets are lost
