@@ -11,9 +11,9 @@ from conftest import HERE_FEATURES, needs_netns, run_feature
 
 
 @needs_netns
-def test_routers_on_a_31_transit_route_across_it(tmp_path: Path) -> None:
+def test_routers_on_a_31_transit_route_across_it_with_their_own_sysctls(tmp_path: Path) -> None:
     r = run_feature(HERE_FEATURES / "p2p.feature", tmp_path)
-    assert r.returncode == 0 and "1 scenario passed, 0 failed" in r.stdout, r.stdout[-3000:]
+    assert r.returncode == 0 and "2 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
 
 
 @needs_netns

@@ -58,6 +58,15 @@ for host in "${hosts[@]}"; do
   done <<<"$NSLAB_INTERFACES"
   ip -n "$host" -batch - <<<"$batch"
 done
+# The hosts' own sysctls (rp_filter, accept_redirects, forwarding per interface), now that
+# their interfaces exist: one ip for all of them.
+if [ -n "${NSLAB_SYSCTLS:-}" ]; then
+  batch=""
+  while read -r host setting; do
+    batch+="netns exec $host sysctl -qw $setting"$'\n'
+  done <<<"$NSLAB_SYSCTLS"
+  ip -batch - <<<"$batch"
+fi
 saved=$(ip6tables-save -t filter 2>/dev/null || true)
 pending=""
 for kind in neighbour-solicitation neighbour-advertisement router-solicitation router-advertisement; do

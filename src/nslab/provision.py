@@ -121,6 +121,7 @@ def routed_env(lab: RoutedLab, rulesets: dict[Path, str] | None = None) -> dict[
             f"{h.name} {i.name} {i.peer} {n.bridge} {opt(i.address)} {opt(i.address6)} {opt(i.mtu)}"
             for h, i, n in lab.attachments()
         ),
+        "NSLAB_SYSCTLS": "\n".join(f"{h.name} {k}={v}" for h in lab.hosts for k, v in h.sysctls),
         "NSLAB_ROUTES": "\n".join(
             f"{h.name} {6 if r.v6 else 4} {r.dst} {r.via}" for h in lab.hosts for r in h.routes
         ),

@@ -18,6 +18,7 @@ simulated internet hangs off one host (`[upstream] via = "edge"`) or the lab's h
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,7 @@ class Host:
     router: bool = False
     routes: tuple[Route, ...] = ()
     rulesets: tuple[RulesetFile, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()  # the host's own (net.*), after its links exist
 
     def addresses(self, v6: bool = False) -> list[IPAddress]:
         out: list[IPAddress] = []
@@ -420,9 +422,32 @@ def _routes(where: str, raw: Any, host: str, interfaces: list[Interface]) -> tup
     return routes
 
 
+_SYSCTL_KEY = re.compile(r"net(\.[A-Za-z0-9_-]+)+")
+_SYSCTL_VALUE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _sysctls(where: str, table: Any) -> tuple[tuple[str, str], ...]:
+    """A host's sysctls: net.* keys only (a network namespace has its own; others are the
+    machine's), plain values: { "net.ipv4.conf.all.rp_filter" = 1 }."""
+    if not isinstance(table, dict):
+        raise LabError(f"{where}: expected a table", '{ "net.ipv4.conf.all.rp_filter" = 1 }')
+    out = []
+    for key, value in table.items():
+        if not _SYSCTL_KEY.fullmatch(key):
+            raise LabError(
+                f"{where}: {key!r} is not a network namespace's sysctl",
+                "only net.* keys: each host is a network namespace; the rest is the machine's",
+            )
+        text = str(int(value)) if isinstance(value, bool) else str(value)
+        if not _SYSCTL_VALUE.fullmatch(text):
+            raise LabError(f"{where}.{key}: {value!r} is not a plain value", "a number or a word, e.g. 1")
+        out.append((key, text))
+    return tuple(out)
+
+
 def _hosts(entries: Any, networks: dict[str, Network], base: Path) -> list[Host]:
     out = []
-    keys = {"name", "interfaces", "router", "routes", "firewall"}
+    keys = {"name", "interfaces", "router", "routes", "firewall", "sysctls"}
     for where, entry, name in _named(entries, "host", keys, "pc"):
         check_unreserved(f"{where}.name", name, "host")
         interfaces = _interfaces(where, entry.get("interfaces", []), name, networks)
@@ -431,7 +456,8 @@ def _hosts(entries: Any, networks: dict[str, Network], base: Path) -> list[Host]
             raise LabError(f"{where}.router: expected true or false, got {router!r}")
         routes = _routes(where, entry.get("routes", []), name, interfaces)
         rulesets = _rulesets(f"{where}.firewall", entry["firewall"], base) if "firewall" in entry else ()
-        out.append(Host(name, tuple(interfaces), router, routes, rulesets))
+        sysctls = _sysctls(f"{where}.sysctls", entry.get("sysctls", {}))
+        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls))
     _unique("name", [(f"host[{i}].name", h.name) for i, h in enumerate(out)])
     return out
 

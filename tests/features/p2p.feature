@@ -9,3 +9,10 @@ Feature: Routers on a /31 transit
     Then 0% of packets are lost
     When r1 pings r2
     Then 0% of packets are lost
+
+  Scenario: r1's own sysctls, set from the lab file once its interfaces exist
+    Given the lab is fully provisioned
+    Then net.ipv4.conf.all.rp_filter is 1 on r1
+    And net.ipv4.conf.eth1.accept_redirects is 0 on r1
+    And net.ipv4.conf.all.rp_filter is 0 on r2
+    And net.ipv4.ip_forward is 1 on r2

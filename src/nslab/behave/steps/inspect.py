@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from behave import then
+from behave import then, use_step_matcher
 from behave.runner import Context
 
 from nslab import actions, probe
@@ -113,11 +113,28 @@ def internet_not_saw(context: Context, place: str) -> None:
 
 @then("{key} is {value} on the host")
 def sysctl_is(context: Context, key: str, value: str) -> None:
+    _sysctl_is(context, key, value, None, "the host")
+
+
+use_step_matcher("re")
+
+
+# net.* only: "{key} is {value} on {name}" would also read "blue is listening on tcp ...".
+@then(r"(?P<key>net\.[a-z0-9_.-]+) is (?P<value>\S+) on (?P<name>(?!the host\Z).+)")
+def sysctl_is_on(context: Context, key: str, value: str, name: str) -> None:
+    """A lab namespace's own sysctl (rp_filter, accept_redirects, forwarding)."""
+    _sysctl_is(context, key, value, context.nslab.namespace(name), name)
+
+
+def _sysctl_is(context: Context, key: str, value: str, ns: str | None, where: str) -> None:
     session: LabSession = context.nslab
     if not re.fullmatch(r"net\.[a-z0-9_.-]+", key):
         raise LabError(f"{key!r} is not a network sysctl", "e.g. net.ipv4.ip_forward")
-    got = probe.sysctl(session.w, key)
-    assert got == value, f"{key} = {got}, expected {value}"
+    got = probe.sysctl(session.w, key, ns)
+    assert got == value, f"{key} = {got} on {where}, expected {value}"
+
+
+use_step_matcher("parse")
 
 
 @then("{place} is at {address}")
