@@ -23,6 +23,9 @@ from nslab.parse import Chain, Ruleset
 
 DROPS = ("DROP", "REJECT")
 VERDICTS = ("ACCEPT", *DROPS)
+# NAT rules decide where a packet goes, not whether: "translated by", beside the verdict
+# (a NAT rule counts a connection's first packet only: its +N is connections).
+TRANSLATIONS = ("MASQUERADE", "SNAT", "DNAT", "REDIRECT")
 HOST = "host"  # the lab's host: the world's root namespace
 # nslab's own housekeeping, never a probe's verdict: the neighbour and router discovery the
 # networks stage accepts first in the host's ip6 FORWARD chain (types 133-136, as
@@ -39,7 +42,7 @@ class Decision:
     table: str
     chain: str
     rule: int | None  # 1-based position in its chain; None for the chain's policy
-    target: str  # ACCEPT, DROP or REJECT
+    target: str  # ACCEPT, DROP or REJECT; or a translation (MASQUERADE, SNAT, DNAT, REDIRECT)
     spec: str  # the rule as iptables-save prints it, without "-A CHAIN"; "" for a policy
     packets: int  # packets it counted during the probe
 
@@ -48,7 +51,7 @@ class Decision:
         return self.target in DROPS
 
     def describe(self) -> str:
-        verb = {"ACCEPT": "accepted", "DROP": "dropped", "REJECT": "rejected"}[self.target]
+        verb = {"ACCEPT": "accepted", "DROP": "dropped", "REJECT": "rejected"}.get(self.target, "translated")
         what = (
             f"{self.chain} policy {self.target}"
             if self.rule is None
@@ -111,11 +114,11 @@ def decisions(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> li
                     if grew > 0:
                         found.append(Decision(where, table.name, chain.name, None, chain.policy, "", grew))
                 for i, rule in enumerate(chain.rules):
-                    if rule.target not in VERDICTS or rule.packets is None:
+                    if rule.target not in (*VERDICTS, *TRANSLATIONS) or rule.packets is None:
                         continue
                     if where == HOST and HOUSEKEEPING.fullmatch(rule.spec):
                         continue
-                    if not filters and rule.target not in DROPS:
+                    if not filters and rule.target not in (*DROPS, *TRANSLATIONS):
                         continue
                     grew = rule.packets - _counted(prev, i, rule.spec)
                     if grew > 0:

@@ -432,7 +432,15 @@ def _nft_statement(stmt: dict[str, object]) -> str:
     return key  # accept, drop, counter, masquerade, return, log ...
 
 
-_NFT_VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT"}
+_NFT_VERDICTS = {
+    "accept": "ACCEPT",
+    "drop": "DROP",
+    "reject": "REJECT",
+    "masquerade": "MASQUERADE",
+    "snat": "SNAT",
+    "dnat": "DNAT",
+    "redirect": "REDIRECT",
+}
 
 
 def nft_json(text: str) -> Ruleset:
