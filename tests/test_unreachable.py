@@ -1,7 +1,6 @@
-"""Outcomes and evidence the kernel has words for: `unreachable`, the outcome of a probe that
-never left its namespace (no route), is an
-expectation for connections, datagrams and matrix rows (it was `never left`, which no
-expectation matched)."""
+"""Outcomes and evidence the kernel has words for: `unreachable`, the outcome of a probe
+that never left its namespace (no route), is an expectation for connections, datagrams and
+matrix rows (it was `never left`, which no expectation matched); a NAT rule is evidence."""
 
 from __future__ import annotations
 
