@@ -28,3 +28,11 @@ def test_route_and_listener_steps_read_both_families(tmp_path: Path) -> None:
     for feature in ("routes-both-families.feature", "seen-both-families.feature"):
         r = run_feature(HERE_FEATURES / feature, tmp_path)
         assert r.returncode == 0 and " 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+@needs_netns
+def test_every_family_phrasing_holds_in_both_families(tmp_path: Path) -> None:
+    """A table of phrasings x families on a dual-stack routed lab: pings, connections,
+    datagrams, conntrack, the listener's record, the deciding rule, names and routes."""
+    r = run_feature(HERE_FEATURES / "both-families.feature", tmp_path)
+    assert r.returncode == 0 and "24 scenarios passed, 0 failed, 0 skipped" in r.stdout, r.stdout[-3000:]
