@@ -53,3 +53,11 @@ def test_a_bad_mtu_is_one_line(mtu: str, address6: bool, words: str) -> None:
     with pytest.raises(LabError) as err:
         load_routed(raw, Path("."))
     assert str(err.value) == f"host[0].interfaces[0].mtu: {words}"
+
+
+@needs_netns
+def test_a_named_nft_counter_is_evidence_and_a_step(tmp_path: Path) -> None:
+    """`counter name "telnet_drops"` in a rule: its packets are the rule's (the evidence
+    names the rule), and `r2's counter telnet_drops counted at least 1 packets` reads it."""
+    r = run_feature(HERE_FEATURES / "named-counters.feature", tmp_path)
+    assert r.returncode == 0 and "1 scenario passed, 0 failed" in r.stdout, r.stdout[-3000:]

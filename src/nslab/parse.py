@@ -246,6 +246,7 @@ class Ruleset:
     """All tables of one iptables-save run, rules in order, with counters when saved with -c."""
 
     tables: dict[str, Table] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)  # nft's named counters: packets
 
     def chain(self, name: str, table: str = "filter") -> Chain | None:
         t = self.tables.get(table)
@@ -450,7 +451,13 @@ def nft_json(text: str) -> Ruleset:
     "which rule decided" treats every filter chain alike. Native nft keeps no counter for a
     chain's policy: its `packets` stay None."""
     rs = Ruleset()
-    for item in json.loads(text or '{"nftables": []}').get("nftables", []):
+    items = json.loads(text or '{"nftables": []}').get("nftables", [])
+    # named counters (`counter name "web_hits"` in a rule): their packets are the rule's
+    named = {
+        (c["family"], c["table"], c["name"]): c for i in items if isinstance(c := i.get("counter"), dict)
+    }
+    rs.counters = {c["name"]: int(c["packets"]) for c in named.values()}
+    for item in items:
         if "table" in item:
             t = item["table"]
             rs.tables.setdefault(f"{t['family']} {t['name']}", Table(f"{t['family']} {t['name']}"))
@@ -465,14 +472,26 @@ def nft_json(text: str) -> Ruleset:
             chain = table.chains.setdefault(r["chain"], Chain(r["chain"], None))
             exprs = r.get("expr", [])
             counter = next(
-                (e["counter"] for e in exprs if "counter" in e and isinstance(e["counter"], dict)), None
+                (
+                    e["counter"]
+                    if isinstance(e["counter"], dict)
+                    else named.get((r["family"], r["table"], e["counter"]))
+                    for e in exprs
+                    if "counter" in e
+                ),
+                None,
             )
             target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)
             target = target or next((e[k]["target"] for e in exprs for k in e if k in ("jump", "goto")), None)
             chain.rules.append(
                 Rule(
                     r["chain"],
-                    " ".join(_nft_statement(e) for e in exprs if "counter" not in e) or "(empty)",
+                    " ".join(
+                        _nft_statement(e) if "counter" not in e else f'counter name "{e["counter"]}"'
+                        for e in exprs
+                        if "counter" not in e or isinstance(e["counter"], str)
+                    )
+                    or "(empty)",
                     target,
                     counter["packets"] if counter else None,
                     counter["bytes"] if counter else None,

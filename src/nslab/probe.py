@@ -229,6 +229,11 @@ def routes(runner: Runner, ns: str | None) -> list[parse.Route]:
     return parse.routes(read(runner, ["ip", "-j", "route"], ns))
 
 
+def nft_counters(runner: Runner, ns: str | None = None) -> dict[str, int]:
+    """nft's named counters in the namespace (`counter web_hits { }`): packets by name."""
+    return parse.nft_json(read(runner, ["nft", "-j", "list", "ruleset"], ns)).counters
+
+
 def ruleset(runner: Runner, ns: str | None = None) -> parse.Ruleset:
     """Every table, chain, rule and counter (`iptables-save -c`)."""
     return parse.iptables_save(read(runner, ["iptables-save", "-c"], ns))

@@ -9,7 +9,7 @@ from behave import then, use_step_matcher
 from behave.runner import Context
 
 from nslab import actions, probe
-from nslab.errors import LabError
+from nslab.errors import LabError, NslabError
 from nslab.session import LabSession
 
 
@@ -67,6 +67,19 @@ def policy_dropped(context: Context, n: int) -> None:
     chain = probe.ruleset(session.w).chain("FORWARD")
     assert chain is not None and chain.policy == "DROP", f"FORWARD policy is {chain and chain.policy}"
     assert (chain.packets or 0) >= n, f"FORWARD policy dropped {chain.packets} packets, expected >= {n}"
+
+
+@then("{place}'s counter {name} counted at least {n:d} packets")
+def named_counter(context: Context, place: str, name: str, n: int) -> None:
+    """An nft named counter (`counter web_hits { }`, used as `counter name "web_hits"`)."""
+    session: LabSession = context.nslab
+    ns = None if place == "the host" else session.namespace(place)
+    counters = probe.nft_counters(session.w, ns)
+    if name not in counters:
+        raise NslabError(
+            f"{place} has no nft counter {name!r}", "use one of: " + (", ".join(counters) or "(none there)")
+        )
+    assert counters[name] >= n, f"{place}'s counter {name} counted {counters[name]} packets, not {n} or more"
 
 
 @then("chain {chain} accepted at least {n:d} packets from {src} to {dst}")
