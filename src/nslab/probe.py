@@ -54,7 +54,14 @@ class Ping:
 
 
 def ping_argv(
-    dest: str, *, count: int, interval: float, wait: float, size: int | None = None, df: bool = False
+    dest: str,
+    *,
+    count: int,
+    interval: float,
+    wait: float,
+    size: int | None = None,
+    df: bool = False,
+    broadcast: bool = False,
 ) -> list[str]:
     """Still `count` packets like the seed, but a short wait for replies: a lost packet
     costs `wait` seconds instead of ping's default linger of up to 10 s. `size` bytes of
@@ -64,6 +71,7 @@ def ping_argv(
     # No -w: with a deadline, iputils keeps sending until it expires. The runner's
     # timeout is the hard stop instead.
     extra = ["-s", str(size), "-M", "do" if df else "dont"] if size is not None else []
+    extra += ["-b"] if broadcast else []  # a subnet's broadcast address: every host may answer
     return ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait:g}", *extra, dest]
 
 
@@ -184,12 +192,15 @@ def ping(
     firewalls: Sequence[str] = ("host:iptables4",),
     size: int | None = None,
     df: bool = False,
+    broadcast: bool = False,
 ) -> Ping:
     """A measured ping, or ProbeError when ping never got to send (no verdict then), but for
     ping's own refusals, which are claims of their own ("Network is unreachable")."""
     raw, evidence = observe(
         runner,
-        ping_argv(str(dest), count=count, interval=interval, wait=wait, size=size, df=df),
+        ping_argv(
+            str(dest), count=count, interval=interval, wait=wait, size=size, df=df, broadcast=broadcast
+        ),
         ns,
         firewalls=firewalls,
         timeout=count * interval + wait + 10,

@@ -280,7 +280,14 @@ class LabSession:
         return self.lab.firewall_places
 
     def ping(
-        self, src: str, dest: str, count: int = 3, v6: bool = False, size: int | None = None, df: bool = False
+        self,
+        src: str,
+        dest: str,
+        count: int = 3,
+        v6: bool = False,
+        size: int | None = None,
+        df: bool = False,
+        broadcast: bool = False,
     ) -> probe.Ping:
         ns = self.namespace(src)
         addr = self.address_of(dest, v6)
@@ -301,6 +308,7 @@ class LabSession:
                 firewalls=self.firewalls,
                 size=size,
                 df=df,
+                broadcast=broadcast,
             )
         except ProbeError as exc:
             self.last_result = exc.result  # type: ignore[assignment]

@@ -2,7 +2,7 @@
 #
 #   h1 (1500) ---- a ---- r1 ---- b (mtu 1400) ---- h2
 @lab:mtu
-Feature: MTU per interface, ping with a size
+Feature: MTU per interface, ping with a size or to a broadcast address
   Background:
     Given the lab is fully provisioned
 
@@ -21,3 +21,8 @@ Feature: MTU per interface, ping with a size
   Scenario: fragmented, the big packets pass
     When h1 pings h2 with 1472 bytes of data
     Then 0% of packets are lost
+
+  Scenario: a broadcast ping on b is answered by the host that answers broadcasts
+    When r1 pings 10.61.2.255 as a broadcast
+    Then 0% of packets are lost
+    And the replies come from h2

@@ -51,6 +51,13 @@ def pings_sized(context: Context, src: str, dest: str, size: str, df: str | None
     context.nslab.ping(src, dest, size=int(size), df=bool(df))
 
 
+@when(r"(?P<src>.+?) pings (?P<dest>.+?) as a broadcast")
+def pings_broadcast(context: Context, src: str, dest: str) -> None:
+    """ping -b to a subnet's broadcast address (e.g. 10.1.0.255): every host that answers
+    broadcasts (net.ipv4.icmp_echo_ignore_broadcasts = 0) replies."""
+    context.nslab.ping(src, dest, broadcast=True)
+
+
 @when(r"(?P<src>.+?) pings (?P<dest>.+?) over IPv6")
 def pings_v6(context: Context, src: str, dest: str) -> None:
     context.nslab.ping(src, dest, v6=True)
