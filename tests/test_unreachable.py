@@ -24,3 +24,13 @@ def test_the_nat_rule_that_translated_is_named(tmp_path: Path) -> None:
     'translated by ...', beside the rules that accepted (it was never named)."""
     r = run_feature(HERE_FEATURES / "nat-evidence.feature", tmp_path)
     assert r.returncode == 0 and "1 scenario passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+@needs_netns
+def test_a_reject_whose_error_cannot_route_back_says_so(tmp_path: Path) -> None:
+    """r2 rejects telnet but has no route back to h1: the probe sees a drop, and the
+    why-line says why instead of leaving the reader to guess."""
+    r = run_feature(HERE_FEATURES / "unrouted-reject.feature", tmp_path)
+    assert "0 scenarios passed, 1 failed" in r.stdout, r.stdout[-3000:]
+    assert 'expected rejected with "admin-prohibited", got dropped' in r.stdout
+    assert "r2 rejected it, but the error could not reach h1: r2 has no route to 10.31.1.10" in r.stdout

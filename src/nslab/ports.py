@@ -140,13 +140,16 @@ class Connection:
     service: Service
     outcome: Outcome
     evidence: Evidence = field(default_factory=Evidence)
+    note: str = ""  # what the evidence alone would leave a reader to guess
 
     @property
     def lost(self) -> bool:
         return self.outcome.lost
 
     def why(self) -> str:
-        return f"{self.outcome.words()}; {self.evidence.summary(lost=self.lost)}"
+        return f"{self.outcome.words()}; {self.evidence.summary(lost=self.lost)}" + (
+            f"; {self.note}" if self.note else ""
+        )
 
     def describe(self) -> str:
         return f"{self.src} -> {self.dest} ({self.address}) {self.service.words()}"

@@ -355,11 +355,28 @@ class LabSession:
                 "so there is no verdict",
                 "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
             )
-        self.last_connection = ports.Connection(
-            src, dest, str(spec["dst"]), service, ports.Outcome.from_reply(raw), evidence
-        )
+        outcome = ports.Outcome.from_reply(raw)
+        note = self._unrouted_rejects(src, service, outcome, evidence)
+        self.last_connection = ports.Connection(src, dest, str(spec["dst"]), service, outcome, evidence, note)
         self.last_verdict = self.last_connection
         return self.last_connection
+
+    def _unrouted_rejects(
+        self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence
+    ) -> str:
+        """A REJECT counted the probe, yet no ICMP error came back: say whether the place that
+        rejected has a route to the source at all (without one its error goes nowhere, and a
+        reject looks like a drop)."""
+        if outcome.outcome not in ("dropped", "no answer"):
+            return ""
+        source = str(self.address_of(src, service.v6))
+        notes = []
+        for place in dict.fromkeys(d.where for d in evidence.decisions if d.target == "REJECT"):
+            ns = None if place == "host" else place
+            if not self.w.run(["ip", "route", "get", source], ns=ns).ok:
+                why = f"{place} has no route to {source}"
+                notes.append(f"{place} rejected it, but the error could not reach {src}: {why}")
+        return "; ".join(notes)
 
     def run_on_host(self, script: str) -> Result:
         """The blog's commands, typed at the host's prompt (the world's root namespace)."""
