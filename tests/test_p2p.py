@@ -27,9 +27,10 @@ def test_the_output_shows_folds_blanks(tmp_path: Path) -> None:
 def test_interface_mtu_and_ping_sizes_on_the_real_path(tmp_path: Path) -> None:
     """`mtu` per interface in the lab file; `pings X with N bytes of data[, not fragmented]`:
     1372 bytes fit a 1400-byte hop, 1472 do not unless fragmented; `pings ADDR as a
-    broadcast` (ping -b) is answered by the host whose sysctls let it answer."""
+    broadcast` (ping -b) is answered by the host whose sysctls let it answer; a second
+    address (`extra_addresses`) answers too."""
     r = run_feature(HERE_FEATURES / "mtu.feature", tmp_path)
-    assert r.returncode == 0 and "5 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+    assert r.returncode == 0 and "6 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ while read -r _net bridge addr addr6; do
   [ "$addr" = - ] || batch+="addr replace $addr dev $bridge"$'\n'
   [ "$addr6" = - ] || batch+="addr replace $addr6 dev $bridge nodad"$'\n'
 done <<<"$NSLAB_NETWORKS"
-while read -r host ifname peer bridge _addr _addr6 mtu; do
+while read -r host ifname peer bridge _addr _addr6 mtu _extra; do
   has_link "$peer" || batch+="link add $peer type veth peer name $ifname netns $host"$'\n'
   [ "$mtu" = - ] || batch+="link set $peer mtu $mtu"$'\n' # both legs: the path has one MTU
   batch+="link set $peer master $bridge up"$'\n'
@@ -49,8 +49,13 @@ done <<<"$NSLAB_INTERFACES"
 ip -batch - <<<"$batch"
 for host in "${hosts[@]}"; do
   batch="link set lo up"$'\n'
-  while read -r ihost ifname _peer _bridge addr addr6 mtu; do
+  while read -r ihost ifname _peer _bridge addr addr6 mtu extra; do
     [ "$ihost" = "$host" ] || continue
+    if [ "$extra" != - ]; then # more addresses, either family: addr,addr,...
+      while read -r -d, more; do
+        batch+="addr replace $more dev $ifname nodad"$'\n'
+      done <<<"$extra,"
+    fi
     [ "$mtu" = - ] || batch+="link set $ifname mtu $mtu"$'\n'
     [ "$addr" = - ] || batch+="addr replace $addr dev $ifname"$'\n'
     [ "$addr6" = - ] || batch+="addr replace $addr6 dev $ifname nodad"$'\n'

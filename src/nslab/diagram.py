@@ -87,7 +87,7 @@ def expected_routed(lab: RoutedLab) -> Topology:
         subnets = ", ".join(str(s) for s in (net.subnet, net.subnet6) if s is not None)
         topo.ifaces.append(Iface(HOST, net.bridge, addrs, note=f"network {net.name}: {subnets}"))
     for host, iface, net in lab.attachments():
-        addrs = tuple(str(a) for a in (iface.address, iface.address6) if a is not None)
+        addrs = tuple(str(a) for a in (iface.address, iface.address6, *iface.extra) if a is not None)
         topo.ifaces.append(Iface(HOST, iface.peer, (), master=net.bridge, peer=f"{host.name}/{iface.name}"))
         topo.ifaces.append(
             Iface(

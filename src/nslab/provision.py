@@ -119,6 +119,7 @@ def routed_env(lab: RoutedLab, rulesets: dict[Path, str] | None = None) -> dict[
         "NSLAB_HOSTS": "\n".join(f"{h.name} {int(h.router)}" for h in lab.hosts),
         "NSLAB_INTERFACES": "\n".join(
             f"{h.name} {i.name} {i.peer} {n.bridge} {opt(i.address)} {opt(i.address6)} {opt(i.mtu)}"
+            f" {','.join(map(str, i.extra)) or '-'}"
             for h, i, n in lab.attachments()
         ),
         "NSLAB_SYSCTLS": "\n".join(f"{h.name} {k}={v}" for h in lab.hosts for k, v in h.sysctls),

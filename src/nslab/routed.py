@@ -67,6 +67,8 @@ class Interface:
     address: ipaddress.IPv4Interface | None = None
     address6: ipaddress.IPv6Interface | None = None
     mtu: int | None = None  # both legs; None: the kernel's 1500
+    # more addresses on the same interface, either family (a secondary address, a VIP)
+    extra: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,18 @@ def _address(where: str, value: Any, subnets: Iterable[Any], version: int) -> An
     return iface
 
 
+def _extra(where: str, values: Any, net: Network) -> tuple[Any, ...]:
+    """More addresses on an interface: each in the network's subnet of its family."""
+    if not isinstance(values, list):
+        raise LabError(f"{where}: expected a list", 'extra_addresses = ["10.1.0.11", "2001:db8:1::11"]')
+    return tuple(
+        _address(
+            f"{where}[{k}]", v, [net.subnet6 if ":" in str(v) else net.subnet], 6 if ":" in str(v) else 4
+        )
+        for k, v in enumerate(values)
+    )
+
+
 def _mtu(where: str, value: Any, v6: bool) -> int:
     """An interface's MTU: 68 (IPv4's least) to 65535; 1280 at least where it has IPv6."""
     if not isinstance(value, int) or isinstance(value, bool):
@@ -380,7 +394,9 @@ def _interfaces(where: str, raw_ifaces: Any, host: str, networks: dict[str, Netw
     interfaces = []
     for j, raw in enumerate(raw_ifaces):
         iw = f"{where}.interfaces[{j}]"
-        raw = _check_keys(iw, raw, {"network", "address", "address6", "name", "peer", "mtu"})
+        raw = _check_keys(
+            iw, raw, {"network", "address", "address6", "name", "peer", "mtu", "extra_addresses"}
+        )
         if "network" not in raw:
             raise LabError(f"{iw}.network: missing", "name the network this interface is on")
         net_name = _str(f"{iw}.network", raw["network"])
@@ -403,7 +419,10 @@ def _interfaces(where: str, raw_ifaces: Any, host: str, networks: dict[str, Netw
             )
         name = check_ifname(f"{iw}.name", raw.get("name", f"eth{j}"))
         mtu = _mtu(f"{iw}.mtu", raw["mtu"], address6 is not None) if "mtu" in raw else None
-        interfaces.append(Interface(name, check_ifname(f"{iw}.peer", peer), net_name, address, address6, mtu))
+        extra = _extra(f"{iw}.extra_addresses", raw.get("extra_addresses", []), net)
+        interfaces.append(
+            Interface(name, check_ifname(f"{iw}.peer", peer), net_name, address, address6, mtu, extra)
+        )
     _unique("interface name", [(f"{where}.interfaces[{j}].name", x.name) for j, x in enumerate(interfaces)])
     return interfaces
 
@@ -510,7 +529,7 @@ def _cross_checks(lab: RoutedLab) -> None:
                 addresses.append((f"network {n.name}.host", str(a.ip)))
     for h in lab.hosts:
         for i in h.interfaces:
-            for a in (i.address, i.address6):
+            for a in (i.address, i.address6, *i.extra):
                 if a is not None:
                     addresses.append((f"host {h.name}.{i.name}", str(a.ip)))
     _unique("address", addresses)

@@ -2,7 +2,7 @@
 #
 #   h1 (1500) ---- a ---- r1 ---- b (mtu 1400) ---- h2
 @lab:mtu
-Feature: MTU per interface, ping with a size or to a broadcast address
+Feature: MTU and more addresses per interface, ping with a size or to a broadcast address
   Background:
     Given the lab is fully provisioned
 
@@ -26,3 +26,8 @@ Feature: MTU per interface, ping with a size or to a broadcast address
     When r1 pings 10.61.2.255 as a broadcast
     Then 0% of packets are lost
     And the replies come from h2
+
+  Scenario: h1's second address answers too
+    When r1 pings 10.61.1.11
+    Then 0% of packets are lost
+    And the replies come from 10.61.1.11
