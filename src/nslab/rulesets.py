@@ -92,6 +92,12 @@ def close_word(word: str, known: tuple[str, ...]) -> str | None:
     return found[0] if found and found[0] != word else None
 
 
+def _meant(word: str, known: tuple[str, ...], otherwise: str) -> str:
+    """The fix for an unknown name: the known one it nearly spells, else `otherwise`."""
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else otherwise
+
+
 def _chains(content: str) -> tuple[str, ...]:
     return tuple(m[1] for m in re.finditer(r"^:(\S+)", content, re.M))
 
@@ -115,33 +121,26 @@ def iptables_problem(text: str, content: str, path: Path, loads: Callable[[str],
             line = _bisect(lines, line, loads) or line
     fix = "fix the rule on that line"
     if missing:
-        close = difflib.get_close_matches(missing[1], IPT_TARGETS + _chains(content), n=1, cutoff=0.6)
         what = f"unknown target or chain `{missing[1]}`"
-        fix = (
-            f"did you mean {close[0]}?"
-            if close
-            else f"declare the chain (:{missing[1]} - [0:0]) or jump to a built-in target"
+        fix = _meant(
+            missing[1],
+            IPT_TARGETS + _chains(content),
+            f"declare the chain (:{missing[1]} - [0:0]) or jump to a built-in target",
         )
     elif m := re.search(r"Couldn't load (match|target) `([^']+)'", what):
         known = IPT_MATCHES if m[1] == "match" else IPT_TARGETS
-        close = difflib.get_close_matches(m[2], known, n=1, cutoff=0.6)
         what = f"unknown {m[1]} `{m[2]}`"
-        fix = (
-            f"did you mean {close[0]}?" if close else f"install the kernel module for it, or drop the {m[1]}"
-        )
+        fix = _meant(m[2], known, f"install the kernel module for it, or drop the {m[1]}")
     elif "invalid mask" in what:
         fix = PREFIX_FIX
     elif "No chain/target/match by that name" in what and line is not None and 0 < line <= len(lines):
         chain = re.match(r"\s*(?:-A|-I|--append|--insert)\s+(\S+)", lines[line - 1])
-        if chain and chain[1] not in BUILTIN_CHAINS + _chains(content):
-            close = difflib.get_close_matches(chain[1], BUILTIN_CHAINS + _chains(content), n=1, cutoff=0.6)
+        declared = BUILTIN_CHAINS + _chains(content)
+        if chain and chain[1] not in declared:
             what = f"chain `{chain[1]}` is not declared"
-            fix = (
-                f"did you mean {close[0]}?" if close else f"declare it (:{chain[1]} - [0:0]) before its rules"
-            )
+            fix = _meant(chain[1], declared, f"declare it (:{chain[1]} - [0:0]) before its rules")
     elif m := re.search(r"Unknown ICMPv6 type `([^']+)'", what):
-        close = difflib.get_close_matches(m[1], ICMP6_TYPES, n=1, cutoff=0.6)
-        fix = f"did you mean {close[0]}?" if close else "one of: " + ", ".join(ICMP6_TYPES)
+        fix = _meant(m[1], ICMP6_TYPES, "one of: " + ", ".join(ICMP6_TYPES))
     elif "unknown option" in what:
         fix = "check the option's spelling (iptables -m MATCH --help lists a match's options)"
     return Problem(path, line, what, fix)
@@ -220,8 +219,7 @@ def check_static(kind: str, path: Path) -> Problem | None:
         if kind in ("iptables", "ip6tables"):
             jump = re.search(r"(?:-j|--jump|-g|--goto)\s+(\S+)", line)
             if jump and jump[1] not in IPT_TARGETS + chains:
-                close = difflib.get_close_matches(jump[1], IPT_TARGETS + chains, n=1, cutoff=0.6)
-                fix = f"did you mean {close[0]}?" if close else f"declare the chain (:{jump[1]} - [0:0])"
+                fix = _meant(jump[1], IPT_TARGETS + chains, f"declare the chain (:{jump[1]} - [0:0])")
                 return Problem(path, number, f"unknown target or chain `{jump[1]}`", fix)
         elif kind == "nft":
             body = re.sub(r'"[^"]*"', "", line.split("#", 1)[0])  # strings are names, not words
