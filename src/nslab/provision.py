@@ -10,6 +10,7 @@ can stop the story at any stage: `provision(world, lab, upto="gateway")`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,11 @@ class Stage:
 
 
 def stages(kind: str = "seed") -> list[Stage]:
+    return list(_stages(kind))
+
+
+@functools.cache  # the stage files are the package's: read once, not on every provision
+def _stages(kind: str) -> tuple[Stage, ...]:
     story = STORIES[kind]
     found = []
     for path in (stage_dir() / story).iterdir():
@@ -55,7 +61,7 @@ def stages(kind: str = "seed") -> list[Stage]:
             need = next((x.split(":", 1)[1] for x in head if x.startswith("# needs:")), "")
             needs = tuple(n.strip() for n in need.split(",") if n.strip())
             found.append(Stage(int(m.group(1)), m.group(2), path, story, needs))
-    return sorted(found, key=lambda s: s.order)
+    return tuple(sorted(found, key=lambda s: s.order))
 
 
 def stage_names(kind: str = "seed") -> list[str]:
