@@ -149,3 +149,22 @@ def test_a_routed_failures_diagnostics_hold_the_deciding_routers_ruleset_first(t
     assert "===== [host] rules and counters  ($ ip6tables-save -c) =====" in text
     places = re.findall(r"<summary>([^<]+)</summary>", page.read_text())
     assert places[:2] == ["the probe", "edge"], places  # the deciding router first
+
+
+@needs_netns
+def test_status_reads_the_lab_that_is_up_wherever_it_runs(tmp_path: Path) -> None:
+    """A seed lab brought up outside any project stays the seed lab for `status` run inside
+    a project whose [tool.nslab] names another lab."""
+    r = subprocess.run([*NSLAB, "init", "proj"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "NSLAB_STATE": str(tmp_path / "lab.json")}
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert subprocess.run([*NSLAB, "up"], cwd=outside, env=env, capture_output=True).returncode == 0
+    try:
+        status = subprocess.run(
+            [*NSLAB, "status"], cwd=tmp_path / "proj", env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "lab 'seed' is up" in status.stdout, status.stdout + status.stderr
+    finally:
+        subprocess.run([*NSLAB, "down"], cwd=outside, env=env, capture_output=True)

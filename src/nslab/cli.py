@@ -50,9 +50,13 @@ def _lab_file(path: str | None) -> str:
     return str(found if found.is_absolute() else (pyproject.parent / found).resolve())
 
 
-def _lab(path: str | None) -> AnyLab:
-    file = _lab_file(path)
+def _load(file: str) -> AnyLab:
+    """The lab in `file`, or the seed lab for "" (a state file's `lab` reads the same)."""
     return load_lab(file) if file else default_lab()
+
+
+def _lab(path: str | None) -> AnyLab:
+    return _load(_lab_file(path))
 
 
 def _current() -> tuple[LabState, World, AnyLab]:
@@ -64,7 +68,7 @@ def _current() -> tuple[LabState, World, AnyLab]:
     except NslabError:
         LabState.forget()
         raise
-    return state, world, _lab(state.lab or None)
+    return state, world, _load(state.lab)  # the lab it was built from, wherever the command runs now
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,7 +159,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
     """Build the lab in a persistent world on this host and return."""
     try:
         lab_file = _lab_file(lab_path)
-        lab = load_lab(lab_file) if lab_file else default_lab()
+        lab = _load(lab_file)
         chosen = [s.name for s in select(upto, kind=lab.kind)]  # an unknown stage lists the lab's
         with exclusive():
             state = LabState.load()
