@@ -102,11 +102,11 @@ class Merged:
         return {s: states.count(s) for s in ("passed", "failed", "skipped")}
 
     def xml(self) -> JUnitXml:
+        """The merged file's content (once: the suites receive the cases)."""
         out = JUnitXml("nslab")
-        for name, suite in self.suites.items():
-            for (suite_name, *_), (case, _source) in self.cases.items():
-                if suite_name == name:
-                    suite.add_testcase(case)
+        for (suite_name, *_), (case, _source) in self.cases.items():
+            self.suites[suite_name].add_testcase(case)
+        for suite in self.suites.values():
             suite.update_statistics()
             suite.time = round(sum(float(c.time or 0) for c in suite), 6)
             out.add_testsuite(suite)
