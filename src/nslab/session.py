@@ -418,12 +418,10 @@ class LabSession:
         if self.last_flow is None:
             return marks
         for name, role in zip(self.last_flow, ("source", "destination"), strict=True):
-            try:
+            # namespace() knows "the internet" (the upstream's); an address or "the gateway"
+            # is no namespace and stays unmarked
+            with contextlib.suppress(NslabError):
                 marks.setdefault(self.namespace(name), role)
-            except NslabError:  # a place that is no lab namespace (an address, the internet)
-                upstream = getattr(self.lab, "upstream", None)
-                if upstream is not None and name in ("the internet", "the server"):
-                    marks.setdefault(upstream.namespace, role)
         return marks
 
     def deciding_places(self) -> list[str]:
