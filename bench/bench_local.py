@@ -25,10 +25,8 @@ from figures import show, timed  # bench/figures.py: python puts the script's fo
 
 from nslab import probe
 from nslab.config import Settings
-from nslab.lab import default_lab
-from nslab.labfile import load_lab
+from nslab.lab import Lab, default_lab, load_lab
 from nslab.provision import lab_env, provision, select
-from nslab.routed import RoutedLab
 from nslab.targets.local import LocalTarget
 from nslab.world import World
 
@@ -47,7 +45,7 @@ def main() -> None:
     worlds = timed(lambda: World.start(target, host_fs="rw").close(), n_world)
     show("  with host_fs=rw (no read-only mounts)", worlds)
 
-    def lab_times(the_lab: object, n: int) -> tuple[list[float], list[float], list[float], list[float]]:
+    def lab_times(the_lab: Lab, n: int) -> tuple[list[float], list[float], list[float], list[float]]:
         """Provisioning the lab in a fresh world: nslab's way, the stages again on top (they
         are idempotent: the second run must succeed and change nothing), and the naive way
         measured in the same run (a bash process per stage, as before stages shared one).
@@ -55,23 +53,23 @@ def main() -> None:
         0.1 s pause ("quiet"): the kernel frees an ended world's bridge and bridge ports
         holding the rtnl lock (measured: ~20 ms a bridge), which the next lab waits for."""
         first, again, naive, quiet = [], [], [], []
-        stages = [s.file for s in select(kind=the_lab.kind)]  # type: ignore[attr-defined]
-        env = lab_env(the_lab)  # type: ignore[arg-type]
+        stages = [s.file for s in select(the_lab)]
+        env = lab_env(the_lab)
         per_stage = "".join(f'bash "$1/{f}" && ' for f in stages) + "true"
         for _ in range(n):
             with World.start(target) as w:
                 start = time.perf_counter()
-                provision(w, the_lab)  # type: ignore[arg-type]
+                provision(w, the_lab)
                 first.append(time.perf_counter() - start)
                 start = time.perf_counter()
-                provision(w, the_lab)  # type: ignore[arg-type]
+                provision(w, the_lab)
                 again.append(time.perf_counter() - start)
             with World.start(target) as w:
                 time.sleep(0.1)
                 start = time.perf_counter()
-                provision(w, the_lab)  # type: ignore[arg-type]
+                provision(w, the_lab)
                 quiet.append(time.perf_counter() - start)
-            if not isinstance(the_lab, RoutedLab):  # the naive replay needs no ruleset upload
+            if not any(h.rulesets for h in the_lab.hosts):  # the naive replay needs no ruleset upload
                 with World.start(target) as w:
                     start = time.perf_counter()
                     w.run(["bash", "-c", per_stage, "naive", w.provision_dir], env=env, check=True)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Stage sysctl (the seed story, docs/seed-story.md section 2): bridged frames go through iptables, and IPv4 is routed.
+# Stage sysctl (the seed story, docs/seed-story.md section 2): bridged frames go through
+# iptables on the lab's host (and ip6tables where the lab has IPv6), so a rule there sees
+# traffic crossing a bridge; and the host routes where it is a network's gateway.
 # needs: bridge netfilter
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -9,5 +11,7 @@ if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
   echo "nslab: bridge netfilter is not available (no /proc/sys/net/bridge); load it with 'modprobe br_netfilter' on a disposable machine (see nslab doctor)" >&2
   exit 69
 fi
-set_sysctl net.bridge.bridge-nf-call-iptables="${NSLAB_BRIDGE_NF:-1}" \
-  net.ipv4.ip_forward="${NSLAB_IP_FORWARD:-1}"
+settings=(net.bridge.bridge-nf-call-iptables="${NSLAB_BRIDGE_NF:-1}")
+[ -z "${NSLAB_V6:-}" ] || settings+=(net.bridge.bridge-nf-call-ip6tables=1)
+[ -z "${NSLAB_GATEWAY:-}" ] || settings+=(net.ipv4.ip_forward="${NSLAB_IP_FORWARD:-1}")
+set_sysctl "${settings[@]}"

@@ -3,6 +3,7 @@
 # lets the lab subnet talk to itself, jumped to first and ending in RETURN:
 #   iptables -P FORWARD DROP; iptables -N NAVY; iptables -I FORWARD 1 -j NAVY
 #   iptables -A NAVY -j RETURN; iptables -I NAVY 1 -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT
+# when: firewall
 set -euo pipefail
 # shellcheck source=lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"

@@ -2,6 +2,7 @@
 # Stage forward: the chain lets the lab out to the internet and lets replies back in
 # (conntrack ESTABLISHED,RELATED). Without the nat stage the replies still get lost:
 # the internet has no route to the lab's private subnet.
+# when: firewall
 set -euo pipefail
 # shellcheck source=lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"

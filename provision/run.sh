@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run provision stages in order: `run.sh 10-sysctl.sh 20-topology.sh ...`. One call
+# Run provision stages in order: `run.sh 10-sysctl.sh 20-networks.sh ...`. One call
 # for a whole lab (no process start-up per stage on the caller's side); the first
 # failure stops the run and names the stage. Used by nslab and the Vagrantfile alike.
 set -euo pipefail
@@ -84,7 +84,7 @@ loads() {
 
 for stage in "$@"; do # every name checked before any stage runs
   case $stage in
-    [0-9][0-9]-*.sh | routed/[0-9][0-9]-*.sh) ;; # a story's stage; routed/: routed labs
+    [0-9][0-9]-*.sh) ;;
     *) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;;
   esac
   case $stage in *..* | *//*) echo "nslab: '$stage' is not a stage file name in provision/" >&2; exit 64 ;; esac

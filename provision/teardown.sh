@@ -2,9 +2,8 @@
 # Teardown: undo every stage, in reverse, on a machine's real root namespace (`@host`
 # scenarios and the Vagrant lab). Worlds never need it: ending a world frees everything.
 # Idempotent: safe on a half-built lab or a clean machine. Sysctls are left as they are.
-# It undoes what the lab declares: the seed's bridge, chain and NAT where the lab has them
-# (NSLAB_BRIDGE), a routed lab's hosts, bridges and neighbour-discovery rules where it has
-# those (NSLAB_HOSTS), and the simulated internet of either.
+# It undoes what the lab declares: the simulated internet, the host's chain and NAT where
+# the lab has them (NSLAB_CHAIN), the hosts, the bridges, the neighbour-discovery rules.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
@@ -30,8 +29,8 @@ unrule() {
 ip link del "$NSLAB_UPLINK" 2>/dev/null || true  # its routes to the isp go with it
 [ -e "/run/netns/$NSLAB_UPSTREAM_NS" ] && ip netns del "$NSLAB_UPSTREAM_NS"
 
-if [ -n "${NSLAB_BRIDGE:-}" ]; then # the seed's notation: one bridge, the host as gateway
-  need NSLAB_CHAIN NSLAB_SUBNET NSLAB_NAMESPACES
+if [ -n "${NSLAB_CHAIN:-}" ]; then # the host's chain and NAT, where the lab has them
+  need NSLAB_SUBNET NSLAB_BRIDGE
   unrule nat POSTROUTING -s "$NSLAB_SUBNET" ! -o "$NSLAB_BRIDGE" -j MASQUERADE
   unrule filter FORWARD -j "$NSLAB_CHAIN"
   if iptables -w -S "$NSLAB_CHAIN" >/dev/null 2>&1; then
@@ -39,30 +38,21 @@ if [ -n "${NSLAB_BRIDGE:-}" ]; then # the seed's notation: one bridge, the host 
     iptables -w -X "$NSLAB_CHAIN"
   fi
   iptables -w -P FORWARD ACCEPT
-  while read -r name _ifname peer _addr; do
-    [ -e "/run/netns/$name" ] && ip netns del "$name"
-    ip link del "$peer" 2>/dev/null || true
-    rm -rf "/etc/netns/${name:?}"
-  done <<<"$NSLAB_NAMESPACES"
-  ip link del "$NSLAB_BRIDGE" 2>/dev/null || true
 fi
-
-if [ -n "${NSLAB_HOSTS:-}" ]; then # a routed lab: its hosts (with their legs), its bridges
-  need NSLAB_NETWORKS NSLAB_INTERFACES
-  while read -r _host _ifname peer _rest; do
-    ip link del "$peer" 2>/dev/null || true
-  done <<<"$NSLAB_INTERFACES"
-  while read -r host _router; do
-    [ -e "/run/netns/$host" ] && ip netns del "$host"
-    rm -rf "/etc/netns/${host:?}"
-  done <<<"$NSLAB_HOSTS"
-  while read -r _name bridge _rest; do
-    ip link del "$bridge" 2>/dev/null || true
-  done <<<"$NSLAB_NETWORKS"
-  rm -rf "$state/rulesets" # nslab's copies of the user's ruleset files
-  for kind in 133 134 135 136; do # the networks stage's neighbour-discovery rules
-    while ip6tables -w -C FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type "$kind" -j ACCEPT 2>/dev/null; do
-      ip6tables -w -D FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type "$kind" -j ACCEPT
-    done
+need NSLAB_HOSTS NSLAB_NETWORKS NSLAB_INTERFACES
+while read -r _host _ifname peer _rest; do # the hosts, with their legs; the bridges
+  ip link del "$peer" 2>/dev/null || true
+done <<<"$NSLAB_INTERFACES"
+while read -r host _router; do
+  [ -e "/run/netns/$host" ] && ip netns del "$host"
+  rm -rf "/etc/netns/${host:?}"
+done <<<"$NSLAB_HOSTS"
+while read -r _name bridge _rest; do
+  ip link del "$bridge" 2>/dev/null || true
+done <<<"$NSLAB_NETWORKS"
+rm -rf "$state/rulesets" # nslab's copies of the user's ruleset files
+for kind in 133 134 135 136; do # the networks stage's neighbour-discovery rules
+  while ip6tables -w -C FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type "$kind" -j ACCEPT 2>/dev/null; do
+    ip6tables -w -D FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type "$kind" -j ACCEPT
   done
-fi
+done

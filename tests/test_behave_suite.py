@@ -62,8 +62,8 @@ def test_unknown_names_fail_listing_the_valid_ones(tmp_path: Path) -> None:
     r = run_behave(str(HERE / "features" / "unknown-names.feature"), "-D", f"reports={tmp_path}")
     assert r.returncode == 1
     out = r.stdout
-    assert "unknown namespace 'purple' in lab 'seed' (fix: use one of: red, blue)" in out
-    assert "unknown namespace 'red; rm -rf /'" in out
+    assert "unknown host 'purple' in lab 'seed' (fix: use one of: red, blue)" in out
+    assert "unknown host 'red; rm -rf /'" in out
     assert "no chain 'TEAL' in the filter table (fix: existing chains: none, the table is still empty)" in out
     assert "Traceback" not in out
     assert "address 192.0.2.1 is not part of lab 'seed'" in out

@@ -8,20 +8,24 @@ from pathlib import Path
 import pytest
 
 from nslab.errors import LabError
-from nslab.lab import default_lab, parse_lab
-from nslab.labfile import load_lab
+from nslab.lab import default_lab, load_lab
+from nslab.lab.tables import read_seed_notation
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_seed_lab_matches_the_story() -> None:
     lab = default_lab()
-    assert [(n.name, n.interface, str(n.address)) for n in lab.namespaces] == [
-        ("red", "veth1-red", "10.16.0.2/24"),
-        ("blue", "veth1-blue", "10.16.0.3/24"),
+    legs = [(h.name, i.name, i.peer, i.network, str(i.address)) for h in lab.hosts for i in h.interfaces]
+    assert legs == [
+        ("red", "veth1-red", "veth0-red", "lan", "10.16.0.2/24"),
+        ("blue", "veth1-blue", "veth0-blue", "lan", "10.16.0.3/24"),
     ]
-    assert lab.bridge.name == "br0" and str(lab.bridge.gateway) == "10.16.0.1/24"
-    assert lab.firewall.chain == "NAVY" and lab.firewall.policy == "DROP"
+    (lan,) = lab.networks
+    assert (lan.bridge, str(lan.subnet), str(lan.gateway)) == ("br0", "10.16.0.0/24", "10.16.0.1/24")
+    assert lan.host is None and lab.gateway_network == lan
+    assert lab.firewall is not None and (lab.firewall.chain, lab.firewall.policy) == ("NAVY", "DROP")
+    assert lab.upstream.host_address6 is None and not lab.v6  # the seed is IPv4 only
     # the simulated internet is on documentation ranges, never a real address
     for addr in (lab.upstream.server, lab.upstream.dns, lab.upstream.host_address.ip):
         assert any(addr in ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24"))
@@ -29,9 +33,8 @@ def test_seed_lab_matches_the_story() -> None:
 
 def test_three_namespace_lab_derives_interface_names() -> None:
     lab = load_lab(ROOT / "labs" / "three-ns.toml")
-    assert lab.namespace("green").interface == "veth1-green"
-    assert lab.namespace("green").peer == "veth0-green"
-    assert str(lab.namespace("green").address) == "10.20.0.3/24"
+    (green,) = lab.namespace("green").interfaces
+    assert (green.name, green.peer, str(green.address)) == ("veth1-green", "veth0-green", "10.20.0.3/24")
 
 
 def _ns(**kw: object) -> dict[str, object]:
@@ -41,36 +44,40 @@ def _ns(**kw: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("raw", "field", "words"),
     [
-        (_ns(name="red; rm -rf /"), "namespace[0].name", "not a valid name"),
-        (_ns(name="Red"), "namespace[0].name", "not a valid name"),
-        (_ns(name="a" * 16), "namespace[0].name", "longer than 15 bytes"),
-        (_ns(interface="veth1-abcdefghij"), "namespace[0].interface", "16 bytes"),
-        (_ns(interface="eth0$(reboot)"), "namespace[0].interface", "not a valid interface name"),
-        (_ns(address="10.17.0.2"), "namespace[0].address", "outside the lab subnet"),
-        (_ns(address="10.16.0.2/25"), "namespace[0].address", "prefix /25"),
-        (_ns(address="10.16.0.255"), "namespace[0].address", "broadcast"),
-        (_ns(address="not-an-ip"), "namespace[0].address", "not an IPv4 address"),
-        (_ns(colour="red"), "namespace[0]", "unknown key 'colour'"),
+        (_ns(name="red; rm -rf /"), "namespace #1.name", "not a valid name"),
+        (_ns(name="Red"), "namespace #1.name", "not a valid name"),
+        (_ns(name="a" * 16), "namespace #1.name", "longer than 15 bytes"),
+        (_ns(interface="veth1-abcdefghij"), "namespace #1.interface", "16 bytes"),
+        (_ns(interface="eth0$(reboot)"), "namespace #1.interface", "not a valid interface name"),
+        (_ns(address="10.17.0.2"), "namespace #1.address", "in none of the network's subnets"),
+        (_ns(address="10.16.0.2/25"), "namespace #1.address", "differs from 10.16.0.0/24"),
+        (_ns(address="10.16.0.255"), "namespace #1.address", "broadcast"),
+        (_ns(address="not-an-ip"), "namespace #1.address", "not an address"),
+        (_ns(colour="red"), "namespace #1", "unknown key 'colour'"),
         ({"namespace": []}, "namespace", "at least one"),
-        ({"namespace": [{"name": "red"}]}, "namespace[0].address", "missing"),
-        ({**_ns(), "bridge": {"gateway": "10.16.0.2/24"}}, "namespace[0].address", "already used"),
+        ({"namespace": [{"name": "red"}]}, "namespace #1.address", "missing"),
+        (
+            {**_ns(), "bridge": {"gateway": "10.16.0.2/24"}},
+            "host red.veth1-red",
+            "already used by network lan",
+        ),
         ({**_ns(), "bridge": {"name": "br0 x"}}, "bridge.name", "not a valid interface name"),
         ({**_ns(), "firewall": {"policy": "REJECT"}}, "firewall.policy", "ACCEPT or DROP"),
         ({**_ns(), "firewall": {"chain": "FORWARD"}}, "firewall.chain", "built-in"),
         ({**_ns(), "firewall": {"chain": "NA VY"}}, "firewall.chain", "not a valid iptables chain"),
         ({**_ns(), "lab": {"subnet": "10.16.0.0/33"}}, "lab.subnet", "not a subnet"),
-        ({**_ns(), "upstream": {"server": "10.16.0.9"}}, "upstream.server", "overlaps"),
+        ({**_ns(), "upstream": {"server": "10.16.0.9"}}, "upstream.server", "not in a documentation range"),
         # the same rules as the routed notation: reserved words, documentation ranges only
-        (_ns(name="host"), "namespace[0].name", "a word nslab's steps and CLI reserve"),
-        (_ns(name="world"), "namespace[0].name", "a word nslab's steps and CLI reserve"),
-        (_ns(name="the"), "namespace[0].name", "a word nslab's steps and CLI reserve"),
+        (_ns(name="host"), "namespace #1.name", "a word nslab's steps and CLI reserve"),
+        (_ns(name="world"), "namespace #1.name", "a word nslab's steps and CLI reserve"),
+        (_ns(name="the"), "namespace #1.name", "a word nslab's steps and CLI reserve"),
         ({**_ns(), "upstream": {"server": "8.8.8.8"}}, "upstream.server", "not in a documentation range"),
         ({**_ns(), "upstream": {"dns": "1.1.1.1"}}, "upstream.dns", "not in a documentation range"),
         ({**_ns(), "upstream": {"namespace": "red"}}, "upstream.namespace", "already used"),
         ({**_ns(), "upstream": {"domain": "bad domain"}}, "upstream.domain", "not a valid domain"),
         (
             {"namespace": [{"name": "red", "address": "10.16.0.2"}, {"name": "red", "address": "10.16.0.3"}]},
-            "namespace[1].name",
+            "namespace #2.name",
             "already used",
         ),
         (
@@ -80,15 +87,15 @@ def _ns(**kw: object) -> dict[str, object]:
                     {"name": "blue", "address": "10.16.0.3", "peer": "p"},
                 ]
             },
-            "namespace[1].peer",
-            "already used",
+            "host blue.veth1-blue.peer",
+            "interface name 'p' is already used by host red.veth1-red.peer",
         ),
         ({"bogus": {}}, "lab file", "unknown key 'bogus'"),
     ],
 )
 def test_bad_labs_name_the_field(raw: dict[str, object], field: str, words: str) -> None:
     with pytest.raises(LabError) as err:
-        parse_lab(raw)
+        read_seed_notation(raw)
     message = str(err.value)
     assert message.startswith(field + ":"), message
     assert words in message
@@ -108,7 +115,7 @@ def test_unknown_namespace_lists_the_valid_ones() -> None:
     lab = default_lab()
     with pytest.raises(LabError) as err:
         lab.namespace("purple")
-    assert "unknown namespace 'purple'" in str(err.value) and "red, blue" in str(err.value)
+    assert "unknown host 'purple'" in str(err.value) and "red, blue" in str(err.value)
     with pytest.raises(LabError, match="simulated upstream"):
         lab.namespace("isp")
 

@@ -44,7 +44,7 @@ def test_interface_mtu_and_ping_sizes_on_the_real_path(tmp_path: Path) -> None:
 def test_a_bad_mtu_is_one_line(mtu: str, address6: bool, words: str) -> None:
     from nslab.config import tomllib
     from nslab.errors import LabError
-    from nslab.routed import load_routed
+    from nslab.lab.tables import read_lab
 
     six = ', address6 = "2001:db8:1::10"' if address6 else ""
     raw = tomllib.loads(
@@ -53,8 +53,8 @@ def test_a_bad_mtu_is_one_line(mtu: str, address6: bool, words: str) -> None:
         f'interfaces = [{{ network = "a", address = "10.1.0.10"{six}, mtu = {mtu} }}]\n'
     )
     with pytest.raises(LabError) as err:
-        load_routed(raw, Path("."))
-    assert str(err.value) == f"host[0].interfaces[0].mtu: {words}"
+        read_lab(raw, Path("."))
+    assert str(err.value) == f"host #1.interfaces #1.mtu: {words}"
 
 
 @needs_netns

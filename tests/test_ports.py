@@ -117,7 +117,7 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
         "| 1   | red  | blue | tcp/80  | accepted | dropped | dropped by FORWARD policy DROP (+1 packets) |",
         "| 3   | blue | red  | icmp    | replies  | lost    | dropped by FORWARD policy DROP (+1 packets) |",
         "tcp/80 probe from red to blue did not run: namespace red does not exist, so there is no verdict",
-        "unknown namespace 'purple' in lab 'seed' (fix: use one of: red, blue)",
+        "unknown host 'purple' in lab 'seed' (fix: use one of: red, blue)",
         "port 0 is out of range (fix: use a port from 1 to 65535)",
         "port 70000 is out of range (fix: use a port from 1 to 65535)",
         "matrix row 1 (red | blue | sctp/80 | accepted): unknown service 'sctp/80'",

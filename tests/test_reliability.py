@@ -26,11 +26,11 @@ INJECTED = (Path("/tmp/nslab-injected"), Path("/usr/local/nslab-injected"), Path
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
 HOSTILE_STEPS = (
-    "unknown namespace 'red; touch /tmp/nslab-injected' in lab 'seed' (fix: use one of: red, blue)",
-    "unknown namespace '$(touch /tmp/nslab-injected)' in lab 'seed'",
+    "unknown host 'red; touch /tmp/nslab-injected' in lab 'seed' (fix: use one of: red, blue)",
+    "unknown host '$(touch /tmp/nslab-injected)' in lab 'seed'",
     "unknown destination 'blue; touch /tmp/nslab-injected' (fix: use one of: red, blue, the gateway",
     "unknown destination '-f 10.16.0.3'",
-    "unknown namespace 'averyveryverylongname' in lab 'seed'",
+    "unknown host 'averyveryverylongname' in lab 'seed'",
     "100000 pings is out of range (fix: ping 1 to 100 times)",
     "0 pings is out of range (fix: ping 1 to 100 times)",
     "'10.16.0.0/33' is not an IPv4 subnet (fix: write it like 10.16.0.0/24)",
@@ -47,7 +47,7 @@ HOSTILE_STEPS = (
     "port 65536 is out of range",
     "address 192.0.2.1 is not part of lab 'seed'",
     "address 8.8.8.8 is not part of lab 'seed'",
-    "'isp' is the simulated upstream, not a lab namespace",
+    "'isp' is the simulated upstream, not a lab host",
 )
 
 
@@ -155,7 +155,7 @@ def test_hostile_cli_input_is_one_line_each(tmp_path: Path) -> None:
     try:
         assert up.returncode == 0, up.stderr
         r = nslab("exec", "red; id", "--", "true", env=env)
-        assert r.returncode == 1 and "unknown namespace 'red; id' in lab 'seed'" in r.stderr
+        assert r.returncode == 1 and "unknown host 'red; id' in lab 'seed'" in r.stderr
     finally:
         nslab("down", env=env)
 

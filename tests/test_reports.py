@@ -14,8 +14,7 @@ from conftest import ROOT, host_snapshot, needs_netns, run_behave
 
 from nslab import diagram
 from nslab.junit import read as junit_suites
-from nslab.lab import default_lab
-from nslab.labfile import load_lab
+from nslab.lab import default_lab, load_lab
 
 HERE = Path(__file__).parent
 NSLAB = [sys.executable, "-m", "nslab.cli"]

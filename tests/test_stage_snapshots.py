@@ -17,7 +17,7 @@ import pytest
 from conftest import DATA, ROOT, needs_netns
 from support import snapshot
 
-from nslab.labfile import load_lab
+from nslab.lab import load_lab
 from nslab.provision import provision, stage_names
 from nslab.targets.local import LocalTarget
 from nslab.world import World
@@ -26,7 +26,7 @@ LABS = {"seed": "labs/seed.toml", "three-ns": "labs/three-ns.toml", "dmz": "labs
 CASES = [
     (name, i, stage)
     for name, path in LABS.items()
-    for i, stage in enumerate(stage_names(load_lab(ROOT / path).kind), 1)
+    for i, stage in enumerate(stage_names(load_lab(ROOT / path)), 1)
 ]
 
 

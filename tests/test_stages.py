@@ -9,8 +9,7 @@ from conftest import ROOT, needs_netns
 from nslab import probe
 from nslab.commands import CommandError
 from nslab.errors import LabError
-from nslab.lab import default_lab
-from nslab.labfile import load_lab
+from nslab.lab import default_lab, load_lab
 from nslab.provision import lab_env, provision, select, stage_names
 from nslab.targets.local import LocalTarget
 from nslab.world import World
@@ -28,7 +27,7 @@ SNAPSHOT = (
 # absent before it.
 BUILDS = {
     "sysctl": ["net.ipv4.ip_forward = 1", "net.bridge.bridge-nf-call-iptables = 1"],
-    "topology": ["br0", "veth0-red", "veth1-blue", "10.16.0.2/24", "10.16.0.3/24", "== red", "== blue"],
+    "networks": ["br0", "veth0-red", "veth1-blue", "10.16.0.2/24", "10.16.0.3/24", "== red", "== blue"],
     "firewall": [":FORWARD DROP", "-A FORWARD -j NAVY", "-A NAVY -s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT"],
     "gateway": ["10.16.0.1/24", "default via 10.16.0.1 dev veth1-red", "-A NAVY -o br0 -j ACCEPT"],
     "upstream": ["uplink0", "203.0.113.10/32", "203.0.113.10 via 198.51.100.2", "--name nslab-seen"],
@@ -43,10 +42,34 @@ def snapshot(world: World) -> str:
 
 
 def test_stage_names_follow_the_story() -> None:
-    assert stage_names() == ["sysctl", "topology", "firewall", "gateway", "upstream", "forward", "nat", "dns"]
-    assert [s.name for s in select(upto="gateway")] == ["sysctl", "topology", "firewall", "gateway"]
-    with pytest.raises(LabError, match=r"unknown provision stage 'bogus'.*sysctl, topology"):
-        select(upto="bogus")
+    seed = default_lab()
+    assert stage_names(seed) == [
+        "sysctl",
+        "networks",
+        "firewall",
+        "gateway",
+        "upstream",
+        "forward",
+        "nat",
+        "dns",
+    ]
+    assert [s.name for s in select(seed, upto="gateway")] == ["sysctl", "networks", "firewall", "gateway"]
+    # the seed story's old name for its networks stage still works
+    assert [s.name for s in select(seed, upto="topology")] == ["sysctl", "networks"]
+    assert [s.name for s in select(seed, only=["topology", "nat"])] == ["networks", "nat"]
+    with pytest.raises(LabError, match=r"unknown provision stage 'bogus'.*sysctl, networks"):
+        select(seed, upto="bogus")
+
+
+def test_one_stage_set_each_lab_gets_the_stages_that_build_what_it_declares() -> None:
+    dmz = load_lab(ROOT / "labs" / "dmz.toml")
+    assert stage_names(dmz) == ["sysctl", "networks", "routes", "upstream", "rulesets", "dns"]
+    # a stage of the seed story on a lab without its part: one line naming the part
+    with pytest.raises(LabError) as err:
+        select(dmz, only=["forward"])
+    assert str(err.value).startswith("lab 'dmz' has no forward stage: it has no chain on the host")
+    with pytest.raises(LabError, match=r"lab 'seed' has no routes stage: it has no routes"):
+        select(default_lab(), upto="routes")
 
 
 def test_lab_env_has_only_validated_values() -> None:
@@ -59,7 +82,7 @@ def test_lab_env_has_only_validated_values() -> None:
 
 
 @needs_netns
-@pytest.mark.parametrize("upto", stage_names())
+@pytest.mark.parametrize("upto", stage_names(default_lab()))
 def test_each_stage_is_idempotent_on_top_of_the_earlier_ones(upto: str) -> None:
     lab = default_lab()
     with World.start(LocalTarget()) as w:
@@ -68,7 +91,7 @@ def test_each_stage_is_idempotent_on_top_of_the_earlier_ones(upto: str) -> None:
         provision(w, lab, upto=upto)
         second = snapshot(w)
     assert first == second
-    names = stage_names()
+    names = stage_names(lab)
     done = names[: names.index(upto) + 1]
     for stage in names:
         for piece in BUILDS[stage]:
@@ -113,7 +136,7 @@ def test_rules_run_sh_loads_for_the_stages_equal_each_stage_run_alone() -> None:
         provision(w, lab)
         queued = snapshot(w)
     with World.start(LocalTarget()) as w:
-        for stage in select():
+        for stage in select(lab):
             w.run(["bash", f"{w.provision_dir}/{stage.file}"], env=env, check=True)
         alone = snapshot(w)
     assert "-A NAVY -o br0 -j ACCEPT" in queued and "--name nslab-seen" in queued
@@ -131,7 +154,7 @@ LONG_CHAIN = "N" * 29  # one over iptables' limit; the lab model refuses it, run
         # loaded; nat's, queued after it, is not
         (
             {"NSLAB_SUBNET": "10.16.0.0/33"},
-            ["topology", "firewall"],
+            ["networks", "firewall"],
             ["40-gateway.sh", "60-forward.sh", "70-nat.sh"],
             "60-forward.sh",
             "invalid mask",
@@ -141,7 +164,7 @@ LONG_CHAIN = "N" * 29  # one over iptables' limit; the lab model refuses it, run
         # the firewall stage's first load fails: the rest needs its chain and is not loaded
         (
             {"NSLAB_CHAIN": LONG_CHAIN},
-            ["topology"],
+            ["networks"],
             ["30-firewall.sh", "40-gateway.sh", "70-nat.sh"],
             "30-firewall.sh",
             "too long",
@@ -180,7 +203,7 @@ def test_rules_that_do_not_load_name_their_stage_and_leave_no_files(
 @needs_netns
 def test_a_stage_out_of_order_names_what_is_missing() -> None:
     with World.start(LocalTarget()) as w:
-        provision(w, default_lab(), only=["topology"])
+        provision(w, default_lab(), only=["topology"])  # the networks stage, by its old name
         with pytest.raises(CommandError) as err:
             provision(w, default_lab(), only=["gateway"])
     assert "chain NAVY does not exist; run the firewall stage first" in str(err.value)
@@ -210,7 +233,6 @@ def test_teardown_removes_a_lab_built_in_a_root_namespace() -> None:
 def test_teardown_removes_a_routed_lab_too(lab_file: str) -> None:
     """teardown.sh for every lab (it needed the seed's NSLAB_BRIDGE): hosts, bridges, the
     upstream and the neighbour-discovery rules gone, in a world standing in for the host."""
-    from nslab.labfile import load_lab
     from nslab.provision import teardown
 
     lab = load_lab(ROOT / lab_file)

@@ -15,7 +15,7 @@ import ipaddress
 from nslab import parse, probe
 from nslab.commands import Result, Runner
 from nslab.errors import LabError
-from nslab.lab import BUILTIN_CHAINS, CHAIN_RE, POLICIES
+from nslab.lab.checks import BUILTIN_CHAINS, CHAIN_RE, POLICIES
 
 
 def cidr(text: str) -> str:

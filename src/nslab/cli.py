@@ -22,11 +22,9 @@ import click
 from nslab import doctor as doctor_mod
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
-from nslab.lab import default_lab
-from nslab.labfile import load_lab
+from nslab.lab import Lab, default_lab, load_lab
 from nslab.persist import LabState, exclusive
 from nslab.provision import provision, select
-from nslab.routed import AnyLab
 from nslab.targets import open_target
 from nslab.targets.local import LocalTarget
 from nslab.world import World
@@ -50,16 +48,16 @@ def _lab_file(path: str | None) -> str:
     return str(found if found.is_absolute() else (pyproject.parent / found).resolve())
 
 
-def _load(file: str) -> AnyLab:
+def _load(file: str) -> Lab:
     """The lab in `file`, or the seed lab for "" (a state file's `lab` reads the same)."""
     return load_lab(file) if file else default_lab()
 
 
-def _lab(path: str | None) -> AnyLab:
+def _lab(path: str | None) -> Lab:
     return _load(_lab_file(path))
 
 
-def _current() -> tuple[LabState, World, AnyLab]:
+def _current() -> tuple[LabState, World, Lab]:
     state = LabState.load()
     if state is None:
         raise NslabError("no lab is up", "start one with `nslab up`")
@@ -123,7 +121,7 @@ def validate(files: tuple[str, ...]) -> None:
     for path in files:
         try:
             lab = load_lab(path)
-            files_of = [(h.name, r) for h in getattr(lab, "hosts", ()) for r in h.rulesets]
+            files_of = [(h.name, r) for h in lab.hosts for r in h.rulesets]
             how = ""
             if files_of and os.geteuid() == 0:
                 with World.start(LocalTarget()) as scratch:  # loaded for real, then thrown away
@@ -160,7 +158,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
     try:
         lab_file = _lab_file(lab_path)
         lab = _load(lab_file)
-        chosen = [s.name for s in select(upto, kind=lab.kind)]  # an unknown stage lists the lab's
+        chosen = [s.name for s in select(lab, upto)]  # an unknown stage lists the lab's
         with exclusive():
             state = LabState.load()
             if state is not None and World(LocalTarget(), state.world).alive():

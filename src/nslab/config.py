@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nslab.errors import NslabError
-from nslab.lab import default_lab
-from nslab.labfile import load_lab
-from nslab.routed import AnyLab
+from nslab.lab import Lab, default_lab, load_lab
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,7 +87,7 @@ class Settings:
             )
         return settings
 
-    def load_lab(self) -> AnyLab:
+    def load_lab(self) -> Lab:
         return load_lab(self.lab) if self.lab else default_lab()
 
 

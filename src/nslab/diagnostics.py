@@ -12,7 +12,7 @@ from nslab import firewalls as firewalls_registry
 from nslab import probe
 from nslab.commands import Runner
 from nslab.errors import ProbeError
-from nslab.routed import AnyLab
+from nslab.lab import Lab
 
 SYSCTLS = (
     "net.ipv4.ip_forward",
@@ -26,7 +26,7 @@ def _section(title: str, body: str) -> str:
 
 def collect(
     runner: Runner,
-    lab: AnyLab,
+    lab: Lab,
     *,
     extra: dict[str, str] | None = None,
     command_log: str = "",

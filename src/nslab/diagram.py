@@ -21,7 +21,6 @@ from nslab import probe
 from nslab.commands import Runner
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab  # noqa: F401  (default_lab: for the doctest)
-from nslab.routed import RoutedLab
 
 HOST = "host"
 FORMATS = ("svg", "png", "mmd", "dot")
@@ -52,74 +51,48 @@ class Topology:
         return {i.key: i for i in self.ifaces}
 
 
-def expected(lab: Lab | RoutedLab) -> Topology:
-    """What the lab file says should exist once every stage has run."""
-    if isinstance(lab, RoutedLab):
-        return expected_routed(lab)
-    up = lab.upstream
-    topo = Topology()
-    topo.ifaces.append(Iface(HOST, lab.bridge.name, (str(lab.bridge.gateway),), note="bridge, gateway"))
-    for ns in lab.namespaces:
-        topo.ifaces.append(Iface(HOST, ns.peer, (), master=lab.bridge.name, peer=f"{ns.name}/{ns.interface}"))
-        topo.ifaces.append(Iface(ns.name, ns.interface, (str(ns.address),), peer=f"{HOST}/{ns.peer}"))
-    topo.ifaces.append(
-        Iface(HOST, up.uplink, (str(up.host_address),), peer=f"{up.namespace}/{up.peer}", note="uplink")
-    )
-    topo.ifaces.append(Iface(up.namespace, up.peer, (str(up.isp_address),), peer=f"{HOST}/{up.uplink}"))
-    topo.ifaces.append(
-        Iface(up.namespace, "lo", (f"{up.server}/32", f"{up.dns}/32"), note=f"server, DNS for *.{up.domain}")
-    )
-    fw = lab.firewall
-    topo.firewall[HOST] = [
-        f"FORWARD (policy {fw.policy}) -j {fw.chain}",
-        f"{fw.chain}: ACCEPT {lab.subnet} -> {lab.subnet}; -o {lab.bridge.name} ACCEPT; RETURN",
-        f"nat POSTROUTING: MASQUERADE {lab.subnet} out of {up.uplink}",
-    ]
-    return topo
-
-
-def expected_routed(lab: RoutedLab) -> Topology:
-    """A routed lab: a bridge per network on the host, a veth leg per interface, routers,
-    the upstream hanging off its host."""
+def expected(lab: Lab) -> Topology:
+    """What the lab file says should exist once every stage has run: a bridge per network
+    on the host, a veth leg per interface, routers, the upstream hanging off its host, and
+    each place's firewall in that place's box (the host's only where it has one)."""
     topo = Topology()
     for net in lab.networks:
-        addrs = tuple(str(a) for a in (net.host, net.host6) if a is not None)
+        addrs = tuple(str(a) for a in (net.host, net.host6, net.gateway) if a is not None)
         subnets = ", ".join(str(s) for s in (net.subnet, net.subnet6) if s is not None)
-        topo.ifaces.append(Iface(HOST, net.bridge, addrs, note=f"network {net.name}: {subnets}"))
+        gateway = ", gateway" if net.gateway is not None else ""
+        topo.ifaces.append(Iface(HOST, net.bridge, addrs, note=f"network {net.name}: {subnets}{gateway}"))
     for host, iface, net in lab.attachments():
         addrs = tuple(str(a) for a in (iface.address, iface.address6, *iface.extra) if a is not None)
         topo.ifaces.append(Iface(HOST, iface.peer, (), master=net.bridge, peer=f"{host.name}/{iface.name}"))
-        topo.ifaces.append(
-            Iface(
-                host.name,
-                iface.name,
-                addrs,
-                peer=f"{HOST}/{iface.peer}",
-                note="router" if host.router else "",
-            )
-        )
+        note = "router" if host.router else ""
+        topo.ifaces.append(Iface(host.name, iface.name, addrs, peer=f"{HOST}/{iface.peer}", note=note))
     up = lab.upstream
     via = up.via or HOST
+
+    def present(*values: object) -> tuple[str, ...]:
+        return tuple(str(v) for v in values if v is not None)
+
     topo.ifaces.append(
         Iface(
             via,
             up.uplink,
-            (str(up.host_address), str(up.host_address6)),
+            present(up.host_address, up.host_address6),
             peer=f"{up.namespace}/{up.peer}",
             note="uplink",
         )
     )
     topo.ifaces.append(
-        Iface(up.namespace, up.peer, (str(up.isp_address), str(up.isp_address6)), peer=f"{via}/{up.uplink}")
+        Iface(up.namespace, up.peer, present(up.isp_address, up.isp_address6), peer=f"{via}/{up.uplink}")
     )
-    topo.ifaces.append(
-        Iface(
-            up.namespace,
-            "lo",
-            (f"{up.server}/32", f"{up.dns}/32", f"{up.server6}/128", f"{up.dns6}/128"),
-            note=f"server, DNS for *.{up.domain}",
-        )
-    )
+    loopback = (f"{up.server}/32", f"{up.dns}/32", *(f"{a}/128" for a in present(up.server6, up.dns6)))
+    topo.ifaces.append(Iface(up.namespace, "lo", loopback, note=f"server, DNS for *.{up.domain}"))
+    gw, fw = lab.gateway_network, lab.firewall
+    if fw is not None and gw is not None:
+        topo.firewall[HOST] = [
+            f"FORWARD (policy {fw.policy}) -j {fw.chain}",
+            f"{fw.chain}: ACCEPT {gw.subnet} -> {gw.subnet}; -o {gw.bridge} ACCEPT; RETURN",
+            f"nat POSTROUTING: MASQUERADE {gw.subnet} out of {up.uplink}",
+        ]
     for h in lab.hosts:
         if h.rulesets:
             topo.firewall[h.name] = [f"{r.kind} {r.path.name}" for r in h.rulesets]
@@ -130,7 +103,7 @@ def _links(runner: Runner, ns: str | None) -> list[dict]:
     return json.loads(runner.run(["ip", "-j", "-d", "addr"], ns=ns, check=True).stdout or "[]")
 
 
-def live(runner: Runner, lab: Lab | RoutedLab) -> Topology:
+def live(runner: Runner, lab: Lab) -> Topology:
     """What is really there: links, addresses and masters from `ip -j` in every namespace."""
     topo = Topology()
     for ns in [None, *probe.netns_names(runner)]:
@@ -145,7 +118,7 @@ def live(runner: Runner, lab: Lab | RoutedLab) -> Topology:
             )
             topo.ifaces.append(Iface(ns or HOST, name, addrs, master=link.get("master")))
     rules = runner.run(["iptables-save"], check=False).stdout
-    chains = ("FORWARD", lab.firewall.chain) if isinstance(lab, Lab) else ("FORWARD",)
+    chains = ("FORWARD", lab.firewall.chain) if lab.firewall is not None else ("FORWARD",)
     heads = tuple(f"-A {c}" for c in chains)
     host = [line for line in rules.splitlines() if line.startswith(heads) or "MASQUERADE" in line]
     policy = next((line for line in rules.splitlines() if line.startswith(":FORWARD DROP")), None)
@@ -203,7 +176,7 @@ def _host_title(lines: list[str]) -> str:
 
 
 def to_dot(
-    lab: Lab | RoutedLab, topo: Topology, diff: Differences | None = None, marks: dict[str, str] | None = None
+    lab: Lab, topo: Topology, diff: Differences | None = None, marks: dict[str, str] | None = None
 ) -> str:
     """Graphviz source: one cluster per namespace, veth pairs as edges, the firewall as a note;
     `marks` outlines namespaces in red with their role (a failing flow's source, destination)."""
@@ -270,7 +243,7 @@ def to_dot(
     return g.source
 
 
-def to_mermaid(lab: Lab | RoutedLab, topo: Topology, diff: Differences | None = None) -> str:
+def to_mermaid(lab: Lab, topo: Topology, diff: Differences | None = None) -> str:
     diff = diff or Differences()
     want = expected(lab).by_key()
     shown = {i.key: i for i in topo.ifaces}
@@ -298,7 +271,7 @@ def to_mermaid(lab: Lab | RoutedLab, topo: Topology, diff: Differences | None = 
 
 
 def render(
-    lab: Lab | RoutedLab,
+    lab: Lab,
     topo: Topology,
     fmt: str,
     diff: Differences | None = None,
@@ -317,7 +290,7 @@ def render(
     return graphviz.Source(source).pipe(format=fmt)
 
 
-def write(lab: Lab | RoutedLab, topo: Topology, path: Path, diff: Differences | None = None) -> None:
+def write(lab: Lab, topo: Topology, path: Path, diff: Differences | None = None) -> None:
     fmt = path.suffix.lstrip(".")
     if fmt not in FORMATS:
         raise NslabError(f"cannot write a diagram as '{path.suffix}'", "use .svg, .png, .mmd or .dot")

@@ -13,8 +13,8 @@ session refuses (see LabSession.host_world).
 from __future__ import annotations
 
 from nslab.commands import as_argv
+from nslab.lab import Lab
 from nslab.provision import teardown
-from nslab.routed import AnyLab
 from nslab.targets.base import Target
 from nslab.world import World, WorldInfo
 
@@ -22,13 +22,13 @@ from nslab.world import World, WorldInfo
 class HostWorld(World):
     """Commands run on the target as they are (no nsenter); closing tears the lab down."""
 
-    def __init__(self, target: Target, lab: AnyLab) -> None:
+    def __init__(self, target: Target, lab: Lab) -> None:
         super().__init__(target, WorldInfo(pid=0, starttime="", userns=False))
         self.name = f"{target.name}:host"
         self.lab = lab
 
     @classmethod
-    def open(cls, target: Target, lab: AnyLab) -> HostWorld:
+    def open(cls, target: Target, lab: Lab) -> HostWorld:
         """Take the target's root namespace, first removing any lab left there (the manual
         lab `vagrant up` builds, or a run that was killed)."""
         world = cls(target, lab)

@@ -1,11 +1,16 @@
 """Provision stages: the bash files in provision/ are the ONE place lab state is built.
 
 Python only renders the lab model into NSLAB_* environment variables and runs the files,
-in order, on a target or in a world; the Vagrantfile runs the very same files. Scenarios
-can stop the story at any stage: `provision(world, lab, upto="gateway")`.
+in order, on a target or in a world; the Vagrantfile runs the very same files. There is
+one set of stages for every lab: each builds only what the lab declares, and a stage
+whose `# when: PART` line names a part the lab lacks (`Lab.declares`) is not among the
+lab's stages. Scenarios can stop the story at any stage: `provision(world, lab,
+upto="gateway")`.
 
+>>> [s.name for s in lab_stages(default_lab())]
+['sysctl', 'networks', 'firewall', 'gateway', 'upstream', 'forward', 'nat', 'dns']
 >>> sorted(lab_env(default_lab()))[:3]
-['NSLAB_BRIDGE', 'NSLAB_CHAIN', 'NSLAB_DNS']
+['NSLAB_BACKEND', 'NSLAB_BRIDGE', 'NSLAB_CHAIN']
 """
 
 from __future__ import annotations
@@ -20,105 +25,104 @@ from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.lab import Lab, default_lab
 from nslab.paths import stage_dir
-from nslab.routed import RoutedLab
 
 STAGE_RE = re.compile(r"(\d\d)-([a-z]+)\.sh\Z")
-
-
-# Each kind of lab has its story of stages: the seed's in provision/, routed labs' in
-# provision/routed/ (a new kind of lab adds its folder here and its stages there).
-STORIES = {"seed": "", "routed": "routed"}
+# Names a stage had before the stage sets were one: the seed story's "topology" is the
+# networks stage (its features and users' scripts say `--upto topology`).
+ALIASES = {"topology": "networks"}
+# What a lab without a stage lacks, for the one line that refuses it.
+PARTS = {
+    "routes": "routes (a host's routes = [...])",
+    "rulesets": "ruleset files (a host's firewall = { nft = ... })",
+    "gateway": 'network whose gateway is the host (gateway = "ADDRESS", or the seed\'s [bridge])',
+    "firewall": "chain on the host ([firewall] chain = ..., as the seed story's NAVY)",
+}
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One provision file: `NN-name.sh`, run after every lower number of its story."""
+    """One provision file: `NN-name.sh`, run after every lower number."""
 
     order: int
     name: str
     path: Path
-    story: str = ""
     needs: tuple[str, ...] = ()  # what the target must have, from a "# needs: ..." line
+    when: str | None = None  # the part of a lab it builds, from a "# when: ..." line
 
     @property
     def file(self) -> str:
-        """As run.sh takes it: `20-topology.sh`, `routed/20-networks.sh`."""
-        return f"{self.story}/{self.path.name}" if self.story else self.path.name
+        """As run.sh takes it: `20-networks.sh`."""
+        return self.path.name
 
-
-def stages(kind: str = "seed") -> list[Stage]:
-    return list(_stages(kind))
+    def builds_for(self, lab: Lab) -> bool:
+        return self.when is None or self.when in lab.declares
 
 
 @functools.cache  # the stage files are the package's: read once, not on every provision
-def _stages(kind: str) -> tuple[Stage, ...]:
-    story = STORIES[kind]
+def stages() -> tuple[Stage, ...]:
     found = []
-    for path in (stage_dir() / story).iterdir():
+    for path in stage_dir().iterdir():
         m = STAGE_RE.match(path.name)
         if m:
-            head = path.read_text().splitlines()[:8]
-            need = next((x.split(":", 1)[1] for x in head if x.startswith("# needs:")), "")
-            needs = tuple(n.strip() for n in need.split(",") if n.strip())
-            found.append(Stage(int(m.group(1)), m.group(2), path, story, needs))
+            head = {}
+            for line in path.read_text().splitlines()[1:]:
+                if not line.startswith("#"):
+                    break  # the header comment ends at the first command
+                key, _, value = line[1:].partition(":")
+                head[key.strip()] = value.strip()
+            needs = tuple(n.strip() for n in head.get("needs", "").split(",") if n.strip())
+            found.append(Stage(int(m.group(1)), m.group(2), path, needs, head.get("when") or None))
     return tuple(sorted(found, key=lambda s: s.order))
 
 
-def stage_names(kind: str = "seed") -> list[str]:
-    return [s.name for s in stages(kind)]
+def lab_stages(lab: Lab) -> list[Stage]:
+    """The stages that build something for `lab`, in order."""
+    return [s for s in stages() if s.builds_for(lab)]
 
 
-def select(upto: str | None = None, only: list[str] | None = None, kind: str = "seed") -> list[Stage]:
-    """The stages to run: all of them, every stage up to and including `upto`, or `only`."""
-    all_stages = stages(kind)
-    names = [s.name for s in all_stages]
-    for wanted in ([upto] if upto else []) + list(only or []):
-        if wanted not in names:
-            raise LabError(f"unknown provision stage '{wanted}'", "use one of: " + ", ".join(names))
+def stage_names(lab: Lab) -> list[str]:
+    return [s.name for s in lab_stages(lab)]
+
+
+def select(lab: Lab, upto: str | None = None, only: list[str] | None = None) -> list[Stage]:
+    """The stages to run: all of the lab's, every one up to and including `upto`, or `only`;
+    a stage the lab has nothing for is one line naming what the lab lacks."""
+    mine = lab_stages(lab)
+    names = [s.name for s in mine]
+    every = {s.name: s for s in stages()}
+    wanted = [ALIASES.get(w, w) for w in ([upto] if upto else []) + list(only or [])]
+    for name in wanted:
+        if name not in every:
+            raise LabError(f"unknown provision stage '{name}'", "use one of: " + ", ".join(names))
+        if name not in names:
+            lacks = PARTS.get(every[name].when or "", every[name].when or "")
+            raise LabError(
+                f"lab '{lab.name}' has no {name} stage: it has no {lacks}",
+                "give the lab that part, or build what it has: its stages are " + ", ".join(names),
+            )
     if only:
-        return [s for s in all_stages if s.name in only]
+        chosen = set(wanted[1:] if upto else wanted)
+        return [s for s in mine if s.name in chosen]
     if upto:
-        return all_stages[: names.index(upto) + 1]
-    return all_stages
+        return mine[: names.index(wanted[0]) + 1]
+    return mine
 
 
-def lab_env(lab: Lab | RoutedLab) -> dict[str, str]:
-    """The lab as NSLAB_* variables: the stages' only input (never string-built shell)."""
-    if isinstance(lab, RoutedLab):
-        return routed_env(lab)
-    up = lab.upstream
-    return {
-        "NSLAB_LAB": lab.name,
-        "NSLAB_SUBNET": str(lab.subnet),
-        "NSLAB_BRIDGE": lab.bridge.name,
-        "NSLAB_GATEWAY": str(lab.bridge.gateway),
-        "NSLAB_CHAIN": lab.firewall.chain,
-        "NSLAB_FORWARD_POLICY": lab.firewall.policy,
-        "NSLAB_NAMESPACES": "\n".join(
-            f"{ns.name} {ns.interface} {ns.peer} {ns.address}" for ns in lab.namespaces
-        ),
-        "NSLAB_UPSTREAM_NS": up.namespace,
-        "NSLAB_UPLINK": up.uplink,
-        "NSLAB_UPLINK_PEER": up.peer,
-        "NSLAB_UPLINK_ADDRESS": str(up.host_address),
-        "NSLAB_ISP_ADDRESS": str(up.isp_address),
-        "NSLAB_SERVER": str(up.server),
-        "NSLAB_DNS": str(up.dns),
-        "NSLAB_DOMAIN": up.domain,
-    }
-
-
-def routed_env(lab: RoutedLab, rulesets: dict[Path, str] | None = None) -> dict[str, str]:
-    """A routed lab's variables: one line per network, host, interface, route and ruleset.
-    `rulesets` maps the user's files to where they were put on the target."""
+def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
+    """The lab as NSLAB_* variables, the stages' only input (never string-built shell): one
+    line per network, host, interface, route and ruleset (`placed` maps the user's ruleset
+    files to where they were put on the target), the upstream, and, where the lab has a
+    network whose gateway is the host, the seed's variables for it."""
     up = lab.upstream
 
     def opt(value: object) -> str:
         return "-" if value is None else str(value)
 
-    return {
+    env = {
         "NSLAB_LAB": lab.name,
         "NSLAB_BACKEND": lab.backend,
+        "NSLAB_V6": "1" if lab.v6 else "",
+        "NSLAB_ROUTING": "1" if lab.v6 or any(h.router or h.routes for h in lab.hosts) else "",
         "NSLAB_NETWORKS": "\n".join(
             f"{n.name} {n.bridge} {opt(n.host)} {opt(n.host6)}" for n in lab.networks
         ),
@@ -133,28 +137,40 @@ def routed_env(lab: RoutedLab, rulesets: dict[Path, str] | None = None) -> dict[
             f"{h.name} {6 if r.v6 else 4} {r.dst} {r.via}" for h in lab.hosts for r in h.routes
         ),
         "NSLAB_RULESETS": "\n".join(
-            f"{h.name} {r.kind} {(rulesets or {}).get(r.path, r.path)}" for h in lab.hosts for r in h.rulesets
+            f"{h.name} {r.kind} {(placed or {}).get(r.path, r.path)}" for h in lab.hosts for r in h.rulesets
         ),
         "NSLAB_UPSTREAM_NS": up.namespace,
         "NSLAB_UPSTREAM_VIA": up.via or "",
         "NSLAB_UPLINK": up.uplink,
         "NSLAB_UPLINK_PEER": up.peer,
         "NSLAB_UPLINK_ADDRESS": str(up.host_address),
-        "NSLAB_UPLINK_ADDRESS6": str(up.host_address6),
         "NSLAB_ISP_ADDRESS": str(up.isp_address),
-        "NSLAB_ISP_ADDRESS6": str(up.isp_address6),
         "NSLAB_SERVER": str(up.server),
-        "NSLAB_SERVER6": str(up.server6),
         "NSLAB_DNS": str(up.dns),
-        "NSLAB_DNS6": str(up.dns6),
         "NSLAB_DOMAIN": up.domain,
+        "NSLAB_UPLINK_ADDRESS6": opt(up.host_address6) if up.host_address6 else "",
+        "NSLAB_ISP_ADDRESS6": str(up.isp_address6) if up.isp_address6 else "",
+        "NSLAB_SERVER6": str(up.server6) if up.server6 else "",
+        "NSLAB_DNS6": str(up.dns6) if up.dns6 else "",
     }
+    gw = lab.gateway_network
+    if gw is not None and gw.gateway is not None:
+        on_it = [(h, i) for h, i, n in lab.attachments() if n is gw]
+        env |= {
+            "NSLAB_SUBNET": str(gw.subnet),
+            "NSLAB_BRIDGE": gw.bridge,
+            "NSLAB_GATEWAY": str(gw.gateway),
+            "NSLAB_NAMESPACES": "\n".join(f"{h.name} {i.name} {i.peer} {i.address}" for h, i in on_it),
+        }
+    if lab.firewall is not None:
+        env |= {"NSLAB_CHAIN": lab.firewall.chain, "NSLAB_FORWARD_POLICY": lab.firewall.policy}
+    return {k: v for k, v in env.items() if v}  # an empty one is a part the lab lacks
 
 
 RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the host's files
 
 
-def put_rulesets(runner: Runner, lab: RoutedLab) -> dict[Path, str]:
+def put_rulesets(runner: Runner, lab: Lab) -> dict[Path, str]:
     """The user's ruleset files, copied onto the target (a remote machine has none of them)."""
     files = [(host, r) for host in lab.hosts for r in host.rulesets]
     if files:
@@ -167,12 +183,10 @@ def put_rulesets(runner: Runner, lab: RoutedLab) -> dict[Path, str]:
     return placed
 
 
-def check_rulesets(runner: Runner, lab: Lab | RoutedLab) -> None:
+def check_rulesets(runner: Runner, lab: Lab) -> None:
     """Every ruleset file of the lab loads in `runner` (a throwaway world) before anything is
     built; the first that does not is one LabError naming the file, the faulty rule's line
     and a fix (nslab.rulesets)."""
-    if not isinstance(lab, RoutedLab):
-        return
     placed = put_rulesets(runner, lab)
     for host in lab.hosts:
         for r in host.rulesets:
@@ -183,30 +197,28 @@ def check_rulesets(runner: Runner, lab: Lab | RoutedLab) -> None:
 
 def provision(
     runner: Runner,
-    lab: Lab | RoutedLab,
+    lab: Lab,
     *,
     upto: str | None = None,
     only: list[str] | None = None,
     check: bool = True,
 ) -> list[Result]:
     """Run the selected stages in order, in one call; the first failure raises with its stderr."""
-    chosen = select(upto, only, lab.kind)
+    chosen = select(lab, upto, only)
     if not chosen:
         return []
-    if isinstance(lab, RoutedLab) and any(s.name == "rulesets" for s in chosen):
-        env = routed_env(lab, put_rulesets(runner, lab))
-    else:
-        env = lab_env(lab)
+    placed = put_rulesets(runner, lab) if any(s.name == "rulesets" for s in chosen) else None
+    env = lab_env(lab, placed)
     run_sh = f"{runner.provision_dir}/run.sh"
     return [runner.run(["bash", run_sh, *(s.file for s in chosen)], env=env, check=check)]
 
 
-def teardown(runner: Runner, lab: Lab | RoutedLab) -> Result:
+def teardown(runner: Runner, lab: Lab) -> Result:
     """Undo the stages on a real root namespace (`@host`, Vagrant); worlds need none."""
     return runner.run(["bash", f"{runner.provision_dir}/teardown.sh"], env=lab_env(lab), check=True)
 
 
-def shell_exports(lab: Lab | RoutedLab) -> str:
+def shell_exports(lab: Lab) -> str:
     """The lab's NSLAB_* variables as `export` lines a shell can source (quoted once)."""
     import shlex
 
@@ -219,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     `stages [LAB.toml]`: the lab's stage files, in order."""
     import sys
 
-    from nslab.labfile import load_lab
+    from nslab.lab import load_lab
 
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in ("env", "stages") or len(args) > 2:
@@ -231,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nslab: {exc}", file=sys.stderr)
         return 2
     if args[0] == "stages":  # the lab's stage files, in order, as run.sh takes them
-        sys.stdout.write("".join(f"{s.file}\n" for s in select(kind=lab.kind)))
+        sys.stdout.write("".join(f"{s.file}\n" for s in lab_stages(lab)))
         return 0
     sys.stdout.write(shell_exports(lab))
     return 0

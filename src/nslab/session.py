@@ -21,10 +21,8 @@ from nslab.commands import Result
 from nslab.config import Settings
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
-from nslab.lab import Lab, default_lab
-from nslab.labfile import load_lab
-from nslab.provision import STORIES, check_rulesets, provision, select, stage_names
-from nslab.routed import RoutedLab
+from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
+from nslab.provision import check_rulesets, provision, select
 from nslab.targets import open_target
 from nslab.targets.base import Target
 from nslab.world import PendingWorld, World
@@ -51,7 +49,7 @@ NEEDS: dict[str, tuple[list[str], str]] = {
 class LabSession:
     settings: Settings
     target: Target
-    lab: Lab | RoutedLab
+    lab: Lab
     world: World | None = None
     last_ping: probe.Ping | None = None
     last_result: Result | None = None
@@ -64,8 +62,8 @@ class LabSession:
     # and, where a step compared expectations, its rows (from, to, service, expected, got, why)
     last_flow: tuple[str, str] | None = None
     expected_got: list[list[str]] = field(default_factory=list)
-    run_lab: Lab | RoutedLab | None = None  # the run's own lab (-D lab=...), for untagged features
-    _labs: dict[Path, Lab | RoutedLab] = field(default_factory=dict)
+    run_lab: Lab | None = None  # the run's own lab (-D lab=...), for untagged features
+    _labs: dict[Path, Lab] = field(default_factory=dict)
     _next: PendingWorld | None = None
     _missing: dict[str, str | None] = field(default_factory=dict)  # feature -> why it is missing
     _checked: set[int] = field(default_factory=set)  # labs whose rulesets loaded
@@ -75,10 +73,8 @@ class LabSession:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
         scenarios then skip with the reason, as the kernel's selftests do."""
         lab = self.lab
-        if not isinstance(lab, RoutedLab):
-            return None
         needs = []
-        if any(n.subnet6 for n in lab.networks):
+        if lab.v6:
             needs.append("IPv6")
         if any(r.kind == "nft" for h in lab.hosts for r in h.rulesets):
             needs.append("nft")
@@ -127,7 +123,7 @@ class LabSession:
         lab = self.lab
         if id(lab) in self._checked:
             return
-        if isinstance(lab, RoutedLab) and any(h.rulesets for h in lab.hosts):
+        if any(h.rulesets for h in lab.hosts):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
         self._checked.add(id(lab))
@@ -212,32 +208,28 @@ class LabSession:
     def provision(self, *, upto: str | None = None, only: list[str] | None = None) -> None:
         """The lab's stages, in the world; MissingFeature first if one needs what the target
         lacks (the seed's sysctl stage needs bridge netfilter)."""
-        try:
-            chosen = select(upto, only, self.lab.kind)
-        except LabError as exc:  # a step of the seed's story on a lab without that stage
-            have = stage_names(self.lab.kind)
-            wanted = next(s for s in [*(only or []), upto] if s and s not in have)
-            if not any(wanted in stage_names(kind) for kind in STORIES):
-                raise  # no lab has such a stage: "unknown provision stage", listing this lab's
-            raise LabError(
-                f"lab '{self.lab.name}' has no {wanted} stage (a stage of the seed story, whose host is "
-                "the lab's gateway); this step needs it",
-                f"write what the lab has: 'the lab is fully provisioned', or its stages ({exc.fix})",
-            ) from None
+        chosen = select(self.lab, upto, only)
         for stage in chosen:
             for need in stage.needs:
                 self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)
 
-    @property
-    def seed_lab(self) -> Lab:
-        """The lab, for the seed story's steps (one bridge, a gateway, a chain)."""
-        if not isinstance(self.lab, Lab):
+    def gateway(self) -> Network:
+        """The network whose gateway is the lab's host, for the seed story's steps (its
+        bridge, its gateway address), or one line saying the lab has none."""
+        net = self.lab.gateway_network
+        if net is None or net.gateway is None:
             raise LabError(
-                f"this step belongs to the seed story (one bridge); lab '{self.lab.name}' is a routed lab",
-                "use the routed lab's own words: its hosts, networks and rulesets",
+                f"this step needs a network whose gateway is the lab's host; lab '{self.lab.name}' has none",
+                "give a network gateway = \"ADDRESS\" (as the seed's [bridge]), or use the lab's own "
+                "words: its hosts, networks, routes and rulesets",
             )
-        return self.lab
+        return net
+
+    def leg_on_gateway(self, name: str) -> tuple[Host, Interface]:
+        """Host `name` and its interface on the gateway's network (the seed's veth1-red)."""
+        host = self.lab.namespace(name)
+        return host, self.lab.interface_on(host, self.gateway())
 
     # --- probing ---------------------------------------------------------------------------
 
@@ -250,14 +242,7 @@ class LabSession:
 
     def address_of(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         """A step's destination: a host, a named place or an address of the lab."""
-        if not v6:
-            return self.lab.resolve(where)
-        if not isinstance(self.lab, RoutedLab):
-            raise LabError(
-                f"lab '{self.lab.name}' has no IPv6 addresses",
-                "probe over IPv4, or give the lab IPv6 subnets (a routed lab, see labs/dmz.toml)",
-            )
-        return self.lab.resolve(where, v6=True)
+        return self.lab.resolve(where, v6)
 
     def addresses_of(self, where: str) -> list[str]:
         """A place's address in each family the lab gives it (IPv4 first), or the address a
@@ -271,8 +256,7 @@ class LabSession:
     def seen_by_the_internet(self) -> list[str]:
         """Who pinged the simulated internet, in every family its upstream has."""
         upstream = self.lab.upstream
-        dual = getattr(upstream, "server6", None) is not None
-        return probe.seen_sources(self.w, upstream.namespace, v6=dual)
+        return probe.seen_sources(self.w, upstream.namespace, v6=upstream.server6 is not None)
 
     @property
     def firewalls(self) -> tuple[str, ...]:

@@ -23,8 +23,8 @@ def _provision(context: Context, **stages: object) -> None:
 @given("the seed lab")
 @given("the lab")
 def base_lab(context: Context) -> None:
-    """Namespaces, veth pairs and bridges: the previous post's base lab (a routed lab's
-    networks, hosts and routes)."""
+    """Namespaces, veth pairs and bridges: the previous post's base lab (the networks
+    stage), and the hosts' routes where the lab has them."""
     _provision(context, only=list(context.nslab.lab.base_stages))
 
 
@@ -76,24 +76,25 @@ def chain_rule_removed(context: Context, src: str, dst: str, chain: str) -> None
 def chain_accepts_out_of_bridge(context: Context, chain: str) -> None:
     """The seed story (docs/seed-story.md), section 4: iptables -I NAVY 2 -o br0 -j ACCEPT."""
     session: LabSession = context.nslab
-    actions.accept_out_of(session.w, chain, session.seed_lab.bridge.name)
+    actions.accept_out_of(session.w, chain, session.gateway().bridge)
 
 
 @given("the bridge has the gateway address")
 @when("the bridge gets the gateway address")
 def bridge_gateway(context: Context) -> None:
     session: LabSession = context.nslab
-    br = session.seed_lab.bridge
-    actions.add_address(session.w, str(br.gateway), br.name)
+    net = session.gateway()
+    actions.add_address(session.w, str(net.gateway), net.bridge)
 
 
 @given("{name} routes by default via the gateway")
 @when("{name} gets a default route via the gateway")
 def default_route(context: Context, name: str) -> None:
     session: LabSession = context.nslab
-    lab = session.seed_lab
-    ns = lab.namespace(name)
-    actions.default_route(session.w, ns.name, str(lab.bridge.gateway.ip), ns.interface)
+    host, leg = session.leg_on_gateway(name)
+    gateway = session.gateway().gateway
+    assert gateway is not None  # session.gateway() has one
+    actions.default_route(session.w, host.name, str(gateway.ip), leg.name)
 
 
 @given("the simulated internet")

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Routed labs, stage 5: the user's own firewall, per host, from the files the lab names
+# when: rulesets
+# Stage rulesets: the user's own firewall, per host, from the files the lab names
 # (checked before anything ran): an iptables-restore file, an ip6tables-restore file, an
 # nft -f file, or a bash script of theirs that gets the same NSLAB_* variables. Then no
 # namespace may hold rules in two backends (iptables-legacy beside nf_tables): each would
 # silently ignore the other (cilium #28260).
 set -euo pipefail
-# shellcheck source=SCRIPTDIR/../lib.sh
-. "${NSLAB_PROVISION_DIR:-$(dirname "$0")/..}/lib.sh"
+# shellcheck source=lib.sh
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
 need NSLAB_HOSTS
 
 [ -n "${NSLAB_RULESETS:-}" ] || exit 0
