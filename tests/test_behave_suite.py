@@ -78,7 +78,7 @@ def test_bad_target_and_bad_lab_are_one_line_errors(tmp_path: Path) -> None:
     bad.write_text('[[namespace]]\nname = "veth-with-a-long-name"\naddress = "10.16.0.2"\n')
     r = run_behave("features/01-base-lab.feature", "-D", f"lab={bad}")
     assert r.returncode != 0
-    assert "namespace[0].name: 'veth-with-a-long-name' is longer than 15 bytes" in r.stderr
+    assert "namespace #1.name: 'veth-with-a-long-name' is longer than 15 bytes" in r.stderr
     assert "Traceback" not in r.stderr
 
 
