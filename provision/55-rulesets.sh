@@ -13,20 +13,18 @@ need NSLAB_HOSTS
 [ -n "${NSLAB_RULESETS:-}" ] || exit 0
 legacy=""
 [ "${NSLAB_BACKEND:-nft}" = legacy ] && legacy=-legacy
-while read -r host kind file; do
-  case $kind in
-    iptables) ip netns exec "$host" "iptables$legacy-restore" -w <"$file" ;;
-    ip6tables) ip netns exec "$host" "ip6tables$legacy-restore" -w <"$file" ;;
-    nft) ip netns exec "$host" nft -f "$file" ;;
-    script) ip netns exec "$host" bash "$file" ;;
-    *) echo "nslab: unknown ruleset kind '$kind' for $host" >&2; exit 64 ;;
-  esac
+# Each line: HOST KIND FILE LOADER...: the loader is the firewall registry's for the kind
+# and the lab's backend (nslab.firewalls.RULESETS: iptables-restore -w, nft -f, bash ...).
+while read -r host kind file load; do
+  read -ra loader <<<"$load"
+  [ "${#loader[@]}" -gt 0 ] || { echo "nslab: no loader for $host's $kind ruleset" >&2; exit 64; }
+  ip netns exec "$host" "${loader[@]}" "$file"
 done <<<"$NSLAB_RULESETS"
 # Only where a mix can happen: a script of the user's (any tool), or the legacy backend
 # beside an nft file. An nft file, or iptables files through one backend, cannot mix
 # (the check costs ~15 ms a host: two listings in the namespace).
 command -v iptables-legacy-save >/dev/null || exit 0
-while read -r host kind _file; do
+while read -r host kind _file _load; do
   [ "$kind" = script ] || { [ -n "$legacy" ] && [ "$kind" = nft ]; } || continue
   legacy_rules=$(ip netns exec "$host" iptables-legacy-save 2>/dev/null || true)
   nft_rules=$(ip netns exec "$host" nft list ruleset 2>/dev/null || true)

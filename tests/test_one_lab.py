@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_feature
+from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import LabError
 from nslab.lab.tables import read_lab
@@ -165,3 +165,19 @@ def test_status_reads_the_lab_that_is_up_wherever_it_runs(tmp_path: Path) -> Non
         assert "lab 'seed' is up" in status.stdout, status.stdout + status.stderr
     finally:
         subprocess.run([*NSLAB, "down"], cwd=outside, env=env, capture_output=True)
+
+
+@needs_netns
+def test_the_seed_story_runs_on_the_seed_lab_written_in_the_other_notation(tmp_path: Path) -> None:
+    """The seed's file shape is a notation, not a second model: every scenario of features/
+    passes on tests/labs/seed-v2.toml (a network whose gateway is the host, hosts with one
+    interface, a chain on the host) exactly as on labs/seed.toml, @seed-literal ones too."""
+    seed = run_behave("features/", "-D", f"reports={tmp_path / 'a'}", "-D", "html=", "--no-junit")
+    other = run_behave(
+        "features/", "-D", f"lab={ROOT / 'tests' / 'labs' / 'seed-v2.toml'}",
+        "-D", f"reports={tmp_path / 'b'}", "-D", "html=", "--no-junit",
+    )  # fmt: skip
+    counts = re.compile(r"^\d+ scenarios passed, \d+ failed, \d+ skipped.*$", re.M)
+    assert seed.returncode == 0 and other.returncode == 0, other.stdout[-3000:]
+    assert counts.findall(other.stdout) == counts.findall(seed.stdout), other.stdout[-2000:]
+    assert ", 0 failed," in counts.findall(other.stdout)[0]

@@ -38,7 +38,7 @@ HOSTILE_STEPS = (
     "'NA;VY' is not a valid chain name (fix: use letters, digits, '_' and '-')",
     "FORWARD is a built-in chain, not a custom one (fix: choose a custom name like NAVY)",
     "FORWARD policy 'MAYBE' is not ACCEPT or DROP (fix: write ACCEPT or DROP)",
-    "unknown provision stage 'bogus' (fix: use one of: sysctl, topology",
+    "unknown provision stage 'bogus' (fix: use one of: sysctl, networks",
     "unknown provision stage '../../etc'",
     "'kernel.sysrq' is not a network sysctl",
     "'net.ipv4.ip_forward;id' is not a network sysctl",
@@ -98,7 +98,7 @@ def test_raw_steps_that_try_to_leave_the_world_find_only_the_world(tmp_path: Pat
         ),
         (
             '[[namespace]]\nname = "red"\naddress = "10.99.0.2"\n',
-            "10.99.0.2 is outside the lab subnet 10.16.0.0/24",
+            "10.99.0.2 is in none of the network's subnets (10.16.0.0/24)",
         ),
         (
             '[[namespace]]\nname = "red"\naddress = "10.16.0.2"\n'
@@ -107,8 +107,8 @@ def test_raw_steps_that_try_to_leave_the_world_find_only_the_world(tmp_path: Pat
         ),
         ('[[namespace]]\nname = "red; rm -rf /"\naddress = "10.16.0.2"\n', "is not a valid name"),
         (
-            '[[namespace]]\nname = "red"\naddress = "10.16.0.2"\n[upstream]\nserver = "10.16.0.9"\n',
-            "overlaps the lab",
+            '[lab]\nsubnet = "203.0.113.0/24"\n[[namespace]]\nname = "red"\naddress = "203.0.113.2"\n',
+            "network lan: 203.0.113.0/24 overlaps the simulated internet's 203.0.113.10/32",
         ),
         ("[[namespace]\nname = 1\n", "not valid TOML"),
         ("\x00\x01\x02 binary", "not valid TOML"),

@@ -166,12 +166,13 @@ def test_diagram_shows_every_namespace_interface_and_address(tmp_path: Path, lab
     assert r.returncode == 0, r.stderr
     text = html.unescape(out.read_text())  # SVG writes '-' as &#45;
     lab = load_lab(ROOT / "labs" / lab_file)
-    for ns in lab.namespaces:
-        for piece in (ns.name, ns.interface, ns.peer, str(ns.address)):
+    for host, leg, _ in lab.attachments():
+        for piece in (host.name, leg.name, leg.peer, str(leg.address)):
             assert piece in text, piece
+    (lan,) = lab.networks
     for piece in (
-        lab.bridge.name,
-        str(lab.bridge.gateway),
+        lan.bridge,
+        str(lan.gateway),
         lab.upstream.uplink,
         lab.upstream.peer,
         str(lab.upstream.server),
@@ -179,6 +180,7 @@ def test_diagram_shows_every_namespace_interface_and_address(tmp_path: Path, lab
     ):
         assert piece in text, piece
     if fmt != "mmd":
+        assert lab.firewall is not None
         assert "MASQUERADE" in text and lab.firewall.chain in text
 
 

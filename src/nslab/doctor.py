@@ -95,12 +95,12 @@ FEATURES: dict[str, tuple[list[str], str, str]] = {
     ),
     "ipv6": (
         ["test", "-e", "/proc/sys/net/ipv6/conf/all/forwarding"],
-        "IPv6 (routed labs with subnet6; scenarios needing it skip without)",
+        "IPv6 (labs with subnet6; scenarios needing it skip without)",
         "boot without ipv6.disable=1 (CONFIG_IPV6)",
     ),
     "nftables": (
         ["nft", "add", "table", "inet", "doctor"],
-        "native nft rulesets load (routed labs with nft files; skipped without)",
+        "native nft rulesets load (labs with nft files; skipped without)",
         "apt-get install nftables; modprobe nf_tables (CONFIG_NF_TABLES)",
     ),
 }

@@ -2,7 +2,8 @@
 (as testinfra keeps its backends in one map): how its counters are snapshotted around a
 probe (the evidence), what a person reads of it (the diagnostics bundle), how a snapshot
 is parsed, and the Debian package that has it. A place is named `PLACE:TOOL` ("host" is
-the world's root namespace); a new tool is one entry here.
+the world's root namespace); a new tool is one entry here. Beside it, the kinds of ruleset
+file a lab may give a host: how each is loaded and checked (RULESETS).
 
 >>> get("nft").listing
 (('nft', 'list', 'ruleset'),)
@@ -54,6 +55,49 @@ REGISTRY: dict[str, Firewall] = {
         Firewall("iptables4", _SAVE[:1], _SAVE[:1], "iptables", _iptables),  # the seed's host: IPv4 only
         Firewall("iptables", _SAVE, _SAVE, "iptables", _iptables),  # iptables-nft, both families
         Firewall("legacy", _LEGACY, _LEGACY, "iptables", _iptables),  # iptables-legacy
+    )
+}
+
+
+@dataclass(frozen=True)
+class RulesetKind:
+    """A kind of ruleset file a lab host may have (`firewall = { KIND = "FILE" }`): how the
+    rulesets stage loads it (the file's path last; `legacy`: with firewall.backend =
+    legacy), how it is checked in a throwaway world before anything is built (a None in
+    the argv: the file on stdin, else its path last), and the tool the host's rules are
+    then read with (None: the lab's backend)."""
+
+    kind: str
+    load: tuple[str, ...]
+    check: tuple[str | None, ...]
+    legacy: tuple[str, ...] | None = None
+    read_with: str | None = None
+
+    def loader(self, backend: str) -> tuple[str, ...]:
+        return self.legacy if backend == "legacy" and self.legacy else self.load
+
+
+# iptables files are checked by loading them for real: `iptables-restore --test` (nf_tables
+# backend, 1.8.9) passed a rule jumping to "ACCCEPT", which only fails when committed.
+RULESETS: dict[str, RulesetKind] = {
+    r.kind: r
+    for r in (
+        RulesetKind(
+            "iptables",
+            ("iptables-restore", "-w"),
+            ("iptables-restore", None),
+            ("iptables-legacy-restore", "-w"),
+        ),
+        RulesetKind(
+            "ip6tables",
+            ("ip6tables-restore", "-w"),
+            ("ip6tables-restore", None),
+            ("ip6tables-legacy-restore", "-w"),
+        ),
+        RulesetKind("nft", ("nft", "-f"), ("nft", "-c", "-f"), read_with="nft"),
+        RulesetKind(
+            "script", ("bash",), ("bash", "-n")
+        ),  # the user's own: any tool, the same NSLAB_* variables
     )
 }
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from nslab import rulesets
 from nslab.commands import Result, Runner
 from nslab.errors import LabError
+from nslab.firewalls import RULESETS
 from nslab.lab import Lab, default_lab
 from nslab.paths import stage_dir
 
@@ -137,7 +138,16 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
             f"{h.name} {6 if r.v6 else 4} {r.dst} {r.via}" for h in lab.hosts for r in h.routes
         ),
         "NSLAB_RULESETS": "\n".join(
-            f"{h.name} {r.kind} {(placed or {}).get(r.path, r.path)}" for h in lab.hosts for r in h.rulesets
+            " ".join(
+                [
+                    h.name,
+                    r.kind,
+                    (placed or {}).get(r.path, str(r.path)),
+                    *RULESETS[r.kind].loader(lab.backend),
+                ]
+            )
+            for h in lab.hosts
+            for r in h.rulesets
         ),
         "NSLAB_UPSTREAM_NS": up.namespace,
         "NSLAB_UPSTREAM_VIA": up.via or "",

@@ -23,16 +23,8 @@ from pathlib import Path
 
 from nslab.commands import Runner
 from nslab.errors import LabError
+from nslab.firewalls import RULESETS
 
-# How each kind of ruleset file is checked, inside a throwaway world. iptables files are
-# loaded there for real: `iptables-restore --test` (nf_tables backend, 1.8.9) passed a
-# rule jumping to "ACCCEPT", which only fails when committed.
-CHECKS: dict[str, list[str | None]] = {  # None: the file goes to the tool's stdin
-    "nft": ["nft", "-c", "-f"],
-    "iptables": ["iptables-restore", None],
-    "ip6tables": ["ip6tables-restore", None],
-    "script": ["bash", "-n"],
-}
 IPT_TARGETS = (
     "ACCEPT", "DROP", "REJECT", "RETURN", "LOG", "MASQUERADE", "SNAT", "DNAT", "REDIRECT",
     "MARK", "CONNMARK", "NOTRACK", "CT", "TCPMSS", "NFLOG", "NFQUEUE", "QUEUE", "TRACE",
@@ -194,7 +186,7 @@ def problem(kind: str, text: str, content: str, path: Path, loads: Callable[[str
 
 def check_file(runner: Runner, kind: str, path: Path, placed: str) -> Problem | None:
     """Load one ruleset file in the runner (a throwaway world): None if it loads."""
-    check = CHECKS[kind]
+    check = RULESETS[kind].check
     content = path.read_text()
     if check[-1] is None:
         tool = [str(a) for a in check[:-1]]

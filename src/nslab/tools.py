@@ -19,8 +19,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "bash": ("bash", "the provision stages"),
     "ss": ("iproute2", "listening sockets in namespaces"),
     "conntrack": ("conntrack", "connection tracking evidence"),
-    "nft": ("nftables", "native nft rulesets of routed labs"),
-    "ip6tables": ("iptables", "IPv6 rules of routed labs"),
+    "nft": ("nftables", "native nft rulesets of a lab's hosts"),
+    "ip6tables": ("iptables", "IPv6 rules of dual-stack labs"),
     "python3": ("python3-minimal", "the probe helper (TCP/UDP probes and listeners)"),
 }
 

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from nslab.errors import LabError
+from nslab.firewalls import RULESETS
 from nslab.lab.checks import IPAddress
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
-RULESET_KINDS = ("iptables", "ip6tables", "nft", "script")
+RULESET_KINDS = tuple(RULESETS)  # iptables, ip6tables, nft, script
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ class Lab:
         backend = {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
 
         def tool(h: Host) -> str:
-            return "nft" if any(r.kind == "nft" for r in h.rulesets) else backend
+            return next((t for r in h.rulesets if (t := RULESETS[r.kind].read_with)), backend)
 
         host = "host:iptables" if self.v6 else "host:iptables4"
         return (host, *(f"{h.name}:{tool(h)}" for h in self.hosts if h.rulesets or h.router))

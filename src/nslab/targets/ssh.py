@@ -98,7 +98,7 @@ AGENT_START_TIMEOUT = 30.0  # seconds from the ssh command to the agent's ready 
 def _bundle() -> tuple[str, dict[str, bytes]]:
     """The files a remote machine needs, and a hash of them (the upload's directory name)."""
     files = {name: Path(agent.__file__).with_name(name).read_bytes() for name in ("agent.py", "netprobe.py")}
-    for path in sorted(stage_dir().rglob("*")):  # routed/: the routed labs' stages
+    for path in sorted(stage_dir().rglob("*")):  # provision/ and anything below it
         rel = path.relative_to(stage_dir())
         if path.is_file() and (path.suffix == ".sh" or path.name == "README.md") and rel.parts[0] != "box":
             files[f"provision/{rel}"] = path.read_bytes()
@@ -260,7 +260,7 @@ class SshTarget:
             except OSError:
                 pass
             made: set[str] = set()
-            for folder in sorted({posixpath.dirname(n) for n in files}):  # provision/, provision/routed/
+            for folder in sorted({posixpath.dirname(n) for n in files}):  # provision/ and any folder below it
                 path = home
                 for part in (".cache", "nslab", digest, *filter(None, folder.split("/"))):
                     path = posixpath.join(path, part)
