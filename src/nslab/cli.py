@@ -362,6 +362,103 @@ def diagram(lab_path: str | None, output: str, live: bool) -> None:
         sys.exit(4)
 
 
+def _settings(lab_file: str, define: tuple[str, ...]) -> Settings:
+    """-D KEY=VALUE settings (as behave's: target=ssh, host=..., probe_wait=...) over
+    [tool.nslab]; the lab file named on the command line wins."""
+    userdata = {}
+    for item in define:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise NslabError(f"-D {item!r} is not KEY=VALUE", "e.g. -D target=ssh -D host=lab1")
+        userdata[key] = value
+    return Settings.from_sources({**userdata, "lab": lab_file}, find_pyproject())
+
+
+_LAB = click.option(
+    "--lab",
+    "lab_path",
+    type=click.Path(dir_okay=False),
+    help="lab file (default: [tool.nslab] lab of the project, else the seed lab)",
+)
+_PORTS = click.option(
+    "--ports", default="", metavar="tcp/N,udp/N", help="more ports to probe, besides the lab's"
+)
+_DEFINE = click.option(
+    "-D", "define", multiple=True, metavar="KEY=VALUE", help="a setting, as behave -D: target=ssh"
+)
+
+
+@main.command()
+@_LAB
+@_PORTS
+@_DEFINE
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "markdown"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--record", type=click.Path(dir_okay=False), help="write the golden reachability file (for git) too"
+)
+def explore(lab_path: str | None, ports: str, define: tuple[str, ...], fmt: str, record: str | None) -> None:
+    """Measure the lab's whole reachability: every pair of places, each family, ICMP and
+    every port its rulesets match on, each flow's outcome, deciding rule and seen source."""
+    from nslab import flows, reach, review
+
+    try:
+        lab_file = _lab_file(lab_path)
+        lab = _load(lab_file)
+        settings = _settings(lab_file, define)
+        measured = review.measure(settings, lab, ports=flows.parse_ports(ports))
+    except NslabError as exc:
+        fail(exc, 2)
+    click.echo(reach.render(measured, fmt), nl=False)
+    if record:
+        Path(record).write_text(reach.record(measured, flows.own_addresses(lab), lab.name))
+        click.echo(f"nslab: wrote {len(measured)} flows to {record}", err=True)
+
+
+@main.command()
+@_LAB
+@click.option("--base", metavar="REV", help="the lab file and its rulesets as they were at a git revision")
+@click.option("--against", type=click.Path(dir_okay=False), help="another lab file to compare with")
+@_PORTS
+@_DEFINE
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+)
+def diff(
+    lab_path: str | None, base: str | None, against: str | None, ports: str, define: tuple[str, ...], fmt: str
+) -> None:
+    """What does my change do? Build both labs in two worlds at once, explore the union of
+    their flows, print the flows whose outcome (or NAT'd source) changed, with the rule that
+    decided each side. Exit 0: nothing changed, 1: something did, 2: an error."""
+    from nslab import flows, reach, review
+
+    try:
+        if (base is None) == (against is None):
+            raise NslabError("say what to compare with", "give --base REV (git) or --against OTHER.toml")
+        lab_file = _lab_file(lab_path)
+        if not lab_file:
+            raise NslabError(
+                "nslab diff compares a lab file of yours", "give --lab FILE, or [tool.nslab] lab"
+            )
+        after = load_lab(lab_file)
+        settings = _settings(lab_file, define)
+        with review.scratch_dir() as scratch:
+            before = review.base_lab(Path(lab_file), base, Path(scratch)) if base else load_lab(str(against))
+            title = f"{before.name} at {base}" if base else f"{against}"
+            a, b = review.both(settings, before, after, flows.parse_ports(ports))
+    except NslabError as exc:
+        fail(exc, 2)
+    own = review.own_of(before, after)
+    changes = reach.compare(review.verdicts(a), review.verdicts(b), own)
+    click.echo(reach.render_changes(changes, fmt, f"{title} -> {lab_path or lab_file}", own), nl=False)
+    sys.exit(1 if changes else 0)
+
+
 @main.command()
 @click.option("--target", type=click.Choice(["local", "ssh"]), default="local", show_default=True)
 @click.option("--host", default="", help="ssh: address, or the Host alias with --ssh-config")

@@ -155,6 +155,7 @@ class Lab:
     upstream: Upstream = Upstream()
     backend: str = "nft"
     firewall: HostFirewall | None = None
+    explore_ports: tuple[tuple[str, int], ...] = ()  # [explore] ports: more for nslab explore
 
     # --- what the lab declares, for the stages --------------------------------------------
 

@@ -61,19 +61,20 @@ def read_lab(raw: dict[str, Any], base: Path) -> Lab:
     """A lab file's tables, in either notation; ruleset paths are relative to `base`."""
     if is_seed_notation(raw):
         return read_seed_notation(raw)
-    check_keys("lab file", raw, {"lab", "network", "host", "upstream", "firewall"})
+    check_keys("lab file", raw, {"lab", "network", "host", "upstream", "firewall", "explore"})
     name = lab_table(raw.get("lab", {}), set())[0]
     backend, firewall = firewall_table(raw.get("firewall", {}), None)
     networks = network_tables(raw.get("network", []))
     hosts = host_tables(raw.get("host", []), {n.name: n for n in networks}, base)
     v6 = any(n.subnet6 is not None for n in networks)
     upstream = upstream_table(raw.get("upstream", {}), {h.name for h in hosts}, v6)
-    return checked(Lab(name, tuple(networks), tuple(hosts), upstream, backend, firewall))
+    explore = explore_table(raw.get("explore", {}))
+    return checked(Lab(name, tuple(networks), tuple(hosts), upstream, backend, firewall, explore))
 
 
 def read_seed_notation(raw: dict[str, Any]) -> Lab:
     """The seed's notation (labs/seed.toml): one bridge, the lab's host its gateway."""
-    check_keys("lab file", raw, {"lab", "bridge", "firewall", "namespace", "upstream"})
+    check_keys("lab file", raw, {"lab", "bridge", "firewall", "namespace", "upstream", "explore"})
     name, top = lab_table(raw.get("lab", {}), {"subnet"})
     subnet = check_subnet("lab.subnet", top.get("subnet", "10.16.0.0/24"), 4)
     br = check_keys("[bridge]", raw.get("bridge", {}), {"name", "gateway"})
@@ -103,7 +104,8 @@ def read_seed_notation(raw: dict[str, Any]) -> Lab:
         hosts.append(Host(host, (leg,)))
     check_unique("name", [(f"{at('namespace', i)}.name", h.name) for i, h in enumerate(hosts)])
     upstream = upstream_table(raw.get("upstream", {}), {h.name for h in hosts}, False)
-    return checked(Lab(name, (lan,), tuple(hosts), upstream, backend, firewall))
+    explore = explore_table(raw.get("explore", {}))
+    return checked(Lab(name, (lan,), tuple(hosts), upstream, backend, firewall, explore))
 
 
 # --- the tables both notations have ---------------------------------------------------------
@@ -130,6 +132,25 @@ def firewall_table(table: Any, default: HostFirewall | None) -> tuple[str, HostF
         chain=check_chain("firewall.chain", fw.get("chain", base.chain)),
         policy=check_policy("firewall.policy", fw.get("policy", base.policy)),
     )
+
+
+def explore_table(table: Any) -> tuple[tuple[str, int], ...]:
+    """`[explore] ports = ["tcp/8080", "udp/53"]`: ports nslab explore probes besides those
+    the lab's rulesets match on."""
+    ex = check_keys("[explore]", table, {"ports"})
+    ports = ex.get("ports", [])
+    if not isinstance(ports, list):
+        raise LabError("explore.ports: expected a list", 'ports = ["tcp/8080", "udp/53"]')
+    out = []
+    for i, item in enumerate(ports):
+        m = re.fullmatch(r"(tcp|udp)/(\d+)", item) if isinstance(item, str) else None
+        if m is None or not 1 <= int(m[2]) <= 65535:
+            raise LabError(
+                f"{at('explore.ports', i)}: {item!r} is not a port",
+                "write tcp/PORT or udp/PORT, PORT 1-65535",
+            )
+        out.append((m[1], int(m[2])))
+    return tuple(sorted(set(out)))
 
 
 def upstream_table(table: Any, hosts: set[str], v6: bool) -> Upstream:

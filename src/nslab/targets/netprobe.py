@@ -16,10 +16,13 @@ Requests and replies are JSON lines on stdin/stdout:
      "port": 80, "timeout": 0.25}], "snap": ["host"]}
     {"id": 2, "results": [{"outcome": "accepted", ...}], "before": {...}, "after": {...}}
     {"id": 3, "op": "seen", "ns": "web", "proto": "tcp", "port": 80}
+A listen with "proto": "icmp" (port 0) records the source of every echo request the
+namespace receives (a raw socket sees them; the kernel still answers them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -255,6 +258,15 @@ class Raw:
     def __init__(self) -> None:
         self.socks: dict[tuple[str, int], socket.socket] = {}
         self.by_fd: dict[int, tuple[str, int]] = {}
+        # namespaces listening for echo requests (nslab explore: the source each one saw)
+        self.echo_seen: dict[str, list[str]] = {}
+
+    def listen(self, ns: str) -> list[str]:
+        """Record the source of every echo request namespace `ns` receives, both families."""
+        for family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):  # no IPv6 in that namespace
+                in_netns(ns, lambda family=family: self.get(ns, family))
+        return self.echo_seen.setdefault(ns, [])
 
     def get(self, ns: str, family: int) -> socket.socket:
         key = (ns, family)
@@ -279,6 +291,9 @@ class Raw:
             if len(data) < 8:
                 continue
             kind, code = data[0], data[1]
+            if ns in self.echo_seen and (family, kind) in ((socket.AF_INET, 8), (socket.AF_INET6, 128)):
+                self.echo_seen[ns].append(plain(peer[0]))
+                continue
             if (family == socket.AF_INET and kind == 0) or (family == socket.AF_INET6 and kind == 129):
                 ident = struct.unpack("!H", data[4:6])[0]
                 for p in probes:
@@ -426,6 +441,9 @@ class Server:
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
+        if op == "listen" and req["proto"] == "icmp":  # echo requests: a raw socket sees them
+            self.listeners.seen[(req["ns"], "icmp", 0)] = self.raw.listen(req["ns"])
+            return {}
         if op == "listen":
             self.listeners.listen(req["ns"], req["proto"], int(req["port"]))
             return {}

@@ -1,0 +1,150 @@
+"""A lab's whole reachability, measured on the real kernel (nslab explore, nslab diff, and
+the step "the lab's reachability matches"): every flow of nslab.flows, probed in the
+lab's world with a listener on every destination port, each with its outcome class, the
+rule(s) that decided it and, where it got through, the source address the destination saw
+(so NAT shows).
+
+How, and why so: counters taken around concurrent probes cannot say which flow a rule
+decided. So every flow is probed once, all together (a dropped flow waits its timeout
+once for the whole set, not once per flow), for its outcome; then each flow alone, with
+the firewalls' counters around it and the destination's listener read before and after,
+for its deciding rule and the source it was seen from. A flow lost in the first run is
+run alone with a short timeout: its first packet has met every rule long before that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nslab.errors import ProbeError
+from nslab.evidence import Decision
+from nslab.flows import Flow, Place, places
+from nslab.ports import LOST, Outcome, Prober
+from nslab.session import LabSession
+
+BATCH = 256  # flows probed at once: every one holds a socket in the helper until it ends
+ALONE_LOST = 0.15  # seconds a flow lost in the first run waits when run alone (see above)
+ABSENT = "absent"  # nslab diff: the flow's source or destination is not in that lab
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one flow measured; the public interface of `--format json` (outcome,
+    decided_by, seen_from)."""
+
+    outcome: str
+    decided_by: str = ""
+    seen_from: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"outcome": self.outcome, "decided_by": self.decided_by, "seen_from": self.seen_from}
+
+
+@dataclass(frozen=True)
+class Measured:
+    flow: Flow
+    verdict: Verdict
+
+
+def rule_words(d: Decision) -> str:
+    """A deciding rule without its packet count (a count changes from run to run; a
+    reachability record and a diff must not)."""
+    return d.describe().rsplit(" (+", 1)[0]
+
+
+def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
+    """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
+    later packets (its replies) did not decide it where another rule accepted its first."""
+    found = [d for d in evidence_decisions if d.drops == lost]
+    first = [d for d in found if "established" not in d.spec.lower()]
+    if not lost and first and len(first) < len(found):
+        found = first
+    if found:
+        return "; ".join(rule_words(d) for d in found)
+    return "no firewall rule or policy counted its packets"
+
+
+class Explorer:
+    """Probes a lab's flows in a session's world (the lab built there already)."""
+
+    def __init__(self, session: LabSession, progress: Callable[[str], None] | None = None) -> None:
+        self.session = session
+        self.where: dict[str, Place] = {p.name: p for p in places(session.lab)}
+        self.progress = progress or (lambda _: None)
+        self.listening: set[tuple[str | None, str, int]] = set()
+
+    @property
+    def prober(self) -> Prober:
+        return self.session.prober
+
+    def _spec(self, flow: Flow, timeout: float | None = None) -> dict[str, object]:
+        settings = self.session.settings
+        wait = settings.ping_wait if flow.proto == "icmp" else settings.probe_wait
+        return {
+            "ns": self.where[flow.src].ns,
+            "proto": flow.proto,
+            "dst": self.where[flow.dst].address(flow.v6),
+            "port": flow.port,
+            "timeout": wait if timeout is None else min(wait, timeout),
+        }
+
+    def _listen(self, flow: Flow) -> tuple[str | None, str, int]:
+        key = (self.where[flow.dst].ns, flow.proto, flow.port)
+        if key not in self.listening:
+            self.prober.request("listen", ns=key[0], proto=key[1], port=key[2])
+            self.listening.add(key)
+        return key
+
+    def _seen(self, key: tuple[str | None, str, int]) -> list[str]:
+        return list(self.prober.request("seen", ns=key[0], proto=key[1], port=key[2]).get("seen", []))
+
+    def run(self, flows: Sequence[Flow]) -> list[Measured]:
+        unknown = [f for f in flows if f.src not in self.where or f.dst not in self.where]
+        if unknown:
+            raise ProbeError(f"flow {unknown[0].words()}: no such place in lab '{self.session.lab.name}'")
+        for flow in flows:
+            self._listen(flow)
+        first: list[Outcome] = []
+        for start in range(0, len(flows), BATCH):
+            chunk = flows[start : start + BATCH]
+            results, _ = self.prober.probe([self._spec(f) for f in chunk], ())
+            for flow, raw in zip(chunk, results, strict=True):
+                if raw.get("outcome") is None:
+                    raise ProbeError(
+                        f"flow {flow.words()} did not run: {raw.get('error')}, so there is no verdict"
+                    )
+                first.append(Outcome.from_reply(raw))
+            self.progress(f"{min(start + BATCH, len(flows))} of {len(flows)} flows probed")
+        out = []
+        firewalls = self.session.firewalls
+        for n, (flow, got) in enumerate(zip(flows, first, strict=True), 1):
+            key = self._listen(flow)
+            before = len(self._seen(key))
+            timeout = ALONE_LOST if got.outcome in LOST else None
+            (raw,), evidence = self.prober.probe([self._spec(flow, timeout)], firewalls)
+            seen = self._seen(key)[before:]
+            again = Outcome.from_reply(raw) if raw.get("outcome") else got
+            # a flow that got through alone got through: its run is the one with the evidence
+            final = again if again.outcome not in LOST else got
+            lost = final.outcome in LOST
+            out.append(
+                Measured(
+                    flow,
+                    Verdict(
+                        final.outcome,
+                        decided_by(evidence.decisions, lost),
+                        None if lost or not seen else seen[0],
+                    ),
+                )
+            )
+            if n % 50 == 0:
+                self.progress(f"{n} of {len(flows)} flows' deciding rules read")
+        return out
+
+
+def explore(
+    session: LabSession, flows: Sequence[Flow], progress: Callable[[str], None] | None = None
+) -> list[Measured]:
+    """Every flow's verdict in the session's current world."""
+    return Explorer(session, progress).run(flows)

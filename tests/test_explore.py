@@ -1,0 +1,264 @@
+"""nslab explore and nslab diff: a lab's flows derived from the lab, measured on the real
+kernel, kept as a golden file, and two rulesets compared. Expectations are the dmz story's
+ruleset (labs/dmz-edge.nft) read by hand, not what nslab printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
+
+from nslab import flows, reach
+from nslab.errors import LabError
+from nslab.explore import ABSENT, Measured, Verdict
+from nslab.flows import Flow
+from nslab.lab import load_lab
+
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+DMZ = ROOT / "labs" / "dmz.toml"
+
+
+def nslab(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NSLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+# --- the flow set, from the lab (pure) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "want"),
+    [
+        ("tcp dport 22 accept", "nft", [("tcp", 22)]),
+        ("tcp dport { 443, 5432 } counter accept", "nft", [("tcp", 443), ("tcp", 5432)]),
+        ("meta l4proto { tcp, udp } th dport 53 accept", "nft", [("tcp", 53), ("udp", 53)]),
+        ("udp dport 1000-1010 drop", "nft", [("udp", 1000), ("udp", 1010)]),
+        ("tcp dport ssh accept  # tcp dport 9 in a comment", "nft", [("tcp", 22)]),
+        ("set web { type inet_service; elements = { 80, 8080 } }\ntcp dport @web accept", "nft",
+         [("tcp", 80), ("tcp", 8080)]),
+        ("-A FORWARD -p tcp --dport 80 -j ACCEPT", "iptables", [("tcp", 80)]),
+        ("-A FORWARD -p udp -m multiport --dports 53,123:124 -j ACCEPT", "ip6tables",
+         [("udp", 53), ("udp", 123), ("udp", 124)]),
+        ("-A FORWARD -m multiport --dports 25 -j DROP", "iptables", [("tcp", 25), ("udp", 25)]),
+        ("iptables -A FORWARD -p tcp --dport 8443 -j ACCEPT\nnft add rule t c udp dport 69 drop", "script",
+         [("tcp", 8443), ("udp", 69)]),
+        ("tcp sport 80 accept\nip saddr 10.0.0.1 accept", "nft", []),
+    ],
+)  # fmt: skip
+def test_ports_are_read_from_the_rules(text: str, kind: str, want: list[tuple[str, int]]) -> None:
+    assert flows.ports_in_text(text, kind) == want
+
+
+def test_the_flow_set_is_every_pair_family_and_port_of_the_lab() -> None:
+    dmz = load_lab(DMZ)
+    assert flows.lab_ports(dmz) == [("tcp", 80), ("tcp", 443), ("tcp", 5432)]
+    got = flows.derive(dmz)
+    # 4 hosts and the internet, all dual-stack: 5 * 4 ordered pairs, 2 families, 4 services
+    assert len(got) == 5 * 4 * 2 * 4 and got == sorted(set(got))
+    assert Flow("pc", "the internet", "tcp", 5432, True) in got
+    seed = flows.derive(load_lab(ROOT / "labs" / "seed.toml"))
+    # red, blue, the host (its gateway address) and the internet; IPv4 only; ICMP only
+    assert {f.src for f in seed} == {"red", "blue", "host", "the internet"}
+    assert len(seed) == 4 * 3 and all(f.proto == "icmp" and not f.v6 for f in seed)
+    more = flows.derive(load_lab(ROOT / "labs" / "seed.toml"), flows.parse_ports("tcp/22,udp/53"))
+    assert len(more) == 4 * 3 * 3
+
+
+def test_bad_ports_and_flows_are_one_line() -> None:
+    with pytest.raises(LabError, match=r"'icmp/3' is not a port \(fix: write tcp/PORT or udp/PORT"):
+        flows.parse_ports("tcp/22,icmp/3")
+    with pytest.raises(LabError, match="port 70000 is out of range"):
+        flows.parse_ports("tcp/70000")
+    with pytest.raises(LabError, match="is not a flow"):
+        Flow.parse("pc to web")
+    assert Flow.parse("pc -> the internet udp/53 v6") == Flow("pc", "the internet", "udp", 53, True)
+
+
+def test_a_golden_file_round_trips_and_a_comparison_names_each_kind_of_change(tmp_path: Path) -> None:
+    own = {"pc": frozenset({"10.1.0.10"}), "web": frozenset({"10.2.0.10"})}
+    a = Flow("pc", "web", "tcp", 443)
+    b = Flow("pc", "the internet", "icmp")
+    c = Flow("web", "pc", "udp", 53)
+    measured = [
+        Measured(a, Verdict("accepted", "rule 3", "10.1.0.10")),
+        Measured(b, Verdict("replies", "masquerade", "198.51.100.1")),
+        Measured(c, Verdict("no answer", "rule 7")),
+    ]
+    golden = tmp_path / "lab.reach"
+    golden.write_text(reach.record(measured, own, "t"))
+    lines = golden.read_text().splitlines()
+    assert lines[1:] == [  # sorted by flow; the NAT'd source kept, the sender's own left out
+        "pc -> the internet icmp v4 replies seen from 198.51.100.1",
+        "pc -> web tcp/443 v4 accepted",
+        "web -> pc udp/53 v4 no answer",
+    ]
+    back = reach.read_record(golden)
+    assert back[c].outcome == "no answer" and back[b].seen_from == "198.51.100.1"
+    before = {f: Verdict(r.outcome, "", r.seen_from) for f, r in back.items()}
+    d = Flow("web", "pc", "icmp")
+    after = {a: Verdict("dropped", "rule 7"), b: Verdict("replies", "", "198.51.100.9"), d: Verdict("lost")}
+    changes = {ch.flow: ch for ch in reach.compare(before, after, own)}
+    assert set(changes) == {a, b, c, d}
+    assert (changes[a].before.outcome, changes[a].after.outcome) == ("accepted", "dropped")
+    assert changes[b].after.seen_from == "198.51.100.9"  # same outcome, another NAT'd source
+    assert changes[c].after.outcome == ABSENT and changes[d].before.outcome == ABSENT
+    golden.write_text("pc -> web tcp/443 v4\n")
+    with pytest.raises(LabError, match=r"lab.reach: line 1: 'pc -> web tcp/443 v4' has no outcome"):
+        reach.read_record(golden)
+
+
+# --- on the real kernel --------------------------------------------------------------------------
+
+
+def _by_flow(rows: list[dict[str, str]]) -> dict[tuple[str, str, str, str], dict[str, str]]:
+    return {(r["from"], r["to"], r["service"], r["family"]): r for r in rows}
+
+
+@needs_netns
+def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
+    before = host_snapshot()
+    r = nslab("explore", "--lab", str(DMZ), "--format", "json", "--record", str(tmp_path / "dmz.reach"))
+    assert r.returncode == 0, r.stderr
+    assert "probing 160 flows" in r.stderr  # progress on the long wait
+    rows = json.loads(r.stdout)
+    assert len(rows) == 160
+    assert set(rows[0]) == {"from", "to", "service", "family", "outcome", "decided_by", "seen_from"}
+    flow = _by_flow(rows)
+    # the LAN reaches the DMZ on 443 and 5432 only (rule 3), both families
+    for family in ("v4", "v6"):
+        ok = flow[("pc", "db", "tcp/5432", family)]
+        assert ok["outcome"] == "accepted" and "forward rule 3 (" in ok["decided_by"], ok
+        assert "established" not in ok["decided_by"]  # the replies' rule did not decide it
+        no = flow[("pc", "web", "tcp/80", family)]
+        assert no["outcome"] == "dropped" and "dropped by forward rule 7 (drop)" in no["decided_by"], no
+    # the DMZ never starts a connection to the LAN
+    assert flow[("web", "pc", "tcp/443", "v4")]["outcome"] == "dropped"
+    # out by the uplink, masqueraded: the internet sees the edge's uplink address
+    out = flow[("pc", "the internet", "tcp/443", "v4")]
+    assert out["outcome"] == "accepted" and out["seen_from"] == "198.51.100.1", out
+    assert "masquerade" in out["decided_by"]
+    ping = flow[("pc", "the internet", "icmp", "v4")]
+    assert ping["outcome"] == "replies" and ping["seen_from"] == "198.51.100.1", ping
+    # no NAT66: IPv6 to the internet gets no answer home (the internet has no route back)
+    assert flow[("pc", "the internet", "tcp/443", "v6")]["outcome"] == "dropped"
+    # the internet has no route into the lab at all
+    assert flow[("the internet", "pc", "icmp", "v4")]["outcome"] == "unreachable"
+    # same bridge, no firewall in the way; the listener saw the sender itself
+    same = flow[("web", "db", "tcp/5432", "v4")]
+    assert same["outcome"] == "accepted" and same["seen_from"] == "10.2.0.10"
+    text = (tmp_path / "dmz.reach").read_text()
+    assert "pc -> the internet tcp/443 v4 accepted seen from 198.51.100.1\n" in text
+    assert "pc -> db tcp/5432 v6 accepted\n" in text
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_explore_formats_and_bad_input(tmp_path: Path) -> None:
+    r = nslab("explore", "--format", "csv", "--ports", "tcp/22")  # the seed lab
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "from,to,service,family,outcome,decided_by,seen_from"
+    assert "red,the internet,icmp,v4,replies," in r.stdout and r.stdout.count("tcp/22") == 12
+    assert "red,blue,tcp/22,v4,accepted," in r.stdout
+    md = nslab("explore", "--format", "markdown")
+    assert md.stdout.startswith("| from | to | service |") and md.returncode == 0
+    bad = nslab("explore", "--ports", "sctp/9")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "nslab: 'sctp/9' is not a port (fix: write tcp/PORT or udp/PORT, comma-separated: tcp/22,udp/53)"
+    ]
+
+
+def _dmz_copy(where: Path, rules: str | None = None) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "dmz.toml").write_text(DMZ.read_text())
+    nft = (ROOT / "labs" / "dmz-edge.nft").read_text()
+    (where / "dmz-edge.nft").write_text(nft if rules is None else rules(nft) if callable(rules) else rules)
+    return where / "dmz.toml"
+
+
+NO_5432 = ("tcp dport { 443, 5432 } counter accept", "tcp dport 443 counter accept")
+
+
+@needs_netns
+def test_diff_prints_only_the_flows_a_change_changes(tmp_path: Path) -> None:
+    before = host_snapshot()
+    mine = _dmz_copy(tmp_path / "mine")
+    rules = mine.with_name("dmz-edge.nft")
+    rules.write_text(rules.read_text().replace(*NO_5432))
+    r = nslab("diff", "--lab", str(mine), "--against", str(DMZ), "--format", "json")
+    assert r.returncode == 1, r.stderr
+    changed = json.loads(r.stdout)
+    # deleting 5432 from rule 3: the LAN loses 5432 to both DMZ hosts, both families; only that
+    assert sorted((c["from"], c["to"], c["service"], c["family"]) for c in changed) == [
+        ("pc", "db", "tcp/5432", "v4"), ("pc", "db", "tcp/5432", "v6"),
+        ("pc", "web", "tcp/5432", "v4"), ("pc", "web", "tcp/5432", "v6"),
+    ]  # fmt: skip
+    one = changed[0]
+    assert one["before"]["outcome"] == "accepted" and "forward rule 3 (" in one["before"]["decided_by"]
+    assert one["after"] == {
+        "outcome": "dropped",
+        "decided_by": "edge: dropped by forward rule 7 (drop) in table inet edge",
+        "seen_from": None,
+    }
+    text = nslab("diff", "--lab", str(mine), "--against", str(DMZ))
+    assert text.returncode == 1 and "4 flow(s) changed" in text.stdout
+    assert (
+        "pc -> db tcp/5432 v4: accepted" in text.stdout
+        and "-> dropped (edge: dropped by forward rule 7" in text.stdout
+    )
+    same = nslab(
+        "diff", "--lab", str(_dmz_copy(tmp_path / "same")), "--against", str(DMZ), "--format", "markdown"
+    )
+    assert same.returncode == 0 and "no flow changed" in same.stdout, same.stdout + same.stderr
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_diff_against_a_git_revision_reads_the_files_as_they_were(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    lab = _dmz_copy(repo / "labs")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.test"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "lab"], check=True)
+    rules = lab.with_name("dmz-edge.nft")
+    rules.write_text(rules.read_text().replace(*NO_5432))  # the change, not committed
+    r = nslab("diff", "--lab", str(lab), "--base", "HEAD", "--format", "markdown")
+    assert r.returncode == 1, r.stderr
+    assert (
+        "**dmz at HEAD -> " in r.stdout
+        and "| pc -> db tcp/5432 v4 | **accepted**<br>edge: accepted by forward rule 3 (" in r.stdout
+    )
+    assert subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.strip() == (
+        "M labs/dmz-edge.nft"
+    )  # nothing checked out or written in the repository
+    bad = nslab("diff", "--lab", str(lab), "--base", "no-such-rev")
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "nslab: unknown git revision 'no-such-rev' (fix: name a branch, tag or commit: --base main)"
+    )
+    neither = nslab("diff", "--lab", str(lab))
+    assert neither.returncode == 2 and "give --base REV (git) or --against OTHER.toml" in neither.stderr
+
+
+@needs_netns
+def test_the_reachability_step_fails_with_only_the_flows_that_changed(tmp_path: Path) -> None:
+    recorded = nslab("explore", "--lab", str(DMZ), "--record", str(tmp_path / "dmz.reach"))
+    assert recorded.returncode == 0, recorded.stderr
+    feature = HERE_FEATURES / "reachability.feature"
+    args = (str(feature), "-D", f"reports={tmp_path / 'r'}", "-D", "html=", "--no-junit")
+    ok = run_behave(*args, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    golden = tmp_path / "dmz.reach"
+    text = golden.read_text()
+    text = text.replace("pc -> db tcp/443 v4 accepted\n", "pc -> db tcp/443 v4 dropped\n")
+    text = text.replace("web -> pc icmp v6 lost\n", "")  # a flow the file no longer has
+    golden.write_text(text + "pc -> gone tcp/22 v4 accepted\n")  # a place the lab no longer has
+    bad = run_behave(*args, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "3 of 161 flows differ from dmz.reach:" in bad.stdout, bad.stdout[-3000:]
+    assert "pc -> db tcp/443 v4: dropped -> accepted (edge: accepted by forward rule 3 (" in bad.stdout
+    assert "web -> pc icmp v6: appeared: lost (edge: dropped by forward rule 7 (drop)" in bad.stdout
+    assert "pc -> gone tcp/22 v4: disappeared (was accepted)" in bad.stdout
