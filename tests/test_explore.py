@@ -262,3 +262,123 @@ def test_the_reachability_step_fails_with_only_the_flows_that_changed(tmp_path: 
     assert "pc -> db tcp/443 v4: dropped -> accepted (edge: accepted by forward rule 3 (" in bad.stdout
     assert "web -> pc icmp v6: appeared: lost (edge: dropped by forward rule 7 (drop)" in bad.stdout
     assert "pc -> gone tcp/22 v4: disappeared (was accepted)" in bad.stdout
+
+
+# --- honest by construction ----------------------------------------------------------------------
+
+RULES = [
+    "ct state established,related counter accept",
+    "ct state invalid counter drop",
+    'iifname "eth0" oifname "eth1" tcp dport { 443, 5432 } counter accept',
+    'iifname "eth0" oifname "uplink0" counter accept',
+    'iifname "uplink0" oifname "eth1" ip daddr 10.2.0.10 tcp dport 80 ct status dnat counter accept',
+    'iifname "eth0" meta l4proto { icmp, ipv6-icmp } counter accept',
+    "counter drop",
+]
+
+
+def _swap(text: str, a: int, b: int) -> str:
+    """Rules a and b (1-based, as the forward chain numbers them) change places."""
+    first, second = RULES[a - 1], RULES[b - 1]
+    return text.replace(first, "@@A@@").replace(second, first).replace("@@A@@", second)
+
+
+PC_TO = [(dst, svc, fam) for dst in ("db", "web") for svc in ("tcp/443", "tcp/5432") for fam in ("v4", "v6")]
+INTERNET_V4 = [("the internet", svc, "v4") for svc in ("icmp", "tcp/80", "tcp/443", "tcp/5432")]
+ICMP_DMZ = [(dst, "icmp", fam) for dst in ("db", "web") for fam in ("v4", "v6")]
+# Each seeded mutation of the edge's forward chain, and the flows it must change, worked out
+# from the ruleset by hand (the chain's rules are numbered as in RULES):
+MUTATIONS = {
+    # rule 3 gone: the LAN loses 443 and 5432 to both DMZ hosts, both families
+    "delete rule 3": (lambda t: t.replace(RULES[2] + "\n", ""), PC_TO),
+    # rule 6 drops: the LAN's pings to the DMZ are lost; its pings out match rule 4 first
+    "accept->drop rule 6": (lambda t: t.replace(RULES[5], RULES[5].replace("accept", "drop")), ICMP_DMZ),
+    # 5432 -> 5433: 5432 is dropped, 5433 (now a port of the lab) accepted, to both hosts
+    "port 5432 -> 5433": (
+        lambda t: t.replace("{ 443, 5432 }", "{ 443, 5433 }"),
+        [(d, s, f) for d in ("db", "web") for s in ("tcp/5432", "tcp/5433") for f in ("v4", "v6")],
+    ),
+    # the final drop moves to 4th: rules 4-6 are never reached; going out and pinging the DMZ
+    # stop (IPv6 to the internet was already lost: no NAT66, no route back)
+    "swap rules 4 and 7": (lambda t: _swap(t, 4, 7), INTERNET_V4 + ICMP_DMZ),
+    # no masquerade: the internet cannot answer the LAN's private IPv4 address
+    "no masquerade": (lambda t: t.replace('oifname "uplink0" counter masquerade', ""), INTERNET_V4),
+}
+
+
+@needs_netns
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_a_seeded_mutation_of_the_edge_ruleset_changes_exactly_the_flows_it_decides(
+    tmp_path: Path, mutation: str
+) -> None:
+    change, want = MUTATIONS[mutation]
+    nft = (ROOT / "labs" / "dmz-edge.nft").read_text()
+    assert change(nft) != nft, "the mutation must change the ruleset"
+    mine = _dmz_copy(tmp_path, change(nft))
+    r = nslab("diff", "--lab", str(mine), "--against", str(DMZ), "--format", "json")
+    assert r.returncode == 1, r.stderr
+    got = sorted((c["to"], c["service"], c["family"]) for c in json.loads(r.stdout) if c["from"] == "pc")
+    others = [c for c in json.loads(r.stdout) if c["from"] != "pc"]
+    assert got == sorted(want) and others == [], r.stdout
+
+
+@needs_netns
+def test_a_lab_diffed_against_itself_twenty_times_changes_nothing() -> None:
+    """Flaky probes are a bug to find, not to retry away: 20 runs, 0 changed flows."""
+    for run in range(20):
+        r = nslab("diff", "--lab", str(DMZ), "--against", str(DMZ), "--format", "json")
+        assert (r.returncode, r.stdout) == (0, "[]\n"), f"run {run + 1}: {r.stdout[:2000]}{r.stderr}"
+
+
+@needs_netns
+def test_a_flow_whose_probe_cannot_run_is_an_error_naming_why() -> None:
+    from nslab.config import Settings
+    from nslab.errors import ProbeError
+    from nslab.explore import explore
+    from nslab.session import LabSession
+
+    session = LabSession.open(Settings(lab=str(DMZ)))
+    try:
+        session.new_world()
+        session.provision()
+        session.w.run(["ip", "netns", "del", "web"], check=True)  # a step deleted it
+        with pytest.raises(
+            ProbeError, match=r"flow web -> db icmp v4 did not run: namespace web does not exist"
+        ):
+            explore(session, [Flow("pc", "db", "icmp"), Flow("web", "db", "icmp")])
+    finally:
+        session.close()
+
+
+@needs_netns
+def test_explore_and_diff_work_on_a_users_own_lab(tmp_path: Path) -> None:
+    """tests/labs/three-nets.toml: three networks, two routers, r2's own nft file."""
+    lab = ROOT / "tests" / "labs" / "three-nets.toml"
+    r = nslab("explore", "--lab", str(lab), "--format", "json", "--record", str(tmp_path / "three.reach"))
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert {("tcp", 23)} == {
+        (row["service"][:3], int(row["service"][4:])) for row in rows if "/" in row["service"]
+    }
+    same = nslab("diff", "--lab", str(lab), "--against", str(lab))
+    assert same.returncode == 0 and "no flow changed" in same.stdout
+    assert reach.read_record(tmp_path / "three.reach")
+
+
+@needs_netns
+def test_diff_names_a_lab_file_missing_at_the_revision(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.test"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "README").write_text("before the lab\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    lab = _dmz_copy(repo / "labs")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "lab"], check=True)
+    r = nslab("diff", "--lab", str(lab), "--base", "HEAD~1")
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "nslab: labs/dmz.toml does not exist at HEAD~1 "
+        "(fix: pick a revision that has the lab, or use --against)"
+    )

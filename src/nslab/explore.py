@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from nslab import trace
 from nslab.errors import ProbeError
 from nslab.evidence import Decision
 from nslab.flows import Flow, Place, places
@@ -24,7 +25,7 @@ from nslab.ports import LOST, Outcome, Prober
 from nslab.session import LabSession
 
 BATCH = 256  # flows probed at once: every one holds a socket in the helper until it ends
-ALONE_LOST = 0.15  # seconds a flow lost in the first run waits when run alone (see above)
+ALONE_LOST = 0.02  # seconds a flow lost in the first run waits when run alone (see above)
 ABSENT = "absent"  # nslab diff: the flow's source or destination is not in that lab
 
 
@@ -62,7 +63,7 @@ def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
         found = first
     if found:
         return "; ".join(rule_words(d) for d in found)
-    return "no firewall rule or policy counted its packets"
+    return "no firewall rule or policy decided it"
 
 
 class Explorer:
@@ -89,6 +90,9 @@ class Explorer:
             "timeout": wait if timeout is None else min(wait, timeout),
         }
 
+    def _dst(self, flow: Flow) -> str:
+        return str(self.where[flow.dst].address(flow.v6))
+
     def _listen(self, flow: Flow) -> tuple[str | None, str, int]:
         key = (self.where[flow.dst].ns, flow.proto, flow.port)
         if key not in self.listening:
@@ -105,7 +109,15 @@ class Explorer:
             raise ProbeError(f"flow {unknown[0].words()}: no such place in lab '{self.session.lab.name}'")
         for flow in flows:
             self._listen(flow)
-        first: list[Outcome] = []
+        why_not = trace.usable(self.session.w, self.session.firewalls)
+        if why_not is None:
+            return self._traced(flows)
+        self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
+        return self._counted(flows, self._batch(flows))
+
+    def _batch(self, flows: Sequence[Flow]) -> list[dict[str, object]]:
+        """Every flow probed at once (BATCH at a time); a probe that could not run is an error."""
+        out: list[dict[str, object]] = []
         for start in range(0, len(flows), BATCH):
             chunk = flows[start : start + BATCH]
             results, _ = self.prober.probe([self._spec(f) for f in chunk], ())
@@ -114,11 +126,51 @@ class Explorer:
                     raise ProbeError(
                         f"flow {flow.words()} did not run: {raw.get('error')}, so there is no verdict"
                     )
-                first.append(Outcome.from_reply(raw))
+                out.append(raw)
             self.progress(f"{min(start + BATCH, len(flows))} of {len(flows)} flows probed")
+        return out
+
+    def _traced(self, flows: Sequence[Flow]) -> list[Measured]:
+        """One batch under nftables' trace: every flow's rules from its first packet."""
+        w = self.session.w
+        tracer = trace.Tracer(w, w.spawn, self.session.firewalls)
+        tracer.start()
+        try:
+            raws = self._batch(flows)
+        finally:
+            tracer.stop()
+        keys = [
+            trace.Key(
+                f.proto, int(str(r.get("sport") or 0)), 0, str(r.get("src") or ""), self._dst(f), f.port
+            )
+            if f.proto != "icmp"
+            else trace.Key("icmp", 0, int(str(r.get("ident") or 0)))
+            for f, r in zip(flows, raws, strict=True)
+        ]
+        decided = tracer.decisions(keys)
+        peers: dict[tuple[str | None, str, int], list[list[object]]] = {}
+        out = []
+        for flow, raw, key, found in zip(flows, raws, keys, decided, strict=True):
+            got = Outcome.from_reply(raw)
+            lost = got.outcome in LOST
+            seen = None
+            if not lost:
+                where = self._listen(flow)
+                if where not in peers:
+                    peers[where] = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])[
+                        "peers"
+                    ]
+                mark = key.ident if flow.proto == "icmp" else key.sport
+                seen = next((str(a) for a, n in peers[where] if n == mark), None)
+            out.append(Measured(flow, Verdict(got.outcome, decided_by(found, lost), seen)))
+        return out
+
+    def _counted(self, flows: Sequence[Flow], raws: Sequence[dict[str, object]]) -> list[Measured]:
+        """Each flow again alone, with counters around it (where tracing cannot be had)."""
         out = []
         firewalls = self.session.firewalls
-        for n, (flow, got) in enumerate(zip(flows, first, strict=True), 1):
+        for n, (flow, raw0) in enumerate(zip(flows, raws, strict=True), 1):
+            got = Outcome.from_reply(dict(raw0))
             key = self._listen(flow)
             before = len(self._seen(key))
             timeout = ALONE_LOST if got.outcome in LOST else None
@@ -128,16 +180,10 @@ class Explorer:
             # a flow that got through alone got through: its run is the one with the evidence
             final = again if again.outcome not in LOST else got
             lost = final.outcome in LOST
-            out.append(
-                Measured(
-                    flow,
-                    Verdict(
-                        final.outcome,
-                        decided_by(evidence.decisions, lost),
-                        None if lost or not seen else seen[0],
-                    ),
-                )
+            verdict = Verdict(
+                final.outcome, decided_by(evidence.decisions, lost), None if lost or not seen else seen[0]
             )
+            out.append(Measured(flow, verdict))
             if n % 50 == 0:
                 self.progress(f"{n} of {len(flows)} flows' deciding rules read")
         return out

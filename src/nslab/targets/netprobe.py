@@ -103,6 +103,8 @@ class Listeners:
     def __init__(self) -> None:
         self.socks: dict[int, tuple[socket.socket, str, str, int]] = {}  # fd -> (sock, ns, proto, port)
         self.seen: dict[tuple[str, str, int], list[str]] = {}
+        # (address, port) of each: which probe it was, where NAT kept the port (nslab explore)
+        self.peers: dict[tuple[str, str, int], list[tuple[str, int]]] = {}
         self.held: list[socket.socket] = []
 
     def listen(self, ns: str, proto: str, port: int) -> None:
@@ -145,6 +147,7 @@ class Listeners:
         except (BlockingIOError, ConnectionError):
             return
         self.seen[(ns, proto, port)].append(plain(peer[0]))
+        self.peers.setdefault((ns, proto, port), []).append((plain(peer[0]), peer[1]))
 
 
 # --- probes ------------------------------------------------------------------------------
@@ -163,6 +166,7 @@ class Probe:
         self.ident = ident & 0xFFFF
         self.sock: socket.socket | None = None
         self.sport = 0
+        self.src = ""  # the address the probe left from (the kernel's choice)
         self.result: dict[str, Any] | None = None
         self.start = time.monotonic()
         self.deadline = self.start + float(spec.get("timeout", 0.25))
@@ -170,7 +174,8 @@ class Probe:
     def finish(self, outcome: str, **detail: Any) -> None:
         if self.result is None:
             seconds = round(time.monotonic() - self.start, 4)
-            self.result = {"outcome": outcome, "seconds": seconds, "sport": self.sport, **detail}
+            ids = {"sport": self.sport, "src": self.src, "ident": self.ident}  # nslab.trace finds it so
+            self.result = {"outcome": outcome, "seconds": seconds, **ids, **detail}
             if self.sock is not None:
                 if outcome == "accepted":
                     self.held.append(self.sock)  # stays ESTABLISHED, as a real client's would
@@ -201,7 +206,7 @@ class Probe:
         if code not in (0, errno.EINPROGRESS):
             self.finish("unreachable", error=os.strerror(code), errno=errno.errorcode.get(code, str(code)))
             return
-        self.sport = sock.getsockname()[1]
+        self.src, self.sport = plain(sock.getsockname()[0]), sock.getsockname()[1]
         if self.proto == "udp":
             try:
                 sock.send(PAYLOAD)
@@ -258,8 +263,10 @@ class Raw:
     def __init__(self) -> None:
         self.socks: dict[tuple[str, int], socket.socket] = {}
         self.by_fd: dict[int, tuple[str, int]] = {}
-        # namespaces listening for echo requests (nslab explore: the source each one saw)
+        # namespaces listening for echo requests (nslab explore: the source each one saw,
+        # and with its identifier)
         self.echo_seen: dict[str, list[str]] = {}
+        self.echo_peers: dict[str, list[tuple[str, int]]] = {}
 
     def listen(self, ns: str) -> list[str]:
         """Record the source of every echo request namespace `ns` receives, both families."""
@@ -293,6 +300,7 @@ class Raw:
             kind, code = data[0], data[1]
             if ns in self.echo_seen and (family, kind) in ((socket.AF_INET, 8), (socket.AF_INET6, 128)):
                 self.echo_seen[ns].append(plain(peer[0]))
+                self.echo_peers.setdefault(ns, []).append((plain(peer[0]), struct.unpack("!H", data[4:6])[0]))
                 continue
             if (family == socket.AF_INET and kind == 0) or (family == socket.AF_INET6 and kind == 129):
                 ident = struct.unpack("!H", data[4:6])[0]
@@ -448,7 +456,11 @@ class Server:
             self.listeners.listen(req["ns"], req["proto"], int(req["port"]))
             return {}
         if op == "seen":
-            return {"seen": self.listeners.seen.get((req["ns"], req["proto"], int(req["port"])), [])}
+            key = (req["ns"], req["proto"], int(req["port"]))
+            peers = (
+                self.raw.echo_peers.get(key[0], []) if key[1] == "icmp" else self.listeners.peers.get(key, [])
+            )
+            return {"seen": self.listeners.seen.get(key, []), "peers": peers}
         if op == "probe":
             unlimit_icmp(self.unlimited)
             before = snapshot(req.get("snap", []))

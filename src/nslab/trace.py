@@ -1,0 +1,284 @@
+"""Which rule decided each of many concurrent flows, from nftables' own trace.
+
+Counters read around a batch of concurrent probes cannot say which flow a rule counted,
+and counters around each flow alone cost ~32 ms a flow on the dmz lab (two snapshots of
+every firewall place), 6.4 s for its 160 flows. The kernel's trace names the rule per
+packet: a table of nslab's own (`inet nslab_trace`, hooked before everything else) sets
+`meta nftrace` on every packet in each firewall place, `nft -a monitor trace` there prints
+each traced packet's headers and every rule it met (with its handle), and each flow's
+first packet is found by its source port (TCP, UDP) or echo identifier (ICMP). The whole
+flow set then costs one batch. It works for native nft and for iptables-nft (whose rules
+are nf_tables rules); a place with iptables-legacy rules cannot be traced so (the caller
+falls back to counters around each flow).
+
+Rules are named exactly as the counter evidence names them (nslab.evidence.Decision:
+place, table, chain, 1-based position, target, the rule as its tool prints it): a trace
+line gives the rule's handle, the place's `nft -j list ruleset` its position, and the
+place's own snapshot (iptables-save or nft) its text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from nslab import firewalls
+from nslab.commands import Runner
+from nslab.errors import TargetError
+from nslab.evidence import HOST, HOUSEKEEPING, Decision
+from nslab.parse import Ruleset
+from nslab.targets.base import Spawned
+
+TABLE = "nslab_trace"
+TRACE_TABLE = (
+    f"table inet {TABLE} {{\n"
+    "  chain pre { type filter hook prerouting priority -350; meta nftrace set 1; }\n"
+    "  chain out { type filter hook output priority -350; meta nftrace set 1; }\n"
+    "}\n"
+)
+START, END = "127.0.0.2", "127.0.0.3"  # loopback pings that mark a monitor ready, and done
+WAIT = 3.0  # seconds for a monitor to show a marker (it shows within milliseconds)
+RESEND = 0.1  # seconds before the marker ping is sent again
+_LINE = re.compile(r"trace id (\w+) (\w+) (\S+) (\S+) (packet|rule|policy|verdict)\b:? ?(.*)")
+_HANDLE = re.compile(r"# handle (\d+) \(verdict (\w+)")
+_NAT = re.compile(r"\b(masquerade|snat|dnat|redirect)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Key:
+    """How a flow's first packet is known in a trace: TCP and UDP by their addresses and
+    ports (Linux gives two connections to different destinations the same source port,
+    measured: the port alone is not enough), an echo request by its identifier."""
+
+    proto: str  # tcp, udp, icmp
+    sport: int = 0
+    ident: int = 0  # icmp echo identifier
+    src: str = ""
+    dst: str = ""
+    dport: int = 0
+
+    @property
+    def loose(self) -> tuple[str, int, int, int]:
+        """Without the addresses (NAT may have changed them by the time a place sees it)."""
+        return (self.proto, self.sport, self.dport, self.ident)
+
+
+def packet_key(headers: str) -> Key | None:
+    """The key of a traced packet from its `packet:` line; None for anything but a flow's
+    first packet (a reply, an ICMP error, neighbour discovery)."""
+    m = re.search(r"\b(tcp|udp) sport (\d+) \1 dport (\d+)", headers)
+    src, dst = (re.search(rf"\bip6? {w}addr (\S+)", headers) for w in ("s", "d"))
+    if m:
+        if m[1] == "tcp" and "tcp flags == syn " not in headers + " ":
+            return None  # a SYN opens the flow; anything else is a later packet or an answer
+        return Key(m[1], int(m[2]), 0, src[1] if src else "", dst[1] if dst else "", int(m[3]))
+    echo = re.search(r"\bicmp type echo-request\b.*?\bicmp id (\d+)", headers)
+    if echo:
+        return Key("icmp", 0, int(echo[1]))  # the identifier alone: one per probe of a batch
+    # nft 1.0.9 prints an ICMPv6 echo's identifier and sequence as one "parameter-problem"
+    # word (identifier << 16 | sequence), measured; newer ones say "icmpv6 id N"
+    echo6 = re.search(r"\bicmpv6 type echo-request\b.*?\bicmpv6 (id|parameter-problem) (\d+)", headers)
+    if echo6:
+        return Key("icmp", 0, int(echo6[2]) >> 16 if echo6[1] == "parameter-problem" else int(echo6[2]))
+    return None
+
+
+@dataclass
+class Trace:
+    """One trace id's events in one place: its first packet, then the rules it met."""
+
+    key: Key | None
+    events: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # family table chain kind text
+
+
+def parse(text: str) -> list[Trace]:
+    traces: dict[str, Trace] = {}
+    for raw in text.splitlines():
+        m = _LINE.match(raw.strip())
+        if m is None:
+            continue
+        ident, family, table, chain, kind, rest = m.groups()
+        if table == TABLE:
+            continue
+        trace = traces.get(ident)
+        if trace is None:
+            trace = traces[ident] = Trace(packet_key(rest) if kind == "packet" else None)
+        if kind in ("rule", "policy"):
+            trace.events.append((family, table, chain, kind, rest))
+    return list(traces.values())
+
+
+@dataclass
+class Place:
+    """A firewall place being traced: its names for rules, and its monitor."""
+
+    spec: str  # PLACE:TOOL
+    ruleset: Ruleset  # as the place's own tool prints it: the rules' text and targets
+    positions: dict[tuple[str, str, str, int], int]  # (family, table, chain, handle) -> 1-based
+    kinds: dict[tuple[str, str, str], str]  # a base chain's type: filter, nat, route
+    monitor: Spawned | None = None
+    pid: str = ""  # the monitor's, inside the world
+    text: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return self.spec.partition(":")[0]
+
+    @property
+    def ns(self) -> str | None:
+        return None if self.where == HOST else self.where
+
+    def table_name(self, family: str, table: str) -> str:
+        if self.spec.partition(":")[2] == "nft":
+            return f"{family} {table}"
+        return table if family == "ip" else f"{family} {table}"
+
+    def decision(self, family: str, table: str, chain: str, kind: str, rest: str) -> Decision | None:
+        """The rule or policy a trace event names, as the counter evidence names it."""
+        name = self.table_name(family, table)
+        chain_kind = self.kinds.get((family, table, chain), "filter")
+        if kind == "policy":
+            verdict = rest.split()[0].upper() if rest else ""
+            if verdict not in ("ACCEPT", "DROP") or chain_kind != "filter":
+                return None
+            rules = self.ruleset.chain(chain, name)
+            if verdict == "ACCEPT" and all(
+                HOUSEKEEPING.fullmatch(r.spec) for r in (rules.rules if rules else [])
+            ):
+                return None  # a chain holding nslab's own rules only decides nothing of the user's
+            return Decision(self.where, name, chain, None, verdict, "", 1)
+        m = _HANDLE.search(rest)
+        if m is None:
+            return None
+        position = self.positions.get((family, table, chain, int(m[1])))
+        parsed = self.ruleset.chain(chain, name)
+        if position is None or parsed is None or position > len(parsed.rules):
+            return None
+        rule = parsed.rules[position - 1]
+        verdict = m[2].upper()
+        if _NAT.search(rest) and rule.target:
+            return Decision(self.where, name, chain, position, rule.target, rule.spec, 1)
+        if verdict == "DROP" and "reject" in rest:
+            verdict = "REJECT"
+        if verdict not in ("ACCEPT", "DROP", "REJECT") or chain_kind not in ("filter", None):
+            return None
+        return Decision(self.where, name, chain, position, rule.target or verdict, rule.spec, 1)
+
+
+def usable(runner: Runner, places: Sequence[str]) -> str | None:
+    """None if every place can be traced, else why not (the caller uses counters)."""
+    tools = {p.partition(":")[2] for p in places}
+    if "legacy" in tools:
+        return "iptables-legacy rules cannot be traced by nft"
+    if not runner.run(["sh", "-c", "command -v nft"]).ok:
+        return "nft is not installed"
+    if tools & {"iptables", "iptables4"}:
+        version = runner.run(["iptables", "-V"]).stdout
+        if "nf_tables" not in version:
+            return f"the host's iptables is not iptables-nft ({version.strip() or 'none'})"
+    return None
+
+
+class Tracer:
+    """Traces every firewall place of a world around one batch of probes."""
+
+    def __init__(self, world: Runner, spawn: Callable[[list[str]], Spawned], places: Sequence[str]) -> None:
+        self.world = world
+        self.spawn = spawn  # the world's: a process inside it
+        self.places: list[Place] = []
+        self.specs = list(places)
+
+    def _place(self, spec: str) -> Place:
+        ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
+        tool = spec.partition(":")[2]
+        snap = firewalls.V6_MARK.join(
+            self.world.run(list(a), ns=ns).stdout for a in firewalls.get(tool).snapshot
+        )
+        listing = json.loads(self.world.run(["nft", "-j", "list", "ruleset"], ns=ns).stdout or "{}")
+        positions: dict[tuple[str, str, str, int], int] = {}
+        kinds: dict[tuple[str, str, str], str] = {}
+        count: dict[tuple[str, str, str], int] = {}
+        for item in listing.get("nftables", []):
+            if "chain" in item:
+                c = item["chain"]
+                kinds[(c["family"], c["table"], c["name"])] = c.get("type", "")
+            if "rule" in item:
+                r = item["rule"]
+                family, table, name = chain = (r["family"], r["table"], r["chain"])
+                count[chain] = count.get(chain, 0) + 1
+                positions[(family, table, name, int(r["handle"]))] = count[chain]
+        return Place(spec, firewalls.parse_snapshot(tool, snap), positions, kinds)
+
+    def _mark(self, place: Place, address: str) -> None:
+        """Ping `address` on the place's loopback until its monitor shows it (a monitor just
+        started may not listen yet: the first ping can go untraced); keep what came before
+        the end mark."""
+        assert place.monitor is not None
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            self.world.run(["ping", "-c", "1", "-W", "1", address], ns=place.ns)
+            resend = time.monotonic() + RESEND
+            while time.monotonic() < resend:
+                line = place.monitor.readline(RESEND)
+                if f"daddr {address} " in line:
+                    return
+                if address == END and line:
+                    place.text.append(line)
+        raise TargetError(
+            f"nft monitor trace in {place.where} showed no traced packet in {WAIT:.0f} s",
+            "run `nslab doctor`; nslab explore needs nft's trace (CONFIG_NF_TABLES)",
+        )
+
+    def start(self) -> None:
+        for spec in self.specs:
+            place = self._place(spec)
+            self.world.run(["nft", "-f", "-"], ns=place.ns, stdin=TRACE_TABLE, check=True)
+            argv = ["nft", "-a", "monitor", "trace"]
+            if place.ns is not None:
+                argv = ["ip", "netns", "exec", place.ns, *argv]
+            # its PID inside the world first: killing the process we hold (the world's
+            # nsenter) would orphan the monitor in the world, and the world's end then
+            # waited ~1.6 s for it (measured)
+            place.monitor = self.spawn(["sh", "-c", 'echo "$$"; exec "$@"', "monitor", *argv])
+            place.pid = place.monitor.readline(WAIT).strip()
+            self.places.append(place)
+        for place in self.places:
+            self._mark(place, START)
+
+    def stop(self) -> None:
+        try:
+            for place in self.places:
+                self._mark(place, END)
+        finally:
+            for place in self.places:
+                if place.pid.isdigit():
+                    self.world.run(["kill", place.pid])
+                if place.monitor is not None:
+                    place.monitor.kill()
+                self.world.run(["nft", "delete", "table", "inet", TABLE], ns=place.ns)
+
+    def decisions(self, keys: Sequence[Key]) -> list[list[Decision]]:
+        """Each key's decisions, in every place: the rules its first packet met."""
+        found: list[list[Decision]] = [[] for _ in keys]
+        exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
+        by_key: dict[tuple[str, int, int, int], list[int]] = {}
+        for i, k in enumerate(keys):
+            by_key.setdefault(k.loose, []).append(i)
+        for place in self.places:
+            for trace in parse("".join(place.text)):
+                if trace.key is None:
+                    continue
+                index = exact.get(trace.key)
+                if index is None:  # translated on the way: the ports or the id may still tell
+                    same = by_key.get(trace.key.loose, [])
+                    index = same[0] if len(same) == 1 else None
+                if index is None:
+                    continue
+                for event in trace.events:
+                    d = place.decision(*event)
+                    if d is not None and d not in found[index]:
+                        found[index].append(d)
+        return found
