@@ -382,3 +382,24 @@ def test_diff_names_a_lab_file_missing_at_the_revision(tmp_path: Path) -> None:
         "nslab: labs/dmz.toml does not exist at HEAD~1 "
         "(fix: pick a revision that has the lab, or use --against)"
     )
+
+
+@needs_netns
+def test_a_datagram_the_internet_cannot_answer_is_no_answer_not_a_broken_helper() -> None:
+    """The internet's UDP listener could not route its echo back to the lab (no NAT66): the
+    helper raised ENETUNREACH and every probe of the batch failed. Now: seen, unanswered."""
+    from nslab.config import Settings
+    from nslab.explore import explore
+    from nslab.session import LabSession
+
+    session = LabSession.open(Settings(lab=str(DMZ)))
+    try:
+        session.new_world()
+        session.provision()
+        (v6, v4) = explore(
+            session, [Flow("pc", "the internet", "udp", 53, True), Flow("pc", "the internet", "udp", 53)]
+        )
+    finally:
+        session.close()
+    assert (v6.verdict.outcome, v4.verdict.outcome) == ("no answer", "answered")
+    assert v4.verdict.seen_from == "198.51.100.1"

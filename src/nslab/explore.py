@@ -96,7 +96,12 @@ class Explorer:
     def _listen(self, flow: Flow) -> tuple[str | None, str, int]:
         key = (self.where[flow.dst].ns, flow.proto, flow.port)
         if key not in self.listening:
-            self.prober.request("listen", ns=key[0], proto=key[1], port=key[2])
+            reply = self.prober.request("listen", ns=key[0], proto=key[1], port=key[2])
+            error = str(reply.get("error", ""))
+            # in use: a server of the lab's own listens there (nslab's DNS on the internet's
+            # udp/53), and the flow's verdict is that server's answer
+            if error and "in use" not in error:
+                raise ProbeError(f"{flow.dst} cannot listen on {flow.service_words}: {error}")
             self.listening.add(key)
         return key
 
