@@ -95,9 +95,10 @@ def generated(nodes: int, ports: int, where: Path) -> Path:
     ]
     for i in range(1, nodes):
         net, n = ("lan", 1) if i <= half else ("srv", 2)
+        leg = f'network = "{net}", address = "10.{n}.0.{10 + i}", address6 = "2001:db8:{n}::{10 + i:x}"'
         out.append(
             f'[[host]]\nname = "h{i}"\nroutes = ["default via 10.{n}.0.1", "default via 2001:db8:{n}::1"]\n'
-            f'interfaces = [{{ network = "{net}", address = "10.{n}.0.{10 + i}", address6 = "2001:db8:{n}::{10 + i:x}" }}]\n'
+            f"interfaces = [{{ {leg} }}]\n"
         )
     lab = where / "gen.toml"
     lab.write_text("".join(out))

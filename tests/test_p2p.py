@@ -13,7 +13,7 @@ from conftest import HERE_FEATURES, needs_netns, run_feature
 @needs_netns
 def test_routers_on_a_31_transit_route_across_it_with_their_own_sysctls(tmp_path: Path) -> None:
     r = run_feature(HERE_FEATURES / "p2p.feature", tmp_path)
-    assert r.returncode == 0 and "2 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+    assert r.returncode == 0 and "3 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
 
 
 @needs_netns
@@ -62,4 +62,26 @@ def test_a_named_nft_counter_is_evidence_and_a_step(tmp_path: Path) -> None:
     """`counter name "telnet_drops"` in a rule: its packets are the rule's (the evidence
     names the rule), and `r2's counter telnet_drops counted at least 1 packets` reads it."""
     r = run_feature(HERE_FEATURES / "named-counters.feature", tmp_path)
-    assert r.returncode == 0 and "1 scenario passed, 0 failed" in r.stdout, r.stdout[-3000:]
+    # and "NAME's ruleset shows" reads a host's rules with its own tool, the host's too
+    assert r.returncode == 0 and "2 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+@needs_netns
+def test_a_ruleset_line_that_is_not_there_names_the_place_and_shows_its_rules(tmp_path: Path) -> None:
+    r = run_feature(HERE_FEATURES / "ruleset-wrong.feature", tmp_path)
+    assert r.returncode == 1 and "1 scenario passed, 1 failed" in r.stdout, r.stdout[-3000:]
+    assert "r2's ruleset has no line 'tcp dport 24 counter drop'" in r.stdout
+    assert 'tcp dport 23 counter name "telnet_drops" drop' in r.stdout  # the rules it has, shown
+
+
+@needs_netns
+def test_a_spoofed_source_meets_the_routers_reverse_path_filter(tmp_path: Path) -> None:
+    """rpath.sh in nslab's words: a ping, a datagram and a SYN from another source address;
+    r1's rp_filter drops the one whose source lies behind r2; an address outside the lab is
+    refused in one line, before anything is sent."""
+    r = run_feature(HERE_FEATURES / "rpath.feature", tmp_path)
+    out = r.stdout
+    assert r.returncode == 1 and "4 scenarios passed, 1 failed" in out, out[-3000:]
+    assert (
+        "192.0.2.1 is in neither the lab's networks nor a documentation range (its answers go there)" in out
+    ), out[-2000:]

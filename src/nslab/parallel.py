@@ -26,6 +26,22 @@ from nslab.errors import NslabError
 from nslab.selection import Location, scenarios
 
 
+def steps_anchor(paths: list[str], here: Path | None = None) -> list[str]:
+    """[the project's steps folder] when a feature lies outside the project, else [].
+
+    behave looks for `steps/` (or environment.py) from its first path's folder upward only,
+    so a feature kept elsewhere failed with "ConfigError: No steps directory". Given the
+    project's steps folder first, behave finds the project from there and runs the
+    feature with the project's steps and hooks; the folder holds no feature, so nothing
+    else runs. (`behave steps /elsewhere/x.feature` does the same by hand.)"""
+    start = (here or Path.cwd()).resolve()
+    root = next((d for d in (start, *start.parents) if (d / "steps").is_dir()), None)
+    if root is None:
+        return []
+    outside = [p for p in paths if not Path(p).resolve().is_relative_to(root)]
+    return [str(root / "steps")] if outside else []
+
+
 def weigh(items: list[Location], durations: dict[tuple[str, str], float]) -> list[Location]:
     """Replace step-count weights by last-run milliseconds where the scenario is known."""
     out = []
@@ -84,6 +100,7 @@ def run(  # type: ignore[no-untyped-def]
         work = partition(items, jobs)
     else:
         work = partition(weigh(items, junit.durations(reports / "junit")), jobs)
+    anchor = steps_anchor([loc.path for loc in items])
     base = reports / "parallel"
     shutil.rmtree(base, ignore_errors=True)  # an earlier run's pages and JUnit files
     shutil.rmtree(reports / "diagnostics", ignore_errors=True)  # here, not in each worker
@@ -106,6 +123,7 @@ def run(  # type: ignore[no-untyped-def]
             "-D",
             f"reports={reports}",
             *extra,
+            *anchor,
             *(loc.arg for loc in share),
         ]
         procs.append(

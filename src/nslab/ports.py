@@ -141,6 +141,7 @@ class Connection:
     outcome: Outcome
     evidence: Evidence = field(default_factory=Evidence)
     note: str = ""  # what the evidence alone would leave a reader to guess
+    spoofed: str = ""  # the source address it was sent from, where not its own
 
     @property
     def lost(self) -> bool:

@@ -325,3 +325,10 @@ def listening(runner: Runner, ns: str) -> list[parse.Socket]:
 def flows(runner: Runner, ns: str | None = None) -> list[parse.Flow]:
     """The connections the namespace's conntrack holds (`conntrack -L`)."""
     return parse.conntrack(read(runner, ["conntrack", "-L"], ns))
+
+
+def plain_peer(text: str) -> str:
+    """`ss`'s peer column as an address: "10.1.0.10:443", "[2001:db8::10]:443" and
+    "[::ffff:10.1.0.10]:443" (a v4 peer on a dual-stack socket) give the address alone."""
+    host = text.rsplit(":", 1)[0].strip("[]")
+    return host[7:] if host.startswith("::ffff:") and "." in host else host

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nslab import diagnostics, ports, probe
+from nslab import firewalls as firewalls_registry
 from nslab.commands import Result
 from nslab.config import Settings
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
@@ -258,6 +259,17 @@ class LabSession:
         upstream = self.lab.upstream
         return probe.seen_sources(self.w, upstream.namespace, v6=upstream.server6 is not None)
 
+    def ruleset_text(self, name: str) -> str:
+        """A place's rules as its own tool lists them (`nft list ruleset` for a host with an
+        nft file, else iptables-save and ip6tables-save): "the host" is the lab's host."""
+        where = "host" if name == "the host" else self.namespace(name)
+        tool = next((s.partition(":")[2] for s in self.firewalls if s.partition(":")[0] == where), None)
+        if tool is None:  # a host with neither rules nor routing: the lab's backend
+            tool = {"nftables": "nft", "legacy": "legacy"}.get(self.lab.backend, "iptables")
+        ns = None if where == "host" else where
+        listing = firewalls_registry.get(tool).listing
+        return "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)
+
     @property
     def firewalls(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL)."""
@@ -313,7 +325,16 @@ class LabSession:
         self.prober.listen(self.namespace(name), ports.check_protocol(proto), ports.check_port(port))
 
     def seen_by(self, name: str, proto: str, port: int | str) -> list[str]:
-        return self.prober.seen(self.namespace(name), ports.check_protocol(proto), ports.check_port(port))
+        """The peers a listener saw; for TCP also the half-open connections waiting on it (a
+        SYN whose answer went elsewhere: a spoofed source never completes the handshake)."""
+        ns, proto, number = self.namespace(name), ports.check_protocol(proto), ports.check_port(port)
+        seen = self.prober.seen(ns, proto, number)
+        if proto == "tcp":
+            listing = self.w.run(
+                ["ss", "-Htn", "state", "syn-recv", "sport", "=", f":{number}"], ns=ns
+            ).stdout
+            seen += [probe.plain_peer(line.split()[-1]) for line in listing.splitlines() if line.split()]
+        return seen
 
     def target_spec(self, src: str, dest: str, service: ports.Service) -> dict[str, object]:
         """A probe as the helper takes it; every name checked against the lab first."""
@@ -344,6 +365,53 @@ class LabSession:
         self.last_connection = ports.Connection(src, dest, str(spec["dst"]), service, outcome, evidence, note)
         self.last_verdict = self.last_connection
         return self.last_connection
+
+    def spoofed(self, src: str, dest: str, service: ports.Service, source: str) -> ports.Connection:
+        """A probe from `src` with another source address, `source` (rpath.sh's point: does
+        reverse-path filtering drop it?), sent from `src`'s namespace with IP_TRANSPARENT.
+        Its answer goes to `source`, not back: whether it arrived is the destination's to
+        say (`NAME saw pings from ADDRESS`); the destination listens for it here."""
+        try:
+            addr = ipaddress.ip_address(source)
+        except ValueError:
+            raise LabError(
+                f"{source!r} is not an address", "write it like 10.51.2.99 or 2001:db8:51:2::99"
+            ) from None
+        subnets = [s for n in self.lab.networks for s in (n.subnet, n.subnet6) if s is not None]
+        documentation = [
+            ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+        ]
+        if not any(addr.version == s.version and addr in s for s in (*subnets, *documentation)):
+            raise LabError(
+                f"{source} is in neither the lab's networks nor a documentation range (its answers go there)",
+                "spoof an address of the lab's networks or a documentation range (198.51.100.0/24 ...)",
+            )
+        service = ports.Service(service.proto, service.port, addr.version == 6)
+        spec = {**self.target_spec(src, dest, service), "from": source}
+        host = next((h for h in self.lab.hosts if h.name == dest), None)
+        listener = self.upstream_or(dest) if host is None else host.name
+        if listener is not None:
+            self.prober.request("listen", ns=listener, proto=service.proto, port=service.port)
+        self.last_connection, self.last_flow = None, (src, dest)
+        (raw,), evidence = self.prober.probe([spec], self.firewalls)
+        if raw.get("outcome") is None:
+            raise ProbeError(
+                f"the probe from {src} as {source} did not run: {raw.get('error')}, so there is no verdict"
+            )
+        outcome = ports.Outcome.from_reply(raw)
+        conn = ports.Connection(src, dest, str(spec["dst"]), service, outcome, evidence, spoofed=source)
+        self.last_connection = self.last_verdict = conn
+        return conn
+
+    def upstream_or(self, dest: str) -> str | None:
+        """The upstream's namespace for "the internet", else None."""
+        return self.lab.upstream.namespace if dest == "the internet" else None
+
+    def seen_pings(self, name: str) -> list[str]:
+        """The sources of the echo requests `name` received (since the scenario first asked)."""
+        ns = self.namespace(name)
+        self.prober.request("listen", ns=ns, proto="icmp", port=0)
+        return list(self.prober.request("seen", ns=ns, proto="icmp", port=0).get("seen", []))
 
     def _unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence

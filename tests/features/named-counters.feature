@@ -11,3 +11,9 @@ Feature: A named nft counter, as evidence and as a step
     Then the connection is dropped
     And the verdict was decided by "r2: dropped by forward rule 1 (tcp dport 23 counter name"
     And r2's counter telnet_drops counted at least 1 packets
+
+  Scenario: a host's ruleset, as its own tool lists it
+    Given the lab is fully provisioned
+    Then r2's ruleset shows "tcp dport 23 counter name "telnet_drops" drop"
+    And r2's ruleset shows "type filter hook forward priority filter; policy accept;"
+    And the host's ruleset shows "-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT"

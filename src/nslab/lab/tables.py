@@ -222,10 +222,11 @@ def network_tables(entries: Any) -> list[Network]:
         subnet6 = check_subnet(f"{where}.subnet6", entry["subnet6"], 6) if "subnet6" in entry else None
         if subnet is None and subnet6 is None:
             raise LabError(f"{where}: no subnet", "give it subnet (IPv4) and/or subnet6 (IPv6)")
-        if subnet6 is not None and subnet6.prefixlen > 64:
+        if subnet6 is not None and 64 < subnet6.prefixlen != 127:
             raise LabError(
                 f"{where}.subnet6: /{subnet6.prefixlen} is longer than /64",
-                "IPv6 LANs are /64 (SLAAC and neighbour discovery assume it)",
+                "IPv6 LANs are /64 (SLAAC and neighbour discovery assume it); "
+                "a point-to-point link between two routers may be a /127 (RFC 6164)",
             )
         if "gateway" in entry and "host" in entry:
             raise LabError(

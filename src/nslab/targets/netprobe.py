@@ -59,6 +59,7 @@ class NoNamespace(Exception):
 
 
 IP_PKTINFO = 8  # linux/in.h; the socket module names only the IPv6 one
+IP_TRANSPARENT, IPV6_TRANSPARENT = 19, 75  # linux/in.h, linux/in6.h: a non-local source
 
 
 def in_netns(ns: str | None, make: Any) -> Any:
@@ -191,6 +192,7 @@ class Probe:
         self.sock: socket.socket | None = None
         self.sport = 0
         self.src = ""  # the address the probe left from (the kernel's choice)
+        self.spoof: str = spec.get("from") or ""  # a source address not the namespace's own
         self.result: dict[str, Any] | None = None
         self.start = time.monotonic()
         self.deadline = self.start + float(spec.get("timeout", 0.25))
@@ -210,10 +212,22 @@ class Probe:
     def begin(self, raw: Raw) -> None:
         def make() -> socket.socket:
             icmp = raw.get(self.ns, self.family)  # where echo replies and ICMP errors arrive
-            if self.proto == "icmp":
+            if self.proto == "icmp" and not self.spoof:
                 return icmp
-            kind = socket.SOCK_STREAM if self.proto == "tcp" else socket.SOCK_DGRAM
-            sock = socket.socket(self.family, kind)
+            if self.proto == "icmp":  # its own raw socket: the shared one keeps its source
+                kind = socket.IPPROTO_ICMPV6 if self.family == socket.AF_INET6 else socket.IPPROTO_ICMP
+                sock = socket.socket(self.family, socket.SOCK_RAW, kind)
+            else:
+                sock = socket.socket(
+                    self.family, socket.SOCK_STREAM if self.proto == "tcp" else socket.SOCK_DGRAM
+                )
+            if self.spoof:  # IP_TRANSPARENT: bound to an address the namespace does not have
+                v6 = self.family == socket.AF_INET6
+                level, option = (
+                    (socket.IPPROTO_IPV6, IPV6_TRANSPARENT) if v6 else (socket.IPPROTO_IP, IP_TRANSPARENT)
+                )
+                sock.setsockopt(level, option, 1)
+                sock.bind((self.spoof, 0))
             sock.setblocking(False)
             return sock
 
@@ -224,6 +238,8 @@ class Probe:
             return
         if self.proto == "icmp":
             self.send_echo(sock)
+            if self.spoof:
+                self.held.append(sock)  # kept until the world ends: its packet may be queued
             return
         self.sock = sock
         code = sock.connect_ex((self.dst, self.port))

@@ -60,6 +60,21 @@ def iptables_shows(context: Context, line: str) -> None:
     assert line in text.splitlines(), f"'iptables -L' has no line {line!r}:\n{text}"
 
 
+@then('{name}\'s ruleset shows "{line}"')
+def ruleset_shows(context: Context, line: str, name: str) -> None:
+    """The place's rules as its own tool lists them hold the line; runs of blanks count as
+    one space (nft indents with tabs)."""
+    session: LabSession = context.nslab
+    text = session.ruleset_text(name)
+    want = " ".join(line.split())
+    # a rule as the user wrote it: nft lists "counter packets 3 bytes 252" where the file said "counter"
+    listed = [
+        " ".join(re.sub(r"counter packets \d+ bytes \d+", "counter", got).split())
+        for got in text.splitlines()
+    ]
+    assert any(want in got for got in listed), f"{name}'s ruleset has no line {line!r}:\n{text}"
+
+
 @then("the FORWARD policy dropped at least {n:d} packets")
 def policy_dropped(context: Context, n: int) -> None:
     """Positive evidence for a loss: the policy's own counter, not just silence."""
@@ -102,6 +117,30 @@ def chain_order(context: Context, chain: str) -> None:
     rules = [r.spec for r in actions.require_chain(session.w, chain).rules]
     want = [row["rule"] for row in context.table]
     assert rules == want, f"chain {chain} holds:\n  " + "\n  ".join(rules)
+
+
+use_step_matcher("re")
+
+
+# "the internet saw pings" reads the internet's own record (below); any other host, its
+# echo requests as the probe helper saw them arrive (a spoofed ping's proof of arrival)
+@then(r"(?P<name>(?!the internet saw ).+?) saw pings from (?P<place>.+)")
+def host_saw_pings(context: Context, name: str, place: str) -> None:
+    session: LabSession = context.nslab
+    addrs, seen = session.addresses_of(place), session.seen_pings(name)
+    assert set(addrs) & set(seen), f"{name} saw pings from {', '.join(seen) or 'nobody'}, not from " + (
+        " or ".join(addrs)
+    )
+
+
+@then(r"(?P<name>(?!the internet saw ).+?) saw no pings from (?P<place>.+)")
+def host_saw_no_pings(context: Context, name: str, place: str) -> None:
+    session: LabSession = context.nslab
+    addrs, seen = session.addresses_of(place), session.seen_pings(name)
+    assert not set(addrs) & set(seen), f"{name} saw pings from {' and '.join(set(addrs) & set(seen))}"
+
+
+use_step_matcher("parse")
 
 
 @then("the internet saw pings from {place}")

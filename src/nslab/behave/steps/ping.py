@@ -7,7 +7,7 @@ from behave.runner import Context
 
 from nslab.errors import NslabError
 from nslab.parse import PING_REFUSALS as REFUSALS
-from nslab.ports import Connection
+from nslab.ports import Connection, Service
 from nslab.probe import Ping
 from nslab.session import LabSession
 
@@ -44,6 +44,14 @@ use_step_matcher("re")
 
 
 # Before the plain ones: behave takes the first pattern that matches.
+@when(r"(?P<src>.+?) pings (?P<dest>.+?) from (?P<source>[0-9a-fA-F.:]*[.:][0-9a-fA-F.:]*)")
+def pings_spoofed(context: Context, src: str, dest: str, source: str) -> None:
+    """One echo request from SRC's namespace with another source address (rpath.sh's point:
+    does reverse-path filtering drop it?); its answer goes to that address, so whether it
+    arrived is the destination's to say: `Then DEST saw pings from ADDRESS`."""
+    context.nslab.spoofed(src, dest, Service("icmp"), source)
+
+
 @when(r"(?P<src>.+?) pings (?P<dest>.+?) with (?P<size>\d+) bytes of data(?P<df>, not fragmented)?")
 def pings_sized(context: Context, src: str, dest: str, size: str, df: str | None) -> None:
     """ping -s SIZE (and -M do: a packet too big for the path is an error, not fragments),

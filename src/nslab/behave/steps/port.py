@@ -13,7 +13,7 @@ from behave.runner import Context
 from nslab import matrix, probe
 from nslab.behave.skip import skip
 from nslab.errors import MissingFeature, NslabError
-from nslab.ports import ICMP_REASONS, OUTCOMES, Connection, check_port, check_protocol
+from nslab.ports import ICMP_REASONS, OUTCOMES, Connection, Service, check_port, check_protocol
 from nslab.session import LabSession
 
 
@@ -59,6 +59,22 @@ def listens(context: Context, name: str, proto: str, port: str) -> None:
 def listens_on_ports(context: Context, name: str, proto: str, ports: str) -> None:
     for port in ports.replace(" ", "").split(","):
         context.nslab.listen(name, proto, port)
+
+
+_SPOOF = r" from (?P<source>[0-9a-fA-F.:]*[.:][0-9a-fA-F.:]*)"
+
+
+@when(r"(?P<src>.+?) connects to (?P<dest>.+?) on tcp port (?P<port>\S+)" + _SPOOF)
+def connects_spoofed(context: Context, src: str, dest: str, port: str, source: str) -> None:
+    """A SYN from SRC's namespace with another source address: the answer goes there, so
+    the verdict is what decided it and what the destination tracks (SYN_RECV)."""
+    context.nslab.spoofed(src, dest, Service("tcp", check_port(port)), source)
+
+
+@when(r"(?P<src>.+?) sends to (?P<dest>.+?) on udp port (?P<port>\S+)" + _SPOOF)
+def sends_spoofed(context: Context, src: str, dest: str, port: str, source: str) -> None:
+    """A datagram with another source address: `DEST saw a udp connection from ADDRESS`."""
+    context.nslab.spoofed(src, dest, Service("udp", check_port(port)), source)
 
 
 @when(r"(?P<src>.+?) connects to (?P<dest>.+?) on tcp port (?P<port>\S+) over IPv6")
@@ -219,7 +235,7 @@ def tracks(context: Context, where: str, state: str) -> None:
         skip(context, str(exc))
         return
     ns = None if where == "the host" else session.namespace(where)
-    src = str(session.address_of(conn.src, v6=conn.service.v6))  # the flow's own family
+    src = conn.spoofed or str(session.address_of(conn.src, v6=conn.service.v6))  # the flow's own family
     want = {
         "src": src,
         "dst": conn.address,
