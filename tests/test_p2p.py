@@ -85,3 +85,11 @@ def test_a_spoofed_source_meets_the_routers_reverse_path_filter(tmp_path: Path) 
     assert (
         "192.0.2.1 is in neither the lab's networks nor a documentation range (its answers go there)" in out
     ), out[-2000:]
+
+
+@needs_netns
+def test_the_hosts_own_native_nft_rules_are_evidence_too(tmp_path: Path) -> None:
+    """A step's `nft add table inet mine ...` on the lab's host: the verdict names that rule
+    (the host was read with iptables-save alone: "no firewall rule ... counted")."""
+    r = run_feature(HERE_FEATURES / "host-nft.feature", tmp_path)
+    assert r.returncode == 0 and "2 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]

@@ -40,6 +40,29 @@ def _iptables(text: str) -> parse.Ruleset:
     return rs
 
 
+# iptables-nft's own tables, as nft lists them: read with iptables-save, never twice
+IPTABLES_TABLES = {
+    f"{family} {name}" for family in ("ip", "ip6") for name in ("filter", "nat", "mangle", "raw", "security")
+}
+
+
+def _iptables_and_nft(text: str) -> parse.Ruleset:
+    """iptables-save, ip6tables-save, then `nft -j list ruleset`: the host's iptables rules
+    and its native nft tables (a user's `nft add table inet mine` on the lab's host)."""
+    v4, _, rest = text.partition(V6_MARK)
+    v6, _, native = rest.partition(V6_MARK)
+    rs = _iptables(v4 + V6_MARK + v6)
+    try:
+        nft = parse.nft_json(native)
+    except ValueError:
+        return rs
+    for name, table in nft.tables.items():
+        if name not in IPTABLES_TABLES:
+            rs.tables[name] = table
+    rs.counters.update(nft.counters)
+    return rs
+
+
 _SAVE = (("iptables-save", "-c"), ("ip6tables-save", "-c"))
 _LEGACY = (("iptables-legacy-save", "-c"), ("ip6tables-legacy-save", "-c"))
 REGISTRY: dict[str, Firewall] = {
@@ -55,6 +78,14 @@ REGISTRY: dict[str, Firewall] = {
         Firewall("iptables4", _SAVE[:1], _SAVE[:1], "iptables", _iptables),  # the seed's host: IPv4 only
         Firewall("iptables", _SAVE, _SAVE, "iptables", _iptables),  # iptables-nft, both families
         Firewall("legacy", _LEGACY, _LEGACY, "iptables", _iptables),  # iptables-legacy
+        # a host with native nft tables beside its iptables (nslab.session names it so)
+        Firewall(
+            "iptables+nft",
+            (*_SAVE, ("nft", "-j", "list", "ruleset")),
+            (*_SAVE, ("nft", "list", "ruleset")),
+            "nftables",
+            _iptables_and_nft,
+        ),
     )
 }
 

@@ -69,6 +69,7 @@ class LabSession:
     _missing: dict[str, str | None] = field(default_factory=dict)  # feature -> why it is missing
     _checked: set[int] = field(default_factory=set)  # labs whose rulesets loaded
     _told: set[str] = field(default_factory=set)  # skip reasons already said
+    _host_nft: bool | None = None  # whether the world's root holds native nft tables (asked once)
 
     def missing_feature(self) -> str | None:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
@@ -149,6 +150,7 @@ class LabSession:
         self.target.log.entries.clear()
         self.last_ping = self.last_result = self.last_lookup = self.last_connection = self.last_verdict = None
         self.last_flow, self.expected_got = None, []
+        self._host_nft = None
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -272,8 +274,18 @@ class LabSession:
 
     @property
     def firewalls(self) -> tuple[str, ...]:
-        """Where the lab's rules live, for "which rule decided" (PLACE:TOOL)."""
-        return self.lab.firewall_places
+        """Where the lab's rules live, for "which rule decided" (PLACE:TOOL); the lab's host
+        read with nft too where it holds native nft tables (a step's `nft add table ...`)."""
+        places = self.lab.firewall_places
+        if self._host_nft is None:
+            listed = self.w.run(["nft", "list", "tables"]).stdout if self.world is not None else ""
+            tables = {
+                " ".join(line.split()[1:3]) for line in listed.splitlines() if line.startswith("table ")
+            }
+            self._host_nft = bool(tables - firewalls_registry.IPTABLES_TABLES)
+        if not self._host_nft:
+            return places
+        return tuple("host:iptables+nft" if p.startswith("host:") else p for p in places)
 
     def ping(
         self,
@@ -434,6 +446,7 @@ class LabSession:
         """The blog's commands, typed at the host's prompt (the world's root namespace)."""
         # One stream, as a terminal shows it: errors interleaved with output in order.
         raw = self.w.run(["bash", "-c", "exec 2>&1\n" + script], timeout=120)
+        self._host_nft = None  # the commands may have made nft tables of their own
         self.last_result = replace(raw, command=script.strip())  # shown as typed, without the wrapper
         return self.last_result
 
