@@ -79,6 +79,18 @@ BAD = {
         "overlaps the simulated internet's 198.51.100.0/24",
     ),
     "unknown-key": (NET + PC + "colour = 3\n", "unknown key 'colour'"),
+    "sysctl-typo": (
+        NET + PC + 'sysctls = { "net.ipv4.conf.all.rp_filtr" = 1 }\n',
+        "'net.ipv4.conf.all.rp_filtr': ipv4 conf has no setting 'rp_filtr'; did you mean rp_filter?",
+    ),
+    "sysctl-interface": (
+        NET + PC + 'sysctls = { "net.ipv4.conf.eth9.rp_filter" = 1 }\n',
+        "interface 'eth9' is not one of this host's (eth0, all, default)",
+    ),
+    "sysctl-unknown": (
+        NET + PC + 'sysctls = { "net.ipv4.ip_forwrd" = 1 }\n',
+        "this kernel has no such sysctl; did you mean net.ipv4.ip_forward?",
+    ),
 }
 
 
