@@ -302,3 +302,31 @@ def test_sshd_killed_mid_scenario_fails_cleanly_and_the_next_run_is_clean(tmp_pa
     with TestSshd.start(tmp_path / "sshd2", users=["root"]) as again:
         r = run_behave("features/01-base-lab.feature", *again.userdata(), "-D", f"reports={tmp_path}")
         assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_explore_over_ssh(sshd: TestSshd, tmp_path: Path) -> None:
+    """nslab explore on the ssh target: the same flows and verdicts as on the local one."""
+    import json
+    import sys
+
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host default\n  HostName 127.0.0.1\n  User root\n  Port {sshd.port}\n"
+        f"  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n  PasswordAuthentication no\n"
+        f"  IdentityFile {sshd.client_key}\n  IdentitiesOnly yes\n  LogLevel FATAL\n"
+    )
+    explore = [sys.executable, "-m", "nslab.cli", "explore", "--lab", "labs/dmz.toml", "--format", "json"]
+    remote = subprocess.run(
+        [*explore, "-D", "target=ssh", "-D", f"ssh_config={config}", "-D", "host=default"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    assert "building lab 'dmz' in a world on ssh" in remote.stderr
+    local = subprocess.run(explore, capture_output=True, text=True, timeout=300)
+    assert local.returncode == 0, local.stderr[-2000:]
+
+    def outcomes(text: str) -> dict[tuple[str, ...], str]:
+        return {(r["from"], r["to"], r["service"], r["family"]): r["outcome"] for r in json.loads(text)}
+
+    assert outcomes(remote.stdout) == outcomes(local.stdout)
+    assert len(outcomes(remote.stdout)) == 160
