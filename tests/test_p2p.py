@@ -93,3 +93,14 @@ def test_the_hosts_own_native_nft_rules_are_evidence_too(tmp_path: Path) -> None
     (the host was read with iptables-save alone: "no firewall rule ... counted")."""
     r = run_feature(HERE_FEATURES / "host-nft.feature", tmp_path)
     assert r.returncode == 0 and "2 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+@needs_netns
+def test_an_icmp_error_related_to_a_connection_is_accepted_and_an_unrelated_one_dropped(
+    tmp_path: Path,
+) -> None:
+    """conntrack_icmp_related.sh's point with no raw command: frag-needed and packet-too-big
+    about h1's own pings count as related; the same error about a packet sent in h1's name
+    (a spoofed, sized, don't-fragment ping from h3) is dropped as unrelated."""
+    r = run_feature(HERE_FEATURES / "icmp-related.feature", tmp_path)
+    assert r.returncode == 0 and "3 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]

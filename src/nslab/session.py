@@ -378,7 +378,9 @@ class LabSession:
         self.last_verdict = self.last_connection
         return self.last_connection
 
-    def spoofed(self, src: str, dest: str, service: ports.Service, source: str) -> ports.Connection:
+    def spoofed(
+        self, src: str, dest: str, service: ports.Service, source: str, size: int = 0, df: bool = False
+    ) -> ports.Connection:
         """A probe from `src` with another source address, `source` (rpath.sh's point: does
         reverse-path filtering drop it?), sent from `src`'s namespace with IP_TRANSPARENT.
         Its answer goes to `source`, not back: whether it arrived is the destination's to
@@ -399,7 +401,9 @@ class LabSession:
                 "spoof an address of the lab's networks or a documentation range (198.51.100.0/24 ...)",
             )
         service = ports.Service(service.proto, service.port, addr.version == 6)
-        spec = {**self.target_spec(src, dest, service), "from": source}
+        if not 0 <= size <= 65507:
+            raise LabError(f"{size} bytes of data is out of range", "ping 0 to 65507 bytes of data")
+        spec = {**self.target_spec(src, dest, service), "from": source, "size": size, "df": df}
         host = next((h for h in self.lab.hosts if h.name == dest), None)
         listener = self.upstream_or(dest) if host is None else host.name
         if listener is not None:

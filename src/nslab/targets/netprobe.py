@@ -60,6 +60,7 @@ class NoNamespace(Exception):
 
 IP_PKTINFO = 8  # linux/in.h; the socket module names only the IPv6 one
 IP_TRANSPARENT, IPV6_TRANSPARENT = 19, 75  # linux/in.h, linux/in6.h: a non-local source
+IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, PMTUDISC_DO = 10, 23, 2  # don't fragment
 
 
 def in_netns(ns: str | None, make: Any) -> Any:
@@ -193,6 +194,8 @@ class Probe:
         self.sport = 0
         self.src = ""  # the address the probe left from (the kernel's choice)
         self.spoof: str = spec.get("from") or ""  # a source address not the namespace's own
+        self.size = int(spec.get("size") or 0)  # an echo's data bytes (0: nslab's short payload)
+        self.df = bool(spec.get("df"))  # don't fragment, here or on the way
         self.result: dict[str, Any] | None = None
         self.start = time.monotonic()
         self.deadline = self.start + float(spec.get("timeout", 0.25))
@@ -256,7 +259,13 @@ class Probe:
     def send_echo(self, sock: socket.socket) -> None:
         kind = 8 if self.family == socket.AF_INET else 128
         header = struct.pack("!BBHHH", kind, 0, 0, self.ident, 1)
-        body = PAYLOAD
+        body = (PAYLOAD * (self.size // len(PAYLOAD) + 1))[: self.size] if self.size else PAYLOAD
+        if self.df:  # a router whose next link is smaller answers "fragmentation needed"
+            v6 = self.family == socket.AF_INET6
+            level, option = (
+                (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER) if v6 else (socket.IPPROTO_IP, IP_MTU_DISCOVER)
+            )
+            sock.setsockopt(level, option, PMTUDISC_DO)
         packet = header + body
         if self.family == socket.AF_INET:  # the kernel sums ICMPv6 itself
             packet = struct.pack("!BBHHH", kind, 0, checksum(packet), self.ident, 1) + body

@@ -44,6 +44,19 @@ use_step_matcher("re")
 
 
 # Before the plain ones: behave takes the first pattern that matches.
+@when(
+    r"(?P<src>.+?) pings (?P<dest>.+?) with (?P<size>\d+) bytes of data(?P<df>, not fragmented)?,"
+    r" from (?P<source>[0-9a-fA-F.:]*[.:][0-9a-fA-F.:]*)"
+)
+def pings_spoofed_sized(
+    context: Context, src: str, dest: str, size: str, df: str | None, source: str
+) -> None:
+    """As below, one echo request of SIZE data bytes (and don't fragment): a router whose
+    next link is smaller sends "fragmentation needed" to the address claimed, not to SRC
+    (conntrack_icmp_related.sh's unrelated ICMP error)."""
+    context.nslab.spoofed(src, dest, Service("icmp"), source, int(size), bool(df))
+
+
 @when(r"(?P<src>.+?) pings (?P<dest>.+?) from (?P<source>[0-9a-fA-F.:]*[.:][0-9a-fA-F.:]*)")
 def pings_spoofed(context: Context, src: str, dest: str, source: str) -> None:
     """One echo request from SRC's namespace with another source address (rpath.sh's point:
