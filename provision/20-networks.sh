@@ -61,14 +61,17 @@ addresses_in() {
   local host=$1 ihost ifname addr addr6 mtu extra more lines="link set lo up"$'\n'
   while read -r ihost ifname _peer _bridge addr addr6 mtu extra; do
     [ "$ihost" = "$host" ] || continue
-    if [ "$extra" != - ]; then # more addresses, either family: addr,addr,...
-      while read -r -d, more; do
-        lines+="addr replace $more dev $ifname nodad"$'\n'
-      done <<<"$extra,"
-    fi
     [ "$mtu" = - ] || lines+="link set $ifname mtu $mtu"$'\n'
     [ "$addr" = - ] || lines+="addr replace $addr dev $ifname"$'\n'
     [ "$addr6" = - ] || lines+="addr replace $addr6 dev $ifname nodad"$'\n'
+    if [ "$extra" != - ]; then # more addresses, either family: secondaries, never a source
+      while read -r -d, more; do # (IPv4 picks a subnet's first; IPv6 avoids a deprecated one)
+        case $more in
+          *:*) lines+="addr replace $more dev $ifname nodad preferred_lft 0"$'\n' ;;
+          *) lines+="addr replace $more dev $ifname"$'\n' ;;
+        esac
+      done <<<"$extra,"
+    fi
     lines+="link set $ifname up"$'\n'
   done <<<"$NSLAB_INTERFACES"
   ip -n "$host" -batch - <<<"$lines"

@@ -104,3 +104,11 @@ def test_an_icmp_error_related_to_a_connection_is_accepted_and_an_unrelated_one_
     (a spoofed, sized, don't-fragment ping from h3) is dropped as unrelated."""
     r = run_feature(HERE_FEATURES / "icmp-related.feature", tmp_path)
     assert r.returncode == 0 and "3 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+@needs_netns
+def test_nft_nat_masquerade_snat_dnat_and_redirect_in_both_families(tmp_path: Path) -> None:
+    """nft_nat.sh's points with no raw command: where each translation lands, in both
+    families, and the NAT rule named as the one that decided it."""
+    r = run_feature(HERE_FEATURES / "nft-nat.feature", tmp_path)
+    assert r.returncode == 0 and "4 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
