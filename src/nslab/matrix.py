@@ -37,6 +37,8 @@ class MatrixSession(Protocol):
 
     def target_spec(self, src: str, dest: str, service: Service) -> dict[str, object]: ...
 
+    def unrouted_rejects(self, src: str, service: Service, outcome: Outcome, evidence: Evidence) -> str: ...
+
 
 @dataclass(frozen=True)
 class Row:
@@ -63,6 +65,7 @@ class Mismatch:
     got: Outcome
     evidence: Evidence
     first: Outcome | None = None  # the concurrent run's outcome, where the rerun differed
+    note: str = ""  # what the evidence alone would leave a reader to guess (an unrouted reject)
 
 
 def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
@@ -138,9 +141,9 @@ def run(session: MatrixSession, table: Sequence[Row]) -> list[Mismatch]:
             continue
         (again,), evidence = session.prober.probe([spec], session.firewalls)
         second = Outcome.from_reply(again) if again.get("outcome") else got
-        wrong.append(
-            Mismatch(row, second, evidence, None if second == got or second.outcome == got.outcome else got)
-        )
+        first = None if second == got or second.outcome == got.outcome else got
+        note = session.unrouted_rejects(row.src, row.service, second, evidence)
+        wrong.append(Mismatch(row, second, evidence, first, note))
     return wrong
 
 
@@ -158,7 +161,7 @@ def table(wrong: Sequence[Mismatch]) -> list[list[str]]:
                 m.row.service.words(),
                 want,
                 got,
-                m.evidence.summary(lost=m.got.lost),
+                m.evidence.summary(lost=m.got.lost) + (f"; {m.note}" if m.note else ""),
             ]
         )
     return lines

@@ -30,6 +30,7 @@ class Ping:
     raw: Result
     count: int = 3
     evidence: Evidence = field(default_factory=Evidence)
+    note: str = ""  # what the evidence alone would leave a reader to guess (an unrouted reject)
 
     @property
     def sent_all(self) -> bool:
@@ -50,7 +51,7 @@ class Ping:
             if lost
             else (f"all {r.transmitted} answered")
         )
-        return f"{reason}; {self.evidence.summary(lost=lost)}"
+        return f"{reason}; {self.evidence.summary(lost=lost)}" + (f"; {self.note}" if self.note else "")
 
 
 def ping_argv(

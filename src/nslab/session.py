@@ -321,6 +321,10 @@ class LabSession:
         except ProbeError as exc:
             self.last_result = exc.result  # type: ignore[assignment]
             raise
+        if self.last_ping.lost:
+            lost = ports.Outcome("lost")
+            note = self.unrouted_rejects(src, ports.Service("icmp", 0, v6), lost, self.last_ping.evidence)
+            self.last_ping = replace(self.last_ping, note=note)
         self.last_verdict = self.last_ping
         return self.last_ping
 
@@ -373,7 +377,7 @@ class LabSession:
                 "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
             )
         outcome = ports.Outcome.from_reply(raw)
-        note = self._unrouted_rejects(src, service, outcome, evidence)
+        note = self.unrouted_rejects(src, service, outcome, evidence)
         self.last_connection = ports.Connection(src, dest, str(spec["dst"]), service, outcome, evidence, note)
         self.last_verdict = self.last_connection
         return self.last_connection
@@ -429,13 +433,13 @@ class LabSession:
         self.prober.request("listen", ns=ns, proto="icmp", port=0)
         return list(self.prober.request("seen", ns=ns, proto="icmp", port=0).get("seen", []))
 
-    def _unrouted_rejects(
+    def unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence
     ) -> str:
         """A REJECT counted the probe, yet no ICMP error came back: say whether the place that
         rejected has a route to the source at all (without one its error goes nowhere, and a
         reject looks like a drop)."""
-        if outcome.outcome not in ("dropped", "no answer"):
+        if outcome.outcome not in ("dropped", "no answer", "lost"):
             return ""
         source = str(self.address_of(src, service.v6))
         notes = []

@@ -162,6 +162,7 @@ def decided_by(context: Context, text: str) -> None:
     if isinstance(v, Ping) and v.result.transmitted == 0:
         raise AssertionError(f"ping sent no packets ({v.result.error}): no rule decided anything" + _show(v))
     deciding = [d.describe() for d in v.evidence.deciding(lost=v.lost)]
+    deciding += [v.note] if v.note else []  # "r2 rejected it, but the error could not reach h1 ..."
     assert any(text in d for d in deciding), (
         f"{'the loss was' if v.lost else 'the answer was'} not decided by {text!r}: "
         f"{v.evidence.summary(lost=v.lost)}\nwhy: {v.why()}"
