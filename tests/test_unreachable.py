@@ -34,6 +34,7 @@ def test_a_reject_whose_error_cannot_route_back_says_so(tmp_path: Path) -> None:
     # the connection and the matrix row fail on purpose; the ping says why it was lost
     assert "1 scenario passed, 2 failed" in r.stdout, r.stdout[-3000:]
     assert "| 1   | h1   | h3 | tcp/23  | rejected | dropped | r2: rejected by forward rule 1" in r.stdout
-    assert r.stdout.count("r2 rejected it, but the error could not reach h1: r2 has no route to 10.31.1.10") >= 2
+    note = "r2 rejected it, but the error could not reach h1: r2 has no route to 10.31.1.10"
+    assert r.stdout.count(note) >= 2
     assert 'expected rejected with "admin-prohibited", got dropped' in r.stdout
     assert "r2 rejected it, but the error could not reach h1: r2 has no route to 10.31.1.10" in r.stdout
