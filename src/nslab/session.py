@@ -69,7 +69,9 @@ class LabSession:
     _missing: dict[str, str | None] = field(default_factory=dict)  # feature -> why it is missing
     _checked: set[int] = field(default_factory=set)  # labs whose rulesets loaded
     _told: set[str] = field(default_factory=set)  # skip reasons already said
-    _host_nft: bool | None = None  # whether the world's root holds native nft tables (asked once)
+    # whether the world's root holds native nft tables: None until asked. A fresh world has
+    # none (no process spent asking, ~4 ms a scenario); a host command or a real host may.
+    _host_nft: bool | None = None
 
     def missing_feature(self) -> str | None:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
@@ -150,7 +152,7 @@ class LabSession:
         self.target.log.entries.clear()
         self.last_ping = self.last_result = self.last_lookup = self.last_connection = self.last_verdict = None
         self.last_flow, self.expected_got = None, []
-        self._host_nft = None
+        self._host_nft = False  # a fresh world; host_world() and run_on_host() make it unknown
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -183,6 +185,7 @@ class LabSession:
             )
         self._start_scenario()
         self.world = HostWorld.open(self.target, self.lab)
+        self._host_nft = None  # a real machine's own nft tables, if any
         return self.world
 
     def end_world(self) -> None:
