@@ -304,20 +304,14 @@ def test_sshd_killed_mid_scenario_fails_cleanly_and_the_next_run_is_clean(tmp_pa
         assert r.returncode == 0, r.stdout[-2000:]
 
 
-def test_explore_over_ssh(sshd: TestSshd, tmp_path: Path) -> None:
+def test_explore_over_ssh(sshd: TestSshd) -> None:
     """nslab explore on the ssh target: the same flows and verdicts as on the local one."""
     import json
     import sys
 
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        f"Host default\n  HostName 127.0.0.1\n  User root\n  Port {sshd.port}\n"
-        f"  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n  PasswordAuthentication no\n"
-        f"  IdentityFile {sshd.client_key}\n  IdentitiesOnly yes\n  LogLevel FATAL\n"
-    )
     explore = [sys.executable, "-m", "nslab.cli", "explore", "--lab", "labs/dmz.toml", "--format", "json"]
     remote = subprocess.run(
-        [*explore, "-D", "target=ssh", "-D", f"ssh_config={config}", "-D", "host=default"],
+        [*explore, *sshd.userdata()],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert remote.returncode == 0, remote.stderr[-2000:]

@@ -50,7 +50,9 @@ class Decision:
     def drops(self) -> bool:
         return self.target in DROPS
 
-    def describe(self) -> str:
+    def describe(self, counted: bool = True) -> str:
+        """`edge: dropped by forward rule 7 (drop) in table inet edge (+1 packets)`; without
+        the count where it would change from run to run (a reachability record, a diff)."""
         verb = {"ACCEPT": "accepted", "DROP": "dropped", "REJECT": "rejected"}.get(self.target, "translated")
         what = (
             f"{self.chain} policy {self.target}"
@@ -59,7 +61,7 @@ class Decision:
         )
         where = "" if self.where == HOST else f"{self.where}: "
         table = "" if self.table in ("filter", "ip filter") else f" in table {self.table}"
-        return f"{where}{verb} by {what}{table} (+{self.packets} packets)"
+        return f"{where}{verb} by {what}{table}" + (f" (+{self.packets} packets)" if counted else "")
 
 
 @dataclass(frozen=True)

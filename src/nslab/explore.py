@@ -48,12 +48,6 @@ class Measured:
     verdict: Verdict
 
 
-def rule_words(d: Decision) -> str:
-    """A deciding rule without its packet count (a count changes from run to run; a
-    reachability record and a diff must not)."""
-    return d.describe().rsplit(" (+", 1)[0]
-
-
 def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
     """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
     later packets (its replies) did not decide it where another rule accepted its first."""
@@ -62,7 +56,7 @@ def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
     if not lost and first and len(first) < len(found):
         found = first
     if found:
-        return "; ".join(rule_words(d) for d in found)
+        return "; ".join(d.describe(counted=False) for d in found)
     return "no firewall rule or policy decided it"
 
 
@@ -85,7 +79,7 @@ class Explorer:
         return {
             "ns": self.where[flow.src].ns,
             "proto": flow.proto,
-            "dst": self.where[flow.dst].address(flow.v6),
+            "dst": self._dst(flow),
             "port": flow.port,
             "timeout": wait if timeout is None else min(wait, timeout),
         }

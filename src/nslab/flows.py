@@ -186,6 +186,13 @@ def parse_ports(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def wanted(lab: Lab, more: Iterable[Flow] = (), ports: Iterable[tuple[str, int]] = ()) -> list[Flow]:
+    """The lab's own flows and those of `more` whose two places the lab has (another
+    lab's, a golden file's), sorted."""
+    known = {p.name for p in places(lab)}
+    return sorted(set(derive(lab, ports)) | {f for f in more if f.src in known and f.dst in known})
+
+
 def derive(lab: Lab, extra: Iterable[tuple[str, int]] = ()) -> list[Flow]:
     """The lab's flow set, sorted: every ordered pair of places, each family both have,
     ICMP and every port."""

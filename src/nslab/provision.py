@@ -158,7 +158,7 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
         "NSLAB_SERVER": str(up.server),
         "NSLAB_DNS": str(up.dns),
         "NSLAB_DOMAIN": up.domain,
-        "NSLAB_UPLINK_ADDRESS6": opt(up.host_address6) if up.host_address6 else "",
+        "NSLAB_UPLINK_ADDRESS6": str(up.host_address6) if up.host_address6 else "",
         "NSLAB_ISP_ADDRESS6": str(up.isp_address6) if up.isp_address6 else "",
         "NSLAB_SERVER6": str(up.server6) if up.server6 else "",
         "NSLAB_DNS6": str(up.dns6) if up.dns6 else "",

@@ -17,7 +17,7 @@ from pathlib import Path
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError
 from nslab.explore import Explorer, Measured, Verdict
-from nslab.flows import Flow, derive, own_addresses
+from nslab.flows import Flow, derive, own_addresses, wanted
 from nslab.lab import Lab, load_lab
 from nslab.session import LabSession
 
@@ -51,10 +51,7 @@ def measure(
         progress(f"building lab '{lab.name}' in a world on {session.target.name}")
         session.provision()
         explorer = Explorer(session, lambda m: progress(f"{lab.name}: {m}"))
-        mine = derive(lab, ports)
-        flows = sorted(
-            set(mine) | {f for f in extra_flows if f.src in explorer.where and f.dst in explorer.where}
-        )
+        flows = wanted(lab, extra_flows, ports)
         progress(f"{lab.name}: probing {len(flows)} flows")
         return explorer.run(flows)
     finally:

@@ -23,6 +23,7 @@ from nslab.config import Settings
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
+from nslab.lab.checks import DOC4, DOC6
 from nslab.provision import check_rulesets, provision, select
 from nslab.targets import open_target
 from nslab.targets.base import Target
@@ -270,7 +271,7 @@ class LabSession:
         where = "host" if name == "the host" else self.namespace(name)
         tool = next((s.partition(":")[2] for s in self.firewalls if s.partition(":")[0] == where), None)
         if tool is None:  # a host with neither rules nor routing: the lab's backend
-            tool = {"nftables": "nft", "legacy": "legacy"}.get(self.lab.backend, "iptables")
+            tool = self.lab.backend_tool
         ns = None if where == "host" else where
         listing = firewalls_registry.get(tool).listing
         return "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)
@@ -399,10 +400,7 @@ class LabSession:
                 f"{source!r} is not an address", "write it like 10.51.2.99 or 2001:db8:51:2::99"
             ) from None
         subnets = [s for n in self.lab.networks for s in (n.subnet, n.subnet6) if s is not None]
-        documentation = [
-            ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-        ]
-        if not any(addr.version == s.version and addr in s for s in (*subnets, *documentation)):
+        if not any(addr.version == s.version and addr in s for s in (*subnets, *DOC4, DOC6)):
             raise LabError(
                 f"{source} is in neither the lab's networks nor a documentation range (its answers go there)",
                 "spoof an address of the lab's networks or a documentation range (198.51.100.0/24 ...)",

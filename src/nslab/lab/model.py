@@ -231,14 +231,18 @@ class Lab:
         return [(h, i, self.network(i.network)) for h in self.hosts for i in h.interfaces]
 
     @property
+    def backend_tool(self) -> str:
+        """The firewall tool (nslab.firewalls) the lab's backend is read with."""
+        return {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
+
+    @property
     def firewall_places(self) -> tuple[str, ...]:
         """Where the lab's rules live, as PLACE:TOOL: the lab's host (its chain, and bridged
         traffic), in the families the lab has, and every host with a ruleset or routing,
         read with the tool of its rules (an nft file: nft; else the lab's backend)."""
-        backend = {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
 
         def tool(h: Host) -> str:
-            return next((t for r in h.rulesets if (t := RULESETS[r.kind].read_with)), backend)
+            return next((t for r in h.rulesets if (t := RULESETS[r.kind].read_with)), self.backend_tool)
 
         host = "host:iptables" if self.v6 else "host:iptables4"
         return (host, *(f"{h.name}:{tool(h)}" for h in self.hosts if h.rulesets or h.router))

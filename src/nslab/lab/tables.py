@@ -162,7 +162,7 @@ def upstream_table(table: Any, hosts: set[str], v6: bool) -> Upstream:
     via = up.get("via")
     if via is not None and via not in hosts:
         raise LabError(f"upstream.via: unknown host '{via}'", "use one of: " + ", ".join(sorted(hosts)))
-    six = {key: value for key, value in UPSTREAM6.items()} if v6 or any(k in up for k in UPSTREAM6) else {}
+    six = UPSTREAM6 if v6 or any(k in up for k in UPSTREAM6) else {}
 
     def doc(key: str, cls: Any, default: Any) -> Any:
         return check_documentation_value(f"upstream.{key}", up.get(key, str(default)), cls)

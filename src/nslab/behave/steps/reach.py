@@ -34,9 +34,7 @@ def reachability_matches(context: Context, name: str) -> None:
     recorded = reach.read_record(_golden(context, name))
     lab = session.lab
     own = flows.own_addresses(lab)
-    known = {p.name for p in flows.places(lab)}
-    wanted = sorted(set(flows.derive(lab)) | {f for f in recorded if f.src in known and f.dst in known})
-    measured = {m.flow: m.verdict for m in explore(session, wanted)}
+    measured = {m.flow: m.verdict for m in explore(session, flows.wanted(lab, recorded))}
     before = {f: reach.Verdict(r.outcome, "", r.seen_from) for f, r in recorded.items()}
     changes = reach.compare(before, measured, own)
     session.expected_got = [
