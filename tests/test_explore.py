@@ -163,6 +163,12 @@ def test_explore_formats_and_bad_input(tmp_path: Path) -> None:
     assert lines[0] == "from,to,service,family,outcome,decided_by,seen_from"
     assert "red,the internet,icmp,v4,replies," in r.stdout and r.stdout.count("tcp/22") == 12
     assert "red,blue,tcp/22,v4,accepted," in r.stdout
+    # the seed's chain NAVY is a user chain of the host's filter table: its rules decide
+    # (the trace dropped them, and bridged red -> blue read "no firewall rule ... decided it")
+    assert (
+        "red,blue,icmp,v4,replies,accepted by NAVY rule 3 (-s 10.16.0.0/24 -d 10.16.0.0/24 -j ACCEPT),"
+        in r.stdout
+    )
     md = nslab("explore", "--format", "markdown")
     assert md.stdout.startswith("| from | to | service |") and md.returncode == 0
     bad = nslab("explore", "--ports", "sctp/9")

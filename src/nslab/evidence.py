@@ -98,6 +98,18 @@ def _counted(chain: Chain | None, index: int, spec: str) -> int:
     return next((r.packets or 0 for r in chain.rules if r.spec == spec), 0)
 
 
+def filters(kind: str | None, table: str) -> bool:
+    """Whether a chain of `kind` (an nft base chain's type; None for a user chain) in
+    `table` decides verdicts: the filter table's chains (its user chains too: NAVY)."""
+    return (kind or table) == "filter" or table.endswith(" filter")
+
+
+def decides(target: str | None, kind: str | None, table: str) -> bool:
+    """Whether a rule with `target` there is evidence of a verdict: in a filter chain any
+    verdict; elsewhere (nat, mangle, raw) only a drop or a translation."""
+    return target in (*DROPS, *TRANSLATIONS) or (target in VERDICTS and filters(kind, table))
+
+
 def decisions(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> list[Decision]:
     """Every verdict rule and policy whose packet counter grew between the snapshots.
 
@@ -110,17 +122,18 @@ def decisions(before: Mapping[str, Ruleset], after: Mapping[str, Ruleset]) -> li
         for table in ruleset.tables.values():
             for chain in table.chains.values():
                 prev = old.chain(chain.name, table.name)
-                filters = (chain.kind or table.name) == "filter" or table.name.endswith(" filter")
-                if filters and chain.policy in VERDICTS and chain.packets is not None:
+                if filters(chain.kind, table.name) and chain.policy in VERDICTS and chain.packets is not None:
                     grew = chain.packets - ((prev.packets or 0) if prev else 0)
                     if grew > 0:
                         found.append(Decision(where, table.name, chain.name, None, chain.policy, "", grew))
                 for i, rule in enumerate(chain.rules):
-                    if rule.target not in (*VERDICTS, *TRANSLATIONS) or rule.packets is None:
+                    if (
+                        rule.target is None
+                        or rule.packets is None
+                        or not decides(rule.target, chain.kind, table.name)
+                    ):
                         continue
                     if where == HOST and HOUSEKEEPING.fullmatch(rule.spec):
-                        continue
-                    if not filters and rule.target not in (*DROPS, *TRANSLATIONS):
                         continue
                     grew = rule.packets - _counted(prev, i, rule.spec)
                     if grew > 0:

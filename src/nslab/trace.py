@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from nslab import firewalls
 from nslab.commands import Runner
 from nslab.errors import TargetError
-from nslab.evidence import HOST, HOUSEKEEPING, Decision
+from nslab.evidence import HOST, HOUSEKEEPING, Decision, decides, filters
 from nslab.parse import Ruleset
 from nslab.targets.base import Spawned
 
@@ -139,10 +139,10 @@ class Place:
     def decision(self, family: str, table: str, chain: str, kind: str, rest: str) -> Decision | None:
         """The rule or policy a trace event names, as the counter evidence names it."""
         name = self.table_name(family, table)
-        chain_kind = self.kinds.get((family, table, chain), "filter")
+        chain_kind = self.kinds.get((family, table, chain)) or None  # None: a user chain
         if kind == "policy":
             verdict = rest.split()[0].upper() if rest else ""
-            if verdict not in ("ACCEPT", "DROP") or chain_kind != "filter":
+            if verdict not in ("ACCEPT", "DROP") or not filters(chain_kind, name):
                 return None
             rules = self.ruleset.chain(chain, name)
             if verdict == "ACCEPT" and all(
@@ -163,9 +163,10 @@ class Place:
             return Decision(self.where, name, chain, position, rule.target, rule.spec, 1)
         if verdict == "DROP" and "reject" in rest:
             verdict = "REJECT"
-        if verdict not in ("ACCEPT", "DROP", "REJECT") or chain_kind not in ("filter", None):
-            return None
-        return Decision(self.where, name, chain, position, rule.target or verdict, rule.spec, 1)
+        target = rule.target or verdict
+        if verdict not in ("ACCEPT", "DROP", "REJECT") or not decides(target, chain_kind, name):
+            return None  # the counter evidence's own rule: a user chain of the filter table decides
+        return Decision(self.where, name, chain, position, target, rule.spec, 1)
 
 
 def usable(runner: Runner, places: Sequence[str]) -> str | None:
