@@ -14,7 +14,7 @@ from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
 
 from nslab import flows, reach
 from nslab.errors import LabError
-from nslab.explore import ABSENT, Measured, Verdict
+from nslab.explore import ABSENT, Measured, Verdict, match_peers
 from nslab.flows import Flow
 from nslab.lab import load_lab
 
@@ -115,6 +115,24 @@ def test_a_golden_file_round_trips_and_a_comparison_names_each_kind_of_change(tm
 
 def _by_flow(rows: list[dict[str, str]]) -> dict[tuple[str, str, str, str], dict[str, str]]:
     return {(r["from"], r["to"], r["service"], r["family"]): r for r in rows}
+
+
+def test_a_peer_is_matched_by_address_and_port_before_port_alone() -> None:
+    # a CI run: pc's and db's flows to edge tcp/80 left from the same port number; pc's
+    # flow was "seen from" db's address, and a lab diffed against itself changed
+    edge = ("edge", "tcp", 80)
+    log = {edge: [("2001:db8:2::20", 40000), ("2001:db8:1::10", 40000), ("203.0.113.10", 40001)]}
+    wanted = [
+        (edge, "2001:db8:1::10", 40000),  # pc
+        (edge, "2001:db8:2::20", 40000),  # db
+        None,  # a flow that did not get through
+        (edge, "10.2.0.10", 40001),  # masqueraded on the way: its port, another address
+        (edge, "10.2.0.20", 40002),  # never seen
+    ]
+    assert match_peers(wanted, log) == ["2001:db8:1::10", "2001:db8:2::20", None, "203.0.113.10", None]
+    # two NAT'd flows with one port each take one peer, never both the same
+    twice = [(edge, "10.1.0.10", 40000), (edge, "10.1.0.11", 40000)]
+    assert match_peers(twice, log) == ["2001:db8:2::20", "2001:db8:1::10"]
 
 
 @needs_netns

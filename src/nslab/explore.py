@@ -60,6 +60,30 @@ def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
     return "no firewall rule or policy decided it"
 
 
+Where = tuple[str | None, str, int]  # a listener: namespace, protocol, port
+
+
+def match_peers(
+    wanted: Sequence[tuple[Where, str, int] | None], logs: dict[Where, list[tuple[str, int]]]
+) -> list[str | None]:
+    """For each (listener, probe's source address, probe's port or echo ident), the address
+    its listener saw it from: an exact (address, port) peer first, then, for flows whose
+    address NAT changed, an unclaimed peer with the port. None: not wanted, or not seen."""
+    claimed: set[tuple[Where, int]] = set()
+    out: list[str | None] = [None] * len(wanted)
+    for exact in (True, False):
+        for i, want in enumerate(wanted):
+            if want is None or out[i] is not None:
+                continue
+            where, src, mark = want
+            for n, (address, port) in enumerate(logs.get(where, [])):
+                if port == mark and (where, n) not in claimed and (not exact or address == src):
+                    claimed.add((where, n))
+                    out[i] = address
+                    break
+    return out
+
+
 class Explorer:
     """Probes a lab's flows in a session's world (the lab built there already)."""
 
@@ -147,22 +171,35 @@ class Explorer:
             for f, r in zip(flows, raws, strict=True)
         ]
         decided = tracer.decisions(keys)
-        peers: dict[tuple[str | None, str, int], list[list[object]]] = {}
-        out = []
-        for flow, raw, key, found in zip(flows, raws, keys, decided, strict=True):
-            got = Outcome.from_reply(raw)
-            lost = got.outcome in LOST
-            seen = None
-            if not lost:
-                where = self._listen(flow)
-                if where not in peers:
-                    peers[where] = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])[
-                        "peers"
-                    ]
-                mark = key.ident if flow.proto == "icmp" else key.sport
-                seen = next((str(a) for a, n in peers[where] if n == mark), None)
-            out.append(Measured(flow, Verdict(got.outcome, decided_by(found, lost), seen)))
-        return out
+        outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
+        seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
+        return [
+            Measured(flow, Verdict(outcome, decided_by(found, outcome in LOST), peer))
+            for flow, outcome, found, peer in zip(flows, outcomes, decided, seen, strict=True)
+        ]
+
+    def _seen_from(
+        self, flows: Sequence[Flow], raws: Sequence[dict[str, object]], through: Sequence[bool]
+    ) -> list[str | None]:
+        """The source address each flow that got through was seen from, matched in its
+        listener's log by the probe's source port (the echo ident for pings). Ports alone
+        collide: two namespaces pick their ephemeral ports independently, and one CI run
+        gave pc's flow to edge the port of db's (pc "seen from" db's address). So a peer
+        that is exactly the probe's (address, port) is claimed first; only a flow with no
+        such peer (NAT changed its address) takes an unclaimed peer with its port."""
+        logs: dict[Where, list[tuple[str, int]]] = {}
+        wanted: list[tuple[Where, str, int] | None] = []
+        for flow, raw, ok in zip(flows, raws, through, strict=True):
+            if not ok:
+                wanted.append(None)
+                continue
+            where = self._listen(flow)
+            if where not in logs:
+                reply = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])
+                logs[where] = [(str(a), int(n)) for a, n in reply.get("peers", [])]
+            mark = int(str(raw.get("ident" if flow.proto == "icmp" else "sport") or 0))
+            wanted.append((where, str(raw.get("src") or ""), mark))
+        return match_peers(wanted, logs)
 
     def _counted(self, flows: Sequence[Flow], raws: Sequence[dict[str, object]]) -> list[Measured]:
         """Each flow again alone, with counters around it (where tracing cannot be had)."""
