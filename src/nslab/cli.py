@@ -268,6 +268,13 @@ def exec_(namespace: str, command: tuple[str, ...]) -> None:
     help="scenario timings that balance shards (kept in the repository)",
 )
 @click.option("--update-timings", is_flag=True, help="write this run's scenario times into --timings")
+@click.option(
+    "--rule-coverage-min",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="N",
+    help="fail below N%% of the user's rules matched (default: [tool.nslab] rule_coverage_min, 0)",
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(
     jobs: int | None,
@@ -275,6 +282,7 @@ def run(
     shard: str | None,
     timings: str,
     update_timings: bool,
+    rule_coverage_min: float | None,
     args: tuple[str, ...],
 ) -> None:
     """Run scenarios in parallel: nslab run [-j N] [--shard K/N] [features/] [-- behave options]."""
@@ -292,6 +300,7 @@ def run(
             click.echo,
             shard=picked,
             timings=Path(timings),
+            coverage_min=rule_coverage_min,
         )
         if update_timings:
             held = shards.update_timings(
@@ -311,19 +320,27 @@ def report() -> None:
 @report.command("merge")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("-o", "--output", default="reports", show_default=True, type=click.Path(file_okay=False))
-def report_merge(dirs: tuple[str, ...], output: str) -> None:
-    """Merge shards' report folders: JUnit into OUTPUT/junit/TESTS-nslab.xml, an index page."""
+@click.option(
+    "--rule-coverage-min",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="N",
+    help="fail below N%% of the user's rules matched (default: [tool.nslab] rule_coverage_min, 0)",
+)
+def report_merge(dirs: tuple[str, ...], output: str, rule_coverage_min: float | None) -> None:
+    """Merge shards' report folders: JUnit into OUTPUT/junit/TESTS-nslab.xml, an index page,
+    the rule coverage into OUTPUT/rule-coverage.json (.xml, pages)."""
     from nslab import shards
 
     try:
-        merged = shards.merge([Path(d) for d in dirs], Path(output))
+        merged, low = shards.merge([Path(d) for d in dirs], Path(output), rule_coverage_min)
     except NslabError as exc:
         fail(exc)
     n = merged.counts()
     click.echo(
         f"nslab: {n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped; {output}/index.html"
     )
-    sys.exit(1 if n["failed"] else 0)
+    sys.exit(1 if n["failed"] or low else 0)
 
 
 @main.command()

@@ -47,6 +47,10 @@ class Settings:
     vagrant: str = "reuse"
     vagrant_provider: str = ""
     vagrant_root: str = ""
+    # rule coverage of the user's ruleset files (nslab.coverage): on or off; a run below
+    # rule_coverage_min percent fails (0: no minimum)
+    rule_coverage: str = "on"
+    rule_coverage_min: float = 0.0
 
     @classmethod
     def from_sources(cls, userdata: Mapping[str, str], pyproject: Path | None) -> Settings:
@@ -84,6 +88,16 @@ class Settings:
             raise NslabError(
                 f"host_fs={settings.host_fs!r} is neither ro nor rw",
                 "use -D host_fs=ro (default) or -D host_fs=rw",
+            )
+        if settings.rule_coverage not in ("on", "off"):
+            raise NslabError(
+                f"rule_coverage={settings.rule_coverage!r} is neither on nor off",
+                "use -D rule_coverage=on (default) or -D rule_coverage=off",
+            )
+        if not 0 <= settings.rule_coverage_min <= 100:
+            raise NslabError(
+                f"rule_coverage_min={settings.rule_coverage_min:g} is not a percentage",
+                "use a number from 0 to 100, e.g. -D rule_coverage_min=80",
             )
         return settings
 

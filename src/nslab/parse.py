@@ -444,6 +444,15 @@ _NFT_VERDICTS = {
 }
 
 
+NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
+
+
+def nslab_own(rule: dict[str, object]) -> bool:
+    """Whether an `nft -j` rule is nslab's own (rule coverage's neighbour-discovery count):
+    never the user's rule, never counted in a chain's positions."""
+    return str(rule.get("comment", "")).startswith(NSLAB_OWN)
+
+
 def nft_json(text: str) -> Ruleset:
     """Parse `nft -j list ruleset` into the same typed rules as iptables-save, counters
     included where a rule has a `counter` statement. Tables are named "FAMILY NAME" (an
@@ -466,7 +475,7 @@ def nft_json(text: str) -> Ruleset:
             table = rs.tables.setdefault(f"{c['family']} {c['table']}", Table(f"{c['family']} {c['table']}"))
             policy = c.get("policy", "").upper() or None
             table.chains[c["name"]] = Chain(c["name"], policy, kind=c.get("type"))
-        elif "rule" in item:
+        elif "rule" in item and not nslab_own(item["rule"]):
             r = item["rule"]
             table = rs.tables.setdefault(f"{r['family']} {r['table']}", Table(f"{r['family']} {r['table']}"))
             chain = table.chains.setdefault(r["chain"], Chain(r["chain"], None))

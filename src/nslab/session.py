@@ -20,6 +20,7 @@ from nslab import diagnostics, ports, probe
 from nslab import firewalls as firewalls_registry
 from nslab.commands import Result
 from nslab.config import Settings
+from nslab.coverage import Coverage
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
 from nslab.host_world import HostWorld
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
@@ -73,6 +74,8 @@ class LabSession:
     # whether the world's root holds native nft tables: None until asked. A fresh world has
     # none (no process spent asking, ~4 ms a scenario); a host command or a real host may.
     _host_nft: bool | None = None
+    coverage: Coverage | None = None  # the run's rule coverage (behave runs; nslab.coverage)
+    lab_path: Path | None = None  # the current lab's file (None: the seed's, bundled)
 
     def missing_feature(self) -> str | None:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
@@ -111,8 +114,10 @@ class LabSession:
             self.run_lab = self.lab
         if path is None:
             self.lab = self.run_lab
+            self.lab_path = Path(self.settings.lab).resolve() if self.settings.lab else None
             return
         path = path.resolve()
+        self.lab_path = path
         if path not in self._labs:
             self._labs[path] = load_lab(path)
         self.lab = self._labs[path]
@@ -220,6 +225,8 @@ class LabSession:
             for need in stage.needs:
                 self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)
+        if self.coverage is not None and any(s.name == "rulesets" for s in chosen):
+            self.coverage.begin(self.w, self.lab, self.lab_path)
 
     def gateway(self) -> Network:
         """The network whose gateway is the lab's host, for the seed story's steps (its
@@ -274,7 +281,9 @@ class LabSession:
             tool = self.lab.backend_tool
         ns = None if where == "host" else where
         listing = firewalls_registry.get(tool).listing
-        return "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)
+        text = "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)
+        # rule coverage's counting rules are nslab's, not the host's (nslab.coverage)
+        return "".join(line for line in text.splitlines(keepends=True) if 'comment "nslab-' not in line)
 
     @property
     def firewalls(self) -> tuple[str, ...]:

@@ -88,13 +88,16 @@ def update_timings(path: Path, items: list[Location], junit_dir: Path) -> int:
     return len(timings)
 
 
-def merge(dirs: list[Path], out: Path) -> junit.Merged:
-    """The shards' reports (each `nslab run --reports DIR`) as one: JUnit and the report."""
+def merge(dirs: list[Path], out: Path, coverage_min: float | None = None) -> tuple[junit.Merged, bool]:
+    """The shards' reports (each `nslab run --reports DIR`) as one: JUnit, the report and
+    the rule coverage; with whether the rule coverage is below its minimum."""
     from nslab import report
+    from nslab.parallel import coverage_link, rule_coverage
 
     for d in dirs:
         if not (d / "junit").is_dir():
             raise NslabError(f"{d} holds no junit/ folder", "give the folders `nslab run --reports` wrote")
     merged = junit.merge([d / "junit" for d in dirs], out / "junit")
-    report.merge([d / "index.json" for d in dirs], out / "index.html", [])
-    return merged
+    low = rule_coverage([d / "rule-coverage.json" for d in dirs], out, [], coverage_min, print)
+    report.merge([d / "index.json" for d in dirs], out / "index.html", coverage_link(out / "index.html"))
+    return merged, low

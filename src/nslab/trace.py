@@ -29,7 +29,7 @@ from nslab import firewalls
 from nslab.commands import Runner
 from nslab.errors import TargetError
 from nslab.evidence import HOST, HOUSEKEEPING, Decision, decides, filters
-from nslab.parse import Ruleset
+from nslab.parse import Ruleset, nslab_own
 from nslab.targets.base import Spawned
 
 TABLE = "nslab_trace"
@@ -206,7 +206,7 @@ class Tracer:
             if "chain" in item:
                 c = item["chain"]
                 kinds[(c["family"], c["table"], c["name"])] = c.get("type", "")
-            if "rule" in item:
+            if "rule" in item and not nslab_own(item["rule"]):
                 r = item["rule"]
                 family, table, name = chain = (r["family"], r["table"], r["chain"])
                 count[chain] = count.get(chain, 0) + 1

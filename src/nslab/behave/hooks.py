@@ -22,10 +22,11 @@ from behave.model import Feature, Scenario
 from behave.model_core import Status
 from behave.runner import Context
 
-from nslab import report
+from nslab import coverage_report, report
 from nslab.behave import reporter, run_report, suggest
 from nslab.behave.skip import skip
 from nslab.config import Settings, find_pyproject
+from nslab.coverage import Coverage
 from nslab.errors import NslabError
 from nslab.lab import bundled_labs
 from nslab.session import LabSession
@@ -50,6 +51,8 @@ def before_all(context: Context) -> None:
             if folder is not None:
                 _writable(folder)
         context.nslab = LabSession.open(settings, userdata)
+        if settings.rule_coverage == "on":
+            context.nslab.coverage = Coverage()
     except NslabError as exc:
         # One clear line and exit 2, before any world: raising here made behave add
         # "ABORTED: HOOK-ERROR in before_all: SystemExit" and "ABORTED: By user." although
@@ -144,6 +147,7 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
     try:
         if session.world is None:
             return
+        _count_rules(session, scenario)
         embed = _html_embedder(context)
         if scenario.status == Status.failed:
             bundle = _why(scenario) + session.diagnostics()
@@ -168,6 +172,32 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
             embed("text/plain", session.target.log.render(), caption="Commands and outputs")
     finally:
         session.end_world()
+
+
+def _count_rules(session: LabSession, scenario: Scenario) -> None:
+    """The scenario's hits on the user's rules, into the run's rule coverage."""
+    if session.coverage is None:
+        return
+    try:
+        session.coverage.end(session.w, str(scenario.location))
+    except (NslabError, OSError, ValueError) as exc:  # the verdict stands; coverage says why not
+        print(f"\n    nslab: rule coverage of this scenario not counted: {exc}\n", file=sys.stderr)
+
+
+def _report_rules(context: Context) -> None:
+    """The run's rule coverage: a worker of `nslab run -j N` leaves its counts for the
+    runner to merge; a run of its own writes the reports, says the line, and fails below
+    rule_coverage_min (counted as a hook failure: behave's exit status, no traceback)."""
+    session: LabSession = context.nslab
+    if session.coverage is None:
+        return
+    worker = os.environ.get("NSLAB_WORKER")
+    if worker is not None:
+        session.coverage.save(context.reports / "parallel" / f"rule-coverage-{worker}.json")
+        return
+    failed = coverage_report.finish(session.coverage, context.reports, session.settings.rule_coverage_min)
+    if failed and hasattr(context._runner, "hook_failures"):
+        context._runner.hook_failures += 1
 
 
 def _suggest(features: list[Feature], step_registry: object) -> None:
@@ -224,6 +254,8 @@ def _html_embedder(context: Context):  # type: ignore[no-untyped-def]
 
 def after_all(context: Context) -> None:
     _suggest(context._runner.features, context._runner.step_registry)
+    if hasattr(context, "nslab"):
+        _report_rules(context)
     if hasattr(context, "nslab") and context.nslab.settings.html:
         run_report.write(context)
     if hasattr(context, "nslab"):

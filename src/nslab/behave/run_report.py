@@ -5,6 +5,7 @@ place, the diagram), written as nslab's page (nslab.report) beside behave's step
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from behave.model import Feature, Scenario
 from behave.model_core import Status
 from behave.runner import Context
 
-from nslab import report
+from nslab import coverage_report, report
 from nslab.behave import reporter, suggest
 from nslab.config import find_pyproject
 from nslab.junit import NOT_SELECTED
@@ -42,7 +43,11 @@ def write(context: Context) -> None:
                 found.steps_page = steps_page(page).name
                 records.append(found)
     try:
-        report.write(title(session), records, page, [("all steps", steps_page(page).name)])
+        links = [("all steps", steps_page(page).name)]
+        pages = Path(session.settings.reports) / coverage_report.PAGES / "index.html"
+        if pages.exists():
+            links.append(("rule coverage", os.path.relpath(pages, page.parent)))
+        report.write(title(session), records, page, links)
     except OSError as exc:  # a full disk: one line, the verdicts stand
         print(f"nslab: could not write the HTML report {page}: {exc.strerror or exc}", file=sys.stderr)
 

@@ -11,6 +11,7 @@ HERE = Path(__file__).parent
 # scaffold file -> where it goes in the user's repository
 FILES = {
     "lab.toml": "labs/lab.toml",
+    "web.nft": "labs/web.nft",
     "example.feature": "features/example.feature",
     "nslab_steps.py": "steps/nslab_steps.py",
     "environment.py": "environment.py",

@@ -1,0 +1,353 @@
+"""Rule coverage: how many packets of the scenarios' own traffic each rule of the user's
+ruleset files matched, over a whole run (every scenario's world, every worker, every
+shard), each rule named by its file and line (nslab.rulemap).
+
+How it is counted, and why so:
+- Per world, the counters of every place holding a user's ruleset are read once when the
+  lab is built (after the rulesets stage) and once when the scenario ends; the rule's hits
+  are the difference. Building (and whatever a stage sends) is not the scenarios' traffic.
+- An nft rule the user wrote without `counter` is counted by a rule of nslab's own put
+  before it in the world's ruleset (the same matches, a counter, no verdict: it changes
+  nothing); the user's file and rules are never changed.
+- Neighbour discovery is the kernel's housekeeping, not the scenarios' traffic, yet it
+  crosses input and output chains and would mark `meta l4proto ipv6-icmp accept` covered
+  by any IPv6 probe. So before each nft rule that neighbour discovery could match (in an
+  ip6 or inet chain that is not a forward hook: ND is never forwarded), the world's copy
+  gets a rule of nslab's own with the same matches plus "is ND", a counter and no verdict;
+  the rule's hits are its count less that one's. nslab's rules are commented `nslab-...`,
+  and nslab's readers of rules (evidence, trace, a host's listing) leave them out.
+  Not done for iptables files: their ND (in INPUT/OUTPUT of ip6tables) is counted.
+- The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
+  with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
+  `{line, rule, hits}`; `lab` and `scenarios` (the scenarios whose traffic hit it) beside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nslab import firewalls, parse, rulemap
+
+if TYPE_CHECKING:
+    from nslab.lab import Lab
+    from nslab.world import World
+
+ND_COMMENT = parse.NSLAB_OWN + "nd"  # nslab's count of the ND that could match the next rule
+COUNT_COMMENT = parse.NSLAB_OWN + "count"  # nslab's count for a user's rule without a counter
+ND_TYPES = [
+    "nd-router-solicit",
+    "nd-router-advert",
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+    "nd-redirect",
+]
+# match subjects that keep neighbour discovery out of a rule: it is ICMPv6 over IPv6 only
+_ND_PROTO = {"ipv6-icmp", "icmpv6", "ipv6", "ip6", "58"}
+_NOT_ND = {"tcp", "udp", "sctp", "dccp", "icmp", "ip", "th", "udplite", "esp", "ah", "comp", "igmp"}
+
+
+# --- the world's copy: counters where the user wrote none, ND subtracted -----------------
+
+
+def _leading_matches(expr: list[dict[str, Any]]) -> int:
+    """How many of a rule's statements are matches before its first action."""
+    n = 0
+    while n < len(expr) and "match" in expr[n]:
+        n += 1
+    return n
+
+
+def _nd_could_match(matches: list[dict[str, Any]]) -> bool:
+    """Whether a packet of neighbour discovery could pass these matches (as nft would
+    refuse a rule mixing `tcp dport` with `icmpv6 type`, such rules are left alone)."""
+    for m in matches:
+        left = m["match"].get("left", {})
+        if "payload" in left and left["payload"].get("protocol") in _NOT_ND:
+            return False
+        if "meta" in left and left["meta"].get("key") in ("l4proto", "nfproto", "protocol"):
+            right = m["match"].get("right")
+            values = right["set"] if isinstance(right, dict) and "set" in right else [right]
+            if m["match"].get("op", "==") in ("==", "in") and not any(str(v) in _ND_PROTO for v in values):
+                return False
+    return True
+
+
+def instrument(listing: dict[str, Any], tables: set[str]) -> tuple[list[dict[str, Any]], int]:
+    """The `nft -j -f` commands that put nslab's own rules (no verdict, a counter, a
+    comment) before the rules of `tables`: one that counts a rule's packets where the
+    user wrote no counter (its matches and a counter: the user's rule is left as written),
+    and one that counts the neighbour discovery that could match it; with how many rules
+    had no counter of their own."""
+    hooks = {
+        (c["family"], c["table"], c["name"]): c.get("hook", "")
+        for item in listing.get("nftables", [])
+        if isinstance(c := item.get("chain"), dict)
+    }
+    commands: list[dict[str, Any]] = []
+    uncounted = 0
+    for item in listing.get("nftables", []):
+        r = item.get("rule")
+        if not isinstance(r, dict) or f"{r['family']} {r['table']}" not in tables or _ours(r):
+            continue
+        expr = list(r.get("expr", []))
+        before = {**{k: r[k] for k in ("family", "table", "chain")}, "handle": r["handle"]}
+        matches = expr[: _leading_matches(expr)]
+        counter = {"counter": {"packets": 0, "bytes": 0}}
+        hook = hooks.get((r["family"], r["table"], r["chain"]), "")
+        if r["family"] in ("ip6", "inet") and hook != "forward" and _nd_could_match(matches):
+            nd = {
+                "match": {
+                    "op": "==",
+                    "left": {"payload": {"protocol": "icmpv6", "field": "type"}},
+                    "right": {"set": ND_TYPES},
+                }
+            }
+            rule = {**before, "expr": [*matches, nd, counter], "comment": ND_COMMENT}
+            commands.append({"insert": {"rule": rule}})
+        if not any("counter" in e for e in expr):
+            uncounted += 1
+            rule = {**before, "expr": [*matches, counter], "comment": COUNT_COMMENT}
+            commands.append({"insert": {"rule": rule}})
+    return commands, uncounted
+
+
+def _ours(rule: dict[str, Any]) -> bool:
+    return parse.nslab_own(rule)
+
+
+# --- counting ------------------------------------------------------------------------------
+
+
+Counts = dict[tuple[str, str], list[int | None]]  # (table, chain) -> each rule's packets, in order
+
+
+def nft_counts(text: str) -> Counts:
+    """Each chain's user rules' packets from `nft -j list ruleset`: the rule's own counter
+    or nslab's counting rule before it, less nslab's neighbour-discovery count before it;
+    None for a rule with neither."""
+    items = json.loads(text or '{"nftables": []}').get("nftables", [])
+    named = {
+        (c["family"], c["table"], c["name"]): int(c["packets"])
+        for i in items
+        if isinstance(c := i.get("counter"), dict)
+    }
+    out: Counts = {}
+    pending: dict[tuple[str, str], dict[str, int]] = {}  # nslab's rules since the last user rule
+    for item in items:
+        r = item.get("rule")
+        if not isinstance(r, dict):
+            continue
+        key = (f"{r['family']} {r['table']}", r["chain"])
+        packets: int | None = None
+        for e in r.get("expr", []):
+            if "counter" in e:
+                c = e["counter"]
+                packets = (
+                    int(c["packets"]) if isinstance(c, dict) else named.get((r["family"], r["table"], c))
+                )
+        if _ours(r):
+            pending.setdefault(key, {})[str(r.get("comment"))] = packets or 0
+            continue
+        own = pending.pop(key, {})
+        if packets is None:
+            packets = own.get(COUNT_COMMENT)
+        out.setdefault(key, []).append(None if packets is None else packets - own.get(ND_COMMENT, 0))
+    return out
+
+
+def iptables_counts(tool: str, text: str) -> Counts:
+    rs = firewalls.parse_snapshot(tool, text)
+    return {
+        (t.name, c.name): [r.packets for r in c.rules] for t in rs.tables.values() for c in t.chains.values()
+    }
+
+
+# --- the run's record -------------------------------------------------------------------------
+
+
+@dataclass
+class RuleHits:
+    line: int
+    rule: str
+    hits: int | None = 0  # None: the file's rules and the loaded chain did not line up
+
+
+@dataclass
+class FileCoverage:
+    file: str  # relative to the lab file's folder
+    place: str  # the host whose namespace loads it
+    lab: str  # the lab file, relative to the run's folder where it can be
+    rules: list[RuleHits]
+    scenarios: set[str] = field(default_factory=set)
+    kind: str = "nft"
+    path: str = ""  # the file on this machine (for the HTML page)
+    note: str = ""  # why some rules could not be counted
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.lab, self.place, self.file)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "place": self.place,
+            "lab": self.lab,
+            "kind": self.kind,
+            "rules": [{"line": r.line, "rule": r.rule, "hits": r.hits} for r in self.rules],
+            "scenarios": sorted(self.scenarios),
+            **({"note": self.note} if self.note else {}),
+            **({"path": self.path} if self.path else {}),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FileCoverage:
+        return cls(
+            d["file"], d["place"], d.get("lab", ""),
+            [RuleHits(r["line"], r["rule"], r["hits"]) for r in d["rules"]],
+            set(d.get("scenarios", [])), d.get("kind", "nft"), d.get("path", ""), d.get("note", ""),
+        )  # fmt: skip
+
+    def add(self, other: FileCoverage) -> None:
+        for mine, theirs in zip(self.rules, other.rules, strict=False):
+            mine.hits = None if mine.hits is None or theirs.hits is None else mine.hits + theirs.hits
+        self.scenarios |= other.scenarios
+        self.note = self.note or other.note
+
+    @property
+    def counted(self) -> list[RuleHits]:
+        return [r for r in self.rules if r.hits is not None]
+
+    @property
+    def covered(self) -> list[RuleHits]:
+        return [r for r in self.rules if r.hits]
+
+
+@dataclass
+class _Place:
+    """One user ruleset file as loaded in the current world."""
+
+    host: str
+    kind: str
+    tool: str
+    rules: list[rulemap.FileRule]
+    cov: FileCoverage
+    before: Counts = field(default_factory=dict)
+
+
+def _relative(path: Path, to: Path) -> str:
+    try:
+        return os.path.relpath(path.resolve(), to.resolve())
+    except ValueError:
+        return str(path)
+
+
+class Coverage:
+    """The run's rule coverage, world by world."""
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, str, str], FileCoverage] = {}
+        self._world: list[_Place] = []
+
+    def _places(self, lab: Lab, lab_path: Path | None) -> list[_Place]:
+        folder = lab_path.parent if lab_path else Path.cwd()
+        lab_name = _relative(lab_path, Path.cwd()) if lab_path else lab.name
+        out = []
+        for host in lab.hosts:
+            for r in host.rulesets:
+                if r.kind == "script":
+                    continue  # a script's rules have no lines to map (see nslab.rulemap)
+                text = r.path.read_text(errors="replace")
+                rules = (
+                    rulemap.nft_rules(text)
+                    if r.kind == "nft"
+                    else rulemap.iptables_rules(text, v6=r.kind == "ip6tables")
+                )
+                tool = firewalls.RULESETS[r.kind].read_with or lab.backend_tool
+                hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
+                where = _relative(r.path, folder)
+                cov = FileCoverage(where, host.name, lab_name, hits, kind=r.kind, path=str(r.path.resolve()))
+                out.append(_Place(host.name, r.kind, tool, rules, cov))
+        return out
+
+    def begin(self, world: World, lab: Lab, lab_path: Path | None) -> None:
+        """The lab was built in `world`: counters where the user wrote none, nslab's ND
+        counts, and every place's counters now (the scenarios' traffic starts here)."""
+        self._world = self._places(lab, lab_path)
+        for place in self._world:
+            if place.kind == "nft":
+                tables = {r.table for r in place.rules}
+                listing = json.loads(
+                    world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout or "{}"
+                )
+                commands, _ = instrument(listing, tables)
+                if commands:
+                    done = world.run(
+                        ["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands})
+                    )
+                    if done.rc != 0:
+                        place.cov.note = (
+                            f"not instrumented ({done.stderr.strip()[:200]}): "
+                            "rules without counter not counted, ND included"
+                        )
+            place.before = self._counts(world, place)
+
+    def _counts(self, world: World, place: _Place) -> Counts:
+        fw = firewalls.get(place.tool)
+        text = firewalls.V6_MARK.join(world.run(list(a), ns=place.host).stdout for a in fw.snapshot)
+        return nft_counts(text) if place.tool == "nft" else iptables_counts(place.tool, text)
+
+    def end(self, world: World, scenario: str) -> None:
+        """The scenario ended: each rule's hits in its world, added to the run's."""
+        places, self._world = self._world, []
+        for place in places:
+            after = self._counts(world, place)
+            by_chain: dict[tuple[str, str], list[int]] = {}
+            for i, rule in enumerate(place.rules):
+                by_chain.setdefault((rule.table, rule.chain), []).append(i)
+            for key, indexes in by_chain.items():
+                now, then = after.get(key, []), place.before.get(key, [])
+                if len(now) != len(indexes) or len(then) != len(indexes):
+                    place.cov.note = place.cov.note or (
+                        f"chain {key[1]} of table {key[0]} holds {len(now)} rules where the file gives "
+                        f"{len(indexes)}: its rules are not counted"
+                    )
+                    for i in indexes:
+                        place.cov.rules[i].hits = None
+                    continue
+                for i, a, b in zip(indexes, now, then, strict=True):
+                    place.cov.rules[i].hits = None if a is None or b is None else max(0, a - b)
+            if any(r.hits for r in place.cov.rules):
+                place.cov.scenarios.add(scenario)
+            mine = self.files.get(place.cov.key)
+            if mine is None:
+                self.files[place.cov.key] = place.cov
+            else:
+                mine.add(place.cov)
+
+    # --- files ---
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [f.as_json() for f in sorted(self.files.values(), key=lambda f: f.key)]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_json(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, paths: list[Path]) -> Coverage:
+        """Several runs' (workers', shards') coverage, summed."""
+        cov = cls()
+        for path in paths:
+            if not path.exists():
+                continue
+            for d in json.loads(path.read_text()):
+                f = FileCoverage.from_json(d)
+                if f.key in cov.files:
+                    cov.files[f.key].add(f)
+                else:
+                    cov.files[f.key] = f
+        return cov

@@ -1,0 +1,229 @@
+"""Rule coverage, reported: the line at the end of a run, `rule-coverage.json` (the public
+interface, nslab.coverage), a Cobertura XML in which each ruleset file is a source file
+and each rule's line carries its hits (so the coverage views CI systems already have
+annotate a ruleset as they annotate code), and a page per ruleset file with the hits
+beside each line."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+from nslab import __version__
+from nslab.coverage import Coverage, FileCoverage
+
+JSON = "rule-coverage.json"
+XML = "rule-coverage.xml"
+PAGES = "rule-coverage"  # a folder of pages, one per ruleset file, and its index.html
+NEVER_SHOWN = 3  # lines of "never matched" named in the summary before "and N more"
+
+
+def percent(f: FileCoverage) -> float:
+    counted = f.counted
+    return 100.0 * len(f.covered) / len(counted) if counted else 100.0
+
+
+def total(cov: Coverage) -> tuple[int, int]:
+    """(rules matched, rules counted) over every file."""
+    files = cov.files.values()
+    return sum(len(f.covered) for f in files), sum(len(f.counted) for f in files)
+
+
+def summary(cov: Coverage) -> list[str]:
+    """`rule coverage: dmz-edge.nft 8/9 rules (89%); never matched: line 14 ...` per file."""
+    out = []
+    for f in sorted(cov.files.values(), key=lambda f: f.key):
+        never = [r for r in f.counted if not r.hits]
+        share = f"{len(f.covered)}/{len(f.counted)} rules ({percent(f):.0f}%)"
+        line = f"rule coverage: {f.file} ({f.place}) {share}"
+        if never:
+            shown = ", ".join(f"line {r.line} ({r.rule})" for r in never[:NEVER_SHOWN])
+            more = f" and {len(never) - NEVER_SHOWN} more" if len(never) > NEVER_SHOWN else ""
+            line += f"; never matched: {shown}{more}"
+        if f.note:
+            line += f"; {f.note}"
+        out.append(line)
+    return out
+
+
+def below(cov: Coverage, minimum: float) -> str | None:
+    """One line if the run's rule coverage is under `minimum` percent, like coverage.py's
+    fail_under; None when it is not (or nothing was counted)."""
+    hit, counted = total(cov)
+    if minimum <= 0 or counted == 0:
+        return None
+    got = 100.0 * hit / counted
+    if got >= minimum:
+        return None
+    return (
+        f"nslab: rule coverage {got:.1f}% is below the minimum {minimum:g}% "
+        f"({hit} of {counted} rules matched; fix: scenarios for the rules never matched, "
+        "or lower rule_coverage_min)"
+    )
+
+
+def cobertura(cov: Coverage) -> str:
+    """Cobertura XML (coverage-04.dtd): a package per lab, a class per ruleset file, a line
+    per rule, hits = packets the scenarios' traffic matched."""
+    hit, counted = total(cov)
+    root = ET.Element(
+        "coverage",
+        {
+            "line-rate": _rate(hit, counted),
+            "branch-rate": "0",
+            "lines-covered": str(hit),
+            "lines-valid": str(counted),
+            "branches-covered": "0",
+            "branches-valid": "0",
+            "complexity": "0",
+            "version": f"nslab {__version__}",
+            "timestamp": str(int(time.time() * 1000)),
+        },
+    )
+    sources = ET.SubElement(root, "sources")
+    ET.SubElement(sources, "source").text = "."
+    packages = ET.SubElement(root, "packages")
+    by_lab: dict[str, list[FileCoverage]] = {}
+    for f in sorted(cov.files.values(), key=lambda f: f.key):
+        by_lab.setdefault(f.lab, []).append(f)
+    for lab, files in by_lab.items():
+        lab_hit = sum(len(f.covered) for f in files)
+        lab_counted = sum(len(f.counted) for f in files)
+        package = ET.SubElement(
+            packages,
+            "package",
+            {"name": lab, "line-rate": _rate(lab_hit, lab_counted), "branch-rate": "0", "complexity": "0"},
+        )
+        classes = ET.SubElement(package, "classes")
+        for f in files:
+            cls = ET.SubElement(
+                classes,
+                "class",
+                {
+                    "name": f"{f.file} ({f.place})",
+                    "filename": _filename(f),
+                    "line-rate": _rate(len(f.covered), len(f.counted)),
+                    "branch-rate": "0",
+                    "complexity": "0",
+                },
+            )
+            ET.SubElement(cls, "methods")
+            lines = ET.SubElement(cls, "lines")
+            for r in f.counted:
+                ET.SubElement(lines, "line", {"number": str(r.line), "hits": str(r.hits), "branch": "false"})
+    ET.indent(root)
+    doctype = '<!DOCTYPE coverage SYSTEM "http://cobertura.sourceforge.net/xml/coverage-04.dtd">'
+    return f'<?xml version="1.0" ?>\n{doctype}\n{ET.tostring(root, encoding="unicode")}\n'
+
+
+def _rate(hit: int, counted: int) -> str:
+    return f"{hit / counted:.4f}" if counted else "1"
+
+
+def _filename(f: FileCoverage) -> str:
+    """The ruleset file as a CI system finds it: relative to the run's folder where it
+    lies under it (the lab file's folder joined with the file's path otherwise)."""
+    if f.path:
+        try:
+            return Path(f.path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            return f.path
+    return (Path(f.lab).parent / f.file).as_posix()
+
+
+def page_name(f: FileCoverage) -> str:
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"{f.lab}-{f.place}-{f.file}").strip("-")
+    return f"{slug}.html"
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}"
+    "td{padding:0 .6em;font-family:monospace;white-space:pre}td.n{color:#888;text-align:right}"
+    "tr.hit td.h{background:#d4f7d4}tr.miss td.h{background:#f9d0d0}tr.unk td.h{background:#eee}"
+    "td.h{text-align:right}"
+)
+
+
+def file_page(f: FileCoverage) -> str:
+    """One ruleset file, every line, with each rule's hits beside it."""
+    try:
+        text = Path(f.path).read_text(errors="replace") if f.path else ""
+    except OSError:
+        text = ""
+    by_line = {r.line: r for r in f.rules}
+    rows = []
+    for n, line in enumerate(text.splitlines() or [""], 1):
+        r = by_line.get(n)
+        kind, hits = "", ""
+        if r is not None:
+            kind = "unk" if r.hits is None else ("hit" if r.hits else "miss")
+            hits = "?" if r.hits is None else str(r.hits)
+        rows.append(
+            f'<tr class="{kind}" id="L{n}"><td class="n">{n}</td><td class="h">{hits}</td>'
+            f"<td>{html.escape(line)}</td></tr>"
+        )
+    title = f"{f.file} ({f.place}): {len(f.covered)}/{len(f.counted)} rules matched ({percent(f):.0f}%)"
+    note = f"<p>{html.escape(f.note)}</p>" if f.note else ""
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p>lab {html.escape(f.lab)}; hits: packets of the scenarios' own traffic "
+        f"(not building, not neighbour discovery); <a href='index.html'>all ruleset files</a></p>{note}"
+        f"<table>{''.join(rows)}</table></body></html>"
+    )
+
+
+def index_page(cov: Coverage) -> str:
+    rows = "".join(
+        f"<tr><td><a href='{page_name(f)}'>{html.escape(f.file)}</a></td><td>{html.escape(f.place)}</td>"
+        f"<td>{html.escape(f.lab)}</td><td>{len(f.covered)}/{len(f.counted)}</td><td>{percent(f):.0f}%</td></tr>"
+        for f in sorted(cov.files.values(), key=lambda f: f.key)
+    )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>nslab: rule coverage</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Rule coverage</h1><table>"
+        "<tr><th>file</th><th>place</th><th>lab</th><th>rules matched</th><th></th></tr>"
+        f"{rows}</table></body></html>"
+    )
+
+
+def write(cov: Coverage, reports: Path) -> list[Path]:
+    """Every report of the run's rule coverage into `reports`; the files written."""
+    reports.mkdir(parents=True, exist_ok=True)
+    cov.save(reports / JSON)
+    (reports / XML).write_text(cobertura(cov))
+    pages = reports / PAGES
+    pages.mkdir(exist_ok=True)
+    for stale in pages.glob("*.html"):
+        stale.unlink()
+    for f in cov.files.values():
+        (pages / page_name(f)).write_text(file_page(f))
+    (pages / "index.html").write_text(index_page(cov))
+    return [reports / JSON, reports / XML, pages / "index.html"]
+
+
+def finish(cov: Coverage, reports: Path, minimum: float, echo: Callable[[str], None] | None = None) -> bool:
+    """The end of a run (or of a merge): reports written where anything was counted (an
+    earlier run's removed where nothing was), the summary said; True if below `minimum`."""
+    say = echo or (lambda line: print(line, file=sys.__stderr__, flush=True))  # behave captures sys.stderr
+    if not cov.files:
+        for stale in (reports / JSON, reports / XML):
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(reports / PAGES, ignore_errors=True)
+        return False
+    try:
+        write(cov, reports)
+    except OSError as exc:  # a full disk: one line, the verdicts stand
+        say(f"nslab: could not write the rule coverage reports to {reports}: {exc.strerror or exc}")
+    for line in summary(cov):
+        say(line)
+    failed = below(cov, minimum)
+    if failed:
+        say(failed)
+    return failed is not None
