@@ -7,6 +7,8 @@ nslab status             what is up
 nslab down               remove it all
 nslab validate FILE...   check lab files (exit 2 on the first bad field)
 nslab doctor             what this machine lacks, and how to get it
+nslab explore / diff     every flow of a lab, measured; what a ruleset change changes
+nslab mutate             would the scenarios notice a wrong rule? (ruleset mutation)
 """
 
 from __future__ import annotations
@@ -474,6 +476,58 @@ def diff(
     changes = reach.compare(review.verdicts(a), review.verdicts(b), own)
     click.echo(reach.render_changes(changes, fmt, f"{title} -> {lab_path or lab_file}", own), nl=False)
     sys.exit(1 if changes else 0)
+
+
+@main.command()
+@_LAB
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 64), default=None, help="mutants at once (default: one per CPU)"
+)
+@click.option("--shard", default=None, metavar="K/N", help="mutants K of N only (a CI matrix's runner)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.argument("features", nargs=-1)
+def mutate(
+    lab_path: str | None, jobs: int | None, shard: str | None, fmt: str, features: tuple[str, ...]
+) -> None:
+    """Would your scenarios notice a wrong rule? Each rule of the lab's ruleset files
+    deleted, its verdict turned, its ports moved by one, its addresses negated; each
+    mutant runs the scenarios that reach its file until one turns red. Prints every
+    survivor and, last, `mutation score: K of N mutants killed`."""
+    from nslab import mutate as mutate_mod
+    from nslab import shards
+
+    try:
+        lab_file = _lab_file(lab_path)
+        if not lab_file:
+            raise NslabError(
+                "nslab mutate mutates a lab file of yours", "give --lab FILE, or [tool.nslab] lab"
+            )
+        mutator = mutate_mod.Mutator(
+            Path(lab_file), features or ("features",), jobs or os.cpu_count() or 2,
+            progress=lambda line: click.echo(f"nslab: {line}", err=True),
+        )  # fmt: skip
+        try:
+            found = mutate_mod.of_lab(mutator.lab, Path(lab_file))
+            if not found:
+                raise NslabError(
+                    f"lab '{mutator.lab.name}' has no ruleset file to mutate",
+                    'give a host firewall = { nft = "FILE" } (or iptables, ip6tables)',
+                )
+            if shard is not None:
+                k, n = shards.parse_shard(shard)
+                found = mutate_mod.shard(found, k, n)
+                click.echo(f"nslab: shard {k}/{n}: {len(found)} mutants", err=True)
+            results = mutator.run(found)
+        finally:
+            mutator.close()
+    except NslabError as exc:
+        fail(exc, 2)
+    if fmt == "json":
+        click.echo(mutate_mod.as_json(results))
+        click.echo(mutate_mod.score(results), err=True)
+    else:
+        for line in mutate_mod.text_report(results):
+            click.echo(line)
 
 
 @main.command()
