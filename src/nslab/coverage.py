@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from nslab.lab import Lab
     from nslab.world import World
 
-ND_COMMENT = parse.NSLAB_OWN + "nd"  # nslab's count of the ND that could match the next rule
-COUNT_COMMENT = parse.NSLAB_OWN + "count"  # nslab's count for a user's rule without a counter
+ND_COMMENT = parse.NSLAB_ND
+COUNT_COMMENT = parse.NSLAB_COUNT
 ND_TYPES = [
     "nd-router-solicit",
     "nd-router-advert",
@@ -125,41 +125,9 @@ def _ours(rule: dict[str, Any]) -> bool:
 Counts = dict[tuple[str, str], list[int | None]]  # (table, chain) -> each rule's packets, in order
 
 
-def nft_counts(text: str) -> Counts:
-    """Each chain's user rules' packets from `nft -j list ruleset`: the rule's own counter
-    or nslab's counting rule before it, less nslab's neighbour-discovery count before it;
-    None for a rule with neither."""
-    items = json.loads(text or '{"nftables": []}').get("nftables", [])
-    named = {
-        (c["family"], c["table"], c["name"]): int(c["packets"])
-        for i in items
-        if isinstance(c := i.get("counter"), dict)
-    }
-    out: Counts = {}
-    pending: dict[tuple[str, str], dict[str, int]] = {}  # nslab's rules since the last user rule
-    for item in items:
-        r = item.get("rule")
-        if not isinstance(r, dict):
-            continue
-        key = (f"{r['family']} {r['table']}", r["chain"])
-        packets: int | None = None
-        for e in r.get("expr", []):
-            if "counter" in e:
-                c = e["counter"]
-                packets = (
-                    int(c["packets"]) if isinstance(c, dict) else named.get((r["family"], r["table"], c))
-                )
-        if _ours(r):
-            pending.setdefault(key, {})[str(r.get("comment"))] = packets or 0
-            continue
-        own = pending.pop(key, {})
-        if packets is None:
-            packets = own.get(COUNT_COMMENT)
-        out.setdefault(key, []).append(None if packets is None else packets - own.get(ND_COMMENT, 0))
-    return out
-
-
-def iptables_counts(tool: str, text: str) -> Counts:
+def counts(tool: str, text: str) -> Counts:
+    """Each chain's user rules' packets, in order, from a place's snapshot (nslab.parse
+    gives an nft rule nslab's count where it has none, less nslab's ND count)."""
     rs = firewalls.parse_snapshot(tool, text)
     return {
         (t.name, c.name): [r.packets for r in c.rules] for t in rs.tables.values() for c in t.chains.values()
@@ -298,7 +266,7 @@ class Coverage:
     def _counts(self, world: World, place: _Place) -> Counts:
         fw = firewalls.get(place.tool)
         text = firewalls.V6_MARK.join(world.run(list(a), ns=place.host).stdout for a in fw.snapshot)
-        return nft_counts(text) if place.tool == "nft" else iptables_counts(place.tool, text)
+        return counts(place.tool, text)
 
     def end(self, world: World, scenario: str) -> None:
         """The scenario ended: each rule's hits in its world, added to the run's."""

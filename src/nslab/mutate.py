@@ -218,14 +218,18 @@ class Mutator:
         """The lab file and its ruleset files under a scratch folder, in their own layout
         (absolute paths mirrored, so every relative path of the lab file still holds),
         the mutated file in place of the user's."""
-        root = self.scratch / f"m{n}"
         files = {self.lab_path, *(r.path.resolve() for h in self.lab.hosts for r in h.rulesets)}
         for f in files:
-            dest = root / f.relative_to(f.anchor)
+            dest = self._mirror(n, f)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest)
-        (root / mutant.file.resolve().relative_to(mutant.file.resolve().anchor)).write_text(mutant.text)
-        return root / self.lab_path.relative_to(self.lab_path.anchor)
+        self._mirror(n, mutant.file).write_text(mutant.text)
+        return self._mirror(n, self.lab_path)
+
+    def _mirror(self, n: int, path: Path) -> Path:
+        """Where mutant `n`'s copy of a file lies."""
+        path = path.resolve()
+        return self.scratch / f"m{n}" / path.relative_to(path.anchor)
 
     def invalid(self, mutants: Sequence[Mutant]) -> dict[int, str]:
         """Which mutants do not load, and the one line why (in one throwaway world)."""
@@ -241,8 +245,9 @@ class Mutator:
                 for n, m in enumerate(mutants):
                     try:
                         check_rulesets(scratch, load_lab(self._copy(n, m)))
-                    except NslabError as exc:
-                        out[n] = str(exc).splitlines()[0]
+                    except NslabError as exc:  # named by the user's file, not the scratch copy
+                        copy = self._mirror(n, m.file)
+                        out[n] = str(exc).splitlines()[0].replace(str(copy), m.name)
         finally:
             target.close()
         return out

@@ -445,6 +445,8 @@ _NFT_VERDICTS = {
 
 
 NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
+NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has no counter
+NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
 
 
 def nslab_own(rule: dict[str, object]) -> bool:
@@ -458,7 +460,9 @@ def nft_json(text: str) -> Ruleset:
     included where a rule has a `counter` statement. Tables are named "FAMILY NAME" (an
     iptables-nft table shows as "ip filter"); a base chain's `type` is its kind, so
     "which rule decided" treats every filter chain alike. Native nft keeps no counter for a
-    chain's policy: its `packets` stay None."""
+    chain's policy: its `packets` stay None. nslab's own rules (nslab.coverage) are no
+    rules here: their counts go to the user's rule after them (one without a counter of
+    its own is counted by nslab's; neighbour discovery is taken off)."""
     rs = Ruleset()
     items = json.loads(text or '{"nftables": []}').get("nftables", [])
     # named counters (`counter name "web_hits"` in a rule): their packets are the rule's
@@ -466,6 +470,7 @@ def nft_json(text: str) -> Ruleset:
         (c["family"], c["table"], c["name"]): c for i in items if isinstance(c := i.get("counter"), dict)
     }
     rs.counters = {c["name"]: int(c["packets"]) for c in named.values()}
+    pending: dict[tuple[str, str], dict[str, dict[str, int]]] = {}  # nslab's rules before the next
     for item in items:
         if "table" in item:
             t = item["table"]
@@ -475,11 +480,16 @@ def nft_json(text: str) -> Ruleset:
             table = rs.tables.setdefault(f"{c['family']} {c['table']}", Table(f"{c['family']} {c['table']}"))
             policy = c.get("policy", "").upper() or None
             table.chains[c["name"]] = Chain(c["name"], policy, kind=c.get("type"))
-        elif "rule" in item and not nslab_own(item["rule"]):
+        elif "rule" in item:
             r = item["rule"]
             table = rs.tables.setdefault(f"{r['family']} {r['table']}", Table(f"{r['family']} {r['table']}"))
             chain = table.chains.setdefault(r["chain"], Chain(r["chain"], None))
             exprs = r.get("expr", [])
+            if nslab_own(r):  # its count belongs to the user's rule after it
+                own = pending.setdefault((table.name, chain.name), {})
+                own[str(r["comment"])] = next((e["counter"] for e in exprs if "counter" in e), {})
+                continue
+            own = pending.pop((table.name, chain.name), {})
             counter = next(
                 (
                     e["counter"]
@@ -490,6 +500,9 @@ def nft_json(text: str) -> Ruleset:
                 ),
                 None,
             )
+            counter = counter or own.get(NSLAB_COUNT)
+            if counter and NSLAB_ND in own:  # neighbour discovery is housekeeping, never a verdict
+                counter = {k: counter[k] - own[NSLAB_ND].get(k, 0) for k in ("packets", "bytes")}
             target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)
             target = target or next((e[k]["target"] for e in exprs for k in e if k in ("jump", "goto")), None)
             chain.rules.append(

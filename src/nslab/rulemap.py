@@ -61,7 +61,7 @@ def _statements(text: str) -> list[_Statement | str]:
 
     def flush(opens: bool = False) -> None:
         nonlocal word
-        said = "".join(word).strip()
+        said = " ".join("".join(word).split())  # a rule over several lines, as one
         if said or opens:
             out.append(_Statement(start, said, opens))
         word = []

@@ -1,0 +1,341 @@
+"""Rule coverage (nslab.coverage, nslab.coverage_report) and ruleset mutation (nslab.mutate):
+which of the user's rules the scenarios' own traffic matched, by file and line; and
+whether a wrong rule would turn a scenario red.
+
+    pc ---- edge ---- web, db       (the dmz story: labs/dmz.toml, labs/dmz-edge.nft)
+    a ---- br-nd ---- b             (tests/labs/ndcov.toml: b's input, no counters, an ND rule)
+    pc ---- br-lan ---- web         (nslab init's lab: web.nft)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import DATA, HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
+
+from nslab import coverage, mutate, rulemap
+
+DMZ = ROOT / "labs" / "dmz.toml"
+NDCOV = ROOT / "tests" / "labs" / "ndcov.toml"
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+
+
+def nslab(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NSLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+# --- pure logic ------------------------------------------------------------------------------
+
+
+def test_each_rule_is_mapped_to_its_file_line() -> None:
+    rules = rulemap.nft_rules((ROOT / "labs" / "dmz-edge.nft").read_text())
+    assert [(r.table, r.chain, r.line) for r in rules] == [
+        *(("inet edge", "forward", n) for n in range(13, 20)),
+        ("ip nat", "prerouting", 26),
+        ("ip nat", "postrouting", 30),
+    ]
+    assert rules[2].text == 'iifname "eth0" oifname "eth1" tcp dport { 443, 5432 } counter accept'
+    # commands, `insert` in front, a set over two lines, a one-line block
+    text = (
+        "add table inet t\nadd rule inet t c tcp dport 1 accept\ninsert rule inet t c udp dport 2 drop\n"
+        "table ip u { chain d { type filter hook input priority 0; tcp dport {\n 3,\n 4 } accept; drop } }\n"
+    )
+    assert [(r.chain, r.line, r.text) for r in rulemap.nft_rules(text)] == [
+        ("c", 3, "udp dport 2 drop"),
+        ("c", 2, "tcp dport 1 accept"),
+        ("d", 4, "tcp dport { 3, 4 } accept"),
+        ("d", 6, "drop"),
+    ]
+    ipt = (
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n"
+        "-I INPUT 1 -i lo -j ACCEPT\nCOMMIT\n"
+    )
+    assert [(r.table, r.line, rulemap.rule_words(r)) for r in rulemap.iptables_rules(ipt, v6=True)] == [
+        ("ip6 filter", 4, "-i lo -j ACCEPT"),
+        ("ip6 filter", 3, "-p tcp --dport 22 -j ACCEPT"),
+    ]
+
+
+def _rule(chain: str, expr: list[dict[str, object]], handle: int, comment: str = "") -> dict[str, object]:
+    r: dict[str, object] = {"family": "inet", "table": "t", "chain": chain, "handle": handle, "expr": expr}
+    if comment:
+        r["comment"] = comment
+    return {"rule": r}
+
+
+def _match(proto: str, field: str, value: object) -> dict[str, object]:
+    return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": field}}, "right": value}}
+
+
+def _counter(n: int) -> dict[str, object]:
+    return {"counter": {"packets": n, "bytes": n * 60}}
+
+
+def test_nslabs_counting_rules_go_only_where_needed_and_are_taken_off() -> None:
+    chains = [
+        {"chain": {"family": "inet", "table": "t", "name": "input", "hook": "input", "type": "filter"}},
+        {"chain": {"family": "inet", "table": "t", "name": "forward", "hook": "forward", "type": "filter"}},
+    ]
+    tcp = _rule("input", [_match("tcp", "dport", 22), {"accept": None}], 1)
+    l4 = {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "ipv6-icmp"}}
+    icmp6 = _rule("input", [l4, _counter(0), {"accept": None}], 2)
+    fwd = _rule("forward", [{"accept": None}], 3)
+    commands, uncounted = coverage.instrument({"nftables": [*chains, tcp, icmp6, fwd]}, {"inet t"})
+    made = [
+        (next(iter(c)), c[next(iter(c))]["rule"]["handle"], c[next(iter(c))]["rule"]["comment"])
+        for c in commands
+    ]
+    # tcp: a count (no counter of its own), no ND (ND is not tcp); icmpv6: ND only; forward: a count only
+    assert made == [("insert", 1, "nslab-count"), ("insert", 2, "nslab-nd"), ("insert", 3, "nslab-count")]
+    assert uncounted == 2
+    # and read back: the user's counter or nslab's count, less nslab's ND count before it
+    listing = {
+        "nftables": [
+            *chains,
+            _rule("input", [_match("tcp", "dport", 22), _counter(5)], 10, "nslab-count"),
+            tcp,
+            _rule("input", [_match("icmpv6", "type", "x"), _counter(4)], 11, "nslab-nd"),
+            _rule("input", [_counter(7), {"accept": None}], 2),
+            fwd,
+        ]
+    }
+    assert coverage.counts("nft", json.dumps(listing)) == {
+        ("inet t", "input"): [5, 3],
+        ("inet t", "forward"): [None],
+    }
+
+
+def test_mutants_of_a_rule_line() -> None:
+    got = mutate.line_mutants('  oif "up" ip daddr 10.2.0.10 tcp dport 80 counter accept # web', nft=True)
+    assert got == [
+        ("accept -> drop", '  oif "up" ip daddr 10.2.0.10 tcp dport 80 counter drop # web'),
+        ("port 80 -> 79", '  oif "up" ip daddr 10.2.0.10 tcp dport 79 counter accept # web'),
+        ("port 80 -> 81", '  oif "up" ip daddr 10.2.0.10 tcp dport 81 counter accept # web'),
+        ("ip daddr 10.2.0.10 negated", '  oif "up" ip daddr != 10.2.0.10 tcp dport 80 counter accept # web'),
+    ]
+    assert mutate.line_mutants("tcp dport 22 reject with tcp reset", nft=True)[0] == (
+        "reject -> accept",
+        "tcp dport 22 accept",
+    )
+    ipt = "-A FORWARD -p tcp --dport 443 -j REJECT --reject-with tcp-reset"
+    assert [m for m, _ in mutate.line_mutants(ipt, nft=False)] == [
+        "REJECT -> ACCEPT",
+        "port 443 -> 442",
+        "port 443 -> 444",
+    ]
+    found = mutate.mutants(ROOT / "labs" / "dmz-edge.nft", "nft", "dmz-edge.nft")
+    assert (
+        len(found) == 25
+        and found[0].words() == 'dmz-edge.nft:13: deleting "ct state established,related counter accept"'
+    )
+    assert mutate.shard(found, 2, 3) == found[1::3]
+    # each mutant changes its one line only
+    original = (ROOT / "labs" / "dmz-edge.nft").read_text().splitlines()
+    for m in found:
+        changed = [n for n, (a, b) in enumerate(zip(original, m.text.splitlines(), strict=True), 1) if a != b]
+        assert changed == [m.line], m.words()
+
+
+# --- on the real kernel --------------------------------------------------------------------
+
+
+@needs_netns
+def test_a_rule_only_neighbour_discovery_matches_is_reported_0() -> None:
+    """b's ND rule counts a's neighbour solicitation (nslab's own ND count proves it went
+    through), yet coverage reports it 0; b's rules have no counter and are counted."""
+    from nslab.config import Settings
+    from nslab.session import LabSession
+
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(NDCOV)))
+    try:
+        session.coverage = coverage.Coverage()
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        session.listen("b", "tcp", 80)
+        probe = session.connect("a", "b", "tcp", 80, v6=True)
+        assert probe.outcome.outcome == "accepted"
+        # nslab's count stands in for the rule's missing counter: "which rule decided" names it
+        assert "b: accepted by input rule 3 (tcp dport { 80, 8080 } accept) in table inet b (+1 packets)" in (
+            probe.evidence.summary(lost=False)
+        )
+        raw = json.loads(session.w.run(["nft", "-j", "list", "ruleset"], ns="b").stdout)["nftables"]
+        nd = [r["rule"] for r in raw if r.get("rule", {}).get("comment") == "nslab-nd"]
+        nd_packets = [e["counter"]["packets"] for r in nd for e in r["expr"] if "counter" in e]
+        assert max(nd_packets) >= 1, nd_packets  # a's solicitation crossed b's input
+        listing = session.ruleset_text("b")
+        assert "nslab-" not in listing and "tcp dport { 80, 8080 } accept" in listing
+        session.coverage.end(session.w, "here")
+    finally:
+        session.close()
+    (found,) = session.coverage.as_json()
+    assert (found["file"], found["place"]) == ("ndcov.nft", "b")
+    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(6, 1), (7, 0), (8, 1), (10, 0)]
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_the_dmz_story_reports_its_rule_coverage(tmp_path: Path) -> None:
+    from lxml import etree, html
+
+    before = host_snapshot()
+    reports = tmp_path / "reports"
+    r = run_behave(
+        "features/dmz", "-D", f"reports={reports}", "-D", f"html={reports}/index.html", "--no-junit"
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert (
+        "rule coverage: dmz-edge.nft (edge) 8/9 rules (89%); "
+        "never matched: line 14 (ct state invalid counter drop)" in r.stderr
+    )
+    (found,) = json.loads((reports / "rule-coverage.json").read_text())
+    assert (found["file"], found["place"], found["lab"]) == ("dmz-edge.nft", "edge", "labs/dmz.toml")
+    hits = {rule["line"]: rule["hits"] for rule in found["rules"]}
+    assert sorted(hits) == [13, 14, 15, 16, 17, 18, 19, 26, 30]
+    assert hits[14] == 0 and all(hits[n] > 0 for n in hits if n != 14)
+    assert "features/dmz/02-edge-firewall.feature:27" in found["scenarios"]  # a dropped port
+    # Cobertura: valid against the format's DTD, the ruleset a source, each rule a line
+    dtd = etree.DTD(str(DATA / "coverage-04.dtd"))
+    xml = etree.parse(str(reports / "rule-coverage.xml"))
+    assert dtd.validate(xml), dtd.error_log.filter_from_errors()
+    (cls,) = xml.findall(".//class")
+    assert cls.get("filename") == "labs/dmz-edge.nft" and cls.get("line-rate") == "0.8889"
+    assert {int(x.get("number")): int(x.get("hits")) for x in cls.findall(".//line")} == hits
+    # the page: every line of the file, hits beside each rule's; linked from the run's report
+    pages = reports / "rule-coverage"
+    index = html.parse(str(pages / "index.html")).getroot()
+    (link,) = index.xpath("//a/@href")
+    page = html.parse(str(pages / link)).getroot()
+    rows = {row.get("id"): row for row in page.xpath("//tr")}
+    assert len(rows) == len((ROOT / "labs" / "dmz-edge.nft").read_text().splitlines())
+    assert rows["L14"].get("class") == "miss" and rows["L14"].xpath("td[2]/text()") == ["0"]
+    assert rows["L13"].get("class") == "hit" and rows["L13"].xpath("td[2]/text()") == [str(hits[13])]
+    assert rows["L11"].get("class") == "" and not rows["L11"].xpath("td[2]/text()")  # a table line, no rule
+    report = html.parse(str(reports / "index.html")).getroot()
+    assert "rule-coverage/index.html" in report.xpath("//a/@href")
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_a_minimum_fails_the_run_below_it(tmp_path: Path) -> None:
+    args = ("tests/features/coverage", "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit")
+    low = run_behave(*args, "-D", "rule_coverage_min=60")
+    assert low.returncode == 1 and "2 scenarios passed, 0 failed" in low.stdout
+    assert "nslab: rule coverage 50.0% is below the minimum 60% (2 of 4 rules matched" in low.stderr
+    assert run_behave(*args, "-D", "rule_coverage_min=50").returncode == 0
+    bad = run_behave(*args, "-D", "rule_coverage_min=150")
+    assert bad.returncode == 2 and "rule_coverage_min=150 is not a percentage" in bad.stderr
+
+
+@needs_netns
+def test_workers_and_shards_add_up_to_one_runs_coverage(tmp_path: Path) -> None:
+    def hits(folder: Path) -> dict[int, int]:
+        (found,) = json.loads((folder / "rule-coverage.json").read_text())
+        return {r["line"]: r["hits"] for r in found["rules"]}
+
+    whole = nslab("run", "-j", "2", "--reports", str(tmp_path / "whole"), "features/dmz")
+    assert whole.returncode == 0 and "rule coverage: dmz-edge.nft (edge) 8/9 rules" in whole.stdout, (
+        whole.stdout
+    )
+    assert "rule coverage" in (tmp_path / "whole" / "index.html").read_text()
+    for k in (1, 2):
+        r = nslab("run", "-j", "1", "--shard", f"{k}/2", "--reports", str(tmp_path / f"s{k}"), "features/dmz")
+        assert r.returncode == 0, r.stdout
+    merged = nslab("report", "merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "-o", str(tmp_path / "m"))
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    one, two, both = hits(tmp_path / "s1"), hits(tmp_path / "s2"), hits(tmp_path / "m")
+    assert both == {n: one[n] + two[n] for n in one}
+    assert {n for n, h in both.items() if h} == {n for n, h in hits(tmp_path / "whole").items() if h}
+    low = nslab(
+        "report",
+        "merge",
+        str(tmp_path / "s1"),
+        str(tmp_path / "s2"),
+        "-o",
+        str(tmp_path / "m2"),
+        "--rule-coverage-min",
+        "95",
+    )
+    assert low.returncode == 1 and "below the minimum 95%" in low.stdout
+
+
+@needs_netns
+def test_mutating_the_dmz_edge_ruleset(tmp_path: Path) -> None:
+    """Hand-computed from features/dmz and labs/dmz-edge.nft."""
+    before = host_snapshot()
+    r = nslab("mutate", "--lab", str(DMZ), "-j", "2", "--format", "json", "features/dmz")
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = {(m["line"], m["mutation"]): m["status"] for m in json.loads(r.stdout)}
+    assert len(got) == 25
+    # no scenario sends a packet conntrack calls invalid: accepting them changes nothing seen
+    assert got[(14, "drop -> accept")] == "survived"
+    # ... but deleting that rule renumbers the final drop, which a scenario names as rule 7
+    assert got[(14, 'deleting "ct state invalid counter drop"')] == "killed"
+    # the matrix wants pc -> web tcp/443 accepted and pc -> db tcp/22 dropped
+    assert got[(15, "port 443 -> 444")] == "killed"
+    assert got[(19, "drop -> accept")] == "killed"
+    # the port-forward of 80 goes to web's address only
+    assert got[(17, "ip daddr 10.2.0.10 negated")] == "killed"
+    # "out: masqueraded behind 198.51.100.1" is a scenario of its own
+    assert got[(30, 'deleting "oifname "uplink0" counter masquerade"')] == "killed"
+    assert r.stderr.strip().splitlines()[-1] == "mutation score: 24 of 25 mutants killed"
+    text = nslab("mutate", "--lab", str(DMZ), "-j", "2", "--shard", "1/5", "features/dmz")
+    assert (
+        text.returncode == 0
+        and text.stdout.strip().splitlines()[-1] == "mutation score: 5 of 5 mutants killed"
+    ), text.stdout
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_mutating_a_users_lab_names_survivors_and_mutants_that_do_not_load(tmp_path: Path) -> None:
+    r = nslab("mutate", "--lab", str(NDCOV), "-j", "2", str(HERE_FEATURES / "coverage"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    # deleting the first line of a rule whose set spans two lines leaves half a rule
+    assert any(
+        re.fullmatch(r'ndcov\.nft:8: deleting "tcp dport \{ 80, 8080 \} accept" does not load: .*', x)
+        for x in lines
+    ), lines
+    # no scenario reaches b's 443
+    assert 'ndcov.nft:10: deleting "tcp dport 443 accept" turns no scenario red' in lines
+    assert lines[-1].startswith("mutation score: ") and "1 mutant(s) did not load and are not scored" in lines
+
+
+@needs_netns
+def test_the_scaffolds_lab_has_coverage_and_mutants(tmp_path: Path) -> None:
+    assert nslab("init", str(tmp_path / "proj")).returncode == 0
+    proj = tmp_path / "proj"
+    run = run_behave("features/", cwd=proj)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (
+        "rule coverage: web.nft (web) 4/5 rules (80%); never matched: line 13 (tcp dport 443 counter accept)"
+        in run.stderr
+    )
+    assert (proj / "reports" / "rule-coverage.xml").exists()
+    r = nslab("mutate", "-j", "2", cwd=proj)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.strip().splitlines()
+    # nothing listens on 22: a refused port is refused whether web rejects it or accepts it
+    assert "web.nft:12: reject -> accept turns no scenario red" in lines
+    assert 'web.nft:13: deleting "tcp dport 443 counter accept" turns no scenario red' in lines
+    assert lines[-1] == "mutation score: 10 of 16 mutants killed"
+
+
+def test_bad_input_to_mutate_is_one_line(tmp_path: Path) -> None:
+    seed = nslab("mutate", "--lab", str(ROOT / "labs" / "seed.toml"))
+    assert seed.returncode == 2 and seed.stderr.strip() == (
+        "nslab: lab 'seed' has no ruleset file to mutate "
+        '(fix: give a host firewall = { nft = "FILE" } (or iptables, ip6tables))'
+    )
+    missing = nslab("mutate", "--lab", str(tmp_path / "nope.toml"))
+    assert (
+        missing.returncode == 2
+        and "no such lab file" in missing.stderr
+        and len(missing.stderr.splitlines()) == 1
+    )
