@@ -179,6 +179,62 @@ def test_a_rule_only_neighbour_discovery_matches_is_reported_0() -> None:
     assert host_snapshot() == before
 
 
+SCRIPT_LAB = """
+[lab]
+name = "scripted"
+[[network]]
+name = "n"
+subnet = "10.9.1.0/24"
+[[host]]
+name = "a"
+interfaces = [{ network = "n", address = "10.9.1.10" }]
+[[host]]
+name = "c"
+interfaces = [{ network = "n", address = "10.9.1.30" }]
+firewall = { script = "c.sh" }
+"""
+
+
+@needs_netns
+def test_a_scripts_rules_are_reported_per_chain(tmp_path: Path) -> None:
+    from lxml import etree
+
+    from nslab import coverage_report
+    from nslab.config import Settings
+    from nslab.session import LabSession
+
+    (tmp_path / "lab.toml").write_text(SCRIPT_LAB)
+    (tmp_path / "c.sh").write_text(
+        "iptables -A INPUT -p tcp --dport 80 -j ACCEPT\niptables -A INPUT -p tcp --dport 81 -j DROP\n"
+    )
+    session = LabSession.open(Settings(lab=str(tmp_path / "lab.toml")))
+    try:
+        session.coverage = coverage.Coverage()
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        session.listen("c", "tcp", 80)
+        assert session.connect("a", "c", "tcp", 80).outcome.outcome == "accepted"
+        session.coverage.end(session.w, "here")
+    finally:
+        session.close()
+    (found,) = session.coverage.as_json()
+    assert (found["file"], found["place"], found["kind"]) == ("c.sh", "c", "script")
+    assert [(r["line"], r["rule"], r["hits"]) for r in found["rules"]] == [
+        (None, "INPUT rule 1: -p tcp -m tcp --dport 80 -j ACCEPT", 2),  # the SYN and the ACK
+        (None, "INPUT rule 2: -p tcp -m tcp --dport 81 -j DROP", 0),
+    ]
+    assert coverage_report.summary(session.coverage) == [
+        "rule coverage: c.sh (c) 1/2 rules (50%); "
+        "never matched: INPUT rule 2: -p tcp -m tcp --dport 81 -j DROP"
+    ]
+    coverage_report.write(session.coverage, tmp_path / "reports")
+    xml = etree.parse(str(tmp_path / "reports" / "rule-coverage.xml"))  # no line to annotate
+    assert xml.getroot().get("lines-valid") == "0" and not xml.findall(".//class")
+    (page,) = [p for p in (tmp_path / "reports" / "rule-coverage").glob("*.html") if p.name != "index.html"]
+    assert "INPUT rule 2: -p tcp -m tcp --dport 81 -j DROP" in page.read_text()
+
+
 @needs_netns
 def test_the_dmz_story_reports_its_rule_coverage(tmp_path: Path) -> None:
     from lxml import etree, html

@@ -17,6 +17,8 @@ How it is counted, and why so:
   the rule's hits are its count less that one's. nslab's rules are commented `nslab-...`,
   and nslab's readers of rules (evidence, trace, a host's listing) leave them out.
   Not done for iptables files: their ND (in INPUT/OUTPUT of ip6tables) is counted.
+- A `script` ruleset's rules have no file lines: they are read from the place once the
+  script ran and reported per chain (`line` null).
 - The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
   with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
   `{line, rule, hits}`; `lab` and `scenarios` (the scenarios whose traffic hit it) beside.
@@ -139,7 +141,7 @@ def counts(tool: str, text: str) -> Counts:
 
 @dataclass
 class RuleHits:
-    line: int
+    line: int | None  # None: a script's rule (it has no line of a ruleset file)
     rule: str
     hits: int | None = 0  # None: the file's rules and the loaded chain did not line up
 
@@ -226,15 +228,14 @@ class Coverage:
         out = []
         for host in lab.hosts:
             for r in host.rulesets:
-                if r.kind == "script":
-                    continue  # a script's rules have no lines to map (see nslab.rulemap)
                 text = r.path.read_text(errors="replace")
-                rules = (
-                    rulemap.nft_rules(text)
-                    if r.kind == "nft"
-                    else rulemap.iptables_rules(text, v6=r.kind == "ip6tables")
-                )
-                tool = firewalls.RULESETS[r.kind].read_with or lab.backend_tool
+                tool = lab.firewall_tool(host) if r.kind == "script" else firewalls.RULESETS[r.kind].read_with
+                tool = tool or lab.backend_tool
+                rules: list[rulemap.FileRule] = []  # a script's: read once it ran (see begin)
+                if r.kind == "nft":
+                    rules = rulemap.nft_rules(text)
+                elif r.kind != "script":
+                    rules = rulemap.iptables_rules(text, v6=r.kind == "ip6tables")
                 hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
                 where = _relative(r.path, folder)
                 cov = FileCoverage(where, host.name, lab_name, hits, kind=r.kind, path=str(r.path.resolve()))
@@ -246,6 +247,8 @@ class Coverage:
         counts, and every place's counters now (the scenarios' traffic starts here)."""
         self._world = self._places(lab, lab_path)
         for place in self._world:
+            if place.kind == "script":
+                self._script_rules(world, place)
             if place.kind == "nft":
                 tables = {r.table for r in place.rules}
                 listing = json.loads(
@@ -263,10 +266,26 @@ class Coverage:
                         )
             place.before = self._counts(world, place)
 
-    def _counts(self, world: World, place: _Place) -> Counts:
+    def _script_rules(self, world: World, place: _Place) -> None:
+        """A script's rules, as the place holds them once it ran: every chain's rules but
+        those of the host's ruleset files (counted as theirs), reported per chain."""
+        files = {r.table for p in self._world if p.host == place.host and p is not place for r in p.rules}
+        ruleset = firewalls.parse_snapshot(place.tool, self._snapshot(world, place))
+        for table in ruleset.tables.values():
+            if table.name in files:
+                continue
+            for chain in table.chains.values():
+                for n, rule in enumerate(chain.rules, 1):
+                    place.rules.append(rulemap.FileRule(table.name, chain.name, 0, rule.spec))
+                    where = "" if table.name in ("filter", "ip filter") else f" in table {table.name}"
+                    place.cov.rules.append(RuleHits(None, f"{chain.name} rule {n}{where}: {rule.spec}"))
+
+    def _snapshot(self, world: World, place: _Place) -> str:
         fw = firewalls.get(place.tool)
-        text = firewalls.V6_MARK.join(world.run(list(a), ns=place.host).stdout for a in fw.snapshot)
-        return counts(place.tool, text)
+        return firewalls.V6_MARK.join(world.run(list(a), ns=place.host).stdout for a in fw.snapshot)
+
+    def _counts(self, world: World, place: _Place) -> Counts:
+        return counts(place.tool, self._snapshot(world, place))
 
     def end(self, world: World, scenario: str) -> None:
         """The scenario ended: each rule's hits in its world, added to the run's."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nslab import __version__
-from nslab.coverage import Coverage, FileCoverage
+from nslab.coverage import Coverage, FileCoverage, RuleHits
 
 JSON = "rule-coverage.json"
 XML = "rule-coverage.xml"
@@ -43,7 +43,9 @@ def summary(cov: Coverage) -> list[str]:
         share = f"{len(f.covered)}/{len(f.counted)} rules ({percent(f):.0f}%)"
         line = f"rule coverage: {f.file} ({f.place}) {share}"
         if never:
-            shown = ", ".join(f"line {r.line} ({r.rule})" for r in never[:NEVER_SHOWN])
+            shown = ", ".join(
+                f"line {r.line} ({r.rule})" if r.line is not None else r.rule for r in never[:NEVER_SHOWN]
+            )
             more = f" and {len(never) - NEVER_SHOWN} more" if len(never) > NEVER_SHOWN else ""
             line += f"; never matched: {shown}{more}"
         if f.note:
@@ -70,7 +72,9 @@ def below(cov: Coverage, minimum: float) -> str | None:
 
 def cobertura(cov: Coverage) -> str:
     """Cobertura XML (coverage-04.dtd): a package per lab, a class per ruleset file, a line
-    per rule, hits = packets the scenarios' traffic matched."""
+    per rule, hits = packets the scenarios' traffic matched. A script's rules have no line
+    to annotate: they are in the JSON and the pages, not here."""
+    cov = _lined(cov)
     hit, counted = total(cov)
     root = ET.Element(
         "coverage",
@@ -122,6 +126,13 @@ def cobertura(cov: Coverage) -> str:
     return f'<?xml version="1.0" ?>\n{doctype}\n{ET.tostring(root, encoding="unicode")}\n'
 
 
+def _lined(cov: Coverage) -> Coverage:
+    """The ruleset files whose rules have lines (not scripts)."""
+    out = Coverage()
+    out.files = {k: f for k, f in cov.files.items() if all(r.line is not None for r in f.rules) and f.rules}
+    return out
+
+
 def _rate(hit: int, counted: int) -> str:
     return f"{hit / counted:.4f}" if counted else "1"
 
@@ -150,24 +161,32 @@ _STYLE = (
 )
 
 
+def _row(rule: RuleHits | None, n: int | None, text: str) -> str:
+    """One line of a page: its number, the rule's hits (if a rule is on it), the text."""
+    kind, hits = "", ""
+    if rule is not None:
+        kind = "unk" if rule.hits is None else ("hit" if rule.hits else "miss")
+        hits = "?" if rule.hits is None else str(rule.hits)
+    where = f' id="L{n}"' if n is not None else ""
+    number = "" if n is None else str(n)
+    return (
+        f'<tr class="{kind}"{where}><td class="n">{number}</td><td class="h">{hits}</td>'
+        f"<td>{html.escape(text)}</td></tr>"
+    )
+
+
 def file_page(f: FileCoverage) -> str:
-    """One ruleset file, every line, with each rule's hits beside it."""
-    try:
-        text = Path(f.path).read_text(errors="replace") if f.path else ""
-    except OSError:
-        text = ""
-    by_line = {r.line: r for r in f.rules}
-    rows = []
-    for n, line in enumerate(text.splitlines() or [""], 1):
-        r = by_line.get(n)
-        kind, hits = "", ""
-        if r is not None:
-            kind = "unk" if r.hits is None else ("hit" if r.hits else "miss")
-            hits = "?" if r.hits is None else str(r.hits)
-        rows.append(
-            f'<tr class="{kind}" id="L{n}"><td class="n">{n}</td><td class="h">{hits}</td>'
-            f"<td>{html.escape(line)}</td></tr>"
-        )
+    """One ruleset file, every line, with each rule's hits beside it (a script: the rules
+    it made, chain by chain)."""
+    if f.kind == "script":
+        rows = [_row(r, None, r.rule) for r in f.rules]
+    else:
+        try:
+            text = Path(f.path).read_text(errors="replace") if f.path else ""
+        except OSError:
+            text = ""
+        by_line = {r.line: r for r in f.rules}
+        rows = [_row(by_line.get(n), n, line) for n, line in enumerate(text.splitlines(), 1)]
     title = f"{f.file} ({f.place}): {len(f.covered)}/{len(f.counted)} rules matched ({percent(f):.0f}%)"
     note = f"<p>{html.escape(f.note)}</p>" if f.note else ""
     return (

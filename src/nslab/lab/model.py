@@ -241,11 +241,13 @@ class Lab:
         traffic), in the families the lab has, and every host with a ruleset or routing,
         read with the tool of its rules (an nft file: nft; else the lab's backend)."""
 
-        def tool(h: Host) -> str:
-            return next((t for r in h.rulesets if (t := RULESETS[r.kind].read_with)), self.backend_tool)
-
         host = "host:iptables" if self.v6 else "host:iptables4"
-        return (host, *(f"{h.name}:{tool(h)}" for h in self.hosts if h.rulesets or h.router))
+        return (host, *(f"{h.name}:{self.firewall_tool(h)}" for h in self.hosts if h.rulesets or h.router))
+
+    def firewall_tool(self, h: Host) -> str:
+        """The tool a host's rules are read with: nft for a host with an nft file, else the
+        lab's backend's."""
+        return next((t for r in h.rulesets if (t := RULESETS[r.kind].read_with)), self.backend_tool)
 
     def known_places(self, v6: bool = False) -> dict[str, IPAddress]:
         """Every name a step may use as a destination, with its address in one family."""
