@@ -179,6 +179,91 @@ def test_a_rule_only_neighbour_discovery_matches_is_reported_0() -> None:
     assert host_snapshot() == before
 
 
+IP6_LAB = """
+[lab]
+name = "ndcov6"
+[[network]]
+name = "n"
+subnet = "10.9.2.0/24"
+subnet6 = "2001:db8:92::/64"
+[[host]]
+name = "a"
+interfaces = [{ network = "n", address = "10.9.2.10", address6 = "2001:db8:92::10" }]
+[[host]]
+name = "b"
+interfaces = [{ network = "n", address = "10.9.2.20", address6 = "2001:db8:92::20" }]
+firewall = { ip6tables = "b.rules" }
+"""
+IP6_RULES = """*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT
+-A INPUT -p tcp --dport 80 -j ACCEPT
+-A FORWARD -j ACCEPT
+COMMIT
+"""
+
+
+def test_ip6tables_rules_get_nslabs_nd_count_where_nd_could_match() -> None:
+    save = (
+        "*filter\n:INPUT DROP [0:0]\n"
+        + "\n".join(
+            f"[0:0] -A {rule}"
+            for rule in ("INPUT -p tcp -m tcp --dport 80 -j ACCEPT", "INPUT -j ACCEPT", "FORWARD -j ACCEPT")
+        )
+        + "\nCOMMIT\n"
+    )
+    text = coverage.ip6tables_instrument(save, {"ip6 filter"})
+    assert text is not None
+    ours = [line for line in text.splitlines() if "nslab-nd" in line]
+    # only the INPUT rule that matches any protocol: one per ND type, before it
+    assert len(ours) == 5 and ours[0] == (
+        "[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 133 -m comment --comment nslab-nd"
+    )
+    assert text.splitlines().index(ours[-1]) + 1 == text.splitlines().index("[0:0] -A INPUT -j ACCEPT")
+    assert coverage.ip6tables_instrument(save, {"ip6 nat"}) is None
+    # read back: the ND counts come off the rule after them, and are no rules of their own
+    counted = text.replace(
+        "[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135",
+        "[2:144] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135",
+    )
+    counted = counted.replace("[0:0] -A INPUT -j ACCEPT", "[7:500] -A INPUT -j ACCEPT")
+    assert coverage.counts("iptables", "@@nslab-v6\n".join(["", counted])) == {
+        ("ip6 filter", "INPUT"): [0, 5],
+        ("ip6 filter", "FORWARD"): [0],
+    }
+
+
+@needs_netns
+def test_an_ip6tables_rule_only_neighbour_discovery_matches_is_reported_0(tmp_path: Path) -> None:
+    from nslab.config import Settings
+    from nslab.session import LabSession
+
+    (tmp_path / "lab.toml").write_text(IP6_LAB)
+    (tmp_path / "b.rules").write_text(IP6_RULES)
+    session = LabSession.open(Settings(lab=str(tmp_path / "lab.toml")))
+    try:
+        session.coverage = coverage.Coverage()
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        session.listen("b", "tcp", 80)
+        assert session.connect("a", "b", "tcp", 80, v6=True).outcome.outcome == "accepted"
+        raw = session.w.run(["ip6tables-save", "-c"], ns="b").stdout
+        nd = [line for line in raw.splitlines() if "nslab-nd" in line and "--icmpv6-type 135" in line]
+        assert any(not line.startswith("[0:") for line in nd), raw  # a's solicitation crossed b's INPUT
+        assert "nslab-" not in session.ruleset_text("b")
+        session.coverage.end(session.w, "here")
+    finally:
+        session.close()
+    (found,) = session.coverage.as_json()
+    # the ACK is ESTABLISHED (line 5); the SYN meets line 8; line 6 is only ND's
+    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(5, 1), (6, 0), (7, 0), (8, 1), (9, 0)]
+
+
 SCRIPT_LAB = """
 [lab]
 name = "scripted"

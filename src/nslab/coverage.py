@@ -16,7 +16,7 @@ How it is counted, and why so:
   gets a rule of nslab's own with the same matches plus "is ND", a counter and no verdict;
   the rule's hits are its count less that one's. nslab's rules are commented `nslab-...`,
   and nslab's readers of rules (evidence, trace, a host's listing) leave them out.
-  Not done for iptables files: their ND (in INPUT/OUTPUT of ip6tables) is counted.
+  ip6tables files get the same, one rule per ND type (`-m comment --comment nslab-nd`).
 - A `script` ruleset's rules have no file lines: they are read from the place once the
   script ran and reported per chain (`line` null).
 - The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +117,48 @@ def instrument(listing: dict[str, Any], tables: set[str]) -> tuple[list[dict[str
             rule = {**before, "expr": [*matches, counter], "comment": COUNT_COMMENT}
             commands.append({"insert": {"rule": rule}})
     return commands, uncounted
+
+
+_ND6 = range(133, 138)  # router solicitation .. redirect, as ip6tables numbers them
+_ICMP6 = {"ipv6-icmp", "icmpv6", "58"}
+
+
+def ip6tables_instrument(save: str, tables: set[str]) -> str | None:
+    """The ip6tables-restore text (from `ip6tables-save -c`) with nslab's ND counting rules
+    (`-m comment --comment nslab-nd`, one per ND type, no target) before each rule of
+    `tables` that ND could match; None where no rule needs one. As for nft: only where ND
+    can pass (not FORWARD: ND is never forwarded; not a rule matching another protocol)."""
+    out: list[str] = []
+    table = ""
+    added = False
+    for line in save.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        counted = re.match(r"^(\[\d+:\d+\] )?-A (\S+) (.*)$", line)
+        if counted and f"ip6 {table}" in tables and counted[2] != "FORWARD" and "nslab-" not in line:
+            args = shlex.split(counted[3])
+            cut = next((i for i, a in enumerate(args) if a in ("-j", "-g")), len(args))
+            matches = args[:cut]
+            proto = matches[matches.index("-p") + 1] if "-p" in matches else None
+            negated = "-p" in matches and matches.index("-p") > 0 and matches[matches.index("-p") - 1] == "!"
+            if not negated and (proto is None or proto in _ICMP6):
+                base = matches if proto else ["-p", "ipv6-icmp", *matches]
+                for kind in _ND6:
+                    shadow = [
+                        *base,
+                        "-m",
+                        "icmp6",
+                        "--icmpv6-type",
+                        str(kind),
+                        "-m",
+                        "comment",
+                        "--comment",
+                        ND_COMMENT,
+                    ]
+                    out.append(f"[0:0] -A {counted[2]} {shlex.join(shadow)}")
+                added = True
+        out.append(line)
+    return "\n".join(out) + "\n" if added else None
 
 
 def _ours(rule: dict[str, Any]) -> bool:
@@ -249,6 +293,8 @@ class Coverage:
         for place in self._world:
             if place.kind == "script":
                 self._script_rules(world, place)
+            if place.kind == "ip6tables":
+                self._ip6tables_nd(world, place, lab.backend)
             if place.kind == "nft":
                 tables = {r.table for r in place.rules}
                 listing = json.loads(
@@ -279,6 +325,21 @@ class Coverage:
                     place.rules.append(rulemap.FileRule(table.name, chain.name, 0, rule.spec))
                     where = "" if table.name in ("filter", "ip filter") else f" in table {table.name}"
                     place.cov.rules.append(RuleHits(None, f"{chain.name} rule {n}{where}: {rule.spec}"))
+
+    def _ip6tables_nd(self, world: World, place: _Place, backend: str) -> None:
+        """nslab's ND counting rules before an ip6tables file's rules (one atomic restore,
+        counters kept)."""
+        legacy = backend == "legacy"
+        save = world.run(
+            ["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=place.host
+        ).stdout
+        text = ip6tables_instrument(save, {r.table for r in place.rules})
+        if text is None:
+            return
+        restore = ["ip6tables-legacy-restore" if legacy else "ip6tables-restore", firewalls.WAIT, "-c"]
+        done = world.run(restore, ns=place.host, stdin=text)
+        if done.rc != 0:
+            place.cov.note = f"not instrumented ({done.stderr.strip()[:200]}): ND included"
 
     def _snapshot(self, world: World, place: _Place) -> str:
         fw = firewalls.get(place.tool)

@@ -108,6 +108,11 @@ class RulesetKind:
         return self.legacy if backend == "legacy" and self.legacy else self.load
 
 
+# The xtables lock, waited for: `--wait=SECONDS`, never a bare `-w` before the file:
+# iptables-restore (1.8.9) takes the word after `-w` as its seconds (a file name reads as
+# 0), then reads the rules from stdin, finds none and exits 0. A lab's iptables files were
+# loaded so: nothing loaded, no error (found by rule coverage: every rule 0 hits).
+WAIT = "--wait=30"
 # iptables files are checked by loading them for real: `iptables-restore --test` (nf_tables
 # backend, 1.8.9) passed a rule jumping to "ACCCEPT", which only fails when committed.
 RULESETS: dict[str, RulesetKind] = {
@@ -115,15 +120,15 @@ RULESETS: dict[str, RulesetKind] = {
     for r in (
         RulesetKind(
             "iptables",
-            ("iptables-restore", "-w"),
+            ("iptables-restore", WAIT),
             ("iptables-restore", None),
-            ("iptables-legacy-restore", "-w"),
+            ("iptables-legacy-restore", WAIT),
         ),
         RulesetKind(
             "ip6tables",
-            ("ip6tables-restore", "-w"),
+            ("ip6tables-restore", WAIT),
             ("ip6tables-restore", None),
-            ("ip6tables-legacy-restore", "-w"),
+            ("ip6tables-legacy-restore", WAIT),
         ),
         RulesetKind("nft", ("nft", "-f"), ("nft", "-c", "-f"), read_with="nft"),
         RulesetKind(

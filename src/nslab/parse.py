@@ -257,6 +257,19 @@ class Ruleset:
         return list(t.chains) if t else []
 
 
+NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
+NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has no counter
+NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
+_LISTED_OWN = re.compile(
+    r'comment "?' + NSLAB_OWN
+)  # nft's `comment "nslab-nd"`, iptables' `--comment nslab-nd`
+
+
+def nslab_listed(line: str) -> bool:
+    """Whether a line of a ruleset listing (nft list, iptables-save) is a rule of nslab's own."""
+    return bool(_LISTED_OWN.search(line))
+
+
 _COUNTERS = re.compile(r"\[(\d+):(\d+)\]")
 _PLAIN = re.compile(r"[^\s'\"]+")  # an argument iptables-save prints without quotes
 
@@ -265,6 +278,7 @@ def iptables_save(text: str) -> Ruleset:
     """Parse iptables-save output, nf_tables or legacy, with or without -c counters."""
     rs = Ruleset()
     table: Table | None = None
+    nd: dict[tuple[str, str], int] = {}  # nslab's ND counts (nslab.coverage) before the next rule
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or line == "COMMIT":
@@ -298,6 +312,12 @@ def iptables_save(text: str) -> Ruleset:
             if flag in args:
                 target = args[args.index(flag) + 1]
         chain = table.chains.setdefault(chain_name, Chain(chain_name, None))
+        key = (table.name, chain_name)
+        if "--comment" in args and args[args.index("--comment") + 1].startswith(NSLAB_OWN):
+            nd[key] = nd.get(key, 0) + (packets or 0)  # rule coverage's ND count: the next rule's
+            continue
+        if key in nd and packets is not None:  # neighbour discovery is housekeeping, never a verdict
+            packets -= nd.pop(key)
         spec = " ".join(a if _PLAIN.fullmatch(a) else shlex.quote(a) for a in args[2:])
         chain.rules.append(Rule(chain_name, spec, target, packets, nbytes))
     return rs
@@ -442,11 +462,6 @@ _NFT_VERDICTS = {
     "dnat": "DNAT",
     "redirect": "REDIRECT",
 }
-
-
-NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
-NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has no counter
-NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
 
 
 def nslab_own(rule: dict[str, object]) -> bool:

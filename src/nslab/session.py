@@ -16,7 +16,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from nslab import diagnostics, ports, probe
+from nslab import diagnostics, parse, ports, probe
 from nslab import firewalls as firewalls_registry
 from nslab.commands import Result
 from nslab.config import Settings
@@ -283,7 +283,7 @@ class LabSession:
         listing = firewalls_registry.get(tool).listing
         text = "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)
         # rule coverage's counting rules are nslab's, not the host's (nslab.coverage)
-        return "".join(line for line in text.splitlines(keepends=True) if 'comment "nslab-' not in line)
+        return "".join(line for line in text.splitlines(keepends=True) if not parse.nslab_listed(line))
 
     @property
     def firewalls(self) -> tuple[str, ...]:
