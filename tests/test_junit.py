@@ -51,7 +51,7 @@ Feature: split over workers
     Examples:
       | port |
       | 80   |
-      | 8080 |
+      | 443  |
 """
 
 
