@@ -51,13 +51,13 @@ def test_up_status_and_diagram_use_the_projects_lab_and_its_own_stages(tmp_path:
     bad = nslab("up", "--upto", "gateway")  # a seed stage: not one of this lab's
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("nslab: lab 'mylab' has no gateway stage: it has no network whose")
-    assert bad.stderr.strip().endswith("its stages are sysctl, networks, upstream, dns)")
+    assert bad.stderr.strip().endswith("its stages are sysctl, networks, upstream, rulesets, dns)")
     up = nslab("up")
     try:
         assert up.returncode == 0, up.stderr
-        assert "building lab 'mylab': sysctl, networks, upstream, dns" in up.stderr
+        assert "building lab 'mylab': sysctl, networks, upstream, rulesets, dns" in up.stderr
         status = nslab("status")
-        assert "stages: sysctl, networks, upstream, dns" in status.stdout
+        assert "stages: sysctl, networks, upstream, rulesets, dns" in status.stdout
         assert "pc       eth0 10.1.0.10/24 2001:db8:1::10/64" in status.stdout, status.stdout
         assert "fe80:" not in status.stdout
         drawn = nslab("diagram", "-o", str(tmp_path / "lab.mmd"))

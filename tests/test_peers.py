@@ -1,5 +1,6 @@
 """Other tools' tests, said in nslab's words with no raw command: the kernel's netfilter
-selftests rpath.sh, nft_nat.sh, conntrack_icmp_related.sh and br_netfilter.sh, and the
+selftests rpath.sh, nft_nat.sh, conntrack_icmp_related.sh and br_netfilter.sh, containerlab's
+IPv6-over-a-bridge report (#2389, from netlab #1669), and the
 kinds of checks netlab validate, testinfra and a Molecule verify stage make. Each feature
 names the tool whose point it makes."""
 
@@ -16,7 +17,7 @@ RAW = ("I run on the host", ' runs "', "runs:")
 
 
 def test_no_peer_scenario_needs_a_raw_command() -> None:
-    assert len(PEERS) == 6
+    assert len(PEERS) == 7
     for feature in [*PEERS, HERE_FEATURES / "rpath.feature"]:
         text = feature.read_text()
         assert not any(raw in text for raw in RAW), f"{feature.name} runs a raw command"
@@ -26,4 +27,4 @@ def test_no_peer_scenario_needs_a_raw_command() -> None:
 def test_the_peer_scenarios_pass(tmp_path: Path) -> None:
     r = run_behave(*map(str, PEERS), "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit")
     assert r.returncode == 0, r.stdout[-3000:]
-    assert "6 features passed, 0 failed, 0 skipped" in r.stdout, r.stdout[-1500:]
+    assert "7 features passed, 0 failed, 0 skipped" in r.stdout, r.stdout[-1500:]

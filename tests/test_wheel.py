@@ -52,7 +52,7 @@ def test_the_wheel_gives_nslab_and_a_scaffold_that_passes(installed: Path, tmp_p
     assert str(ROOT) not in r.stdout + r.stderr  # nothing came from this checkout
     again = subprocess.run([str(installed / "nslab"), "init", str(repo)], capture_output=True, text=True)
     assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1
-    assert "already there: labs/lab.toml, features/example.feature" in again.stderr
+    assert "already there: labs/lab.toml, labs/web.nft, features/example.feature" in again.stderr
     assert host_snapshot() == before
 
 
@@ -105,12 +105,11 @@ def test_the_readme_five_minutes_section_word_for_word(installed: Path, tmp_path
     said = re.search(r"behave fails with\s+`([^`]+)`", section)[1]  # type: ignore[index]
     assert red.returncode == 1 and said in red.stdout, red.stdout[-3000:]
 
-    # "Make it green with the firewall you mean to deploy"
-    (repo / "labs" / "web.nft").write_text(nft)
-    setting = re.search(r"and `([^`]+)` under web's `\[\[host\]\]`", section)[1]  # type: ignore[index]
-    lab = (repo / "labs" / "lab.toml").read_text()
-    web = lab.index('name = "web"')
-    (repo / "labs" / "lab.toml").write_text(lab[:web] + setting + "\n" + lab[web:])
+    # "Make it green with the firewall you mean to deploy": one rule of web.nft, replaced
+    was = re.search(r"in place of `([^`]+)`", section)[1]  # type: ignore[index]
+    rules = (repo / "labs" / "web.nft").read_text()
+    assert rules.count(was) == 1, rules
+    (repo / "labs" / "web.nft").write_text(rules.replace(was, nft.strip()))
     green = subprocess.run(behave, cwd=repo, capture_output=True, text=True, timeout=300)
     assert green.returncode == 0, green.stdout[-3000:]
     assert "4 scenarios passed, 0 failed, 0 skipped" in green.stdout  # "all 4 scenarios pass"

@@ -25,15 +25,16 @@ def cidr(text: str) -> str:
         raise LabError(f"{text!r} is not an IPv4 subnet", "write it like 10.16.0.0/24") from None
 
 
-def iptables(runner: Runner, *args: str, ns: str | None = None) -> Result:
-    return runner.run(["iptables", "-w", *args], ns=ns, check=True)
+def iptables(runner: Runner, *args: str, ns: str | None = None, v6: bool = False) -> Result:
+    return runner.run(["ip6tables" if v6 else "iptables", "-w", *args], ns=ns, check=True)
 
 
-def set_policy(runner: Runner, chain: str, policy: str) -> None:
-    """`iptables -P FORWARD DROP` (the seed story, docs/seed-story.md section 2)."""
+def set_policy(runner: Runner, chain: str, policy: str, v6: bool = False) -> None:
+    """`iptables -P FORWARD DROP` (the seed story, docs/seed-story.md section 2); with
+    `v6`, ip6tables' (an Ubuntu host with Docker has `ip6 filter` FORWARD policy drop)."""
     if policy not in POLICIES:
         raise LabError(f"{chain} policy {policy!r} is not ACCEPT or DROP", "write ACCEPT or DROP")
-    iptables(runner, "-P", chain, policy)
+    iptables(runner, "-P", chain, policy, v6=v6)
 
 
 def _valid(chain: str) -> str:
@@ -85,6 +86,18 @@ def accept_out_of(runner: Runner, chain: str, bridge: str) -> None:
     """`iptables -I NAVY 2 -o br0 -j ACCEPT` (the seed story, docs/seed-story.md section 4)."""
     require_chain(runner, chain)
     iptables(runner, "-I", chain, "2", "-o", bridge, "-j", "ACCEPT")
+
+
+def accept_out_of_v6(runner: Runner, chain: str, bridge: str) -> None:
+    """The same for IPv6: the chain made in ip6tables as the seed's is made (jumped to
+    first from FORWARD, ending in RETURN) if it is not there, the ACCEPT at its top."""
+    if _valid(chain).upper() in BUILTIN_CHAINS:
+        raise LabError(f"{chain} is a built-in chain, not a custom one", "choose a custom name like NAVY")
+    if runner.run(["ip6tables", "-w", "-S", chain]).rc != 0:
+        iptables(runner, "-N", chain, v6=True)
+        iptables(runner, "-I", "FORWARD", "1", "-j", chain, v6=True)
+        iptables(runner, "-A", chain, "-j", "RETURN", v6=True)
+    iptables(runner, "-I", chain, "1", "-o", bridge, "-j", "ACCEPT", v6=True)
 
 
 def add_address(runner: Runner, address: str, dev: str) -> None:

@@ -246,3 +246,38 @@ def finish(cov: Coverage, reports: Path, minimum: float, echo: Callable[[str], N
     if failed:
         say(failed)
     return failed is not None
+
+
+def defines(extra: list[str]) -> dict[str, str]:
+    """The `-D KEY=VALUE` (`--define`) settings among behave's arguments."""
+    out = {}
+    for i, arg in enumerate(extra):
+        value = None
+        if arg in ("-D", "--define") and i + 1 < len(extra):
+            value = extra[i + 1]
+        elif arg.startswith("-D") and len(arg) > 2:
+            value = arg[2:]
+        elif arg.startswith("--define="):
+            value = arg.partition("=")[2]
+        if value and "=" in value:
+            key, _, val = value.partition("=")
+            out[key] = val
+    return out
+
+
+def merged(
+    sources: list[Path], reports: Path, extra: list[str], minimum: float | None, echo: Callable[[str], None]
+) -> bool:
+    """The workers' (or shards') rule coverage as one, reported into `reports`; True if
+    below the minimum (the option, else -D rule_coverage_min, else [tool.nslab])."""
+    from nslab.config import Settings, find_pyproject
+
+    if minimum is None:
+        minimum = Settings.from_sources(defines(extra), find_pyproject()).rule_coverage_min
+    return finish(Coverage.load(sources), reports, minimum, echo)
+
+
+def link(page: Path) -> list[tuple[str, str]]:
+    """A link from the report at `page` to the rule coverage pages beside it, if any."""
+    pages = page.parent / PAGES / "index.html"
+    return [("rule coverage", f"{PAGES}/index.html")] if pages.exists() else []

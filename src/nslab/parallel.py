@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nslab import junit, shards
+from nslab import coverage_report, junit, shards
 from nslab.errors import NslabError
 from nslab.selection import Location, scenarios
 
@@ -151,7 +151,9 @@ def run(  # type: ignore[no-untyped-def]
         summary = f"{m[1]} passed, {m[2]} failed" if m else f"no summary (rc={proc.returncode})"
         echo(f"  worker {i}: {summary}" + (f" in {int(took[1]) * 60 + float(took[2]):.2f} s" if took else ""))
     merged = junit.merge([r.junit for r in results], reports / "junit")
-    low = rule_coverage(sorted(base.glob("rule-coverage-*.json")), reports, extra, coverage_min, echo)
+    low = coverage_report.merged(
+        sorted(base.glob("rule-coverage-*.json")), reports, extra, coverage_min, echo
+    )
     write_index(results, reports / "index.html")
     counts = merged.counts()
     failed = [r for r in results if r.rc != 0]
@@ -162,35 +164,6 @@ def run(  # type: ignore[no-untyped-def]
         f" in {time.monotonic() - start:.2f} s; reports in {reports}/"
     )
     return 1 if failed or low else 0
-
-
-def defines(extra: list[str]) -> dict[str, str]:
-    """The `-D KEY=VALUE` (`--define`) settings among behave's arguments."""
-    out = {}
-    for i, arg in enumerate(extra):
-        value = None
-        if arg in ("-D", "--define") and i + 1 < len(extra):
-            value = extra[i + 1]
-        elif arg.startswith("-D") and len(arg) > 2:
-            value = arg[2:]
-        elif arg.startswith("--define="):
-            value = arg.partition("=")[2]
-        if value and "=" in value:
-            key, _, val = value.partition("=")
-            out[key] = val
-    return out
-
-
-def rule_coverage(sources: list[Path], reports: Path, extra: list[str], minimum: float | None, echo) -> bool:  # type: ignore[no-untyped-def]
-    """The workers' (or shards') rule coverage as one, reported; True if below the minimum
-    (the option, else -D rule_coverage_min, else [tool.nslab])."""
-    from nslab import coverage_report
-    from nslab.config import Settings, find_pyproject
-    from nslab.coverage import Coverage
-
-    if minimum is None:
-        minimum = Settings.from_sources(defines(extra), find_pyproject()).rule_coverage_min
-    return coverage_report.finish(Coverage.load(sources), reports, minimum, echo)
 
 
 def _done(text: str) -> int:
@@ -234,19 +207,11 @@ def _collect(procs: list[subprocess.Popen[str]], total: int) -> list[str]:
     return ["".join(b) for b in buffers]
 
 
-def coverage_link(page: Path) -> list[tuple[str, str]]:
-    """A link from the report at `page` to the rule coverage pages beside it, if any."""
-    from nslab import coverage_report
-
-    pages = page.parent / coverage_report.PAGES / "index.html"
-    return [("rule coverage", f"{coverage_report.PAGES}/index.html")] if pages.exists() else []
-
-
 def write_index(results: list[WorkerResult], path: Path) -> None:
     """One report of every worker's scenarios (nslab.report: failures first), linking to
     each worker's page of every step."""
     from nslab import report
 
     links = [(f"worker {r.index}", f"{r.html.parent.name}/{r.html.stem}-steps.html") for r in results]
-    links += coverage_link(path)
+    links += coverage_report.link(path)
     report.merge([r.html.with_suffix(".json") for r in results], path, links)

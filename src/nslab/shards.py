@@ -91,13 +91,14 @@ def update_timings(path: Path, items: list[Location], junit_dir: Path) -> int:
 def merge(dirs: list[Path], out: Path, coverage_min: float | None = None) -> tuple[junit.Merged, bool]:
     """The shards' reports (each `nslab run --reports DIR`) as one: JUnit, the report and
     the rule coverage; with whether the rule coverage is below its minimum."""
-    from nslab import report
-    from nslab.parallel import coverage_link, rule_coverage
+    from nslab import coverage_report, report
 
     for d in dirs:
         if not (d / "junit").is_dir():
             raise NslabError(f"{d} holds no junit/ folder", "give the folders `nslab run --reports` wrote")
     merged = junit.merge([d / "junit" for d in dirs], out / "junit")
-    low = rule_coverage([d / "rule-coverage.json" for d in dirs], out, [], coverage_min, print)
-    report.merge([d / "index.json" for d in dirs], out / "index.html", coverage_link(out / "index.html"))
+    low = coverage_report.merged([d / "rule-coverage.json" for d in dirs], out, [], coverage_min, print)
+    report.merge(
+        [d / "index.json" for d in dirs], out / "index.html", coverage_report.link(out / "index.html")
+    )
     return merged, low

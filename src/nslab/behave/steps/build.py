@@ -55,7 +55,9 @@ def bridge_netfilter(context: Context) -> None:
 @given("the FORWARD policy is {policy}")
 @when("the FORWARD policy is set to {policy}")
 def forward_policy(context: Context, policy: str) -> None:
-    actions.set_policy(context.nslab.w, "FORWARD", policy)
+    """`DROP`, or `DROP over IPv6` for the host's ip6tables FORWARD policy."""
+    v6 = policy.endswith(" over IPv6")
+    actions.set_policy(context.nslab.w, "FORWARD", policy.removesuffix(" over IPv6"), v6=v6)
 
 
 @given("chain {chain} accepts {src} to {dst}")
@@ -77,6 +79,14 @@ def chain_accepts_out_of_bridge(context: Context, chain: str) -> None:
     """The seed story (docs/seed-story.md), section 4: iptables -I NAVY 2 -o br0 -j ACCEPT."""
     session: LabSession = context.nslab
     actions.accept_out_of(session.w, chain, session.gateway().bridge)
+
+
+@given("chain {chain} accepts traffic out of the bridge over IPv6")
+@when("chain {chain} accepts traffic out of the bridge over IPv6")
+def chain_accepts_out_of_bridge_v6(context: Context, chain: str) -> None:
+    """The same over IPv6 (ip6tables): the rule containerlab #2389 found missing."""
+    session: LabSession = context.nslab
+    actions.accept_out_of_v6(session.w, chain, session.gateway().bridge)
 
 
 @given("the bridge has the gateway address")
