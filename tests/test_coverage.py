@@ -9,15 +9,19 @@ whether a wrong rule would turn a scenario red.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import DATA, HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
 
 from nslab import coverage, mutate, rulemap
+from nslab.config import Settings
+from nslab.session import LabSession
 
 DMZ = ROOT / "labs" / "dmz.toml"
 NDCOV = ROOT / "tests" / "labs" / "ndcov.toml"
@@ -140,6 +144,20 @@ def test_mutants_of_a_rule_line() -> None:
         assert changed == [m.line], m.words()
 
 
+@contextlib.contextmanager
+def built(lab: Path) -> Iterator[LabSession]:
+    """The lab built in a fresh world, its rule coverage counting (as behave's hooks do)."""
+    session = LabSession.open(Settings(lab=str(lab)))
+    try:
+        session.coverage = coverage.Coverage()
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        yield session
+    finally:
+        session.close()
+
+
 # --- on the real kernel --------------------------------------------------------------------
 
 
@@ -147,16 +165,8 @@ def test_mutants_of_a_rule_line() -> None:
 def test_a_rule_only_neighbour_discovery_matches_is_reported_0() -> None:
     """b's ND rule counts a's neighbour solicitation (nslab's own ND count proves it went
     through), yet coverage reports it 0; b's rules have no counter and are counted."""
-    from nslab.config import Settings
-    from nslab.session import LabSession
-
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(NDCOV)))
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with built(NDCOV) as session:
         session.listen("b", "tcp", 80)
         probe = session.connect("a", "b", "tcp", 80, v6=True)
         assert probe.outcome.outcome == "accepted"
@@ -171,8 +181,6 @@ def test_a_rule_only_neighbour_discovery_matches_is_reported_0() -> None:
         listing = session.ruleset_text("b")
         assert "nslab-" not in listing and "tcp dport { 80, 8080 } accept" in listing
         session.coverage.end(session.w, "here")
-    finally:
-        session.close()
     (found,) = session.coverage.as_json()
     assert (found["file"], found["place"]) == ("ndcov.nft", "b")
     assert [(r["line"], r["hits"]) for r in found["rules"]] == [(6, 1), (7, 0), (8, 1), (10, 0)]
@@ -239,17 +247,9 @@ def test_ip6tables_rules_get_nslabs_nd_count_where_nd_could_match() -> None:
 
 @needs_netns
 def test_an_ip6tables_rule_only_neighbour_discovery_matches_is_reported_0(tmp_path: Path) -> None:
-    from nslab.config import Settings
-    from nslab.session import LabSession
-
     (tmp_path / "lab.toml").write_text(IP6_LAB)
     (tmp_path / "b.rules").write_text(IP6_RULES)
-    session = LabSession.open(Settings(lab=str(tmp_path / "lab.toml")))
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with built(tmp_path / "lab.toml") as session:
         session.listen("b", "tcp", 80)
         assert session.connect("a", "b", "tcp", 80, v6=True).outcome.outcome == "accepted"
         raw = session.w.run(["ip6tables-save", "-c"], ns="b").stdout
@@ -257,8 +257,6 @@ def test_an_ip6tables_rule_only_neighbour_discovery_matches_is_reported_0(tmp_pa
         assert any(not line.startswith("[0:") for line in nd), raw  # a's solicitation crossed b's INPUT
         assert "nslab-" not in session.ruleset_text("b")
         session.coverage.end(session.w, "here")
-    finally:
-        session.close()
     (found,) = session.coverage.as_json()
     # the ACK is ESTABLISHED (line 5); the SYN meets line 8; line 6 is only ND's
     assert [(r["line"], r["hits"]) for r in found["rules"]] == [(5, 1), (6, 0), (7, 0), (8, 1), (9, 0)]
@@ -285,24 +283,15 @@ def test_a_scripts_rules_are_reported_per_chain(tmp_path: Path) -> None:
     from lxml import etree
 
     from nslab import coverage_report
-    from nslab.config import Settings
-    from nslab.session import LabSession
 
     (tmp_path / "lab.toml").write_text(SCRIPT_LAB)
     (tmp_path / "c.sh").write_text(
         "iptables -A INPUT -p tcp --dport 80 -j ACCEPT\niptables -A INPUT -p tcp --dport 81 -j DROP\n"
     )
-    session = LabSession.open(Settings(lab=str(tmp_path / "lab.toml")))
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with built(tmp_path / "lab.toml") as session:
         session.listen("c", "tcp", 80)
         assert session.connect("a", "c", "tcp", 80).outcome.outcome == "accepted"
         session.coverage.end(session.w, "here")
-    finally:
-        session.close()
     (found,) = session.coverage.as_json()
     assert (found["file"], found["place"], found["kind"]) == ("c.sh", "c", "script")
     assert [(r["line"], r["rule"], r["hits"]) for r in found["rules"]] == [

@@ -37,6 +37,15 @@ def fail(exc: NslabError, code: int = 1) -> None:
     sys.exit(code)
 
 
+_COVERAGE_MIN = click.option(
+    "--rule-coverage-min",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="N",
+    help="fail below N% of the user's rules matched (default: [tool.nslab] rule_coverage_min, 0)",
+)
+
+
 def _lab_file(path: str | None) -> str:
     """The lab file a command means: --lab, else `[tool.nslab] lab` of the project (relative
     to its pyproject.toml), else "" for the seed lab."""
@@ -270,13 +279,7 @@ def exec_(namespace: str, command: tuple[str, ...]) -> None:
     help="scenario timings that balance shards (kept in the repository)",
 )
 @click.option("--update-timings", is_flag=True, help="write this run's scenario times into --timings")
-@click.option(
-    "--rule-coverage-min",
-    type=click.FloatRange(0, 100),
-    default=None,
-    metavar="N",
-    help="fail below N%% of the user's rules matched (default: [tool.nslab] rule_coverage_min, 0)",
-)
+@_COVERAGE_MIN
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def run(
     jobs: int | None,
@@ -322,13 +325,7 @@ def report() -> None:
 @report.command("merge")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("-o", "--output", default="reports", show_default=True, type=click.Path(file_okay=False))
-@click.option(
-    "--rule-coverage-min",
-    type=click.FloatRange(0, 100),
-    default=None,
-    metavar="N",
-    help="fail below N%% of the user's rules matched (default: [tool.nslab] rule_coverage_min, 0)",
-)
+@_COVERAGE_MIN
 def report_merge(dirs: tuple[str, ...], output: str, rule_coverage_min: float | None) -> None:
     """Merge shards' report folders: JUnit into OUTPUT/junit/TESTS-nslab.xml, an index page,
     the rule coverage into OUTPUT/rule-coverage.json (.xml, pages)."""
