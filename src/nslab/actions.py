@@ -61,14 +61,16 @@ def require_chain(runner: Runner, chain: str) -> parse.Chain:
     return found
 
 
-def ensure_chain(runner: Runner, chain: str) -> None:
-    """The seed's custom chain shape: jumped to first from FORWARD, ending in RETURN."""
+def ensure_chain(runner: Runner, chain: str, v6: bool = False) -> None:
+    """The seed's custom chain shape: jumped to first from FORWARD, ending in RETURN (in
+    ip6tables with `v6`)."""
     if _valid(chain).upper() in BUILTIN_CHAINS:
         raise LabError(f"{chain} is a built-in chain, not a custom one", "choose a custom name like NAVY")
-    if chain not in chain_names(runner):
-        iptables(runner, "-N", chain)
-        iptables(runner, "-I", "FORWARD", "1", "-j", chain)
-        iptables(runner, "-A", chain, "-j", "RETURN")
+    there = runner.run(["ip6tables", "-w", "-S", chain]).rc == 0 if v6 else chain in chain_names(runner)
+    if not there:
+        iptables(runner, "-N", chain, v6=v6)
+        iptables(runner, "-I", "FORWARD", "1", "-j", chain, v6=v6)
+        iptables(runner, "-A", chain, "-j", "RETURN", v6=v6)
 
 
 def accept(runner: Runner, chain: str, src: str, dst: str) -> None:
@@ -89,14 +91,9 @@ def accept_out_of(runner: Runner, chain: str, bridge: str) -> None:
 
 
 def accept_out_of_v6(runner: Runner, chain: str, bridge: str) -> None:
-    """The same for IPv6: the chain made in ip6tables as the seed's is made (jumped to
-    first from FORWARD, ending in RETURN) if it is not there, the ACCEPT at its top."""
-    if _valid(chain).upper() in BUILTIN_CHAINS:
-        raise LabError(f"{chain} is a built-in chain, not a custom one", "choose a custom name like NAVY")
-    if runner.run(["ip6tables", "-w", "-S", chain]).rc != 0:
-        iptables(runner, "-N", chain, v6=True)
-        iptables(runner, "-I", "FORWARD", "1", "-j", chain, v6=True)
-        iptables(runner, "-A", chain, "-j", "RETURN", v6=True)
+    """The same for IPv6: the chain made in ip6tables as the seed's is made if it is not
+    there, the ACCEPT at its top."""
+    ensure_chain(runner, chain, v6=True)
     iptables(runner, "-I", chain, "1", "-o", bridge, "-j", "ACCEPT", v6=True)
 
 

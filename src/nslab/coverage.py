@@ -80,22 +80,20 @@ def _nd_could_match(matches: list[dict[str, Any]]) -> bool:
     return True
 
 
-def instrument(listing: dict[str, Any], tables: set[str]) -> tuple[list[dict[str, Any]], int]:
+def instrument(listing: dict[str, Any], tables: set[str]) -> list[dict[str, Any]]:
     """The `nft -j -f` commands that put nslab's own rules (no verdict, a counter, a
     comment) before the rules of `tables`: one that counts a rule's packets where the
     user wrote no counter (its matches and a counter: the user's rule is left as written),
-    and one that counts the neighbour discovery that could match it; with how many rules
-    had no counter of their own."""
+    and one that counts the neighbour discovery that could match it."""
     hooks = {
         (c["family"], c["table"], c["name"]): c.get("hook", "")
         for item in listing.get("nftables", [])
         if isinstance(c := item.get("chain"), dict)
     }
     commands: list[dict[str, Any]] = []
-    uncounted = 0
     for item in listing.get("nftables", []):
         r = item.get("rule")
-        if not isinstance(r, dict) or f"{r['family']} {r['table']}" not in tables or _ours(r):
+        if not isinstance(r, dict) or f"{r['family']} {r['table']}" not in tables or parse.nslab_own(r):
             continue
         expr = list(r.get("expr", []))
         before = {**{k: r[k] for k in ("family", "table", "chain")}, "handle": r["handle"]}
@@ -113,10 +111,9 @@ def instrument(listing: dict[str, Any], tables: set[str]) -> tuple[list[dict[str
             rule = {**before, "expr": [*matches, nd, counter], "comment": ND_COMMENT}
             commands.append({"insert": {"rule": rule}})
         if not any("counter" in e for e in expr):
-            uncounted += 1
             rule = {**before, "expr": [*matches, counter], "comment": COUNT_COMMENT}
             commands.append({"insert": {"rule": rule}})
-    return commands, uncounted
+    return commands
 
 
 _ND6 = range(133, 138)  # router solicitation .. redirect, as ip6tables numbers them
@@ -161,10 +158,6 @@ def ip6tables_instrument(save: str, tables: set[str]) -> str | None:
     return "\n".join(out) + "\n" if added else None
 
 
-def _ours(rule: dict[str, Any]) -> bool:
-    return parse.nslab_own(rule)
-
-
 # --- counting ------------------------------------------------------------------------------
 
 
@@ -174,7 +167,10 @@ Counts = dict[tuple[str, str], list[int | None]]  # (table, chain) -> each rule'
 def counts(tool: str, text: str) -> Counts:
     """Each chain's user rules' packets, in order, from a place's snapshot (nslab.parse
     gives an nft rule nslab's count where it has none, less nslab's ND count)."""
-    rs = firewalls.parse_snapshot(tool, text)
+    return _counts_of(firewalls.parse_snapshot(tool, text))
+
+
+def _counts_of(rs: parse.Ruleset) -> Counts:
     return {
         (t.name, c.name): [r.packets for r in c.rules] for t in rs.tables.values() for c in t.chains.values()
     }
@@ -265,6 +261,7 @@ class Coverage:
     def __init__(self) -> None:
         self.files: dict[tuple[str, str, str], FileCoverage] = {}
         self._world: list[_Place] = []
+        self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
 
     def _places(self, lab: Lab, lab_path: Path | None) -> list[_Place]:
         folder = lab_path.parent if lab_path else Path.cwd()
@@ -272,19 +269,27 @@ class Coverage:
         out = []
         for host in lab.hosts:
             for r in host.rulesets:
-                text = r.path.read_text(errors="replace")
                 tool = lab.firewall_tool(host) if r.kind == "script" else firewalls.RULESETS[r.kind].read_with
-                tool = tool or lab.backend_tool
-                rules: list[rulemap.FileRule] = []  # a script's: read once it ran (see begin)
-                if r.kind == "nft":
-                    rules = rulemap.nft_rules(text)
-                elif r.kind != "script":
-                    rules = rulemap.iptables_rules(text, v6=r.kind == "ip6tables")
+                rules = list(self._rules_of(r.kind, r.path))  # a script's: read once it ran (begin)
                 hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
                 where = _relative(r.path, folder)
                 cov = FileCoverage(where, host.name, lab_name, hits, kind=r.kind, path=str(r.path.resolve()))
-                out.append(_Place(host.name, r.kind, tool, rules, cov))
+                out.append(_Place(host.name, r.kind, tool or lab.backend_tool, rules, cov))
         return out
+
+    def _rules_of(self, kind: str, path: Path) -> list[rulemap.FileRule]:
+        """A ruleset file's rules by line, read once a run (every scenario's world asks)."""
+        key = (kind, path.resolve())
+        if key not in self._parsed:
+            if kind == "script":  # no lines of its own: its rules are read from the world
+                self._parsed[key] = []
+            elif kind == "nft":
+                self._parsed[key] = rulemap.nft_rules(path.read_text(errors="replace"))
+            else:
+                self._parsed[key] = rulemap.iptables_rules(
+                    path.read_text(errors="replace"), v6=kind == "ip6tables"
+                )
+        return self._parsed[key]
 
     def begin(self, world: World, lab: Lab, lab_path: Path | None) -> None:
         """The lab was built in `world`: counters where the user wrote none, nslab's ND
@@ -292,29 +297,30 @@ class Coverage:
         self._world = self._places(lab, lab_path)
         for place in self._world:
             if place.kind == "script":
-                self._script_rules(world, place)
+                place.before = _counts_of(self._script_rules(world, place))
+                continue
             if place.kind == "ip6tables":
                 self._ip6tables_nd(world, place, lab.backend)
             if place.kind == "nft":
-                tables = {r.table for r in place.rules}
-                listing = json.loads(
-                    world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout or "{}"
+                listed = world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout
+                commands = instrument(json.loads(listed or "{}"), {r.table for r in place.rules})
+                if not commands:  # that listing is the place's snapshot (nft's is `nft -j list ruleset`)
+                    place.before = counts(place.tool, listed)
+                    continue
+                done = world.run(
+                    ["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands})
                 )
-                commands, _ = instrument(listing, tables)
-                if commands:
-                    done = world.run(
-                        ["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands})
+                if done.rc != 0:
+                    place.cov.note = (
+                        f"not instrumented ({done.stderr.strip()[:200]}): "
+                        "rules without counter not counted, ND included"
                     )
-                    if done.rc != 0:
-                        place.cov.note = (
-                            f"not instrumented ({done.stderr.strip()[:200]}): "
-                            "rules without counter not counted, ND included"
-                        )
             place.before = self._counts(world, place)
 
-    def _script_rules(self, world: World, place: _Place) -> None:
+    def _script_rules(self, world: World, place: _Place) -> parse.Ruleset:
         """A script's rules, as the place holds them once it ran: every chain's rules but
-        those of the host's ruleset files (counted as theirs), reported per chain."""
+        those of the host's ruleset files (counted as theirs), reported per chain; with the
+        place's snapshot they were read from."""
         files = {r.table for p in self._world if p.host == place.host and p is not place for r in p.rules}
         ruleset = firewalls.parse_snapshot(place.tool, self._snapshot(world, place))
         for table in ruleset.tables.values():
@@ -325,6 +331,7 @@ class Coverage:
                     place.rules.append(rulemap.FileRule(table.name, chain.name, 0, rule.spec))
                     where = "" if table.name in ("filter", "ip filter") else f" in table {table.name}"
                     place.cov.rules.append(RuleHits(None, f"{chain.name} rule {n}{where}: {rule.spec}"))
+        return ruleset
 
     def _ip6tables_nd(self, world: World, place: _Place, backend: str) -> None:
         """nslab's ND counting rules before an ip6tables file's rules (one atomic restore,

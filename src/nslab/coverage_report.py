@@ -7,6 +7,7 @@ beside each line."""
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import sys
@@ -277,7 +278,7 @@ def merged(
     return finish(Coverage.load(sources), reports, minimum, echo)
 
 
-def link(page: Path) -> list[tuple[str, str]]:
-    """A link from the report at `page` to the rule coverage pages beside it, if any."""
-    pages = page.parent / PAGES / "index.html"
-    return [("rule coverage", f"{PAGES}/index.html")] if pages.exists() else []
+def link(page: Path, reports: Path) -> list[tuple[str, str]]:
+    """A link from the report at `page` to the rule coverage pages in `reports`, if any."""
+    pages = reports / PAGES / "index.html"
+    return [("rule coverage", os.path.relpath(pages, page.parent))] if pages.exists() else []

@@ -267,7 +267,7 @@ class Mutator:
             scenarios = covering.get(m.file.resolve(), [])
             if not scenarios:
                 return Result(m, "survived", "no scenario reaches this file")
-            env = {LAB_AS: f"{self.lab_path}={self._copy(n, m)}"}
+            env = {LAB_AS: f"{self.lab_path}={self._mirror(n, self.lab_path)}"}  # copied by invalid()
             r = self._behave(scenarios, self.scratch / f"m{n}" / "reports", env, coverage=False)
             text = r.stdout + r.stderr
             counts = _COUNTS.search(text)

@@ -213,5 +213,5 @@ def write_index(results: list[WorkerResult], path: Path) -> None:
     from nslab import report
 
     links = [(f"worker {r.index}", f"{r.html.parent.name}/{r.html.stem}-steps.html") for r in results]
-    links += coverage_report.link(path)
+    links += coverage_report.link(path, path.parent)
     report.merge([r.html.with_suffix(".json") for r in results], path, links)

@@ -260,9 +260,8 @@ class Ruleset:
 NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
 NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has no counter
 NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
-_LISTED_OWN = re.compile(
-    r'comment "?' + NSLAB_OWN
-)  # nft's `comment "nslab-nd"`, iptables' `--comment nslab-nd`
+# nft's `comment "nslab-nd"`, iptables' `--comment nslab-nd`
+_LISTED_OWN = re.compile(r'comment "?' + NSLAB_OWN)
 
 
 def nslab_listed(line: str) -> bool:

@@ -99,6 +99,6 @@ def merge(dirs: list[Path], out: Path, coverage_min: float | None = None) -> tup
     merged = junit.merge([d / "junit" for d in dirs], out / "junit")
     low = coverage_report.merged([d / "rule-coverage.json" for d in dirs], out, [], coverage_min, print)
     report.merge(
-        [d / "index.json" for d in dirs], out / "index.html", coverage_report.link(out / "index.html")
+        [d / "index.json" for d in dirs], out / "index.html", coverage_report.link(out / "index.html", out)
     )
     return merged, low

@@ -5,7 +5,6 @@ place, the diagram), written as nslab's page (nslab.report) beside behave's step
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -43,10 +42,10 @@ def write(context: Context) -> None:
                 found.steps_page = steps_page(page).name
                 records.append(found)
     try:
-        links = [("all steps", steps_page(page).name)]
-        pages = Path(session.settings.reports) / coverage_report.PAGES / "index.html"
-        if pages.exists():
-            links.append(("rule coverage", os.path.relpath(pages, page.parent)))
+        links = [
+            ("all steps", steps_page(page).name),
+            *coverage_report.link(page, Path(session.settings.reports)),
+        ]
         report.write(title(session), records, page, links)
     except OSError as exc:  # a full disk: one line, the verdicts stand
         print(f"nslab: could not write the HTML report {page}: {exc.strerror or exc}", file=sys.stderr)
