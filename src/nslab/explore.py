@@ -27,6 +27,16 @@ from nslab.session import LabSession
 BATCH = 256  # flows probed at once: every one holds a socket in the helper until it ends
 ALONE_LOST = 0.02  # seconds a flow lost in the first run waits when run alone (see above)
 ABSENT = "absent"  # nslab diff: the flow's source or destination is not in that lab
+# Outcomes that are only the absence of an answer within the probe's wait. Under load (a CI
+# runner with its cores oversubscribed 8x, measured here) a reply can come after a 0.1 s
+# ping wait or a 0.25 s probe wait, and explore said "lost" where a single probe, or the
+# next run, said "replies": diff then reported flows that no change had touched. So every
+# flow that timed out is probed once more, all together, waiting CONFIRM_WAIT times longer:
+# a late answer wins; a flow that stays silent is lost for real. One extra wait per run
+# (about 2 s where timed-out flows exist).
+TIMED_OUT = ("dropped", "no answer", "lost")
+CONFIRM_WAIT = 8.0  # times the configured wait
+CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,7 @@ class Explorer:
         self.where: dict[str, Place] = {p.name: p for p in places(session.lab)}
         self.progress = progress or (lambda _: None)
         self.listening: set[tuple[str | None, str, int]] = set()
+        self.confirming = False  # timed-out flows probed again, with a longer wait
 
     @property
     def prober(self) -> Prober:
@@ -100,6 +111,8 @@ class Explorer:
     def _spec(self, flow: Flow, timeout: float | None = None) -> dict[str, object]:
         settings = self.session.settings
         wait = settings.ping_wait if flow.proto == "icmp" else settings.probe_wait
+        if self.confirming:
+            wait = max(wait * CONFIRM_WAIT, CONFIRM_MIN)
         return {
             "ns": self.where[flow.src].ns,
             "proto": flow.proto,
@@ -133,10 +146,30 @@ class Explorer:
         for flow in flows:
             self._listen(flow)
         why_not = trace.usable(self.session.w, self.session.firewalls)
-        if why_not is None:
-            return self._traced(flows)
-        self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
-        return self._counted(flows, self._batch(flows))
+        if why_not is not None:
+            self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
+        measured = self._measure(flows, why_not is None)
+        return self._confirmed(measured, why_not is None)
+
+    def _measure(self, flows: Sequence[Flow], traced: bool) -> list[Measured]:
+        return self._traced(flows) if traced else self._counted(flows, self._batch(flows))
+
+    def _confirmed(self, measured: list[Measured], traced: bool) -> list[Measured]:
+        """Flows that timed out, probed again together with a longer wait (TIMED_OUT)."""
+        silent = [i for i, m in enumerate(measured) if m.verdict.outcome in TIMED_OUT]
+        if not silent:
+            return measured
+        self.progress(f"{len(silent)} flows got no answer: probing them again, waiting longer")
+        self.confirming = True
+        try:
+            again = self._measure([measured[i].flow for i in silent], traced)
+        finally:
+            self.confirming = False
+        out = list(measured)
+        for i, second in zip(silent, again, strict=True):
+            if second.verdict.outcome not in TIMED_OUT:
+                out[i] = second
+        return out
 
     def _batch(self, flows: Sequence[Flow]) -> list[dict[str, object]]:
         """Every flow probed at once (BATCH at a time); a probe that could not run is an error."""
