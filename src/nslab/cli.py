@@ -8,6 +8,7 @@ nslab down               remove it all
 nslab validate FILE...   check lab files (exit 2 on the first bad field)
 nslab doctor             what this machine lacks, and how to get it
 nslab explore / diff     every flow of a lab, measured; what a ruleset change changes
+nslab changed --base REV the lab files a change touches (for diff in CI)
 nslab mutate             would the scenarios notice a wrong rule? (ruleset mutation)
 """
 
@@ -96,11 +97,13 @@ def init(directory: str, vagrant: bool) -> None:
     from nslab.scaffold import init as scaffold
 
     try:
-        written = scaffold(Path(directory), vagrant)
+        written, said = scaffold(Path(directory), vagrant)
     except NslabError as exc:
         fail(exc)
     for path in written:
         click.echo(f"  wrote {path}")
+    for line in said:
+        click.echo(f"  {line}")
     click.echo(f"next: {next_command(Path(directory))}   (or: nslab validate labs/lab.toml)")
 
 
@@ -473,6 +476,25 @@ def diff(
     changes = reach.compare(review.verdicts(a), review.verdicts(b), own)
     click.echo(reach.render_changes(changes, fmt, f"{title} -> {lab_path or lab_file}", own), nl=False)
     sys.exit(1 if changes else 0)
+
+
+@main.command()
+@click.option("--base", metavar="REV", required=True, help="the git revision to compare with")
+def changed(base: str) -> None:
+    """The lab files whose file or ruleset files differ from REV (git diff --name-only), one
+    a line, for `nslab diff --lab FILE --base REV` each (the CI that nslab init writes)."""
+    from nslab import changed_labs
+
+    try:
+        labs, new = changed_labs.changed(Path.cwd(), base)
+    except NslabError as exc:
+        fail(exc, 2)
+    top = Path(changed_labs.git(Path.cwd(), "rev-parse", "--show-toplevel").strip()).resolve()
+    for lab in labs:
+        click.echo(os.path.relpath(top / lab))
+    for lab in new:
+        click.echo(f"nslab: {os.path.relpath(top / lab)} is new since {base}: nothing to compare", err=True)
+    click.echo(f"nslab: {len(labs)} lab(s) changed since {base}", err=True)
 
 
 @main.command()
