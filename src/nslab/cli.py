@@ -441,8 +441,12 @@ def explore(lab_path: str | None, ports: str, define: tuple[str, ...], fmt: str,
 
 @main.command()
 @_LAB
-@click.option("--base", metavar="REV", help="the lab file and its rulesets as they were at a git revision")
-@click.option("--against", type=click.Path(dir_okay=False), help="another lab file to compare with")
+@click.option(
+    "--base", metavar="REV", help="before: the lab file and its rulesets as they were at a git revision"
+)
+@click.option(
+    "--against", type=click.Path(dir_okay=False), help="before: another lab file (--lab's is after)"
+)
 @_PORTS
 @_DEFINE
 @click.option(
@@ -453,7 +457,9 @@ def diff(
 ) -> None:
     """What does my change do? Build both labs in two worlds at once, explore the union of
     their flows, print the flows whose outcome (or NAT'd source) changed, with the rule that
-    decided each side. Exit 0: nothing changed, 1: something did, 2: an error."""
+    decided each side. The before side is --base REV's lab (or --against's), the after side
+    the --lab file as it is now; both are named first. Exit 0: nothing changed, 1: something
+    did, 2: an error."""
     from nslab import flows, reach, review
 
     try:
@@ -469,11 +475,22 @@ def diff(
         with review.scratch_dir() as scratch:
             before = review.base_lab(Path(lab_file), base, Path(scratch)) if base else load_lab(str(against))
             title = f"{before.name} at {base}" if base else f"{against}"
+            shown = lab_path or os.path.relpath(lab_file)
+            sides = (
+                f"before: {before.name} in " + (f"{shown} at {base}" if base else str(against)),
+                f"after:  {after.name} in {shown}" + (" (as it is now)" if base else ""),
+            )
+            for line in sides:  # first, so the progress lines (each with its side) read against them
+                click.echo(f"nslab: {line}", err=True)
             a, b = review.both(settings, before, after, flows.parse_ports(ports))
     except NslabError as exc:
         fail(exc, 2)
     own = review.own_of(before, after)
     changes = reach.compare(review.verdicts(a), review.verdicts(b), own)
+    if fmt == "text":
+        click.echo("".join(f"{line}\n" for line in sides), nl=False)
+    elif fmt == "markdown":
+        click.echo("".join(f"- {line.replace('  ', ' ')}\n" for line in sides) + "\n", nl=False)
     click.echo(reach.render_changes(changes, fmt, f"{title} -> {lab_path or lab_file}", own), nl=False)
     sys.exit(1 if changes else 0)
 
