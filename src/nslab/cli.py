@@ -491,7 +491,7 @@ def diff(
         click.echo("".join(f"{line}\n" for line in sides), nl=False)
     elif fmt == "markdown":
         click.echo("".join(f"- {line.replace('  ', ' ')}\n" for line in sides) + "\n", nl=False)
-    click.echo(reach.render_changes(changes, fmt, f"{title} -> {lab_path or lab_file}", own), nl=False)
+    click.echo(reach.render_changes(changes, fmt, f"{title} -> {shown}", own), nl=False)
     sys.exit(1 if changes else 0)
 
 
