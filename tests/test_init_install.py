@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT
 
 from nslab.errors import NslabError
-from nslab.scaffold.install import of_direct_url
+from nslab.scaffold import init
+from nslab.scaffold.install import Install, of_direct_url
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
@@ -60,6 +61,13 @@ def test_an_editable_install_from_a_git_checkout_gives_its_remote_pinned_at_head
     assert f"{src} has uncommitted changes: the CI installs {new_head[:12]} without them" in r.stdout
 
 
+def test_a_source_folder_that_is_gone_is_said_before_anything_is_written(tmp_path: Path) -> None:
+    gone = Install("", "a folder", build_from=tmp_path / "moved")
+    with pytest.raises(NslabError, match=r"the folder nslab was installed from has no pyproject\.toml"):
+        init(tmp_path / "repo", install=gone)
+    assert list((tmp_path / "repo").iterdir()) == []
+
+
 def test_each_kind_of_install_record_gives_its_line() -> None:
     """PEP 610 records as pip writes them (pure: the real installs are tested above, in
     test_init_ci and test_wheel)."""
@@ -77,8 +85,10 @@ def test_each_kind_of_install_record_gives_its_line() -> None:
     assert wheel.wheel == Path("/tmp/dist/nslab-1.2.0-py3-none-any.whl") and wheel.requirement == ""
     archive = {"url": "https://example.org/nslab-1.2.0.tar.gz", "archive_info": {}}
     assert of_direct_url(archive, "1.2.0").requirement == "nslab @ https://example.org/nslab-1.2.0.tar.gz"
+    sdist = of_direct_url({"url": "file:///tmp/nslab-1.2.0.tar.gz", "archive_info": {}}, "1.2.0")
+    assert sdist.wheel == Path("/tmp/nslab-1.2.0.tar.gz")
     with pytest.raises(NslabError, match="cannot tell how CI should install nslab"):
-        of_direct_url({"url": "file:///tmp/nslab.tar.gz", "archive_info": {}}, "1.2.0")
+        of_direct_url({"url": "ftp://example.org/nslab.tar.gz", "archive_info": {}}, "1.2.0")
 
 
 @pytest.mark.parametrize(

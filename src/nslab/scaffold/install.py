@@ -39,7 +39,7 @@ class Install:
 
     requirement: str  # "" until place_wheel put the wheel in place
     how: str  # one line for the user: where this line comes from
-    wheel: Path | None = None  # a wheel to copy under .nslab/
+    wheel: Path | None = None  # a wheel (or sdist) file to copy under .nslab/
     build_from: Path | None = None  # a folder to build the wheel from
     notes: tuple[str, ...] = field(default=())
 
@@ -104,13 +104,13 @@ def of_direct_url(data: dict[str, object] | None, version: str) -> Install:
     local = Path(unquote(parsed.path)) if parsed.scheme == "file" else None
     if "dir_info" in data and local is not None:
         return from_checkout(local, version)
-    if local is not None and local.suffix == ".whl":
-        return Install("", f"the wheel {local}, copied under .nslab/ (commit it)", wheel=local)
+    if local is not None and local.name.endswith((".whl", ".tar.gz", ".zip")):  # pip takes these by path
+        return Install("", f"the archive {local}, copied under .nslab/ (commit it)", wheel=local)
     if parsed.scheme in ("https", "http"):
         return Install(f"nslab @ {url}", f"the archive {url}")
     raise NslabError(
         f"cannot tell how CI should install nslab (installed from {url or 'an unknown source'})",
-        f"write the pip requirement into {REQUIREMENTS}",
+        "reinstall nslab from an index, a git URL, a git checkout or a wheel, then nslab init again",
     )
 
 
@@ -127,15 +127,21 @@ def place_wheel(install: Install, directory: Path) -> str:
     if install.wheel is None and install.build_from is None:
         return install.requirement
     folder = directory / ".nslab"
-    folder.mkdir(parents=True, exist_ok=True)
     if install.wheel is not None:
         if not install.wheel.is_file():
             raise NslabError(
-                f"{install.wheel}: the wheel nslab was installed from is gone", "reinstall nslab"
+                f"{install.wheel}: the file nslab was installed from is gone",
+                "reinstall nslab, then nslab init",
             )
+        folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(install.wheel, folder / install.wheel.name)
         return f"./.nslab/{install.wheel.name}"
     assert install.build_from is not None
+    if not (install.build_from / "pyproject.toml").is_file():
+        raise NslabError(
+            f"{install.build_from}: the folder nslab was installed from has no pyproject.toml any more",
+            "reinstall nslab from where its source is now, then nslab init",
+        )
     with tempfile.TemporaryDirectory(prefix="nslab-wheel-") as out:
         # pip is in every venv (the build module may not be); dependencies come from the index
         r = subprocess.run(
@@ -146,7 +152,8 @@ def place_wheel(install: Install, directory: Path) -> str:
         if r.returncode != 0 or not built:
             raise NslabError(
                 f"cannot build a wheel of {install.build_from}: {(r.stderr or r.stdout).strip()[-300:]}",
-                f"build one (python3 -m build) and write its path into {REQUIREMENTS}",
+                "install nslab from that wheel, built by hand (python3 -m build), then nslab init",
             )
+        folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built[0], folder / built[0].name)
     return f"./.nslab/{built[0].name}"
