@@ -58,7 +58,7 @@ def _is_lab(path: Path) -> bool:
 
 def changed(repo: Path, base: str) -> tuple[list[Path], list[Path]]:
     """(lab files touched since `base` that exist there, lab files new since `base`), as
-    paths relative to the repository's top, sorted."""
+    absolute paths, sorted."""
     top = Path(git(repo, "rev-parse", "--show-toplevel").strip()).resolve()
     if subprocess.run(
         ["git", "-C", str(top), "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], capture_output=True
@@ -81,5 +81,5 @@ def changed(repo: Path, base: str) -> tuple[list[Path], list[Path]]:
         except LabError:
             pass  # a lab that no longer loads: its own file changed; nslab diff says why
         if files & touched:
-            (out if lab in at_base else new).append(lab)
+            (out if lab in at_base else new).append(top / lab)
     return out, new

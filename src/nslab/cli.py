@@ -506,11 +506,10 @@ def changed(base: str) -> None:
         labs, new = changed_labs.changed(Path.cwd(), base)
     except NslabError as exc:
         fail(exc, 2)
-    top = Path(changed_labs.git(Path.cwd(), "rev-parse", "--show-toplevel").strip()).resolve()
-    for lab in labs:
-        click.echo(os.path.relpath(top / lab))
+    for lab in labs:  # relative to where it runs: `nslab diff --lab` takes them as they are
+        click.echo(os.path.relpath(lab))
     for lab in new:
-        click.echo(f"nslab: {os.path.relpath(top / lab)} is new since {base}: nothing to compare", err=True)
+        click.echo(f"nslab: {os.path.relpath(lab)} is new since {base}: nothing to compare", err=True)
     click.echo(f"nslab: {len(labs)} lab(s) changed since {base}", err=True)
 
 
