@@ -44,6 +44,9 @@ def test_the_wheel_gives_nslab_and_a_scaffold_that_passes(installed: Path, tmp_p
     )
     assert r.returncode == 0, r.stderr
     assert (repo / "steps" / "nslab_steps.py").read_text().count("import *") == 1
+    wheel = next((installed.parent.parent / "dist").glob("nslab-*.whl"))  # CI installs this wheel
+    assert (repo / ".nslab" / "requirements.txt").read_text() == f"./.nslab/{wheel.name}\n"
+    assert (repo / ".nslab" / wheel.name).read_bytes() == wheel.read_bytes()
     r = subprocess.run(
         [str(installed / "behave"), "features/"], capture_output=True, text=True, cwd=repo, timeout=300
     )

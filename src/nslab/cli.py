@@ -8,6 +8,7 @@ nslab down               remove it all
 nslab validate FILE...   check lab files (exit 2 on the first bad field)
 nslab doctor             what this machine lacks, and how to get it
 nslab explore / diff     every flow of a lab, measured; what a ruleset change changes
+nslab changed --base REV the lab files a change touches (for diff in CI)
 nslab mutate             would the scenarios notice a wrong rule? (ruleset mutation)
 """
 
@@ -96,11 +97,13 @@ def init(directory: str, vagrant: bool) -> None:
     from nslab.scaffold import init as scaffold
 
     try:
-        written = scaffold(Path(directory), vagrant)
+        written, said = scaffold(Path(directory), vagrant)
     except NslabError as exc:
         fail(exc)
     for path in written:
         click.echo(f"  wrote {path}")
+    for line in said:
+        click.echo(f"  {line}")
     click.echo(f"next: {next_command(Path(directory))}   (or: nslab validate labs/lab.toml)")
 
 
@@ -438,8 +441,12 @@ def explore(lab_path: str | None, ports: str, define: tuple[str, ...], fmt: str,
 
 @main.command()
 @_LAB
-@click.option("--base", metavar="REV", help="the lab file and its rulesets as they were at a git revision")
-@click.option("--against", type=click.Path(dir_okay=False), help="another lab file to compare with")
+@click.option(
+    "--base", metavar="REV", help="before: the lab file and its rulesets as they were at a git revision"
+)
+@click.option(
+    "--against", type=click.Path(dir_okay=False), help="before: another lab file (--lab's is after)"
+)
 @_PORTS
 @_DEFINE
 @click.option(
@@ -450,7 +457,9 @@ def diff(
 ) -> None:
     """What does my change do? Build both labs in two worlds at once, explore the union of
     their flows, print the flows whose outcome (or NAT'd source) changed, with the rule that
-    decided each side. Exit 0: nothing changed, 1: something did, 2: an error."""
+    decided each side. The before side is --base REV's lab (or --against's), the after side
+    the --lab file as it is now; both are named first. Exit 0: nothing changed, 1: something
+    did, 2: an error."""
     from nslab import flows, reach, review
 
     try:
@@ -466,13 +475,42 @@ def diff(
         with review.scratch_dir() as scratch:
             before = review.base_lab(Path(lab_file), base, Path(scratch)) if base else load_lab(str(against))
             title = f"{before.name} at {base}" if base else f"{against}"
+            shown = lab_path or os.path.relpath(lab_file)
+            sides = (
+                f"before: {before.name} in " + (f"{shown} at {base}" if base else str(against)),
+                f"after:  {after.name} in {shown}" + (" (as it is now)" if base else ""),
+            )
+            for line in sides:  # first, so the progress lines (each with its side) read against them
+                click.echo(f"nslab: {line}", err=True)
             a, b = review.both(settings, before, after, flows.parse_ports(ports))
     except NslabError as exc:
         fail(exc, 2)
     own = review.own_of(before, after)
     changes = reach.compare(review.verdicts(a), review.verdicts(b), own)
-    click.echo(reach.render_changes(changes, fmt, f"{title} -> {lab_path or lab_file}", own), nl=False)
+    if fmt == "text":
+        click.echo("".join(f"{line}\n" for line in sides), nl=False)
+    elif fmt == "markdown":
+        click.echo("".join(f"- {line.replace('  ', ' ')}\n" for line in sides) + "\n", nl=False)
+    click.echo(reach.render_changes(changes, fmt, f"{title} -> {shown}", own), nl=False)
     sys.exit(1 if changes else 0)
+
+
+@main.command()
+@click.option("--base", metavar="REV", required=True, help="the git revision to compare with")
+def changed(base: str) -> None:
+    """The lab files whose file or ruleset files differ from REV (git diff --name-only), one
+    a line, for `nslab diff --lab FILE --base REV` each (the CI that nslab init writes)."""
+    from nslab import changed_labs
+
+    try:
+        labs, new = changed_labs.changed(Path.cwd(), base)
+    except NslabError as exc:
+        fail(exc, 2)
+    for lab in labs:  # relative to where it runs: `nslab diff --lab` takes them as they are
+        click.echo(os.path.relpath(lab))
+    for lab in new:
+        click.echo(f"nslab: {os.path.relpath(lab)} is new since {base}: nothing to compare", err=True)
+    click.echo(f"nslab: {len(labs)} lab(s) changed since {base}", err=True)
 
 
 @main.command()

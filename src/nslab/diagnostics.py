@@ -8,6 +8,9 @@ command the scenario ran.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from nslab import firewalls as firewalls_registry
 from nslab import probe
 from nslab.commands import Runner
@@ -70,3 +73,17 @@ def collect(
     if command_log:
         parts.append(_section("commands this scenario ran", command_log))
     return "\n".join(parts)
+
+
+def _slug(text: str, limit: int = 60) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:limit] or "unnamed"
+
+
+def bundle_name(feature_file: str | Path, scenario: str) -> str:
+    """The bundle's file name: the feature's path below its features/ folder (folders
+    joined with '.', which no slug holds) and the scenario, so that x.feature in two folders
+    keeps two bundles (features/a/x.feature -> a.x--SCENARIO.txt)."""
+    parts = Path(feature_file).with_suffix("").parts
+    below = [i for i, part in enumerate(parts) if part == "features"]
+    kept = parts[below[-1] + 1 :] if below else tuple(p for p in parts if p not in ("/", ".", ".."))
+    return ".".join(_slug(p) for p in kept or ("unnamed",)) + f"--{_slug(scenario)}.txt"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from nslab.changed_labs import ownership_error
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError
 from nslab.explore import Explorer, Measured, Verdict
@@ -68,9 +69,9 @@ def both(
     """Both labs measured at once, in two worlds, over the union of their flows."""
     ports = list(ports)
     union = sorted(set(derive(before, ports)) | set(derive(after, ports)))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        a = pool.submit(measure, settings, before, union, ports)
-        b = pool.submit(measure, settings, after, union, ports)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each side's progress lines say which side
+        a = pool.submit(measure, settings, before, union, ports, lambda m: say(f"before: {m}"))
+        b = pool.submit(measure, settings, after, union, ports, lambda m: say(f"after: {m}"))
         return a.result(), b.result()
 
 
@@ -96,7 +97,9 @@ def at_revision(lab_file: Path, rev: str, into: Path) -> Path:
     lab_file = lab_file.resolve()
     top = _git(lab_file.parent, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
-        raise LabError(f"{lab_file}: not in a git repository", "use --against OTHER.toml, or commit the lab")
+        raise ownership_error(top.stderr, lab_file.parent) or LabError(
+            f"{lab_file}: not in a git repository", "use --against OTHER.toml, or commit the lab"
+        )
     repo = Path(top.stdout.strip())
     if _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode != 0:
         raise LabError(f"unknown git revision {rev!r}", "name a branch, tag or commit: --base main")

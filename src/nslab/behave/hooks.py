@@ -6,7 +6,6 @@ features/` finds both) imports them: `from nslab.behave.hooks import *`.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import sys
@@ -22,7 +21,7 @@ from behave.model import Feature, Scenario
 from behave.model_core import Status
 from behave.runner import Context
 
-from nslab import coverage_report, report
+from nslab import coverage_report, diagnostics, report
 from nslab.behave import reporter, run_report, suggest
 from nslab.behave.skip import skip
 from nslab.config import Settings, find_pyproject
@@ -263,8 +262,4 @@ def after_all(context: Context) -> None:
 
 
 def _bundle_path(reports: Path, scenario: Scenario) -> Path:
-    def slug(text: str) -> str:
-        return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "unnamed"
-
-    feature = Path(scenario.feature.filename).stem
-    return reports / "diagnostics" / f"{slug(feature)}--{slug(scenario.name)}.txt"
+    return reports / "diagnostics" / diagnostics.bundle_name(scenario.feature.filename, scenario.name)

@@ -1,0 +1,171 @@
+"""nslab diff names its sides (before: ... / after: ..., --against's file is before) and
+tells the two builds' progress lines apart; nslab changed lists the labs a change touches;
+git's "dubious ownership" is one line with its fix; diagnostics bundles of two features of
+one name in two folders are two files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, host_snapshot, needs_netns
+
+from nslab.diagnostics import bundle_name
+
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+SCAFFOLD = ROOT / "src" / "nslab" / "scaffold"
+
+
+def nslab(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NSLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+def a_lab(folder: Path, name: str = "lab") -> Path:
+    """The scaffold's lab (pc and web, web.nft) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SCAFFOLD / "web.nft", folder / "web.nft")
+    (folder / f"{name}.toml").write_text((SCAFFOLD / "lab.toml").read_text())
+    return folder / f"{name}.toml"
+
+
+def drop_80(lab: Path) -> None:
+    nft = lab.with_name("web.nft")
+    nft.write_text(nft.read_text().replace("tcp dport 80 counter accept", "tcp dport 80 counter drop"))
+
+
+@needs_netns
+def test_diff_names_before_and_after_and_each_progress_line_its_side(tmp_path: Path) -> None:
+    before = host_snapshot()
+    old = a_lab(tmp_path / "old")
+    new = a_lab(tmp_path / "new")
+    drop_80(new)
+    r = nslab("diff", "--lab", str(new), "--against", str(old))
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines()[:2] == [f"before: mylab in {old}", f"after:  mylab in {new}"]
+    assert "pc -> web tcp/80 v4: accepted" in r.stdout  # accepted before (old), dropped after (new)
+    errs = r.stderr.splitlines()
+    assert errs[:2] == [f"nslab: before: mylab in {old}", f"nslab: after:  mylab in {new}"]
+    progress = errs[2:]
+    assert progress and all(line.startswith(("nslab: before: ", "nslab: after: ")) for line in progress), errs
+    assert any(line.startswith("nslab: before: building lab 'mylab'") for line in progress)
+    assert any(line.startswith("nslab: after: building lab 'mylab'") for line in progress)
+
+    repo = tmp_path / "repo"
+    lab = a_lab(repo / "labs")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "lab")
+    drop_80(lab)
+    md = nslab("diff", "--lab", "labs/lab.toml", "--base", "HEAD", "--format", "markdown", cwd=repo)
+    assert md.returncode == 1, md.stderr
+    assert md.stdout.startswith(
+        "- before: mylab in labs/lab.toml at HEAD\n- after: mylab in labs/lab.toml (as it is now)\n\n"
+    ), md.stdout
+    assert host_snapshot() == before
+
+
+def _foreign_repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A repository owned by another user than this root, and an environment whose git has
+    no global or system configuration (so no safe.directory of this machine's applies)."""
+    repo = tmp_path / "theirs"
+    a_lab(repo / "labs")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "lab")
+    subprocess.run(["chown", "-R", "65534:65534", str(repo)], check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    env.pop("SUDO_UID", None)  # git trusts sudo's caller's repositories: this is plain root
+    env.pop("GIT_CONFIG_GLOBAL", None)
+    return repo, env
+
+
+def test_git_dubious_ownership_is_one_line_with_its_fix(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("makes a repository another user owns (chown): needs root")
+    repo, env = _foreign_repo(tmp_path)
+    fix = f"git config --global --add safe.directory {repo}"
+    want = (
+        f"nslab: git refuses {repo}: another user owns it than the one running nslab "
+        f"(git's 'dubious ownership') (fix: trust it: {fix})"
+    )
+    d = nslab("diff", "--lab", "labs/lab.toml", "--base", "HEAD", cwd=repo, env=env)
+    assert d.returncode == 2 and d.stderr.strip() == want, d.stderr
+    c = nslab("changed", "--base", "HEAD", cwd=repo, env=env)
+    assert c.returncode == 2 and c.stderr.strip() == want, c.stderr
+    subprocess.run(fix.split(), env=env, check=True)  # the fix, as printed, works
+    c = nslab("changed", "--base", "HEAD", cwd=repo, env=env)
+    assert c.returncode == 0 and c.stdout == "", c.stderr
+    assert "0 lab(s) changed since HEAD" in c.stderr
+
+
+def test_changed_lists_the_labs_whose_file_or_rulesets_changed(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    lab = a_lab(repo / "labs")
+    a_lab(repo / "labs" / "other")
+    (repo / "pyproject.toml").write_text((SCAFFOLD / "pyproject.toml").read_text())
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "labs")
+    git(repo, "branch", "base")
+    drop_80(lab)  # the ruleset of labs/lab.toml only
+    (repo / "labs" / "new.toml").write_text(lab.read_text())
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "change")
+    r = nslab("changed", "--base", "base", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "labs/lab.toml\n"
+    assert "nslab: labs/new.toml is new since base: nothing to compare" in r.stderr
+    sub = nslab("changed", "--base", "base", cwd=repo / "labs")  # paths from where it runs
+    assert sub.stdout == "lab.toml\n"
+    bad = nslab("changed", "--base", "nope", cwd=repo)
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "nslab: unknown git revision 'nope' (fix: name a branch, tag or commit: --base origin/main)"
+    )
+
+
+def test_bundle_names_keep_the_features_folder() -> None:
+    assert (
+        bundle_name("features/dmz/02-edge.feature", "LAN reaches web") == "dmz.02-edge--lan-reaches-web.txt"
+    )
+    assert bundle_name("tests/features/ports-wrong.feature", "x y") == "ports-wrong--x-y.txt"
+    assert bundle_name("features/a/x.feature", "s") != bundle_name("features/b/x.feature", "s")
+
+
+@needs_netns
+def test_two_features_of_one_name_in_two_folders_keep_two_bundles(tmp_path: Path) -> None:
+    before = host_snapshot()
+    (tmp_path / "steps").mkdir()
+    shutil.copyfile(SCAFFOLD / "nslab_steps.py", tmp_path / "steps" / "nslab_steps.py")
+    shutil.copyfile(SCAFFOLD / "environment.py", tmp_path / "environment.py")
+    failing = (ROOT / "tests" / "features" / "deliberate-failure.feature").read_text()
+    for folder in ("a", "b"):
+        (tmp_path / "features" / folder).mkdir(parents=True)
+        (tmp_path / "features" / folder / "same.feature").write_text(failing)
+    reports = f"reports={tmp_path / 'r'}"
+    r = subprocess.run(
+        [sys.executable, "-m", "behave", "features", "-D", reports, "-D", "html=", "--no-junit"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 1 and "2 scenarios passed" not in r.stdout, r.stdout[-2000:]
+    names = sorted(p.name for p in (tmp_path / "r" / "diagnostics").glob("*.txt"))
+    assert names == [
+        "a.same--expecting-replies-where-forward-drops-them.txt",
+        "b.same--expecting-replies-where-forward-drops-them.txt",
+    ]
+    assert host_snapshot() == before
