@@ -20,7 +20,7 @@ for tool in mmdebstrap mke2fs qemu-img tar; do
   command -v "$tool" >/dev/null || { echo "box: $tool is missing: apt-get install mmdebstrap e2fsprogs qemu-utils" >&2; exit 69; }
 done
 pubkey=${VAGRANT_PUBKEY:-$(find /usr/share/rubygems-integration /opt/vagrant /usr/share/vagrant -name vagrant.pub -path '*keys*' 2>/dev/null | head -n 1 || true)}
-[ -n "$pubkey" ] && [ -s "$pubkey" ] || { echo "box: Vagrant's insecure public key not found; set VAGRANT_PUBKEY" >&2; exit 69; }
+if [ -z "$pubkey" ] || [ ! -s "$pubkey" ]; then echo "box: Vagrant's insecure public key not found; set VAGRANT_PUBKEY" >&2; exit 69; fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
