@@ -120,6 +120,7 @@ def test_mutants_of_a_rule_line() -> None:
         ("port 80 -> 79", '  oif "up" ip daddr 10.2.0.10 tcp dport 79 counter accept # web'),
         ("port 80 -> 81", '  oif "up" ip daddr 10.2.0.10 tcp dport 81 counter accept # web'),
         ("ip daddr 10.2.0.10 negated", '  oif "up" ip daddr != 10.2.0.10 tcp dport 80 counter accept # web'),
+        ('oif "up" negated', '  oif != "up" ip daddr 10.2.0.10 tcp dport 80 counter accept # web'),
     ]
     assert mutate.line_mutants("tcp dport 22 reject with tcp reset", nft=True)[0] == (
         "reject -> accept",
@@ -133,7 +134,7 @@ def test_mutants_of_a_rule_line() -> None:
     ]
     found = mutate.mutants(ROOT / "labs" / "dmz-edge.nft", "nft", "dmz-edge.nft")
     assert (
-        len(found) == 25
+        len(found) == 47
         and found[0].words() == 'dmz-edge.nft:13: deleting "ct state established,related counter accept"'
     )
     assert mutate.shard(found, 2, 3) == found[1::3]
