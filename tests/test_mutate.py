@@ -96,6 +96,10 @@ def test_interface_matches_are_negated_and_turned_to_another_interface() -> None
         ("accept -> drop", 'iifname { "a", "b" } drop')
     ]
     assert mutants.line_mutants("iifname vmap @by_if", True, ["a"]) == []
+    # nor are fib's words (a reverse-path check)
+    assert mutants.line_mutants("fib saddr . iif oif missing drop", True, ["a"]) == [
+        ("drop -> accept", "fib saddr . iif oif missing accept")
+    ]
     # the host's interfaces come from the lab file: edge has eth0, eth1 and the uplink
     from nslab.lab import load_lab
 

@@ -44,9 +44,11 @@ _NFT_PORTS = re.compile(r"\b(?:dport|sport) (?:!= )?(\{[^}]*\}|\d+)")
 _IPT_PORTS = re.compile(r"--(?:dport|sport|dports|sports) (\S+)")
 _NFT_ADDRESS = re.compile(r"\b(ip6? (?:saddr|daddr)) (?!!=)([0-9a-fA-F:.]+(?:/\d+)?)")
 _IPT_ADDRESS = re.compile(r"(?<!! )(-[sd]) (\S+)")
-# an interface by name or index; not a set, a map lookup or a concatenation
+# an interface by name or index; not a set, a map lookup, a concatenation, nor fib's
+# `fib saddr . iif oif missing` (its words are not interfaces)
 _NFT_IFACE = re.compile(
-    r"\b((?:meta )?(?:iifname|oifname|iif|oif)) (?!!=)(?!v?map\b)(\"[^\"]+\"|[A-Za-z][\w.-]*)"
+    r"(?<!\. )\b((?:meta )?(?:iifname|oifname|iif|oif)) (?!!=)"
+    r"(?!(?:v?map|iif|oif|iifname|oifname|missing|exists|type)\b)(\"[^\"]+\"|[A-Za-z][\w.-]*)"
 )
 _IPT_IFACE = re.compile(r"(?<=\s)(?<!! )(-[io]|--in-interface|--out-interface) (\S+)")
 
