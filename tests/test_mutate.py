@@ -121,6 +121,14 @@ def test_the_report_says_what_the_score_counts() -> None:
     ]
 
 
+def test_every_passing_scenario_runs_those_reaching_the_file_first() -> None:
+    """Coverage names the scenarios that hit a rule, not those whose packets fell through to
+    the policy; a mutant can still turn those red (a negated match now catches them)."""
+    base = Baseline(["f:3", "f:9", "g:5"], ["h:2"], reaching={NFT: ["g:5", "h:2"]})
+    assert base.order(NFT) == ["g:5", "f:3", "f:9"]
+    assert base.order(ROOT / "other.nft") == ["f:3", "f:9", "g:5"]
+
+
 # --- running them (real worlds) ----------------------------------------------------------------
 
 
@@ -165,3 +173,23 @@ def test_no_scenario_passing_unmutated_is_said_and_fails() -> None:
         "tests/features/mutate/red-unmutated.feature:5) (fix: make some pass first (behave "
         f"{FEATURES / 'red-unmutated.feature'}))"
     ), r.stderr[-2000:]
+
+
+@needs_netns
+def test_mutants_keep_the_suites_settings_even_rule_coverage_off(tmp_path: Path) -> None:
+    """A suite that runs with rule_coverage = "off": its `decided by` scenario fails there
+    (no counting rule for b's rules), so it fails unmutated too and is left out; it does not
+    kill every mutant."""
+    (tmp_path / "pyproject.toml").write_text('[tool.nslab]\nrule_coverage = "off"\n')
+    feature = FEATURES / "b-ports.feature"
+    r = nslab("mutate", "--lab", str(LAB), "-j", "2", "--format", "json", str(feature), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "1 scenarios fail on the unmutated lab and are not used: " in r.stderr
+    assert r.stderr.split("not used: ")[1].splitlines()[0].endswith("b-ports.feature:17")
+    got = {(m["line"], m["mutation"]): m for m in json.loads(r.stdout)}
+    unreached = got[(19, 'deleting "tcp dport 443 accept"')]
+    # no coverage run: nothing said about the rule's hits
+    assert (
+        unreached["status"] == "survived" and unreached["why"] == "3 passing scenarios ran, none turned red"
+    )
+    assert got[(17, 'deleting "tcp dport 9100 accept"')]["status"] == "killed"
