@@ -199,6 +199,17 @@ class Mutator:
         target = open_target(Settings(), {})
         try:
             with World.start(target) as scratch:
+                try:  # the files as they are: if they fail the check, every mutant would
+                    check_rulesets(scratch, self.lab)
+                except NslabError as exc:  # (a wrong `invalid` for each is worse than none)
+                    said = exc.problem.splitlines()[0]
+                    for r in (r for h in self.lab.hosts for r in h.rulesets):  # as the lab names them
+                        said = said.replace(str(r.path), os.path.relpath(r.path, self.lab_path.parent))
+                    raise NslabError(
+                        "the lab's ruleset files fail nslab's load check as they are, so no mutant "
+                        f"can be checked: {said}",
+                        f"make `nslab validate {self.lab_path.name}` pass first",
+                    ) from None
                 for n, m in enumerate(mutants):
                     try:
                         check_rulesets(scratch, load_lab(self._copy(n, m)))
@@ -222,14 +233,14 @@ class Mutator:
         return said
 
     def run(self, mutants: Sequence[Mutant]) -> list[Result]:
+        self.progress(f"checking that {len(mutants)} mutants load")
+        bad = self.invalid(mutants)  # first: it fails fast where the lab's files do
         base = self.baseline or self.unmutated()
         if base.failing:
             self.progress(
                 f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
                 + ", ".join(base.failing)
             )
-        self.progress(f"checking that {len(mutants)} mutants load")
-        bad = self.invalid(mutants)
         results: list[Result | None] = [None] * len(mutants)
         for n, why in bad.items():
             results[n] = Result(mutants[n], "invalid", why)
