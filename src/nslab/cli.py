@@ -525,9 +525,10 @@ def mutate(
     lab_path: str | None, jobs: int | None, shard: str | None, fmt: str, features: tuple[str, ...]
 ) -> None:
     """Would your scenarios notice a wrong rule? Each rule of the lab's ruleset files
-    deleted, its verdict turned, its ports moved by one, its addresses negated; each
-    mutant runs the scenarios that reach its file until one turns red. Prints every
-    survivor and, last, `mutation score: K of N mutants killed`."""
+    deleted, its verdict turned, its ports moved by one, its address and interface
+    matches negated or changed, each set or map element removed; each mutant runs, under
+    the suite's settings, the scenarios that pass on the unmutated lab until one turns
+    red. Prints every survivor and, last, `mutation score: K of N mutants killed`."""
     from nslab import mutate as mutate_mod
     from nslab import shards
 
@@ -561,7 +562,7 @@ def mutate(
         click.echo(mutate_mod.as_json(results))
         click.echo(mutate_mod.score(results), err=True)
     else:
-        for line in mutate_mod.text_report(results):
+        for line in mutate_mod.text_report(results, mutator.baseline):
             click.echo(line)
 
 

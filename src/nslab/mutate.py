@@ -1,151 +1,55 @@
 """Ruleset mutation: would the scenarios notice if a rule were wrong?
 
-For each rule of the lab's ruleset files, mutants: the rule deleted; its verdict turned
-(accept <-> drop, reject -> accept); each port it matches moved by one either way; an
-address match negated. Each mutant is the lab file and its ruleset files copied to a
-scratch folder with one line changed (the user's files are never touched); a mutant
-that does not load (nft -c, iptables-restore in a throwaway world, as `nslab validate`
-checks) is `invalid`, never killed. The others run the scenarios whose rule coverage
-touched the mutated file (a first, unmutated run tells which; it must pass), in behave
-processes that stop at the first red scenario: `killed` if one turned red, `survived`
-if none did. The public interface: the last line `mutation score: K of N mutants killed`
-(N: the mutants that loaded), and `--format json`: every mutant as {file, line,
-mutation, status}.
+The mutants (nslab.mutants): each rule deleted, its verdict turned, its ports moved by
+one, its address and interface matches negated or changed, each set or map element
+removed. Each mutant is the lab file and its ruleset files copied to a scratch folder
+with the mutated file in place (the user's files are never touched); a mutant that does
+not load (nft -c, iptables-restore in a throwaway world, as `nslab validate` checks) is
+`invalid`, never killed.
+
+Mutants are measured as the suite runs: the same settings (the suite's pyproject and
+behave configuration; nslab passes no `rule_coverage` of its own, so the counting rules
+nslab adds for rules written without `counter` are there or not exactly as in the
+suite's runs). A first, unmutated run of the selected scenarios tells which pass; only
+those can kill a mutant (one already red says nothing about the mutation), the others
+are reported and left out. Each mutant runs every passing scenario (those whose traffic
+reached the mutated file first) in a behave process that stops at the first red one:
+`killed` if one turned red, `survived` if none did. Scenario results are read from
+behave's JSON formatter, not its text. The public interface: the last line `mutation
+score: K of N mutants killed` (N: the mutants that loaded), and `--format json`: every
+mutant as {file, line, mutation, status, why} (and `element` for an element removed).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from nslab import rulemap
 from nslab.coverage import Coverage
 from nslab.errors import NslabError
-from nslab.lab import Lab, load_lab
+from nslab.lab import load_lab
 from nslab.lab.files import LAB_AS
+from nslab.mutants import KINDS, Mutant, line_mutants, mutants, of_lab, shard
 
-KINDS = ("nft", "iptables", "ip6tables")  # a user's script has no rules to mutate by line
+__all__ = ["KINDS", "Mutant", "Mutator", "Result", "line_mutants", "mutants", "of_lab", "shard"]
 
-
-@dataclass(frozen=True)
-class Mutant:
-    file: Path  # the ruleset file (absolute)
-    name: str  # as the lab file names it
-    line: int
-    mutation: str  # `deleting "tcp dport 22 accept"`, `accept -> drop`, `port 443 -> 444` ...
-    text: str  # the whole mutated file
-
-    def words(self) -> str:
-        return f"{self.name}:{self.line}: {self.mutation}"
-
-
-# --- making mutants (pure) ------------------------------------------------------------------
-
-_NFT_VERDICT = re.compile(r"\b(accept|drop|reject(?: with [\w-]+(?: type)? [\w-]+)?)(?=\s*(?:comment\b.*)?$)")
-_IPT_VERDICT = re.compile(r"-j (ACCEPT|DROP|REJECT(?: --reject-with \S+)?)\b")
-_NFT_PORTS = re.compile(r"\b(?:dport|sport) (?:!= )?(\{[^}]*\}|\d+)")
-_IPT_PORTS = re.compile(r"--(?:dport|sport|dports|sports) (\S+)")
-_NFT_ADDRESS = re.compile(r"\b(ip6? (?:saddr|daddr)) (?!!=)([0-9a-fA-F:.]+(?:/\d+)?)")
-_IPT_ADDRESS = re.compile(r"(?<!! )(-[sd]) (\S+)")
-
-
-def _turned(verdict: str, nft: bool) -> str:
-    word = verdict.split()[0]
-    if nft:
-        return {"accept": "drop", "drop": "accept"}.get(word, "accept")
-    return {"ACCEPT": "DROP", "DROP": "ACCEPT"}.get(word, "ACCEPT")
-
-
-def line_mutants(line: str, nft: bool) -> list[tuple[str, str]]:
-    """(mutation, mutated line) for one rule's line; the deletion apart (see `mutants`).
-
-    >>> [m for m, _ in line_mutants("    tcp dport { 443, 5432 } counter accept", nft=True)]
-    ['accept -> drop', 'port 443 -> 442', 'port 443 -> 444', 'port 5432 -> 5431', 'port 5432 -> 5433']
-    >>> line_mutants("-A INPUT -s 10.0.0.0/8 -j DROP", nft=False)[1]
-    ('-s 10.0.0.0/8 negated', '-A INPUT ! -s 10.0.0.0/8 -j DROP')
-    """
-    body, hash_, comment = line.partition("#") if nft else (line, "", "")
-    out: list[tuple[str, str]] = []
-    verdicts = list((_NFT_VERDICT if nft else _IPT_VERDICT).finditer(body))
-    if verdicts:
-        v = verdicts[-1]
-        said = v[1]
-        new = _turned(said, nft)
-        start, end = v.span(1)
-        out.append((f"{said.split()[0]} -> {new}", body[:start] + new + body[end:] + hash_ + comment))
-    for m in (_NFT_PORTS if nft else _IPT_PORTS).finditer(body):
-        for p in re.finditer(r"\d+", m[1]):
-            port = int(p[0])
-            for moved in (port - 1, port + 1):
-                if 0 < moved < 65536:
-                    a, b = m.start(1) + p.start(), m.start(1) + p.end()
-                    out.append(
-                        (f"port {port} -> {moved}", body[:a] + str(moved) + body[b:] + hash_ + comment)
-                    )
-    for m in (_NFT_ADDRESS if nft else _IPT_ADDRESS).finditer(body):
-        new_text = f"{m[1]} != {m[2]}" if nft else f"! {m[1]} {m[2]}"
-        out.append(
-            (f"{m[1]} {m[2]} negated", body[: m.start()] + new_text + body[m.end() :] + hash_ + comment)
-        )
-    return out
-
-
-def mutants(path: Path, kind: str, name: str) -> list[Mutant]:
-    """Every mutant of one ruleset file, rule by rule in file order."""
-    text = path.read_text()
-    lines = text.splitlines(keepends=True)
-    nft = kind == "nft"
-    rules = rulemap.nft_rules(text) if nft else rulemap.iptables_rules(text, v6=kind == "ip6tables")
-    out = []
-    for rule in sorted(rules, key=lambda r: r.line):
-        i = rule.line - 1
-        ending = "\n" if lines[i].endswith("\n") else ""
-        shown = rulemap.rule_words(rule)
-        changed = [
-            (f'deleting "{shown}"', ending),
-            *((m, new + ending) for m, new in line_mutants(lines[i].rstrip("\n"), nft)),
-        ]
-        for mutation, new_line in changed:
-            mutated = "".join([*lines[:i], new_line, *lines[i + 1 :]])
-            out.append(Mutant(path, name, rule.line, mutation, mutated))
-    return out
-
-
-def of_lab(lab: Lab, lab_path: Path) -> list[Mutant]:
-    """Every mutant of every ruleset file the lab gives a host."""
-    out = []
-    seen: set[Path] = set()
-    for host in lab.hosts:
-        for r in host.rulesets:
-            if r.kind not in KINDS or r.path.resolve() in seen:
-                continue
-            seen.add(r.path.resolve())
-            out.extend(mutants(r.path, r.kind, os.path.relpath(r.path.resolve(), lab_path.resolve().parent)))
-    return out
-
-
-def shard(items: Sequence[Mutant], k: int, n: int) -> list[Mutant]:
-    """Share K of N (1-based): every Nth mutant, so each shard gets every kind of them."""
-    return [m for i, m in enumerate(items) if i % n == k - 1]
-
-
-# --- running them ---------------------------------------------------------------------------
+# behave's JSON statuses that say a scenario ran and did not pass
+_RED = {"failed", "error", "hook_error", "cleanup_error"}
 
 
 @dataclass(frozen=True)
 class Result:
     mutant: Mutant
     status: str  # killed, survived, invalid
-    why: str = ""  # invalid: the load error; killed: the scenario that turned red
+    why: str = ""  # invalid: the load error; killed: the scenario that turned red; survived: why not
 
     def as_json(self) -> dict[str, object]:
         m = self.mutant
@@ -155,11 +59,38 @@ class Result:
             "mutation": m.mutation,
             "status": self.status,
             "why": self.why,
+            **({"element": m.element} if m.element else {}),
         }
 
 
-_FAILED = re.compile(r"^Failing scenarios:\s*\n\s+(\S+)", re.M)
-_COUNTS = re.compile(r"(\d+) scenarios? passed, (\d+) failed, (\d+) skipped(?:, (\d+) error)?")
+def scenario_statuses(report: Path) -> dict[str, str]:
+    """Each scenario's location -> its status, from behave's JSON formatter output."""
+    out: dict[str, str] = {}
+    for feature in json.loads(report.read_text() or "[]"):
+        for element in feature.get("elements", []):
+            if element.get("type") != "background":
+                out[str(element.get("location", ""))] = str(element.get("status", ""))
+    return out
+
+
+@dataclass
+class Baseline:
+    """The unmutated run: which scenarios pass, which fail, and what coverage saw."""
+
+    passing: list[str]
+    failing: list[str]
+    # ruleset file -> the passing scenarios whose traffic reached it, first
+    reaching: dict[Path, list[str]] = field(default_factory=dict)
+    # (ruleset file, line) -> the rule's hits over the run (None: not counted)
+    hits: dict[tuple[Path, int], int | None] = field(default_factory=dict)
+    counted: bool = False  # rule coverage ran (the suite's settings may turn it off)
+
+    def order(self, file: Path) -> list[str]:
+        """Every passing scenario; those whose traffic reached `file` first, as a red one
+        stops the run (a scenario that did not reach it still can turn red: a mutant may
+        make a rule match what fell through to the policy before)."""
+        first = [s for s in self.reaching.get(file, []) if s in self.passing]
+        return first + [s for s in self.passing if s not in first]
 
 
 class Mutator:
@@ -180,39 +111,65 @@ class Mutator:
         self.behave_args = list(behave_args)
         self.progress = progress or (lambda _: None)
         self.scratch = Path(tempfile.mkdtemp(prefix="nslab-mutate-"))
+        self.baseline: Baseline | None = None
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _behave(
-        self, paths: Sequence[str], reports: Path, env: dict[str, str], coverage: bool
-    ) -> subprocess.CompletedProcess[str]:
+        self, paths: Sequence[str], reports: Path, env: dict[str, str], stop: bool
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+        """One behave process over `paths`; its scenarios' statuses from the JSON formatter.
+        No `rule_coverage` here: the suite's own settings decide it, for every run alike;
+        a coverage minimum is a run's gate, not a scenario's result."""
+        reports.mkdir(parents=True, exist_ok=True)
+        result = reports / "behave.json"
         argv = [
-            sys.executable, "-m", "behave", "--stop", "--no-junit", "-f", "plain", "--no-capture",
-            "-D", f"reports={reports}", "-D", "html=", "-D", f"rule_coverage={'on' if coverage else 'off'}",
-            "-D", "rule_coverage_min=0", *self.behave_args, *paths,
+            sys.executable, "-m", "behave", *(["--stop"] if stop else []), "--no-junit",
+            "-f", "json", "-o", str(result), "-f", "plain", "--no-capture",
+            "-D", f"reports={reports}", "-D", "html=", "-D", "rule_coverage_min=0",
+            *self.behave_args, *paths,
         ]  # fmt: skip
-        return subprocess.run(
+        done = subprocess.run(
             argv, capture_output=True, text=True, env={**os.environ, **env}, stdin=subprocess.DEVNULL
         )
+        try:
+            statuses = scenario_statuses(result)
+        except (OSError, ValueError):
+            statuses = {}
+        return done, statuses
 
-    def covering(self) -> dict[Path, list[str]]:
-        """The unmutated run: it must pass; which scenarios reach each ruleset file."""
+    def unmutated(self) -> Baseline:
+        """Run the selected scenarios on the lab as it is: which pass (only those can kill
+        a mutant), which fail, which reach each ruleset file, each rule's hits."""
         reports = self.scratch / "unmutated"
-        self.progress(f"running the scenarios unmutated: {' '.join(self.features)}")
-        done = self._behave(self.features, reports, {}, coverage=True)
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
+        self.progress(f"running the scenarios on the unmutated lab: {' '.join(self.features)}")
+        done, statuses = self._behave(self.features, reports, {}, stop=False)
+        passing = [s for s, st in statuses.items() if st == "passed"]
+        failing = [s for s, st in statuses.items() if st in _RED]
+        if not passing:
+            if failing:
+                shown = ", ".join(failing[:5]) + (f" and {len(failing) - 5} more" if len(failing) > 5 else "")
+                what = f"all {len(failing)} fail: {shown}"
+            else:  # behave itself went wrong: its last words say why
+                what = "none ran: " + " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
             raise NslabError(
-                f"the scenarios fail before any mutation, so no mutant can be judged:\n{tail}",
-                "make them pass first (behave " + " ".join(self.features) + ")",
+                f"no scenario passes on the unmutated lab, so no mutant can be judged ({what})",
+                "make some pass first (behave " + " ".join(self.features) + ")",
             )
-        cov = Coverage.load([reports / "rule-coverage.json"])
-        out: dict[Path, list[str]] = {}
-        for f in cov.files.values():
-            if f.path and Path(f.lab).resolve() == self.lab_path:
-                out.setdefault(Path(f.path).resolve(), []).extend(sorted(f.scenarios))
-        return out
+        base = Baseline(passing, failing)
+        report = reports / "rule-coverage.json"
+        if report.exists():
+            base.counted = True
+            for f in Coverage.load([report]).files.values():
+                if f.path and Path(f.lab).resolve() == self.lab_path:
+                    path = Path(f.path).resolve()
+                    base.reaching.setdefault(path, []).extend(s for s in sorted(f.scenarios) if s in passing)
+                    for r in f.rules:
+                        if r.line is not None:
+                            base.hits[(path, r.line)] = r.hits
+        self.baseline = base
+        return base
 
     def _copy(self, n: int, mutant: Mutant) -> Path:
         """The lab file and its ruleset files under a scratch folder, in their own layout
@@ -242,6 +199,17 @@ class Mutator:
         target = open_target(Settings(), {})
         try:
             with World.start(target) as scratch:
+                try:  # the files as they are: if they fail the check, every mutant would
+                    check_rulesets(scratch, self.lab)
+                except NslabError as exc:  # (a wrong `invalid` for each is worse than none)
+                    said = exc.problem.splitlines()[0]
+                    for r in (r for h in self.lab.hosts for r in h.rulesets):  # as the lab names them
+                        said = said.replace(str(r.path), os.path.relpath(r.path, self.lab_path.parent))
+                    raise NslabError(
+                        "the lab's ruleset files fail nslab's load check as they are, so no mutant "
+                        f"can be checked: {said}",
+                        f"make `nslab validate {self.lab_path.name}` pass first",
+                    ) from None
                 for n, m in enumerate(mutants):
                     try:
                         check_rulesets(scratch, load_lab(self._copy(n, m)))
@@ -252,10 +220,27 @@ class Mutator:
             target.close()
         return out
 
+    def _survived(self, base: Baseline, m: Mutant, ran: int) -> str:
+        """Why no scenario noticed, in the words coverage gives."""
+        said = f"{ran} passing scenario{'s' if ran != 1 else ''} ran, none turned red"
+        if not base.counted or not m.rule:
+            return said
+        hits = base.hits.get((m.file.resolve(), m.rule))
+        if hits == 0:
+            return f"{said}; the rule matched none of their packets unmutated"
+        if hits:
+            return f"{said}; the rule matched {hits} of their packets unmutated"
+        return said
+
     def run(self, mutants: Sequence[Mutant]) -> list[Result]:
-        covering = self.covering()
         self.progress(f"checking that {len(mutants)} mutants load")
-        bad = self.invalid(mutants)
+        bad = self.invalid(mutants)  # first: it fails fast where the lab's files do
+        base = self.baseline or self.unmutated()
+        if base.failing:
+            self.progress(
+                f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
+                + ", ".join(base.failing)
+            )
         results: list[Result | None] = [None] * len(mutants)
         for n, why in bad.items():
             results[n] = Result(mutants[n], "invalid", why)
@@ -264,22 +249,19 @@ class Mutator:
 
         def one(n: int) -> Result:
             m = mutants[n]
-            scenarios = covering.get(m.file.resolve(), [])
-            if not scenarios:
-                return Result(m, "survived", "no scenario reaches this file")
+            scenarios = base.order(m.file.resolve())
             env = {LAB_AS: f"{self.lab_path}={self._mirror(n, self.lab_path)}"}  # copied by invalid()
-            r = self._behave(scenarios, self.scratch / f"m{n}" / "reports", env, coverage=False)
-            text = r.stdout + r.stderr
-            counts = _COUNTS.search(text)
-            if r.returncode == 0:
-                return Result(m, "survived")
-            red = _FAILED.search(text)
-            if counts is None and red is None:
-                tail = " / ".join(text.strip().splitlines()[-3:])
+            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", env, stop=True)
+            red = [s for s, st in statuses.items() if st in _RED]
+            if red:
+                return Result(m, "killed", red[0])
+            if not statuses:
+                tail = " / ".join((r.stdout + r.stderr).strip().splitlines()[-3:])
                 raise NslabError(
                     f"mutant {m.words()} could not run: {tail}", "run its scenarios by hand to see why"
                 )
-            return Result(m, "killed", red[1] if red else "a scenario turned red")
+            ran = sum(st == "passed" for st in statuses.values())
+            return Result(m, "survived", self._survived(base, m, ran))
 
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             for n, result in zip(todo, pool.map(one, todo), strict=True):
@@ -295,8 +277,9 @@ def score(results: Sequence[Result]) -> str:
     return f"mutation score: {killed} of {judged} mutants killed"
 
 
-def text_report(results: Sequence[Result]) -> list[str]:
-    """Every survivor and invalid mutant in words; the score last."""
+def text_report(results: Sequence[Result], base: Baseline | None = None) -> list[str]:
+    """Every survivor (and why) and invalid mutant in words; what the score counts; the
+    score last."""
     out = []
     for r in results:
         if r.status == "survived":
@@ -306,6 +289,15 @@ def text_report(results: Sequence[Result]) -> list[str]:
         if r.status == "invalid":
             out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation} does not load: {r.why}")
     invalid = sum(r.status == "invalid" for r in results)
+    if base is not None:
+        if base.failing:
+            out.append(
+                f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
+                + ", ".join(base.failing)
+            )
+        out.append(
+            f"killed: one of the {len(base.passing)} scenarios that pass on the unmutated lab turned red"
+        )
     if invalid:
         out.append(f"{invalid} mutant(s) did not load and are not scored")
     out.append(score(results))
