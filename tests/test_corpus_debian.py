@@ -248,7 +248,8 @@ LOADED = {
 @pytest.fixture(scope="module")
 def examples() -> Iterator[LabSession]:
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(BUILT)))
+    # patient waits: a loaded machine answers a ping later than the default 0.1 s
+    session = LabSession.open(Settings(lab=str(BUILT), ping_wait=1, probe_wait=1))
     try:
         session.coverage = coverage.Coverage()
         session.use_lab(None)
