@@ -19,7 +19,7 @@ inside() {
     mount -t tmpfs tmpfs /run
     ip link set lo up
     ufw() {
-        PYTHONPATH="$root/usr/lib/python3/dist-packages" python3 "$root/usr/sbin/ufw" \
+        PYTHONPATH="$root/usr/lib/python3/dist-packages" /usr/bin/python3 "$root/usr/sbin/ufw" \
             --rootdir="$root" --datadir="$root" "$@"
     }
     ufw default deny incoming
