@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from conftest import DATA, ROOT, host_snapshot, needs_netns
+from conftest import DATA, host_snapshot, needs_netns
 
 from nslab import coverage
 from nslab.config import Settings
@@ -28,7 +28,27 @@ from nslab.world import World
 pytestmark = [needs_netns, pytest.mark.netns]
 
 CORPUS = DATA / "corpus" / "debian-nftables"
-LAB = (ROOT / "tests" / "labs" / "v6out.toml").read_text()  # gw, a router with one LAN, and laptop
+# a router with one LAN (both families) and the internet behind it; its ruleset is the example
+LAB = """[lab]
+name = "example"
+[firewall]
+backend = "nftables"
+[[network]]
+name = "lan"
+subnet = "10.40.0.0/24"
+subnet6 = "2001:db8:40::/64"
+[[host]]
+name = "gw"
+router = true
+interfaces = [{ network = "lan", address = "10.40.0.1", address6 = "2001:db8:40::1" }]
+firewall = { nft = "example.nft" }
+[[host]]
+name = "laptop"
+interfaces = [{ network = "lan", address = "10.40.0.10", address6 = "2001:db8:40::10" }]
+routes = ["default via 10.40.0.1", "default via 2001:db8:40::1"]
+[upstream]
+via = "gw"
+"""
 
 
 class Refused(NamedTuple):
@@ -93,7 +113,7 @@ def test_the_table_covers_every_example_shipped() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_example_loads_in_a_lab_host_or_nslab_says_where_not(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_text((CORPUS / name).read_text())
-    (tmp_path / "lab.toml").write_text(LAB.replace("v6out.nft", name))
+    (tmp_path / "lab.toml").write_text(LAB.replace("example.nft", name))
     r = subprocess.run(
         [sys.executable, "-m", "nslab.cli", "validate", "lab.toml"],
         cwd=tmp_path,
@@ -208,7 +228,7 @@ def test_secmark_needs_selinux_which_this_kernel_lacks(scratch: World, tmp_path:
 )
 def test_a_defined_name_is_not_taken_for_a_misspelt_word(tmp_path: Path) -> None:
     (tmp_path / "s.nft").write_text((CORPUS / "sets_and_maps.nft").read_text())
-    (tmp_path / "lab.toml").write_text(LAB.replace("v6out.nft", "s.nft"))
+    (tmp_path / "lab.toml").write_text(LAB.replace("example.nft", "s.nft"))
     r = subprocess.run(
         [sys.executable, "-m", "nslab.cli", "validate", "lab.toml"],
         cwd=tmp_path,
