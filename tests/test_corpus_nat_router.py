@@ -334,20 +334,22 @@ def test_rule_coverage_of_the_features_as_counted_by_hand(coverage_run: list[dic
         14: 0,  # iif lo accept: nothing of the scenarios is the router's own loopback traffic
         20: 1,  # pc's SYN to the router's ssh, in by eth0
         23: 0,  # no scenario pings the router
-        26: 1,  # web's SYN to the router's ssh: not eth0, so input's final drop
         32: 0,  # no packet conntrack calls invalid
         35: 1,  # pc's SYN to the internet (eth0 -> uplink0)
         38: 0,  # no scenario sends the DMZ's updates out
         41: 2,  # the internet's SYNs to 80 and 2222, DNAT'd
-        43: 1,  # web's SYN to pc (eth1 -> eth0)
         52: 2,  # the two port-forwarded SYNs (80 -> web, 2222 -> git:22)
         62: 1,  # pc's connection out, masqueraded
     }
     assert {line: hits[line] for line in exact} == exact
+    # a dropped SYN: web's to the router's ssh (not in by eth0: input's final drop) and web's
+    # to pc (eth1 -> eth0: forward's final drop); TCP sends it again after 1 s, which a
+    # patient probe may still count
+    assert hits[26] >= 1 and hits[43] >= 1, hits
     # input's established rule: pc's ACK after the router's SYN-ACK; forward's: every reply
     # and later packet of the three forwarded connections
     assert hits[17] >= 1 and hits[31] >= 3, hits
-    assert sorted(hits) == sorted([*exact, 17, 31])  # 13 rules, each by its first line
+    assert sorted(hits) == sorted([*exact, 17, 26, 31, 43])  # 13 rules, each by its first line
 
 
 @real
