@@ -254,17 +254,50 @@ class LabSession:
             return self.lab.upstream.namespace
         return self.lab.namespace(name).name
 
-    def address_of(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """A step's destination: a host, a named place or an address of the lab."""
-        return self.lab.resolve(where, v6)
+    def address_of(
+        self, where: str, v6: bool = False, src: str | None = None
+    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """A step's destination: a host, a named place or an address of the lab. From `src`
+        (a probe's source), a host with several addresses is named by the one on the
+        source's side: its address on a network the source shares, else the first one the
+        source has a route to (its first address may be on a network the source cannot
+        reach: the probe would never leave)."""
+        addr = self.lab.resolve(where, v6)
+        host = next((h for h in self.lab.hosts if h.name == where), None)
+        if src is None or host is None or len(host.addresses(v6)) < 2:
+            return addr
+        return self._facing(host, v6, src) or addr
+
+    def _facing(self, host: Host, v6: bool, src: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        mine = {i.network for h in self.lab.hosts if h.name == src for i in h.interfaces}
+        for i in host.interfaces:
+            a = i.address6 if v6 else i.address
+            if a is not None and i.network in mine:
+                return a.ip
+        if self.world is None:
+            return None
+        ns = self.namespace(src)
+        for candidate in host.addresses(v6):
+            if self.w.run(["ip", "-6" if v6 else "-4", "route", "get", str(candidate)], ns=ns).ok:
+                return candidate
+        return None  # no route to any: the first, and the probe says it is unreachable
 
     def addresses_of(self, where: str) -> list[str]:
-        """A place's address in each family the lab gives it (IPv4 first), or the address a
-        step names; for records that hold both families (who pinged the internet)."""
-        found = []
+        """Every address a place has, in each family the lab gives it (IPv4 first), or the
+        address a step names; for records of who sent (who pinged the internet, a
+        listener's peers): a host with several addresses sends from the one its route
+        picks, and the internet sends from its wan address (`the isp`, 198.51.100.2) and is
+        reached at its server's (203.0.113.10): either is the internet."""
+        found: list[str] = []
+        host = next((h for h in self.lab.hosts if h.name == where), None)
         for v6 in (False, True):
+            if host is not None:
+                found += [str(a) for a in host.addresses(v6)]
+                continue
             with contextlib.suppress(LabError):  # no address in that family
                 found.append(str(self.address_of(where, v6)))
+                if where == "the internet":
+                    found.append(str(self.address_of("the isp", v6)))
         return found or [str(self.address_of(where))]  # neither: the IPv4 error, naming the places
 
     def seen_by_the_internet(self) -> list[str]:
@@ -311,7 +344,7 @@ class LabSession:
         broadcast: bool = False,
     ) -> probe.Ping:
         ns = self.namespace(src)
-        addr = self.address_of(dest, v6)
+        addr = self.address_of(dest, v6, src)
         self.last_flow = (src, dest)
         if not 1 <= count <= MAX_PINGS:
             raise LabError(f"{count} pings is out of range", f"ping 1 to {MAX_PINGS} times")
@@ -371,7 +404,7 @@ class LabSession:
         return {
             "ns": ns,
             "proto": service.proto,
-            "dst": str(self.address_of(dest, service.v6)),
+            "dst": str(self.address_of(dest, service.v6, src)),
             "port": service.port,
             "timeout": self.settings.probe_wait if service.proto != "icmp" else self.settings.ping_wait,
         }

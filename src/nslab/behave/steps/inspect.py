@@ -123,10 +123,47 @@ def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> 
 @then("chain {chain} holds, in order")
 @then("chain {chain} holds, in order:")  # the usual colon before a table
 def chain_order(context: Context, chain: str) -> None:
+    """The lab's host's chain, where that is the only place it can mean: a lab whose
+    hosts hold rules of their own must say whose (`edge's chain INPUT holds, in order`)."""
     session: LabSession = context.nslab
-    rules = [r.spec for r in actions.require_chain(session.w, chain).rules]
+    lab = session.lab
+    ruled = [h.name for h in lab.hosts if h.rulesets or h.router]
+    if lab.firewall is None and lab.gateway_network is None and ruled:
+        own = "has rules of its own" if len(ruled) == 1 else "have rules of their own"
+        raise LabError(
+            f"'chain {chain} holds, in order' does not say whose chain: in lab '{lab.name}' "
+            f"{', '.join(ruled)} {own}",
+            f"write '{ruled[0]}'s chain {chain} holds, in order' ('the host's chain ...': the lab's host)",
+        )
+    _chain_order(context, chain, None, "the host")
+
+
+@then("{name}'s chain {chain} holds, in order")
+@then("{name}'s chain {chain} holds, in order:")  # the usual colon before a table
+def named_chain_order(context: Context, name: str, chain: str) -> None:
+    """A host's own chain in its filter table (iptables-save in its namespace); "the host"
+    is the lab's host."""
+    session: LabSession = context.nslab
+    if name == "the host":
+        _chain_order(context, chain, None, name)
+        return
+    host = session.lab.namespace(name)
+    if session.lab.firewall_tool(host) == "nft":
+        raise LabError(
+            f"{name}'s rules are native nft, which has no iptables chain {chain}",
+            f"read them with '{name}'s ruleset shows \"...\"' or '{name}'s ruleset shows, in order'",
+        )
+    _chain_order(context, chain, host.name, name)
+
+
+def _chain_order(context: Context, chain: str, ns: str | None, where: str) -> None:
+    session: LabSession = context.nslab
+    if context.table is None:
+        raise NslabError(f"'chain {chain} holds, in order' needs a table", "add | rule | rows, one per rule")
+    rules = [r.spec for r in actions.require_chain(session.w, chain, ns=ns).rules]
     want = [row["rule"] for row in context.table]
-    assert rules == want, f"chain {chain} holds:\n  " + "\n  ".join(rules)
+    whose = "" if where == "the host" else f"{where}'s "
+    assert rules == want, f"{whose}chain {chain} holds:\n  " + "\n  ".join(rules)
 
 
 use_step_matcher("re")

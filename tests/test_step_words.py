@@ -1,0 +1,50 @@
+"""Steps that do what they say (issue 27 item 2), in real worlds: the seed chain's steps
+leave no dead rule, a multi-homed host is reached on the source's side, IPv6 pings take a
+size, the internet is named by both its addresses, a host's chain is named by its host;
+and where a step cannot know (a spoofed ping's loss, whose chain), it says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import HERE_FEATURES, needs_netns, run_feature
+
+
+@needs_netns
+def test_seed_chain_steps_do_what_they_say(tmp_path: Path) -> None:
+    """`accepts nothing` then `accepts traffic out of the bridge` (the ACCEPT was below the
+    RETURN), `accepts nothing` after the firewall stage (its ACCEPT stayed), and `the rule
+    accepting ... is removed` as a Given (undefined)."""
+    r = run_feature(HERE_FEATURES / "seed-chain-steps.feature", tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "3 scenarios passed, 0 failed, 0 skipped" in r.stdout
+
+
+@needs_netns
+def test_routed_steps_do_what_they_say(tmp_path: Path) -> None:
+    r = run_feature(HERE_FEATURES / "steps-do-what-they-say.feature", tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "4 scenarios passed, 0 failed, 0 skipped" in r.stdout
+
+
+@needs_netns
+def test_the_internet_is_named_by_both_its_addresses(tmp_path: Path) -> None:
+    r = run_feature(HERE_FEATURES / "internet-both-addresses.feature", tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "1 scenario passed, 0 failed, 0 skipped" in r.stdout
+
+
+@needs_netns
+def test_steps_that_cannot_know_say_so(tmp_path: Path) -> None:
+    r = run_feature(HERE_FEATURES / "steps-say-so.feature", tmp_path)
+    assert r.returncode == 1
+    out = r.stdout
+    assert "0 scenarios passed, 2 failed" in out, out[-3000:]
+    assert (
+        "the last ping was sent as 10.41.1.99, so its replies go there, not to ca: no loss or "
+        "reply count is measured (fix: say whether it arrived: 'Then srv saw pings from 10.41.1.99'"
+    ) in out, out[-3000:]
+    assert (
+        "'chain INPUT holds, in order' does not say whose chain: in lab 'multihomed' srv has rules "
+        "of its own (fix: write 'srv's chain INPUT holds, in order'"
+    ) in out, out[-3000:]
