@@ -28,10 +28,17 @@ def test_routed_steps_do_what_they_say(tmp_path: Path) -> None:
 
 
 @needs_netns
-def test_the_internet_is_named_by_both_its_addresses(tmp_path: Path) -> None:
+def test_the_internet_is_named_by_both_its_addresses_and_the_resolver_is_a_place(tmp_path: Path) -> None:
     r = run_feature(HERE_FEATURES / "internet-both-addresses.feature", tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
-    assert "1 scenario passed, 0 failed, 0 skipped" in r.stdout
+    assert "2 scenarios passed, 0 failed, 0 skipped" in r.stdout
+
+
+@needs_netns
+def test_counters_ruleset_lines_in_order_and_a_hosts_loopback(tmp_path: Path) -> None:
+    r = run_feature(HERE_FEATURES / "more-words.feature", tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "3 scenarios passed, 0 failed, 0 skipped" in r.stdout
 
 
 @needs_netns
@@ -39,7 +46,7 @@ def test_steps_that_cannot_know_say_so(tmp_path: Path) -> None:
     r = run_feature(HERE_FEATURES / "steps-say-so.feature", tmp_path)
     assert r.returncode == 1
     out = r.stdout
-    assert "0 scenarios passed, 2 failed" in out, out[-3000:]
+    assert "0 scenarios passed, 3 failed" in out, out[-3000:]
     assert (
         "the last ping was sent as 10.41.1.99, so its replies go there, not to ca: no loss or "
         "reply count is measured (fix: say whether it arrived: 'Then srv saw pings from 10.41.1.99'"
@@ -47,4 +54,8 @@ def test_steps_that_cannot_know_say_so(tmp_path: Path) -> None:
     assert (
         "'chain INPUT holds, in order' does not say whose chain: in lab 'multihomed' srv has rules "
         "of its own (fix: write 'srv's chain INPUT holds, in order'"
+    ) in out, out[-3000:]
+    assert (
+        "srv's loopback is reachable from srv only: from ca, a loopback address is ca's own "
+        "(fix: probe it from srv ('srv pings srv's loopback'), or name srv itself)"
     ) in out, out[-3000:]

@@ -250,7 +250,7 @@ class LabSession:
     def namespace(self, name: str) -> str:
         """A lab namespace by name; `the internet` is the simulated upstream's (a probe's
         source, e.g. "the internet connects to the uplink on tcp port 80")."""
-        if name == "the internet":
+        if name in ("the internet", "the resolver"):  # the resolver runs on the internet
             return self.lab.upstream.namespace
         return self.lab.namespace(name).name
 
@@ -262,11 +262,36 @@ class LabSession:
         source's side: its address on a network the source shares, else the first one the
         source has a route to (its first address may be on a network the source cannot
         reach: the probe would never leave)."""
+        loopback = self._loopback(where, v6, src)
+        if loopback is not None:
+            return loopback
         addr = self.lab.resolve(where, v6)
         host = next((h for h in self.lab.hosts if h.name == where), None)
         if src is None or host is None or len(host.addresses(v6)) < 2:
             return addr
         return self._facing(host, v6, src) or addr
+
+    def _loopback(
+        self, where: str, v6: bool, src: str | None
+    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """`web's loopback` (127.0.0.1, ::1 over IPv6) or a loopback address: a host's own,
+        so only from that host (from another, the address is the source's own loopback)."""
+        name = where.removesuffix("'s loopback") if where.endswith("'s loopback") else None
+        try:
+            literal = ipaddress.ip_address(where)
+        except ValueError:
+            literal = None
+        if name is None and (literal is None or not literal.is_loopback):
+            return None
+        if name is not None:
+            self.lab.namespace(name)  # an unknown host: the error listing the hosts
+            if src is not None and src != name:
+                raise LabError(
+                    f"{where} is reachable from {name} only: from {src}, a loopback address is {src}'s own",
+                    f"probe it from {name} ('{name} pings {where}'), or name {name} itself",
+                )
+            return ipaddress.IPv6Address("::1") if v6 else ipaddress.IPv4Address("127.0.0.1")
+        return literal
 
     def _facing(self, host: Host, v6: bool, src: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         mine = {i.network for h in self.lab.hosts if h.name == src for i in h.interfaces}

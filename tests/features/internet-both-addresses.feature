@@ -13,3 +13,9 @@ Feature: The internet is named by both its addresses
     When the internet connects to the uplink on tcp port 80
     Then the connection is accepted
     And web saw a tcp connection from the internet on port 80
+
+  Scenario: the simulated DNS server is a place: the resolver
+    Given the lab is fully provisioned
+    When pc pings the resolver
+    Then 0% of packets are lost
+    And the replies come from the resolver

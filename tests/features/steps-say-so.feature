@@ -15,3 +15,6 @@ Feature: Steps that cannot know say so
     Then chain INPUT holds, in order
       | rule                             |
       | -p tcp -m tcp --dport 23 -j DROP |
+
+  Scenario: WRONG ON PURPOSE another host's loopback
+    When ca pings srv's loopback

@@ -264,6 +264,7 @@ class Lab:
             ("the internet", up.server, up.server6),
             ("the isp", up.isp_address.ip, up.isp_address6.ip if up.isp_address6 else None),
             ("the uplink", up.host_address.ip, up.host_address6.ip if up.host_address6 else None),
+            ("the resolver", up.dns, up.dns6),  # the simulated DNS server, on the internet
         ):
             value = v6_value if v6 else v4_value
             if value is not None:

@@ -78,11 +78,33 @@ def ruleset_shows(context: Context, line: str, name: str) -> None:
     text = session.ruleset_text(name)
     want = " ".join(line.split())
     # a rule as the user wrote it: nft lists "counter packets 3 bytes 252" where the file said "counter"
-    listed = [
-        " ".join(re.sub(r"counter packets \d+ bytes \d+", "counter", got).split())
-        for got in text.splitlines()
-    ]
+    listed = [_folded(got) for got in text.splitlines()]
     assert any(want in got for got in listed), f"{name}'s ruleset has no line {line!r}:\n{text}"
+
+
+@then("{name}'s ruleset shows, in order")
+@then("{name}'s ruleset shows, in order:")  # the usual colon before a docstring
+def ruleset_shows_in_order(context: Context, name: str) -> None:
+    """Every line of the docstring is in the place's listing, in that order, folded as
+    above (blanks, nft's counter values); other lines may come between them."""
+    session: LabSession = context.nslab
+    if not (context.text or "").strip():
+        raise NslabError(f"'{name}'s ruleset shows, in order' needs a docstring", 'add the lines between """')
+    text = session.ruleset_text(name)
+    listed = [_folded(got) for got in text.splitlines()]
+    pos = 0
+    for line in context.text.strip().splitlines():
+        want = " ".join(line.split())
+        while pos < len(listed) and want not in listed[pos]:
+            pos += 1
+        assert pos < len(listed), f"{name}'s ruleset has no line {want!r} (in order):\n{text}"
+        pos += 1
+
+
+def _folded(line: str) -> str:
+    """A listed rule as the user wrote it: nft lists "counter packets 3 bytes 252" where the
+    file said "counter"; runs of blanks as one space."""
+    return " ".join(re.sub(r"counter packets \d+ bytes \d+", "counter", line).split())
 
 
 @then("the FORWARD policy dropped at least {n:d} packets")
@@ -94,9 +116,8 @@ def policy_dropped(context: Context, n: int) -> None:
     assert (chain.packets or 0) >= n, f"FORWARD policy dropped {chain.packets} packets, expected >= {n}"
 
 
-@then("{place}'s counter {name} counted at least {n:d} packets")
-def named_counter(context: Context, place: str, name: str, n: int) -> None:
-    """An nft named counter (`counter web_hits { }`, used as `counter name "web_hits"`)."""
+def _counted(context: Context, place: str, name: str) -> int:
+    """An nft named counter's packets (`counter web_hits { }`, used as `counter name "web_hits"`)."""
     session: LabSession = context.nslab
     ns = None if place == "the host" else session.namespace(place)
     counters = probe.nft_counters(session.w, ns)
@@ -104,7 +125,33 @@ def named_counter(context: Context, place: str, name: str, n: int) -> None:
         raise NslabError(
             f"{place} has no nft counter {name!r}", "use one of: " + (", ".join(counters) or "(none there)")
         )
-    assert counters[name] >= n, f"{place}'s counter {name} counted {counters[name]} packets, not {n} or more"
+    return counters[name]
+
+
+@then("{place}'s counter {name} counted at least {n:d} packets")
+def named_counter(context: Context, place: str, name: str, n: int) -> None:
+    got = _counted(context, place, name)
+    assert got >= n, f"{place}'s counter {name} counted {got} packets, not {n} or more"
+
+
+@then("{place}'s counter {name} counted at most {n:d} packets")
+def named_counter_at_most(context: Context, place: str, name: str, n: int) -> None:
+    got = _counted(context, place, name)
+    assert got <= n, f"{place}'s counter {name} counted {got} packets, not {n} or fewer"
+
+
+@then("{place}'s counter {name} counted exactly {n:d} packets")
+def named_counter_exactly(context: Context, place: str, name: str, n: int) -> None:
+    got = _counted(context, place, name)
+    assert got == n, f"{place}'s counter {name} counted {got} packets, not {n}"
+
+
+@then("{place}'s counter {name} counted no packets")
+def named_counter_none(context: Context, place: str, name: str) -> None:
+    """Silence with its measurement: the counter exists (else the step fails naming the
+    counters there) and read 0."""
+    got = _counted(context, place, name)
+    assert got == 0, f"{place}'s counter {name} counted {got} packets, not none"
 
 
 @then("chain {chain} accepted at least {n:d} packets from {src} to {dst}")
