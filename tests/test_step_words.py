@@ -5,9 +5,14 @@ and where a step cannot know (a spoofed ping's loss, whose chain), it says so.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import HERE_FEATURES, needs_netns, run_feature
+from conftest import HERE_FEATURES, host_snapshot, needs_netns, run_feature
+
+HERE_LABS = Path(__file__).parent / "labs"
+NSLAB = [sys.executable, "-m", "nslab.cli"]
 
 
 @needs_netns
@@ -59,3 +64,33 @@ def test_steps_that_cannot_know_say_so(tmp_path: Path) -> None:
         "srv's loopback is reachable from srv only: from ca, a loopback address is ca's own "
         "(fix: probe it from srv ('srv pings srv's loopback'), or name srv itself)"
     ) in out, out[-3000:]
+
+
+@needs_netns
+def test_the_lab_host_has_a_ruleset_and_sysctls_of_its_own(tmp_path: Path) -> None:
+    """`[firewall] nft = FILE` and `[lab] sysctls` for the lab's host (once "[firewall]:
+    unknown key 'nft'"): br_netfilter.sh's bridge-family ruleset, loaded in the world's
+    root namespace only (the machine's stays as it was)."""
+    before = host_snapshot()
+    r = run_feature(HERE_FEATURES / "lab-host-words.feature", tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "1 scenario passed, 0 failed, 0 skipped" in r.stdout
+    assert host_snapshot() == before
+
+
+@needs_netns
+def test_a_lab_hosts_ruleset_that_does_not_load_names_its_file_and_line(tmp_path: Path) -> None:
+    lab = (HERE_LABS / "bridge-host.toml").read_text()
+    (tmp_path / "bridge-host.toml").write_text(lab)
+    rules = (HERE_LABS / "bridge-host.nft").read_text().replace("counter drop", "counter dorp")
+    (tmp_path / "bridge-host.nft").write_text(rules)
+    r = subprocess.run(
+        [*NSLAB, "validate", str(tmp_path / "bridge-host.toml")], capture_output=True, text=True
+    )
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "nslab: the lab's host's nft ruleset does not load: " in r.stderr
+    assert "bridge-host.nft: line 5: " in r.stderr and "(fix: did you mean drop?)" in r.stderr
+    r = subprocess.run(
+        [*NSLAB, "validate", str(HERE_LABS / "bridge-host.toml")], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and "1 ruleset file(s) loaded in a throwaway world" in r.stdout, r.stderr

@@ -84,7 +84,7 @@ class LabSession:
         needs = []
         if lab.v6:
             needs.append("IPv6")
-        if any(r.kind == "nft" for h in lab.hosts for r in h.rulesets):
+        if any(r.kind == "nft" for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))):
             needs.append("nft")
         for name in needs:
             why = self.lacks(name)
@@ -133,7 +133,7 @@ class LabSession:
         lab = self.lab
         if id(lab) in self._checked:
             return
-        if any(h.rulesets for h in lab.hosts):
+        if lab.host_rulesets or any(h.rulesets for h in lab.hosts):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
         self._checked.add(id(lab))

@@ -156,6 +156,10 @@ class Lab:
     backend: str = "nft"
     firewall: HostFirewall | None = None
     explore_ports: tuple[tuple[str, int], ...] = ()  # [explore] ports: more for nslab explore
+    # the lab's host's own (the world's root namespace): [firewall] nft = FILE ..., and
+    # [lab] sysctls (net.bridge.* for a bridge-family ruleset, as br_netfilter.sh's)
+    host_rulesets: tuple[RulesetFile, ...] = ()
+    host_sysctls: tuple[tuple[str, str], ...] = ()
 
     # --- what the lab declares, for the stages --------------------------------------------
 
@@ -166,7 +170,7 @@ class Lab:
         parts = {"sysctl", "networks", "upstream", "dns"}
         if any(h.routes for h in self.hosts):
             parts.add("routes")
-        if any(h.rulesets for h in self.hosts):
+        if self.host_rulesets or any(h.rulesets for h in self.hosts):
             parts.add("rulesets")
         if self.gateway_network is not None:
             parts.add("gateway")
@@ -242,6 +246,8 @@ class Lab:
         read with the tool of its rules (an nft file: nft; else the lab's backend)."""
 
         host = "host:iptables" if self.v6 else "host:iptables4"
+        if any(r.kind == "nft" for r in self.host_rulesets):  # its nft tables beside iptables'
+            host = "host:iptables+nft"
         return (host, *(f"{h.name}:{self.firewall_tool(h)}" for h in self.hosts if h.rulesets or h.router))
 
     def firewall_tool(self, h: Host) -> str:
