@@ -94,3 +94,24 @@ def test_a_lab_hosts_ruleset_that_does_not_load_names_its_file_and_line(tmp_path
         [*NSLAB, "validate", str(HERE_LABS / "bridge-host.toml")], capture_output=True, text=True
     )
     assert r.returncode == 0 and "1 ruleset file(s) loaded in a throwaway world" in r.stdout, r.stderr
+
+
+def test_the_new_phrasings_are_among_the_suggestions() -> None:
+    from behave.step_registry import registry
+
+    import nslab.behave.steps  # noqa: F401  (registers the steps)
+    from nslab.behave.suggest import did_you_mean
+
+    assert did_you_mean("r2's counter x counted exacly 1 packets", registry)[0] == (
+        "Then {place}'s counter {name} counted exactly {n:d} packets"
+    )
+    assert did_you_mean("r2's counter x counted no packet", registry)[0] == (
+        "Then {place}'s counter {name} counted no packets"
+    )
+    assert did_you_mean("r2's ruleset show, in order", registry)[0] == "Then {name}'s ruleset shows, in order"
+    assert did_you_mean("srv's chain INPUT hold, in order", registry)[0] == (
+        "Then {name}'s chain {chain} holds, in order"
+    )
+    assert did_you_mean("pc pings web over IPv6 with 1000 byte of data", registry)[0] == (
+        "When {src} pings {dest} over IPv6 with {size} bytes of data{df}?"
+    )
