@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import HERE_FEATURES, host_snapshot, needs_netns, run_feature
 
 HERE_LABS = Path(__file__).parent / "labs"
@@ -51,7 +52,11 @@ def test_steps_that_cannot_know_say_so(tmp_path: Path) -> None:
     r = run_feature(HERE_FEATURES / "steps-say-so.feature", tmp_path)
     assert r.returncode == 1
     out = r.stdout
-    assert "0 scenarios passed, 3 failed" in out, out[-3000:]
+    assert "0 scenarios passed, 4 failed" in out, out[-3000:]
+    assert (
+        "lab 'multihomed' has no simulated internet, so no internet (fix: add an [upstream] table "
+        'to the lab file (via = "ROUTER": the router it hangs off))'
+    ) in out, out[-3000:]
     assert (
         "the last ping was sent as 10.41.1.99, so its replies go there, not to ca: no loss or "
         "reply count is measured (fix: say whether it arrived: 'Then srv saw pings from 10.41.1.99'"
@@ -115,3 +120,36 @@ def test_the_new_phrasings_are_among_the_suggestions() -> None:
     assert did_you_mean("pc pings web over IPv6 with 1000 byte of data", registry)[0] == (
         "When {src} pings {dest} over IPv6 with {size} bytes of data{df}?"
     )
+
+
+def test_a_lab_without_upstream_has_no_internet_and_reserves_none_of_its_ranges() -> None:
+    """Once 'network lan: 198.51.100.0/24 overlaps the simulated internet's', the internet
+    offered in fix messages and explored, its stages run, in a lab that never named one."""
+    import tomllib
+
+    from nslab import flows
+    from nslab.errors import LabError
+    from nslab.lab.tables import read_lab
+
+    raw = tomllib.loads(
+        '[[network]]\nname = "lan"\nsubnet = "198.51.100.0/24"\n'
+        '[[host]]\nname = "pc"\ninterfaces = [{ network = "lan", address = "198.51.100.10" }]\n'
+    )
+    lab = read_lab(raw, HERE_LABS)
+    assert not lab.internet and {"upstream", "dns"}.isdisjoint(lab.declares)
+    assert [p.name for p in flows.places(lab)] == ["pc"]
+    with pytest.raises(LabError) as err:
+        lab.resolve("the internet")
+    assert "use one of: pc, or an address inside the lab" in str(err.value)
+    assert str(lab.resolve("198.51.100.10")) == "198.51.100.10"
+    with_it = read_lab(
+        {
+            **raw,
+            "network": [{"name": "lan", "subnet": "10.1.0.0/24"}],
+            "host": [{"name": "pc", "interfaces": [{"network": "lan", "address": "10.1.0.10"}]}],
+            "upstream": {},
+        },
+        HERE_LABS,
+    )
+    assert with_it.internet and "upstream" in with_it.declares
+    assert str(with_it.resolve("the internet")) == "203.0.113.10"

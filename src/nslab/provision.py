@@ -37,6 +37,8 @@ PARTS = {
     "rulesets": "ruleset files (a host's firewall = { nft = ... })",
     "gateway": 'network whose gateway is the host (gateway = "ADDRESS", or the seed\'s [bridge])',
     "firewall": "chain on the host ([firewall] chain = ..., as the seed story's NAVY)",
+    "upstream": 'simulated internet (an [upstream] table, e.g. via = "ROUTER")',
+    "dns": "simulated internet, whose DNS server this stage starts (an [upstream] table)",
 }
 
 

@@ -30,6 +30,9 @@ from nslab.targets import open_target
 from nslab.targets.base import Target
 from nslab.world import PendingWorld, World
 
+# The simulated internet's places (nslab.lab.model.Lab.known_places): a lab without one has none.
+INTERNET_PLACES = ("the internet", "the isp", "the uplink", "the resolver")
+
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
 MAX_PINGS = 100
@@ -251,6 +254,7 @@ class LabSession:
         """A lab namespace by name; `the internet` is the simulated upstream's (a probe's
         source, e.g. "the internet connects to the uplink on tcp port 80")."""
         if name in ("the internet", "the resolver"):  # the resolver runs on the internet
+            self.require_internet(name)
             return self.lab.upstream.namespace
         return self.lab.namespace(name).name
 
@@ -262,6 +266,8 @@ class LabSession:
         source's side: its address on a network the source shares, else the first one the
         source has a route to (its first address may be on a network the source cannot
         reach: the probe would never leave)."""
+        if where in INTERNET_PLACES:
+            self.require_internet(where)
         loopback = self._loopback(where, v6, src)
         if loopback is not None:
             return loopback
@@ -270,6 +276,14 @@ class LabSession:
         if src is None or host is None or len(host.addresses(v6)) < 2:
             return addr
         return self._facing(host, v6, src) or addr
+
+    def require_internet(self, name: str) -> None:
+        """One line for a step naming the simulated internet in a lab that has none."""
+        if not self.lab.internet:
+            raise LabError(
+                f"lab '{self.lab.name}' has no simulated internet, so no {name.removeprefix('the ')}",
+                'add an [upstream] table to the lab file (via = "ROUTER": the router it hangs off)',
+            )
 
     def _loopback(
         self, where: str, v6: bool, src: str | None

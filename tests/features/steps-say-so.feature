@@ -18,3 +18,6 @@ Feature: Steps that cannot know say so
 
   Scenario: WRONG ON PURPOSE another host's loopback
     When ca pings srv's loopback
+
+  Scenario: WRONG ON PURPOSE a lab without [upstream] has no internet
+    When ca pings the internet

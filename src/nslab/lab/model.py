@@ -160,6 +160,9 @@ class Lab:
     # [lab] sysctls (net.bridge.* for a bridge-family ruleset, as br_netfilter.sh's)
     host_rulesets: tuple[RulesetFile, ...] = ()
     host_sysctls: tuple[tuple[str, str], ...] = ()
+    # the simulated internet: False for a lab file of networks and hosts without [upstream]
+    # (no upstream stage, no "the internet" anywhere, its ranges free for the lab)
+    internet: bool = True
 
     # --- what the lab declares, for the stages --------------------------------------------
 
@@ -167,7 +170,7 @@ class Lab:
     def declares(self) -> frozenset[str]:
         """The parts this lab has, by the name of the stage that builds each: a stage whose
         `# when:` line names a part the lab lacks has nothing to build for it."""
-        parts = {"sysctl", "networks", "upstream", "dns"}
+        parts = {"sysctl", "networks"} | ({"upstream", "dns"} if self.internet else set())
         if any(h.routes for h in self.hosts):
             parts.add("routes")
         if self.host_rulesets or any(h.rulesets for h in self.hosts):
@@ -272,6 +275,8 @@ class Lab:
             ("the uplink", up.host_address.ip, up.host_address6.ip if up.host_address6 else None),
             ("the resolver", up.dns, up.dns6),  # the simulated DNS server, on the internet
         ):
+            if not self.internet:
+                break
             value = v6_value if v6 else v4_value
             if value is not None:
                 places[name] = value

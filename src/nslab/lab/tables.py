@@ -70,7 +70,8 @@ def read_lab(raw: dict[str, Any], base: Path) -> Lab:
     v6 = any(n.subnet6 is not None for n in networks)
     upstream = upstream_table(raw.get("upstream", {}), {h.name for h in hosts}, v6)
     explore = explore_table(raw.get("explore", {}))
-    lab = Lab(name, tuple(networks), tuple(hosts), upstream, backend, firewall, explore)
+    internet = "upstream" in raw  # none: the lab has no simulated internet
+    lab = Lab(name, tuple(networks), tuple(hosts), upstream, backend, firewall, explore, internet=internet)
     return checked(host_parts(lab, raw, top, base))
 
 
@@ -496,7 +497,7 @@ def checked(lab: Lab) -> Lab:
             up.host_address6.network if up.host_address6 else None,
             *(ipaddress.ip_network(a) for a in (up.server, up.dns, up.server6, up.dns6) if a is not None),
         )
-        if ip is not None
+        if ip is not None and lab.internet  # without an internet, its ranges are the lab's to use
     ]
     for n in lab.networks:
         for net in (n.subnet, n.subnet6):
