@@ -25,13 +25,11 @@ from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, Targe
 from nslab.host_world import HostWorld
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.lab.checks import DOC4, DOC6
+from nslab.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.provision import check_rulesets, provision, select
 from nslab.targets import open_target
 from nslab.targets.base import Target
 from nslab.world import PendingWorld, World
-
-# The simulated internet's places (nslab.lab.model.Lab.known_places): a lab without one has none.
-INTERNET_PLACES = ("the internet", "the isp", "the uplink", "the resolver")
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
@@ -254,7 +252,7 @@ class LabSession:
         """A lab namespace by name; `the internet` is the simulated upstream's (a probe's
         source, e.g. "the internet connects to the uplink on tcp port 80")."""
         if name in ("the internet", "the resolver"):  # the resolver runs on the internet
-            self.require_internet(name)
+            require_internet(self.lab, name)
             return self.lab.upstream.namespace
         return self.lab.namespace(name).name
 
@@ -267,59 +265,15 @@ class LabSession:
         source has a route to (its first address may be on a network the source cannot
         reach: the probe would never leave)."""
         if where in INTERNET_PLACES:
-            self.require_internet(where)
-        loopback = self._loopback(where, v6, src)
-        if loopback is not None:
-            return loopback
+            require_internet(self.lab, where)
+        own = loopback(self.lab, where, v6, src)
+        if own is not None:
+            return own
         addr = self.lab.resolve(where, v6)
         host = next((h for h in self.lab.hosts if h.name == where), None)
         if src is None or host is None or len(host.addresses(v6)) < 2:
             return addr
-        return self._facing(host, v6, src) or addr
-
-    def require_internet(self, name: str) -> None:
-        """One line for a step naming the simulated internet in a lab that has none."""
-        if not self.lab.internet:
-            raise LabError(
-                f"lab '{self.lab.name}' has no simulated internet, so no {name.removeprefix('the ')}",
-                'add an [upstream] table to the lab file (via = "ROUTER": the router it hangs off)',
-            )
-
-    def _loopback(
-        self, where: str, v6: bool, src: str | None
-    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        """`web's loopback` (127.0.0.1, ::1 over IPv6) or a loopback address: a host's own,
-        so only from that host (from another, the address is the source's own loopback)."""
-        name = where.removesuffix("'s loopback") if where.endswith("'s loopback") else None
-        try:
-            literal = ipaddress.ip_address(where)
-        except ValueError:
-            literal = None
-        if name is None and (literal is None or not literal.is_loopback):
-            return None
-        if name is not None:
-            self.lab.namespace(name)  # an unknown host: the error listing the hosts
-            if src is not None and src != name:
-                raise LabError(
-                    f"{where} is reachable from {name} only: from {src}, a loopback address is {src}'s own",
-                    f"probe it from {name} ('{name} pings {where}'), or name {name} itself",
-                )
-            return ipaddress.IPv6Address("::1") if v6 else ipaddress.IPv4Address("127.0.0.1")
-        return literal
-
-    def _facing(self, host: Host, v6: bool, src: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        mine = {i.network for h in self.lab.hosts if h.name == src for i in h.interfaces}
-        for i in host.interfaces:
-            a = i.address6 if v6 else i.address
-            if a is not None and i.network in mine:
-                return a.ip
-        if self.world is None:
-            return None
-        ns = self.namespace(src)
-        for candidate in host.addresses(v6):
-            if self.w.run(["ip", "-6" if v6 else "-4", "route", "get", str(candidate)], ns=ns).ok:
-                return candidate
-        return None  # no route to any: the first, and the probe says it is unreachable
+        return facing(self.lab, self.world, host, v6, src, self.namespace(src)) or addr
 
     def addresses_of(self, where: str) -> list[str]:
         """Every address a place has, in each family the lab gives it (IPv4 first), or the
