@@ -5,12 +5,13 @@ and where a step cannot know (a spoofed ping's loss, whose chain), it says so.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import HERE_FEATURES, host_snapshot, needs_netns, run_feature
+from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_feature
 
 HERE_LABS = Path(__file__).parent / "labs"
 NSLAB = [sys.executable, "-m", "nslab.cli"]
@@ -153,3 +154,14 @@ def test_a_lab_without_upstream_has_no_internet_and_reserves_none_of_its_ranges(
     )
     assert with_it.internet and "upstream" in with_it.declares
     assert str(with_it.resolve("the internet")) == "203.0.113.10"
+
+
+@needs_netns
+@pytest.mark.parametrize("seed", ["1", "2"])  # seeds under which the feature's tag won
+def test_a_scenarios_own_lab_tag_beats_its_features(tmp_path: Path, seed: str) -> None:
+    feature = str(HERE_FEATURES / "lab-tag-nearest.feature")
+    argv = [sys.executable, "-m", "behave", feature, "-D", f"reports={tmp_path}", "-D", "html=", "--no-junit"]
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+    assert "2 scenarios passed, 0 failed, 0 skipped" in r.stdout
