@@ -53,7 +53,11 @@ def test_steps_that_cannot_know_say_so(tmp_path: Path) -> None:
     r = run_feature(HERE_FEATURES / "steps-say-so.feature", tmp_path)
     assert r.returncode == 1
     out = r.stdout
-    assert "0 scenarios passed, 4 failed" in out, out[-3000:]
+    assert "0 scenarios passed, 5 failed" in out, out[-3000:]
+    assert (
+        "'the ruleset shows, in order' does not say whose: lab 'mtu' has no ruleset files "
+        "(fix: write 'the host's ruleset shows, in order')"
+    ) in out, out[-3000:]
     assert (
         "lab 'multihomed' has no simulated internet, so no internet (fix: add an [upstream] table "
         'to the lab file (via = "ROUTER": the router it hangs off))'

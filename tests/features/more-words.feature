@@ -23,6 +23,11 @@ Feature: More words for what users check
       tcp dport 23 counter name "telnet_drops" drop
       tcp dport 22 counter accept
       """
+    And the ruleset shows, in order:
+      """
+      tcp dport 23 counter name "telnet_drops" drop
+      tcp dport 22 counter accept
+      """
 
   Scenario: a host's loopback
     When h3 connects to h3's loopback on tcp port 22

@@ -21,3 +21,10 @@ Feature: Steps that cannot know say so
 
   Scenario: WRONG ON PURPOSE a lab without [upstream] has no internet
     When ca pings the internet
+
+  @lab:mtu
+  Scenario: WRONG ON PURPOSE "the ruleset" in a lab without ruleset files
+    Then the ruleset shows, in order:
+      """
+      -A INPUT
+      """

@@ -101,6 +101,22 @@ def ruleset_shows_in_order(context: Context, name: str) -> None:
         pos += 1
 
 
+@then("the ruleset shows, in order")
+@then("the ruleset shows, in order:")  # the usual colon before a docstring
+def the_ruleset_shows_in_order(context: Context) -> None:
+    """The lab's one ruleset: its one host with ruleset files, or the lab's host's; a lab
+    with several fails naming them (say whose: `r2's ruleset shows, in order`)."""
+    lab = context.nslab.lab
+    owners = [h.name for h in lab.hosts if h.rulesets] + (["the host"] if lab.host_rulesets else [])
+    if len(owners) != 1:
+        raise LabError(
+            f"'the ruleset shows, in order' does not say whose: lab '{lab.name}' has "
+            + (f"rulesets on {', '.join(owners)}" if owners else "no ruleset files"),
+            f"write '{owners[0] if owners else 'the host'}'s ruleset shows, in order'",
+        )
+    ruleset_shows_in_order(context, owners[0])
+
+
 def _folded(line: str) -> str:
     """A listed rule as the user wrote it: nft lists "counter packets 3 bytes 252" where the
     file said "counter"; runs of blanks as one space."""
