@@ -7,6 +7,7 @@
 # route (on a real VM the default route keeps serving its own uplink). The isp records
 # the source address of every echo request it sees (xt_recent), so scenarios can show
 # which address the internet saw.
+# when: upstream
 set -euo pipefail
 # shellcheck source=lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"

@@ -18,7 +18,11 @@ legacy=""
 while read -r host kind file load; do
   read -ra loader <<<"$load"
   [ "${#loader[@]}" -gt 0 ] || { echo "nslab: no loader for $host's $kind ruleset" >&2; exit 64; }
-  ip netns exec "$host" "${loader[@]}" "$file"
+  if [ "$host" = - ]; then # the lab's host: the world's root namespace
+    "${loader[@]}" "$file"
+  else
+    ip netns exec "$host" "${loader[@]}" "$file"
+  fi
 done <<<"$NSLAB_RULESETS"
 # Only where a mix can happen: a script of the user's (any tool), or the legacy backend
 # beside an nft file. An nft file, or iptables files through one backend, cannot mix
@@ -26,8 +30,10 @@ done <<<"$NSLAB_RULESETS"
 command -v iptables-legacy-save >/dev/null || exit 0
 while read -r host kind _file _load; do
   [ "$kind" = script ] || { [ -n "$legacy" ] && [ "$kind" = nft ]; } || continue
-  legacy_rules=$(ip netns exec "$host" iptables-legacy-save 2>/dev/null || true)
-  nft_rules=$(ip netns exec "$host" nft list ruleset 2>/dev/null || true)
+  enter=(ip netns exec "$host")
+  [ "$host" != - ] || enter=()
+  legacy_rules=$("${enter[@]}" iptables-legacy-save 2>/dev/null || true)
+  nft_rules=$("${enter[@]}" nft list ruleset 2>/dev/null || true)
   # a rule: an "-A CHAIN" line, or an indented nft statement that is not a declaration
   re_nft=$'\n[[:space:]]+(ct|ip|ip6|tcp|udp|iif|oif|iifname|oifname|meta|counter|jump|accept|drop|reject)'
   if [[ $'\n'$legacy_rules == *$'\n-A '* ]] && [[ $'\n'$nft_rules =~ $re_nft ]]; then

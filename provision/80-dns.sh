@@ -3,6 +3,7 @@
 # binds over /etc/resolv.conf) and dnsmasq on the simulated internet answering every name
 # under the lab's domain with the public server's address (A, and AAAA where the lab has
 # IPv6).
+# when: dns
 set -euo pipefail
 # shellcheck source=lib.sh
 . "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"

@@ -75,7 +75,10 @@ BAD = {
         "the default name 'v-averylonghost-0' is over 15 bytes",
     ),
     "lab-subnet-is-upstream": (
-        NET.replace("10.1.0.0/24", "198.51.100.0/24") + PC.replace("10.1.0.10", "198.51.100.10"),
+        # with an internet ([upstream]): a lab without one may use its ranges
+        NET.replace("10.1.0.0/24", "198.51.100.0/24")
+        + PC.replace("10.1.0.10", "198.51.100.10")
+        + "[upstream]\n",
         "overlaps the simulated internet's 198.51.100.0/24",
     ),
     "unknown-key": (NET + PC + "colour = 3\n", "unknown key 'colour'"),
@@ -226,7 +229,7 @@ def test_seed_steps_on_a_routed_lab_are_one_line(tmp_path: Path) -> None:
     r = run_feature(HERE / "features" / "routed-seed-steps.feature", tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stdout
     assert "this step needs a network whose gateway is the lab's host; lab 'three-nets' has none" in r.stdout
-    stages = "its stages are sysctl, networks, routes, upstream, rulesets, dns"
+    stages = "its stages are sysctl, networks, routes, rulesets"  # no [upstream]: no internet
     for stage in ("firewall", "forward"):
         assert f"lab 'three-nets' has no {stage} stage: it has no chain on the host" in r.stdout, r.stdout
     assert stages in r.stdout

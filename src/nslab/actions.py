@@ -47,15 +47,16 @@ def chain_names(runner: Runner) -> list[str]:
     return probe.ruleset(runner).chain_names()
 
 
-def require_chain(runner: Runner, chain: str) -> parse.Chain:
-    """The chain as iptables-save shows it (rules and counters); a step naming a chain that
-    is not there fails listing the chains that are."""
-    rules = probe.ruleset(runner)
+def require_chain(runner: Runner, chain: str, ns: str | None = None) -> parse.Chain:
+    """The chain as iptables-save shows it (rules and counters), in namespace `ns` (None:
+    the lab's host); a step naming a chain that is not there fails listing the chains that are."""
+    rules = probe.ruleset(runner, ns)
     found = rules.chain(_valid(chain))
     if found is None:
         names = rules.chain_names()
+        whose = f"{ns}'s" if ns else "the"
         raise LabError(
-            f"no chain '{chain}' in the filter table",
+            f"no chain '{chain}' in {whose} filter table",
             "existing chains: " + (", ".join(names) or "none, the table is still empty"),
         )
     return found
@@ -84,10 +85,28 @@ def remove_accept(runner: Runner, chain: str, src: str, dst: str) -> None:
     iptables(runner, "-D", chain, "-s", cidr(src), "-d", cidr(dst), "-j", "ACCEPT")
 
 
+def accept_nothing(runner: Runner, chain: str) -> None:
+    """The seed's chain shape with no ACCEPT in it: made if missing, and every ACCEPT an
+    earlier step or the firewall stage put there deleted (bottom up, so the numbers hold)."""
+    ensure_chain(runner, chain)
+    rules = require_chain(runner, chain).rules
+    for number in reversed([i for i, r in enumerate(rules, 1) if r.target == "ACCEPT"]):
+        iptables(runner, "-D", chain, str(number))
+
+
+def before_return(rules: list[parse.Rule], wanted: int) -> int:
+    """The insert position `wanted` (1-based), or the chain's first RETURN's if that comes
+    earlier: a rule inserted after the RETURN is dead (NAVY made by `accepts nothing` holds
+    the RETURN alone, so the seed's `-I NAVY 2` would land after it)."""
+    returns = [i for i, r in enumerate(rules, 1) if r.target == "RETURN" and r.spec == "-j RETURN"]
+    return min(wanted, len(rules) + 1, *returns)
+
+
 def accept_out_of(runner: Runner, chain: str, bridge: str) -> None:
-    """`iptables -I NAVY 2 -o br0 -j ACCEPT` (the seed story, docs/seed-story.md section 4)."""
-    require_chain(runner, chain)
-    iptables(runner, "-I", chain, "2", "-o", bridge, "-j", "ACCEPT")
+    """`iptables -I NAVY 2 -o br0 -j ACCEPT` (the seed story, docs/seed-story.md section 4),
+    never below the chain's RETURN."""
+    position = before_return(require_chain(runner, chain).rules, 2)
+    iptables(runner, "-I", chain, str(position), "-o", bridge, "-j", "ACCEPT")
 
 
 def accept_out_of_v6(runner: Runner, chain: str, bridge: str) -> None:

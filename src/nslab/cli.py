@@ -136,6 +136,7 @@ def validate(files: tuple[str, ...]) -> None:
         try:
             lab = load_lab(path)
             files_of = [(h.name, r) for h in lab.hosts for r in h.rulesets]
+            files_of += [("the lab's host", r) for r in lab.host_rulesets]
             how = ""
             if files_of and os.geteuid() == 0:
                 with World.start(LocalTarget()) as scratch:  # loaded for real, then thrown away

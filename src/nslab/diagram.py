@@ -68,6 +68,7 @@ def expected(lab: Lab) -> Topology:
         topo.ifaces.append(Iface(host.name, iface.name, addrs, peer=f"{HOST}/{iface.peer}", note=note))
     up = lab.upstream
     via = up.via or HOST
+    drawn = len(topo.ifaces)  # what a lab without [upstream] ends with
 
     def present(*values: object) -> tuple[str, ...]:
         return tuple(str(v) for v in values if v is not None)
@@ -86,6 +87,8 @@ def expected(lab: Lab) -> Topology:
     )
     loopback = (f"{up.server}/32", f"{up.dns}/32", *(f"{a}/128" for a in present(up.server6, up.dns6)))
     topo.ifaces.append(Iface(up.namespace, "lo", loopback, note=f"server, DNS for *.{up.domain}"))
+    if not lab.internet:  # no simulated internet to draw
+        del topo.ifaces[drawn:]
     gw, fw = lab.gateway_network, lab.firewall
     if fw is not None and gw is not None:
         topo.firewall[HOST] = [

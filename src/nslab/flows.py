@@ -92,7 +92,8 @@ def places(lab: Lab) -> list[Place]:
     if mine4 is not None or mine6 is not None:
         out.append(Place(HOST, None, str(mine4.ip) if mine4 else None, str(mine6.ip) if mine6 else None))
     up = lab.upstream
-    out.append(Place(INTERNET, up.namespace, str(up.server), str(up.server6) if up.server6 else None))
+    if lab.internet:
+        out.append(Place(INTERNET, up.namespace, str(up.server), str(up.server6) if up.server6 else None))
     return out
 
 
@@ -105,9 +106,11 @@ def own_addresses(lab: Lab) -> dict[str, frozenset[str]]:
             out.setdefault(h.name, set()).update(str(a.ip) for a in (i.address, i.address6, *i.extra) if a)
     up = lab.upstream
     host = {str(a.ip) for n in lab.networks for a in (n.host, n.host6, n.gateway) if a is not None}
-    if up.via is None:
+    if up.via is None and lab.internet:
         host |= {str(a.ip) for a in (up.host_address, up.host_address6) if a is not None}
     out[HOST] = host
+    if not lab.internet:
+        return {k: frozenset(v) for k, v in out.items()}
     out[INTERNET] = {
         str(a) for a in (up.server, up.dns, up.isp_address.ip, up.server6, up.dns6,
                          up.isp_address6.ip if up.isp_address6 else None) if a is not None

@@ -37,6 +37,8 @@ PARTS = {
     "rulesets": "ruleset files (a host's firewall = { nft = ... })",
     "gateway": 'network whose gateway is the host (gateway = "ADDRESS", or the seed\'s [bridge])',
     "firewall": "chain on the host ([firewall] chain = ..., as the seed story's NAVY)",
+    "upstream": 'simulated internet (an [upstream] table, e.g. via = "ROUTER")',
+    "dns": "simulated internet, whose DNS server this stage starts (an [upstream] table)",
 }
 
 
@@ -137,18 +139,8 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
         "NSLAB_ROUTES": "\n".join(
             f"{h.name} {6 if r.v6 else 4} {r.dst} {r.via}" for h in lab.hosts for r in h.routes
         ),
-        "NSLAB_RULESETS": "\n".join(
-            " ".join(
-                [
-                    h.name,
-                    r.kind,
-                    (placed or {}).get(r.path, str(r.path)),
-                    *RULESETS[r.kind].loader(lab.backend),
-                ]
-            )
-            for h in lab.hosts
-            for r in h.rulesets
-        ),
+        "NSLAB_RULESETS": "\n".join(_ruleset_lines(lab, placed or {})),
+        "NSLAB_HOST_SYSCTLS": " ".join(f"{k}={v}" for k, v in lab.host_sysctls),
         "NSLAB_UPSTREAM_NS": up.namespace,
         "NSLAB_UPSTREAM_VIA": up.via or "",
         "NSLAB_UPLINK": up.uplink,
@@ -177,17 +169,28 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if v}  # an empty one is a part the lab lacks
 
 
+def _ruleset_lines(lab: Lab, placed: dict[Path, str]) -> list[str]:
+    """HOST KIND FILE LOADER... per ruleset file; HOST "-" is the lab's host (the world's
+    root namespace: no netns to enter)."""
+    files = [(h.name, r) for h in lab.hosts for r in h.rulesets] + [("-", r) for r in lab.host_rulesets]
+    return [
+        " ".join([name, r.kind, placed.get(r.path, str(r.path)), *RULESETS[r.kind].loader(lab.backend)])
+        for name, r in files
+    ]
+
+
 RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the host's files
 
 
 def put_rulesets(runner: Runner, lab: Lab) -> dict[Path, str]:
     """The user's ruleset files, copied onto the target (a remote machine has none of them)."""
-    files = [(host, r) for host in lab.hosts for r in host.rulesets]
+    files = [(host.name, r) for host in lab.hosts for r in host.rulesets]
+    files += [("host", r) for r in lab.host_rulesets]  # "host": a name no lab host may have
     if files:
         runner.run(["mkdir", "-p", RULESET_DIR], check=True)
     placed = {}
-    for host, r in files:
-        where = f"{RULESET_DIR}/{host.name}-{r.kind}"
+    for name, r in files:
+        where = f"{RULESET_DIR}/{name}-{r.kind}"
         runner.put(where, r.path.read_bytes())
         placed[r.path] = where
     return placed
@@ -203,6 +206,10 @@ def check_rulesets(runner: Runner, lab: Lab) -> None:
             found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
             if found is not None:
                 rulesets.raise_for(host.name, r.kind, found)
+    for r in lab.host_rulesets:
+        found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
+        if found is not None:
+            rulesets.raise_for("the lab's host", r.kind, found)
 
 
 def provision(

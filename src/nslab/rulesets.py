@@ -222,4 +222,5 @@ def check_static(kind: str, path: Path) -> Problem | None:
 
 
 def raise_for(host: str, kind: str, found: Problem) -> None:
-    raise LabError(f"host {host}'s {kind} ruleset does not load: {found.words()}", found.fix)
+    who = host if host.startswith("the ") else f"host {host}"  # "the lab's host": the world's root
+    raise LabError(f"{who}'s {kind} ruleset does not load: {found.words()}", found.fix)

@@ -25,6 +25,7 @@ from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, Targe
 from nslab.host_world import HostWorld
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.lab.checks import DOC4, DOC6
+from nslab.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.provision import check_rulesets, provision, select
 from nslab.targets import open_target
 from nslab.targets.base import Target
@@ -84,7 +85,7 @@ class LabSession:
         needs = []
         if lab.v6:
             needs.append("IPv6")
-        if any(r.kind == "nft" for h in lab.hosts for r in h.rulesets):
+        if any(r.kind == "nft" for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))):
             needs.append("nft")
         for name in needs:
             why = self.lacks(name)
@@ -133,7 +134,7 @@ class LabSession:
         lab = self.lab
         if id(lab) in self._checked:
             return
-        if any(h.rulesets for h in lab.hosts):
+        if lab.host_rulesets or any(h.rulesets for h in lab.hosts):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
         self._checked.add(id(lab))
@@ -250,21 +251,46 @@ class LabSession:
     def namespace(self, name: str) -> str:
         """A lab namespace by name; `the internet` is the simulated upstream's (a probe's
         source, e.g. "the internet connects to the uplink on tcp port 80")."""
-        if name == "the internet":
+        if name in ("the internet", "the resolver"):  # the resolver runs on the internet
+            require_internet(self.lab, name)
             return self.lab.upstream.namespace
         return self.lab.namespace(name).name
 
-    def address_of(self, where: str, v6: bool = False) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """A step's destination: a host, a named place or an address of the lab."""
-        return self.lab.resolve(where, v6)
+    def address_of(
+        self, where: str, v6: bool = False, src: str | None = None
+    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """A step's destination: a host, a named place or an address of the lab. From `src`
+        (a probe's source), a host with several addresses is named by the one on the
+        source's side: its address on a network the source shares, else the first one the
+        source has a route to (its first address may be on a network the source cannot
+        reach: the probe would never leave)."""
+        if where in INTERNET_PLACES:
+            require_internet(self.lab, where)
+        own = loopback(self.lab, where, v6, src)
+        if own is not None:
+            return own
+        addr = self.lab.resolve(where, v6)
+        host = next((h for h in self.lab.hosts if h.name == where), None)
+        if src is None or host is None or len(host.addresses(v6)) < 2:
+            return addr
+        return facing(self.lab, self.world, host, v6, src, self.namespace(src)) or addr
 
     def addresses_of(self, where: str) -> list[str]:
-        """A place's address in each family the lab gives it (IPv4 first), or the address a
-        step names; for records that hold both families (who pinged the internet)."""
-        found = []
+        """Every address a place has, in each family the lab gives it (IPv4 first), or the
+        address a step names; for records of who sent (who pinged the internet, a
+        listener's peers): a host with several addresses sends from the one its route
+        picks, and the internet sends from its wan address (`the isp`, 198.51.100.2) and is
+        reached at its server's (203.0.113.10): either is the internet."""
+        found: list[str] = []
+        host = next((h for h in self.lab.hosts if h.name == where), None)
         for v6 in (False, True):
+            if host is not None:
+                found += [str(a) for a in host.addresses(v6)]
+                continue
             with contextlib.suppress(LabError):  # no address in that family
                 found.append(str(self.address_of(where, v6)))
+                if where == "the internet":
+                    found.append(str(self.address_of("the isp", v6)))
         return found or [str(self.address_of(where))]  # neither: the IPv4 error, naming the places
 
     def seen_by_the_internet(self) -> list[str]:
@@ -311,7 +337,7 @@ class LabSession:
         broadcast: bool = False,
     ) -> probe.Ping:
         ns = self.namespace(src)
-        addr = self.address_of(dest, v6)
+        addr = self.address_of(dest, v6, src)
         self.last_flow = (src, dest)
         if not 1 <= count <= MAX_PINGS:
             raise LabError(f"{count} pings is out of range", f"ping 1 to {MAX_PINGS} times")
@@ -371,7 +397,7 @@ class LabSession:
         return {
             "ns": ns,
             "proto": service.proto,
-            "dst": str(self.address_of(dest, service.v6)),
+            "dst": str(self.address_of(dest, service.v6, src)),
             "port": service.port,
             "timeout": self.settings.probe_wait if service.proto != "icmp" else self.settings.ping_wait,
         }

@@ -101,8 +101,14 @@ def _tagged_lab(scenario: Scenario) -> Path | None:
     """`@lab:NAME` on a feature or scenario: labs/NAME.toml in the feature's folder or the
     nearest folder above it that has one (else nslab's own labs): the feature's lab,
     whatever -D lab= says."""
-    names = [t.split(":", 1)[1] for t in scenario.effective_tags if t.startswith("lab:")]
-    if not names:
+    # the nearest says: the scenario's own tags, then its rule's, then its feature's (not
+    # effective_tags, a set: its "last" lab tag changed with the interpreter's hash seed)
+    rule = getattr(scenario, "rule", None)
+    for tags in (scenario.tags, rule.tags if rule is not None else [], scenario.feature.tags):
+        names = [t.split(":", 1)[1] for t in tags if t.startswith("lab:")]
+        if names:
+            break
+    else:
         return None
     here = Path(scenario.feature.filename).resolve().parent
     for folder in (here, *here.parents):

@@ -156,6 +156,13 @@ class Lab:
     backend: str = "nft"
     firewall: HostFirewall | None = None
     explore_ports: tuple[tuple[str, int], ...] = ()  # [explore] ports: more for nslab explore
+    # the lab's host's own (the world's root namespace): [firewall] nft = FILE ..., and
+    # [lab] sysctls (net.bridge.* for a bridge-family ruleset, as br_netfilter.sh's)
+    host_rulesets: tuple[RulesetFile, ...] = ()
+    host_sysctls: tuple[tuple[str, str], ...] = ()
+    # the simulated internet: False for a lab file of networks and hosts without [upstream]
+    # (no upstream stage, no "the internet" anywhere, its ranges free for the lab)
+    internet: bool = True
 
     # --- what the lab declares, for the stages --------------------------------------------
 
@@ -163,10 +170,10 @@ class Lab:
     def declares(self) -> frozenset[str]:
         """The parts this lab has, by the name of the stage that builds each: a stage whose
         `# when:` line names a part the lab lacks has nothing to build for it."""
-        parts = {"sysctl", "networks", "upstream", "dns"}
+        parts = {"sysctl", "networks"} | ({"upstream", "dns"} if self.internet else set())
         if any(h.routes for h in self.hosts):
             parts.add("routes")
-        if any(h.rulesets for h in self.hosts):
+        if self.host_rulesets or any(h.rulesets for h in self.hosts):
             parts.add("rulesets")
         if self.gateway_network is not None:
             parts.add("gateway")
@@ -242,6 +249,8 @@ class Lab:
         read with the tool of its rules (an nft file: nft; else the lab's backend)."""
 
         host = "host:iptables" if self.v6 else "host:iptables4"
+        if any(r.kind == "nft" for r in self.host_rulesets):  # its nft tables beside iptables'
+            host = "host:iptables+nft"
         return (host, *(f"{h.name}:{self.firewall_tool(h)}" for h in self.hosts if h.rulesets or h.router))
 
     def firewall_tool(self, h: Host) -> str:
@@ -264,7 +273,10 @@ class Lab:
             ("the internet", up.server, up.server6),
             ("the isp", up.isp_address.ip, up.isp_address6.ip if up.isp_address6 else None),
             ("the uplink", up.host_address.ip, up.host_address6.ip if up.host_address6 else None),
+            ("the resolver", up.dns, up.dns6),  # the simulated DNS server, on the internet
         ):
+            if not self.internet:
+                break
             value = v6_value if v6 else v4_value
             if value is not None:
                 places[name] = value

@@ -61,22 +61,37 @@ def is_seed_notation(raw: dict[str, Any]) -> bool:
 def read_lab(raw: dict[str, Any], base: Path) -> Lab:
     """A lab file's tables, in either notation; ruleset paths are relative to `base`."""
     if is_seed_notation(raw):
-        return read_seed_notation(raw)
+        return read_seed_notation(raw, base)
     check_keys("lab file", raw, {"lab", "network", "host", "upstream", "firewall", "explore"})
-    name = lab_table(raw.get("lab", {}), set())[0]
+    name, top = lab_table(raw.get("lab", {}), {"sysctls"})
     backend, firewall = firewall_table(raw.get("firewall", {}), None)
     networks = network_tables(raw.get("network", []))
     hosts = host_tables(raw.get("host", []), {n.name: n for n in networks}, base)
     v6 = any(n.subnet6 is not None for n in networks)
     upstream = upstream_table(raw.get("upstream", {}), {h.name for h in hosts}, v6)
     explore = explore_table(raw.get("explore", {}))
-    return checked(Lab(name, tuple(networks), tuple(hosts), upstream, backend, firewall, explore))
+    internet = "upstream" in raw  # none: the lab has no simulated internet
+    lab = Lab(name, tuple(networks), tuple(hosts), upstream, backend, firewall, explore, internet=internet)
+    return checked(host_parts(lab, raw, top, base))
 
 
-def read_seed_notation(raw: dict[str, Any]) -> Lab:
+def host_parts(lab: Lab, raw: dict[str, Any], top: dict[str, Any], base: Path) -> Lab:
+    """The lab's host's own ruleset files ([firewall] nft = FILE, iptables = FILE ...) and
+    sysctls ([lab] sysctls, e.g. net.bridge.bridge-nf-call-iptables = 0), in either notation."""
+    fw = raw.get("firewall", {})
+    files = {k: v for k, v in fw.items() if k in RULESET_KINDS} if isinstance(fw, dict) else {}
+    legs = [n.bridge for n in lab.networks] + [lab.upstream.uplink]
+    return replace(
+        lab,
+        host_rulesets=_rulesets("firewall", files, base) if files else (),
+        host_sysctls=_sysctls("lab.sysctls", top.get("sysctls", {}), legs),
+    )
+
+
+def read_seed_notation(raw: dict[str, Any], base: Path | None = None) -> Lab:
     """The seed's notation (labs/seed.toml): one bridge, the lab's host its gateway."""
     check_keys("lab file", raw, {"lab", "bridge", "firewall", "namespace", "upstream", "explore"})
-    name, top = lab_table(raw.get("lab", {}), {"subnet"})
+    name, top = lab_table(raw.get("lab", {}), {"subnet", "sysctls"})
     subnet = check_subnet("lab.subnet", top.get("subnet", "10.16.0.0/24"), 4)
     br = check_keys("[bridge]", raw.get("bridge", {}), {"name", "gateway"})
     gateway = check_address("bridge.gateway", br.get("gateway", str(next(subnet.hosts()))), [subnet], 4)
@@ -106,7 +121,8 @@ def read_seed_notation(raw: dict[str, Any]) -> Lab:
     check_unique("name", [(f"{at('namespace', i)}.name", h.name) for i, h in enumerate(hosts)])
     upstream = upstream_table(raw.get("upstream", {}), {h.name for h in hosts}, False)
     explore = explore_table(raw.get("explore", {}))
-    return checked(Lab(name, (lan,), tuple(hosts), upstream, backend, firewall, explore))
+    lab = Lab(name, (lan,), tuple(hosts), upstream, backend, firewall, explore)
+    return checked(host_parts(lab, raw, top, base or Path.cwd()))
 
 
 # --- the tables both notations have ---------------------------------------------------------
@@ -119,7 +135,7 @@ def lab_table(table: Any, more: set[str]) -> tuple[str, dict[str, Any]]:
 
 def firewall_table(table: Any, default: HostFirewall | None) -> tuple[str, HostFirewall | None]:
     """The lab's firewall backend, and the host's chain (`chain`, `policy`) where given."""
-    fw = check_keys("[firewall]", table, {"backend", "chain", "policy"})
+    fw = check_keys("[firewall]", table, {"backend", "chain", "policy", *RULESET_KINDS})
     backend = check_str("firewall.backend", fw.get("backend", "nft"))
     if backend not in BACKENDS:
         raise LabError(
@@ -481,7 +497,7 @@ def checked(lab: Lab) -> Lab:
             up.host_address6.network if up.host_address6 else None,
             *(ipaddress.ip_network(a) for a in (up.server, up.dns, up.server6, up.dns6) if a is not None),
         )
-        if ip is not None
+        if ip is not None and lab.internet  # without an internet, its ranges are the lab's to use
     ]
     for n in lab.networks:
         for net in (n.subnet, n.subnet6):

@@ -68,6 +68,7 @@ def chain_accepts(context: Context, chain: str, src: str, dst: str) -> None:
     actions.accept(context.nslab.w, chain, src, dst)
 
 
+@given("the rule accepting {src} to {dst} is removed from chain {chain}")
 @when("the rule accepting {src} to {dst} is removed from chain {chain}")
 def chain_rule_removed(context: Context, src: str, dst: str, chain: str) -> None:
     actions.remove_accept(context.nslab.w, chain, src, dst)
@@ -130,8 +131,11 @@ def resolver(context: Context) -> None:
 
 
 @given("chain {chain} accepts nothing")
+@when("chain {chain} accepts nothing")
 def chain_accepts_nothing(context: Context, chain: str) -> None:
-    actions.ensure_chain(context.nslab.w, chain)
+    """The chain, jumped to and ending in RETURN, with no ACCEPT rule (the firewall stage's
+    included): everything falls through to the FORWARD policy."""
+    actions.accept_nothing(context.nslab.w, chain)
 
 
 @given("bridge traffic bypasses iptables")

@@ -78,11 +78,49 @@ def ruleset_shows(context: Context, line: str, name: str) -> None:
     text = session.ruleset_text(name)
     want = " ".join(line.split())
     # a rule as the user wrote it: nft lists "counter packets 3 bytes 252" where the file said "counter"
-    listed = [
-        " ".join(re.sub(r"counter packets \d+ bytes \d+", "counter", got).split())
-        for got in text.splitlines()
-    ]
+    listed = [_folded(got) for got in text.splitlines()]
     assert any(want in got for got in listed), f"{name}'s ruleset has no line {line!r}:\n{text}"
+
+
+@then("{name}'s ruleset shows, in order")
+@then("{name}'s ruleset shows, in order:")  # the usual colon before a docstring
+def ruleset_shows_in_order(context: Context, name: str) -> None:
+    """Every line of the docstring is in the place's listing, in that order, folded as
+    above (blanks, nft's counter values); other lines may come between them."""
+    session: LabSession = context.nslab
+    if not (context.text or "").strip():
+        raise NslabError(f"'{name}'s ruleset shows, in order' needs a docstring", 'add the lines between """')
+    text = session.ruleset_text(name)
+    listed = [_folded(got) for got in text.splitlines()]
+    pos = 0
+    for line in context.text.strip().splitlines():
+        want = " ".join(line.split())
+        while pos < len(listed) and want not in listed[pos]:
+            pos += 1
+        assert pos < len(listed), f"{name}'s ruleset has no line {want!r} (in order):\n{text}"
+        pos += 1
+
+
+@then("the ruleset shows, in order")
+@then("the ruleset shows, in order:")  # the usual colon before a docstring
+def the_ruleset_shows_in_order(context: Context) -> None:
+    """The lab's one ruleset: its one host with ruleset files, or the lab's host's; a lab
+    with several fails naming them (say whose: `r2's ruleset shows, in order`)."""
+    lab = context.nslab.lab
+    owners = [h.name for h in lab.hosts if h.rulesets] + (["the host"] if lab.host_rulesets else [])
+    if len(owners) != 1:
+        raise LabError(
+            f"'the ruleset shows, in order' does not say whose: lab '{lab.name}' has "
+            + (f"rulesets on {', '.join(owners)}" if owners else "no ruleset files"),
+            f"write '{owners[0] if owners else 'the host'}'s ruleset shows, in order'",
+        )
+    ruleset_shows_in_order(context, owners[0])
+
+
+def _folded(line: str) -> str:
+    """A listed rule as the user wrote it: nft lists "counter packets 3 bytes 252" where the
+    file said "counter"; runs of blanks as one space."""
+    return " ".join(re.sub(r"counter packets \d+ bytes \d+", "counter", line).split())
 
 
 @then("the FORWARD policy dropped at least {n:d} packets")
@@ -94,9 +132,8 @@ def policy_dropped(context: Context, n: int) -> None:
     assert (chain.packets or 0) >= n, f"FORWARD policy dropped {chain.packets} packets, expected >= {n}"
 
 
-@then("{place}'s counter {name} counted at least {n:d} packets")
-def named_counter(context: Context, place: str, name: str, n: int) -> None:
-    """An nft named counter (`counter web_hits { }`, used as `counter name "web_hits"`)."""
+def _counted(context: Context, place: str, name: str) -> int:
+    """An nft named counter's packets (`counter web_hits { }`, used as `counter name "web_hits"`)."""
     session: LabSession = context.nslab
     ns = None if place == "the host" else session.namespace(place)
     counters = probe.nft_counters(session.w, ns)
@@ -104,7 +141,33 @@ def named_counter(context: Context, place: str, name: str, n: int) -> None:
         raise NslabError(
             f"{place} has no nft counter {name!r}", "use one of: " + (", ".join(counters) or "(none there)")
         )
-    assert counters[name] >= n, f"{place}'s counter {name} counted {counters[name]} packets, not {n} or more"
+    return counters[name]
+
+
+@then("{place}'s counter {name} counted at least {n:d} packets")
+def named_counter(context: Context, place: str, name: str, n: int) -> None:
+    got = _counted(context, place, name)
+    assert got >= n, f"{place}'s counter {name} counted {got} packets, not {n} or more"
+
+
+@then("{place}'s counter {name} counted at most {n:d} packets")
+def named_counter_at_most(context: Context, place: str, name: str, n: int) -> None:
+    got = _counted(context, place, name)
+    assert got <= n, f"{place}'s counter {name} counted {got} packets, not {n} or fewer"
+
+
+@then("{place}'s counter {name} counted exactly {n:d} packets")
+def named_counter_exactly(context: Context, place: str, name: str, n: int) -> None:
+    got = _counted(context, place, name)
+    assert got == n, f"{place}'s counter {name} counted {got} packets, not {n}"
+
+
+@then("{place}'s counter {name} counted no packets")
+def named_counter_none(context: Context, place: str, name: str) -> None:
+    """Silence with its measurement: the counter exists (else the step fails naming the
+    counters there) and read 0."""
+    got = _counted(context, place, name)
+    assert got == 0, f"{place}'s counter {name} counted {got} packets, not none"
 
 
 @then("chain {chain} accepted at least {n:d} packets from {src} to {dst}")
@@ -123,10 +186,47 @@ def chain_accepted(context: Context, chain: str, n: int, src: str, dst: str) -> 
 @then("chain {chain} holds, in order")
 @then("chain {chain} holds, in order:")  # the usual colon before a table
 def chain_order(context: Context, chain: str) -> None:
+    """The lab's host's chain, where that is the only place it can mean: a lab whose
+    hosts hold rules of their own must say whose (`edge's chain INPUT holds, in order`)."""
     session: LabSession = context.nslab
-    rules = [r.spec for r in actions.require_chain(session.w, chain).rules]
+    lab = session.lab
+    ruled = [h.name for h in lab.hosts if h.rulesets or h.router]
+    if lab.firewall is None and lab.gateway_network is None and ruled:
+        own = "has rules of its own" if len(ruled) == 1 else "have rules of their own"
+        raise LabError(
+            f"'chain {chain} holds, in order' does not say whose chain: in lab '{lab.name}' "
+            f"{', '.join(ruled)} {own}",
+            f"write '{ruled[0]}'s chain {chain} holds, in order' ('the host's chain ...': the lab's host)",
+        )
+    _chain_order(context, chain, None, "the host")
+
+
+@then("{name}'s chain {chain} holds, in order")
+@then("{name}'s chain {chain} holds, in order:")  # the usual colon before a table
+def named_chain_order(context: Context, name: str, chain: str) -> None:
+    """A host's own chain in its filter table (iptables-save in its namespace); "the host"
+    is the lab's host."""
+    session: LabSession = context.nslab
+    if name == "the host":
+        _chain_order(context, chain, None, name)
+        return
+    host = session.lab.namespace(name)
+    if session.lab.firewall_tool(host) == "nft":
+        raise LabError(
+            f"{name}'s rules are native nft, which has no iptables chain {chain}",
+            f"read them with '{name}'s ruleset shows \"...\"' or '{name}'s ruleset shows, in order'",
+        )
+    _chain_order(context, chain, host.name, name)
+
+
+def _chain_order(context: Context, chain: str, ns: str | None, where: str) -> None:
+    session: LabSession = context.nslab
+    if context.table is None:
+        raise NslabError(f"'chain {chain} holds, in order' needs a table", "add | rule | rows, one per rule")
+    rules = [r.spec for r in actions.require_chain(session.w, chain, ns=ns).rules]
     want = [row["rule"] for row in context.table]
-    assert rules == want, f"chain {chain} holds:\n  " + "\n  ".join(rules)
+    whose = "" if where == "the host" else f"{where}'s "
+    assert rules == want, f"{whose}chain {chain} holds:\n  " + "\n  ".join(rules)
 
 
 use_step_matcher("re")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
 from behave import then, use_step_matcher, when
 from behave.runner import Context
 
@@ -14,9 +17,24 @@ from nslab.session import LabSession
 
 def _last(context: Context) -> Ping:
     ping = context.nslab.last_ping
+    verdict = context.nslab.last_verdict
+    if isinstance(verdict, Connection) and verdict.spoofed and verdict.service.proto == "icmp":
+        # its replies went to the address claimed, not back: no loss was measured at all
+        raise NslabError(
+            f"the last ping was sent as {verdict.spoofed}, so its replies go there, not to "
+            f"{verdict.src}: no loss or reply count is measured",
+            f"say whether it arrived: 'Then {verdict.dest} saw pings from {verdict.spoofed}' "
+            f"(or 'saw no pings from'), or ping without 'from'",
+        )
     if ping is None:
         raise NslabError("no ping has run in this scenario", "add a step like 'When red pings blue'")
     return ping
+
+
+def _source(context: Context) -> str | None:
+    """The last probe's source: a multi-homed host answered from its address on that side."""
+    flow = context.nslab.last_flow
+    return flow[0] if flow else None
 
 
 def _show(ping: Ping) -> str:
@@ -63,6 +81,39 @@ def pings_spoofed(context: Context, src: str, dest: str, source: str) -> None:
     does reverse-path filtering drop it?); its answer goes to that address, so whether it
     arrived is the destination's to say: `Then DEST saw pings from ADDRESS`."""
     context.nslab.spoofed(src, dest, Service("icmp"), source)
+
+
+# A ping's modifiers, two or three in any order ("over IPv6 with 1000 bytes of data"):
+# before the one-modifier steps, which would read "web over IPv6" as the destination. One
+# phrasing per order, so each reads as words in nslab's step suggestions.
+_MODIFIERS = {
+    "v6": " over IPv6",
+    "size": r" with (?P<size>\d+) bytes of data(?P<df>, not fragmented,?)?",
+    "count": r" (?P<count>\d+) times?",
+}
+
+
+def _pings_modified(v6: bool) -> Callable[..., None]:
+    def pings_modified(
+        context: Context,
+        src: str,
+        dest: str,
+        size: str | None = None,
+        df: str | None = None,
+        count: str = "3",
+    ) -> None:
+        """e.g. `pc pings web over IPv6 with 1000 bytes of data`, `pc pings web with 1000
+        bytes of data, not fragmented, over IPv6 2 times`."""
+        sized = None if size is None else int(size)
+        context.nslab.ping(src, dest, int(count), v6=v6, size=sized, df=bool(df))
+
+    return pings_modified
+
+
+for _n in (3, 2):
+    for _order in itertools.permutations(_MODIFIERS, _n):
+        _pattern = r"(?P<src>.+?) pings (?P<dest>.+?)" + "".join(_MODIFIERS[m] for m in _order)
+        when(_pattern)(_pings_modified("v6" in _order))
 
 
 @when(r"(?P<src>.+?) pings (?P<dest>.+?) with (?P<size>\d+) bytes of data(?P<df>, not fragmented)?")
@@ -137,7 +188,7 @@ def fails_with(context: Context, text: str) -> None:
 def replies_from_v6(context: Context, place: str) -> None:
     session: LabSession = context.nslab
     r = _last(context)
-    addr = str(session.address_of(place, v6=True))
+    addr = str(session.address_of(place, True, _source(context)))
     assert r.result.reply_from and set(r.result.reply_from) == {addr}, (
         f"expected replies from {addr}, got {sorted(set(r.result.reply_from))}" + _show(r)
     )
@@ -147,7 +198,7 @@ def replies_from_v6(context: Context, place: str) -> None:
 def replies_from(context: Context, place: str) -> None:
     session: LabSession = context.nslab
     r = _last(context)
-    addr = str(session.address_of(place))
+    addr = str(session.address_of(place, src=_source(context)))
     assert r.result.reply_from and set(r.result.reply_from) == {addr}, (
         f"expected replies from {addr}, got {sorted(set(r.result.reply_from))}" + _show(r)
     )

@@ -191,7 +191,8 @@ def datagram_rejected(context: Context, reason: str) -> None:
 @then("{name} saw a {proto} connection from {place} on port {port} over IPv6")
 def saw_connection_v6(context: Context, name: str, proto: str, place: str, port: str) -> None:
     """As below, the place's IPv6 address only."""
-    _saw(context, name, proto, place, port, [str(context.nslab.address_of(place, v6=True))])
+    addrs = [a for a in context.nslab.addresses_of(place) if ":" in a]
+    _saw(context, name, proto, place, port, addrs or [str(context.nslab.address_of(place, v6=True))])
 
 
 @then("{name} saw a {proto} connection from {place} on port {port}")
