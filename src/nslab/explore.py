@@ -156,7 +156,7 @@ class Explorer:
     def _traced(self, flows: Sequence[Flow]) -> list[Measured]:
         """One batch under nftables' trace: every flow's rules from its first packet."""
         w = self.session.w
-        tracer = trace.Tracer(w, w.spawn, self.session.firewalls)
+        tracer = trace.Tracer(w, w.spawn, self.session.firewalls, self.session.written)
         tracer.start()
         try:
             raws = self._batch(flows)

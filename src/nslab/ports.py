@@ -24,7 +24,7 @@ from typing import Any
 from nslab import firewalls as firewalls_registry
 from nslab import parse
 from nslab.errors import LabError, ProbeError, TargetError
-from nslab.evidence import Evidence, decisions
+from nslab.evidence import Evidence, Sources, decisions
 from nslab.targets.base import Spawned
 
 PROTOCOLS = ("tcp", "udp")
@@ -164,6 +164,7 @@ class Prober:
         self.world = world
         self.child: Spawned | None = None
         self.next_id = 0
+        self.written: Sources | None = None  # the lab's rules as its files write them (nslab.sources)
 
     def _started(self) -> Spawned:
         if self.child is None:
@@ -217,7 +218,7 @@ class Prober:
             }
 
         return reply["results"], Evidence(
-            tuple(decisions(rulesets(reply["before"]), rulesets(reply["after"])))
+            tuple(decisions(rulesets(reply["before"]), rulesets(reply["after"]), self.written))
         )
 
     def close(self) -> None:
