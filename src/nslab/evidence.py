@@ -53,6 +53,7 @@ class Decision:
     of: int = 0  # rules in its chain (nslab.sources checks the file gives the chain as many)
     text: str = ""  # the rule as the user's file writes it, else as its tool lists it
     source: str = ""  # where the user's file writes it: "router.nft:36"
+    nd: bool = False  # it dropped the neighbour discovery the probe needed, not the probe
 
     @property
     def drops(self) -> bool:
@@ -75,7 +76,8 @@ class Decision:
         where = "" if self.where == HOST else f"{self.where}: "
         table = "" if self.table in ("filter", "ip filter") else f" in table {self.table}"
         at = f" at {self.source}" if self.source and not as_parsed else ""
-        return f"{where}{verb} by {what}{table}{at}" + (f" (+{self.packets} packets)" if counted else "")
+        nd = "neighbour discovery failed: " if self.nd else ""
+        return f"{nd}{where}{verb} by {what}{table}{at}" + (f" (+{self.packets} packets)" if counted else "")
 
     def names(self) -> list[str]:
         """Every way a step may name it: as described, and as parsed (see describe)."""

@@ -170,7 +170,7 @@ class Explorer:
             else trace.Key("icmp", 0, int(str(r.get("ident") or 0)))
             for f, r in zip(flows, raws, strict=True)
         ]
-        decided = tracer.decisions(keys)
+        decided = tracer.decisions(keys, [self._dst(f) for f in flows])
         outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
         seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
         return [

@@ -19,6 +19,7 @@ place's own snapshot (iptables-save or nft) its text.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -99,6 +100,24 @@ class Trace:
 
     key: Key | None
     events: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # family table chain kind text
+    nd: str = ""  # a neighbour discovery packet's headers ("" for any other packet)
+
+
+_ND = re.compile(r"\bicmpv6 type nd-neighbor-(solicit|advert)\b")
+
+
+def solicited_node(address: str) -> str:
+    """The multicast address a neighbour solicitation for `address` goes to (RFC 4291)."""
+    low = ipaddress.IPv6Address(address).packed[-3:]
+    return str(ipaddress.IPv6Address(bytes.fromhex("ff0200000000000000000001ff") + low))
+
+
+def concerns(nd: str, address: str) -> bool:
+    """Whether neighbour discovery headers are about `address` (from it, to it, or
+    soliciting it): the discovery a flow to `address` needed on its last hop."""
+    if ":" not in address:
+        return False
+    return any(f"addr {a} " in nd + " " for a in (address, solicited_node(address)))
 
 
 # nslab's own marks (START, END) and anything else on loopback: never a probe's packet
@@ -127,7 +146,8 @@ def parse(text: str) -> list[Trace]:
             prev = last.get(ident)
             if key is not None and prev is not None and prev.key is not None and key.same_packet(prev.key):
                 key = prev.key
-            last[ident] = Trace(key)
+            nd = _ND.search(rest)
+            last[ident] = Trace(key, nd=rest if nd else "")
             out.append(last[ident])
             continue
         trace = last.get(ident)
@@ -332,15 +352,24 @@ class Tracer:
                     place.monitor.kill()
                 self.world.run(["nft", "delete", "table", "inet", TABLE], ns=place.ns)
 
-    def decisions(self, keys: Sequence[Key]) -> list[list[Decision]]:
-        """Each key's decisions, in every place: the rules its first packet met."""
+    def decisions(self, keys: Sequence[Key], targets: Sequence[str] = ()) -> list[list[Decision]]:
+        """Each key's decisions, in every place: the rules its first packet met. A flow to
+        `targets[i]` (its destination address) that nothing dropped, where a place dropped
+        the neighbour discovery about that address, gets that drop (its loss is the
+        discovery's: without it the packet never left the last hop)."""
         found: list[list[Decision]] = [[] for _ in keys]
+        nd_drops: list[tuple[str, Decision]] = []
         exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
         by_key: dict[tuple[str, int, int, int], list[int]] = {}
         for i, k in enumerate(keys):
             by_key.setdefault(k.loose, []).append(i)
         for place in self.places:
             for trace in parse("".join(place.text)):
+                if trace.nd:
+                    for event in trace.events:
+                        d = place.decision(*event)
+                        if d is not None and d.drops:
+                            nd_drops.append((trace.nd, replace(d, nd=True)))
                 if trace.key is None:
                     continue
                 index = exact.get(trace.key)
@@ -353,4 +382,9 @@ class Tracer:
                     d = place.decision(*event)
                     if d is not None and d not in found[index]:
                         found[index].append(d)
+        for i, target in enumerate(targets):
+            if target and not any(d.drops for d in found[i]):
+                for nd, d in nd_drops:
+                    if concerns(nd, target) and d not in found[i]:
+                        found[i].append(d)
         return [settle(f) for f in found]
