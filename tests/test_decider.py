@@ -148,6 +148,10 @@ def test_explore_names_the_rule_each_flow_met_in_the_users_words() -> None:
         "pc", "router", "tcp/2222", "v4"
     )
     assert "redirect to :7) in table ip nat at decider.nft:43" in said("pc", "sshbox", "tcp/8080", "v4")
+    # where the DNAT map and the redirect sent them (the listener on router:2222 saw nothing)
+    assert first[("pc", "router", "tcp/2222", "v4")]["landed_at"] == "sshbox:22"
+    assert first[("pc", "sshbox", "tcp/8080", "v4")]["landed_at"] == "router:7"
+    assert first[("pc", "sshbox", "tcp/22", "v4")]["landed_at"] is None
     # the rule the named counter's packet matched, not the other one sharing its counter
     assert said("pc", "sshbox", "tcp/5001", "v4") == (
         'router: accepted by forward rule 3 (tcp dport 5001 counter name "shared" accept)'
@@ -167,6 +171,10 @@ def test_explore_names_the_rule_each_flow_met_in_the_users_words() -> None:
     assert {k: v["decided_by"] for k, v in again.items() if v["outcome"] == first[k]["outcome"]} == {
         k: v["decided_by"] for k, v in first.items() if v["outcome"] == again[k]["outcome"]
     }
+    table = subprocess.run(
+        [*NSLAB, "explore", "--lab", str(LAB)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    ).stdout
+    assert "  tcp/2222 v4  accepted at sshbox:22: router: translated by prerouting rule 1" in table
     assert host_snapshot() == before
 
 

@@ -143,7 +143,16 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     assert "probing 160 flows" in r.stderr  # progress on the long wait
     rows = json.loads(r.stdout)
     assert len(rows) == 160
-    assert set(rows[0]) == {"from", "to", "service", "family", "outcome", "decided_by", "seen_from"}
+    assert set(rows[0]) == {
+        "from",
+        "to",
+        "service",
+        "family",
+        "outcome",
+        "decided_by",
+        "seen_from",
+        "landed_at",
+    }
     flow = _by_flow(rows)
     # the LAN reaches the DMZ on 443 and 5432 only (rule 3), both families
     for family in ("v4", "v6"):
@@ -229,6 +238,7 @@ def test_diff_prints_only_the_flows_a_change_changes(tmp_path: Path) -> None:
         "outcome": "dropped",
         "decided_by": "edge: dropped by forward rule 7 (counter drop) in table inet edge at dmz-edge.nft:19",
         "seen_from": None,
+        "landed_at": None,
     }
     text = nslab("diff", "--lab", str(mine), "--against", str(DMZ))
     assert text.returncode == 1 and "4 flow(s) changed" in text.stdout

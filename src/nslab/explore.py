@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from nslab import trace
 from nslab.errors import ProbeError
 from nslab.evidence import Decision
-from nslab.flows import Flow, Place, places
+from nslab.flows import Flow, Place, own_addresses, places
 from nslab.ports import LOST, Outcome, Prober
 from nslab.session import LabSession
 
@@ -37,9 +37,20 @@ class Verdict:
     outcome: str
     decided_by: str = ""
     seen_from: str | None = None
+    landed_at: str | None = None  # where a DNAT sent it: "sshbox:22" (None: where it was sent)
 
     def as_json(self) -> dict[str, str | None]:
-        return {"outcome": self.outcome, "decided_by": self.decided_by, "seen_from": self.seen_from}
+        return {
+            "outcome": self.outcome,
+            "decided_by": self.decided_by,
+            "seen_from": self.seen_from,
+            "landed_at": self.landed_at,
+        }
+
+    @property
+    def words(self) -> str:
+        """`accepted at sshbox:22` for a flow a DNAT sent elsewhere, else the outcome."""
+        return self.outcome + (f" at {self.landed_at}" if self.landed_at else "")
 
 
 @dataclass(frozen=True)
@@ -173,10 +184,20 @@ class Explorer:
         decided = tracer.decisions(keys, [self._dst(f) for f in flows])
         outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
         seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
-        return [
-            Measured(flow, Verdict(outcome, decided_by(found, outcome in LOST), peer))
-            for flow, outcome, found, peer in zip(flows, outcomes, decided, seen, strict=True)
+        landed = [
+            self._landed(to) if to and o not in LOST else None
+            for to, o in zip(tracer.landed, outcomes, strict=True)
         ]
+        return [
+            Measured(flow, Verdict(outcome, decided_by(found, outcome in LOST), peer, at))
+            for flow, outcome, found, peer, at in zip(flows, outcomes, decided, seen, landed, strict=True)
+        ]
+
+    def _landed(self, to: tuple[str, int]) -> str:
+        """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
+        address, port = to
+        own = next((p for p, addrs in own_addresses(self.session.lab).items() if address in addrs), address)
+        return f"{own}:{port}" if port else own
 
     def _seen_from(
         self, flows: Sequence[Flow], raws: Sequence[dict[str, object]], through: Sequence[bool]

@@ -101,6 +101,7 @@ class Trace:
     key: Key | None
     events: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # family table chain kind text
     nd: str = ""  # a neighbour discovery packet's headers ("" for any other packet)
+    to: tuple[str, int] = ("", 0)  # the packet's destination address and port as this chain saw it
 
 
 _ND = re.compile(r"\bicmpv6 type nd-neighbor-(solicit|advert)\b")
@@ -147,7 +148,12 @@ def parse(text: str) -> list[Trace]:
             if key is not None and prev is not None and prev.key is not None and key.same_packet(prev.key):
                 key = prev.key
             nd = _ND.search(rest)
-            last[ident] = Trace(key, nd=rest if nd else "")
+            daddr, dport = (
+                re.search(r"\bip6? daddr (\S+)", rest),
+                re.search(r"\b(?:tcp|udp) dport (\d+)", rest),
+            )
+            to = (daddr[1] if daddr else "", int(dport[1]) if dport else 0)
+            last[ident] = Trace(key, nd=rest if nd else "", to=to)
             out.append(last[ident])
             continue
         trace = last.get(ident)
@@ -262,6 +268,9 @@ class Tracer:
         self.places: list[Place] = []
         self.specs = list(places)
         self.written = written  # the lab's ruleset files' rules (nslab.sources)
+        # after decisions(): where each flow's first packet was last headed, where a DNAT
+        # changed that (address, port); None where nothing did
+        self.landed: list[tuple[str, int] | None] = []
 
     def _place(self, spec: str) -> Place:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
@@ -359,6 +368,8 @@ class Tracer:
         discovery's: without it the packet never left the last hop)."""
         found: list[list[Decision]] = [[] for _ in keys]
         nd_drops: list[tuple[str, Decision]] = []
+        self.landed = [None] * len(keys)
+        moved: set[int] = set()  # flows a DNAT or redirect sent elsewhere
         exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
         by_key: dict[tuple[str, int, int, int], list[int]] = {}
         for i, k in enumerate(keys):
@@ -378,10 +389,14 @@ class Tracer:
                     index = same[0] if len(same) == 1 else None
                 if index is None:
                     continue
+                if index in moved:
+                    self.landed[index] = trace.to  # a chain after the DNAT sees the new destination
                 for event in trace.events:
                     d = place.decision(*event)
                     if d is not None and d not in found[index]:
                         found[index].append(d)
+                    if d is not None and d.target in ("DNAT", "REDIRECT"):
+                        moved.add(index)
         for i, target in enumerate(targets):
             if target and not any(d.drops for d in found[i]):
                 for nd, d in nd_drops:
