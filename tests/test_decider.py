@@ -195,6 +195,10 @@ def test_a_scenario_names_what_explore_names_and_rejects_stay_rejected() -> None
         assert [d.describe(counted=False) for d in conn.evidence.deciding(lost=False)] == [SERVICES]
         # the step `the verdict was decided by "..."` matches the file and line
         assert any("decider.nft:19" in n for d in conn.evidence.decisions for n in d.names())
+        # where the DNAT map sent it, as explore says (the router's conntrack entry)
+        session.listen("sshbox", "tcp", 22)
+        forwarded = session.connect("pc", "router", "tcp", 2222)
+        assert forwarded.why().startswith("accepted at sshbox:22; "), forwarded.why()
         session.listen("sshbox", "tcp", 5001)
         shared = session.connect("pc", "sshbox", "tcp", 5001)
         assert shared.outcome.outcome == "accepted"

@@ -142,13 +142,15 @@ class Connection:
     evidence: Evidence = field(default_factory=Evidence)
     note: str = ""  # what the evidence alone would leave a reader to guess
     spoofed: str = ""  # the source address it was sent from, where not its own
+    landed: str = ""  # where a DNAT or redirect sent it: "sshbox:22"
 
     @property
     def lost(self) -> bool:
         return self.outcome.lost
 
     def why(self) -> str:
-        return f"{self.outcome.words()}; {self.evidence.summary(lost=self.lost)}" + (
+        at = f" at {self.landed}" if self.landed else ""
+        return f"{self.outcome.words()}{at}; {self.evidence.summary(lost=self.lost)}" + (
             f"; {self.note}" if self.note else ""
         )
 
