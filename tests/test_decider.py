@@ -15,7 +15,7 @@ from conftest import DATA, ROOT, host_snapshot, needs_netns
 
 from nslab import parse, trace
 from nslab.config import Settings
-from nslab.evidence import decisions
+from nslab.evidence import Evidence, decisions
 from nslab.session import LabSession
 
 LAB = ROOT / "tests" / "labs" / "decider.toml"
@@ -206,3 +206,27 @@ def test_a_scenario_names_what_explore_names_and_rejects_stay_rejected() -> None
     finally:
         session.close()
     assert host_snapshot() == before
+
+
+def test_a_loss_to_neighbour_discovery_names_the_rule_that_dropped_it() -> None:
+    """With rule coverage on, nslab's own rule counts the neighbour discovery a rule could
+    match and takes it off the rule's count. A ping lost because the router dropped the
+    discovery read "no firewall rule or policy counted its packets"; it names that rule."""
+    text = (
+        "*filter\n:INPUT DROP [0:0]\n"
+        "[{n}:72] -A INPUT -i eth1 -p ipv6-icmp -m comment --comment nslab-nd\n"
+        "[{n}:72] -A INPUT -i eth1 -j DROP\nCOMMIT\n"
+    )
+    before, after = parse.iptables_save(text.format(n=0)), parse.iptables_save(text.format(n=2))
+    ev = Evidence(tuple(decisions({"router": before}, {"router": after})))
+    assert ev.summary(lost=True) == (
+        "neighbour discovery failed: router: dropped by INPUT rule 1 (-i eth1 -j DROP) (+2 packets)"
+    )
+    assert ev.deciding(lost=False) == []
+    # a drop of the probe's own packets is what decided, not the discovery
+    both = text.replace("COMMIT", "[{n}:120] -A INPUT -p tcp -j DROP\nCOMMIT")
+    before, after = parse.iptables_save(both.format(n=0)), parse.iptables_save(both.format(n=2))
+    ev = Evidence(tuple(decisions({"router": before}, {"router": after})))
+    assert [d.describe(counted=False) for d in ev.deciding(lost=True)] == [
+        "router: dropped by INPUT rule 2 (-p tcp -j DROP)"
+    ]

@@ -125,8 +125,9 @@ class Evidence:
     decisions: tuple[Decision, ...] = ()
 
     def deciding(self, *, lost: bool) -> list[Decision]:
-        """The decisions behind a verdict: what dropped for a loss, what accepted otherwise."""
-        return [d for d in self.decisions if d.drops == lost]
+        """The decisions behind a verdict: what dropped for a loss, what accepted otherwise;
+        a rule that dropped neighbour discovery only where nothing dropped the probe."""
+        return deciders(self.decisions, lost=lost)
 
     def summary(self, *, lost: bool) -> str:
         found = self.deciding(lost=lost)
@@ -143,13 +144,25 @@ class Evidence:
         return "no firewall rule or policy counted its packets"
 
 
-def _counted(chain: Chain | None, index: int, spec: str) -> int:
-    """Packets the same rule had counted before (0 for a rule that was not there)."""
+def deciders(found: Sequence[Decision], *, lost: bool) -> list[Decision]:
+    """What dropped a lost probe (what accepted one that got through); a rule that
+    dropped the neighbour discovery it needed only where nothing dropped the probe."""
+    chosen = [d for d in found if d.drops == lost]
+    if any(not d.nd for d in chosen):
+        return [d for d in chosen if not d.nd]
+    return chosen
+
+
+def _counted(chain: Chain | None, index: int, spec: str, nd: bool = False) -> int:
+    """Packets the same rule had counted before (0 for a rule that was not there); `nd`:
+    the neighbour discovery nslab's rule counted for it."""
     if chain is None:
         return 0
     if index < len(chain.rules) and chain.rules[index].spec == spec:
-        return chain.rules[index].packets or 0
-    return next((r.packets or 0 for r in chain.rules if r.spec == spec), 0)
+        rule = chain.rules[index]
+    else:
+        rule = next((r for r in chain.rules if r.spec == spec), None)
+    return 0 if rule is None else (rule.nd if nd else rule.packets) or 0
 
 
 def filters(kind: str | None, table: str) -> bool:
@@ -211,6 +224,14 @@ def decisions(
                         continue
                     if where == HOST and HOUSEKEEPING.fullmatch(rule.spec):
                         continue
+                    # the neighbour discovery nslab counted for a dropping rule (rule
+                    # coverage's count): a loss with no drop of its own was the discovery's
+                    nd = (rule.nd or 0) - _counted(prev, i, rule.spec, nd=True)
+                    if nd > 0 and rule.target in DROPS:
+                        d = Decision(
+                            where, table.name, chain.name, i + 1, rule.target, rule.spec, nd, len(chain.rules)
+                        )
+                        found.append(attach(replace(d, nd=True), written))
                     grew = rule.packets - _counted(prev, i, rule.spec)
                     if grew > 0:
                         d = Decision(

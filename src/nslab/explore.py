@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from nslab import trace
 from nslab.errors import ProbeError
-from nslab.evidence import Decision
+from nslab.evidence import Decision, deciders
 from nslab.flows import Flow, Place, own_addresses, places
 from nslab.ports import LOST, Outcome, Prober
 from nslab.session import LabSession
@@ -62,7 +62,7 @@ class Measured:
 def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
     """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
     later packets (its replies) did not decide it where another rule accepted its first."""
-    found = [d for d in evidence_decisions if d.drops == lost]
+    found = deciders(evidence_decisions, lost=lost)
     first = [d for d in found if "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
         found = first

@@ -223,6 +223,7 @@ class Rule:
     target: str | None
     packets: int | None = None
     bytes: int | None = None
+    nd: int | None = None  # neighbour discovery nslab's own rule counted for it (taken off packets)
 
 
 @dataclass
@@ -315,10 +316,11 @@ def iptables_save(text: str) -> Ruleset:
         if "--comment" in args and args[args.index("--comment") + 1].startswith(NSLAB_OWN):
             nd[key] = nd.get(key, 0) + (packets or 0)  # rule coverage's ND count: the next rule's
             continue
-        if key in nd and packets is not None:  # neighbour discovery is housekeeping, never a verdict
-            packets -= nd.pop(key)
+        nd_packets = nd.pop(key, None)
+        if nd_packets is not None and packets is not None:  # neighbour discovery is housekeeping
+            packets -= nd_packets
         spec = " ".join(a if _PLAIN.fullmatch(a) else shlex.quote(a) for a in args[2:])
-        chain.rules.append(Rule(chain_name, spec, target, packets, nbytes))
+        chain.rules.append(Rule(chain_name, spec, target, packets, nbytes, nd_packets))
     return rs
 
 
@@ -542,6 +544,7 @@ def nft_json(text: str) -> Ruleset:
                 None,
             )
             counter = counter or own.get(NSLAB_COUNT)
+            nd_packets = own[NSLAB_ND].get("packets", 0) if NSLAB_ND in own else None
             if counter and NSLAB_ND in own:  # neighbour discovery is housekeeping, never a verdict
                 counter = {k: counter[k] - own[NSLAB_ND].get(k, 0) for k in ("packets", "bytes")}
             target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)
@@ -558,6 +561,7 @@ def nft_json(text: str) -> Ruleset:
                     target,
                     counter["packets"] if counter else None,
                     counter["bytes"] if counter else None,
+                    nd_packets,
                 )
             )
     _inherit_kinds(rs)
