@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from nslab.parse import Chain, Ruleset
+from nslab.parse import Chain, Rule, Ruleset
 
 DROPS = ("DROP", "REJECT")
 VERDICTS = ("ACCEPT", *DROPS)
@@ -158,9 +158,8 @@ def _counted(chain: Chain | None, index: int, spec: str, nd: bool = False) -> in
     the neighbour discovery nslab's rule counted for it."""
     if chain is None:
         return 0
-    if index < len(chain.rules) and chain.rules[index].spec == spec:
-        rule = chain.rules[index]
-    else:
+    rule: Rule | None = chain.rules[index] if index < len(chain.rules) else None
+    if rule is None or rule.spec != spec:
         rule = next((r for r in chain.rules if r.spec == spec), None)
     return 0 if rule is None else (rule.nd if nd else rule.packets) or 0
 
