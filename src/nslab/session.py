@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import html
 import ipaddress
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from nslab import diagnostics, flows, parse, ports, probe, sources
+from nslab import diagnostics, landing, parse, ports, probe, sources
 from nslab import firewalls as firewalls_registry
 from nslab.commands import Result
 from nslab.config import Settings
@@ -399,45 +398,13 @@ class LabSession:
             )
         outcome = ports.Outcome.from_reply(raw)
         note = self.unrouted_rejects(src, service, outcome, evidence)
+        # where a DNAT or redirect sent it (nslab.landing)
+        landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
         self.last_connection = ports.Connection(
-            src, dest, str(spec["dst"]), service, outcome, evidence, note, landed=self.landed(raw, evidence)
+            src, dest, str(spec["dst"]), service, outcome, evidence, note, landed=landed
         )
         self.last_verdict = self.last_connection
         return self.last_connection
-
-    def landed(self, raw: dict[str, object], evidence: ports.Evidence) -> str:
-        """Where a DNAT or redirect sent a probe that got through (`sshbox:22`), from the
-        translating place's conntrack entry: its reply comes from there. "" otherwise. The
-        places asked: the one whose NAT rule counted, else those whose ruleset files
-        translate destinations (a rule without `counter` counts nothing)."""
-        if raw.get("outcome") in ports.LOST or not raw.get("sport"):
-            return ""
-        moved = [d.where for d in evidence.decisions if d.target in ("DNAT", "REDIRECT")] or [
-            where
-            for (where, _, _), rules in self.written.items()
-            if any(re.search(r"\b(dnat|redirect)\b", r.text, re.I) for r in rules)
-        ]
-        for where in dict.fromkeys(moved):
-            try:
-                found = self._landed_in(where, str(raw["sport"]))
-            except ProbeError:  # no conntrack tool there: where it landed goes unsaid, not wrong
-                return ""
-            if found is not None:
-                return found
-        return ""
-
-    def _landed_in(self, where: str, sport: str) -> str | None:
-        for f in probe.flows(self.w, None if where == "host" else where):
-            sent, came = (
-                (f.original.get("dst"), f.original.get("dport")),
-                (f.reply.get("src"), f.reply.get("sport")),
-            )
-            if f.original.get("sport") == sport and came[0] and came != sent:
-                address = f.reply["src"]
-                own = flows.own_addresses(self.lab)
-                place = next((p for p, addrs in own.items() if address in addrs), address)
-                return f"{place}:{f.reply['sport']}" if f.reply.get("sport") else place
-        return None
 
     def spoofed(
         self, src: str, dest: str, service: ports.Service, source: str, size: int = 0, df: bool = False
