@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import DATA, ROOT, host_snapshot, needs_netns
 
@@ -230,3 +231,28 @@ def test_a_loss_to_neighbour_discovery_names_the_rule_that_dropped_it() -> None:
     assert [d.describe(counted=False) for d in ev.deciding(lost=True)] == [
         "router: dropped by INPUT rule 2 (-p tcp -j DROP)"
     ]
+
+
+@needs_netns
+def test_a_chain_jumped_to_in_a_table_of_any_name_decides_in_explore(tmp_path: Path) -> None:
+    """firewalld's rules live in `table inet firewalld`, its zone's rules in chains the
+    base chains jump to: the trace names them (the verdict named the base chain's rule)."""
+    (tmp_path / "decider.toml").write_text(LAB.read_text())
+    nft = (LAB.parent / "decider.nft").read_text().replace("table inet filter", "table inet firewalld")
+    (tmp_path / "decider.nft").write_text(nft)
+    r = subprocess.run(
+        [*NSLAB, "explore", "--lab", str(tmp_path / "decider.toml"), "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = {(x["from"], x["to"], x["service"], x["family"]): x for x in json.loads(r.stdout)}
+    assert rows[("pc", "router", "tcp/7", "v4")]["decided_by"] == SERVICES.replace(
+        "inet filter", "inet firewalld"
+    )
+    assert rows[("pc", "sshbox", "tcp/22", "v4")]["decided_by"] == (
+        "router: accepted by from_lan rule 3 (tcp dport { 22, 80 } counter accept) in table inet firewalld"
+        " at decider.nft:34"
+    )
