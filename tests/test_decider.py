@@ -204,6 +204,29 @@ def test_a_scenario_names_what_explore_names_and_rejects_stay_rejected() -> None
         shared = session.connect("pc", "sshbox", "tcp", 5001)
         assert shared.outcome.outcome == "accepted"
         assert "packet-too-big" not in shared.evidence.summary(lost=False)
+        # a rule a step put in: the chain no longer holds the file's rules, so no file:line is
+        # guessed, and the rule reads as nft lists it (as explore's trace names it)
+        session.w.run(
+            [
+                "nft",
+                "insert",
+                "rule",
+                "inet",
+                "filter",
+                "forward",
+                "tcp",
+                "dport",
+                "5001",
+                "counter",
+                "accept",
+            ],
+            ns="router",
+            check=True,
+        )
+        again = session.connect("pc", "sshbox", "tcp", 5001)
+        assert [d.describe(counted=False) for d in again.evidence.deciding(lost=False)] == [
+            "router: accepted by forward rule 1 (tcp dport 5001 counter accept) in table inet filter"
+        ]
     finally:
         session.close()
     assert host_snapshot() == before

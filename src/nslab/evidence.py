@@ -54,6 +54,7 @@ class Decision:
     text: str = ""  # the rule as the user's file writes it, else as its tool lists it
     source: str = ""  # where the user's file writes it: "router.nft:36"
     nd: bool = False  # it dropped the neighbour discovery the probe needed, not the probe
+    handle: int | None = None  # an nft rule's handle: its text is looked up by it (nslab.sources)
 
     @property
     def drops(self) -> bool:
@@ -242,6 +243,7 @@ def decisions(
                             rule.spec,
                             grew,
                             len(chain.rules),
+                            handle=rule.handle,
                         )
                         found.append(attach(d, written))
     return settle(found)

@@ -224,6 +224,7 @@ class Rule:
     packets: int | None = None
     bytes: int | None = None
     nd: int | None = None  # neighbour discovery nslab's own rule counted for it (taken off packets)
+    handle: int | None = None  # nft's handle for it (`nft -a list ruleset` names rules by it)
 
 
 @dataclass
@@ -562,6 +563,7 @@ def nft_json(text: str) -> Ruleset:
                     counter["packets"] if counter else None,
                     counter["bytes"] if counter else None,
                     nd_packets,
+                    r.get("handle"),
                 )
             )
     _inherit_kinds(rs)

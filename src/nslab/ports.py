@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nslab import firewalls as firewalls_registry
-from nslab import parse
+from nslab import parse, sources
 from nslab.errors import LabError, ProbeError, TargetError
 from nslab.evidence import Evidence, Sources, decisions
 from nslab.targets.base import Spawned
@@ -219,9 +219,8 @@ class Prober:
                 for k, v in snaps.items()
             }
 
-        return reply["results"], Evidence(
-            tuple(decisions(rulesets(reply["before"]), rulesets(reply["after"]), self.written))
-        )
+        found = decisions(rulesets(reply["before"]), rulesets(reply["after"]), self.written)
+        return reply["results"], Evidence(tuple(sources.listed(self.world, found, firewalls)))
 
     def close(self) -> None:
         if self.child is not None:

@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nslab import firewalls, parse
+from nslab import firewalls, parse, sources
 from nslab.commands import Result, Runner, as_argv
 from nslab.errors import ProbeError
 from nslab.evidence import Evidence, Sources, decisions
@@ -185,7 +185,8 @@ def observe(
     log = getattr(runner, "log", None)
     if log is not None and log.entries and log.entries[-1].stdout == raw.stdout:
         log.entries[-1] = shown  # the report shows the probe, not its wrapping
-    return shown, Evidence(tuple(decisions(_snapshots(before), _snapshots(after), written)))
+    found = decisions(_snapshots(before), _snapshots(after), written)
+    return shown, Evidence(tuple(sources.listed(runner, found, firewalls)))
 
 
 def ping(

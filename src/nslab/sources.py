@@ -18,10 +18,14 @@ not guess which is which (the rule keeps its tool's own text, without a file and
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from nslab import rulemap
-from nslab.evidence import Decision, Written, attach
+from nslab.commands import Runner
+from nslab.evidence import HOST, Decision, Written, attach
 from nslab.lab import Lab
 
 __all__ = ["Decision", "Written", "attach", "of_file", "of_lab"]
@@ -64,4 +68,52 @@ def of_lab(lab: Lab) -> dict[tuple[str, str, str], list[Written]]:
         for r in host.rulesets:
             for key, rules in of_file(host.name, r.kind, r.path).items():
                 out.setdefault(key, []).extend(rules)
+    return out
+
+
+# nft's own listing names rules by handle: `tcp dport 7 counter packets 3 bytes 180 accept # handle 14`
+_BLOCK = re.compile(r"^\s*(table|chain) (\S+(?: \S+)?) \{")
+_RULE = re.compile(r"^\s*(.*\S) # handle (\d+)$")
+COUNTED = re.compile(r"\bcounter packets \d+ bytes \d+")
+
+
+def listed_text(rule: str) -> str:
+    """A rule as nft lists it, without the counts of the moment: `tcp dport 7 counter accept`."""
+    return COUNTED.sub("counter", rule).strip()
+
+
+def nft_texts(listing: str) -> dict[tuple[str, str, int], str]:
+    """`nft -a list ruleset`: (table as nslab names it, chain, handle) -> the rule's text."""
+    out: dict[tuple[str, str, int], str] = {}
+    table = chain = ""
+    for line in listing.splitlines():
+        if m := _BLOCK.match(line):
+            if m[1] == "table":
+                words = m[2].split()
+                table, chain = (m[2] if len(words) == 2 else f"ip {m[2]}"), ""
+            else:
+                chain = m[2].split()[0]
+        elif (m := _RULE.match(line)) and chain:
+            out[(table, chain, int(m[2]))] = listed_text(m[1])
+    return out
+
+
+def listed(runner: Runner, found: Sequence[Decision], places: Sequence[str]) -> list[Decision]:
+    """Native nft rules no ruleset file gives (a step's, a script's), as nft itself lists
+    them, as the trace names them in explore: the same words in a scenario and explore,
+    never nslab's rendering of nft's JSON. One listing a place, only where needed."""
+    tools = {p.partition(":")[0]: p.partition(":")[2] for p in places}
+    wanted = {
+        d.where for d in found if d.handle is not None and not d.source and "nft" in tools.get(d.where, "")
+    }
+    texts = {
+        where: nft_texts(
+            runner.run(["nft", "-a", "list", "ruleset"], ns=None if where == HOST else where).stdout
+        )
+        for where in sorted(wanted)
+    }
+    out = []
+    for d in found:
+        text = texts.get(d.where, {}).get((d.table, d.chain, d.handle or 0))
+        out.append(replace(d, text=text) if text and not d.source else d)
     return out

@@ -31,6 +31,7 @@ from nslab.commands import Runner
 from nslab.errors import TargetError
 from nslab.evidence import HOST, Decision, Sources, attach, decides, filters, policy_decides, settle
 from nslab.parse import Ruleset, nslab_own
+from nslab.sources import listed_text
 from nslab.targets.base import Spawned
 
 TABLE = "nslab_trace"
@@ -164,13 +165,10 @@ def parse(text: str) -> list[Trace]:
     return out
 
 
-_COUNTED = re.compile(r"\bcounter packets \d+ bytes \d+")
-
-
 def rule_text(rest: str) -> str:
     """A traced rule as nft lists it (`nft -a list ruleset`), without its handle, verdict
     and the counts of the moment: `tcp dport 7 counter accept`."""
-    return _COUNTED.sub("counter", rest.partition(" # handle ")[0]).strip()
+    return listed_text(rest.partition(" # handle ")[0])
 
 
 @dataclass
