@@ -13,8 +13,9 @@ falls back to counters around each flow).
 
 Rules are named exactly as the counter evidence names them (nslab.evidence.Decision:
 place, table, chain, 1-based position, target, the rule as its tool prints it): a trace
-line gives the rule's handle, the place's `nft -j list ruleset` its position, and the
-place's own snapshot (iptables-save or nft) its text.
+line gives the rule's handle, the place's `nft -j list ruleset` its position, the place's
+own snapshot (iptables-save or nft) its parsed form, and the trace line itself nft's
+text of it; a lab's ruleset file, where it gives the chain, the user's words and line.
 """
 
 from __future__ import annotations
