@@ -14,6 +14,9 @@ fi
 settings=(net.bridge.bridge-nf-call-iptables="${NSLAB_BRIDGE_NF:-1}")
 [ -z "${NSLAB_V6:-}" ] || settings+=(net.bridge.bridge-nf-call-ip6tables=1)
 [ -z "${NSLAB_GATEWAY:-}" ] || settings+=(net.ipv4.ip_forward="${NSLAB_IP_FORWARD:-1}")
+# the lab's host answers with ICMP errors unthrottled, as every host does (20-networks.sh)
+settings+=(net.ipv4.icmp_ratelimit=0)
+[ -z "${NSLAB_V6:-}" ] || settings+=(net.ipv6.icmp.ratelimit=0)
 # the lab file's own for the lab's host ([lab] sysctls) last: they may undo the ones above
 # (br_netfilter.sh's bridge-nf-call-iptables=0 beside a bridge-family nft ruleset)
 read -ra own <<<"${NSLAB_HOST_SYSCTLS:-}"

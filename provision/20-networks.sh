@@ -28,14 +28,21 @@ v6=${NSLAB_V6:-}
 [ -z "$v6" ] || set_sysctl net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
 hosts=() settings=""
 batch=""
+# ICMP errors are never rate limited in a host (per namespace): with the kernel's defaults
+# (one error a second per destination after a burst of 6) a router's REJECT answered the
+# 6th probe in a row with nothing, and "rejected" read "dropped" from then on.
+limits="net.ipv4.icmp_ratelimit=0"
+[ -z "$v6" ] || limits+=" net.ipv6.icmp.ratelimit=0"
 while read -r host router; do
   hosts+=("$host")
-  [ -n "${NSLAB_ROUTING:-}" ] || continue
-  forward=0
-  [ "$router" != 1 ] || forward=1
-  settings+="netns exec $host sysctl -qw net.ipv4.ip_forward=$forward"
-  [ -z "$v6" ] || settings+=" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
-  [ -z "$v6" ] || settings+=" net.ipv6.conf.all.forwarding=$forward"
+  settings+="netns exec $host sysctl -qw $limits"
+  if [ -n "${NSLAB_ROUTING:-}" ]; then
+    forward=0
+    [ "$router" != 1 ] || forward=1
+    settings+=" net.ipv4.ip_forward=$forward"
+    [ -z "$v6" ] || settings+=" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
+    [ -z "$v6" ] || settings+=" net.ipv6.conf.all.forwarding=$forward"
+  fi
   settings+=$'\n'
 done <<<"$NSLAB_HOSTS"
 # One ip for the namespaces, every host's settings (before any link is made in it) and

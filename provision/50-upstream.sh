@@ -20,7 +20,9 @@ v6=${NSLAB_ISP_ADDRESS6:-}
 link="link add $NSLAB_UPLINK type veth peer name $NSLAB_UPLINK_PEER netns $isp"
 batch=""
 netns_lines "$isp"
-[ -z "$v6" ] || batch+="netns exec $isp sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"$'\n'
+limits="net.ipv4.icmp_ratelimit=0" # ICMP errors unthrottled, as in every host (20-networks.sh)
+[ -z "$v6" ] || limits+=" net.ipv6.icmp.ratelimit=0 net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0"
+batch+="netns exec $isp sysctl -qw $limits"$'\n'
 if [ -z "$via" ]; then # the lab's host: the namespace, the link and its side in one ip
   has_link "$NSLAB_UPLINK" || batch+=$link$'\n'
   uplink_lines

@@ -172,8 +172,9 @@ def test_a_rule_only_neighbour_discovery_matches_is_reported_0() -> None:
         probe = session.connect("a", "b", "tcp", 80, v6=True)
         assert probe.outcome.outcome == "accepted"
         # nslab's count stands in for the rule's missing counter: "which rule decided" names it
-        assert "b: accepted by input rule 3 (tcp dport { 80, 8080 } accept) in table inet b (+1 packets)" in (
-            probe.evidence.summary(lost=False)
+        assert (
+            "b: accepted by input rule 3 (tcp dport { 80, 8080 } accept) in table inet b"
+            " at ndcov.nft:8 (+1 packets)" in probe.evidence.summary(lost=False)
         )
         raw = json.loads(session.w.run(["nft", "-j", "list", "ruleset"], ns="b").stdout)["nftables"]
         nd = [r["rule"] for r in raw if r.get("rule", {}).get("comment") == "nslab-nd"]

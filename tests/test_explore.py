@@ -143,7 +143,16 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     assert "probing 160 flows" in r.stderr  # progress on the long wait
     rows = json.loads(r.stdout)
     assert len(rows) == 160
-    assert set(rows[0]) == {"from", "to", "service", "family", "outcome", "decided_by", "seen_from"}
+    assert set(rows[0]) == {
+        "from",
+        "to",
+        "service",
+        "family",
+        "outcome",
+        "decided_by",
+        "seen_from",
+        "landed_at",
+    }
     flow = _by_flow(rows)
     # the LAN reaches the DMZ on 443 and 5432 only (rule 3), both families
     for family in ("v4", "v6"):
@@ -151,7 +160,10 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
         assert ok["outcome"] == "accepted" and "forward rule 3 (" in ok["decided_by"], ok
         assert "established" not in ok["decided_by"]  # the replies' rule did not decide it
         no = flow[("pc", "web", "tcp/80", family)]
-        assert no["outcome"] == "dropped" and "dropped by forward rule 7 (drop)" in no["decided_by"], no
+        assert no["outcome"] == "dropped" and (
+            "dropped by forward rule 7 (counter drop) in table inet edge at dmz-edge.nft:19"
+            in no["decided_by"]
+        ), no
     # the DMZ never starts a connection to the LAN
     assert flow[("web", "pc", "tcp/443", "v4")]["outcome"] == "dropped"
     # out by the uplink, masqueraded: the internet sees the edge's uplink address
@@ -224,8 +236,9 @@ def test_diff_prints_only_the_flows_a_change_changes(tmp_path: Path) -> None:
     assert one["before"]["outcome"] == "accepted" and "forward rule 3 (" in one["before"]["decided_by"]
     assert one["after"] == {
         "outcome": "dropped",
-        "decided_by": "edge: dropped by forward rule 7 (drop) in table inet edge",
+        "decided_by": "edge: dropped by forward rule 7 (counter drop) in table inet edge at dmz-edge.nft:19",
         "seen_from": None,
+        "landed_at": None,
     }
     text = nslab("diff", "--lab", str(mine), "--against", str(DMZ))
     assert text.returncode == 1 and "4 flow(s) changed" in text.stdout
@@ -284,7 +297,7 @@ def test_the_reachability_step_fails_with_only_the_flows_that_changed(tmp_path: 
     assert bad.returncode == 1
     assert "3 of 161 flows differ from dmz.reach:" in bad.stdout, bad.stdout[-3000:]
     assert "pc -> db tcp/443 v4: dropped -> accepted (edge: accepted by forward rule 3 (" in bad.stdout
-    assert "web -> pc icmp v6: appeared: lost (edge: dropped by forward rule 7 (drop)" in bad.stdout
+    assert "web -> pc icmp v6: appeared: lost (edge: dropped by forward rule 7 (counter drop)" in bad.stdout
     assert "pc -> gone tcp/22 v4: disappeared (was accepted)" in bad.stdout
 
 

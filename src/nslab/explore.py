@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from nslab import trace
 from nslab.errors import ProbeError
-from nslab.evidence import Decision
-from nslab.flows import Flow, Place, places
+from nslab.evidence import Decision, deciders
+from nslab.flows import Flow, Place, own_addresses, places
 from nslab.ports import LOST, Outcome, Prober
 from nslab.session import LabSession
 
@@ -47,9 +47,20 @@ class Verdict:
     outcome: str
     decided_by: str = ""
     seen_from: str | None = None
+    landed_at: str | None = None  # where a DNAT sent it: "sshbox:22" (None: where it was sent)
 
     def as_json(self) -> dict[str, str | None]:
-        return {"outcome": self.outcome, "decided_by": self.decided_by, "seen_from": self.seen_from}
+        return {
+            "outcome": self.outcome,
+            "decided_by": self.decided_by,
+            "seen_from": self.seen_from,
+            "landed_at": self.landed_at,
+        }
+
+    @property
+    def words(self) -> str:
+        """`accepted at sshbox:22` for a flow a DNAT sent elsewhere, else the outcome."""
+        return self.outcome + (f" at {self.landed_at}" if self.landed_at else "")
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class Measured:
 def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
     """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
     later packets (its replies) did not decide it where another rule accepted its first."""
-    found = [d for d in evidence_decisions if d.drops == lost]
+    found = deciders(evidence_decisions, lost=lost)
     first = [d for d in found if "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
         found = first
@@ -189,7 +200,7 @@ class Explorer:
     def _traced(self, flows: Sequence[Flow]) -> list[Measured]:
         """One batch under nftables' trace: every flow's rules from its first packet."""
         w = self.session.w
-        tracer = trace.Tracer(w, w.spawn, self.session.firewalls)
+        tracer = trace.Tracer(w, w.spawn, self.session.firewalls, self.session.written)
         tracer.start()
         try:
             raws = self._batch(flows)
@@ -203,13 +214,23 @@ class Explorer:
             else trace.Key("icmp", 0, int(str(r.get("ident") or 0)))
             for f, r in zip(flows, raws, strict=True)
         ]
-        decided = tracer.decisions(keys)
+        decided = tracer.decisions(keys, [self._dst(f) for f in flows])
         outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
         seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
-        return [
-            Measured(flow, Verdict(outcome, decided_by(found, outcome in LOST), peer))
-            for flow, outcome, found, peer in zip(flows, outcomes, decided, seen, strict=True)
+        landed = [
+            self._landed(to) if to and o not in LOST else None
+            for to, o in zip(tracer.landed, outcomes, strict=True)
         ]
+        return [
+            Measured(flow, Verdict(outcome, decided_by(found, outcome in LOST), peer, at))
+            for flow, outcome, found, peer, at in zip(flows, outcomes, decided, seen, landed, strict=True)
+        ]
+
+    def _landed(self, to: tuple[str, int]) -> str:
+        """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
+        address, port = to
+        own = next((p for p, addrs in own_addresses(self.session.lab).items() if address in addrs), address)
+        return f"{own}:{port}" if port else own
 
     def _seen_from(
         self, flows: Sequence[Flow], raws: Sequence[dict[str, object]], through: Sequence[bool]

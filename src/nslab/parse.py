@@ -223,6 +223,8 @@ class Rule:
     target: str | None
     packets: int | None = None
     bytes: int | None = None
+    nd: int | None = None  # neighbour discovery nslab's own rule counted for it (taken off packets)
+    handle: int | None = None  # nft's handle for it (`nft -a list ruleset` names rules by it)
 
 
 @dataclass
@@ -315,10 +317,11 @@ def iptables_save(text: str) -> Ruleset:
         if "--comment" in args and args[args.index("--comment") + 1].startswith(NSLAB_OWN):
             nd[key] = nd.get(key, 0) + (packets or 0)  # rule coverage's ND count: the next rule's
             continue
-        if key in nd and packets is not None:  # neighbour discovery is housekeeping, never a verdict
-            packets -= nd.pop(key)
+        nd_packets = nd.pop(key, None)
+        if nd_packets is not None and packets is not None:  # neighbour discovery is housekeeping
+            packets -= nd_packets
         spec = " ".join(a if _PLAIN.fullmatch(a) else shlex.quote(a) for a in args[2:])
-        chain.rules.append(Rule(chain_name, spec, target, packets, nbytes))
+        chain.rules.append(Rule(chain_name, spec, target, packets, nbytes, nd_packets))
     return rs
 
 
@@ -410,6 +413,15 @@ def _nft_value(value: object) -> str:
         if "range" in value:
             low, high = value["range"]
             return f"{_nft_value(low)}-{_nft_value(high)}"
+        if "concat" in value:  # `10.92.2.10 . 22`: an address and a port in one map value
+            return " . ".join(_nft_value(v) for v in value["concat"])
+        if "map" in value:  # `tcp dport map { 2222 : 10.92.2.10 . 22 }`, as nft lists it
+            m = value["map"]
+            pairs = m["data"].get("set", []) if isinstance(m.get("data"), dict) else []
+            data = ", ".join(f"{_nft_value(k)} : {_nft_value(v)}" for k, v in pairs)
+            return f"{_nft_left(m['key'])} map {{ {data} }}" if pairs else f"{_nft_left(m['key'])} map"
+        if any(k in value for k in ("payload", "meta", "ct", "fib")):
+            return _nft_left(value)  # type: ignore[arg-type]
         return json.dumps(value, sort_keys=True)
     if isinstance(value, list):
         return ",".join(_nft_value(v) for v in value)
@@ -447,8 +459,13 @@ def _nft_statement(stmt: dict[str, object]) -> str:
     if key == "reject" and isinstance(arg, dict) and arg.get("expr"):
         return f"reject with {arg.get('type', 'icmp')} {arg['expr']}"
     if key in ("dnat", "snat") and isinstance(arg, dict):
-        port = f":{arg['port']}" if "port" in arg else ""
-        return f"{key} to {arg.get('addr', '')}{port}"
+        # as nft lists it: `dnat ip to tcp dport map { 2222 : 10.92.2.10 . 22 }` (the
+        # family where the rule gives one: an inet table's), `snat to 10.0.0.1:80`
+        port = f":{_nft_value(arg['port'])}" if "port" in arg else ""
+        family = f" {arg['family']}" if arg.get("family") else ""
+        return f"{key}{family} to {_nft_value(arg.get('addr', ''))}{port}"
+    if key in ("redirect", "masquerade") and isinstance(arg, dict) and "port" in arg:
+        return f"{key} to :{_nft_value(arg['port'])}"  # `redirect to :80`
     return key  # accept, drop, counter, masquerade, return, log ...
 
 
@@ -484,6 +501,17 @@ def nft_json(text: str) -> Ruleset:
         (c["family"], c["table"], c["name"]): c for i in items if isinstance(c := i.get("counter"), dict)
     }
     rs.counters = {c["name"]: int(c["packets"]) for c in named.values()}
+    # a named counter two rules share counts for both: its growth says neither which one
+    # matched (an IPv4 frag-needed was credited to `icmpv6 type packet-too-big`), so such a
+    # rule has no count of its own here (the trace names the rule that matched)
+    uses: dict[tuple[str, str, str], int] = {}
+    for i in items:
+        r = i.get("rule")
+        for e in r.get("expr", []) if isinstance(r, dict) else []:
+            if isinstance(e.get("counter"), str):
+                key = (r["family"], r["table"], e["counter"])
+                uses[key] = uses.get(key, 0) + 1
+    shared = {k for k, n in uses.items() if n > 1}
     pending: dict[tuple[str, str], dict[str, dict[str, int]]] = {}  # nslab's rules before the next
     for item in items:
         if "table" in item:
@@ -508,6 +536,8 @@ def nft_json(text: str) -> Ruleset:
                 (
                     e["counter"]
                     if isinstance(e["counter"], dict)
+                    else None
+                    if (r["family"], r["table"], e["counter"]) in shared
                     else named.get((r["family"], r["table"], e["counter"]))
                     for e in exprs
                     if "counter" in e
@@ -515,6 +545,7 @@ def nft_json(text: str) -> Ruleset:
                 None,
             )
             counter = counter or own.get(NSLAB_COUNT)
+            nd_packets = own[NSLAB_ND].get("packets", 0) if NSLAB_ND in own else None
             if counter and NSLAB_ND in own:  # neighbour discovery is housekeeping, never a verdict
                 counter = {k: counter[k] - own[NSLAB_ND].get(k, 0) for k in ("packets", "bytes")}
             target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)
@@ -531,6 +562,25 @@ def nft_json(text: str) -> Ruleset:
                     target,
                     counter["packets"] if counter else None,
                     counter["bytes"] if counter else None,
+                    nd_packets,
+                    r.get("handle"),
                 )
             )
+    _inherit_kinds(rs)
     return rs
+
+
+def _inherit_kinds(rs: Ruleset) -> None:
+    """A chain jumped to (or goto'd) from a base chain takes its type: firewalld's
+    filter_IN_public_allow, in table inet firewalld, filters as filter_INPUT does, so its
+    rules decide verdicts (they were never named)."""
+    for _ in range(sum(len(t.chains) for t in rs.tables.values())):
+        changed = False
+        for table in rs.tables.values():
+            for chain in table.chains.values():
+                for rule in chain.rules if chain.kind else ():
+                    callee = table.chains.get(rule.target or "")
+                    if callee is not None and callee.kind is None and callee.policy is None:
+                        callee.kind, changed = chain.kind, True
+        if not changed:
+            return

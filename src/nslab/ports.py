@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nslab import firewalls as firewalls_registry
-from nslab import parse
+from nslab import parse, sources
 from nslab.errors import LabError, ProbeError, TargetError
-from nslab.evidence import Evidence, decisions
+from nslab.evidence import Evidence, Sources, decisions
 from nslab.targets.base import Spawned
 
 PROTOCOLS = ("tcp", "udp")
@@ -142,13 +142,15 @@ class Connection:
     evidence: Evidence = field(default_factory=Evidence)
     note: str = ""  # what the evidence alone would leave a reader to guess
     spoofed: str = ""  # the source address it was sent from, where not its own
+    landed: str = ""  # where a DNAT or redirect sent it: "sshbox:22"
 
     @property
     def lost(self) -> bool:
         return self.outcome.lost
 
     def why(self) -> str:
-        return f"{self.outcome.words()}; {self.evidence.summary(lost=self.lost)}" + (
+        at = f" at {self.landed}" if self.landed else ""
+        return f"{self.outcome.words()}{at}; {self.evidence.summary(lost=self.lost)}" + (
             f"; {self.note}" if self.note else ""
         )
 
@@ -164,6 +166,7 @@ class Prober:
         self.world = world
         self.child: Spawned | None = None
         self.next_id = 0
+        self.written: Sources | None = None  # the lab's rules as its files write them (nslab.sources)
 
     def _started(self) -> Spawned:
         if self.child is None:
@@ -216,9 +219,8 @@ class Prober:
                 for k, v in snaps.items()
             }
 
-        return reply["results"], Evidence(
-            tuple(decisions(rulesets(reply["before"]), rulesets(reply["after"])))
-        )
+        found = decisions(rulesets(reply["before"]), rulesets(reply["after"]), self.written)
+        return reply["results"], Evidence(tuple(sources.listed(self.world, found, firewalls)))
 
     def close(self) -> None:
         if self.child is not None:

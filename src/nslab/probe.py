@@ -15,10 +15,10 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nslab import firewalls, parse
+from nslab import firewalls, parse, sources
 from nslab.commands import Result, Runner, as_argv
 from nslab.errors import ProbeError
-from nslab.evidence import Evidence, decisions
+from nslab.evidence import Evidence, Sources, decisions
 from nslab.tools import install_hint
 
 
@@ -166,7 +166,13 @@ def _snapshots(text: str) -> dict[str, parse.Ruleset]:
 
 
 def observe(
-    runner: Runner, argv: list[str], ns: str, *, firewalls: Sequence[str], timeout: float
+    runner: Runner,
+    argv: list[str],
+    ns: str,
+    *,
+    firewalls: Sequence[str],
+    timeout: float,
+    written: Sources | None = None,
 ) -> tuple[Result, Evidence]:
     """Run `argv` in lab namespace `ns` between two counter snapshots of `firewalls`."""
     inner = as_argv(argv, ns)
@@ -179,7 +185,8 @@ def observe(
     log = getattr(runner, "log", None)
     if log is not None and log.entries and log.entries[-1].stdout == raw.stdout:
         log.entries[-1] = shown  # the report shows the probe, not its wrapping
-    return shown, Evidence(tuple(decisions(_snapshots(before), _snapshots(after))))
+    found = decisions(_snapshots(before), _snapshots(after), written)
+    return shown, Evidence(tuple(sources.listed(runner, found, firewalls)))
 
 
 def ping(
@@ -194,6 +201,7 @@ def ping(
     size: int | None = None,
     df: bool = False,
     broadcast: bool = False,
+    written: Sources | None = None,
 ) -> Ping:
     """A measured ping, or ProbeError when ping never got to send (no verdict then), but for
     ping's own refusals, which are claims of their own ("Network is unreachable")."""
@@ -205,6 +213,7 @@ def ping(
         ns,
         firewalls=firewalls,
         timeout=count * interval + wait + 10,
+        written=written,  # the lab's rules as its files write them (nslab.sources)
     )
     reason = not_run(raw, "ping")
     result = parse.ping(raw.stdout + raw.stderr)

@@ -45,7 +45,7 @@ def render(measured: Sequence[Measured], fmt: str) -> str:
         return json.dumps(rows, indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=HEAD, lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=HEAD, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows({k: v or "" for k, v in r.items()} for r in rows)
         return out.getvalue()
@@ -72,7 +72,7 @@ def table(measured: Sequence[Measured]) -> str:
             last = pair
         seen = f" (seen from {m.verdict.seen_from})" if m.verdict.seen_from else ""
         service = f"{m.flow.service_words} {m.flow.family}".ljust(width)
-        out.append(f"  {service}  {m.verdict.outcome}{seen}: {m.verdict.decided_by}")
+        out.append(f"  {service}  {m.verdict.words}{seen}: {m.verdict.decided_by}")
     return "\n".join(out) + "\n"
 
 
@@ -151,7 +151,7 @@ class Change:
         def side(v: Verdict) -> str:
             seen = nat(self.flow, v, own)
             why = f" ({v.decided_by})" if v.decided_by else ""
-            return f"{v.outcome}" + (f", seen from {seen}" if seen else "") + why
+            return f"{v.words}" + (f", seen from {seen}" if seen else "") + why
 
         return f"{self.flow.words()}: {side(self.before)} -> {side(self.after)}"
 
@@ -195,4 +195,4 @@ def render_changes(changes: Sequence[Change], fmt: str, title: str, own: Own) ->
 
 def _verdict_cell(v: Verdict, nat_source: str | None) -> str:
     seen = f" (seen from {nat_source})" if nat_source else ""
-    return f"**{v.outcome}**{seen}" + (f"<br>{v.decided_by}" if v.decided_by else "")
+    return f"**{v.words}**{seen}" + (f"<br>{v.decided_by}" if v.decided_by else "")

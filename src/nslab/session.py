@@ -16,7 +16,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from nslab import diagnostics, parse, ports, probe
+from nslab import diagnostics, landing, parse, ports, probe, sources
 from nslab import firewalls as firewalls_registry
 from nslab.commands import Result
 from nslab.config import Settings
@@ -312,6 +312,11 @@ class LabSession:
         return "".join(line for line in text.splitlines(keepends=True) if not parse.nslab_listed(line))
 
     @property
+    def written(self) -> dict[tuple[str, str, str], list[sources.Written]]:
+        """The lab's rules as its ruleset files write them, for "which rule decided"."""
+        return sources.of_lab(self.lab)
+
+    @property
     def firewalls(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL); the lab's host
         read with nft too where it holds native nft tables (a step's `nft add table ...`)."""
@@ -353,6 +358,7 @@ class LabSession:
                 interval=self.settings.ping_interval,
                 wait=self.settings.ping_wait,
                 firewalls=self.firewalls,
+                written=self.written,
                 size=size,
                 df=df,
                 broadcast=broadcast,
@@ -374,6 +380,7 @@ class LabSession:
         """The world's netprobe helper, started on first use."""
         if self._prober is None or self._prober.world is not self.w:
             self._prober = ports.Prober(self.w)
+        self._prober.written = self.written
         return self._prober
 
     def listen(self, name: str, proto: str, port: int | str) -> None:
@@ -417,7 +424,11 @@ class LabSession:
             )
         outcome = ports.Outcome.from_reply(raw)
         note = self.unrouted_rejects(src, service, outcome, evidence)
-        self.last_connection = ports.Connection(src, dest, str(spec["dst"]), service, outcome, evidence, note)
+        # where a DNAT or redirect sent it (nslab.landing)
+        landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
+        self.last_connection = ports.Connection(
+            src, dest, str(spec["dst"]), service, outcome, evidence, note, landed=landed
+        )
         self.last_verdict = self.last_connection
         return self.last_connection
 

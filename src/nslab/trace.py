@@ -13,23 +13,26 @@ falls back to counters around each flow).
 
 Rules are named exactly as the counter evidence names them (nslab.evidence.Decision:
 place, table, chain, 1-based position, target, the rule as its tool prints it): a trace
-line gives the rule's handle, the place's `nft -j list ruleset` its position, and the
-place's own snapshot (iptables-save or nft) its text.
+line gives the rule's handle, the place's `nft -j list ruleset` its position, the place's
+own snapshot (iptables-save or nft) its parsed form, and the trace line itself nft's
+text of it; a lab's ruleset file, where it gives the chain, the user's words and line.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nslab import firewalls
 from nslab.commands import Runner
 from nslab.errors import TargetError
-from nslab.evidence import HOST, HOUSEKEEPING, Decision, decides, filters
+from nslab.evidence import HOST, Decision, Sources, attach, decides, filters, policy_decides, settle
 from nslab.parse import Ruleset, nslab_own
+from nslab.sources import listed_text
 from nslab.targets.base import Spawned
 
 TABLE = "nslab_trace"
@@ -65,6 +68,12 @@ class Key:
         """Without the addresses (NAT may have changed them by the time a place sees it)."""
         return (self.proto, self.sport, self.dport, self.ident)
 
+    def same_packet(self, earlier: Key) -> bool:
+        """Whether this is `earlier`'s packet at a later chain of the same place: a DNAT
+        changes its destination, an SNAT its source; its protocol, source port and echo
+        identifier stay."""
+        return (self.proto, self.sport, self.ident) == (earlier.proto, earlier.sport, earlier.ident)
+
 
 def packet_key(headers: str) -> Key | None:
     """The key of a traced packet from its `packet:` line; None for anything but a flow's
@@ -88,27 +97,79 @@ def packet_key(headers: str) -> Key | None:
 
 @dataclass
 class Trace:
-    """One trace id's events in one place: its first packet, then the rules it met."""
+    """One packet's way through one base chain after another in one place: its headers
+    (the flow it belongs to), then the rules it met."""
 
     key: Key | None
     events: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # family table chain kind text
+    nd: str = ""  # a neighbour discovery packet's headers ("" for any other packet)
+    to: tuple[str, int] = ("", 0)  # the packet's destination address and port as this chain saw it
+
+
+_ND = re.compile(r"\bicmpv6 type nd-neighbor-(solicit|advert)\b")
+
+
+def solicited_node(address: str) -> str:
+    """The multicast address a neighbour solicitation for `address` goes to (RFC 4291)."""
+    low = ipaddress.IPv6Address(address).packed[-3:]
+    return str(ipaddress.IPv6Address(bytes.fromhex("ff0200000000000000000001ff") + low))
+
+
+def concerns(nd: str, address: str) -> bool:
+    """Whether neighbour discovery headers are about `address` (from it, to it, or
+    soliciting it): the discovery a flow to `address` needed on its last hop."""
+    if ":" not in address:
+        return False
+    return any(f"addr {a} " in nd + " " for a in (address, solicited_node(address)))
+
+
+# nslab's own marks (START, END) and anything else on loopback: never a probe's packet
+_LOOPBACK = re.compile(r"\bip6? [sd]addr (127\.\S+|::1) ")
 
 
 def parse(text: str) -> list[Trace]:
-    traces: dict[str, Trace] = {}
+    """The traces of a monitor's text. A trace id is not one packet: the kernel derives
+    it from the packet buffer, and a buffer freed and used again by a later packet (the
+    end mark's ping, a reply) gives that packet the same id. Every base chain a packet
+    enters starts with its headers (a `packet:` line), so a new packet line under an id
+    starts a new trace, which continues the last one only where it is plainly the same
+    packet further on (the same protocol, source port or echo identifier: NAT may have
+    changed its addresses or destination port). Merged by id, a flow was credited with
+    the rules of the end mark's ping (`iif "lo" accept`), and a flow whose buffer was
+    used before lost its own rules; which flows met either changed from run to run."""
+    out: list[Trace] = []
+    last: dict[str, Trace] = {}
     for raw in text.splitlines():
         m = _LINE.match(raw.strip())
         if m is None:
             continue
         ident, family, table, chain, kind, rest = m.groups()
-        if table == TABLE:
+        if kind == "packet":
+            key = None if _LOOPBACK.search(rest + " ") else packet_key(rest)
+            prev = last.get(ident)
+            if key is not None and prev is not None and prev.key is not None and key.same_packet(prev.key):
+                key = prev.key
+            nd = _ND.search(rest)
+            daddr, dport = (
+                re.search(r"\bip6? daddr (\S+)", rest),
+                re.search(r"\b(?:tcp|udp) dport (\d+)", rest),
+            )
+            to = (daddr[1] if daddr else "", int(dport[1]) if dport else 0)
+            last[ident] = Trace(key, nd=rest if nd else "", to=to)
+            out.append(last[ident])
             continue
-        trace = traces.get(ident)
-        if trace is None:
-            trace = traces[ident] = Trace(packet_key(rest) if kind == "packet" else None)
+        trace = last.get(ident)
+        if trace is None or table == TABLE:
+            continue
         if kind in ("rule", "policy"):
             trace.events.append((family, table, chain, kind, rest))
-    return list(traces.values())
+    return out
+
+
+def rule_text(rest: str) -> str:
+    """A traced rule as nft lists it (`nft -a list ruleset`), without its handle, verdict
+    and the counts of the moment: `tcp dport 7 counter accept`."""
+    return listed_text(rest.partition(" # handle ")[0])
 
 
 @dataclass
@@ -118,7 +179,9 @@ class Place:
     spec: str  # PLACE:TOOL
     ruleset: Ruleset  # as the place's own tool prints it: the rules' text and targets
     positions: dict[tuple[str, str, str, int], int]  # (family, table, chain, handle) -> 1-based
-    kinds: dict[tuple[str, str, str], str]  # a base chain's type: filter, nat, route
+    kinds: dict[tuple[str, str, str], str]  # a chain's type: filter, nat, route (a user chain: its callers')
+    hooks: dict[tuple[str, str, str], str] = field(default_factory=dict)  # a base chain's hook
+    written: Sources | None = None  # nslab.sources
     monitor: Spawned | None = None
     pid: str = ""  # the monitor's, inside the world
     text: list[str] = field(default_factory=list)
@@ -145,10 +208,9 @@ class Place:
             if verdict not in ("ACCEPT", "DROP") or not filters(chain_kind, name):
                 return None
             rules = self.ruleset.chain(chain, name)
-            if verdict == "ACCEPT" and all(
-                HOUSEKEEPING.fullmatch(r.spec) for r in (rules.rules if rules else [])
-            ):
-                return None  # a chain holding nslab's own rules only decides nothing of the user's
+            hook = self.hooks.get((family, table, chain), "")
+            if rules is None or not policy_decides(replace(rules, policy=verdict), hook):
+                return None  # it let the packet on to the next hook, or no rule of the user's is there
             return Decision(self.where, name, chain, None, verdict, "", 1)
         m = _HANDLE.search(rest)
         if m is None:
@@ -159,14 +221,21 @@ class Place:
             return None
         rule = parsed.rules[position - 1]
         verdict = m[2].upper()
+        # native nft: the rule as nft lists it (the trace line's own text), not as nslab
+        # renders its JSON; iptables-nft: as iptables-save prints it (nft shows xt matches)
+        text = rule_text(rest) if self.spec.partition(":")[2] == "nft" else ""
+        of = len(parsed.rules)
         if _NAT.search(rest) and rule.target:
-            return Decision(self.where, name, chain, position, rule.target, rule.spec, 1)
+            d = Decision(self.where, name, chain, position, rule.target, rule.spec, 1, of, text)
+            return attach(d, self.written)
         if verdict == "DROP" and "reject" in rest:
             verdict = "REJECT"
         target = rule.target or verdict
         if verdict not in ("ACCEPT", "DROP", "REJECT") or not decides(target, chain_kind, name):
             return None  # the counter evidence's own rule: a user chain of the filter table decides
-        return Decision(self.where, name, chain, position, target, rule.spec, 1)
+        return attach(
+            Decision(self.where, name, chain, position, target, rule.spec, 1, of, text), self.written
+        )
 
 
 def usable(runner: Runner, places: Sequence[str]) -> str | None:
@@ -186,11 +255,21 @@ def usable(runner: Runner, places: Sequence[str]) -> str | None:
 class Tracer:
     """Traces every firewall place of a world around one batch of probes."""
 
-    def __init__(self, world: Runner, spawn: Callable[[list[str]], Spawned], places: Sequence[str]) -> None:
+    def __init__(
+        self,
+        world: Runner,
+        spawn: Callable[[list[str]], Spawned],
+        places: Sequence[str],
+        written: Sources | None = None,
+    ) -> None:
         self.world = world
         self.spawn = spawn  # the world's: a process inside it
         self.places: list[Place] = []
         self.specs = list(places)
+        self.written = written  # the lab's ruleset files' rules (nslab.sources)
+        # after decisions(): where each flow's first packet was last headed, where a DNAT
+        # changed that (address, port); None where nothing did
+        self.landed: list[tuple[str, int] | None] = []
 
     def _place(self, spec: str) -> Place:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
@@ -201,17 +280,34 @@ class Tracer:
         listing = json.loads(self.world.run(["nft", "-j", "list", "ruleset"], ns=ns).stdout or "{}")
         positions: dict[tuple[str, str, str, int], int] = {}
         kinds: dict[tuple[str, str, str], str] = {}
+        hooks: dict[tuple[str, str, str], str] = {}
         count: dict[tuple[str, str, str], int] = {}
+        calls: list[tuple[tuple[str, str, str], tuple[str, str, str]]] = []  # (caller, jumped-to)
         for item in listing.get("nftables", []):
             if "chain" in item:
                 c = item["chain"]
                 kinds[(c["family"], c["table"], c["name"])] = c.get("type", "")
+                hooks[(c["family"], c["table"], c["name"])] = c.get("hook", "")
             if "rule" in item and not nslab_own(item["rule"]):
                 r = item["rule"]
                 family, table, name = chain = (r["family"], r["table"], r["chain"])
                 count[chain] = count.get(chain, 0) + 1
                 positions[(family, table, name, int(r["handle"]))] = count[chain]
-        return Place(spec, firewalls.parse_snapshot(tool, snap), positions, kinds)
+                for e in r.get("expr", []):
+                    for verb in ("jump", "goto"):
+                        if isinstance(e.get(verb), dict):
+                            calls.append((chain, (family, table, e[verb]["target"])))
+        # a chain jumped to from a filter chain filters (firewalld's filter_IN_public_allow,
+        # in table inet firewalld): its rules decide as its callers' do
+        for _ in range(len(calls)):
+            changed = False
+            for caller, callee in calls:
+                if not kinds.get(callee) and kinds.get(caller):
+                    kinds[callee], changed = kinds[caller], True
+            if not changed:
+                break
+        ruleset = firewalls.parse_snapshot(tool, snap)
+        return Place(spec, ruleset, positions, kinds, hooks, self.written)
 
     def _mark(self, place: Place, address: str) -> None:
         """Ping `address` on the place's loopback until its monitor shows it (a monitor just
@@ -264,15 +360,26 @@ class Tracer:
                     place.monitor.kill()
                 self.world.run(["nft", "delete", "table", "inet", TABLE], ns=place.ns)
 
-    def decisions(self, keys: Sequence[Key]) -> list[list[Decision]]:
-        """Each key's decisions, in every place: the rules its first packet met."""
+    def decisions(self, keys: Sequence[Key], targets: Sequence[str] = ()) -> list[list[Decision]]:
+        """Each key's decisions, in every place: the rules its first packet met. A flow to
+        `targets[i]` (its destination address) that nothing dropped, where a place dropped
+        the neighbour discovery about that address, gets that drop (its loss is the
+        discovery's: without it the packet never left the last hop)."""
         found: list[list[Decision]] = [[] for _ in keys]
+        nd_drops: list[tuple[str, Decision]] = []
+        self.landed = [None] * len(keys)
+        moved: set[int] = set()  # flows a DNAT or redirect sent elsewhere
         exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
         by_key: dict[tuple[str, int, int, int], list[int]] = {}
         for i, k in enumerate(keys):
             by_key.setdefault(k.loose, []).append(i)
         for place in self.places:
             for trace in parse("".join(place.text)):
+                if trace.nd:
+                    for event in trace.events:
+                        d = place.decision(*event)
+                        if d is not None and d.drops:
+                            nd_drops.append((trace.nd, replace(d, nd=True)))
                 if trace.key is None:
                     continue
                 index = exact.get(trace.key)
@@ -281,8 +388,17 @@ class Tracer:
                     index = same[0] if len(same) == 1 else None
                 if index is None:
                     continue
+                if index in moved:
+                    self.landed[index] = trace.to  # a chain after the DNAT sees the new destination
                 for event in trace.events:
                     d = place.decision(*event)
                     if d is not None and d not in found[index]:
                         found[index].append(d)
-        return found
+                    if d is not None and d.target in ("DNAT", "REDIRECT"):
+                        moved.add(index)
+        for i, target in enumerate(targets):
+            if target and not any(d.drops for d in found[i]):
+                for nd, d in nd_drops:
+                    if concerns(nd, target) and d not in found[i]:
+                        found[i].append(d)
+        return [settle(f) for f in found]

@@ -212,7 +212,8 @@ def decided_by(context: Context, text: str) -> None:
     v = _verdict(context)
     if isinstance(v, Ping) and v.result.transmitted == 0:
         raise AssertionError(f"ping sent no packets ({v.result.error}): no rule decided anything" + _show(v))
-    deciding = [d.describe() for d in v.evidence.deciding(lost=v.lost)]
+    # the rule in the user's words and file:line ("router.nft:36"), or as parsed before
+    deciding = [name for d in v.evidence.deciding(lost=v.lost) for name in d.names()]
     deciding += [v.note] if v.note else []  # "r2 rejected it, but the error could not reach h1 ..."
     assert any(text in d for d in deciding), (
         f"{'the loss was' if v.lost else 'the answer was'} not decided by {text!r}: "
