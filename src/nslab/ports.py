@@ -48,6 +48,8 @@ TIMED_OUT = ("dropped", "no answer", "lost")
 def patient(wait: float) -> float:
     """The wait of the second asking: 4x the configured wait, at least half a second."""
     return max(wait * 4, 0.5)
+
+
 ICMP_REASONS = (
     "net-unreachable",
     "host-unreachable",
