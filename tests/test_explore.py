@@ -46,6 +46,12 @@ def nslab(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         ("iptables -A FORWARD -p tcp --dport 8443 -j ACCEPT\nnft add rule t c udp dport 69 drop", "script",
          [("tcp", 8443), ("udp", 69)]),
         ("tcp sport 80 accept\nip saddr 10.0.0.1 accept", "nft", []),
+        # a port-forward's ports are its map's keys, never its values (an address, a port)
+        ("dnat ip to tcp dport map { 80 : 10.2.0.10, 8080 : 10.2.0.11 . 8000 }", "nft",
+         [("tcp", 80), ("tcp", 8080)]),
+        ("map fwd { type inet_service : ipv4_addr; elements = { 22 : 172.16.2.10 } }\n"
+         "dnat ip to tcp dport map @fwd", "nft", [("tcp", 22)]),
+        ("udp dport vmap { 53 : accept, 123 : jump ntp }", "nft", [("udp", 53), ("udp", 123)]),
     ],
 )  # fmt: skip
 def test_ports_are_read_from_the_rules(text: str, kind: str, want: list[tuple[str, int]]) -> None:
@@ -56,15 +62,30 @@ def test_the_flow_set_is_every_pair_family_and_port_of_the_lab() -> None:
     dmz = load_lab(DMZ)
     assert flows.lab_ports(dmz) == [("tcp", 80), ("tcp", 443), ("tcp", 5432)]
     got = flows.derive(dmz)
-    # 4 hosts and the internet, all dual-stack: 5 * 4 ordered pairs, 2 families, 4 services
-    assert len(got) == 5 * 4 * 2 * 4 and got == sorted(set(got))
+    # 4 hosts and the internet, all dual-stack; edge has 3 addresses a family (eth0, eth1,
+    # the uplink), the others 1: 7 destination addresses a family, each from the 4 other
+    # places; 4 services. The internet routes to none of the 5 private IPv4 addresses.
+    assert len(got) == ((7 * 4 - 5) + 7 * 4) * 4 and got == sorted(set(got))
     assert Flow("pc", "the internet", "tcp", 5432, True) in got
+    # the internet's way in: the edge's uplink address, where the port-forward of 80 is
+    assert Flow("the internet", "edge", "tcp", 80, False, "198.51.100.1") in got
+    assert Flow("pc", "edge", "icmp", 0, True, "2001:db8:2::1") in got
+    assert not [f for f in got if f.src == "the internet" and not f.v6 and f.at != "198.51.100.1"]
+    assert [u.words() for u in flows.unroutable(dmz)] == [
+        "the internet -> 5 private address(es) v4: unroutable (the internet routes no private range; "
+        "only NAT or a public address lets it in): edge 10.1.0.1, edge 10.2.0.1, pc 10.1.0.10, "
+        "web 10.2.0.10, db 10.2.0.20"
+    ]
     seed = flows.derive(load_lab(ROOT / "labs" / "seed.toml"))
-    # red, blue, the host (its gateway address) and the internet; IPv4 only; ICMP only
+    # red, blue, the host (its gateway address, and its uplink's) and the internet; IPv4
+    # only; ICMP only; the internet reaches the host's uplink address only
     assert {f.src for f in seed} == {"red", "blue", "host", "the internet"}
-    assert len(seed) == 4 * 3 and all(f.proto == "icmp" and not f.v6 for f in seed)
+    assert [f.words() for f in seed if f.src == "the internet"] == [
+        "the internet -> host@198.51.100.1 icmp v4"
+    ]
+    assert len(seed) == 3 * 2 + 3 * 2 and all(f.proto == "icmp" and not f.v6 for f in seed)
     more = flows.derive(load_lab(ROOT / "labs" / "seed.toml"), flows.parse_ports("tcp/22,udp/53"))
-    assert len(more) == 4 * 3 * 3
+    assert len(more) == 12 * 3
 
 
 def test_bad_ports_and_flows_are_one_line() -> None:
@@ -75,6 +96,13 @@ def test_bad_ports_and_flows_are_one_line() -> None:
     with pytest.raises(LabError, match="is not a flow"):
         Flow.parse("pc to web")
     assert Flow.parse("pc -> the internet udp/53 v6") == Flow("pc", "the internet", "udp", 53, True)
+    to_uplink = Flow("the internet", "edge", "tcp", 22, False, "198.51.100.1")
+    assert Flow.parse(to_uplink.words()) == to_uplink and to_uplink.words().endswith(
+        "edge@198.51.100.1 tcp/22 v4"
+    )
+    assert Flow.parse("pc -> edge@2001:db8:2::1 icmp v6").at == "2001:db8:2::1"
+    with pytest.raises(LabError, match=r"10.2.0.1 is not a v6 address"):
+        Flow.parse("pc -> edge@10.2.0.1 icmp v6")
 
 
 def test_a_golden_file_round_trips_and_a_comparison_names_each_kind_of_change(tmp_path: Path) -> None:
@@ -105,6 +133,15 @@ def test_a_golden_file_round_trips_and_a_comparison_names_each_kind_of_change(tm
     assert (changes[a].before.outcome, changes[a].after.outcome) == ("accepted", "dropped")
     assert changes[b].after.seen_from == "198.51.100.9"  # same outcome, another NAT'd source
     assert changes[c].after.outcome == ABSENT and changes[d].before.outcome == ABSENT
+    # a port-forward's flow: the place that took it is recorded, and a change of it is a change
+    fwd = Flow("the internet", "edge", "tcp", 22, False, "198.51.100.1")
+    golden.write_text(reach.record([Measured(fwd, Verdict("accepted", "", None, reached="web"))], own, "t"))
+    assert golden.read_text().splitlines()[1] == "the internet -> edge@198.51.100.1 tcp/22 v4 accepted at web"
+    assert reach.read_record(golden)[fwd].verdict() == Verdict("accepted", "", None, reached="web")
+    moved = reach.compare(
+        {fwd: Verdict("accepted", "", None)}, {fwd: Verdict("accepted", "", None, reached="web")}, own
+    )
+    assert [c.words(own) for c in moved] == [f"{fwd.words()}: accepted -> accepted at web"]
     golden.write_text("pc -> web tcp/443 v4\n")
     with pytest.raises(LabError, match=r"lab.reach: line 1: 'pc -> web tcp/443 v4' has no outcome"):
         reach.read_record(golden)
@@ -114,7 +151,16 @@ def test_a_golden_file_round_trips_and_a_comparison_names_each_kind_of_change(tm
 
 
 def _by_flow(rows: list[dict[str, str]]) -> dict[tuple[str, str, str, str], dict[str, str]]:
-    return {(r["from"], r["to"], r["service"], r["family"]): r for r in rows}
+    """Rows by (from, to, service, family); a flow to another address of the destination
+    than its first is keyed `to@address`."""
+    firsts: dict[tuple[str, str], str] = {}
+    for r in rows:
+        firsts.setdefault((r["to"], r["family"]), r["to_address"])
+    out = {}
+    for r in rows:
+        to = r["to"] if firsts[(r["to"], r["family"])] == r["to_address"] else f"{r['to']}@{r['to_address']}"
+        out[(r["from"], to, r["service"], r["family"])] = r
+    return out
 
 
 def test_a_peer_is_matched_by_address_and_port_before_port_alone() -> None:
@@ -140,11 +186,36 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     before = host_snapshot()
     r = nslab("explore", "--lab", str(DMZ), "--format", "json", "--record", str(tmp_path / "dmz.reach"))
     assert r.returncode == 0, r.stderr
-    assert "probing 160 flows" in r.stderr  # progress on the long wait
+    assert "probing 204 flows" in r.stderr  # progress on the long wait
     rows = json.loads(r.stdout)
-    assert len(rows) == 160
-    assert set(rows[0]) == {"from", "to", "service", "family", "outcome", "decided_by", "seen_from"}
+    # every flow, then the internet's flows to the lab's private addresses, once, unprobed
+    assert len(rows) == 205 and rows[-1] == {
+        "from": "the internet", "to": "private addresses", "service": "any", "family": "v4",
+        "outcome": "unroutable", "decided_by": "the internet routes no private range", "seen_from": None,
+        "to_addresses": ["edge 10.1.0.1", "edge 10.2.0.1", "pc 10.1.0.10", "web 10.2.0.10", "db 10.2.0.20"],
+    }  # fmt: skip
+    rows = rows[:-1]
+    assert set(rows[0]) >= {"from", "to", "service", "family", "outcome", "decided_by", "seen_from"}
+    assert set(rows[0]) - {"from", "to", "service", "family", "outcome", "decided_by", "seen_from"} == {
+        "from_address",
+        "to_address",
+        "reached",
+    }
     flow = _by_flow(rows)
+    # the port-forward of 80 on the uplink: DNAT'd to web, which took it (README, dmz story)
+    fwd = flow[("the internet", "edge@198.51.100.1", "tcp/80", "v4")]
+    assert (fwd["outcome"], fwd["reached"], fwd["from_address"]) == ("accepted", "web", "198.51.100.2"), fwd
+    assert "dnat to 10.2.0.10:80" in fwd["decided_by"] and "forward rule 5 (" in fwd["decided_by"], fwd
+    # 443 on the uplink: no port-forward, the edge's own (it has no input chain)
+    own = flow[("the internet", "edge@198.51.100.1", "tcp/443", "v4")]
+    assert (own["outcome"], own["reached"]) == ("accepted", None), own
+    # every address of a host: edge's DMZ side, from the LAN (its own input, no forwarding)
+    dmz_side = flow[("pc", "edge@10.2.0.1", "tcp/5432", "v4")]
+    assert (dmz_side["outcome"], dmz_side["from_address"], dmz_side["to_address"]) == (
+        "accepted",
+        "10.1.0.10",
+        "10.2.0.1",
+    ), dmz_side
     # the LAN reaches the DMZ on 443 and 5432 only (rule 3), both families
     for family in ("v4", "v6"):
         ok = flow[("pc", "db", "tcp/5432", family)]
@@ -160,16 +231,29 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     assert "masquerade" in out["decided_by"]
     ping = flow[("pc", "the internet", "icmp", "v4")]
     assert ping["outcome"] == "replies" and ping["seen_from"] == "198.51.100.1", ping
-    # no NAT66: IPv6 to the internet gets no answer home (the internet has no route back)
-    assert flow[("pc", "the internet", "tcp/443", "v6")]["outcome"] == "dropped"
-    # the internet has no route into the lab at all
-    assert flow[("the internet", "pc", "icmp", "v4")]["outcome"] == "unreachable"
+    # no NAT66, none needed: the internet routes to the lab's global IPv6 prefixes, as the
+    # real one does, so IPv6 out gets its answer home, seen from pc itself
+    six = flow[("pc", "the internet", "tcp/443", "v6")]
+    assert (six["outcome"], six["seen_from"]) == ("accepted", "2001:db8:1::10"), six
+    # and the internet reaches pc over IPv6 up to the edge's forward chain, which drops it
+    into = flow[("the internet", "pc", "tcp/443", "v6")]
+    assert into["outcome"] == "dropped" and "forward rule 7 (drop)" in into["decided_by"], into
+    # no flow to a private IPv4 address: the internet routes none (the summary row above)
+    assert not [k for k in flow if k[0] == "the internet" and k[3] == "v4" and "@" not in k[1]]
     # same bridge, no firewall in the way; the listener saw the sender itself
     same = flow[("web", "db", "tcp/5432", "v4")]
     assert same["outcome"] == "accepted" and same["seen_from"] == "10.2.0.10"
     text = (tmp_path / "dmz.reach").read_text()
     assert "pc -> the internet tcp/443 v4 accepted seen from 198.51.100.1\n" in text
     assert "pc -> db tcp/5432 v6 accepted\n" in text
+    assert "the internet -> edge@198.51.100.1 tcp/80 v4 accepted at web\n" in text
+    assert "\n# the internet -> 5 private address(es) v4: unroutable " in text
+    table = nslab("explore", "--lab", str(DMZ))
+    assert table.returncode == 0, table.stderr
+    assert "  tcp/80 v4    198.51.100.2 -> 198.51.100.1       accepted at web (seen from 198.51.100.2): " in (
+        table.stdout
+    )
+    assert table.stdout.count("unroutable") == 1
     assert host_snapshot() == before
 
 
@@ -226,6 +310,7 @@ def test_diff_prints_only_the_flows_a_change_changes(tmp_path: Path) -> None:
         "outcome": "dropped",
         "decided_by": "edge: dropped by forward rule 7 (drop) in table inet edge",
         "seen_from": None,
+        "reached": None,
     }
     text = nslab("diff", "--lab", str(mine), "--against", str(DMZ))
     assert text.returncode == 1 and "4 flow(s) changed" in text.stdout
@@ -282,7 +367,7 @@ def test_the_reachability_step_fails_with_only_the_flows_that_changed(tmp_path: 
     golden.write_text(text + "pc -> gone tcp/22 v4 accepted\n")  # a place the lab no longer has
     bad = run_behave(*args, cwd=tmp_path)
     assert bad.returncode == 1
-    assert "3 of 161 flows differ from dmz.reach:" in bad.stdout, bad.stdout[-3000:]
+    assert "3 of 205 flows differ from dmz.reach:" in bad.stdout, bad.stdout[-3000:]
     assert "pc -> db tcp/443 v4: dropped -> accepted (edge: accepted by forward rule 3 (" in bad.stdout
     assert "web -> pc icmp v6: appeared: lost (edge: dropped by forward rule 7 (drop)" in bad.stdout
     assert "pc -> gone tcp/22 v4: disappeared (was accepted)" in bad.stdout

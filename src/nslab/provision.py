@@ -162,6 +162,8 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
         "NSLAB_ISP_ADDRESS6": str(up.isp_address6) if up.isp_address6 else "",
         "NSLAB_SERVER6": str(up.server6) if up.server6 else "",
         "NSLAB_DNS6": str(up.dns6) if up.dns6 else "",
+        # the lab's public networks, which the internet routes back to through the uplink
+        "NSLAB_PUBLIC_PREFIXES": " ".join(lab.public_prefixes),
     }
     gw = lab.gateway_network
     if gw is not None and gw.gateway is not None:

@@ -23,6 +23,9 @@ POLICIES = ("ACCEPT", "DROP")
 # step saying "the internet" or "host" must mean one thing), in either notation.
 RESERVED = ("host", "the", "internet", "gateway", "uplink", "isp", "all", "world")
 DOC4 = (ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("203.0.113.0/24"))
+# the upstream may take the third IPv4 documentation range too (a real host's uplink
+# written as 192.0.2.1 in its ruleset runs as is)
+UPSTREAM4 = (*DOC4, ipaddress.ip_network("192.0.2.0/24"))
 DOC6 = ipaddress.ip_network("2001:db8::/32")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -119,12 +122,18 @@ def check_domain(where: str, value: Any) -> str:
     return value
 
 
+def routable(ip: IPAddress) -> bool:
+    """Whether the (simulated) internet routes to `ip`: a public address, the documentation
+    ranges standing in for public ones; never a private range (RFC 1918, ULA, ...)."""
+    return ip.is_global or (any(ip in n for n in UPSTREAM4) if ip.version == 4 else ip in DOC6)
+
+
 def check_documentation(where: str, ip: IPAddress) -> IPAddress:
     """An address of the simulated internet: documentation ranges only, never a real one."""
-    if not (any(ip in n for n in DOC4) if ip.version == 4 else ip in DOC6):
+    if not (any(ip in n for n in UPSTREAM4) if ip.version == 4 else ip in DOC6):
         raise LabError(
             f"{where}: {ip} is not in a documentation range",
-            "the simulated internet uses 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 only",
+            "the simulated internet uses 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32 only",
         )
     return ip
 
