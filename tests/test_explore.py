@@ -47,9 +47,12 @@ def nslab(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         ("iptables -A FORWARD -p tcp --dport 8443 -j ACCEPT\nnft add rule t c udp dport 69 drop", "script",
          [("tcp", 8443), ("udp", 69)]),
         ("tcp sport 80 accept\nip saddr 10.0.0.1 accept", "nft", []),
-        # a port-forward's ports are its map's keys, never its values (an address, a port)
+        # a port-forward's ports are its map's keys, and the ports it lands on (a listener
+        # must be there); an address in the map is no port
         ("dnat ip to tcp dport map { 80 : 10.2.0.10, 8080 : 10.2.0.11 . 8000 }", "nft",
-         [("tcp", 80), ("tcp", 8080)]),
+         [("tcp", 80), ("tcp", 8000), ("tcp", 8080)]),
+        ('iifname "wan" tcp dport 2222 dnat to 10.2.0.10:22', "nft", [("tcp", 22), ("tcp", 2222)]),
+        ("meta l4proto udp dnat ip6 to [2001:db8:2::10]:5353", "nft", [("tcp", 5353), ("udp", 5353)]),
         ("map fwd { type inet_service : ipv4_addr; elements = { 22 : 172.16.2.10 } }\n"
          "dnat ip to tcp dport map @fwd", "nft", [("tcp", 22)]),
         ("udp dport vmap { 53 : accept, 123 : jump ntp }", "nft", [("udp", 53), ("udp", 123)]),
@@ -193,6 +196,7 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     assert len(rows) == 205 and rows[-1] == {
         "from": "the internet", "to": "private addresses", "service": "any", "family": "v4",
         "outcome": "unroutable", "decided_by": "the internet routes no private range", "seen_from": None,
+        "reached": None, "from_address": None, "to_address": None,
         "to_addresses": ["edge 10.1.0.1", "edge 10.2.0.1", "pc 10.1.0.10", "web 10.2.0.10", "db 10.2.0.20"],
     }  # fmt: skip
     rows = rows[:-1]

@@ -9,8 +9,8 @@ flows to a lab's private addresses are not probed but listed once (`unroutable`)
 
 >>> ports_in_text("tcp dport { 22, 443 } accept\\nudp dport 53 accept", "nft")
 [('tcp', 22), ('tcp', 443), ('udp', 53)]
->>> ports_in_text("dnat to tcp dport map { 80 : 10.2.0.10, 8080 : 10.2.0.11 . 80 }", "nft")
-[('tcp', 80), ('tcp', 8080)]
+>>> ports_in_text("dnat to tcp dport map { 80 : 10.2.0.10, 8080 : 10.2.0.11 . 8000 }", "nft")
+[('tcp', 80), ('tcp', 8000), ('tcp', 8080)]
 >>> ports_in_text("-A FORWARD -p tcp -m multiport --dports 80,8000:8001 -j ACCEPT", "iptables")
 [('tcp', 80), ('tcp', 8000), ('tcp', 8001)]
 """
@@ -175,7 +175,8 @@ class Unroutable:
         return {
             "from": INTERNET, "to": "private addresses", "service": "any", "family": self.family,
             "outcome": "unroutable", "decided_by": "the internet routes no private range",
-            "seen_from": None, "to_addresses": list(self.to),
+            "seen_from": None, "reached": None, "from_address": None, "to_address": None,
+            "to_addresses": list(self.to),
         }  # fmt: skip
 
 
@@ -215,6 +216,9 @@ def own_addresses(lab: Lab) -> dict[str, frozenset[str]]:
 # `tcp dport 22`, `{ 22, 443 }`, `@set`, and a map's or verdict map's keys (`tcp dport map
 # { 80 : 10.2.0.10 }`, `vmap @ports`): a port-forward's ports are in its map
 _NFT_PORTS = re.compile(r"\b(tcp|udp|th)\s+dport\s+(?:!=\s*)?(?:v?map\s+)?(\{[^}]*\}|@[\w-]+|[\w:-]+)")
+# where a port-forward lands: `dnat to 10.2.0.10:80`, `[2001:db8::10]:80`, a map's
+# `10.2.0.10 . 80`; its listener must be there, or the flow reads "refused"
+_NFT_DNAT_PORT = re.compile(r"(?:\]|\b\d{1,3}(?:\.\d{1,3}){3})(?::|\s+\.\s+)(\d+)\b")
 _NFT_SET = re.compile(r"\b(?:set|map)\s+([\w-]+)\s*\{[^{}]*?\belements\s*=\s*\{([^}]*)\}", re.S)
 _IPT_PROTO = re.compile(r"(?:^|\s)(?:-p|--protocol)\s+(tcp|udp)\b")
 _IPT_PORTS = re.compile(r"(?:--dport|--destination-port|--dports|--destination-ports|--ports)\s+(\S+)")
@@ -254,6 +258,11 @@ def ports_in_text(text: str, kind: str) -> list[tuple[str, int]]:
             expr = ",".join(e.split(":", 1)[0] for e in expr.split(","))
             for p in ("tcp", "udp") if proto == "th" else (proto,):
                 found.update((p, port) for port in _values(expr, p))
+        for line in body.splitlines():
+            if re.search(r"\bdnat\b", line):
+                named = set(re.findall(r"\b(tcp|udp)\s+dport\b", line)) or {"tcp", "udp"}
+                for port in _NFT_DNAT_PORT.findall(line.split("dnat", 1)[1]):
+                    found.update((p, int(port)) for p in named if 1 <= int(port) <= 65535)
     if kind in ("iptables", "ip6tables", "script"):
         for line in body.splitlines():
             proto = _IPT_PROTO.search(line)

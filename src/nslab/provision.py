@@ -19,9 +19,10 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from nslab import rulesets
-from nslab.commands import Result, Runner
+from nslab.commands import Command, Result, Runner
 from nslab.errors import LabError
 from nslab.firewalls import RULESETS
 from nslab.lab import Lab, default_lab
@@ -201,10 +202,35 @@ def check_rulesets(runner: Runner, lab: Lab) -> None:
     and a fix (nslab.rulesets)."""
     placed = put_rulesets(runner, lab)
     for host in lab.hosts:
-        for r in host.rulesets:
-            found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
-            if found is not None:
-                rulesets.raise_for(host.name, r.kind, found)
+        if not host.rulesets:
+            continue
+        # in a namespace with the host's interface names (the uplink's too where the
+        # upstream hangs off it): `iif "eth1"` resolves an index when the ruleset loads
+        names = [i.name for i in host.interfaces] + (
+            [lab.upstream.uplink] if lab.upstream.via == host.name else []
+        )
+        ns = f"nslab-check-{host.name}"
+        runner.run(["ip", "netns", "add", ns], check=True)
+        try:
+            links = [f"link add {n} type veth peer name nslabchk{k}" for k, n in enumerate(names)]
+            runner.run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(links) + "\n", check=True)
+            inside = cast(Runner, _InNamespace(runner, ns))
+            for r in host.rulesets:
+                found = rulesets.check_file(inside, r.kind, r.path, placed[r.path])
+                if found is not None:
+                    rulesets.raise_for(host.name, r.kind, found)
+        finally:
+            runner.run(["ip", "netns", "del", ns])
+
+
+class _InNamespace:
+    """A runner's commands in one of its namespaces (rulesets.check_file runs commands only)."""
+
+    def __init__(self, runner: Runner, ns: str) -> None:
+        self.runner, self.ns = runner, ns
+
+    def run(self, cmd: Command, **kw: Any) -> Result:
+        return self.runner.run(cmd, ns=self.ns, **kw)
 
 
 def provision(
