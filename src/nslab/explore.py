@@ -139,7 +139,11 @@ class Explorer:
     def _listen(self, flow: Flow) -> tuple[str | None, str, int]:
         return self._listen_at(self.where[flow.dst].ns, flow.proto, flow.port, flow.dst)
 
-    def _listen_at(self, ns: str | None, proto: str, port: int, name: str) -> tuple[str | None, str, int]:
+    def _listen_at(
+        self, ns: str | None, proto: str, port: int, name: str, must: bool = True
+    ) -> tuple[str | None, str, int]:
+        """A listener; `must`: a flow's destination (else one where a DNAT may deliver:
+        a place that cannot listen, gone say, is no such place, and its flows say why)."""
         key = (ns, proto, port)
         if key not in self.listening:
             reply = self.prober.request("listen", ns=key[0], proto=key[1], port=key[2])
@@ -147,6 +151,8 @@ class Explorer:
             # in use: a server of the lab's own listens there (nslab's DNS on the internet's
             # udp/53), and the flow's verdict is that server's answer
             if error and "in use" not in error:
+                if not must:
+                    return key
                 raise ProbeError(f"{name} cannot listen on {proto}/{port}: {error}")
             self.listening.add(key)
         return key
@@ -165,7 +171,7 @@ class Explorer:
         for proto, port in sorted({(f.proto, f.port) for f in flows}):
             for place in self.where.values():
                 if place.ns is not None:
-                    self._listen_at(place.ns, proto, port, place.name)
+                    self._listen_at(place.ns, proto, port, place.name, must=False)
         why_not = trace.usable(self.session.w, self.session.firewalls)
         if why_not is None:
             return self._traced(flows)
