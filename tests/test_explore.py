@@ -80,6 +80,9 @@ def test_the_flow_set_is_every_pair_family_and_port_of_the_lab() -> None:
         "only NAT or a public address lets it in): edge 10.1.0.1, edge 10.2.0.1, pc 10.1.0.10, "
         "web 10.2.0.10, db 10.2.0.20"
     ]
+    # another lab's flow to an address this lab's edge lacks is not this lab's flow (absent)
+    elsewhere = Flow("pc", "edge", "icmp", 0, False, "10.9.0.1")
+    assert elsewhere not in flows.wanted(dmz, [elsewhere, Flow("pc", "edge", "icmp", 0, False, "10.2.0.1")])
     seed = flows.derive(load_lab(ROOT / "labs" / "seed.toml"))
     # red, blue, the host (its gateway address, and its uplink's) and the internet; IPv4
     # only; ICMP only; the internet reaches the host's uplink address only

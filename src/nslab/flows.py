@@ -297,8 +297,12 @@ def parse_ports(text: str) -> list[tuple[str, int]]:
 def wanted(lab: Lab, more: Iterable[Flow] = (), ports: Iterable[tuple[str, int]] = ()) -> list[Flow]:
     """The lab's own flows and those of `more` whose two places the lab has (another
     lab's, a golden file's), sorted."""
-    known = {p.name for p in places(lab)}
-    return sorted(set(derive(lab, ports)) | {f for f in more if f.src in known and f.dst in known})
+    where = places(lab)
+    known = {p.name for p in where}
+    # a flow to an address the place does not have here (another lab's) is absent, not lost
+    has = {(p.name, a) for p in where for a in (*p.more, p.v4, p.v6) if a}
+    ours = {f for f in more if f.src in known and f.dst in known and (not f.at or (f.dst, f.at) in has)}
+    return sorted(set(derive(lab, ports)) | ours)
 
 
 def derive(lab: Lab, extra: Iterable[tuple[str, int]] = ()) -> list[Flow]:
