@@ -436,6 +436,41 @@ def test_a_port_forward_added_to_a_dnat_map_is_a_changed_internet_flow(tmp_path:
     assert host_snapshot() == before
 
 
+def test_public_addresses_a_ruleset_dnats_are_the_hosts(tmp_path: Path) -> None:
+    lab = _dmz_copy(tmp_path, _rules((
+        "    iifname \"uplink0\" tcp dport 80 counter dnat to 10.2.0.10:80",
+        "    iifname \"uplink0\" ip daddr 192.0.2.80 counter dnat to 10.2.0.20\n"
+        "    ip daddr != 192.0.2.81 dnat to 10.2.0.20\n    ip daddr 192.0.2.0/24 dnat to 10.2.0.20\n"
+        "    ip daddr 10.9.0.9 dnat to 10.2.0.20  # a private address: not the internet's way in",
+    ))((ROOT / "labs" / "dmz-edge.nft").read_text()))  # fmt: skip
+    dmz = load_lab(lab)
+    assert flows.dnat_addresses(dmz) == {"edge": ["192.0.2.80"]}
+    assert Flow("the internet", "edge", "tcp", 5432, False, "192.0.2.80") in flows.derive(dmz)
+    iptables = tmp_path / "fw.rules"
+    iptables.write_text(
+        "*nat\n-A PREROUTING -d 198.51.100.80/32 -p tcp -j DNAT --to-destination 10.2.0.10\nCOMMIT\n"
+    )
+    lab.write_text(
+        lab.read_text().replace('firewall = { nft = "dmz-edge.nft" }', 'firewall = { iptables = "fw.rules" }')
+    )
+    assert flows.dnat_addresses(load_lab(lab)) == {"edge": ["198.51.100.80"]}
+
+
+@needs_netns
+def test_a_public_address_dnatd_one_to_one_is_the_internets_way_in(tmp_path: Path) -> None:
+    """1:1 NAT: the edge DNATs a public address no interface has to db; the internet routes
+    it to the uplink (as an ISP routes a customer's block), and db's 5432 is open to it."""
+    first = 'iifname "uplink0" counter dnat to'
+    one = (first, f'iifname "uplink0" ip daddr 192.0.2.80 counter dnat to 10.2.0.20\n    {first}')
+    mine = _dmz_copy(tmp_path, _rules(*FWD_MAP, one)((ROOT / "labs" / "dmz-edge.nft").read_text()))
+    r = nslab("explore", "--lab", str(mine), "--format", "json", *PATIENT)
+    assert r.returncode == 0, r.stderr
+    rows = {(x["from"], x["to_address"], x["service"]): x for x in json.loads(r.stdout)}
+    db = rows[("the internet", "192.0.2.80", "tcp/5432")]
+    assert (db["outcome"], db["reached"], db["seen_from"]) == ("accepted", "db", "198.51.100.2"), db
+    assert "dnat to 10.2.0.20" in db["decided_by"], db
+
+
 V6_OUT = (
     "    counter drop\n  }",
     '    iifname "eth1" oifname "uplink0" meta nfproto ipv6 counter accept\n    counter drop\n  }',

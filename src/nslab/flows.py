@@ -133,16 +133,19 @@ def _uplink(lab: Lab) -> list[IPAddress]:
 
 def places(lab: Lab) -> list[Place]:
     """Every host (every address of each interface; the uplink's on the host the upstream
-    hangs off), the lab's host where it has an address on a network, and the simulated
-    internet's server."""
+    hangs off; the public ones its rulesets DNAT), the lab's host where it has an address
+    on a network, and the simulated internet's server."""
     out = []
     up = lab.upstream
+    dnat = dnat_addresses(lab)
     for h in lab.hosts:
         # the interfaces' addresses before their extra ones: the first of each family is
         # the place's own (the flows of older golden files name it so)
         mine: list[IPAddress] = [a.ip for i in h.interfaces for a in (i.address, i.address6) if a is not None]
         mine += [a.ip for i in h.interfaces for a in i.extra]
-        out.append(_place(h.name, h.name, mine + (_uplink(lab) if up.via == h.name else [])))
+        mine += _uplink(lab) if up.via == h.name else []
+        mine += [ipaddress.ip_address(a) for a in dnat.get(h.name, [])]
+        out.append(_place(h.name, h.name, mine))
     host: list[IPAddress] = [
         a.ip for n in lab.networks for a in (n.host, n.gateway, n.host6) if a is not None
     ]
@@ -209,6 +212,38 @@ def own_addresses(lab: Lab) -> dict[str, frozenset[str]]:
                          up.isp_address6.ip if up.isp_address6 else None) if a is not None
     }  # fmt: skip
     return {k: frozenset(v) for k, v in out.items()}
+
+
+# --- public addresses a DNAT answers for (1:1 NAT) ----------------------------------------------
+
+# `ip daddr 192.0.2.80`, `-d 192.0.2.80/32` (one address, not negated, not a set or subnet)
+_DNAT_DADDR = re.compile(
+    r"(?:\bip6?\s+daddr|(?:^|\s)(?:-d|--destination))\s+([0-9A-Fa-f:.]+)(?:/(32|128))?(?=\s)"
+)
+
+
+def dnat_addresses(lab: Lab) -> dict[str, list[str]]:
+    """Each host's public addresses its rulesets DNAT (`ip daddr 192.0.2.80 ... dnat to
+    10.2.0.10`, `-d 192.0.2.80 ... -j DNAT`) that no interface has: the internet routes
+    them to the uplink, as an ISP routes a customer's block, and they are its addresses."""
+    up = lab.upstream
+    taken = {a for place in own_addresses(lab).values() for a in place}
+    taken |= {str(a.ip) for a in (up.host_address, up.host_address6) if a is not None}
+    out: dict[str, list[str]] = {}
+    for h in lab.hosts:
+        for r in h.rulesets:
+            text = r.path.read_text(encoding="utf-8", errors="replace")
+            for line in (x.split("#", 1)[0] for x in text.splitlines()):
+                if not re.search(r"\bdnat\b|-j\s+DNAT\b", line):
+                    continue
+                for address in _DNAT_DADDR.findall(line):
+                    try:
+                        ok = routable(address[0]) and address[0] not in taken
+                    except ValueError:
+                        continue  # a set, a variable: not one address
+                    if ok and address[0] not in out.get(h.name, []):
+                        out.setdefault(h.name, []).append(address[0])
+    return out
 
 
 # --- the ports a ruleset matches on ----------------------------------------------------------

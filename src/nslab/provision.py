@@ -164,7 +164,7 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
         "NSLAB_SERVER6": str(up.server6) if up.server6 else "",
         "NSLAB_DNS6": str(up.dns6) if up.dns6 else "",
         # the lab's public networks, which the internet routes back to through the uplink
-        "NSLAB_PUBLIC_PREFIXES": " ".join(lab.public_prefixes),
+        "NSLAB_PUBLIC_PREFIXES": " ".join(public_prefixes(lab)),
     }
     gw = lab.gateway_network
     if gw is not None and gw.gateway is not None:
@@ -181,6 +181,14 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
 
 
 RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the host's files
+
+
+def public_prefixes(lab: Lab) -> list[str]:
+    """The lab's public networks and the public addresses its rulesets DNAT (1:1 NAT)."""
+    from nslab.flows import dnat_addresses  # flows reads ruleset files; provision does not import it at load
+
+    ones = [f"{a}/{128 if ':' in a else 32}" for addresses in dnat_addresses(lab).values() for a in addresses]
+    return [*lab.public_prefixes, *ones]
 
 
 def put_rulesets(runner: Runner, lab: Lab) -> dict[Path, str]:
