@@ -223,7 +223,7 @@ class Explorer:
     ) -> Verdict:
         """A flow's verdict with the addresses it went from and to, and the place its
         listener was in where that is not its destination's (None: not known)."""
-        names = {p.ns: p.name for p in self.where.values()}
+        names = {p.ns: p.name for p in self.where.values()}  # a handful of places
         reached = names.get(at[0]) if at is not None and at[0] != self.where[flow.dst].ns else None
         return Verdict(outcome, why, peer, self._source(flow, raw), self._dst(flow), reached)
 

@@ -185,11 +185,12 @@ class Unroutable:
 
 def unroutable(lab: Lab) -> list[Unroutable]:
     """The internet's flows to private addresses, by family: listed once, never probed."""
+    where = places(lab)
+    internet = next(p for p in where if p.name == INTERNET)
     out = []
     for v6 in (False, True):
-        to = [f"{p.name} {a}" for p in places(lab) if p.name != INTERNET for a in p.addresses(v6)
-              if not routable(a)]  # fmt: skip
-        internet = next(p for p in places(lab) if p.name == INTERNET)
+        lab_side = [p for p in where if p.name != INTERNET]
+        to = [f"{p.name} {a}" for p in lab_side for a in p.addresses(v6) if not routable(a)]
         if to and internet.address(v6):
             out.append(Unroutable("v6" if v6 else "v4", tuple(to)))
     return out
