@@ -270,8 +270,14 @@ def test_explore_formats_and_bad_input(tmp_path: Path) -> None:
     r = nslab("explore", "--format", "csv", "--ports", "tcp/22")  # the seed lab
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "from,to,service,family,outcome,decided_by,seen_from"
+    # the first columns as they were; the addresses and the place reached after them
+    assert lines[0] == "from,to,service,family,outcome,decided_by,seen_from,reached,from_address,to_address"
     assert "red,the internet,icmp,v4,replies," in r.stdout and r.stdout.count("tcp/22") == 12
+    # the host's two addresses are two rows; the internet's way in is its uplink address
+    assert r.stdout.count("\nred,host,tcp/22,v4,") == 2 and ",10.16.0.2,198.51.100.1\n" in r.stdout
+    assert "\nthe internet,host,tcp/22,v4," in r.stdout and lines[-1].startswith(
+        "the internet,private addresses,any,v4,unroutable,the internet routes no private range,"
+    )
     assert "red,blue,tcp/22,v4,accepted," in r.stdout
     # the seed's chain NAVY is a user chain of the host's filter table: its rules decide
     # (the trace dropped them, and bridged red -> blue read "no firewall rule ... decided it")
@@ -281,6 +287,7 @@ def test_explore_formats_and_bad_input(tmp_path: Path) -> None:
     )
     md = nslab("explore", "--format", "markdown")
     assert md.stdout.startswith("| from | to | service |") and md.returncode == 0
+    assert md.stdout.splitlines()[0].endswith("| seen_from | reached | from_address | to_address |")
     bad = nslab("explore", "--ports", "sctp/9")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "nslab: 'sctp/9' is not a port (fix: write tcp/PORT or udp/PORT, comma-separated: tcp/22,udp/53)"

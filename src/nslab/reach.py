@@ -31,6 +31,7 @@ from nslab.flows import Flow, Unroutable
 
 FORMATS = ("table", "csv", "json", "markdown")
 HEAD = ("from", "to", "service", "family", "outcome", "decided_by", "seen_from")
+MORE = ("reached", "from_address", "to_address")  # added after the first columns, never between
 
 
 def row(m: Measured) -> dict[str, str | None]:
@@ -46,25 +47,27 @@ def row(m: Measured) -> dict[str, str | None]:
 
 def render(measured: Sequence[Measured], fmt: str, unroutable: Sequence[Unroutable] = ()) -> str:
     """The flows in one of FORMATS; flows the lab cannot route at all (the internet to
-    its private addresses) as one line or entry each family, in the table and JSON."""
-    rows = [row(m) for m in measured]
+    its private addresses) as one line, row or entry each family. CSV and Markdown append
+    the addresses and `reached` to the first columns (a flow to each of edge's addresses is
+    a row of its own)."""
+    rows: list[Mapping[str, object]] = [*(row(m) for m in measured), *(u.as_row() for u in unroutable)]
     if fmt == "json":
-        return json.dumps(rows + [u.as_row() for u in unroutable], indent=2) + "\n"
+        return json.dumps(rows, indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=HEAD, lineterminator="\n", extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=HEAD + MORE, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows({k: v or "" for k, v in r.items()} for r in rows)
         return out.getvalue()
     if fmt == "markdown":
-        lines = ["| " + " | ".join(HEAD) + " |", "|" + " --- |" * len(HEAD)]
-        lines += ["| " + " | ".join(_cell(r[h]) for h in HEAD) + " |" for r in rows]
+        lines = ["| " + " | ".join(HEAD + MORE) + " |", "|" + " --- |" * len(HEAD + MORE)]
+        lines += ["| " + " | ".join(_cell(r.get(h)) for h in HEAD + MORE) + " |" for r in rows]
         return "\n".join(lines) + "\n"
     return table(measured) + "".join(f"{u.words()}\n" for u in unroutable)
 
 
-def _cell(value: str | None) -> str:
-    return (value or "").replace("|", "\\|")
+def _cell(value: object) -> str:
+    return str(value or "").replace("|", "\\|")
 
 
 def _addresses(m: Measured) -> str:
