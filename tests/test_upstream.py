@@ -87,6 +87,19 @@ def test_a_bad_uplink_is_one_line_naming_the_key(tmp_path: Path, upstream: str, 
     )
 
 
+def test_the_uplinks_ipv6_address_as_the_real_host_has_it(tmp_path: Path) -> None:
+    up = load_lab(_lab(tmp_path, 'address6 = "2001:db8:100::1/64"')).upstream
+    assert (str(up.host_address6), str(up.isp_address6)) == ("2001:db8:100::1/64", "2001:db8:100::2/64")
+    for bad, message in (
+        ("fd00::1/64", "upstream.address6: fd00::1 is not a public or documentation address"),
+        ("2001:db8:100::1", "upstream.address6: '2001:db8:100::1' has no prefix length (fix: write it like"),
+    ):
+        path = _lab(tmp_path, f'address6 = "{bad}"')
+        with pytest.raises(LabError) as caught:
+            load_lab(path)
+        assert str(caught.value).startswith(f"{path}: {message}"), str(caught.value)
+
+
 def test_an_uplink_overlapping_a_lab_network_is_refused(tmp_path: Path) -> None:
     path = _lab(tmp_path, 'address = "192.0.2.1/24"')
     path.write_text(path.read_text().replace("10.50.0.", "192.0.2."))

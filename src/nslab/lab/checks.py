@@ -210,30 +210,34 @@ def check_documentation_value(where: str, value: Any, cls: Any) -> Any:
 
 
 # [upstream] keys naming the uplink as the real host has it: alias -> the Upstream field
-ALIASES = {"interface": "uplink", "address": "host_address"}
+ALIASES = {"interface": "uplink", "address": "host_address", "address6": "host_address6"}
 
 
-def check_uplink_address(where: str, value: Any) -> ipaddress.IPv4Interface:
-    """The uplink's address as the real host has it: an IPv4 CIDR in a documentation or a
-    public range (it lives in the world only; a private one is the lab's, not the internet's)."""
+def check_uplink_address(where: str, value: Any, version: int = 4) -> Any:
+    """The uplink's address as the real host has it: a CIDR in a documentation or a public
+    range (it lives in the world only; a private one is the lab's, not the internet's)."""
     text = check_str(where, value)
+    cls = ipaddress.IPv6Interface if version == 6 else ipaddress.IPv4Interface
+    example = "2001:db8:f::1/64" if version == 6 else "192.0.2.1/24"
+    key, prefix = where.rsplit(".", 1)[-1], example.rsplit("/", 1)[1]
     try:
-        parsed = ipaddress.IPv4Interface(text)
+        parsed = cls(text)
     except ValueError as exc:
-        raise LabError(f"{where}: {text!r} is not an IPv4 address with its prefix: {exc}",
-                       'write it like address = "192.0.2.1/24"') from None  # fmt: skip
+        raise LabError(f"{where}: {text!r} is not an IPv{version} address with its prefix: {exc}",
+                       f'write it like {key} = "{example}"') from None  # fmt: skip
     if "/" not in text:
-        raise LabError(f"{where}: {text!r} has no prefix length", f'write it like address = "{text}/24"')
-    if parsed.network.prefixlen > 30:
-        raise LabError(f"{where}: {parsed.network} leaves no address for the isp's side",
-                       "use a prefix of /30 or shorter, e.g. /24")  # fmt: skip
+        raise LabError(f"{where}: {text!r} has no prefix length",
+                       f'write it like {key} = "{text}/{prefix}"')  # fmt: skip
+    if parsed.network.num_addresses < 4:
+        raise LabError(f"{where}: {parsed} leaves no address for the isp's side",
+                       f"use a prefix of /{parsed.max_prefixlen - 2} or shorter, e.g. /{prefix}")  # fmt: skip
     if not routable(parsed.ip):
         raise LabError(f"{where}: {parsed.ip} is not a public or documentation address",
-                       "the internet's side of the uplink, e.g. 192.0.2.1/24 or 198.51.100.1/24")  # fmt: skip
+                       f"the internet's side of the uplink, e.g. {example}")  # fmt: skip
     return parsed
 
 
-def other_address(mine: ipaddress.IPv4Interface) -> ipaddress.IPv4Interface:
+def other_address(mine: Any) -> Any:
     """The isp's side of the uplink: the subnet's first host address that is not `mine`."""
     ip = next(a for a in mine.network.hosts() if a != mine.ip)
-    return ipaddress.IPv4Interface(f"{ip}/{mine.network.prefixlen}")
+    return type(mine)(f"{ip}/{mine.network.prefixlen}")

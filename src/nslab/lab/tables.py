@@ -172,7 +172,7 @@ def upstream_table(table: Any, hosts: set[str], v6: bool) -> Upstream:
     via = up.get("via")
     if via is not None and via not in hosts:
         raise LabError(f"upstream.via: unknown host '{via}'", "use one of: " + ", ".join(sorted(hosts)))
-    six = UPSTREAM6 if v6 or any(k in up for k in UPSTREAM6) else {}
+    six = UPSTREAM6 if v6 or any(k in up for k in (*UPSTREAM6, "address6")) else {}
 
     def doc(key: str, cls: Any, default: Any) -> Any:
         return check_documentation_value(f"upstream.{key}", up.get(key, str(default)), cls)
@@ -198,10 +198,17 @@ def upstream_table(table: Any, hosts: set[str], v6: bool) -> Upstream:
         domain=check_domain("upstream.domain", up.get("domain", d.domain)),
     )
     if six:
+        host6: Any = six["host_address6"]
+        isp6 = doc("isp_address6", ipaddress.IPv6Interface, six["isp_address6"])
+        if "address6" in up:
+            host6 = check_uplink_address("upstream.address6", up["address6"], 6)
+            isp6 = isp6 if "isp_address6" in up else other_address(host6)
+        elif "host_address6" in up:
+            host6 = doc("host_address6", ipaddress.IPv6Interface, host6)
         upstream = replace(
             upstream,
-            host_address6=doc("host_address6", ipaddress.IPv6Interface, six["host_address6"]),
-            isp_address6=doc("isp_address6", ipaddress.IPv6Interface, six["isp_address6"]),
+            host_address6=host6,
+            isp_address6=isp6,
             server6=doc("server6", ipaddress.IPv6Address, six["server6"]),
             dns6=doc("dns6", ipaddress.IPv6Address, six["dns6"]),
         )
