@@ -116,7 +116,9 @@ def test_a_ruleset_matching_iif_eth1_decides_the_internets_flows() -> None:
     internet, and forwards 8080 to pc's 80; the LAN leaves masqueraded behind 192.0.2.1."""
     before = host_snapshot()
     r = subprocess.run(
-        [sys.executable, "-m", "nslab.cli", "explore", "--lab", str(LAB), "--format", "json"],
+        # waits of 1 s: a loaded machine answers late, and "dropped" must mean dropped here
+        [sys.executable, "-m", "nslab.cli", "explore", "--lab", str(LAB), "--format", "json",
+         "-D", "probe_wait=1", "-D", "ping_wait=1"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
