@@ -654,3 +654,28 @@ def test_a_datagram_the_internet_cannot_answer_is_no_answer_not_a_broken_helper(
         session.close()
     assert (v6.verdict.outcome, v4.verdict.outcome) == ("no answer", "answered")
     assert v4.verdict.seen_from == "198.51.100.1"
+
+
+@needs_netns
+def test_an_answer_queued_when_its_probe_times_out_is_read_not_lost() -> None:
+    """The helper timed probes out before reading what was ready: under load, the first
+    probes of a big batch passed their deadline while the rest were still being sent, and
+    their queued answers were never read (every ping of the batch's first namespace "lost",
+    a lab diffed against itself changed). A deadline already past (0 s) shows it: the
+    answer of a ping to pc's own address or its router is there by the first look."""
+    from nslab.config import Settings
+    from nslab.session import LabSession
+
+    session = LabSession.open(Settings(lab=str(DMZ)))
+    try:
+        session.new_world()
+        session.provision()
+        at_once = [
+            {"ns": "pc", "proto": "icmp", "dst": dst, "port": 0, "timeout": 0.0}
+            for dst in ("10.1.0.10", "10.1.0.1")
+        ]
+        session.prober.probe(at_once, ())  # the first resolves the router's address (ARP)
+        results, _ = session.prober.probe(at_once, ())
+    finally:
+        session.close()
+    assert [r["outcome"] for r in results] == ["replies", "replies"], results
