@@ -2,7 +2,9 @@
 # Stage upstream: the simulated internet (docs/design.md, "The upstream"). An isp namespace
 # on documentation ranges (IPv6 too where the lab has it), linked by a veth pair to the
 # lab's host or to one host (`via`, a router); it holds the "public" server and DNS
-# addresses and has no route back to the lab, so only NAT makes replies come home. The
+# addresses and routes back, as the real internet does, to the lab's public networks only
+# (NSLAB_PUBLIC_PREFIXES: global IPv6, public IPv4) through the uplink, never to a private
+# IPv4 range: from there only NAT makes replies come home. The
 # uplink's side reaches those addresses through the isp by host routes, not a default
 # route (on a real VM the default route keeps serving its own uplink). The isp records
 # the source address of every echo request it sees (xt_recent), so scenarios can show
@@ -36,5 +38,12 @@ else
 fi
 batch=""
 isp_lines
+for prefix in ${NSLAB_PUBLIC_PREFIXES:-}; do
+  if [[ $prefix == *:* ]]; then
+    [ -z "$v6" ] || lines "route replace $prefix via ${NSLAB_UPLINK_ADDRESS6%/*} dev $NSLAB_UPLINK_PEER"
+  else
+    lines "route replace $prefix via ${NSLAB_UPLINK_ADDRESS%/*} dev $NSLAB_UPLINK_PEER"
+  fi
+done
 ip -n "$isp" -batch - <<<"$batch"
 if [ -n "$v6" ]; then record_pings "$isp" v6; else record_pings "$isp"; fi

@@ -434,9 +434,10 @@ def explore(lab_path: str | None, ports: str, define: tuple[str, ...], fmt: str,
         measured = review.measure(settings, lab, ports=flows.parse_ports(ports))
     except NslabError as exc:
         fail(exc, 2)
-    click.echo(reach.render(measured, fmt), nl=False)
+    click.echo(reach.render(measured, fmt, flows.unroutable(lab)), nl=False)
     if record:
-        Path(record).write_text(reach.record(measured, flows.own_addresses(lab), lab.name))
+        own = flows.own_addresses(lab)
+        Path(record).write_text(reach.record(measured, own, lab.name, flows.unroutable(lab)))
         click.echo(f"nslab: wrote {len(measured)} flows to {record}", err=True)
 
 

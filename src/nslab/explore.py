@@ -14,6 +14,7 @@ run alone with a short timeout: its first packet has met every rule long before 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,12 +42,17 @@ CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real
 @dataclass(frozen=True)
 class Verdict:
     """What one flow measured; the public interface of `--format json` (outcome,
-    decided_by, seen_from)."""
+    decided_by, seen_from; the row adds from_address, to_address and reached). `reached`:
+    the place whose listener took the flow where that is not its destination (a
+    port-forward's DNAT sent it on)."""
 
     outcome: str
     decided_by: str = ""
     seen_from: str | None = None
     landed_at: str | None = None  # where a DNAT sent it: "sshbox:22" (None: where it was sent)
+    from_address: str | None = None  # the source address the probe left from
+    to_address: str | None = None  # the destination address it was sent to
+    reached: str | None = None  # the place whose listener got it, where not its destination
 
     def as_json(self) -> dict[str, str | None]:
         return {
@@ -54,12 +60,14 @@ class Verdict:
             "decided_by": self.decided_by,
             "seen_from": self.seen_from,
             "landed_at": self.landed_at,
+            "reached": self.reached,
         }
 
     @property
     def words(self) -> str:
         """`accepted at sshbox:22` for a flow a DNAT sent elsewhere, else the outcome."""
-        return self.outcome + (f" at {self.landed_at}" if self.landed_at else "")
+        where = self.landed_at or self.reached
+        return self.outcome + (f" at {where}" if where else "")
 
 
 @dataclass(frozen=True)
@@ -89,17 +97,32 @@ def match_peers(
     """For each (listener, probe's source address, probe's port or echo ident), the address
     its listener saw it from: an exact (address, port) peer first, then, for flows whose
     address NAT changed, an unclaimed peer with the port. None: not wanted, or not seen."""
+    return [peer for peer, _ in locate_peers(wanted, logs, ())]
+
+
+def locate_peers(
+    wanted: Sequence[tuple[Where, str, int] | None],
+    logs: dict[Where, list[tuple[str, int]]],
+    elsewhere: Sequence[Where],
+) -> list[tuple[str | None, Where | None]]:
+    """match_peers, and the listener that saw each: its own first (the exact peer), then
+    one of `elsewhere` of its protocol, any port, with the exact peer (a port-forward's
+    DNAT delivered it there, its source untouched), then its own with the port alone (NAT
+    changed the source)."""
     claimed: set[tuple[Where, int]] = set()
-    out: list[str | None] = [None] * len(wanted)
-    for exact in (True, False):
+    out: list[tuple[str | None, Where | None]] = [(None, None)] * len(wanted)
+    for exact, away in ((True, False), (True, True), (False, False)):
         for i, want in enumerate(wanted):
-            if want is None or out[i] is not None:
+            if want is None or out[i][0] is not None:
                 continue
             where, src, mark = want
-            for n, (address, port) in enumerate(logs.get(where, [])):
-                if port == mark and (where, n) not in claimed and (not exact or address == src):
-                    claimed.add((where, n))
-                    out[i] = address
+            for at in [w for w in elsewhere if w[1] == where[1] and w != where] if away else [where]:
+                for n, (address, port) in enumerate(logs.get(at, [])):
+                    if port == mark and (at, n) not in claimed and (not exact or address == src):
+                        claimed.add((at, n))
+                        out[i] = (address, at)
+                        break
+                if out[i][0] is not None:
                     break
     return out
 
@@ -113,6 +136,7 @@ class Explorer:
         self.progress = progress or (lambda _: None)
         self.listening: set[tuple[str | None, str, int]] = set()
         self.confirming = False  # timed-out flows probed again, with a longer wait
+        self.sources: dict[tuple[str | None, str], str | None] = {}
 
     @property
     def prober(self) -> Prober:
@@ -132,17 +156,26 @@ class Explorer:
         }
 
     def _dst(self, flow: Flow) -> str:
-        return str(self.where[flow.dst].address(flow.v6))
+        return str(self.where[flow.dst].flow_address(flow))
 
     def _listen(self, flow: Flow) -> tuple[str | None, str, int]:
-        key = (self.where[flow.dst].ns, flow.proto, flow.port)
+        return self._listen_at(self.where[flow.dst].ns, flow.proto, flow.port, flow.dst)
+
+    def _listen_at(
+        self, ns: str | None, proto: str, port: int, name: str, must: bool = True
+    ) -> tuple[str | None, str, int]:
+        """A listener; `must`: a flow's destination (else one where a DNAT may deliver:
+        a place that cannot listen, gone say, is no such place, and its flows say why)."""
+        key = (ns, proto, port)
         if key not in self.listening:
             reply = self.prober.request("listen", ns=key[0], proto=key[1], port=key[2])
             error = str(reply.get("error", ""))
             # in use: a server of the lab's own listens there (nslab's DNS on the internet's
             # udp/53), and the flow's verdict is that server's answer
             if error and "in use" not in error:
-                raise ProbeError(f"{flow.dst} cannot listen on {flow.service_words}: {error}")
+                if not must:
+                    return key
+                raise ProbeError(f"{name} cannot listen on {proto}/{port}: {error}")
             self.listening.add(key)
         return key
 
@@ -155,6 +188,12 @@ class Explorer:
             raise ProbeError(f"flow {unknown[0].words()}: no such place in lab '{self.session.lab.name}'")
         for flow in flows:
             self._listen(flow)
+        # every place listens on every port probed: a port-forward's DNAT delivers a flow
+        # to another place than the one it was sent to, and that place's log says which
+        for proto, port in sorted({(f.proto, f.port) for f in flows}):
+            for place in self.where.values():
+                if place.ns is not None:
+                    self._listen_at(place.ns, proto, port, place.name, must=False)
         why_not = trace.usable(self.session.w, self.session.firewalls)
         if why_not is not None:
             self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
@@ -221,8 +260,10 @@ class Explorer:
             for to, o in zip(tracer.landed, outcomes, strict=True)
         ]
         return [
-            Measured(flow, Verdict(outcome, decided_by(found, outcome in LOST), peer, at))
-            for flow, outcome, found, peer, at in zip(flows, outcomes, decided, seen, landed, strict=True)
+            Measured(flow, self._verdict(flow, raw, o, decided_by(found, o in LOST), peer, where, at))
+            for flow, raw, o, found, (peer, where), at in zip(
+                flows, raws, outcomes, decided, seen, landed, strict=True
+            )
         ]
 
     def _landed(self, to: tuple[str, int]) -> str:
@@ -231,9 +272,40 @@ class Explorer:
         own = next((p for p, addrs in own_addresses(self.session.lab).items() if address in addrs), address)
         return f"{own}:{port}" if port else own
 
+    def _verdict(
+        self,
+        flow: Flow,
+        raw: dict[str, object],
+        outcome: str,
+        why: str,
+        peer: str | None,
+        at: Where | None,
+        landed: str | None = None,
+    ) -> Verdict:
+        """A flow's verdict with the addresses it went from and to, where a DNAT sent it
+        (from the trace), and the place its listener was in where that is not its
+        destination's (None: not known)."""
+        names = {p.ns: p.name for p in self.where.values()}  # a handful of places
+        reached = names.get(at[0]) if at is not None and at[0] != self.where[flow.dst].ns else None
+        return Verdict(outcome, why, peer, landed, self._source(flow, raw), self._dst(flow), reached)
+
+    def _source(self, flow: Flow, raw: dict[str, object]) -> str | None:
+        """The address the probe left from: its socket's, or for a ping (sent on a shared
+        raw socket) the kernel's choice for its destination (`ip route get`)."""
+        if raw.get("src"):
+            return str(raw["src"])
+        key = (self.where[flow.src].ns, self._dst(flow))
+        if key not in self.sources:
+            r = self.session.w.run(["ip", "-j", "route", "get", key[1]], ns=key[0])
+            try:
+                self.sources[key] = str(json.loads(r.stdout)[0]["prefsrc"]) if r.ok else None
+            except (ValueError, LookupError, TypeError):
+                self.sources[key] = None  # no route, or a route without a preferred source
+        return self.sources[key]
+
     def _seen_from(
         self, flows: Sequence[Flow], raws: Sequence[dict[str, object]], through: Sequence[bool]
-    ) -> list[str | None]:
+    ) -> list[tuple[str | None, Where | None]]:
         """The source address each flow that got through was seen from, matched in its
         listener's log by the probe's source port (the echo ident for pings). Ports alone
         collide: two namespaces pick their ephemeral ports independently, and one CI run
@@ -252,7 +324,14 @@ class Explorer:
                 logs[where] = [(str(a), int(n)) for a, n in reply.get("peers", [])]
             mark = int(str(raw.get("ident" if flow.proto == "icmp" else "sport") or 0))
             wanted.append((where, str(raw.get("src") or ""), mark))
-        return match_peers(wanted, logs)
+        # the other listeners of the protocols that got through: where a port-forward sent them
+        protos = {w[0][1] for w in wanted if w is not None}
+        elsewhere = sorted((k for k in self.listening if k[1] in protos), key=str)
+        for where in elsewhere:
+            if where not in logs:
+                reply = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])
+                logs[where] = [(str(a), int(n)) for a, n in reply.get("peers", [])]
+        return locate_peers(wanted, logs, elsewhere)
 
     def _counted(self, flows: Sequence[Flow], raws: Sequence[dict[str, object]]) -> list[Measured]:
         """Each flow again alone, with counters around it (where tracing cannot be had)."""
@@ -269,8 +348,13 @@ class Explorer:
             # a flow that got through alone got through: its run is the one with the evidence
             final = again if again.outcome not in LOST else got
             lost = final.outcome in LOST
+            # counted alone: the destination's own listener only (where DNAT sent it is not read)
             verdict = Verdict(
-                final.outcome, decided_by(evidence.decisions, lost), None if lost or not seen else seen[0]
+                final.outcome,
+                decided_by(evidence.decisions, lost),
+                None if lost or not seen else seen[0],
+                self._source(flow, raw if raw.get("src") else dict(raw0)),
+                self._dst(flow),
             )
             out.append(Measured(flow, verdict))
             if n % 50 == 0:

@@ -19,9 +19,10 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from nslab import rulesets
-from nslab.commands import Result, Runner
+from nslab.commands import Command, Result, Runner
 from nslab.errors import LabError
 from nslab.firewalls import RULESETS
 from nslab.lab import Lab, default_lab
@@ -154,6 +155,8 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
         "NSLAB_ISP_ADDRESS6": str(up.isp_address6) if up.isp_address6 else "",
         "NSLAB_SERVER6": str(up.server6) if up.server6 else "",
         "NSLAB_DNS6": str(up.dns6) if up.dns6 else "",
+        # the lab's public networks, which the internet routes back to through the uplink
+        "NSLAB_PUBLIC_PREFIXES": " ".join(public_prefixes(lab)),
     }
     gw = lab.gateway_network
     if gw is not None and gw.gateway is not None:
@@ -182,6 +185,14 @@ def _ruleset_lines(lab: Lab, placed: dict[Path, str]) -> list[str]:
 RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the host's files
 
 
+def public_prefixes(lab: Lab) -> list[str]:
+    """The lab's public networks and the public addresses its rulesets DNAT (1:1 NAT)."""
+    from nslab.flows import dnat_addresses  # flows reads ruleset files; provision does not import it at load
+
+    ones = [f"{a}/{128 if ':' in a else 32}" for addresses in dnat_addresses(lab).values() for a in addresses]
+    return [*lab.public_prefixes, *ones]
+
+
 def put_rulesets(runner: Runner, lab: Lab) -> dict[Path, str]:
     """The user's ruleset files, copied onto the target (a remote machine has none of them)."""
     files = [(host.name, r) for host in lab.hosts for r in host.rulesets]
@@ -202,14 +213,39 @@ def check_rulesets(runner: Runner, lab: Lab) -> None:
     and a fix (nslab.rulesets)."""
     placed = put_rulesets(runner, lab)
     for host in lab.hosts:
-        for r in host.rulesets:
-            found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
-            if found is not None:
-                rulesets.raise_for(host.name, r.kind, found)
+        if not host.rulesets:
+            continue
+        # in a namespace with the host's interface names (the uplink's too where the
+        # upstream hangs off it): `iif "eth1"` resolves an index when the ruleset loads
+        names = [i.name for i in host.interfaces] + (
+            [lab.upstream.uplink] if lab.upstream.via == host.name else []
+        )
+        ns = f"nslab-check-{host.name}"
+        runner.run(["ip", "netns", "add", ns], check=True)
+        try:
+            links = [f"link add {n} type veth peer name nslabchk{k}" for k, n in enumerate(names)]
+            runner.run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(links) + "\n", check=True)
+            inside = cast(Runner, _InNamespace(runner, ns))
+            for r in host.rulesets:
+                found = rulesets.check_file(inside, r.kind, r.path, placed[r.path])
+                if found is not None:
+                    rulesets.raise_for(host.name, r.kind, found)
+        finally:
+            runner.run(["ip", "netns", "del", ns])
     for r in lab.host_rulesets:
         found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
         if found is not None:
             rulesets.raise_for("the lab's host", r.kind, found)
+
+
+class _InNamespace:
+    """A runner's commands in one of its namespaces (rulesets.check_file runs commands only)."""
+
+    def __init__(self, runner: Runner, ns: str) -> None:
+        self.runner, self.ns = runner, ns
+
+    def run(self, cmd: Command, **kw: Any) -> Result:
+        return self.runner.run(cmd, ns=self.ns, **kw)
 
 
 def provision(

@@ -27,52 +27,70 @@ from pathlib import Path
 
 from nslab.errors import LabError
 from nslab.explore import ABSENT, Measured, Verdict
-from nslab.flows import Flow
+from nslab.flows import Flow, Unroutable
 
 FORMATS = ("table", "csv", "json", "markdown")
 HEAD = ("from", "to", "service", "family", "outcome", "decided_by", "seen_from")
+MORE = ("reached", "from_address", "to_address", "landed_at")  # added after the first columns, never between
 
 
 def row(m: Measured) -> dict[str, str | None]:
-    f = m.flow
-    return {"from": f.src, "to": f.dst, "service": f.service_words, "family": f.family, **m.verdict.as_json()}
+    """A flow's JSON: its place names, service and family, the addresses it went from and
+    to (`to_address`: which of the destination's), and its verdict (`reached`: the place
+    that took it where a port-forward sent it on)."""
+    f, v = m.flow, m.verdict
+    return {
+        "from": f.src, "to": f.dst, "service": f.service_words, "family": f.family, **v.as_json(),
+        "from_address": v.from_address, "to_address": v.to_address or f.at or None,
+    }  # fmt: skip
 
 
-def render(measured: Sequence[Measured], fmt: str) -> str:
-    """The flows in one of FORMATS."""
-    rows = [row(m) for m in measured]
+def render(measured: Sequence[Measured], fmt: str, unroutable: Sequence[Unroutable] = ()) -> str:
+    """The flows in one of FORMATS; flows the lab cannot route at all (the internet to
+    its private addresses) as one line, row or entry each family. CSV and Markdown append
+    the addresses and `reached` to the first columns (a flow to each of edge's addresses is
+    a row of its own)."""
+    rows: list[Mapping[str, object]] = [*(row(m) for m in measured), *(u.as_row() for u in unroutable)]
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=HEAD, lineterminator="\n", extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=HEAD + MORE, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         writer.writerows({k: v or "" for k, v in r.items()} for r in rows)
         return out.getvalue()
     if fmt == "markdown":
-        lines = ["| " + " | ".join(HEAD) + " |", "|" + " --- |" * len(HEAD)]
-        lines += ["| " + " | ".join(_cell(r[h]) for h in HEAD) + " |" for r in rows]
+        lines = ["| " + " | ".join(HEAD + MORE) + " |", "|" + " --- |" * len(HEAD + MORE)]
+        lines += ["| " + " | ".join(_cell(r.get(h)) for h in HEAD + MORE) + " |" for r in rows]
         return "\n".join(lines) + "\n"
-    return table(measured)
+    return table(measured) + "".join(f"{u.words()}\n" for u in unroutable)
 
 
-def _cell(value: str | None) -> str:
-    return (value or "").replace("|", "\\|")
+def _cell(value: object) -> str:
+    return str(value or "").replace("|", "\\|")
+
+
+def _addresses(m: Measured) -> str:
+    v = m.verdict
+    return f"{v.from_address or '?'} -> {v.to_address or m.flow.at or '?'}"
 
 
 def table(measured: Sequence[Measured]) -> str:
-    """Grouped by source and destination, one line per service and family."""
+    """Grouped by source and destination, one line per service, family and address: the
+    addresses the probe went from and to, and where a port-forward sent it (`at web`)."""
     out = []
     last = None
     width = max((len(f"{m.flow.service_words} {m.flow.family}") for m in measured), default=0)
+    wide = max((len(_addresses(m)) for m in measured), default=0)
     for m in measured:
         pair = (m.flow.src, m.flow.dst)
         if pair != last:
             out.append(f"{m.flow.src} -> {m.flow.dst}")
             last = pair
-        seen = f" (seen from {m.verdict.seen_from})" if m.verdict.seen_from else ""
+        v = m.verdict
+        seen = f" (seen from {v.seen_from})" if v.seen_from else ""
         service = f"{m.flow.service_words} {m.flow.family}".ljust(width)
-        out.append(f"  {service}  {m.verdict.words}{seen}: {m.verdict.decided_by}")
+        out.append(f"  {service}  {_addresses(m).ljust(wide)}  {v.words}{seen}: {v.decided_by}")
     return "\n".join(out) + "\n"
 
 
@@ -85,16 +103,22 @@ def nat(flow: Flow, v: Verdict, own: Own) -> str | None:
 
 
 def line(m: Measured, own: Own) -> str:
-    """A golden file's line: the flow, its outcome, and the source the destination saw
-    when that is not one of the sender's own addresses (NAT)."""
+    """A golden file's line: the flow, its outcome, the place that took it where a
+    port-forward sent it on, and the source the destination saw when that is not one of
+    the sender's own addresses (NAT)."""
     seen = nat(m.flow, m.verdict, own)
-    return f"{m.flow.words()} {m.verdict.outcome}" + (f" seen from {seen}" if seen else "")
+    at = f" at {m.verdict.reached}" if m.verdict.reached else ""
+    return f"{m.flow.words()} {m.verdict.outcome}{at}" + (f" seen from {seen}" if seen else "")
 
 
-def record(measured: Iterable[Measured], own: Own, lab: str) -> str:
+def record(measured: Iterable[Measured], own: Own, lab: str, unroutable: Sequence[Unroutable] = ()) -> str:
     lines = [line(m, own) for m in sorted(measured, key=lambda m: m.flow)]
-    head = f"# nslab explore --record: lab '{lab}'; FROM -> TO SERVICE FAMILY OUTCOME [seen from ADDRESS]\n"
-    return head + "".join(f"{x}\n" for x in lines)
+    head = (
+        f"# nslab explore --record: lab '{lab}'; "
+        "FROM -> TO[@ADDRESS] SERVICE FAMILY OUTCOME [at PLACE] [seen from ADDRESS]\n"
+    )
+    tail = "".join(f"# {u.words()}\n" for u in unroutable)  # not flows: never probed
+    return head + "".join(f"{x}\n" for x in lines) + tail
 
 
 @dataclass(frozen=True)
@@ -102,6 +126,10 @@ class Recorded:
     flow: Flow
     outcome: str
     seen_from: str | None
+    reached: str | None = None
+
+    def verdict(self) -> Verdict:
+        return Verdict(self.outcome, "", self.seen_from, reached=self.reached)
 
 
 def read_record(path: Path) -> dict[Flow, Recorded]:
@@ -119,14 +147,14 @@ def read_record(path: Path) -> dict[Flow, Recorded]:
         rest, _, seen = text_line.partition(" seen from ")
         try:
             flow = Flow.parse(_flow_part(rest))
-            outcome = rest[len(flow.words()) :].strip()
+            outcome, _, reached = rest[len(flow.words()) :].strip().partition(" at ")
             if not outcome:
                 raise LabError(f"{rest!r} has no outcome")
         except LabError as exc:
             raise LabError(
                 f"{path}: line {number}: {exc.problem}", "write FROM -> TO SERVICE FAMILY OUTCOME"
             ) from None
-        out[flow] = Recorded(flow, outcome, seen or None)
+        out[flow] = Recorded(flow, outcome, seen or None, reached.strip() or None)
     return out
 
 
@@ -160,16 +188,18 @@ class Change:
         return {
             "from": f.src, "to": f.dst, "service": f.service_words, "family": f.family,
             "before": self.before.as_json(), "after": self.after.as_json(),
+            "to_address": self.after.to_address or self.before.to_address or f.at or None,
         }  # fmt: skip
 
 
 def compare(before: Mapping[Flow, Verdict], after: Mapping[Flow, Verdict], own: Own) -> list[Change]:
     """Flows whose outcome changed, or whose NAT'd source did (a source the destination saw
-    that is not one of the sender's own addresses); a flow one side lacks is `absent` there."""
+    that is not one of the sender's own addresses), or the place a port-forward sent it to;
+    a flow one side lacks is `absent` there."""
     out = []
     for flow in sorted(set(before) | set(after)):
         a, b = before.get(flow, Verdict(ABSENT)), after.get(flow, Verdict(ABSENT))
-        if a.outcome != b.outcome or nat(flow, a, own) != nat(flow, b, own):
+        if a.outcome != b.outcome or nat(flow, a, own) != nat(flow, b, own) or a.reached != b.reached:
             out.append(Change(flow, a, b))
     return out
 

@@ -23,6 +23,9 @@ POLICIES = ("ACCEPT", "DROP")
 # step saying "the internet" or "host" must mean one thing), in either notation.
 RESERVED = ("host", "the", "internet", "gateway", "uplink", "isp", "all", "world")
 DOC4 = (ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("203.0.113.0/24"))
+# the upstream may take the third IPv4 documentation range too (a real host's uplink
+# written as 192.0.2.1 in its ruleset runs as is)
+UPSTREAM4 = (*DOC4, ipaddress.ip_network("192.0.2.0/24"))
 DOC6 = ipaddress.ip_network("2001:db8::/32")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -119,12 +122,18 @@ def check_domain(where: str, value: Any) -> str:
     return value
 
 
+def routable(ip: IPAddress) -> bool:
+    """Whether the (simulated) internet routes to `ip`: a public address, the documentation
+    ranges standing in for public ones; never a private range (RFC 1918, ULA, ...)."""
+    return ip.is_global or (any(ip in n for n in UPSTREAM4) if ip.version == 4 else ip in DOC6)
+
+
 def check_documentation(where: str, ip: IPAddress) -> IPAddress:
     """An address of the simulated internet: documentation ranges only, never a real one."""
-    if not (any(ip in n for n in DOC4) if ip.version == 4 else ip in DOC6):
+    if not (any(ip in n for n in UPSTREAM4) if ip.version == 4 else ip in DOC6):
         raise LabError(
             f"{where}: {ip} is not in a documentation range",
-            "the simulated internet uses 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32 only",
+            "the simulated internet uses 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32 only",
         )
     return ip
 
@@ -198,3 +207,37 @@ def check_documentation_value(where: str, value: Any, cls: Any) -> Any:
         raise LabError(f"{where}: {text!r} is not valid: {exc}") from None
     check_documentation(where, getattr(parsed, "ip", parsed))
     return parsed
+
+
+# [upstream] keys naming the uplink as the real host has it: alias -> the Upstream field
+ALIASES = {"interface": "uplink", "address": "host_address", "address6": "host_address6"}
+
+
+def check_uplink_address(where: str, value: Any, version: int = 4) -> Any:
+    """The uplink's address as the real host has it: a CIDR in a documentation or a public
+    range (it lives in the world only; a private one is the lab's, not the internet's)."""
+    text = check_str(where, value)
+    cls = ipaddress.IPv6Interface if version == 6 else ipaddress.IPv4Interface
+    example = "2001:db8:f::1/64" if version == 6 else "192.0.2.1/24"
+    key, prefix = where.rsplit(".", 1)[-1], example.rsplit("/", 1)[1]
+    try:
+        parsed = cls(text)
+    except ValueError as exc:
+        raise LabError(f"{where}: {text!r} is not an IPv{version} address with its prefix: {exc}",
+                       f'write it like {key} = "{example}"') from None  # fmt: skip
+    if "/" not in text:
+        raise LabError(f"{where}: {text!r} has no prefix length",
+                       f'write it like {key} = "{text}/{prefix}"')  # fmt: skip
+    if parsed.network.num_addresses < 4:
+        raise LabError(f"{where}: {parsed} leaves no address for the isp's side",
+                       f"use a prefix of /{parsed.max_prefixlen - 2} or shorter, e.g. /{prefix}")  # fmt: skip
+    if not routable(parsed.ip):
+        raise LabError(f"{where}: {parsed.ip} is not a public or documentation address",
+                       f"the internet's side of the uplink, e.g. {example}")  # fmt: skip
+    return parsed
+
+
+def other_address(mine: Any) -> Any:
+    """The isp's side of the uplink: the subnet's first host address that is not `mine`."""
+    ip = next(a for a in mine.network.hosts() if a != mine.ip)
+    return type(mine)(f"{ip}/{mine.network.prefixlen}")

@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 
 from nslab.errors import LabError
 from nslab.firewalls import RULESETS
-from nslab.lab.checks import IPAddress
+from nslab.lab.checks import IPAddress, routable
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 RULESET_KINDS = tuple(RULESETS)  # iptables, ip6tables, nft, script
@@ -189,6 +189,13 @@ class Lab:
     def v6(self) -> bool:
         """Whether the lab has IPv6 anywhere (its upstream then has IPv6 too)."""
         return any(n.subnet6 is not None for n in self.networks)
+
+    @property
+    def public_prefixes(self) -> list[str]:
+        """The lab's networks the simulated internet routes to through the uplink, as the
+        real one does: global IPv6 and public IPv4 prefixes, never a private range."""
+        nets = [n for net in self.networks for n in (net.subnet, net.subnet6) if n is not None]
+        return [str(n) for n in nets if routable(n.network_address)]
 
     @property
     def gateway_network(self) -> Network | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from nslab.errors import LabError
 from nslab.lab.checks import (
+    ALIASES,
     IFNAMSIZ,
     at,
     check_address,
@@ -37,6 +38,8 @@ from nslab.lab.checks import (
     check_subnet,
     check_unique,
     check_unreserved,
+    check_uplink_address,
+    other_address,
 )
 from nslab.lab.model import (
     BACKENDS,
@@ -172,33 +175,56 @@ def explore_table(table: Any) -> tuple[tuple[str, int], ...]:
 
 def upstream_table(table: Any, hosts: set[str], v6: bool) -> Upstream:
     """The simulated internet: documentation ranges only; IPv6 where the lab has it (or the
-    table gives an IPv6 address)."""
-    up = check_keys("[upstream]", table, {f.name for f in fields(Upstream)})
+    table gives an IPv6 address). `interface` and `address` name the internet-facing
+    interface and its address as the real host has them (`eth1`, 192.0.2.1/24: any
+    documentation or public range), so a ruleset written for the real uplink runs as is;
+    the isp then takes another address of that subnet."""
+    up = check_keys("[upstream]", table, {f.name for f in fields(Upstream)} | set(ALIASES))
+    for alias, key in ALIASES.items():
+        if alias in up and key in up:
+            raise LabError(f"upstream: both {alias} and {key} name the uplink's {key.replace('_', ' ')}",
+                           f"keep one: {alias} = ...")  # fmt: skip
     d = Upstream()
     via = up.get("via")
     if via is not None and via not in hosts:
         raise LabError(f"upstream.via: unknown host '{via}'", "use one of: " + ", ".join(sorted(hosts)))
-    six = UPSTREAM6 if v6 or any(k in up for k in UPSTREAM6) else {}
+    six = UPSTREAM6 if v6 or any(k in up for k in (*UPSTREAM6, "address6")) else {}
 
     def doc(key: str, cls: Any, default: Any) -> Any:
         return check_documentation_value(f"upstream.{key}", up.get(key, str(default)), cls)
 
+    uplink = check_ifname(f"upstream.{'interface' if 'interface' in up else 'uplink'}",
+                          up.get("interface", up.get("uplink", d.uplink)))  # fmt: skip
+    host_address, isp_address = d.host_address, doc("isp_address", ipaddress.IPv4Interface, d.isp_address)
+    if "address" in up:
+        host_address = check_uplink_address("upstream.address", up["address"])
+        if "isp_address" not in up:
+            isp_address = other_address(host_address)
+    elif "host_address" in up:
+        host_address = doc("host_address", ipaddress.IPv4Interface, d.host_address)
     upstream = Upstream(
         via=via,
         namespace=check_name("upstream.namespace", up.get("namespace", d.namespace)),
-        uplink=check_ifname("upstream.uplink", up.get("uplink", d.uplink)),
+        uplink=uplink,
         peer=check_ifname("upstream.peer", up.get("peer", d.peer)),
-        host_address=doc("host_address", ipaddress.IPv4Interface, d.host_address),
-        isp_address=doc("isp_address", ipaddress.IPv4Interface, d.isp_address),
+        host_address=host_address,
+        isp_address=isp_address,
         server=doc("server", ipaddress.IPv4Address, d.server),
         dns=doc("dns", ipaddress.IPv4Address, d.dns),
         domain=check_domain("upstream.domain", up.get("domain", d.domain)),
     )
     if six:
+        host6: Any = six["host_address6"]
+        isp6 = doc("isp_address6", ipaddress.IPv6Interface, six["isp_address6"])
+        if "address6" in up:
+            host6 = check_uplink_address("upstream.address6", up["address6"], 6)
+            isp6 = isp6 if "isp_address6" in up else other_address(host6)
+        elif "host_address6" in up:
+            host6 = doc("host_address6", ipaddress.IPv6Interface, host6)
         upstream = replace(
             upstream,
-            host_address6=doc("host_address6", ipaddress.IPv6Interface, six["host_address6"]),
-            isp_address6=doc("isp_address6", ipaddress.IPv6Interface, six["isp_address6"]),
+            host_address6=host6,
+            isp_address6=isp6,
             server6=doc("server6", ipaddress.IPv6Address, six["server6"]),
             dns6=doc("dns6", ipaddress.IPv6Address, six["dns6"]),
         )
@@ -208,7 +234,7 @@ def upstream_table(table: Any, hosts: set[str], v6: bool) -> Upstream:
     ):
         if mine is not None and isp is not None and mine.network != isp.network:
             raise LabError(
-                f"upstream.{key}: not in the same subnet as upstream.{key.replace('isp', 'host')}",
+                f"upstream.{key}: not in the same subnet as upstream.{key.replace('isp_', 'host_')}",
                 f"pick an address in {mine.network}",
             )
     return upstream
@@ -489,6 +515,12 @@ def checked(lab: Lab) -> Lab:
     legs += [(f"network {n.name}.bridge", n.bridge) for n in lab.networks]
     legs += [(f"host {h.name}.{i.name}.peer", i.peer) for h in lab.hosts for i in h.interfaces]
     check_unique("interface name", legs)
+    via = next((h for h in lab.hosts if h.name == lab.upstream.via), None)
+    if via is not None and lab.upstream.uplink in {i.name for i in via.interfaces}:
+        raise LabError(
+            f"upstream.interface: {via.name} has an interface {lab.upstream.uplink!r} on a lab network",
+            f'name {via.name}\'s other interfaces otherwise (name = "lan0") or the uplink another',
+        )
     up = lab.upstream
     outside = [
         ip

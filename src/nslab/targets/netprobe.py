@@ -469,13 +469,9 @@ class Server:
         times out at its own deadline), or, with no probes, until stdin has a request."""
         while True:
             pending = [p for p in probes if p.result is None]
-            now = time.monotonic()
-            for p in pending:
-                if now >= p.deadline:
-                    p.timed_out()
-            pending = [p for p in pending if p.result is None]
             if probes and not pending:
                 return
+            now = time.monotonic()
             rfds = list(self.listeners.socks) + list(self.raw.by_fd)
             wfds: list[int] = []
             for p in pending:
@@ -495,6 +491,13 @@ class Server:
             for fd in set(r) | set(w):
                 if fd in by_fd:
                     by_fd[fd].on_ready()
+            # timed out only after what was ready was read: a probe sent first in a big batch
+            # can pass its deadline while the others are still being sent, its answer queued
+            # (a loaded CI machine lost every ping of the first namespace in the batch so)
+            now = time.monotonic()
+            for p in pending:
+                if p.result is None and now >= p.deadline:
+                    p.timed_out()
             if not probes and sys.stdin.fileno() in r:
                 return
 

@@ -35,7 +35,7 @@ def reachability_matches(context: Context, name: str) -> None:
     lab = session.lab
     own = flows.own_addresses(lab)
     measured = {m.flow: m.verdict for m in explore(session, flows.wanted(lab, recorded))}
-    before = {f: reach.Verdict(r.outcome, "", r.seen_from) for f, r in recorded.items()}
+    before = {f: r.verdict() for f, r in recorded.items()}
     changes = reach.compare(before, measured, own)
     session.expected_got = [
         [c.flow.src, c.flow.dst, f"{c.flow.service_words} {c.flow.family}", c.before.outcome,
@@ -52,7 +52,8 @@ def reachability_matches(context: Context, name: str) -> None:
             else:
                 what = f"{c.before.outcome} -> {c.after.outcome}"
             nat = reach.nat(c.flow, c.after, own)
-            seen = f", seen from {nat}" if nat else ""
+            seen = f" at {c.after.reached}" if c.after.reached else ""
+            seen += f", seen from {nat}" if nat else ""
             why = f" ({c.after.decided_by})" if c.after.decided_by else ""
             lines.append(f"  {c.flow.words()}: {what}{seen}{why}")
         raise AssertionError(
