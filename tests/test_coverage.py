@@ -227,9 +227,9 @@ def test_ip6tables_rules_get_nslabs_nd_count_where_nd_could_match() -> None:
     text = coverage.ip6tables_instrument(save, {"ip6 filter"})
     assert text is not None
     ours = [line for line in text.splitlines() if "nslab-nd" in line]
-    # only the INPUT rule that matches any protocol: one per ND type, before it
-    assert len(ours) == 5 and ours[0] == (
-        "[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 133 -m comment --comment nslab-nd"
+    # only the INPUT rule that matches any protocol: one per housekeeping type (MLD, ND), before it
+    assert len(ours) == 9 and ours[0] == (
+        "[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 130 -m comment --comment nslab-nd"
     )
     assert text.splitlines().index(ours[-1]) + 1 == text.splitlines().index("[0:0] -A INPUT -j ACCEPT")
     assert coverage.ip6tables_instrument(save, {"ip6 nat"}) is None

@@ -260,6 +260,7 @@ class Ruleset:
 NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
 NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has no counter
 NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
+NSLAB_ELEM = NSLAB_OWN + "elem"  # counts one element of the map the rule after it looks up
 # nft's `comment "nslab-nd"`, iptables' `--comment nslab-nd`
 _LISTED_OWN = re.compile(r'comment "?' + NSLAB_OWN)
 
@@ -515,6 +516,9 @@ def nft_json(text: str) -> Ruleset:
                 None,
             )
             counter = counter or own.get(NSLAB_COUNT)
+            found = [c for name, c in own.items() if name.startswith(NSLAB_ELEM)]
+            if found:  # a rule with a map: its packets are those whose lookup found an element
+                counter = {k: sum(c.get(k, 0) for c in found) for k in ("packets", "bytes")}
             if counter and NSLAB_ND in own:  # neighbour discovery is housekeeping, never a verdict
                 counter = {k: counter[k] - own[NSLAB_ND].get(k, 0) for k in ("packets", "bytes")}
             target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)

@@ -1,0 +1,261 @@
+"""Rule coverage counts the user's packets only, and never shows a green it did not
+measure (nslab.coverage, nslab.instrument, nslab.coverage_report):
+
+- the golden-file step's exploration of the whole lab is nslab's traffic, not the
+  scenario's: it covers no rule (nor does its tracer's loopback ping cover `iif lo`);
+- the kernel's IPv6 housekeeping (MLD reports, router solicitations, DAD) covers no rule;
+- a rule with a map counts the packets whose lookup found an element, per element;
+- a rule like `meta l4proto { icmp, ipv6-icmp } accept` without a counter is counted
+  (nslab's counting rules once failed to load for it: nothing was counted);
+- a ruleset nslab cannot count is "not measured" and fails a minimum, never 0/0 = 100%.
+
+    pc ---- br-lan ---- web          (nslab init's project, its web.nft rewritten)
+    a ---- br-n ---- b               (a lab of the test's own)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import host_snapshot, needs_netns, run_behave
+from test_coverage import built
+
+from nslab import coverage_report
+from nslab.coverage import Coverage, FileCoverage, RuleHits
+
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+
+
+def project(tmp_path: Path, web_nft: str, feature: str) -> Path:
+    """nslab init's project with web's ruleset and one feature of the test's own."""
+    proj = tmp_path / "proj"
+    done = subprocess.run([*NSLAB, "init", str(proj)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (proj / "labs" / "web.nft").write_text(web_nft)
+    (proj / "features" / "example.feature").unlink()
+    (proj / "features" / "test.feature").write_text(feature)
+    return proj
+
+
+def file_coverage(reports: Path) -> dict[str, object]:
+    (found,) = json.loads((reports / "rule-coverage.json").read_text())
+    return found  # type: ignore[no-any-return]
+
+
+WEB_LO = """table inet web {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    iif lo accept
+    ct state established,related counter accept
+    meta l4proto ipv6-icmp counter accept
+    tcp dport 80 counter accept
+  }
+}
+"""
+GOLDEN = """Feature: the whole lab as recorded
+  Scenario: every flow as recorded
+    Given the lab is fully provisioned
+    Then the lab's reachability matches "lab.reach"
+"""
+
+
+@needs_netns
+def test_the_golden_steps_exploration_covers_no_rule(tmp_path: Path) -> None:
+    """The step probes every flow of the lab (and pings web's loopback to mark its tracer
+    ready): nslab's traffic. The scenario itself sends nothing, so no rule is covered."""
+    before = host_snapshot()
+    proj = project(tmp_path, WEB_LO, GOLDEN)
+    recorded = subprocess.run(
+        [*NSLAB, "explore", "--lab", "labs/lab.toml", "--record", "features/lab.reach"],
+        cwd=proj, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert recorded.returncode == 0, recorded.stderr
+    assert "web tcp/80 v4 accepted" in (proj / "features" / "lab.reach").read_text()
+    run = run_behave("features/", "--no-junit", "-D", "html=", cwd=proj)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    found = file_coverage(proj / "reports")
+    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(4, 0), (5, 0), (6, 0), (7, 0)]  # type: ignore[index]
+    assert found["scenarios"] == [] and found["measured"] is True
+    assert "rule coverage: web.nft (web) 0/4 rules (0%)" in run.stderr
+    assert host_snapshot() == before
+
+
+LAB = """
+[lab]
+name = "honest"
+[[network]]
+name = "n"
+subnet = "10.9.4.0/24"
+subnet6 = "2001:db8:94::/64"
+[[host]]
+name = "a"
+interfaces = [{ network = "n", address = "10.9.4.10", address6 = "2001:db8:94::10" }]
+[[host]]
+name = "b"
+interfaces = [{ network = "n", address = "10.9.4.20", address6 = "2001:db8:94::20" }]
+firewall = { FIREWALL }
+"""
+IP6_RULES = """*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -p ipv6-icmp -j ACCEPT
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A OUTPUT -p ipv6-icmp -j ACCEPT
+-A OUTPUT -j ACCEPT
+COMMIT
+"""
+
+
+def lab(tmp_path: Path, firewall: str, name: str, text: str) -> Path:
+    (tmp_path / name).write_text(text)
+    path = tmp_path / "lab.toml"
+    path.write_text(LAB.replace("FIREWALL", firewall))
+    return path
+
+
+@needs_netns
+def test_a_scenario_without_ipv6_credits_no_ip6tables_rule(tmp_path: Path) -> None:
+    """b's addresses come up as the lab is built; the kernel then reports its multicast
+    groups (MLD) and solicits routers for seconds after: housekeeping, not the scenario's."""
+    path = lab(tmp_path, 'ip6tables = "b.rules"', "b.rules", IP6_RULES)
+    with built(path) as session:
+        session.listen("b", "tcp", 80)
+        assert session.connect("a", "b", "tcp", 80).outcome.outcome == "accepted"
+        time.sleep(3)  # the kernel's delayed reports and solicitations come meanwhile
+        raw = session.w.run(["ip6tables-save", "-c"], ns="b").stdout
+        session.coverage.end(session.w, "v4 only")
+    (found,) = session.coverage.as_json()
+    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(5, 0), (6, 0), (7, 0), (8, 0)], raw
+    assert found["scenarios"] == []
+
+
+NAT_MAP = """table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    dnat to tcp dport map { 80 : 10.9.4.20, 8080 : 10.9.4.20 }
+  }
+}
+table inet filter {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    tcp dport vmap { 80 : accept, 22 : drop, 443 : accept }
+  }
+}
+"""
+
+
+@needs_netns
+def test_a_map_counts_only_the_lookups_that_found_an_element(tmp_path: Path) -> None:
+    """Probes to 80 (in both maps) and 22 (in the verdict map only): the DNAT map's rule
+    is reached by both SYNs, yet only 80's found an element; 8080 and 443 none."""
+    before = host_snapshot()
+    path = lab(tmp_path, 'nft = "b.nft"', "b.nft", NAT_MAP)
+    with built(path) as session:
+        session.listen("b", "tcp", 80)
+        assert session.connect("a", "b", "tcp", 80).outcome.outcome == "accepted"
+        assert session.connect("a", "b", "tcp", 22).outcome.outcome == "dropped"
+        session.coverage.end(session.w, "maps")
+    (found,) = session.coverage.as_json()
+    dnat, established, vmap = found["rules"]
+    assert (dnat["line"], dnat["hits"]) == (4, 1)
+    assert dnat["elements"] == [{"element": "80", "hits": 1}, {"element": "8080", "hits": 0}]
+    assert (vmap["line"], vmap["hits"]) == (11, 2)  # 80's SYN and 22's SYN (its retries: probe_wait)
+    # in nft's order (it keeps a set sorted)
+    assert [(e["element"], bool(e["hits"])) for e in vmap["elements"]] == [
+        ("22", True),
+        ("80", True),
+        ("443", False),
+    ]
+    assert "elements" not in established
+    summary = coverage_report.summary(session.coverage)
+    assert summary == [
+        "rule coverage: b.nft (b) 3/3 rules (100%); never matched: line 4, element 8080, line 11, element 443"
+    ]
+    assert host_snapshot() == before
+
+
+ICMP_BOTH = """table inet b {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    meta l4proto { icmp, ipv6-icmp } accept
+    tcp dport 443 accept
+  }
+}
+"""
+
+
+@needs_netns
+def test_a_rule_for_both_icmps_without_counters_is_counted(tmp_path: Path) -> None:
+    """nft refused nslab's ND counting rule for it ("conflicting protocols specified:
+    icmp vs. icmpv6"), and with it every counting rule: no rule of the file was counted."""
+    path = lab(tmp_path, 'nft = "b.nft"', "b.nft", ICMP_BOTH)
+    with built(path) as session:
+        ping = session.ping("a", "b", count=2)
+        assert ping.result.received == 2, ping
+        session.coverage.end(session.w, "ping")
+    (found,) = session.coverage.as_json()
+    # the first echo request is new; the second is of the same ping: established
+    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(4, 1), (5, 1), (6, 0)]
+    assert found["measured"] is True and "note" not in found
+
+
+NUMGEN = """table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    dnat to numgen inc mod 2 map { 0 : 10.1.0.80, 1 : 10.1.0.80 }
+  }
+}
+"""
+PING = """Feature: web answers pings
+  Scenario: pc pings web
+    Given the lab is fully provisioned
+    When pc pings web
+    Then 0% of packets are lost
+"""
+
+
+@needs_netns
+def test_a_ruleset_nslab_cannot_count_is_not_measured_and_fails_a_minimum(tmp_path: Path) -> None:
+    """Which element a `numgen` map's lookup found cannot be told (a counting rule's copy
+    of the key draws its own number): the file is not measured, so a minimum fails."""
+    proj = project(tmp_path, NUMGEN, PING)
+    run = run_behave("features/", "--no-junit", "-D", "html=", "-D", "rule_coverage_min=50", cwd=proj)
+    assert run.returncode == 1 and "1 scenario passed, 0 failed" in run.stdout, run.stdout[-3000:]
+    why = "line 4 not counted: its map's key is drawn per packet (numgen)"
+    assert f"rule coverage: web.nft (web) not measured: {why}" in run.stderr
+    gate = f"nslab: rule coverage of web.nft (web) was not measured ({why}), so the minimum 50% cannot"
+    assert gate in run.stderr
+    found = file_coverage(proj / "reports")
+    assert found["measured"] is False and found["rules"][0]["hits"] is None  # type: ignore[index]
+    xml = (proj / "reports" / "rule-coverage.xml").read_text()
+    assert "<class " not in xml and 'line-rate="0"' in xml
+
+
+# --- the reports, on the record alone ---------------------------------------------------------
+
+
+def test_not_measured_is_no_percentage_and_fails_any_minimum() -> None:
+    cov = Coverage()
+    gw = FileCoverage("firewalld.nft", "gw", "lab.toml", [RuleHits(3, "accept", None)], note="why")
+    web = FileCoverage("web.nft", "web", "lab.toml", [RuleHits(3, "accept", 4), RuleHits(4, "drop", 0)])
+    cov.files = {gw.key: gw, web.key: web}
+    assert coverage_report.summary(cov) == [
+        "rule coverage: firewalld.nft (gw) not measured: why",
+        "rule coverage: web.nft (web) 1/2 rules (50%); never matched: line 4 (drop)",
+    ]
+    assert coverage_report.below(cov, 0) is None
+    assert coverage_report.below(cov, 10) == (
+        "nslab: rule coverage of firewalld.nft (gw) was not measured (why), so the minimum 10% cannot be "
+        "checked (fix: make its rules countable, or set rule_coverage_min=0)"
+    )
+    assert [f["measured"] for f in cov.as_json()] == [False, True]
+    xml = coverage_report.cobertura(cov)
+    assert "firewalld.nft" not in xml and 'filename="lab.toml/web.nft"' not in xml.replace("./", "")
+    assert coverage_report.index_page(cov).count("not measured") == 1
