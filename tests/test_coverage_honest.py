@@ -206,6 +206,43 @@ def test_a_rule_for_both_icmps_without_counters_is_counted(tmp_path: Path) -> No
     assert found["measured"] is True and "note" not in found
 
 
+ICMP6_VMAP = """table inet b {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    icmpv6 type vmap { nd-neighbor-solicit : accept, nd-neighbor-advert : accept, echo-request : accept }
+  }
+}
+"""
+
+
+@needs_netns
+def test_housekeeping_found_in_a_map_counts_for_no_element(tmp_path: Path) -> None:
+    """a asks for b's link-layer address before its pings: b's input finds that
+    solicitation in the map, yet it is the kernel's, not the scenario's."""
+    path = lab(tmp_path, 'nft = "b.nft"', "b.nft", ICMP6_VMAP)
+    with built(path) as session:
+        ping = session.ping("a", "b", count=2, v6=True)
+        assert ping.result.received == 2, ping
+        raw = json.loads(session.w.run(["nft", "-j", "list", "ruleset"], ns="b").stdout)["nftables"]
+        session.coverage.end(session.w, "ping6")
+    solicited = [
+        e["counter"]["packets"]
+        for item in raw
+        if item.get("rule", {}).get("comment", "").endswith("nd-neighbor-solicit")
+        for e in item["rule"]["expr"]
+        if "counter" in e
+    ]
+    assert min(solicited) >= 1, raw  # a's solicitation was found in the map
+    (found,) = session.coverage.as_json()
+    (rule,) = found["rules"]
+    assert rule["hits"] == 2
+    assert {e["element"]: e["hits"] for e in rule["elements"]} == {
+        "nd-neighbor-solicit": 0,
+        "nd-neighbor-advert": 0,
+        "echo-request": 2,
+    }
+
+
 NUMGEN = """table ip nat {
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;

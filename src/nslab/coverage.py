@@ -6,22 +6,20 @@ How it is counted, and why so:
 - Per world, the counters of every place holding a user's ruleset are read once when the
   lab is built (after the rulesets stage) and once when the scenario ends; the rule's hits
   are the difference. Building (and whatever a stage sends) is not the scenarios' traffic.
-- An nft rule the user wrote without `counter` is counted by a rule of nslab's own put
-  before it in the world's ruleset (the same matches, a counter, no verdict: it changes
-  nothing); the user's file and rules are never changed.
-- Neighbour discovery is the kernel's housekeeping, not the scenarios' traffic, yet it
-  crosses input and output chains and would mark `meta l4proto ipv6-icmp accept` covered
-  by any IPv6 probe. So before each nft rule that neighbour discovery could match (in an
-  ip6 or inet chain that is not a forward hook: ND is never forwarded), the world's copy
-  gets a rule of nslab's own with the same matches plus "is ND", a counter and no verdict;
-  the rule's hits are its count less that one's. nslab's rules are commented `nslab-...`,
-  and nslab's readers of rules (evidence, trace, a host's listing) leave them out.
-  ip6tables files get the same, one rule per ND type (`-m comment --comment nslab-nd`).
+- nslab's own traffic is not the scenarios': the golden-file step's exploration of the
+  whole lab (and its tracer's loopback pings) runs inside `Coverage.paused`, which reads
+  the counters before and after it.
+- An nft rule the user wrote without `counter`, the kernel's IPv6 housekeeping (ND, MLD)
+  and a map's elements are counted by rules of nslab's own in the world's copy
+  (nslab.instrument); the user's file and rules are never changed. A rule nslab cannot
+  count (nft refuses its counting rules; a map keyed per packet) has hits None, and the
+  file's note says which and why; a file with no rule counted is not measured.
 - A `script` ruleset's rules have no file lines: they are read from the place once the
   script ran and reported per chain (`line` null).
 - The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
   with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
-  `{line, rule, hits}`; `lab` and `scenarios` (the scenarios whose traffic hit it) beside.
+  `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map); `lab`,
+  `scenarios` (the scenarios whose traffic hit it), `measured` and `note` beside.
 """
 
 from __future__ import annotations
@@ -80,9 +78,12 @@ def elements(listing: str) -> Elements:
             continue
         key = (f"{r['family']} {r['table']}", r["chain"])
         comment = str(r.get("comment", ""))
-        if comment.startswith(parse.NSLAB_ELEM):
-            packets = next((e["counter"]["packets"] for e in r.get("expr", []) if "counter" in e), 0)
-            pending.setdefault(key, {})[comment[len(parse.NSLAB_ELEM) :].strip()] = int(packets)
+        own = next((p for p in (parse.NSLAB_ELEM, parse.NSLAB_ELEM_ND) if comment.startswith(p)), None)
+        if own is not None:  # an element's count; its housekeeping's taken off
+            packets = int(next((e["counter"]["packets"] for e in r.get("expr", []) if "counter" in e), 0))
+            name = comment[len(own) :].strip()
+            sums = pending.setdefault(key, {})
+            sums[name] = sums.get(name, 0) + (packets if own == parse.NSLAB_ELEM else -packets)
         elif not parse.nslab_own(r):
             position[key] = position.get(key, 0) + 1
             if key in pending:

@@ -13,7 +13,9 @@ the user's rule they count for. The user's file and rules are never changed.
   that element. A counter before a lookup counts every packet that reached the rule,
   found or not; so a rule with a map counts the sum of its elements, and each element is
   reported on its own. A named map (`map @fw`) is counted by one `nslab-elem` rule that
-  matches the key against it (`tcp dport @fw`): found, not which element.
+  matches the key against it (`tcp dport @fw`): found, not which element. Where
+  housekeeping could be found in the map (`icmpv6 type vmap { ... }`), each element has
+  an `nslab-xnd LABEL` rule too, taken off the element's count.
 
 Each user rule's counting rules are a group: nslab loads every group at once and, where
 nft refuses that, group by group, so one rule nft will not take costs that rule alone
@@ -33,6 +35,7 @@ from nslab import parse
 ND_COMMENT = parse.NSLAB_ND
 COUNT_COMMENT = parse.NSLAB_COUNT
 ELEM_COMMENT = parse.NSLAB_ELEM
+ELEM_ND_COMMENT = parse.NSLAB_ELEM_ND
 # ICMPv6 types of the kernel's own housekeeping: MLD (130-132, 143), ND (133-137)
 HOUSEKEEPING_TYPES = [130, 131, 132, 133, 134, 135, 136, 137, 143]
 # match subjects that keep neighbour discovery out of a rule: it is ICMPv6 over IPv6 only
@@ -40,6 +43,18 @@ _ND_PROTO = {"ipv6-icmp", "icmpv6", "ipv6", "ip6", "58"}
 _NOT_ND = {"tcp", "udp", "sctp", "dccp", "icmp", "ip", "th", "udplite", "esp", "ah", "comp", "igmp"}
 _LABEL_MAX = 100  # an nft comment holds 128 bytes
 _COUNTER = {"counter": {"packets": 0, "bytes": 0}}
+# ICMPv6 by its type's raw byte: `icmpv6 type` implies `meta l4proto ipv6-icmp`, which nft
+# refuses beside a rule's own `meta l4proto { icmp, ipv6-icmp }`
+_HOUSEKEEPING = [
+    {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "ipv6-icmp"}},
+    {
+        "match": {
+            "op": "==",
+            "left": {"payload": {"base": "th", "offset": 0, "len": 8}},
+            "right": {"set": HOUSEKEEPING_TYPES},
+        }
+    },
+]
 
 
 @dataclass
@@ -146,30 +161,33 @@ def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
             rule = {**before, "expr": [*matches, *extra, _COUNTER], "comment": comment}  # noqa: B023
             g.commands.append({"insert": {"rule": rule}})
 
-        if r["family"] in ("ip6", "inet") and hooks.get(where, "") != "forward" and _nd_could_match(matches):
-            kind = {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "ipv6-icmp"}}
-            raw = {"payload": {"base": "th", "offset": 0, "len": 8}}
-            types = {"match": {"op": "==", "left": raw, "right": {"set": HOUSEKEEPING_TYPES}}}
-            insert([kind, types], ND_COMMENT)
+        nd_here = r["family"] in ("ip6", "inet") and hooks.get(where, "") != "forward"
         lookups = _lookups(expr[len(matches) :])
         if lookups:  # found in a map: per element (the first map a rule looks up decides)
             key, data = lookups[0]["key"], lookups[0]["data"]
             drawn = _drawn(key)
             if drawn:  # a copy of the key draws its own number: not the user's rule's
-                group.commands, group.why = [], f"its map's key is drawn per packet ({drawn})"
+                group.why = f"its map's key is drawn per packet ({drawn})"
                 groups.append(group)
                 continue
             if isinstance(data, dict) and "set" in data:
-                for element in data["set"]:
-                    k = element[0] if isinstance(element, list) else element
-                    name = label(k)[:_LABEL_MAX]
-                    group.elements.append(name)
-                    found = {"match": {"op": "==", "left": key, "right": {"set": [k]}}}
-                    insert([found], f"{ELEM_COMMENT} {name}")
+                keys = [(e[0] if isinstance(e, list) else e) for e in data["set"]]
+                found: list[tuple[str, object]] = [(label(k)[:_LABEL_MAX], {"set": [k]}) for k in keys]
+                group.elements = [name for name, _ in found]
             elif isinstance(data, str):  # a named map: found or not
-                insert([{"match": {"op": "==", "left": key, "right": data}}], f"{ELEM_COMMENT} {data}")
-        elif not any("counter" in e for e in expr):
-            insert([], COUNT_COMMENT)
+                found = [(data, data)]
+            else:
+                found = []
+            for name, right in found:
+                look = {"match": {"op": "==", "left": key, "right": right}}
+                insert([look], f"{ELEM_COMMENT} {name}")
+                if nd_here and _nd_could_match([*matches, look]):  # housekeeping an element found
+                    insert([look, *_HOUSEKEEPING], f"{ELEM_ND_COMMENT} {name}")
+        else:
+            if nd_here and _nd_could_match(matches):
+                insert(_HOUSEKEEPING, ND_COMMENT)
+            if not any("counter" in e for e in expr):
+                insert([], COUNT_COMMENT)
         if group.commands:
             groups.append(group)
     return groups
