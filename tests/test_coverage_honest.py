@@ -21,11 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import host_snapshot, needs_netns, run_behave
 from test_coverage import built
 
 from nslab import coverage_report
 from nslab.coverage import Coverage, FileCoverage, RuleHits
+from nslab.errors import LabError
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
@@ -273,6 +275,30 @@ def test_a_ruleset_nslab_cannot_count_is_not_measured_and_fails_a_minimum(tmp_pa
     assert found["measured"] is False and found["rules"][0]["hits"] is None  # type: ignore[index]
     xml = (proj / "reports" / "rule-coverage.xml").read_text()
     assert "<class " not in xml and 'line-rate="0"' in xml
+
+
+EXAMPLES = Path("/usr/share/doc/nftables/examples")  # Debian's nftables package
+
+
+@needs_netns
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="no nftables examples on this system")
+def test_every_nftables_example_that_loads_is_counted(tmp_path: Path) -> None:
+    """nftables' own examples, each as b's ruleset: every rule of each that loads in a
+    world is counted (ct_helpers.nft's `ct helper set udp dport map {` was once read as a
+    block, its chain then held a rule more than the file gave: none counted)."""
+    loaded = []
+    for example in sorted(EXAMPLES.glob("*.nft")):
+        path = lab(tmp_path, 'nft = "b.nft"', "b.nft", example.read_text())
+        try:
+            with built(path) as session:
+                session.coverage.end(session.w, example.name)
+        except LabError:  # does not load here (an interface eth0, an include, selinux)
+            continue
+        (found,) = session.coverage.as_json()
+        loaded.append(example.name)
+        uncounted = [r["line"] for r in found["rules"] if r["hits"] is None]
+        assert not uncounted and "note" not in found, (example.name, found)
+    assert {"ct_helpers.nft", "nat.nft", "workstation.nft"} <= set(loaded), loaded
 
 
 # --- the reports, on the record alone ---------------------------------------------------------
