@@ -20,12 +20,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import host_snapshot, needs_netns, run_behave
 from test_coverage import built
 
-from nslab import coverage_report
+from nslab import coverage_report, instrument
 from nslab.coverage import Coverage, FileCoverage, RuleHits
 from nslab.errors import LabError
 
@@ -43,9 +44,9 @@ def project(tmp_path: Path, web_nft: str, feature: str) -> Path:
     return proj
 
 
-def file_coverage(reports: Path) -> dict[str, object]:
+def file_coverage(reports: Path) -> dict[str, Any]:
     (found,) = json.loads((reports / "rule-coverage.json").read_text())
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 WEB_LO = """table inet web {
@@ -80,7 +81,7 @@ def test_the_golden_steps_exploration_covers_no_rule(tmp_path: Path) -> None:
     run = run_behave("features/", "--no-junit", "-D", "html=", cwd=proj)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     found = file_coverage(proj / "reports")
-    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(4, 0), (5, 0), (6, 0), (7, 0)]  # type: ignore[index]
+    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(4, 0), (5, 0), (6, 0), (7, 0)]
     assert found["scenarios"] == [] and found["measured"] is True
     assert "rule coverage: web.nft (web) 0/4 rules (0%)" in run.stderr
     assert host_snapshot() == before
@@ -245,6 +246,39 @@ def test_housekeeping_found_in_a_map_counts_for_no_element(tmp_path: Path) -> No
     }
 
 
+@needs_netns
+def test_a_rule_nft_refuses_a_counting_rule_for_costs_that_rule_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No rule of nftables' examples makes nft refuse a counting rule now; one is made
+    here by spoiling the counting rule planned for line 6 (its key unknown to nft). The
+    batch fails, so nslab loads rule by rule: line 6 is named, the others counted."""
+    real = instrument.plan
+
+    def spoiled(listing: dict[str, object], tables: set[str]) -> list[instrument.Group]:
+        groups = real(listing, tables)
+        for g in groups:
+            if g.position == 3:
+                g.commands[-1]["insert"]["rule"]["expr"].insert(
+                    0, {"match": {"op": "==", "left": {"meta": {"key": "nosuch"}}, "right": 1}}
+                )
+        return groups
+
+    monkeypatch.setattr(instrument, "plan", spoiled)
+    path = lab(tmp_path, 'nft = "b.nft"', "b.nft", ICMP_BOTH)
+    with built(path) as session:
+        assert session.ping("a", "b", count=1).result.received == 1
+        session.coverage.end(session.w, "ping")
+    (found,) = session.coverage.as_json()
+    assert [(r["line"], r["hits"]) for r in found["rules"]] == [(4, 0), (5, 1), (6, None)]
+    assert found["note"] == "line 6 not counted: nft does not take a counting rule with its matches"
+    assert coverage_report.summary(session.coverage) == [
+        "rule coverage: b.nft (b) 1/2 rules (50%); never matched: line 4 "
+        "(ct state established,related accept); "
+        "line 6 not counted: nft does not take a counting rule with its matches"
+    ]
+
+
 NUMGEN = """table ip nat {
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
@@ -272,7 +306,7 @@ def test_a_ruleset_nslab_cannot_count_is_not_measured_and_fails_a_minimum(tmp_pa
     gate = f"nslab: rule coverage of web.nft (web) was not measured ({why}), so the minimum 50% cannot"
     assert gate in run.stderr
     found = file_coverage(proj / "reports")
-    assert found["measured"] is False and found["rules"][0]["hits"] is None  # type: ignore[index]
+    assert found["measured"] is False and found["rules"][0]["hits"] is None
     xml = (proj / "reports" / "rule-coverage.xml").read_text()
     assert "<class " not in xml and 'line-rate="0"' in xml
 
