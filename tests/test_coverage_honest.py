@@ -84,6 +84,18 @@ def test_the_golden_steps_exploration_covers_no_rule(tmp_path: Path) -> None:
     assert [(r["line"], r["hits"]) for r in found["rules"]] == [(4, 0), (5, 0), (6, 0), (7, 0)]
     assert found["scenarios"] == [] and found["measured"] is True
     assert "rule coverage: web.nft (web) 0/4 rules (0%)" in run.stderr
+    # ... yet the step tells a wrong rule: its scenario is one nslab mutate runs
+    assert found["explored_by"] == ["features/test.feature:2"]
+    mutants = subprocess.run(
+        [*NSLAB, "mutate", "-j", "2"], cwd=proj, capture_output=True, text=True, timeout=600
+    )  # fmt: skip
+    assert mutants.returncode == 0, mutants.stderr[-2000:]
+    lines = mutants.stdout.strip().splitlines()
+    survived = 'web.nft:7: deleting "tcp dport 80 counter accept" turns no scenario red'
+    assert not any(line.startswith(survived) for line in lines), lines
+    assert lines[-1].startswith("mutation score: ") and not lines[-1].startswith("mutation score: 0 of"), (
+        lines
+    )
     assert host_snapshot() == before
 
 

@@ -19,7 +19,8 @@ How it is counted, and why so:
 - The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
   with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
   `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map); `lab`,
-  `scenarios` (the scenarios whose traffic hit it), `measured` and `note` beside.
+  `scenarios` (the scenarios whose traffic hit it), `explored_by`, `measured` and `note`
+  beside.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ class FileCoverage:
     kind: str = "nft"
     path: str = ""  # the file on this machine (for the HTML page)
     note: str = ""  # why some rules could not be counted
+    # scenarios whose nslab-made traffic (the golden-file step's exploration) crossed its
+    # rules: no hits, yet such a scenario tells a wrong rule (nslab mutate runs it)
+    explored: set[str] = field(default_factory=set)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -151,6 +155,7 @@ class FileCoverage:
             "rules": [r.as_json() for r in self.rules],
             "scenarios": sorted(self.scenarios),
             "measured": self.measured,
+            "explored_by": sorted(self.explored),
             **({"note": self.note} if self.note else {}),
             **({"path": self.path} if self.path else {}),
         }
@@ -160,6 +165,7 @@ class FileCoverage:
         return cls(
             d["file"], d["place"], d.get("lab", ""), [RuleHits.from_json(r) for r in d["rules"]],
             set(d.get("scenarios", [])), d.get("kind", "nft"), d.get("path", ""), d.get("note", ""),
+            set(d.get("explored_by", [])),
         )  # fmt: skip
 
     def add(self, other: FileCoverage) -> None:
@@ -169,6 +175,7 @@ class FileCoverage:
                 for k, v in theirs.elements.items():
                     mine.elements[k] = mine.elements.get(k, 0) + v
         self.scenarios |= other.scenarios
+        self.explored |= other.explored
         self.note = self.note or other.note
 
     @property
@@ -194,6 +201,7 @@ class _Place:
     hits: list[int | None] = field(default_factory=list)  # the scenario's, so far
     elements: list[dict[str, int] | None] = field(default_factory=list)
     uncounted: dict[int, str] = field(default_factory=dict)  # rule index -> why nslab cannot count it
+    explored: bool = False  # nslab's own traffic crossed its rules (Coverage.paused)
 
 
 def _relative(path: Path, to: Path) -> str:
@@ -381,7 +389,9 @@ class Coverage:
         finally:
             self._paused = False
             for place in self._world:
-                place.before, place.before_elements = self._take(world, place)
+                after = self._take(world, place)
+                place.explored = place.explored or after[0] != place.before
+                place.before, place.before_elements = after
 
     def end(self, world: World, scenario: str) -> None:
         """The scenario ended: each rule's hits in its world, added to the run's."""
@@ -400,6 +410,8 @@ class Coverage:
                 place.cov.note = "; ".join(x for x in (place.cov.note, named) if x)
             if any(r.hits for r in place.cov.rules):
                 place.cov.scenarios.add(scenario)
+            if place.explored:
+                place.cov.explored.add(scenario)
             mine = self.files.get(place.cov.key)
             if mine is None:
                 self.files[place.cov.key] = place.cov
