@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 ND_COMMENT = parse.NSLAB_ND
 COUNT_COMMENT = parse.NSLAB_COUNT
+REFUSED = "nft does not take a counting rule with its matches"
 # the world's copy's counting rules live in nslab.instrument; named here as before
 instrument = instrument_.instrument
 ip6tables_instrument = instrument_.ip6tables_instrument
@@ -51,8 +52,8 @@ ip6tables_instrument = instrument_.ip6tables_instrument
 
 
 Counts = dict[tuple[str, str], list[int | None]]  # (table, chain) -> each rule's packets, in order
-# (table, chain) -> the rule's position in its chain (from 1) -> its map's elements' packets
-Elements = dict[tuple[str, str], dict[int, dict[str, int]]]
+Elements = instrument_.Elements
+elements = instrument_.elements
 
 
 def counts(tool: str, text: str) -> Counts:
@@ -65,31 +66,6 @@ def _counts_of(rs: parse.Ruleset) -> Counts:
     return {
         (t.name, c.name): [r.packets for r in c.rules] for t in rs.tables.values() for c in t.chains.values()
     }
-
-
-def elements(listing: str) -> Elements:
-    """Each map element's packets (nslab's `nslab-elem` rules) from an `nft -j list
-    ruleset`, by the user's rule after them."""
-    out: Elements = {}
-    pending: dict[tuple[str, str], dict[str, int]] = {}
-    position: dict[tuple[str, str], int] = {}
-    for item in json.loads(listing or "{}").get("nftables", []):
-        r = item.get("rule")
-        if not isinstance(r, dict):
-            continue
-        key = (f"{r['family']} {r['table']}", r["chain"])
-        comment = str(r.get("comment", ""))
-        own = next((p for p in (parse.NSLAB_ELEM, parse.NSLAB_ELEM_ND) if comment.startswith(p)), None)
-        if own is not None:  # an element's count; its housekeeping's taken off
-            packets = int(next((e["counter"]["packets"] for e in r.get("expr", []) if "counter" in e), 0))
-            name = comment[len(own) :].strip()
-            sums = pending.setdefault(key, {})
-            sums[name] = sums.get(name, 0) + (packets if own == parse.NSLAB_ELEM else -packets)
-        elif not parse.nslab_own(r):
-            position[key] = position.get(key, 0) + 1
-            if key in pending:
-                out.setdefault(key, {})[position[key]] = pending.pop(key)
-    return out
 
 
 # --- the run's record -------------------------------------------------------------------------
@@ -219,6 +195,8 @@ class Coverage:
         self._world: list[_Place] = []
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
         self._paused = False
+        # per ruleset file: the rules (table, chain, position) nft took no counting rule for
+        self._refused: dict[str, set[tuple[str, str, int]]] = {}
 
     def _places(self, lab: Lab, lab_path: Path | None) -> list[_Place]:
         folder = lab_path.parent if lab_path else Path.cwd()
@@ -258,38 +236,45 @@ class Coverage:
                 place.before = _counts_of(self._script_rules(world, place))
             elif place.kind == "ip6tables":
                 self._ip6tables_nd(world, place, lab.backend)
-            elif place.kind == "nft":
-                self._nft_counting(world, place)
             place.hits = [0] * len(place.rules)
             place.elements = [None] * len(place.rules)
-            if place.kind != "script":
+            unchanged = self._nft_counting(world, place) if place.kind == "nft" else None
+            if unchanged is not None:  # that listing is the place's snapshot (`nft -j list ruleset`)
+                place.before, place.before_elements = counts(place.tool, unchanged), elements(unchanged)
+            elif place.kind != "script":
                 place.before, place.before_elements = self._take(world, place)
 
-    def _nft_counting(self, world: World, place: _Place) -> None:
+    def _nft_counting(self, world: World, place: _Place) -> str | None:
         """nslab's counting rules in the place's copy: all at once, else rule by rule (a
-        rule nft will not take a counting rule for is named, and not counted)."""
+        rule nft will not take a counting rule for is named, and not counted; the next
+        worlds skip it without asking nft again). The place's listing where nothing was
+        added (its snapshot as it stands)."""
         listed = world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout
         groups = instrument_.plan(json.loads(listed or "{}"), {r.table for r in place.rules})
         index = self._index(place)
+        refused = self._refused.setdefault(place.cov.path, set())
         for g in groups:
             i = index.get((g.table, g.chain, g.position))
             if i is not None and g.why:
                 place.uncounted[i] = g.why
+            elif i is not None and (g.table, g.chain, g.position) in refused:
+                place.uncounted[i], g.commands = REFUSED, []
             elif i is not None and g.elements:
                 place.cov.rules[i].elements = dict.fromkeys(g.elements, 0)
         groups = [g for g in groups if g.commands]
         if not groups:
-            return
-        batch = [c for g in groups for c in g.commands]
-        if self._nft(world, place, batch):
-            return
+            return listed
+        if self._nft(world, place, [c for g in groups for c in g.commands]):
+            return None
         for g in groups:
             if self._nft(world, place, g.commands):
                 continue
+            refused.add((g.table, g.chain, g.position))
             i = index.get((g.table, g.chain, g.position))
             if i is not None:
-                place.uncounted[i] = "nft does not take a counting rule with its matches"
+                place.uncounted[i] = REFUSED
                 place.cov.rules[i].elements = None
+        return None
 
     @staticmethod
     def _nft(world: World, place: _Place, commands: list[dict[str, Any]]) -> bool:

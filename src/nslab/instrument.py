@@ -198,6 +198,37 @@ def instrument(listing: dict[str, Any], tables: set[str]) -> list[dict[str, Any]
     return [c for g in plan(listing, tables) for c in g.commands]
 
 
+# --- read back ----------------------------------------------------------------------------
+
+# (table, chain) -> the rule's position in its chain (from 1) -> its map's elements' packets
+Elements = dict[tuple[str, str], dict[int, dict[str, int]]]
+
+
+def elements(listing: str) -> Elements:
+    """Each map element's packets (nslab's `nslab-elem` rules) from an `nft -j list
+    ruleset`, by the user's rule after them."""
+    out: Elements = {}
+    pending: dict[tuple[str, str], dict[str, int]] = {}
+    position: dict[tuple[str, str], int] = {}
+    for item in json.loads(listing or "{}").get("nftables", []):
+        r = item.get("rule")
+        if not isinstance(r, dict):
+            continue
+        key = (f"{r['family']} {r['table']}", r["chain"])
+        comment = str(r.get("comment", ""))
+        own = next((p for p in (ELEM_COMMENT, ELEM_ND_COMMENT) if comment.startswith(p)), None)
+        if own is not None:  # an element's count; its housekeeping's taken off
+            packets = int(next((e["counter"]["packets"] for e in r.get("expr", []) if "counter" in e), 0))
+            name = comment[len(own) :].strip()
+            sums = pending.setdefault(key, {})
+            sums[name] = sums.get(name, 0) + (packets if own == ELEM_COMMENT else -packets)
+        elif not parse.nslab_own(r):
+            position[key] = position.get(key, 0) + 1
+            if key in pending:
+                out.setdefault(key, {})[position[key]] = pending.pop(key)
+    return out
+
+
 # --- ip6tables ------------------------------------------------------------------------------
 
 _ICMP6 = {"ipv6-icmp", "icmpv6", "58"}
