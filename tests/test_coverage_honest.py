@@ -277,10 +277,24 @@ def test_a_rule_nft_refuses_a_counting_rule_for_costs_that_rule_alone(
         return groups
 
     monkeypatch.setattr(instrument, "plan", spoiled)
+    loads: list[int] = []  # each `nft -j -f` of counting rules: how many rules
+    real_nft = Coverage._nft
+
+    def counted(world: object, place: object, commands: list[object]) -> bool:
+        loads.append(len(commands))
+        return real_nft(world, place, commands)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Coverage, "_nft", staticmethod(counted))
     path = lab(tmp_path, 'nft = "b.nft"', "b.nft", ICMP_BOTH)
     with built(path) as session:
         assert session.ping("a", "b", count=1).result.received == 1
         session.coverage.end(session.w, "ping")
+        # the batch, then rule by rule: ND and count for lines 4 and 5, a count for 6 (tcp)
+        assert loads == [5, 2, 2, 1]
+        session.new_world()  # the next scenario's world: line 6 is not tried again
+        session.provision()
+        assert loads[4:] == [4]
+        session.coverage.end(session.w, "nothing")
     (found,) = session.coverage.as_json()
     assert [(r["line"], r["hits"]) for r in found["rules"]] == [(4, 0), (5, 1), (6, None)]
     assert found["note"] == "line 6 not counted: nft does not take a counting rule with its matches"
