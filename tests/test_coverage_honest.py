@@ -195,6 +195,29 @@ def test_a_map_counts_only_the_lookups_that_found_an_element(tmp_path: Path) -> 
     assert host_snapshot() == before
 
 
+SNAT_MAP = """table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    snat to ip saddr map { 10.9.4.99 : 10.9.4.20 }
+  }
+}
+"""
+
+
+@needs_netns
+def test_an_snat_map_keyed_on_an_address_that_never_sends_counts_0(tmp_path: Path) -> None:
+    """b's ping to a reaches the rule (its first packet crosses postrouting's NAT), and
+    its lookup finds nothing: b sends from 10.9.4.20, never from 10.9.4.99."""
+    path = lab(tmp_path, 'nft = "b.nft"', "b.nft", SNAT_MAP)
+    with built(path) as session:
+        assert session.ping("b", "a", count=1).result.received == 1
+        session.coverage.end(session.w, "b pings a")
+    (found,) = session.coverage.as_json()
+    (rule,) = found["rules"]
+    assert (rule["line"], rule["hits"], rule["elements"]) == (4, 0, [{"element": "10.9.4.99", "hits": 0}])
+    assert found["scenarios"] == []
+
+
 ICMP_BOTH = """table inet b {
   chain input {
     type filter hook input priority filter; policy drop;
