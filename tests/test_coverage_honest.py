@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import host_snapshot, needs_netns, run_behave
+from conftest import DATA, host_snapshot, needs_netns, run_behave
 from test_coverage import built
 
 from nslab import coverage_report, instrument
@@ -192,6 +192,23 @@ def test_a_map_counts_only_the_lookups_that_found_an_element(tmp_path: Path) -> 
     assert summary == [
         "rule coverage: b.nft (b) 3/3 rules (100%); never matched: line 4, element 8080, line 11, element 443"
     ]
+    # the page: each element under its rule's line, with its hits
+    from lxml import html
+
+    coverage_report.write(session.coverage, tmp_path / "reports")
+    (page,) = [p for p in (tmp_path / "reports" / "rule-coverage").glob("*.html") if p.name != "index.html"]
+    rows = [
+        (r.get("class"), r.xpath("string(td[2])"), r.xpath("string(td[3])").strip())
+        for r in html.parse(str(page)).xpath("//tr")
+    ]
+    at = rows.index(("hit", "1", "dnat to tcp dport map { 80 : 10.9.4.20, 8080 : 10.9.4.20 }"))
+    assert rows[at + 1 : at + 3] == [("hit", "1", "element 80"), ("miss", "0", "element 8080")]
+    xml = (tmp_path / "reports" / "rule-coverage.xml").read_text()
+    assert '<line number="4" hits="1" branch="true" condition-coverage="50% (1/2)"' in xml
+    from lxml import etree
+
+    dtd = etree.DTD(str(DATA / "coverage-04.dtd"))
+    assert dtd.validate(etree.parse(str(tmp_path / "reports" / "rule-coverage.xml"))), dtd.error_log
     assert host_snapshot() == before
 
 

@@ -236,7 +236,12 @@ def file_page(f: FileCoverage) -> str:
         except OSError:
             text = ""
         by_line = {r.line: r for r in f.rules}
-        rows = [_row(by_line.get(n), n, line) for n, line in enumerate(text.splitlines(), 1)]
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            rows.append(_row(by_line.get(n), n, line))
+            rule = by_line.get(n)
+            for k, hits in (rule.elements or {}).items() if rule and rule.hits is not None else ():
+                rows.append(_row(RuleHits(None, "", hits), None, f"    element {k}"))
     title = f"{f.file} ({f.place}): {share(f)}"
     note = f"<p>{html.escape(f.note)}</p>" if f.note else ""
     return (
