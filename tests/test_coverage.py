@@ -95,6 +95,16 @@ def test_nslabs_counting_rules_go_only_where_needed_and_are_taken_off() -> None:
     ]
     # tcp: a count (no counter of its own), no ND (ND is not tcp); icmpv6: ND only; forward: a count only
     assert made == [("insert", 1, "nslab-count"), ("insert", 2, "nslab-nd"), ("insert", 3, "nslab-count")]
+    # a bridge's forward hook carries housekeeping between its ports: ND there too
+    bridged = [{"chain": {**chains[1]["chain"], "family": "bridge"}}]
+    fwd_b = {"rule": {**fwd["rule"], "family": "bridge"}}  # type: ignore[dict-item]
+    assert [
+        c["insert"]["rule"]["comment"]
+        for c in coverage.instrument({"nftables": [*bridged, fwd_b]}, {"bridge t"})
+    ] == [
+        "nslab-nd",
+        "nslab-count",
+    ]
     assert sum(c["insert"]["rule"]["comment"] == "nslab-count" for c in commands) == 2  # the uncounted
     # and read back: the user's counter or nslab's count, less nslab's ND count before it
     listing = {

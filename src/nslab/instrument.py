@@ -15,7 +15,9 @@ the user's rule they count for. The user's file and rules are never changed.
   reported on its own. A named map (`map @fw`) is counted by one `nslab-elem` rule that
   matches the key against it (`tcp dport @fw`): found, not which element. Where
   housekeeping could be found in the map (`icmpv6 type vmap { ... }`), each element has
-  an `nslab-xnd LABEL` rule too, taken off the element's count.
+  an `nslab-xnd LABEL` rule too, taken off the element's count. A map keyed by a number
+  drawn per packet (`numgen`, `jhash`, `symhash`) gets none: a copy of the key draws its
+  own, so which element the user's rule found cannot be told; the rule is not counted.
 
 Each user rule's counting rules are a group: nslab loads every group at once and, where
 nft refuses that, group by group, so one rule nft will not take costs that rule alone
@@ -161,7 +163,11 @@ def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
             rule = {**before, "expr": [*matches, *extra, _COUNTER], "comment": comment}  # noqa: B023
             g.commands.append({"insert": {"rule": rule}})
 
-        nd_here = r["family"] in ("ip6", "inet") and hooks.get(where, "") != "forward"
+        # an IP forward hook never sees housekeeping (link-local, never routed); a bridge's
+        # forward hook and a device's ingress see it between the bridge's ports
+        nd_here = r["family"] in ("bridge", "netdev") or (
+            r["family"] in ("ip6", "inet") and hooks.get(where, "") != "forward"
+        )
         lookups = _lookups(expr[len(matches) :])
         if lookups:  # found in a map: per element (the first map a rule looks up decides)
             key, data = lookups[0]["key"], lookups[0]["data"]
