@@ -345,6 +345,36 @@ def test_a_rule_nft_refuses_a_counting_rule_for_costs_that_rule_alone(
     ]
 
 
+GATED = """table inet b {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    tcp dport 80 quota over 10 mbytes drop
+    tcp dport 80 limit rate 100/second counter accept
+  }
+}
+"""
+
+
+@needs_netns
+def test_a_rule_whose_quota_stops_nothing_is_not_counted_as_matched(tmp_path: Path) -> None:
+    """a's connection to 80 reaches line 4, whose quota is not over: it matched nothing.
+    A counter before the quota would call it hit; nslab says it cannot count it. Line 5's
+    own counter comes after its limit: it counts what the limit let by."""
+    path = lab(tmp_path, 'nft = "b.nft"', "b.nft", GATED)
+    with built(path) as session:
+        session.listen("b", "tcp", 80)
+        assert session.connect("a", "b", "tcp", 80).outcome.outcome == "accepted"
+        session.coverage.end(session.w, "80")
+    (found,) = session.coverage.as_json()
+    quota, limit = found["rules"]
+    assert (quota["line"], quota["hits"]) == (4, None)
+    assert limit["line"] == 5 and limit["hits"] >= 1
+    assert found["note"] == (
+        "line 4 not counted: its `quota` passes or stops each packet after its matches, and a copy "
+        "would keep a budget of its own (a counter after it counts the rule)"
+    )
+
+
 NUMGEN = """table ip nat {
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;

@@ -18,6 +18,10 @@ the user's rule they count for. The user's file and rules are never changed.
   an `nslab-xnd LABEL` rule too, taken off the element's count. A map keyed by a number
   drawn per packet (`numgen`, `jhash`, `symhash`) gets none: a copy of the key draws its
   own, so which element the user's rule found cannot be told; the rule is not counted.
+- None for a rule whose `limit`, `quota`, `ct count` or `meter` decides after its matches
+  (`quota over 10 mbytes drop` matches nothing until the quota is over; a counter before
+  it counts every packet that reached it): only the user's counter after it counts such
+  a rule; without one it is not counted, and said so.
 
 Each user rule's counting rules are a group: nslab loads every group at once and, where
 nft refuses that, group by group, so one rule nft will not take costs that rule alone
@@ -136,6 +140,25 @@ def _drawn(key: object) -> str:
     return ", ".join(k for k in ("numgen", "jhash", "symhash") if f'"{k}"' in text)
 
 
+# statements that decide per packet, by a budget of their own, whether the rule goes on:
+# matches in effect, yet stateful (`limit rate over 10/second`, `quota over 10 mbytes`)
+_GATES = {"limit": "`limit`", "quota": "`quota`", "ct count": "`ct count`", "meter": "`meter`"}
+
+
+def _gate(statements: list[dict[str, Any]], lookups: bool) -> str:
+    """The first statement after a rule's matches that passes some packets and stops
+    others by a state nslab's copy cannot share, where no user's counter comes after it
+    (which counts exactly what it passed); "" where there is none."""
+    for n, st in enumerate(statements):
+        kind = next((k for k in st if k in _GATES), None)
+        if kind is None and "set" in st and isinstance(st["set"], dict) and st["set"].get("stmt"):
+            kind = "set"  # `update @s { ip saddr limit rate 10/second }`
+        if kind is not None:
+            counted = any("counter" in later for later in statements[n + 1 :])
+            return "" if counted and not lookups else _GATES.get(kind, "`update @set { ... }`")
+    return ""
+
+
 def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
     """The counting rules for the user's rules of `tables` (every rule of nslab's own left
     out: the world's copy is instrumented once)."""
@@ -169,6 +192,14 @@ def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
             r["family"] in ("ip6", "inet") and hooks.get(where, "") != "forward"
         )
         lookups = _lookups(expr[len(matches) :])
+        gate = _gate(expr[len(matches) :], bool(lookups))
+        if gate:  # only the user's counter after it can tell
+            group.why = (
+                f"its {gate} passes or stops each packet after its matches, and a copy would keep "
+                "a budget of its own (a counter after it counts the rule)"
+            )
+            groups.append(group)
+            continue
         if lookups:  # found in a map: per element (the first map a rule looks up decides)
             key, data = lookups[0]["key"], lookups[0]["data"]
             drawn = _drawn(key)
