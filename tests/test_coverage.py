@@ -155,9 +155,9 @@ def test_mutants_of_a_rule_line() -> None:
 
 
 @contextlib.contextmanager
-def built(lab: Path) -> Iterator[LabSession]:
+def built(lab: Path, **settings: float) -> Iterator[LabSession]:
     """The lab built in a fresh world, its rule coverage counting (as behave's hooks do)."""
-    session = LabSession.open(Settings(lab=str(lab)))
+    session = LabSession.open(Settings(lab=str(lab), **settings))  # type: ignore[arg-type]
     try:
         session.coverage = coverage.Coverage()
         session.use_lab(None)
