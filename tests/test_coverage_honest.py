@@ -381,6 +381,38 @@ def test_a_rule_whose_quota_stops_nothing_is_not_counted_as_matched(tmp_path: Pa
     )
 
 
+SCRIPT = """nft add table inet c
+nft add chain inet c input '{ type filter hook input priority 0; policy drop; }'
+nft add rule inet c input ct state established,related accept
+nft add rule inet c input meta l4proto '{ icmp, ipv6-icmp }' accept
+nft add rule inet c input tcp dport vmap '{ 80 : accept, 8080 : accept }'
+"""
+
+
+@needs_netns
+def test_a_scripts_nft_rules_are_counted_as_a_files(tmp_path: Path) -> None:
+    """A script's rules have no counters: nslab counts them, takes a's neighbour
+    solicitation off the ICMP rule, and counts the map's elements (none was counted)."""
+    path = lab(tmp_path, 'script = "c.sh"', "c.sh", SCRIPT)
+    path.write_text(
+        path.read_text().replace("[[network]]", '[firewall]\nbackend = "nftables"\n[[network]]', 1)
+    )
+    with built(path, **PATIENT) as session:
+        assert session.ping("a", "b", count=1, v6=True).result.received == 1
+        session.listen("b", "tcp", 80)
+        assert session.connect("a", "b", "tcp", 80).outcome.outcome == "accepted"
+        session.coverage.end(session.w, "script")
+    (found,) = session.coverage.as_json()
+    assert found["kind"] == "script" and "note" not in found
+    established, icmp, vmap = found["rules"]
+    assert icmp["rule"].startswith("input rule 2 in table inet c: meta l4proto") and icmp["hits"] == 1
+    assert established["hits"] >= 1  # the handshake's ACK
+    assert (vmap["hits"], vmap["elements"]) == (
+        1,
+        [{"element": "80", "hits": 1}, {"element": "8080", "hits": 0}],
+    )
+
+
 NUMGEN = """table ip nat {
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;

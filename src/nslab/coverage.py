@@ -232,16 +232,17 @@ class Coverage:
         self._world = self._places(lab, lab_path)
         self._paused = False
         for place in self._world:
-            if place.kind == "script":
-                place.before = _counts_of(self._script_rules(world, place))
-            elif place.kind == "ip6tables":
+            if place.kind == "script":  # its rules, as it left them: counted as a file's are
+                self._script_rules(world, place)
+            nft = place.kind == "nft" or (place.kind == "script" and place.tool == "nft")
+            if not nft and any(r.table.startswith("ip6 ") for r in place.rules):
                 self._ip6tables_nd(world, place, lab.backend)
             place.hits = [0] * len(place.rules)
             place.elements = [None] * len(place.rules)
-            unchanged = self._nft_counting(world, place) if place.kind == "nft" else None
+            unchanged = self._nft_counting(world, place) if nft else None
             if unchanged is not None:  # that listing is the place's snapshot (`nft -j list ruleset`)
                 place.before, place.before_elements = counts(place.tool, unchanged), elements(unchanged)
-            elif place.kind != "script":
+            else:
                 place.before, place.before_elements = self._take(world, place)
 
     def _nft_counting(self, world: World, place: _Place) -> str | None:
@@ -308,8 +309,8 @@ class Coverage:
         return ruleset
 
     def _ip6tables_nd(self, world: World, place: _Place, backend: str) -> None:
-        """nslab's ND counting rules before an ip6tables file's rules (one atomic restore,
-        counters kept)."""
+        """nslab's ND counting rules before the place's ip6tables rules (one atomic
+        restore, counters kept)."""
         legacy = backend == "legacy"
         save = world.run(
             ["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=place.host
@@ -323,7 +324,8 @@ class Coverage:
             place.cov.note = (
                 "nslab's rules that tell the kernel's IPv6 housekeeping apart did not load: not counted"
             )
-            place.uncounted.update(dict.fromkeys(range(len(place.rules)), "housekeeping not told apart"))
+            v6 = [i for i, r in enumerate(place.rules) if r.table.startswith("ip6 ")]
+            place.uncounted.update(dict.fromkeys(v6, "housekeeping not told apart"))
 
     def _snapshot(self, world: World, place: _Place) -> str:
         fw = firewalls.get(place.tool)

@@ -159,6 +159,13 @@ def _gate(statements: list[dict[str, Any]], lookups: bool) -> str:
     return ""
 
 
+def _xt(node: object) -> bool:
+    """Whether a rule holds an xtables match or target (`{"xt": ...}`: iptables-nft's)."""
+    if isinstance(node, dict):
+        return "xt" in node or any(_xt(v) for v in node.values())
+    return isinstance(node, list) and any(_xt(v) for v in node)
+
+
 def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
     """The counting rules for the user's rules of `tables` (every rule of nslab's own left
     out: the world's copy is instrumented once)."""
@@ -175,8 +182,8 @@ def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
             continue
         where = (r["family"], r["table"], r["chain"])
         positions[where] = positions.get(where, 0) + 1
-        if f"{r['family']} {r['table']}" not in tables:
-            continue
+        if f"{r['family']} {r['table']}" not in tables or _xt(r.get("expr", [])):
+            continue  # iptables-nft's rules (`xt` matches) load through iptables only: their own counters
         group = Group(f"{r['family']} {r['table']}", r["chain"], positions[where])
         expr = list(r.get("expr", []))
         before = {**{k: r[k] for k in ("family", "table", "chain")}, "handle": r["handle"]}
