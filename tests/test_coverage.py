@@ -95,6 +95,16 @@ def test_nslabs_counting_rules_go_only_where_needed_and_are_taken_off() -> None:
     ]
     # tcp: a count (no counter of its own), no ND (ND is not tcp); icmpv6: ND only; forward: a count only
     assert made == [("insert", 1, "nslab-count"), ("insert", 2, "nslab-nd"), ("insert", 3, "nslab-count")]
+    # a bridge's forward hook carries housekeeping between its ports: ND there too
+    bridged = [{"chain": {**chains[1]["chain"], "family": "bridge"}}]
+    fwd_b = {"rule": {**fwd["rule"], "family": "bridge"}}  # type: ignore[dict-item]
+    assert [
+        c["insert"]["rule"]["comment"]
+        for c in coverage.instrument({"nftables": [*bridged, fwd_b]}, {"bridge t"})
+    ] == [
+        "nslab-nd",
+        "nslab-count",
+    ]
     assert sum(c["insert"]["rule"]["comment"] == "nslab-count" for c in commands) == 2  # the uncounted
     # and read back: the user's counter or nslab's count, less nslab's ND count before it
     listing = {
@@ -146,9 +156,9 @@ def test_mutants_of_a_rule_line() -> None:
 
 
 @contextlib.contextmanager
-def built(lab: Path) -> Iterator[LabSession]:
+def built(lab: Path, **settings: float) -> Iterator[LabSession]:
     """The lab built in a fresh world, its rule coverage counting (as behave's hooks do)."""
-    session = LabSession.open(Settings(lab=str(lab)))
+    session = LabSession.open(Settings(lab=str(lab), **settings))  # type: ignore[arg-type]
     try:
         session.coverage = coverage.Coverage()
         session.use_lab(None)
@@ -229,9 +239,9 @@ def test_ip6tables_rules_get_nslabs_nd_count_where_nd_could_match() -> None:
     text = coverage.ip6tables_instrument(save, {"ip6 filter"})
     assert text is not None
     ours = [line for line in text.splitlines() if "nslab-nd" in line]
-    # only the INPUT rule that matches any protocol: one per ND type, before it
-    assert len(ours) == 5 and ours[0] == (
-        "[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 133 -m comment --comment nslab-nd"
+    # only the INPUT rule that matches any protocol: one per housekeeping type (MLD, ND), before it
+    assert len(ours) == 9 and ours[0] == (
+        "[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 130 -m comment --comment nslab-nd"
     )
     assert text.splitlines().index(ours[-1]) + 1 == text.splitlines().index("[0:0] -A INPUT -j ACCEPT")
     assert coverage.ip6tables_instrument(save, {"ip6 nat"}) is None

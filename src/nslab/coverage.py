@@ -6,35 +6,35 @@ How it is counted, and why so:
 - Per world, the counters of every place holding a user's ruleset are read once when the
   lab is built (after the rulesets stage) and once when the scenario ends; the rule's hits
   are the difference. Building (and whatever a stage sends) is not the scenarios' traffic.
-- An nft rule the user wrote without `counter` is counted by a rule of nslab's own put
-  before it in the world's ruleset (the same matches, a counter, no verdict: it changes
-  nothing); the user's file and rules are never changed.
-- Neighbour discovery is the kernel's housekeeping, not the scenarios' traffic, yet it
-  crosses input and output chains and would mark `meta l4proto ipv6-icmp accept` covered
-  by any IPv6 probe. So before each nft rule that neighbour discovery could match (in an
-  ip6 or inet chain that is not a forward hook: ND is never forwarded), the world's copy
-  gets a rule of nslab's own with the same matches plus "is ND", a counter and no verdict;
-  the rule's hits are its count less that one's. nslab's rules are commented `nslab-...`,
-  and nslab's readers of rules (evidence, trace, a host's listing) leave them out.
-  ip6tables files get the same, one rule per ND type (`-m comment --comment nslab-nd`).
+- nslab's own traffic is not the scenarios': the golden-file step's exploration of the
+  whole lab (and its tracer's loopback pings) runs inside `Coverage.paused`, which reads
+  the counters before and after it.
+- An nft rule the user wrote without `counter`, the kernel's IPv6 housekeeping (ND, MLD)
+  and a map's elements are counted by rules of nslab's own in the world's copy
+  (nslab.instrument); the user's file and rules are never changed. A rule nslab cannot
+  count (nft refuses its counting rules; a map keyed per packet) has hits None, and the
+  file's note says which and why; a file with no rule counted is not measured.
 - A `script` ruleset's rules have no file lines: they are read from the place once the
   script ran and reported per chain (`line` null).
 - The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
   with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
-  `{line, rule, hits}`; `lab` and `scenarios` (the scenarios whose traffic hit it) beside.
+  `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map); `lab`,
+  `scenarios` (the scenarios whose traffic hit it), `explored_by`, `measured` and `note`
+  beside.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
-import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nslab import firewalls, parse, rulemap
+from nslab import instrument as instrument_
 
 if TYPE_CHECKING:
     from nslab.lab import Lab
@@ -42,126 +42,18 @@ if TYPE_CHECKING:
 
 ND_COMMENT = parse.NSLAB_ND
 COUNT_COMMENT = parse.NSLAB_COUNT
-ND_TYPES = [
-    "nd-router-solicit",
-    "nd-router-advert",
-    "nd-neighbor-solicit",
-    "nd-neighbor-advert",
-    "nd-redirect",
-]
-# match subjects that keep neighbour discovery out of a rule: it is ICMPv6 over IPv6 only
-_ND_PROTO = {"ipv6-icmp", "icmpv6", "ipv6", "ip6", "58"}
-_NOT_ND = {"tcp", "udp", "sctp", "dccp", "icmp", "ip", "th", "udplite", "esp", "ah", "comp", "igmp"}
-
-
-# --- the world's copy: counters where the user wrote none, ND subtracted -----------------
-
-
-def _leading_matches(expr: list[dict[str, Any]]) -> int:
-    """How many of a rule's statements are matches before its first action."""
-    n = 0
-    while n < len(expr) and "match" in expr[n]:
-        n += 1
-    return n
-
-
-def _nd_could_match(matches: list[dict[str, Any]]) -> bool:
-    """Whether a packet of neighbour discovery could pass these matches (as nft would
-    refuse a rule mixing `tcp dport` with `icmpv6 type`, such rules are left alone)."""
-    for m in matches:
-        left = m["match"].get("left", {})
-        if "payload" in left and left["payload"].get("protocol") in _NOT_ND:
-            return False
-        if "meta" in left and left["meta"].get("key") in ("l4proto", "nfproto", "protocol"):
-            right = m["match"].get("right")
-            values = right["set"] if isinstance(right, dict) and "set" in right else [right]
-            if m["match"].get("op", "==") in ("==", "in") and not any(str(v) in _ND_PROTO for v in values):
-                return False
-    return True
-
-
-def instrument(listing: dict[str, Any], tables: set[str]) -> list[dict[str, Any]]:
-    """The `nft -j -f` commands that put nslab's own rules (no verdict, a counter, a
-    comment) before the rules of `tables`: one that counts a rule's packets where the
-    user wrote no counter (its matches and a counter: the user's rule is left as written),
-    and one that counts the neighbour discovery that could match it."""
-    hooks = {
-        (c["family"], c["table"], c["name"]): c.get("hook", "")
-        for item in listing.get("nftables", [])
-        if isinstance(c := item.get("chain"), dict)
-    }
-    commands: list[dict[str, Any]] = []
-    for item in listing.get("nftables", []):
-        r = item.get("rule")
-        if not isinstance(r, dict) or f"{r['family']} {r['table']}" not in tables or parse.nslab_own(r):
-            continue
-        expr = list(r.get("expr", []))
-        before = {**{k: r[k] for k in ("family", "table", "chain")}, "handle": r["handle"]}
-        matches = expr[: _leading_matches(expr)]
-        counter = {"counter": {"packets": 0, "bytes": 0}}
-        hook = hooks.get((r["family"], r["table"], r["chain"]), "")
-        if r["family"] in ("ip6", "inet") and hook != "forward" and _nd_could_match(matches):
-            nd = {
-                "match": {
-                    "op": "==",
-                    "left": {"payload": {"protocol": "icmpv6", "field": "type"}},
-                    "right": {"set": ND_TYPES},
-                }
-            }
-            rule = {**before, "expr": [*matches, nd, counter], "comment": ND_COMMENT}
-            commands.append({"insert": {"rule": rule}})
-        if not any("counter" in e for e in expr):
-            rule = {**before, "expr": [*matches, counter], "comment": COUNT_COMMENT}
-            commands.append({"insert": {"rule": rule}})
-    return commands
-
-
-_ND6 = range(133, 138)  # router solicitation .. redirect, as ip6tables numbers them
-_ICMP6 = {"ipv6-icmp", "icmpv6", "58"}
-
-
-def ip6tables_instrument(save: str, tables: set[str]) -> str | None:
-    """The ip6tables-restore text (from `ip6tables-save -c`) with nslab's ND counting rules
-    (`-m comment --comment nslab-nd`, one per ND type, no target) before each rule of
-    `tables` that ND could match; None where no rule needs one. As for nft: only where ND
-    can pass (not FORWARD: ND is never forwarded; not a rule matching another protocol)."""
-    out: list[str] = []
-    table = ""
-    added = False
-    for line in save.splitlines():
-        if line.startswith("*"):
-            table = line[1:].strip()
-        counted = re.match(r"^(\[\d+:\d+\] )?-A (\S+) (.*)$", line)
-        if counted and f"ip6 {table}" in tables and counted[2] != "FORWARD" and "nslab-" not in line:
-            args = shlex.split(counted[3])
-            cut = next((i for i, a in enumerate(args) if a in ("-j", "-g")), len(args))
-            matches = args[:cut]
-            proto = matches[matches.index("-p") + 1] if "-p" in matches else None
-            negated = "-p" in matches and matches.index("-p") > 0 and matches[matches.index("-p") - 1] == "!"
-            if not negated and (proto is None or proto in _ICMP6):
-                base = matches if proto else ["-p", "ipv6-icmp", *matches]
-                for kind in _ND6:
-                    shadow = [
-                        *base,
-                        "-m",
-                        "icmp6",
-                        "--icmpv6-type",
-                        str(kind),
-                        "-m",
-                        "comment",
-                        "--comment",
-                        ND_COMMENT,
-                    ]
-                    out.append(f"[0:0] -A {counted[2]} {shlex.join(shadow)}")
-                added = True
-        out.append(line)
-    return "\n".join(out) + "\n" if added else None
+REFUSED = "nft does not take a counting rule with its matches"
+# the world's copy's counting rules live in nslab.instrument; named here as before
+instrument = instrument_.instrument
+ip6tables_instrument = instrument_.ip6tables_instrument
 
 
 # --- counting ------------------------------------------------------------------------------
 
 
 Counts = dict[tuple[str, str], list[int | None]]  # (table, chain) -> each rule's packets, in order
+Elements = instrument_.Elements
+elements = instrument_.elements
 
 
 def counts(tool: str, text: str) -> Counts:
@@ -183,7 +75,27 @@ def _counts_of(rs: parse.Ruleset) -> Counts:
 class RuleHits:
     line: int | None  # None: a script's rule (it has no line of a ruleset file)
     rule: str
-    hits: int | None = 0  # None: the file's rules and the loaded chain did not line up
+    hits: int | None = 0  # None: not counted (the note says why)
+    elements: dict[str, int] | None = None  # a rule with a map: each element's hits
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "rule": self.rule, "hits": self.hits}
+        if self.elements is not None:
+            out["elements"] = [{"element": k, "hits": v} for k, v in self.elements.items()]
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RuleHits:
+        found = d.get("elements")
+        return cls(
+            d["line"],
+            d["rule"],
+            d["hits"],
+            None if found is None else {e["element"]: e["hits"] for e in found},
+        )
+
+    def where(self) -> str:
+        return f"line {self.line}" if self.line is not None else self.rule
 
 
 @dataclass
@@ -196,10 +108,19 @@ class FileCoverage:
     kind: str = "nft"
     path: str = ""  # the file on this machine (for the HTML page)
     note: str = ""  # why some rules could not be counted
+    # scenarios whose nslab-made traffic (the golden-file step's exploration) crossed its
+    # rules: no hits, yet such a scenario tells a wrong rule (nslab mutate runs it)
+    explored: set[str] = field(default_factory=set)
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.lab, self.place, self.file)
+
+    @property
+    def measured(self) -> bool:
+        """Whether any of its rules was counted: a file none of whose rules nslab could
+        count has no coverage to give (never "0 of 0 rules, 100%")."""
+        return not self.rules or bool(self.counted)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -207,8 +128,10 @@ class FileCoverage:
             "place": self.place,
             "lab": self.lab,
             "kind": self.kind,
-            "rules": [{"line": r.line, "rule": r.rule, "hits": r.hits} for r in self.rules],
+            "rules": [r.as_json() for r in self.rules],
             "scenarios": sorted(self.scenarios),
+            "measured": self.measured,
+            "explored_by": sorted(self.explored),
             **({"note": self.note} if self.note else {}),
             **({"path": self.path} if self.path else {}),
         }
@@ -216,15 +139,19 @@ class FileCoverage:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FileCoverage:
         return cls(
-            d["file"], d["place"], d.get("lab", ""),
-            [RuleHits(r["line"], r["rule"], r["hits"]) for r in d["rules"]],
+            d["file"], d["place"], d.get("lab", ""), [RuleHits.from_json(r) for r in d["rules"]],
             set(d.get("scenarios", [])), d.get("kind", "nft"), d.get("path", ""), d.get("note", ""),
+            set(d.get("explored_by", [])),
         )  # fmt: skip
 
     def add(self, other: FileCoverage) -> None:
         for mine, theirs in zip(self.rules, other.rules, strict=False):
             mine.hits = None if mine.hits is None or theirs.hits is None else mine.hits + theirs.hits
+            if mine.elements is not None and theirs.elements is not None:
+                for k, v in theirs.elements.items():
+                    mine.elements[k] = mine.elements.get(k, 0) + v
         self.scenarios |= other.scenarios
+        self.explored |= other.explored
         self.note = self.note or other.note
 
     @property
@@ -246,6 +173,11 @@ class _Place:
     rules: list[rulemap.FileRule]
     cov: FileCoverage
     before: Counts = field(default_factory=dict)
+    before_elements: Elements = field(default_factory=dict)
+    hits: list[int | None] = field(default_factory=list)  # the scenario's, so far
+    elements: list[dict[str, int] | None] = field(default_factory=list)
+    uncounted: dict[int, str] = field(default_factory=dict)  # rule index -> why nslab cannot count it
+    explored: bool = False  # nslab's own traffic crossed its rules (Coverage.paused)
 
 
 def _relative(path: Path, to: Path) -> str:
@@ -262,6 +194,9 @@ class Coverage:
         self.files: dict[tuple[str, str, str], FileCoverage] = {}
         self._world: list[_Place] = []
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
+        self._paused = False
+        # per ruleset file: the rules (table, chain, position) nft took no counting rule for
+        self._refused: dict[str, set[tuple[str, str, int]]] = {}
 
     def _places(self, lab: Lab, lab_path: Path | None) -> list[_Place]:
         folder = lab_path.parent if lab_path else Path.cwd()
@@ -295,27 +230,67 @@ class Coverage:
         """The lab was built in `world`: counters where the user wrote none, nslab's ND
         counts, and every place's counters now (the scenarios' traffic starts here)."""
         self._world = self._places(lab, lab_path)
+        self._paused = False
         for place in self._world:
-            if place.kind == "script":
-                place.before = _counts_of(self._script_rules(world, place))
-                continue
-            if place.kind == "ip6tables":
+            if place.kind == "script":  # its rules, as it left them: counted as a file's are
+                self._script_rules(world, place)
+            nft = place.kind == "nft" or (place.kind == "script" and place.tool == "nft")
+            if not nft and any(r.table.startswith("ip6 ") for r in place.rules):
                 self._ip6tables_nd(world, place, lab.backend)
-            if place.kind == "nft":
-                listed = world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout
-                commands = instrument(json.loads(listed or "{}"), {r.table for r in place.rules})
-                if not commands:  # that listing is the place's snapshot (nft's is `nft -j list ruleset`)
-                    place.before = counts(place.tool, listed)
-                    continue
-                done = world.run(
-                    ["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands})
-                )
-                if done.rc != 0:
-                    place.cov.note = (
-                        f"not instrumented ({done.stderr.strip()[:200]}): "
-                        "rules without counter not counted, ND included"
-                    )
-            place.before = self._counts(world, place)
+            place.hits = [0] * len(place.rules)
+            place.elements = [None] * len(place.rules)
+            unchanged = self._nft_counting(world, place) if nft else None
+            if unchanged is not None:  # that listing is the place's snapshot (`nft -j list ruleset`)
+                place.before, place.before_elements = counts(place.tool, unchanged), elements(unchanged)
+            else:
+                place.before, place.before_elements = self._take(world, place)
+
+    def _nft_counting(self, world: World, place: _Place) -> str | None:
+        """nslab's counting rules in the place's copy: all at once, else rule by rule (a
+        rule nft will not take a counting rule for is named, and not counted; the next
+        worlds skip it without asking nft again). The place's listing where nothing was
+        added (its snapshot as it stands)."""
+        listed = world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout
+        groups = instrument_.plan(json.loads(listed or "{}"), {r.table for r in place.rules})
+        index = self._index(place)
+        refused = self._refused.setdefault(place.cov.path, set())
+        for g in groups:
+            i = index.get((g.table, g.chain, g.position))
+            if i is not None and g.why:
+                place.uncounted[i] = g.why
+            elif i is not None and (g.table, g.chain, g.position) in refused:
+                place.uncounted[i], g.commands = REFUSED, []
+            elif i is not None and g.elements:
+                place.cov.rules[i].elements = dict.fromkeys(g.elements, 0)
+        groups = [g for g in groups if g.commands]
+        if not groups:
+            return listed
+        if self._nft(world, place, [c for g in groups for c in g.commands]):
+            return None
+        for g in groups:
+            if self._nft(world, place, g.commands):
+                continue
+            refused.add((g.table, g.chain, g.position))
+            i = index.get((g.table, g.chain, g.position))
+            if i is not None:
+                place.uncounted[i] = REFUSED
+                place.cov.rules[i].elements = None
+        return None
+
+    @staticmethod
+    def _nft(world: World, place: _Place, commands: list[dict[str, Any]]) -> bool:
+        done = world.run(["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands}))
+        return done.rc == 0
+
+    @staticmethod
+    def _index(place: _Place) -> dict[tuple[str, str, int], int]:
+        """(table, chain, position in the chain from 1) -> the rule's index in the file's."""
+        out: dict[tuple[str, str, int], int] = {}
+        seen: dict[tuple[str, str], int] = {}
+        for i, rule in enumerate(place.rules):
+            seen[(rule.table, rule.chain)] = n = seen.get((rule.table, rule.chain), 0) + 1
+            out[(rule.table, rule.chain, n)] = i
+        return out
 
     def _script_rules(self, world: World, place: _Place) -> parse.Ruleset:
         """A script's rules, as the place holds them once it ran: every chain's rules but
@@ -334,8 +309,8 @@ class Coverage:
         return ruleset
 
     def _ip6tables_nd(self, world: World, place: _Place, backend: str) -> None:
-        """nslab's ND counting rules before an ip6tables file's rules (one atomic restore,
-        counters kept)."""
+        """nslab's ND counting rules before the place's ip6tables rules (one atomic
+        restore, counters kept)."""
         legacy = backend == "legacy"
         save = world.run(
             ["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=place.host
@@ -346,37 +321,84 @@ class Coverage:
         restore = ["ip6tables-legacy-restore" if legacy else "ip6tables-restore", firewalls.WAIT, "-c"]
         done = world.run(restore, ns=place.host, stdin=text)
         if done.rc != 0:
-            place.cov.note = f"not instrumented ({done.stderr.strip()[:200]}): ND included"
+            place.cov.note = (
+                "nslab's rules that tell the kernel's IPv6 housekeeping apart did not load: not counted"
+            )
+            v6 = [i for i, r in enumerate(place.rules) if r.table.startswith("ip6 ")]
+            place.uncounted.update(dict.fromkeys(v6, "housekeeping not told apart"))
 
     def _snapshot(self, world: World, place: _Place) -> str:
         fw = firewalls.get(place.tool)
         return firewalls.V6_MARK.join(world.run(list(a), ns=place.host).stdout for a in fw.snapshot)
 
-    def _counts(self, world: World, place: _Place) -> Counts:
-        return counts(place.tool, self._snapshot(world, place))
+    def _take(self, world: World, place: _Place) -> tuple[Counts, Elements]:
+        text = self._snapshot(world, place)
+        return counts(place.tool, text), elements(text) if place.tool == "nft" else {}
+
+    def _fold(self, world: World, place: _Place) -> None:
+        """The packets since the place's last reading, into the scenario's hits."""
+        after, found = self._take(world, place)
+        by_chain: dict[tuple[str, str], list[int]] = {}
+        for i, rule in enumerate(place.rules):
+            by_chain.setdefault((rule.table, rule.chain), []).append(i)
+        for key, indexes in by_chain.items():
+            now, then = after.get(key, []), place.before.get(key, [])
+            if len(now) != len(indexes) or len(then) != len(indexes):
+                place.cov.note = place.cov.note or (
+                    f"chain {key[1]} of table {key[0]} holds {len(now)} rules where the file gives "
+                    f"{len(indexes)}: its rules are not counted"
+                )
+                for i in indexes:
+                    place.hits[i] = None
+                continue
+            for n, (i, a, b) in enumerate(zip(indexes, now, then, strict=True), 1):
+                mine = place.hits[i]
+                place.hits[i] = None if mine is None or a is None or b is None else mine + max(0, a - b)
+                elems, old = found.get(key, {}).get(n), place.before_elements.get(key, {}).get(n, {})
+                if elems is not None:
+                    sums = place.elements[i] = place.elements[i] or {}
+                    for name, packets in elems.items():
+                        sums[name] = sums.get(name, 0) + max(0, packets - old.get(name, 0))
+        place.before, place.before_elements = after, found
+
+    @contextlib.contextmanager
+    def paused(self, world: World) -> Iterator[None]:
+        """nslab's own traffic (the golden step's exploration of the whole lab): counted
+        for no rule; the scenario's counts resume after it."""
+        if self._paused or not self._world:
+            yield
+            return
+        for place in self._world:
+            self._fold(world, place)
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+            for place in self._world:
+                after = self._take(world, place)
+                place.explored = place.explored or after[0] != place.before
+                place.before, place.before_elements = after
 
     def end(self, world: World, scenario: str) -> None:
         """The scenario ended: each rule's hits in its world, added to the run's."""
         places, self._world = self._world, []
         for place in places:
-            after = self._counts(world, place)
-            by_chain: dict[tuple[str, str], list[int]] = {}
-            for i, rule in enumerate(place.rules):
-                by_chain.setdefault((rule.table, rule.chain), []).append(i)
-            for key, indexes in by_chain.items():
-                now, then = after.get(key, []), place.before.get(key, [])
-                if len(now) != len(indexes) or len(then) != len(indexes):
-                    place.cov.note = place.cov.note or (
-                        f"chain {key[1]} of table {key[0]} holds {len(now)} rules where the file gives "
-                        f"{len(indexes)}: its rules are not counted"
-                    )
-                    for i in indexes:
-                        place.cov.rules[i].hits = None
-                    continue
-                for i, a, b in zip(indexes, now, then, strict=True):
-                    place.cov.rules[i].hits = None if a is None or b is None else max(0, a - b)
+            self._fold(world, place)
+            for i, rule in enumerate(place.cov.rules):
+                rule.hits = None if i in place.uncounted else place.hits[i]
+                if rule.elements is not None and rule.hits is not None:
+                    rule.elements = {k: (place.elements[i] or {}).get(k, 0) for k in rule.elements}
+            if place.uncounted:
+                named = "; ".join(
+                    f"{place.cov.rules[i].where()} not counted: {why}"
+                    for i, why in sorted(place.uncounted.items())
+                )
+                place.cov.note = "; ".join(x for x in (place.cov.note, named) if x)
             if any(r.hits for r in place.cov.rules):
                 place.cov.scenarios.add(scenario)
+            if place.explored:
+                place.cov.explored.add(scenario)
             mine = self.files.get(place.cov.key)
             if mine is None:
                 self.files[place.cov.key] = place.cov
@@ -406,3 +428,8 @@ class Coverage:
                 else:
                     cov.files[f.key] = f
         return cov
+
+
+def paused(cov: Coverage | None, world: World) -> contextlib.AbstractContextManager[None]:
+    """`cov.paused(world)`, or nothing where the run counts no coverage."""
+    return cov.paused(world) if cov is not None else contextlib.nullcontext()

@@ -25,9 +25,35 @@ PAGES = "rule-coverage"  # a folder of pages, one per ruleset file, and its inde
 NEVER_SHOWN = 3  # lines of "never matched" named in the summary before "and N more"
 
 
-def percent(f: FileCoverage) -> float:
+def percent(f: FileCoverage) -> float | None:
+    """The share of its counted rules matched; None where none was counted (no rules, or
+    not measured): never 0 of 0 = 100%."""
     counted = f.counted
-    return 100.0 * len(f.covered) / len(counted) if counted else 100.0
+    return 100.0 * len(f.covered) / len(counted) if counted else None
+
+
+def share(f: FileCoverage) -> str:
+    """`8/9 rules (89%)`, `not measured`, `no rules`."""
+    got = percent(f)
+    if got is not None:
+        return f"{len(f.covered)}/{len(f.counted)} rules ({got:.0f}%)"
+    return "not measured" if not f.measured else "no rules"
+
+
+def why_not(f: FileCoverage) -> str:
+    return f.note or "none of its rules could be counted"
+
+
+def never_matched(f: FileCoverage) -> list[str]:
+    """The rules no packet matched (`line 14 (ct state invalid counter drop)`), then the
+    elements of a matched rule's map none did (`line 55, element 8080`)."""
+    out = []
+    for r in f.counted:
+        if not r.hits:
+            out.append(f"line {r.line} ({r.rule})" if r.line is not None else r.rule)
+        elif r.elements:
+            out += [f"{r.where()}, element {k}" for k, v in r.elements.items() if not v]
+    return out
 
 
 def total(cov: Coverage) -> tuple[int, int]:
@@ -40,13 +66,13 @@ def summary(cov: Coverage) -> list[str]:
     """`rule coverage: dmz-edge.nft 8/9 rules (89%); never matched: line 14 ...` per file."""
     out = []
     for f in sorted(cov.files.values(), key=lambda f: f.key):
-        never = [r for r in f.counted if not r.hits]
-        share = f"{len(f.covered)}/{len(f.counted)} rules ({percent(f):.0f}%)"
-        line = f"rule coverage: {f.file} ({f.place}) {share}"
+        if not f.measured:
+            out.append(f"rule coverage: {f.file} ({f.place}) not measured: {why_not(f)}")
+            continue
+        never = never_matched(f)
+        line = f"rule coverage: {f.file} ({f.place}) {share(f)}"
         if never:
-            shown = ", ".join(
-                f"line {r.line} ({r.rule})" if r.line is not None else r.rule for r in never[:NEVER_SHOWN]
-            )
+            shown = ", ".join(never[:NEVER_SHOWN])
             more = f" and {len(never) - NEVER_SHOWN} more" if len(never) > NEVER_SHOWN else ""
             line += f"; never matched: {shown}{more}"
         if f.note:
@@ -57,9 +83,21 @@ def summary(cov: Coverage) -> list[str]:
 
 def below(cov: Coverage, minimum: float) -> str | None:
     """One line if the run's rule coverage is under `minimum` percent, like coverage.py's
-    fail_under; None when it is not (or nothing was counted)."""
+    fail_under; None when it is not. A ruleset file nslab could not count fails it: its
+    coverage is unknown, not 100%."""
     hit, counted = total(cov)
-    if minimum <= 0 or counted == 0:
+    if minimum <= 0:
+        return None
+    unmeasured = [f for f in sorted(cov.files.values(), key=lambda f: f.key) if not f.measured]
+    if unmeasured:
+        f = unmeasured[0]
+        more = f" and {len(unmeasured) - 1} more file(s)" if len(unmeasured) > 1 else ""
+        return (
+            f"nslab: rule coverage of {f.file} ({f.place}){more} was not measured ({why_not(f)}), "
+            f"so the minimum {minimum:g}% cannot be checked (fix: make its rules countable, "
+            "or set rule_coverage_min=0)"
+        )
+    if counted == 0:
         return None
     got = 100.0 * hit / counted
     if got >= minimum:
@@ -121,21 +159,32 @@ def cobertura(cov: Coverage) -> str:
             ET.SubElement(cls, "methods")
             lines = ET.SubElement(cls, "lines")
             for r in f.counted:
-                ET.SubElement(lines, "line", {"number": str(r.line), "hits": str(r.hits), "branch": "false"})
+                attrs = {"number": str(r.line), "hits": str(r.hits), "branch": "false"}
+                if r.elements:  # a map's elements are the line's branches
+                    found = sum(1 for v in r.elements.values() if v)
+                    share = f"{100 * found // len(r.elements)}% ({found}/{len(r.elements)})"
+                    attrs.update({"branch": "true", "condition-coverage": share})
+                ET.SubElement(lines, "line", attrs)
     ET.indent(root)
     doctype = '<!DOCTYPE coverage SYSTEM "http://cobertura.sourceforge.net/xml/coverage-04.dtd">'
     return f'<?xml version="1.0" ?>\n{doctype}\n{ET.tostring(root, encoding="unicode")}\n'
 
 
 def _lined(cov: Coverage) -> Coverage:
-    """The ruleset files whose rules have lines (not scripts)."""
+    """The ruleset files whose rules have lines (not scripts) and were measured (a file
+    not measured has no line to annotate: left out, not shown as covered)."""
     out = Coverage()
-    out.files = {k: f for k, f in cov.files.items() if all(r.line is not None for r in f.rules) and f.rules}
+    out.files = {
+        k: f
+        for k, f in cov.files.items()
+        if all(r.line is not None for r in f.rules) and f.rules and f.measured
+    }
     return out
 
 
 def _rate(hit: int, counted: int) -> str:
-    return f"{hit / counted:.4f}" if counted else "1"
+    """Nothing counted is no coverage to show: 0, never a 1 a CI gate would pass."""
+    return f"{hit / counted:.4f}" if counted else "0"
 
 
 def _filename(f: FileCoverage) -> str:
@@ -187,8 +236,13 @@ def file_page(f: FileCoverage) -> str:
         except OSError:
             text = ""
         by_line = {r.line: r for r in f.rules}
-        rows = [_row(by_line.get(n), n, line) for n, line in enumerate(text.splitlines(), 1)]
-    title = f"{f.file} ({f.place}): {len(f.covered)}/{len(f.counted)} rules matched ({percent(f):.0f}%)"
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            rows.append(_row(by_line.get(n), n, line))
+            rule = by_line.get(n)
+            for k, hits in (rule.elements or {}).items() if rule and rule.hits is not None else ():
+                rows.append(_row(RuleHits(None, "", hits), None, f"    element {k}"))
+    title = f"{f.file} ({f.place}): {share(f)}"
     note = f"<p>{html.escape(f.note)}</p>" if f.note else ""
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -202,13 +256,13 @@ def file_page(f: FileCoverage) -> str:
 def index_page(cov: Coverage) -> str:
     rows = "".join(
         f"<tr><td><a href='{page_name(f)}'>{html.escape(f.file)}</a></td><td>{html.escape(f.place)}</td>"
-        f"<td>{html.escape(f.lab)}</td><td>{len(f.covered)}/{len(f.counted)}</td><td>{percent(f):.0f}%</td></tr>"
+        f"<td>{html.escape(f.lab)}</td><td>{html.escape(share(f))}</td></tr>"
         for f in sorted(cov.files.values(), key=lambda f: f.key)
     )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>nslab: rule coverage</title>"
         f"<style>{_STYLE}</style></head><body><h1>Rule coverage</h1><table>"
-        "<tr><th>file</th><th>place</th><th>lab</th><th>rules matched</th><th></th></tr>"
+        "<tr><th>file</th><th>place</th><th>lab</th><th>rules matched</th></tr>"
         f"{rows}</table></body></html>"
     )
 

@@ -164,7 +164,9 @@ class Mutator:
             for f in Coverage.load([report]).files.values():
                 if f.path and Path(f.lab).resolve() == self.lab_path:
                     path = Path(f.path).resolve()
-                    base.reaching.setdefault(path, []).extend(s for s in sorted(f.scenarios) if s in passing)
+                    # the golden-file step's exploration counts for no rule, yet tells a wrong one
+                    reached = sorted(f.scenarios | f.explored)
+                    base.reaching.setdefault(path, []).extend(s for s in reached if s in passing)
                     for r in f.rules:
                         if r.line is not None:
                             base.hits[(path, r.line)] = r.hits

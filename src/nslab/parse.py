@@ -262,6 +262,8 @@ class Ruleset:
 NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
 NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has no counter
 NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
+NSLAB_ELEM = NSLAB_OWN + "elem"  # counts one element of the map the rule after it looks up
+NSLAB_ELEM_ND = NSLAB_OWN + "xnd"  # counts the neighbour discovery found as that element
 # nft's `comment "nslab-nd"`, iptables' `--comment nslab-nd`
 _LISTED_OWN = re.compile(r'comment "?' + NSLAB_OWN)
 
@@ -546,6 +548,13 @@ def nft_json(text: str) -> Ruleset:
             )
             counter = counter or own.get(NSLAB_COUNT)
             nd_packets = own[NSLAB_ND].get("packets", 0) if NSLAB_ND in own else None
+            found = [c for name, c in own.items() if name.startswith(NSLAB_ELEM)]
+            nd = [c for name, c in own.items() if name.startswith(NSLAB_ELEM_ND)]
+            if found:  # a rule with a map: its packets are those whose lookup found an element
+                counter = {
+                    k: sum(c.get(k, 0) for c in found) - sum(c.get(k, 0) for c in nd)
+                    for k in ("packets", "bytes")
+                }
             if counter and NSLAB_ND in own:  # neighbour discovery is housekeeping, never a verdict
                 counter = {k: counter[k] - own[NSLAB_ND].get(k, 0) for k in ("packets", "bytes")}
             target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)

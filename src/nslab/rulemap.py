@@ -33,6 +33,21 @@ _BLOCKS = (
 )  # fmt: skip
 
 
+# named objects' blocks: `limit NAME {`, `ct helper NAME {`; a rule may start with the
+# same word (`limit rate 10/second tcp dport { 22, 80 } accept`, `ct helper set udp dport
+# map { ... }`: a rule with a set, not a block)
+_NAMED = {"counter": 2, "quota": 2, "limit": 2, "secmark": 2, "synproxy": 2, "ct": 3}
+
+
+def _opens_block(words: list[str]) -> bool:
+    """Whether a `{` after these words opens a block (else a set or map of a rule)."""
+    if not words:
+        return True
+    if words[0] in _NAMED:
+        return len(words) == _NAMED[words[0]]
+    return words[0] in _BLOCKS
+
+
 @dataclass(frozen=True)
 class FileRule:
     table: str  # as nslab names tables: "inet edge", "ip nat"; iptables: "filter", "ip6 filter"
@@ -81,7 +96,7 @@ def _statements(text: str) -> list[_Statement | str]:
         elif literal and ch in "{}":
             literal += 1 if ch == "{" else -1
             word.append(ch)
-        elif ch == "{" and "".join(word).split()[:1] not in ([], *([k] for k in _BLOCKS)):
+        elif ch == "{" and not _opens_block("".join(word).split()):
             literal = 1  # `tcp dport { 443, 5432 }`: a set, not a block
             word.append(ch)
         elif ch == "\\" and text[i + 1 : i + 2] == "\n":
