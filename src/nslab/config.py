@@ -28,8 +28,13 @@ class Settings:
     target: str = "local"
     lab: str = ""
     ping_interval: float = 0.01
-    ping_wait: float = 0.1
-    probe_wait: float = 0.25  # seconds a TCP/UDP probe waits before "dropped" / "no answer"
+    # How long a probe waits for its answer before it is called lost. A real drop pays this
+    # once, so it is short; but on a loaded runner (2 cores at load 9-16, measured) replies
+    # came after 0.1 s / 0.25 s and accepted flows read "dropped" while their rule's counter
+    # showed them accepted. Waiting longer, not asking twice: a second probe would be a
+    # packet the scenario did not send (`counted exactly 1 packets` then read 2).
+    ping_wait: float = 0.25
+    probe_wait: float = 0.5  # seconds a TCP/UDP probe waits before "dropped" / "no answer"
     box: str = "bento/ubuntu-24.04"
     reports: str = "reports"
     html: str = "reports/index.html"

@@ -22,7 +22,7 @@ from nslab import trace
 from nslab.errors import ProbeError
 from nslab.evidence import Decision, deciders
 from nslab.flows import Flow, Place, own_addresses, places
-from nslab.ports import LOST, TIMED_OUT, Outcome, Prober
+from nslab.ports import LOST, Outcome, Prober
 from nslab.session import LabSession
 
 BATCH = 256  # flows probed at once: every one holds a socket in the helper until it ends
@@ -35,6 +35,7 @@ ABSENT = "absent"  # nslab diff: the flow's source or destination is not in that
 # flow that timed out is probed once more, all together, waiting CONFIRM_WAIT times longer:
 # a late answer wins; a flow that stays silent is lost for real. One extra wait per run
 # (about 2 s where timed-out flows exist).
+TIMED_OUT = ("dropped", "no answer", "lost")
 CONFIRM_WAIT = 8.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
 

@@ -139,7 +139,7 @@ def run(session: MatrixSession, table: Sequence[Row]) -> list[Mismatch]:
         got = Outcome.from_reply(raw)
         if row.holds(got):
             continue
-        (again,), evidence = session.prober.probe([spec], session.firewalls, confirm=True)
+        (again,), evidence = session.prober.probe([spec], session.firewalls)
         second = Outcome.from_reply(again) if again.get("outcome") else got
         first = None if second == got or second.outcome == got.outcome else got
         note = session.unrouted_rejects(row.src, row.service, second, evidence)

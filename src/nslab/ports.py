@@ -37,19 +37,6 @@ OUTCOMES = {
 # Outcomes where the packets did not get their answer: a firewall that decided them dropped
 # or rejected them. A reset (refused) is an answer: the packets were let through.
 LOST = ("dropped", "rejected", "no answer", "lost", "unreachable")
-# Outcomes that are only the absence of an answer within the wait. On a loaded machine (a CI
-# runner's 2 cores at load 9-16, measured) a SYN-ACK or an echo reply came after the 0.25 s
-# probe wait or the 0.1 s ping wait: an accepted connection read "dropped" while its rule's
-# counter showed it accepted. So a single probe that got no answer is asked once more with a
-# patient wait before nslab says it was lost; a real drop pays that wait once.
-TIMED_OUT = ("dropped", "no answer", "lost")
-
-
-def patient(wait: float) -> float:
-    """The wait of the second asking: 4x the configured wait, at least half a second."""
-    return max(wait * 4, 0.5)
-
-
 ICMP_REASONS = (
     "net-unreachable",
     "host-unreachable",
@@ -217,20 +204,9 @@ class Prober:
         return list(self.request("seen", ns=ns, proto=proto, port=port)["seen"])
 
     def probe(
-        self, specs: Sequence[dict[str, Any]], firewalls: Sequence[str], confirm: bool = False
-    ) -> tuple[list[dict[str, Any]], Evidence]:
-        """Run probes concurrently; the counters taken around them all are the evidence. With
-        `confirm`, probes that got no answer in time run again with a patient wait (TIMED_OUT),
-        and that second run, answer and counters, is the one reported."""
-        results, evidence = self._probe(specs, firewalls)
-        if confirm and any(r.get("outcome") in TIMED_OUT for r in results):
-            slow = [{**s, "timeout": patient(float(s.get("timeout", 0.25)))} for s in specs]
-            results, evidence = self._probe(slow, firewalls)
-        return results, evidence
-
-    def _probe(
         self, specs: Sequence[dict[str, Any]], firewalls: Sequence[str]
     ) -> tuple[list[dict[str, Any]], Evidence]:
+        """Run probes concurrently; the counters taken around them all are the evidence."""
         wait = max((float(s.get("timeout", 0.25)) for s in specs), default=0.25)
         snap = firewalls_registry.snapshot_commands(list(firewalls))
         reply = self.request("probe", timeout=wait + 30, probes=list(specs), snap=snap)

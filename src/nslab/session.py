@@ -349,27 +349,20 @@ class LabSession:
         if size is not None and not 0 <= size <= 65507:
             raise LabError(f"{size} bytes of data is out of range", "ping 0 to 65507 bytes of data")
         self.last_ping = None
-
-        def measure(wait: float) -> probe.Ping:
-            return probe.ping(
+        try:
+            self.last_ping = probe.ping(
                 self.w,
                 ns,
                 addr,
                 count=count,
                 interval=self.settings.ping_interval,
-                wait=wait,
+                wait=self.settings.ping_wait,
                 firewalls=self.firewalls,
                 written=self.written,
                 size=size,
                 df=df,
                 broadcast=broadcast,
             )
-
-        try:
-            self.last_ping = measure(self.settings.ping_wait)
-            if self.last_ping.lost and self.last_ping.result.error_kind in (None, parse.TIMEOUT):
-                # replies that may only have been late (ports.TIMED_OUT): asked once more
-                self.last_ping = measure(ports.patient(self.settings.ping_wait))
         except ProbeError as exc:
             self.last_result = exc.result  # type: ignore[assignment]
             raise
@@ -422,7 +415,7 @@ class LabSession:
         spec = self.target_spec(src, dest, service)
         self.last_connection = None
         self.last_flow = (src, dest)
-        (raw,), evidence = self.prober.probe([spec], self.firewalls, confirm=True)
+        (raw,), evidence = self.prober.probe([spec], self.firewalls)
         if raw.get("outcome") is None:
             raise ProbeError(
                 f"{service.words()} probe from {src} to {dest} did not run: {raw.get('error')}, "
@@ -467,7 +460,7 @@ class LabSession:
         if listener is not None:
             self.prober.request("listen", ns=listener, proto=service.proto, port=service.port)
         self.last_connection, self.last_flow = None, (src, dest)
-        (raw,), evidence = self.prober.probe([spec], self.firewalls, confirm=True)
+        (raw,), evidence = self.prober.probe([spec], self.firewalls)
         if raw.get("outcome") is None:
             raise ProbeError(
                 f"the probe from {src} as {source} did not run: {raw.get('error')}, so there is no verdict"
