@@ -36,7 +36,7 @@ ABSENT = "absent"  # nslab diff: the flow's source or destination is not in that
 # a late answer wins; a flow that stays silent is lost for real. One extra wait per run
 # (about 2 s where timed-out flows exist).
 TIMED_OUT = ("dropped", "no answer", "lost")
-CONFIRM_WAIT = 8.0  # times the configured wait
+CONFIRM_WAIT = 4.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
 
 
