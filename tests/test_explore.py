@@ -249,7 +249,7 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     assert (six["outcome"], six["seen_from"]) == ("accepted", "2001:db8:1::10"), six
     # and the internet reaches pc over IPv6 up to the edge's forward chain, which drops it
     into = flow[("the internet", "pc", "tcp/443", "v6")]
-    assert into["outcome"] == "dropped" and "forward rule 7 (drop)" in into["decided_by"], into
+    assert into["outcome"] == "dropped" and "forward rule 7 (counter drop)" in into["decided_by"], into
     # no flow to a private IPv4 address: the internet routes none (the summary row above)
     assert not [k for k in flow if k[0] == "the internet" and k[3] == "v4" and "@" not in k[1]]
     # same bridge, no firewall in the way; the listener saw the sender itself
@@ -262,7 +262,7 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     assert "\n# the internet -> 5 private address(es) v4: unroutable " in text
     table = nslab("explore", "--lab", str(DMZ))
     assert table.returncode == 0, table.stderr
-    assert "  tcp/80 v4    198.51.100.2 -> 198.51.100.1       accepted at web (seen from 198.51.100.2): " in (
+    assert "  tcp/80 v4    198.51.100.2 -> 198.51.100.1       accepted at web:80 (seen from 198.51.100.2): " in (
         table.stdout
     )
     assert table.stdout.count("unroutable") == 1
@@ -275,10 +275,10 @@ def test_explore_formats_and_bad_input(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     # the first columns as they were; the addresses and the place reached after them
-    assert lines[0] == "from,to,service,family,outcome,decided_by,seen_from,reached,from_address,to_address"
+    assert lines[0] == "from,to,service,family,outcome,decided_by,seen_from,reached,from_address,to_address,landed_at"
     assert "red,the internet,icmp,v4,replies," in r.stdout and r.stdout.count("tcp/22") == 12
     # the host's two addresses are two rows; the internet's way in is its uplink address
-    assert r.stdout.count("\nred,host,tcp/22,v4,") == 2 and ",10.16.0.2,198.51.100.1\n" in r.stdout
+    assert r.stdout.count("\nred,host,tcp/22,v4,") == 2 and ",10.16.0.2,198.51.100.1," in r.stdout
     assert "\nthe internet,host,tcp/22,v4," in r.stdout and lines[-1].startswith(
         "the internet,private addresses,any,v4,unroutable,the internet routes no private range,"
     )
@@ -443,7 +443,7 @@ def test_a_port_forward_added_to_a_dnat_map_is_a_changed_internet_flow(tmp_path:
     text = nslab("diff", "--lab", str(mine), "--against", str(base), *PATIENT)
     assert text.returncode == 1 and (
         "  the internet -> edge@198.51.100.1 tcp/22 v4: accepted (no firewall rule or policy decided it) "
-        "-> accepted at web (edge: translated by prerouting rule 1 (" in text.stdout
+        "-> accepted at web:22 (edge: translated by prerouting rule 1 (" in text.stdout
     ), text.stdout
     assert host_snapshot() == before
 

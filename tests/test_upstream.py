@@ -126,11 +126,11 @@ def test_a_ruleset_matching_iif_eth1_decides_the_internets_flows() -> None:
     ssh = rows[("the internet", "192.0.2.1", "tcp/22")]
     assert (
         ssh["outcome"] == "dropped"
-        and 'dropped by input rule 1 (iif "eth1" tcp dport 22 drop)' in (ssh["decided_by"])
+        and 'dropped by input rule 1 (iif "eth1" tcp dport 22 counter drop)' in (ssh["decided_by"])
     ), ssh
     fwd = rows[("the internet", "192.0.2.1", "tcp/8080")]
     assert (fwd["outcome"], fwd["reached"]) == ("accepted", "pc"), fwd
-    assert 'accepted by forward rule 3 (iif "eth1" ct status dnat accept)' in fwd["decided_by"], fwd
+    assert 'accepted by forward rule 3 (iif "eth1" ct status dnat counter accept)' in fwd["decided_by"], fwd
     out = rows[("pc", "203.0.113.10", "tcp/22")]
     assert (out["outcome"], out["seen_from"]) == ("accepted", "192.0.2.1"), out
     assert "masquerade" in out["decided_by"] and 'oif "eth1"' in out["decided_by"], out
