@@ -262,8 +262,9 @@ def test_explore_measures_every_flow_of_the_dmz_lab(tmp_path: Path) -> None:
     assert "\n# the internet -> 5 private address(es) v4: unroutable " in text
     table = nslab("explore", "--lab", str(DMZ))
     assert table.returncode == 0, table.stderr
-    assert "  tcp/80 v4    198.51.100.2 -> 198.51.100.1       accepted at web:80 (seen from 198.51.100.2): " in (
-        table.stdout
+    assert (
+        "  tcp/80 v4    198.51.100.2 -> 198.51.100.1       accepted at web:80 (seen from 198.51.100.2): "
+        in (table.stdout)
     )
     assert table.stdout.count("unroutable") == 1
     assert host_snapshot() == before
@@ -275,7 +276,10 @@ def test_explore_formats_and_bad_input(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     # the first columns as they were; the addresses and the place reached after them
-    assert lines[0] == "from,to,service,family,outcome,decided_by,seen_from,reached,from_address,to_address,landed_at"
+    assert (
+        lines[0]
+        == "from,to,service,family,outcome,decided_by,seen_from,reached,from_address,to_address,landed_at"
+    )
     assert "red,the internet,icmp,v4,replies," in r.stdout and r.stdout.count("tcp/22") == 12
     # the host's two addresses are two rows; the internet's way in is its uplink address
     assert r.stdout.count("\nred,host,tcp/22,v4,") == 2 and ",10.16.0.2,198.51.100.1," in r.stdout
@@ -291,7 +295,9 @@ def test_explore_formats_and_bad_input(tmp_path: Path) -> None:
     )
     md = nslab("explore", "--format", "markdown")
     assert md.stdout.startswith("| from | to | service |") and md.returncode == 0
-    assert md.stdout.splitlines()[0].endswith("| seen_from | reached | from_address | to_address |")
+    assert md.stdout.splitlines()[0].endswith(
+        "| seen_from | reached | from_address | to_address | landed_at |"
+    )
     bad = nslab("explore", "--ports", "sctp/9")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "nslab: 'sctp/9' is not a port (fix: write tcp/PORT or udp/PORT, comma-separated: tcp/22,udp/53)"
