@@ -164,6 +164,7 @@ class Prober:
         self.world = world
         self.child: Spawned | None = None
         self.next_id = 0
+        self.echo_recorded: set[str] = set()  # namespaces recording the echo requests they get
 
     def _started(self) -> Spawned:
         if self.child is None:
@@ -196,6 +197,25 @@ class Prober:
         reply = self.request("listen", ns=ns, proto=proto, port=port)
         if "error" in reply:
             raise ProbeError(f"{ns} cannot listen on {proto} port {port}: {reply['error']}")
+
+    def record_echoes(self, namespaces: Sequence[str]) -> None:
+        """Each namespace records the source of every echo request it receives from now on
+        (once per world). Asked before a ping is sent, not when a step reads the record: a
+        record begun after the ping missed it, and `saw no pings` passed after the ping had
+        arrived. A namespace that does not exist (yet) records nothing: reading its record
+        says so (seen_echoes)."""
+        for ns in namespaces:
+            if ns in self.echo_recorded:
+                continue
+            if "error" not in self.request("listen", ns=ns, proto="icmp", port=0):
+                self.echo_recorded.add(ns)
+
+    def seen_echoes(self, ns: str) -> list[str]:
+        """The sources of the echo requests `ns` received since it began recording."""
+        self.record_echoes([ns])
+        if ns not in self.echo_recorded:
+            raise ProbeError(f"namespace {ns} does not exist, so nobody knows which pings it saw")
+        return list(self.request("seen", ns=ns, proto="icmp", port=0).get("seen", []))
 
     def seen(self, ns: str, proto: str, port: int) -> list[str]:
         return list(self.request("seen", ns=ns, proto=proto, port=port)["seen"])
