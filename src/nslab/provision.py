@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nslab import rulesets
 from nslab.commands import Result, Runner
@@ -180,29 +180,45 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
 RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the host's files
 
 
-def put_rulesets(runner: Runner, lab: Lab) -> dict[Path, str]:
-    """The user's ruleset files, copied onto the target (a remote machine has none of them)."""
-    files = [(host, r) for host in lab.hosts for r in host.rulesets]
-    if files:
-        runner.run(["mkdir", "-p", RULESET_DIR], check=True)
-    placed = {}
-    for host, r in files:
-        where = f"{RULESET_DIR}/{host.name}-{r.kind}"
-        runner.put(where, r.path.read_bytes())
-        placed[r.path] = where
-    return placed
+def put_rulesets(
+    runner: Runner, lab: Lab, files: dict[Path, list[rulesets.Placed]] | None = None
+) -> dict[Path, str]:
+    """The user's ruleset files, copied onto the target (a remote machine has none of them),
+    with the files they include (nft's include, read from the including file's folder)."""
+    files = files if files is not None else ruleset_files(lab)
+    folders = sorted({str(PurePosixPath(f.where).parent) for tree in files.values() for f in tree})
+    if folders:
+        runner.run(["mkdir", "-p", *folders], check=True)
+    for tree in files.values():
+        for f in tree:
+            runner.put(f.where, f.data)
+    return {path: tree[0].where for path, tree in files.items()}
+
+
+def ruleset_files(lab: Lab) -> dict[Path, list[rulesets.Placed]]:
+    """Each ruleset file of the lab with its includes, as they are put on the target."""
+    return {
+        r.path: rulesets.placements(r.kind, r.path, f"{RULESET_DIR}/{host.name}-{r.kind}")
+        for host in lab.hosts
+        for r in host.rulesets
+    }
 
 
 def check_rulesets(runner: Runner, lab: Lab) -> None:
     """Every ruleset file of the lab loads in `runner` (a throwaway world) before anything is
-    built; the first that does not is one LabError naming the file, the faulty rule's line
-    and a fix (nslab.rulesets)."""
-    placed = put_rulesets(runner, lab)
+    built, with links named like its host's interfaces (`iif "eth0"` loads); the first that
+    does not is one LabError naming the file, the faulty rule's line and a fix (nslab.rulesets)."""
+    files = ruleset_files(lab)
+    placed = put_rulesets(runner, lab, files)
     for host in lab.hosts:
-        for r in host.rulesets:
-            found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
-            if found is not None:
-                rulesets.raise_for(host.name, r.kind, found)
+        if not host.rulesets:
+            continue
+        names = rulesets.interface_names(lab, host)
+        with rulesets.host_interfaces(runner, names):
+            for r in host.rulesets:
+                found = rulesets.check_file(runner, r.kind, r.path, placed[r.path], names, files[r.path])
+                if found is not None:
+                    rulesets.raise_for(host.name, r.kind, found)
 
 
 def provision(
