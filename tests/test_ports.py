@@ -164,3 +164,41 @@ def test_a_reject_probed_again_and_again_stays_rejected(bridged: LabSession) -> 
     world, 75 of 100 rejected verdicts in a row came back as timeouts (bench_ports)."""
     outcomes = [bridged.connect("red", "blue", "udp", 54).outcome.words() for _ in range(120)]
     assert set(outcomes) == {'rejected with "port-unreachable" (from 10.16.0.3)'}, outcomes
+
+
+WIDE = """[lab]
+name = "wide"
+
+[[network]]
+name = "lan"
+subnet = "10.60.0.0/24"
+
+[[host]]
+name = "a"
+interfaces = [{ network = "lan", address = "10.60.0.10" }]
+
+[[host]]
+name = "b"
+interfaces = [{ network = "lan", address = "10.60.0.11" }]
+"""
+
+
+@needs_netns
+def test_more_descriptors_than_select_can_watch_explore_without_error(tmp_path: Path) -> None:
+    """600 ports on two hosts: 1,200 listeners in the probe helper, and 4,200 flows whose
+    sockets are open at once. select() watches descriptors below 1024 only ("filedescriptor
+    out of range in select()", a traceback: a 25-host lab of 10 ports crashed so)."""
+    import json
+    import subprocess
+
+    (tmp_path / "wide.toml").write_text(WIDE)
+    ports = ",".join(f"tcp/{p}" for p in range(20000, 20600))
+    before = host_snapshot()
+    argv = [sys.executable, "-m", "nslab.cli", "explore", "--lab", "wide.toml", "--ports", ports]
+    r = subprocess.run([*argv, "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    flows = json.loads(r.stdout)
+    between = [f for f in flows if {f["from"], f["to"]} == {"a", "b"} and f["service"].startswith("tcp/")]
+    assert len(between) == 1200 and {f["outcome"] for f in between} == {"accepted"}, between[:3]
+    assert {f["seen_from"] for f in between} == {"10.60.0.10", "10.60.0.11"}
+    assert host_snapshot() == before
