@@ -242,3 +242,40 @@ def test_included_files_are_uploaded_to_an_ssh_target(sshd: TestSshd, tmp_path: 
     flow = flows[("laptop", "the internet", "tcp/80", "v4")]
     assert flow["outcome"] == "accepted", flow
     assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 accept)' in flow["decided_by"], flow
+
+
+@needs_netns
+def test_rule_coverage_reads_an_included_file_as_a_file_of_its_own(tmp_path: Path) -> None:
+    """The included file's rules are counted at its own lines (they were not read at all:
+    the file the lab names holds only the include)."""
+    from nslab import coverage
+    from nslab.config import Settings
+    from nslab.session import LabSession
+
+    (tmp_path / "lab.toml").write_text(
+        '[lab]\nname = "inc"\n[firewall]\nbackend = "nftables"\n'
+        '[[network]]\nname = "n"\nsubnet = "10.9.2.0/24"\n'
+        '[[host]]\nname = "a"\ninterfaces = [{ network = "n", address = "10.9.2.10" }]\n'
+        '[[host]]\nname = "c"\ninterfaces = [{ network = "n", address = "10.9.2.30" }]\n'
+        'firewall = { nft = "c.nft" }\n'
+    )
+    (tmp_path / "c.nft").write_text('# c\'s input filter, in a file of its own\ninclude "./c-input.nft"\n')
+    (tmp_path / "c-input.nft").write_text(
+        "table inet c {\n  chain input {\n    type filter hook input priority filter; policy accept;\n"
+        "    tcp dport 80 accept\n    tcp dport 81 drop\n  }\n}\n"
+    )
+    session = LabSession.open(Settings(lab=str(tmp_path / "lab.toml")))
+    try:
+        session.coverage = coverage.Coverage()
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        session.listen("c", "tcp", 80)
+        assert session.connect("a", "c", "tcp", 80).outcome.outcome == "accepted"
+        session.coverage.end(session.w, "here")
+    finally:
+        session.close()
+    found = {f["file"]: f for f in session.coverage.as_json()}
+    assert found["c.nft"]["rules"] == []  # an include is no rule
+    rules = [(r["line"], r["hits"]) for r in found["c-input.nft"]["rules"]]
+    assert rules[0][0] == 4 and rules[0][1] >= 1 and rules[1] == (5, 0), rules
