@@ -279,3 +279,19 @@ def test_rule_coverage_reads_an_included_file_as_a_file_of_its_own(tmp_path: Pat
     assert found["c.nft"]["rules"] == []  # an include is no rule
     rules = [(r["line"], r["hits"]) for r in found["c-input.nft"]["rules"]]
     assert rules[0][0] == 4 and rules[0][1] >= 1 and rules[1] == (5, 0), rules
+
+
+@needs_netns
+def test_a_mutants_copy_of_the_lab_has_the_files_its_ruleset_includes(tmp_path: Path) -> None:
+    """nslab mutate loads each mutant from a copy of the lab: the included file must be
+    copied too, or every mutant of the including file "does not load"."""
+    from nslab.mutate import Mutant, Mutator
+
+    lab = _lab_with(tmp_path, {"main.nft": 'include "./filter.nft"\n' + NAT, "filter.nft": FILTER})
+    text = (lab.parent / "main.nft").read_text().replace("masquerade", "accept")
+    mutator = Mutator(lab, [], 1)
+    try:
+        mutant = Mutant((lab.parent / "main.nft").resolve(), "main.nft", 5, "masquerade -> accept", text)
+        assert mutator.invalid([mutant]) == {}
+    finally:
+        mutator.close()

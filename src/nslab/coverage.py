@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nslab import firewalls, parse, rulemap
-from nslab.rulesets import placements
+from nslab.rulesets import with_included
 
 if TYPE_CHECKING:
     from nslab.lab import Lab
@@ -237,12 +237,6 @@ class FileCoverage:
         return [r for r in self.rules if r.hits]
 
 
-def _with_included(kind: str, path: Path) -> list[Path]:
-    """A ruleset file, then the files it includes (nft: read from the including file's
-    folder, as nslab.rulesets loads them)."""
-    return list(dict.fromkeys(f.path for f in placements(kind, path, "")))
-
-
 @dataclass
 class _Place:
     """One user ruleset file as loaded in the current world."""
@@ -278,7 +272,7 @@ class Coverage:
             for r in host.rulesets:
                 tool = lab.firewall_tool(host) if r.kind == "script" else firewalls.RULESETS[r.kind].read_with
                 # an nft file and each file it includes (`include "./nat.nft"`): a file of its own
-                for path in _with_included(r.kind, r.path):
+                for path in with_included(r.kind, r.path):
                     rules = list(self._rules_of(r.kind, path))  # a script's: read once it ran (begin)
                     hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
                     where = _relative(path, folder)

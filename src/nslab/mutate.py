@@ -32,6 +32,7 @@ from nslab.coverage import Coverage
 from nslab.errors import NslabError
 from nslab.lab import Lab, load_lab
 from nslab.lab.files import LAB_AS
+from nslab.rulesets import with_included
 
 KINDS = ("nft", "iptables", "ip6tables")  # a user's script has no rules to mutate by line
 
@@ -218,7 +219,9 @@ class Mutator:
         """The lab file and its ruleset files under a scratch folder, in their own layout
         (absolute paths mirrored, so every relative path of the lab file still holds),
         the mutated file in place of the user's."""
-        files = {self.lab_path, *(r.path.resolve() for h in self.lab.hosts for r in h.rulesets)}
+        files = {self.lab_path}
+        for r in (r for h in self.lab.hosts for r in h.rulesets):  # and the files they include
+            files.update(f.resolve() for f in with_included(r.kind, r.path))
         for f in files:
             dest = self._mirror(n, f)
             dest.parent.mkdir(parents=True, exist_ok=True)

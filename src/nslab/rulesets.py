@@ -340,6 +340,11 @@ def placements(kind: str, path: Path, where: str) -> list[Placed]:
     return [out[-1], *out[:-1]]  # the file itself first
 
 
+def with_included(kind: str, path: Path) -> list[Path]:
+    """A ruleset file, then every file it includes (nft), as placements() reads them."""
+    return list(dict.fromkeys(f.path for f in placements(kind, path, "")))
+
+
 def interface_names(lab: Lab, host: Host) -> list[str]:
     """A lab host's interfaces, as its rules may name them in iif/oif: its legs on the
     lab's networks and the uplink where the internet hangs off it."""
