@@ -202,3 +202,22 @@ def test_more_descriptors_than_select_can_watch_explore_without_error(tmp_path: 
     assert len(between) == 1200 and {f["outcome"] for f in between} == {"accepted"}, between[:3]
     assert {f["seen_from"] for f in between} == {"10.60.0.10", "10.60.0.11"}
     assert host_snapshot() == before
+
+
+def test_the_probe_helper_says_when_it_cannot_raise_its_descriptor_limit() -> None:
+    """Its ready line gives the limit it has; where the hard limit is low and the helper may
+    not raise it (no CAP_SYS_RESOURCE), why. It only starts here: no probe, no namespace."""
+    import json
+    import shutil
+    import subprocess
+
+    if not (shutil.which("prlimit") and shutil.which("setpriv")):
+        pytest.skip("needs prlimit and setpriv (util-linux)")
+    helper = ROOT / "src" / "nslab" / "targets" / "netprobe.py"
+    argv = ["prlimit", "--nofile=300:300", "setpriv", "--bounding-set=-sys_resource", "python3", str(helper)]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    ready = json.loads(r.stdout.splitlines()[0])
+    assert ready["nofile"] == 300, ready
+    why = "the hard limit is 300, and this process may not raise it (CAP_SYS_RESOURCE)"
+    assert ready["nofile_note"] == why

@@ -511,8 +511,8 @@ def raise_nofile() -> tuple[int, str]:
         except (ValueError, OSError):
             continue
     now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    note = "" if now >= want else f"the hard limit is {hard} and cannot be raised here (not root?)"
-    return now, note
+    why = f"the hard limit is {hard}, and this process may not raise it (CAP_SYS_RESOURCE)"
+    return now, "" if now >= want else why
 
 
 def open_descriptors() -> int:
@@ -546,7 +546,10 @@ class Server:
         none, serve listeners until stdin has a request."""
         stdin = sys.stdin.fileno()
         if todo is None:
-            self.sel.register(stdin, selectors.EVENT_READ, ("stdin", stdin))
+            try:
+                self.sel.register(stdin, selectors.EVENT_READ, ("stdin", stdin))
+            except PermissionError:  # a file (epoll takes none): always ready to read
+                return
             try:
                 while self.pump(None, {}, set()) != -1:
                     pass
