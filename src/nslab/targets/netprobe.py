@@ -201,9 +201,15 @@ class Probe:
     """One connection attempt, datagram or echo request, and what came back."""
 
     def __init__(
-        self, spec: dict[str, Any], ident: int, held: list[socket.socket], sel: selectors.BaseSelector
+        self,
+        spec: dict[str, Any],
+        ident: int,
+        held: list[socket.socket],
+        sel: selectors.BaseSelector,
+        keep: int = HELD,
     ) -> None:
         self.held = held
+        self.keep = keep  # accepted connections kept open at most (each holds a descriptor)
         self.sel = sel  # the probe's own socket is watched from begin() until it ends
         self.ns: str = spec["ns"]
         self.proto: str = spec["proto"]
@@ -230,6 +236,8 @@ class Probe:
                 self.sel.unregister(self.sock)  # before it closes: its number is reused
                 if outcome == "accepted":
                     self.held.append(self.sock)  # stays ESTABLISHED, as a real client's would
+                    if len(self.held) > self.keep:  # the newest: a request's thousands would
+                        del self.held[: len(self.held) - self.keep // 2]  # hold one each till its end
                 else:
                     self.sock.close()
                 self.sock = None
@@ -536,9 +544,12 @@ class Server:
     def watch(self, sock: socket.socket, what: tuple[str, int]) -> None:
         self.sel.register(sock, selectors.EVENT_READ, what)
 
-    def room(self) -> int:
-        """Probes that may be in flight at once: one descriptor each at most."""
-        return min(MOST_AT_ONCE, self.nofile - open_descriptors() - SPARE)
+    def room(self) -> tuple[int, int]:
+        """Probes that may be in flight at once (one descriptor each at most), and accepted
+        connections kept open meanwhile (HELD twice, fewer where descriptors are few)."""
+        free = self.nofile - open_descriptors() - SPARE
+        keep = max(0, min(2 * HELD, free // 4))
+        return min(MOST_AT_ONCE, free - keep), keep
 
     def wait(self, todo: deque[Probe] | None = None) -> None:
         """Run probes (at most self.window at once, the next begun as one ends) until each
@@ -607,11 +618,11 @@ class Server:
 
     def run_probes(self, specs: list[dict[str, Any]]) -> list[Probe]:
         """Every probe of a request, at most room() at once: the next begins as one ends."""
+        self.window, keep = self.room()
         probes = []
         for spec in specs:
             self.next_ident += 1
-            probes.append(Probe(spec, self.next_ident, self.held, self.sel))
-        self.window = self.room()
+            probes.append(Probe(spec, self.next_ident, self.held, self.sel, keep))
         if self.window < 1:
             raise OSError(
                 errno.EMFILE,
@@ -672,7 +683,7 @@ class Server:
                 reply = {"error": str(exc)}
             except OSError as exc:
                 reply = {"error": f"{exc.strerror or exc}"}
-                if exc.errno == errno.EMFILE:  # the one limit a large lab meets: say which
+                if exc.errno == errno.EMFILE and "RLIMIT" not in reply["error"]:  # say which limit
                     reply["error"] += (
                         f" ({open_descriptors()} open, RLIMIT_NOFILE {self.nofile}"
                         + (f": {self.nofile_note}" if self.nofile_note else "")
