@@ -128,7 +128,7 @@ class Place:
     positions: dict[tuple[str, str, str, int], int]  # (family, table, chain, handle) -> 1-based
     kinds: dict[tuple[str, str, str], str]  # a base chain's type: filter, nat, route
     monitor: Spawned | None = None
-    pid: str = ""  # the monitor's, inside the world
+    pid: str = ""  # the monitor's and its reader's (tail), inside the world
     text: list[str] = field(default_factory=list)
 
     @property
@@ -264,9 +264,13 @@ class Tracer:
             # reading the kernel's events, and the kernel dropped them ("We lost some netlink
             # events!": 55,000 of a 50-host lab's 56,100 flows "decided by nothing", measured)
             # (line-buffered where stdbuf is: a mark's lines waited in nft's 4 KiB buffer)
+            # Both PIDs, nft's and tail's, ended by stop(): nft is no child of tail's (tail
+            # reaps none, so a dead nft stayed a zombie and `tail --pid` waited on it: 2 s a
+            # place at the end)
             script = (
                 'f=$1; shift; : >"$f"; ! command -v stdbuf >/dev/null || set -- stdbuf -oL "$@"; '
-                '"$@" >>"$f" 2>&1 & echo "$!"; exec tail -s 0.05 --pid="$!" -n +1 -f "$f"'
+                'p=$( ("$@" >>"$f" 2>&1 & echo "$!") ); echo "$p $$"; '
+                'exec tail -s 0.05 --pid="$p" -n +1 -f "$f"'
             )
             place.monitor = self.spawn(["sh", "-c", script, "monitor", _trace_file(place), *argv])
             place.pid = place.monitor.readline(WAIT).strip()
@@ -297,8 +301,9 @@ class Tracer:
                 self._mark(place, END)
         finally:
             for place in self.places:
-                if place.pid.isdigit():
-                    self.world.run(["kill", place.pid])
+                pids = place.pid.split()
+                if pids and all(p.isdigit() for p in pids):
+                    self.world.run(["kill", *pids])
                 if place.monitor is not None:
                     # let the world's nsenter reap it and end by itself: killed first, it left
                     # the monitor a zombie in the world, whose end then took ~1.4 s (measured)
