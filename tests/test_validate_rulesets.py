@@ -164,9 +164,9 @@ def _nslab(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=tmp_path / "elsewhere", capture_output=True, text=True)
 
 
-def _decided(tmp_path: Path, lab: Path) -> str:
+def _decided(tmp_path: Path, lab: Path, ports: tuple[str, ...] = ("--ports", "tcp/80")) -> str:
     """What decided laptop -> the internet on tcp/80 over IPv4, measured by nslab explore."""
-    r = _nslab(tmp_path, "explore", "--lab", str(lab), "--ports", "tcp/80", "--format", "json")
+    r = _nslab(tmp_path, "explore", "--lab", str(lab), *ports, "--format", "json")
     assert r.returncode == 0, r.stderr
     (flow,) = [
         f
@@ -211,6 +211,8 @@ def test_an_include_is_read_from_the_including_files_folder(tmp_path: Path) -> N
     r = _nslab(tmp_path, "validate", str(lab))
     assert r.returncode == 0 and "1 ruleset file(s) loaded" in r.stdout, r.stderr
     assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 accept)' in _decided(tmp_path, lab)
+    # explore's own flows come from the ports the rules name, the included file's too
+    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 accept)' in _decided(tmp_path, lab, ())
     (lab.parent / "filter.nft").write_text(FILTER.replace("dport 80", "dprt 80"))
     r = _nslab(tmp_path, "validate", str(lab))
     (said,) = r.stderr.strip().splitlines()
