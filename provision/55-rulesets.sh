@@ -18,10 +18,13 @@ legacy=""
 while read -r host kind file load; do
   read -ra loader <<<"$load"
   [ "${#loader[@]}" -gt 0 ] || { echo "nslab: no loader for $host's $kind ruleset" >&2; exit 64; }
+  # from the file's own folder: nft reads a relative include (`include "./nat.nft"`) from
+  # its working folder; nslab's copies name their includes' copies absolutely, but a file
+  # loaded where it lies (Vagrant's stages, no nslab) is read as nft reads it there
   if [ "$host" = - ]; then # the lab's host: the world's root namespace
-    "${loader[@]}" "$file"
+    (cd -- "$(dirname -- "$file")" && "${loader[@]}" "$PWD/${file##*/}")
   else
-    ip netns exec "$host" "${loader[@]}" "$file"
+    (cd -- "$(dirname -- "$file")" && ip netns exec "$host" "${loader[@]}" "$PWD/${file##*/}")
   fi
 done <<<"$NSLAB_RULESETS"
 # Only where a mix can happen: a script of the user's (any tool), or the legacy backend

@@ -164,3 +164,70 @@ def test_a_reject_probed_again_and_again_stays_rejected(bridged: LabSession) -> 
     world, 75 of 100 rejected verdicts in a row came back as timeouts (bench_ports)."""
     outcomes = [bridged.connect("red", "blue", "udp", 54).outcome.words() for _ in range(120)]
     assert set(outcomes) == {'rejected with "port-unreachable" (from 10.16.0.3)'}, outcomes
+
+
+WIDE = """[lab]
+name = "wide"
+
+[[network]]
+name = "lan"
+subnet = "10.60.0.0/24"
+
+[[host]]
+name = "a"
+interfaces = [{ network = "lan", address = "10.60.0.10" }]
+
+[[host]]
+name = "b"
+interfaces = [{ network = "lan", address = "10.60.0.11" }]
+"""
+
+
+@needs_netns
+@pytest.mark.parametrize("nofile", [None, 2200])
+def test_more_descriptors_than_select_can_watch_explore_without_error(
+    tmp_path: Path, nofile: int | None
+) -> None:
+    """600 ports on two hosts: 1,800 listeners in the probe helper (the internet's too), and
+    3,600 flows whose sockets are open at once. select() watches descriptors below 1024 only
+    ("filedescriptor out of range in select()", a traceback: a 25-host lab of 10 ports
+    crashed so). With a descriptor limit the helper may not raise (2,200: ~250 left over
+    from the listeners), the same flows run in waves."""
+    import json
+    import shutil
+    import subprocess
+
+    (tmp_path / "wide.toml").write_text(WIDE)
+    ports = ",".join(f"tcp/{p}" for p in range(20000, 20600))
+    before = host_snapshot()
+    argv = [sys.executable, "-m", "nslab.cli", "explore", "--lab", "wide.toml", "--ports", ports]
+    if nofile is not None:
+        if not (shutil.which("prlimit") and shutil.which("setpriv")):
+            pytest.skip("needs prlimit and setpriv (util-linux)")
+        argv = ["prlimit", f"--nofile={nofile}:{nofile}", "setpriv", "--bounding-set=-sys_resource", *argv]
+    r = subprocess.run([*argv, "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    flows = json.loads(r.stdout)
+    between = [f for f in flows if {f["from"], f["to"]} == {"a", "b"} and f["service"].startswith("tcp/")]
+    assert len(between) == 1200 and {f["outcome"] for f in between} == {"accepted"}, between[:3]
+    assert {f["seen_from"] for f in between} == {"10.60.0.10", "10.60.0.11"}
+    assert host_snapshot() == before
+
+
+def test_the_probe_helper_says_when_it_cannot_raise_its_descriptor_limit() -> None:
+    """Its ready line gives the limit it has; where the hard limit is low and the helper may
+    not raise it (no CAP_SYS_RESOURCE), why. It only starts here: no probe, no namespace."""
+    import json
+    import shutil
+    import subprocess
+
+    if not (shutil.which("prlimit") and shutil.which("setpriv")):
+        pytest.skip("needs prlimit and setpriv (util-linux)")
+    helper = ROOT / "src" / "nslab" / "targets" / "netprobe.py"
+    argv = ["prlimit", "--nofile=300:300", "setpriv", "--bounding-set=-sys_resource", "python3", str(helper)]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    ready = json.loads(r.stdout.splitlines()[0])
+    assert ready["nofile"] == 300, ready
+    why = "the hard limit is 300, and this process may not raise it (CAP_SYS_RESOURCE)"
+    assert ready["nofile_note"] == why

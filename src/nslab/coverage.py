@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from nslab import firewalls, parse, rulemap
 from nslab import instrument as instrument_
+from nslab.rulesets import with_included
 
 if TYPE_CHECKING:
     from nslab.lab import Lab
@@ -205,11 +206,15 @@ class Coverage:
         for host in lab.hosts:
             for r in host.rulesets:
                 tool = lab.firewall_tool(host) if r.kind == "script" else firewalls.RULESETS[r.kind].read_with
-                rules = list(self._rules_of(r.kind, r.path))  # a script's: read once it ran (begin)
-                hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
-                where = _relative(r.path, folder)
-                cov = FileCoverage(where, host.name, lab_name, hits, kind=r.kind, path=str(r.path.resolve()))
-                out.append(_Place(host.name, r.kind, tool or lab.backend_tool, rules, cov))
+                # an nft file and each file it includes (`include "./nat.nft"`): a file of its own
+                for path in with_included(r.kind, r.path):
+                    rules = list(self._rules_of(r.kind, path))  # a script's: read once it ran (begin)
+                    hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
+                    where = _relative(path, folder)
+                    cov = FileCoverage(
+                        where, host.name, lab_name, hits, kind=r.kind, path=str(path.resolve())
+                    )
+                    out.append(_Place(host.name, r.kind, tool or lab.backend_tool, rules, cov))
         return out
 
     def _rules_of(self, kind: str, path: Path) -> list[rulemap.FileRule]:

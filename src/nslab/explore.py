@@ -19,13 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from nslab import trace
-from nslab.errors import ProbeError
+from nslab.errors import ProbeError, TargetError
 from nslab.evidence import Decision, deciders
 from nslab.flows import Flow, Place, own_addresses, places
-from nslab.ports import LOST, Outcome, Prober
+from nslab.ports import BATCH, LOST, Outcome, Prober
 from nslab.session import LabSession
 
-BATCH = 64  # flows probed at once: every one holds a socket in the helper until it ends
+TRACED_FEWEST = 64  # flows at once below which a trace that still loses events is an error
 ALONE_LOST = 0.02  # seconds a flow lost in the first run waits when run alone (see above)
 ABSENT = "absent"  # nslab diff: the flow's source or destination is not in that lab
 # Outcomes that are only the absence of an answer within the probe's wait. Under load (a CI
@@ -225,19 +225,33 @@ class Explorer:
                 out[i] = second
         return out
 
-    def _batch(self, flows: Sequence[Flow]) -> list[dict[str, object]]:
-        """Every flow probed at once (BATCH at a time); a probe that could not run is an error."""
+    def _batch(self, flows: Sequence[Flow], tracer: trace.Tracer | None = None) -> list[dict[str, object]]:
+        """Every flow probed at once (BATCH at a time); a probe that could not run is an error.
+        Traced, each batch waits for nft to show it; one whose trace events the kernel
+        dropped (nft falls behind on a loaded machine) is probed again, half as many at once."""
         out: list[dict[str, object]] = []
-        for start in range(0, len(flows), BATCH):
-            chunk = flows[start : start + BATCH]
+        size, start = BATCH, 0
+        while start < len(flows):
+            chunk = flows[start : start + size]
             results, _ = self.prober.probe([self._spec(f) for f in chunk], ())
+            if tracer is not None and tracer.checkpoint():
+                if size <= TRACED_FEWEST:
+                    raise TargetError(
+                        f"nft's trace lost events with {size} flows at once: the deciding rules "
+                        "would be incomplete, so none are given",
+                        "run it again on a less loaded machine",
+                    )
+                size //= 2
+                self.progress(f"nft's trace fell behind: {size} flows at a time")
+                continue
             for flow, raw in zip(chunk, results, strict=True):
                 if raw.get("outcome") is None:
                     raise ProbeError(
                         f"flow {flow.words()} did not run: {raw.get('error')}, so there is no verdict"
                     )
                 out.append(raw)
-            self.progress(f"{min(start + BATCH, len(flows))} of {len(flows)} flows probed")
+            start += len(chunk)
+            self.progress(f"{start} of {len(flows)} flows probed")
         return out
 
     def _traced(self, flows: Sequence[Flow]) -> list[Measured]:
@@ -246,7 +260,7 @@ class Explorer:
         tracer = trace.Tracer(w, w.spawn, self.session.firewalls, self.session.written)
         tracer.start()
         try:
-            raws = self._batch(flows)
+            raws = self._batch(flows, tracer)
         finally:
             tracer.stop()
         keys = [

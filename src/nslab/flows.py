@@ -28,6 +28,7 @@ from nslab.lab import Lab
 from nslab.lab.checks import IPAddress
 from nslab.lab.checks import routable as is_routable
 from nslab.ports import Service, check_port
+from nslab.rulesets import with_included
 
 HOST = "host"  # the lab's host (the world's root namespace): a reserved name no lab host has
 INTERNET = "the internet"
@@ -319,7 +320,8 @@ def lab_ports(lab: Lab, extra: Iterable[tuple[str, int]] = ()) -> list[tuple[str
     found = set(extra) | set(lab.explore_ports)
     for h in lab.hosts:
         for r in h.rulesets:
-            found.update(ports_in_text(r.path.read_text(encoding="utf-8", errors="replace"), r.kind))
+            for path in with_included(r.kind, r.path):  # and the files an nft file includes
+                found.update(ports_in_text(path.read_text(encoding="utf-8", errors="replace"), r.kind))
     return sorted(found)
 
 

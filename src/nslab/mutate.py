@@ -38,6 +38,7 @@ from nslab.errors import NslabError
 from nslab.lab import load_lab
 from nslab.lab.files import LAB_AS
 from nslab.mutants import KINDS, Mutant, line_mutants, mutants, of_lab, shard
+from nslab.rulesets import with_included
 
 __all__ = ["KINDS", "Mutant", "Mutator", "Result", "line_mutants", "mutants", "of_lab", "shard"]
 
@@ -177,7 +178,9 @@ class Mutator:
         """The lab file and its ruleset files under a scratch folder, in their own layout
         (absolute paths mirrored, so every relative path of the lab file still holds),
         the mutated file in place of the user's."""
-        files = {self.lab_path, *(r.path.resolve() for h in self.lab.hosts for r in h.rulesets)}
+        files = {self.lab_path}
+        for r in (r for h in self.lab.hosts for r in h.rulesets):  # and the files they include
+            files.update(f.resolve() for f in with_included(r.kind, r.path))
         for f in files:
             dest = self._mirror(n, f)
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,11 @@ OUTCOMES = {
     "udp": ("answered", "no answer", "rejected", "unreachable"),
     "icmp": ("replies", "lost", "unreachable"),
 }
+# Flows one probe request carries (nslab explore). The helper holds at most as many in
+# flight as its descriptors allow and starts the next as one ends (netprobe.Server.wait), so
+# this bounds waiting, not descriptors: each request waits for its slowest flow's timeout
+# once (256 a request: 20 hosts x 10 ports took 24 s, 4,096: 11 s, measured in one run).
+BATCH = 4096
 # Outcomes where the packets did not get their answer: a firewall that decided them dropped
 # or rejected them. A reset (refused) is an answer: the packets were let through.
 LOST = ("dropped", "rejected", "no answer", "lost", "unreachable")
@@ -167,6 +172,8 @@ class Prober:
         self.child: Spawned | None = None
         self.next_id = 0
         self.written: Sources | None = None  # the lab's rules as its files write them (nslab.sources)
+        self.echo_recorded: set[str] = set()  # namespaces recording the echo requests they get
+        self.nofile, self.nofile_note = 0, ""
 
     def _started(self) -> Spawned:
         if self.child is None:
@@ -180,6 +187,10 @@ class Prober:
                     "run `nslab doctor`; the helper needs python3 on the target",
                 )
             self.child = child
+            ready = json.loads(line)
+            # descriptors the helper may hold (it raised RLIMIT_NOFILE where it could; the
+            # note says why not where not): a probe request beyond them runs in waves
+            self.nofile, self.nofile_note = int(ready.get("nofile", 0)), str(ready.get("nofile_note", ""))
         return self.child
 
     def request(self, op: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
@@ -200,6 +211,25 @@ class Prober:
         if "error" in reply:
             raise ProbeError(f"{ns} cannot listen on {proto} port {port}: {reply['error']}")
 
+    def record_echoes(self, namespaces: Sequence[str]) -> None:
+        """Each namespace records the source of every echo request it receives from now on
+        (once per world). Asked before a ping is sent, not when a step reads the record: a
+        record begun after the ping missed it, and `saw no pings` passed after the ping had
+        arrived. A namespace that does not exist (yet) records nothing: reading its record
+        says so (seen_echoes)."""
+        for ns in namespaces:
+            if ns in self.echo_recorded:
+                continue
+            if "error" not in self.request("listen", ns=ns, proto="icmp", port=0):
+                self.echo_recorded.add(ns)
+
+    def seen_echoes(self, ns: str) -> list[str]:
+        """The sources of the echo requests `ns` received since it began recording."""
+        self.record_echoes([ns])
+        if ns not in self.echo_recorded:
+            raise ProbeError(f"namespace {ns} does not exist, so nobody knows which pings it saw")
+        return list(self.request("seen", ns=ns, proto="icmp", port=0).get("seen", []))
+
     def seen(self, ns: str, proto: str, port: int) -> list[str]:
         return list(self.request("seen", ns=ns, proto=proto, port=port)["seen"])
 
@@ -209,7 +239,8 @@ class Prober:
         """Run probes concurrently; the counters taken around them all are the evidence."""
         wait = max((float(s.get("timeout", 0.25)) for s in specs), default=0.25)
         snap = firewalls_registry.snapshot_commands(list(firewalls))
-        reply = self.request("probe", timeout=wait + 30, probes=list(specs), snap=snap)
+        # many probes take waves where the helper's descriptors are few: ~10 ms each, at most
+        reply = self.request("probe", timeout=wait + 30 + 0.01 * len(specs), probes=list(specs), snap=snap)
         if "error" in reply:
             raise ProbeError(f"the probe did not run: {reply['error']}, so there is no verdict")
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, cast
+from pathlib import Path, PurePosixPath
 
 from nslab import rulesets
-from nslab.commands import Command, Result, Runner
+from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.firewalls import RULESETS
 from nslab.lab import Lab, default_lab
@@ -193,59 +192,51 @@ def public_prefixes(lab: Lab) -> list[str]:
     return [*lab.public_prefixes, *ones]
 
 
-def put_rulesets(runner: Runner, lab: Lab) -> dict[Path, str]:
-    """The user's ruleset files, copied onto the target (a remote machine has none of them)."""
-    files = [(host.name, r) for host in lab.hosts for r in host.rulesets]
-    files += [("host", r) for r in lab.host_rulesets]  # "host": a name no lab host may have
-    if files:
-        runner.run(["mkdir", "-p", RULESET_DIR], check=True)
-    placed = {}
-    for name, r in files:
-        where = f"{RULESET_DIR}/{name}-{r.kind}"
-        runner.put(where, r.path.read_bytes())
-        placed[r.path] = where
-    return placed
+def put_rulesets(
+    runner: Runner, lab: Lab, files: dict[Path, list[rulesets.Placed]] | None = None
+) -> dict[Path, str]:
+    """The user's ruleset files, copied onto the target (a remote machine has none of them),
+    with the files they include (nft's include, read from the including file's folder)."""
+    files = files if files is not None else ruleset_files(lab)
+    folders = sorted({str(PurePosixPath(f.where).parent) for tree in files.values() for f in tree})
+    if folders:
+        runner.run(["mkdir", "-p", *folders], check=True)
+    for tree in files.values():
+        for f in tree:
+            runner.put(f.where, f.data)
+    return {path: tree[0].where for path, tree in files.items()}
+
+
+def ruleset_files(lab: Lab) -> dict[Path, list[rulesets.Placed]]:
+    """Each ruleset file of the lab with its includes, as they are put on the target."""
+    return {
+        r.path: rulesets.placements(r.kind, r.path, f"{RULESET_DIR}/{host.name}-{r.kind}")
+        for host in lab.hosts
+        for r in host.rulesets
+    } | {  # the lab's host's own: "host", a name no lab host may have
+        r.path: rulesets.placements(r.kind, r.path, f"{RULESET_DIR}/host-{r.kind}") for r in lab.host_rulesets
+    }
 
 
 def check_rulesets(runner: Runner, lab: Lab) -> None:
     """Every ruleset file of the lab loads in `runner` (a throwaway world) before anything is
-    built; the first that does not is one LabError naming the file, the faulty rule's line
-    and a fix (nslab.rulesets)."""
-    placed = put_rulesets(runner, lab)
+    built, with links named like its host's interfaces (`iif "eth0"` loads); the first that
+    does not is one LabError naming the file, the faulty rule's line and a fix (nslab.rulesets)."""
+    files = ruleset_files(lab)
+    placed = put_rulesets(runner, lab, files)
     for host in lab.hosts:
         if not host.rulesets:
             continue
-        # in a namespace with the host's interface names (the uplink's too where the
-        # upstream hangs off it): `iif "eth1"` resolves an index when the ruleset loads
-        names = [i.name for i in host.interfaces] + (
-            [lab.upstream.uplink] if lab.upstream.via == host.name else []
-        )
-        ns = f"nslab-check-{host.name}"
-        runner.run(["ip", "netns", "add", ns], check=True)
-        try:
-            links = [f"link add {n} type veth peer name nslabchk{k}" for k, n in enumerate(names)]
-            runner.run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(links) + "\n", check=True)
-            inside = cast(Runner, _InNamespace(runner, ns))
+        names = rulesets.interface_names(lab, host)
+        with rulesets.host_interfaces(runner, names):
             for r in host.rulesets:
-                found = rulesets.check_file(inside, r.kind, r.path, placed[r.path])
+                found = rulesets.check_file(runner, r.kind, r.path, placed[r.path], names, files[r.path])
                 if found is not None:
                     rulesets.raise_for(host.name, r.kind, found)
-        finally:
-            runner.run(["ip", "netns", "del", ns])
     for r in lab.host_rulesets:
-        found = rulesets.check_file(runner, r.kind, r.path, placed[r.path])
+        found = rulesets.check_file(runner, r.kind, r.path, placed[r.path], (), files[r.path])
         if found is not None:
             rulesets.raise_for("the lab's host", r.kind, found)
-
-
-class _InNamespace:
-    """A runner's commands in one of its namespaces (rulesets.check_file runs commands only)."""
-
-    def __init__(self, runner: Runner, ns: str) -> None:
-        self.runner, self.ns = runner, ns
-
-    def run(self, cmd: Command, **kw: Any) -> Result:
-        return self.runner.run(cmd, ns=self.ns, **kw)
 
 
 def provision(

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from nslab.commands import Runner
 from nslab.errors import LabError
 from nslab.firewalls import RULESETS
+from nslab.lab.model import Host, Lab
 
 IPT_TARGETS = (
     "ACCEPT", "DROP", "REJECT", "RETURN", "LOG", "MASQUERADE", "SNAT", "DNAT", "REDIRECT",
@@ -155,14 +157,17 @@ def _bisect(lines: list[str], commit: int, loads: Callable[[str], bool]) -> int 
     return found
 
 
-def nft_problem(text: str, content: str, path: Path) -> Problem:
-    """nft's complaint (it names file, line and columns) with the word it did not know."""
+def nft_problem(text: str, content: str, path: Path, interfaces: Sequence[str] = ()) -> Problem:
+    """nft's complaint (it names file, line and columns) with the word it did not know;
+    `interfaces`: the host's own (an `iif`/`oif` of another is named with them)."""
     said = [x for x in text.splitlines() if x.strip()]
     first = next((x for x in said if "Error:" in x), said[0] if said else "rejected with no message")
     m = re.match(r".*?:(\d+):\d+(?:-\d+)?: Error: (.*)", first)
     line, what = (int(m[1]), m[2]) if m else (None, first)
     fix = PREFIX_FIX if "Prefix length" in what else "fix the rule on that line"
     lines = content.splitlines()
+    if what.startswith("Interface does not exist") and line is not None and 0 < line <= len(lines):
+        return _no_interface(first, lines[line - 1], path, line, interfaces)
     if line is not None and 0 < line <= len(lines):
         for word in re.findall(r"[a-z][a-z0-9-]*", lines[line - 1]):
             if word not in NFT_WORDS and (close := close_word(word, NFT_WORDS)):
@@ -171,21 +176,54 @@ def nft_problem(text: str, content: str, path: Path) -> Problem:
     return Problem(path, line, what, fix)
 
 
+def _no_interface(said: str, rule: str, path: Path, line: int, interfaces: Sequence[str]) -> Problem:
+    """`iif "eth9"` where the host has no eth9: nft resolves iif/oif to an index when it
+    loads, so the name must be one of the host's interfaces (nft's columns point at it)."""
+    cols = re.search(r":\d+:(\d+)-(\d+): Error:", said)
+    word = rule[int(cols[1]) - 1 : int(cols[2])] if cols else ""
+    if not re.fullmatch(r'"?[^"\s]+"?', word):
+        found = re.search(r'\b(?:iif|oif)\s+"?([^"\s;]+)', rule)
+        word = found[1] if found else "?"
+    name = word.strip('"')
+    return Problem(
+        path,
+        line,
+        f"interface `{name}` does not exist on this host (its interfaces: {', '.join(interfaces) or 'none'})",
+        "name one of them, or match by name with iifname/oifname (checked when a packet comes, not at load)",
+    )
+
+
 def script_problem(text: str, path: Path) -> Problem:
     m = re.search(r"line (\d+): (.*)", text)
     return Problem(path, int(m[1]) if m else None, m[2] if m else text.strip(), "fix the script at that line")
 
 
-def problem(kind: str, text: str, content: str, path: Path, loads: Callable[[str], bool] | None) -> Problem:
+def problem(
+    kind: str,
+    text: str,
+    content: str,
+    path: Path,
+    loads: Callable[[str], bool] | None,
+    interfaces: Sequence[str] = (),
+) -> Problem:
     if kind in ("iptables", "ip6tables"):
         return iptables_problem(text, content, path, loads)
     if kind == "nft":
-        return nft_problem(text, content, path)
+        return nft_problem(text, content, path, interfaces)
     return script_problem(text, path)
 
 
-def check_file(runner: Runner, kind: str, path: Path, placed: str) -> Problem | None:
-    """Load one ruleset file in the runner (a throwaway world): None if it loads."""
+def check_file(
+    runner: Runner,
+    kind: str,
+    path: Path,
+    placed: str,
+    interfaces: Sequence[str] = (),
+    included: Sequence[Placed] = (),
+) -> Problem | None:
+    """Load one ruleset file in the runner (a throwaway world): None if it loads.
+    `interfaces`: the host's (made in the runner, see host_interfaces); `included`: the
+    files it includes as they were placed (an error in one is named by the user's file)."""
     check = RULESETS[kind].check
     content = path.read_text()
     if check[-1] is None:
@@ -200,7 +238,15 @@ def check_file(runner: Runner, kind: str, path: Path, placed: str) -> Problem | 
         loads = None  # type: ignore[assignment]
     if result.ok:
         return None
-    return problem(kind, result.output.replace(placed, str(path)), content, path, loads)
+    said = result.output
+    for other in sorted(included, key=lambda f: -len(f.where)):  # HOST-nft.d/... before HOST-nft
+        said = said.replace(other.where, str(other.path))
+    said = said.replace(placed, str(path))
+    first = next((x for x in said.splitlines() if "Error:" in x), "")
+    inner = next((f.path for f in included if first.startswith(f"{f.path}:")), None)
+    if inner is not None and inner != path:  # the faulty rule is in an included file
+        path, content = inner, inner.read_text()
+    return problem(kind, said, content, path, loads, interfaces)
 
 
 def check_static(kind: str, path: Path) -> Problem | None:
@@ -219,6 +265,114 @@ def check_static(kind: str, path: Path) -> Problem | None:
                 if word not in NFT_WORDS and (meant := close_word(word, NFT_WORDS)):
                     return Problem(path, number, f"unknown word `{word}`", f"did you mean {meant}?")
     return None
+
+
+# nft's `include "FILE"`: nft 1.0.6 reads a relative FILE from its working folder (or, a bare
+# name, its include path), so Debian's examples/all-in-one.nft (`include "./inet-filter.nft"`)
+# loads only when run from its own folder. nslab reads it from the including file's folder,
+# wherever it runs, and copies the included files with the ruleset (a remote target has none).
+INCLUDE = re.compile(r'^(?P<head>[ \t]*include[ \t]+")(?P<file>[^"]+)"', re.M)
+WILDCARD = re.compile(r"[*?[]")
+DEEPEST = 16  # nft's own limit of nested includes
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One file of a ruleset as put on the target: the user's path, where it went, and its
+    bytes with each relative include rewritten to where its file went."""
+
+    path: Path
+    where: str
+    data: bytes
+
+
+def placements(kind: str, path: Path, where: str) -> list[Placed]:
+    """A ruleset file put at `where`, first, then every file it includes (nft), each at
+    where.d/N-NAME (a wildcard's matches in where.d/N/); absolute includes stay the
+    machine's. An include of a file that is not there is one LabError naming it."""
+    if kind != "nft":
+        return [Placed(path, where, path.read_bytes())]
+    out: list[Placed] = []
+    count = iter(range(1, 1 << 30))  # each include its own place, however nested
+
+    def place(file: Path, at: str, depth: int) -> None:
+        text = file.read_text()
+        parts, last = [], 0
+        for m in INCLUDE.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            parts += [text[last : m.start("file")], rewrite(file, line, m["file"], depth)]
+            last = m.end("file")
+        out.append(Placed(file, at, "".join([*parts, text[last:]]).encode()))
+
+    def rewrite(file: Path, line: int, name: str, depth: int) -> str:
+        """Where an include's file went (its place on the target)."""
+        if name.startswith("/"):
+            return name
+        if depth >= DEEPEST:
+            raise LabError(
+                f"{_shown(file)}: line {line}: includes nest deeper than {DEEPEST}",
+                "does a file include itself? nft stops there too",
+            )
+        n = next(count)
+        if WILDCARD.search(name):
+            if WILDCARD.search(str(Path(name).parent)):
+                raise LabError(
+                    f'{_shown(file)}: line {line}: include "{name}": a wildcard in a folder name',
+                    'put the wildcard in the file name only (include "./rules.d/*.nft")',
+                )
+            into = f"{where}.d/{n}"
+            for match in sorted(file.parent.glob(name)):
+                place(match, f"{into}/{match.name}", depth + 1)
+            return f"{into}/{Path(name).name}"
+        found = file.parent / name
+        if not found.is_file():
+            if not name.startswith(("./", "../")):
+                return name  # a bare name not beside the file: nft's include path decides
+            raise LabError(
+                f'{_shown(file)}: line {line}: include "{name}": there is no {_shown(found)}',
+                "an include is read from the including file's folder: name a file there",
+            )
+        at = f"{where}.d/{n}-{found.name}"
+        place(found, at, depth + 1)
+        return at
+
+    place(path, where, 0)
+    return [out[-1], *out[:-1]]  # the file itself first
+
+
+def with_included(kind: str, path: Path) -> list[Path]:
+    """A ruleset file, then every file it includes (nft), as placements() reads them."""
+    return list(dict.fromkeys(f.path for f in placements(kind, path, "")))
+
+
+def interface_names(lab: Lab, host: Host) -> list[str]:
+    """A lab host's interfaces, as its rules may name them in iif/oif: its legs on the
+    lab's networks and the uplink where the internet hangs off it."""
+    names = [i.name for i in host.interfaces]
+    return names + ([lab.upstream.uplink] if lab.upstream.via == host.name else [])
+
+
+def _shown(path: Path) -> str:
+    here = Path.cwd()
+    return str(path.relative_to(here) if path.is_relative_to(here) else path)
+
+
+@contextmanager
+def host_interfaces(runner: Runner, names: Sequence[str]) -> Iterator[None]:
+    """Links named like a host's interfaces in the runner's namespace (a throwaway world's
+    root) while its rulesets are checked: nft resolves `iif "eth0"` to an index when it
+    loads, so a file naming the host's eth0 failed ("Interface does not exist") where
+    `nslab up` loads it. Bridges, as a link of any name that needs no peer and no module
+    (dummy may be missing from the kernel, measured on Debian 12's cloud kernel)."""
+    made = [n for n in dict.fromkeys(names) if n != "lo"]
+    if made:
+        add = "".join(f"link add {n} type bridge\n" for n in made)
+        runner.run(["ip", "-batch", "-"], stdin=add, check=True)
+    try:
+        yield
+    finally:
+        if made:
+            runner.run(["ip", "-batch", "-"], stdin="".join(f"link del {n}\n" for n in made))
 
 
 def raise_for(host: str, kind: str, found: Problem) -> None:

@@ -349,6 +349,7 @@ class LabSession:
         if size is not None and not 0 <= size <= 65507:
             raise LabError(f"{size} bytes of data is out of range", "ping 0 to 65507 bytes of data")
         self.last_ping = None
+        self.record_pings()
         try:
             self.last_ping = probe.ping(
                 self.w,
@@ -457,6 +458,8 @@ class LabSession:
         spec = {**self.target_spec(src, dest, service), "from": source, "size": size, "df": df}
         host = next((h for h in self.lab.hosts if h.name == dest), None)
         listener = self.upstream_or(dest) if host is None else host.name
+        if service.proto == "icmp":
+            self.record_pings()
         if listener is not None:
             self.prober.request("listen", ns=listener, proto=service.proto, port=service.port)
         self.last_connection, self.last_flow = None, (src, dest)
@@ -474,11 +477,14 @@ class LabSession:
         """The upstream's namespace for "the internet", else None."""
         return self.lab.upstream.namespace if dest == "the internet" else None
 
+    def record_pings(self) -> None:
+        """Every lab namespace records the echo requests it receives, before a ping is sent
+        (to a host, an address or a broadcast: each place that got one can say so)."""
+        self.prober.record_echoes([h.name for h in self.lab.hosts])
+
     def seen_pings(self, name: str) -> list[str]:
-        """The sources of the echo requests `name` received (since the scenario first asked)."""
-        ns = self.namespace(name)
-        self.prober.request("listen", ns=ns, proto="icmp", port=0)
-        return list(self.prober.request("seen", ns=ns, proto="icmp", port=0).get("seen", []))
+        """The sources of the echo requests `name` received since the scenario's first ping."""
+        return self.prober.seen_echoes(self.namespace(name))
 
     def unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence

@@ -36,10 +36,18 @@ from nslab.sources import listed_text
 from nslab.targets.base import Spawned
 
 TABLE = "nslab_trace"
+# A flow's first packet only (a SYN, an echo request; UDP's every datagram, as its first
+# has no mark): its verdict is the first packet's (Tracer.decisions), and tracing every
+# packet made the kernel's events outrun nft (a 20-host lab's 9,240 flows at once: "We lost
+# some netlink events!").
+FIRST = (
+    "tcp flags & (syn | ack) == syn meta nftrace set 1; meta l4proto udp meta nftrace set 1; "
+    "icmp type echo-request meta nftrace set 1; icmpv6 type echo-request meta nftrace set 1;"
+)
 TRACE_TABLE = (
     f"table inet {TABLE} {{\n"
-    "  chain pre { type filter hook prerouting priority -350; meta nftrace set 1; }\n"
-    "  chain out { type filter hook output priority -350; meta nftrace set 1; }\n"
+    f"  chain pre {{ type filter hook prerouting priority -350; {FIRST} }}\n"
+    f"  chain out {{ type filter hook output priority -350; {FIRST} }}\n"
     "}\n"
 )
 START, END = "127.0.0.2", "127.0.0.3"  # loopback pings that mark a monitor ready, and done
@@ -183,7 +191,7 @@ class Place:
     hooks: dict[tuple[str, str, str], str] = field(default_factory=dict)  # a base chain's hook
     written: Sources | None = None  # nslab.sources
     monitor: Spawned | None = None
-    pid: str = ""  # the monitor's, inside the world
+    pid: str = ""  # the monitor's and its reader's (tail), inside the world
     text: list[str] = field(default_factory=list)
 
     @property
@@ -252,6 +260,11 @@ def usable(runner: Runner, places: Sequence[str]) -> str | None:
     return None
 
 
+def _trace_file(place: Place) -> str:
+    """Where a place's monitor writes, in the world's own /run."""
+    return f"/run/nslab-trace-{place.where}.txt"
+
+
 class Tracer:
     """Traces every firewall place of a world around one batch of probes."""
 
@@ -270,6 +283,8 @@ class Tracer:
         # after decisions(): where each flow's first packet was last headed, where a DNAT
         # changed that (address, port); None where nothing did
         self.landed: list[tuple[str, int] | None] = []
+        self.marks = 0  # checkpoints so far: each its own loopback address
+        self.lost = 0  # nft's "We lost some netlink events" lines a checkpoint has reported
 
     def _place(self, spec: str) -> Place:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
@@ -309,12 +324,12 @@ class Tracer:
         ruleset = firewalls.parse_snapshot(tool, snap)
         return Place(spec, ruleset, positions, kinds, hooks, self.written)
 
-    def _mark(self, place: Place, address: str) -> None:
+    def _mark(self, place: Place, address: str, wait: float = WAIT) -> None:
         """Ping `address` on the place's loopback until its monitor shows it (a monitor just
         started may not listen yet: the first ping can go untraced); keep what came before
         the end mark."""
         assert place.monitor is not None
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             self.world.run(["ping", "-c", "1", "-W", "1", address], ns=place.ns)
             resend = time.monotonic() + RESEND
@@ -322,10 +337,12 @@ class Tracer:
                 line = place.monitor.readline(RESEND)
                 if f"daddr {address} " in line:
                     return
-                if address == END and line:
+                if address != START and line:
                     place.text.append(line)
+                    # still reading the probes' own trace: a large lab's takes seconds
+                    deadline = max(deadline, time.monotonic() + wait)
         raise TargetError(
-            f"nft monitor trace in {place.where} showed no traced packet in {WAIT:.0f} s",
+            f"nft monitor trace in {place.where} showed no traced packet in {wait:.0f} s",
             "run `nslab doctor`; nslab explore needs nft's trace (CONFIG_NF_TABLES)",
         )
 
@@ -338,12 +355,41 @@ class Tracer:
                 argv = ["ip", "netns", "exec", place.ns, *argv]
             # its PID inside the world first: killing the process we hold (the world's
             # nsenter) would orphan the monitor in the world, and the world's end then
-            # waited ~1.6 s for it (measured)
-            place.monitor = self.spawn(["sh", "-c", 'echo "$$"; exec "$@"', "monitor", *argv])
+            # waited ~1.6 s for it (measured). Into a file, read through tail: nft writing
+            # to our pipe, read only at the end, blocked once the pipe was full, stopped
+            # reading the kernel's events, and the kernel dropped them ("We lost some netlink
+            # events!": 55,000 of a 50-host lab's 56,100 flows "decided by nothing", measured)
+            # (line-buffered where stdbuf is: a mark's lines waited in nft's 4 KiB buffer)
+            # Both PIDs, nft's and tail's, ended by stop(): nft is no child of tail's (tail
+            # reaps none, so a dead nft stayed a zombie and `tail --pid` waited on it: 2 s a
+            # place at the end)
+            script = (
+                'f=$1; shift; : >"$f"; ! command -v stdbuf >/dev/null || set -- stdbuf -oL "$@"; '
+                'p=$( ("$@" >>"$f" 2>&1 & echo "$!") ); echo "$p $$"; '
+                'exec tail -s 0.05 --pid="$p" -n +1 -f "$f"'
+            )
+            place.monitor = self.spawn(["sh", "-c", script, "monitor", _trace_file(place), *argv])
             place.pid = place.monitor.readline(WAIT).strip()
             self.places.append(place)
         for place in self.places:
             self._mark(place, START)
+
+    def _losses(self) -> int:
+        return sum(1 for p in self.places for x in p.text if "lost some netlink events" in x)
+
+    def checkpoint(self) -> bool:
+        """Wait until every monitor has shown what came so far (a mark of its own, after
+        the probes); whether the kernel dropped trace events since the last checkpoint
+        (the caller probes those flows again, fewer at once)."""
+        self.marks += 1
+        for place in self.places:
+            # nft may be seconds behind on a loaded machine: what it shows late is still shown
+            self._mark(place, f"127.0.{1 + self.marks // 250}.{1 + self.marks % 250}", 5 * WAIT)
+            # read up to the mark, and nothing but marks since: emptied, as the world's /run
+            # holds 64 MiB (a 50-host lab's trace filled it; nft appends, so from 0 again)
+            self.world.run(["truncate", "-s", "0", _trace_file(place)])
+        lost, self.lost = self._losses() > self.lost, self._losses()
+        return lost
 
     def stop(self) -> None:
         try:
@@ -351,14 +397,22 @@ class Tracer:
                 self._mark(place, END)
         finally:
             for place in self.places:
-                if place.pid.isdigit():
-                    self.world.run(["kill", place.pid])
+                pids = place.pid.split()
+                if pids and all(p.isdigit() for p in pids):
+                    self.world.run(["kill", *pids])
                 if place.monitor is not None:
                     # let the world's nsenter reap it and end by itself: killed first, it left
                     # the monitor a zombie in the world, whose end then took ~1.4 s (measured)
                     place.monitor.wait(2.0)
                     place.monitor.kill()
                 self.world.run(["nft", "delete", "table", "inet", TABLE], ns=place.ns)
+                self.world.run(["rm", "-f", _trace_file(place)])
+        if self._losses() > self.lost:  # a flow whose events were dropped would read "decided by nothing"
+            raise TargetError(
+                "nft's trace lost events (the kernel's buffer overflowed): the deciding rules "
+                "would be incomplete, so none are given",
+                "run it again on a less loaded machine, or with fewer flows",
+            )
 
     def decisions(self, keys: Sequence[Key], targets: Sequence[str] = ()) -> list[list[Decision]]:
         """Each key's decisions, in every place: the rules its first packet met. A flow to
