@@ -1,0 +1,41 @@
+"""Messages and pictures a new user reads: the report's title and failing step, the
+matrix's bad rows, lab-file positions, 'did you mean', listings without nslab's own rules,
+mutate's cleanup, the diagram."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import needs_netns, run_behave
+
+HERE = Path(__file__).parent
+
+
+@needs_netns
+def test_the_report_names_the_lab_run_on_and_the_failing_steps_own_line(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    feature = HERE / "features" / "report-lab-title.feature"
+    r = run_behave(str(feature), "-D", f"reports={tmp_path}", "-D", f"html={page}", "--no-junit")
+    assert r.returncode == 1, r.stdout[-2000:]
+    text = page.read_text()
+    # the project's lab is the seed; the scenario ran on three-ns.toml's lab, named 'three'
+    assert "<title>nslab: nslab · lab three · target local</title>" in text
+    (failed,) = json.loads(page.with_suffix(".json").read_text())["records"]
+    lines = feature.read_text().splitlines()
+    step_line = next(n for n, line in enumerate(lines, 1) if "purple" in line)
+    assert failed["step_location"].endswith(f"report-lab-title.feature:{step_line}")
+    assert f"report-lab-title.feature:{step_line}</span>" in text
+    assert failed["location"].endswith(":5")  # the scenario's own line stays the record's key
+
+
+def test_a_merged_report_names_every_lab_its_scenarios_ran_on() -> None:
+    from nslab.report import Record, titled
+
+    runs = [
+        Record("f", "s1", "a.feature:2", "passed", lab="three"),
+        Record("g", "s2", "b.feature:2", "failed", lab="seed"),
+        Record("h", "s3", "c.feature:2", "skipped", lab="dmz"),  # skipped: it ran on none
+    ]
+    assert titled("nslab: p · lab seed · target local", runs) == "nslab: p · labs three, seed · target local"
+    assert titled("nslab: p · lab seed · target local", []) == "nslab: p · lab seed · target local"
