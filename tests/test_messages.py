@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import needs_netns, run_behave
+from conftest import needs_netns, run_behave, run_feature
 
 HERE = Path(__file__).parent
 
@@ -39,3 +39,15 @@ def test_a_merged_report_names_every_lab_its_scenarios_ran_on() -> None:
     ]
     assert titled("nslab: p · lab seed · target local", runs) == "nslab: p · labs three, seed · target local"
     assert titled("nslab: p · lab seed · target local", []) == "nslab: p · lab seed · target local"
+
+
+@needs_netns
+def test_a_matrix_names_every_bad_row_whatever_is_wrong_with_it(tmp_path: Path) -> None:
+    r = run_feature(HERE / "features" / "matrix-bad-rows.feature", tmp_path)
+    assert r.returncode == 1
+    out = r.stdout
+    assert "3 matrix rows are wrong:" in out, out[-3000:]
+    assert "row 2 (red | purple | tcp/80 | accepted): unknown destination 'purple'" in out, out[-3000:]
+    assert "row 3 (red | blue | udp/99999 | accepted): port 99999 is out of range" in out
+    assert "row 4 (blue | red | tcp/22 | acepted): 'acepted' is not an outcome of tcp" in out
+    assert "row 1 (" not in out  # the good row is not named
