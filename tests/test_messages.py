@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import needs_netns, run_behave, run_feature
 
 HERE = Path(__file__).parent
@@ -51,3 +52,37 @@ def test_a_matrix_names_every_bad_row_whatever_is_wrong_with_it(tmp_path: Path) 
     assert "row 3 (red | blue | udp/99999 | accepted): port 99999 is out of range" in out
     assert "row 4 (blue | red | tcp/22 | acepted): 'acepted' is not an outcome of tcp" in out
     assert "row 1 (" not in out  # the good row is not named
+
+
+def test_lab_file_errors_name_a_host_by_its_name_where_it_has_one() -> None:
+    from nslab.config import tomllib
+    from nslab.errors import LabError
+    from nslab.lab.tables import read_lab
+
+    net = '[[network]]\nname = "a"\nsubnet = "10.1.0.0/24"\n'
+    ok = '[[host]]\nname = "pc"\ninterfaces = [{ network = "a", address = "10.1.0.10" }]\n'
+    for host, named in (
+        # the second host's address is wrong: its name, not its place in the file
+        (
+            'name = "web"\ninterfaces = [{ network = "a", address = "10.2.0.10" }]\n',
+            "host web.interfaces #1.address",
+        ),
+        # an interface the file names is named too
+        (
+            'name = "web"\ninterfaces = [{ name = "lan0", network = "b", address = "10.1.0.11" }]\n',
+            "host web.interfaces lan0.network",
+        ),
+        (
+            'name = "web"\ninterfaces = [{ network = "a", address = "10.1.0.11" }]\nrouter = "yes"\n',
+            "host web.router",
+        ),
+        # no name to give: the position stays
+        ('interfaces = [{ network = "a", address = "10.1.0.11" }]\n', "host #2.name"),
+        ('name = "Web"\ninterfaces = [{ network = "a", address = "10.1.0.11" }]\n', "host #2.name"),
+    ):
+        with pytest.raises(LabError) as err:
+            read_lab(tomllib.loads(net + ok + "[[host]]\n" + host), Path("."))
+        assert str(err.value).startswith(named + ":"), str(err.value)
+    overlap = net + net.replace('"a"', '"b"') + ok
+    with pytest.raises(LabError, match=r"^network b: 10.1.0.0/24 overlaps 10.1.0.0/24 of network a \(fix"):
+        read_lab(tomllib.loads(overlap), Path("."))
