@@ -86,3 +86,42 @@ def test_lab_file_errors_name_a_host_by_its_name_where_it_has_one() -> None:
     overlap = net + net.replace('"a"', '"b"') + ok
     with pytest.raises(LabError, match=r"^network b: 10.1.0.0/24 overlaps 10.1.0.0/24 of network a \(fix"):
         read_lab(tomllib.loads(overlap), Path("."))
+
+
+@needs_netns
+def test_an_undefined_variable_in_a_ruleset_gets_no_far_suggestion(tmp_path: Path) -> None:
+    """`$lan_if`, never defined: nslab read its piece `lan` as a word and said 'did you
+    mean vlan?'. It names the variable, and suggests a define only where one is close."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, host_snapshot
+
+    lab = (ROOT / "tests" / "labs" / "v6out.toml").read_text()
+    (tmp_path / "lab.toml").write_text(lab.replace('{ nft = "v6out.nft" }', '{ nft = "fw.nft" }'))
+    rule = "table inet t {\n  chain forward {\n    type filter hook forward priority filter; policy drop;\n"
+    before = host_snapshot()
+    for defined, fix in (
+        ("wan_dev", "(fix: define lan_if before its use (define lan_if = ...))"),
+        ("lan_iff", "(fix: did you mean $lan_iff?)"),
+    ):
+        text = f'define {defined} = "eth0"\n{rule}    iifname $lan_if accept\n  }}\n}}\n'
+        (tmp_path / "fw.nft").write_text(text)
+        argv = [sys.executable, "-m", "nslab.cli", "validate", "lab.toml"]
+        r = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True)
+        assert r.returncode == 2, r.stdout + r.stderr
+        (said,) = r.stderr.strip().splitlines()
+        assert said.endswith(f"fw.nft: line 5: unknown identifier 'lan_if' {fix}"), said
+        assert "vlan" not in said
+    assert host_snapshot() == before
+
+
+def test_did_you_mean_names_only_near_spellings() -> None:
+    from nslab.behave.suggest import closest
+
+    known = ["the connection is refused", "the connection is dropped", "the datagram is answered"]
+    known += ["{src} pings {dest}", "the reachability matrix holds"]
+    assert closest("the moon is full", known) == []
+    assert closest("the cat is dropped", known) == []
+    assert closest("the conection is droped", known) == ["the connection is dropped"]
+    assert closest("red ping blue", known) == ["{src} pings {dest}"]
