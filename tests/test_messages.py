@@ -125,3 +125,33 @@ def test_did_you_mean_names_only_near_spellings() -> None:
     assert closest("the cat is dropped", known) == []
     assert closest("the conection is droped", known) == ["the connection is dropped"]
     assert closest("red ping blue", known) == ["{src} pings {dest}"]
+
+
+@needs_netns
+def test_no_listing_a_user_reads_shows_nslabs_own_counting_rules(tmp_path: Path) -> None:
+    """Rule coverage adds rules of its own (`comment "nslab-count"`, `"nslab-nd"`) to b's
+    copy of ndcov.nft: the step's listing and the failure's diagnostics bundle leave them
+    out, and still show the user's rules."""
+    r = run_feature(HERE / "features" / "listing-own-rules.feature", tmp_path)
+    assert r.returncode == 1, r.stdout[-2000:]
+    assert "b's ruleset has no line 'a line that is not there'" in r.stdout
+    assert "tcp dport 443 accept" in r.stdout and "nslab-" not in r.stdout
+    (bundle,) = (tmp_path / "diagnostics").glob("*.txt")
+    text = bundle.read_text()
+    assert "[b] rules and counters" in text and "tcp dport 443 accept" in text
+    assert "nslab-" not in text, [line for line in text.splitlines() if "nslab-" in line]
+
+
+def test_nslabs_rules_leave_every_listing_form() -> None:
+    """iptables -L's `/* nslab-nd */`, iptables-save's `--comment nslab-nd`, nft's
+    `comment "nslab-count"` and nft's JSON, each without nslab's rule, the user's kept."""
+    from nslab.parse import without_nslab
+
+    listed = "ACCEPT  all  --  anywhere  anywhere  /* nslab-nd */\nDROP  all  --  anywhere  anywhere\n"
+    assert without_nslab(listed) == "DROP  all  --  anywhere  anywhere\n"
+    saved = "-A INPUT -p icmpv6 -m comment --comment nslab-nd\n-A INPUT -j DROP\n"
+    assert without_nslab(saved) == "-A INPUT -j DROP\n"
+    mine = {"rule": {"family": "inet", "table": "b", "chain": "c", "handle": 3, "comment": "nslab-count"}}
+    theirs = {"rule": {"family": "inet", "table": "b", "chain": "c", "handle": 4}}
+    line = json.dumps({"nftables": [{"table": {"family": "inet", "name": "b"}}, mine, theirs]})
+    assert json.loads(without_nslab(line))["nftables"] == [{"table": {"family": "inet", "name": "b"}}, theirs]
