@@ -5,12 +5,19 @@ mutate's cleanup, the diagram."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_netns, run_behave, run_feature
+from conftest import ROOT, host_snapshot, needs_netns, run_behave, run_feature
 
 HERE = Path(__file__).parent
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+MUTATE_LAB = ROOT / "tests" / "labs" / "mutate.toml"
 
 
 @needs_netns
@@ -155,3 +162,44 @@ def test_nslabs_rules_leave_every_listing_form() -> None:
     theirs = {"rule": {"family": "inet", "table": "b", "chain": "c", "handle": 4}}
     line = json.dumps({"nftables": [{"table": {"family": "inet", "name": "b"}}, mine, theirs]})
     assert json.loads(without_nslab(line))["nftables"] == [{"table": {"family": "inet", "name": "b"}}, theirs]
+
+
+@needs_netns
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_stopped_mutate_leaves_no_folder_namespace_or_process(tmp_path: Path, sig: signal.Signals) -> None:
+    """`nslab mutate` stopped mid-run (a cancelled CI job: TERM; Ctrl-C: INT, sent to
+    nslab alone) ends the behaves it started and removes its scratch folder. It ran
+    under a subreaper, so whatever it left running is found even once orphaned."""
+    from support.procs import _REAPER, alive, descendants
+
+    temp = tmp_path / "tmp"  # every temp file of the run and its behaves lands here
+    temp.mkdir()
+    left = tmp_path / "left.json"
+    before = host_snapshot()
+    argv = [*NSLAB, "mutate", "--lab", str(MUTATE_LAB), "-j", "2", str(HERE / "features" / "mutate")]
+    reaper = subprocess.Popen(
+        [sys.executable, "-c", _REAPER, str(HERE / "support"), str(left), *argv],
+        cwd=ROOT, env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        running: list[int] = []
+        while time.monotonic() < deadline:  # mid-run: nslab, its behaves and their worlds
+            kids = [p for p in descendants(reaper.pid) if alive(p)]
+            nslab_pid = kids[0] if kids else None
+            running = [p for p in kids if "behave" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+            if nslab_pid and running and any(temp.glob("nslab-mutate-*/m*")):
+                break
+            time.sleep(0.05)
+        assert running and nslab_pid, "nslab mutate never got to run a mutant"
+        os.kill(nslab_pid, sig)
+        _, err = reaper.communicate(timeout=120)
+    finally:
+        if reaper.poll() is None:
+            reaper.kill()
+    assert json.loads(left.read_text() or "[]") == [], err[-2000:]  # no process outlived it
+    assert list(temp.iterdir()) == [], err[-2000:]  # no scratch folder, no temp file
+    assert host_snapshot() == before  # no namespace, link or rule
+    assert reaper.returncode == 130, err[-2000:]
+    assert "mutate stopped" in err

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -212,6 +213,11 @@ def down() -> None:
             LabState.forget()
     except NslabError as exc:
         fail(exc)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: a KeyboardInterrupt, so finally blocks clean up."""
+    raise KeyboardInterrupt
 
 
 @main.command()
@@ -533,6 +539,9 @@ def mutate(
     from nslab import mutate as mutate_mod
     from nslab import shards
 
+    # SIGTERM (a cancelled CI job, `timeout`) stops it as Ctrl-C does: the finally below
+    # ends the running behaves and removes the scratch folder (the default just vanished)
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         lab_file = _lab_file(lab_path)
         if not lab_file:
@@ -559,6 +568,9 @@ def mutate(
             mutator.close()
     except NslabError as exc:
         fail(exc, 2)
+    except KeyboardInterrupt:
+        click.echo("nslab: mutate stopped; its scratch folder and worlds are gone", err=True)
+        sys.exit(130)
     if fmt == "json":
         click.echo(mutate_mod.as_json(results))
         click.echo(mutate_mod.score(results), err=True)
