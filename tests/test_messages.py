@@ -164,13 +164,40 @@ def test_nslabs_rules_leave_every_listing_form() -> None:
     assert json.loads(without_nslab(line))["nftables"] == [{"table": {"family": "inet", "name": "b"}}, theirs]
 
 
+def _tree(pid: int) -> list[int]:
+    """Every process below `pid`, children of any of its threads (mutate starts its
+    behaves from a pool's threads; /proc's children file is per thread)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        try:
+            tasks = list(Path(f"/proc/{todo.pop()}/task").iterdir())
+        except OSError:  # gone meanwhile
+            continue
+        for task in tasks:
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found.extend(k for k in kids if k not in found)
+            todo.extend(kids)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:  # gone meanwhile
+        return ""
+
+
 @needs_netns
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_a_stopped_mutate_leaves_no_folder_namespace_or_process(tmp_path: Path, sig: signal.Signals) -> None:
     """`nslab mutate` stopped mid-run (a cancelled CI job: TERM; Ctrl-C: INT, sent to
     nslab alone) ends the behaves it started and removes its scratch folder. It ran
     under a subreaper, so whatever it left running is found even once orphaned."""
-    from support.procs import _REAPER, alive, descendants
+    from support.procs import _REAPER, alive
 
     temp = tmp_path / "tmp"  # every temp file of the run and its behaves lands here
     temp.mkdir()
@@ -186,10 +213,10 @@ def test_a_stopped_mutate_leaves_no_folder_namespace_or_process(tmp_path: Path, 
         deadline = time.monotonic() + 120
         running: list[int] = []
         while time.monotonic() < deadline:  # mid-run: nslab, its behaves and their worlds
-            kids = [p for p in descendants(reaper.pid) if alive(p)]
+            kids = [p for p in _tree(reaper.pid) if alive(p)]
             nslab_pid = kids[0] if kids else None
-            running = [p for p in kids if "behave" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
-            if nslab_pid and running and any(temp.glob("nslab-mutate-*/m*")):
+            running = [p for p in kids if "behave" in _cmdline(p)]
+            if nslab_pid and running and any(temp.glob("nslab-mutate-*/m*/reports")):  # mutants running
                 break
             time.sleep(0.05)
         assert running and nslab_pid, "nslab mutate never got to run a mutant"
