@@ -178,8 +178,8 @@ def nft_problem(text: str, content: str, path: Path) -> Problem:
     if unknown:  # a variable the file never defined: its own defines are what it may mean
         defined = tuple(re.findall(r"^\s*define\s+(\w+)", content, re.M))
         var = unknown[1]
-        close = difflib.get_close_matches(var, defined, n=1, cutoff=0.75)
-        fix = f"did you mean ${close[0]}?" if close else f"define {var} before its use (define {var} = ...)"
+        near = difflib.get_close_matches(var, defined, n=1, cutoff=0.75)
+        fix = f"did you mean ${near[0]}?" if near else f"define {var} before its use (define {var} = ...)"
         return Problem(path, line, _IDENTIFIER.sub(f"unknown identifier '{var}'", what.split(";")[0]), fix)
     if line is not None and 0 < line <= len(lines):
         for word in _nft_words(lines[line - 1]):
