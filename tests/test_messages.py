@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -230,3 +231,55 @@ def test_a_stopped_mutate_leaves_no_folder_namespace_or_process(tmp_path: Path, 
     assert host_snapshot() == before  # no namespace, link or rule
     assert reaper.returncode == 130, err[-2000:]
     assert "mutate stopped" in err
+
+
+def _graph(dot_file: Path) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """A DOT file as Graphviz itself reads it (`dot -Tjson`): {node: label}, edges."""
+    laid = json.loads(subprocess.run(["dot", "-Tjson", str(dot_file)], capture_output=True, text=True).stdout)
+    objects = laid.get("objects", [])
+    nodes = {o["name"]: o.get("label", "") for o in objects if "nodes" not in o}
+    edges = [
+        (objects[e["tail"]]["name"], objects[e["head"]]["name"], e.get("label", "")) for e in laid["edges"]
+    ]
+    return nodes, edges
+
+
+@pytest.mark.skipif(not shutil.which("dot"), reason="needs graphviz (run .ci/setup)")
+def test_the_diagram_draws_the_logical_lab_and_the_plumbing_on_request(tmp_path: Path) -> None:
+    from nslab.lab import load_lab
+
+    lab_file = ROOT / "labs" / "dmz.toml"
+    lab = load_lab(lab_file)
+    out = tmp_path / "lab.dot"
+    r = subprocess.run(
+        [*NSLAB, "diagram", "--lab", str(lab_file), "-o", str(out)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    nodes, edges = _graph(out)
+    labels = {label.splitlines()[0]: label for label in nodes.values()}
+    for net in lab.networks:  # each network with its subnets
+        assert all(str(s) in labels[f"network {net.name}"] for s in (net.subnet, net.subnet6) if s)
+    assert "router" in labels["edge"] and "nft: dmz-edge.nft" in labels["edge"]
+    internet = labels["the internet (simulated)"]
+    assert str(lab.upstream.server) in internet and str(lab.upstream.dns) in internet
+    # each host joined to its network, the edge saying its addresses there
+    named = {n: label.splitlines()[0] for n, label in nodes.items()}
+    joined = {(named[a], named[b]): label for a, b, label in edges}
+    for host, iface, net in lab.attachments():
+        label = joined[(host.name, f"network {net.name}")]
+        assert all(str(a.ip) in label for a in (iface.address, iface.address6) if a), (host.name, label)
+    assert str(lab.upstream.host_address.ip) in joined[("edge", "the internet (simulated)")]
+    # the plumbing is not in it: no veth, bridge or isp namespace
+    text = out.read_text()
+    for piece in (lab.upstream.uplink, lab.upstream.peer, *(n.bridge for n in lab.networks)):
+        assert piece not in text, piece
+    assert not any(i.name in text for _, i, _ in lab.attachments() if i.name.startswith("eth"))
+    # --detail: the plumbing, as before
+    r = subprocess.run(
+        [*NSLAB, "diagram", "--detail", "--lab", str(lab_file), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert all(n.bridge in text for n in lab.networks) and lab.upstream.uplink in text

@@ -365,19 +365,27 @@ def report_merge(dirs: tuple[str, ...], output: str, rule_coverage_min: float | 
 @click.option(
     "--live", is_flag=True, help="draw the running lab (nslab up) and mark what differs from its file"
 )
-def diagram(lab_path: str | None, output: str, live: bool) -> None:
-    """Draw the lab: namespaces, interfaces, addresses, veth pairs, bridge, upstream, NAT."""
+@click.option(
+    "--detail", is_flag=True, help="the plumbing: namespaces, veth pairs, bridges (--live draws it always)"
+)
+def diagram(lab_path: str | None, output: str, live: bool, detail: bool) -> None:
+    """Draw the lab: its networks, hosts, routers, the lab's host and the internet, with
+    their addresses; --detail: the namespaces, veth pairs and bridges that make it."""
     from nslab import diagram as dg
+    from nslab import diagram_logical
 
+    diff = None
     try:
-        if live:
+        if live:  # what is really there: the plumbing, against the lab file's
             _, world, lab = _current()
             topo = dg.live(world, lab)
             diff = dg.differences(dg.expected(lab), topo)
-        else:
+            dg.write(lab, topo, Path(output), diff)
+        elif detail:
             lab = _lab(lab_path)
-            topo, diff = dg.expected(lab), None
-        dg.write(lab, topo, Path(output), diff)
+            dg.write(lab, dg.expected(lab), Path(output))
+        else:
+            diagram_logical.write(_lab(lab_path), Path(output))
     except NslabError as exc:
         fail(exc)
     click.echo(f"wrote {output}")
