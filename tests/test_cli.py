@@ -33,7 +33,7 @@ def test_validate_good_and_bad(tmp_path: Path) -> None:
     r = nslab("validate", str(bad))
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "namespace #1.interface" in lines[0] and "15 bytes" in lines[0]
+    assert len(lines) == 1 and "namespace red.interface" in lines[0] and "15 bytes" in lines[0]
     assert r.stdout == ""
 
 

@@ -222,10 +222,6 @@ def test_secmark_needs_selinux_which_this_kernel_lacks(scratch: World, tmp_path:
     assert not ok and "No such file or directory" in said, said
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nslab's near-miss hint reads `int` out of the name `int_if1` and says 'did you mean inet?'",
-)
 def test_a_defined_name_is_not_taken_for_a_misspelt_word(tmp_path: Path) -> None:
     (tmp_path / "s.nft").write_text((CORPUS / "sets_and_maps.nft").read_text())
     (tmp_path / "lab.toml").write_text(LAB.replace("example.nft", "s.nft"))

@@ -60,7 +60,7 @@ def test_up_status_and_diagram_use_the_projects_lab_and_its_own_stages(tmp_path:
         assert "stages: sysctl, networks, upstream, rulesets, dns" in status.stdout
         assert "pc       eth0 10.1.0.10/24 2001:db8:1::10/64" in status.stdout, status.stdout
         assert "fe80:" not in status.stdout
-        drawn = nslab("diagram", "-o", str(tmp_path / "lab.mmd"))
+        drawn = nslab("diagram", "--detail", "-o", str(tmp_path / "lab.mmd"))  # bridges: the plumbing
         assert drawn.returncode == 0, drawn.stderr
         text = (tmp_path / "lab.mmd").read_text()
         assert "br-lan" in text and "br0" not in text  # the project's lab, not the seed's

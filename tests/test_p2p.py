@@ -54,7 +54,7 @@ def test_a_bad_mtu_is_one_line(mtu: str, address6: bool, words: str) -> None:
     )
     with pytest.raises(LabError) as err:
         read_lab(raw, Path("."))
-    assert str(err.value) == f"host #1.interfaces #1.mtu: {words}"
+    assert str(err.value) == f"host pc.interfaces #1.mtu: {words}"
 
 
 @needs_netns

@@ -158,7 +158,7 @@ def test_diagram_shows_every_namespace_interface_and_address(tmp_path: Path, lab
         pytest.skip("needs graphviz (run .ci/setup)")
     out = tmp_path / f"lab.{fmt}"
     r = subprocess.run(
-        [*NSLAB, "diagram", "--lab", str(ROOT / "labs" / lab_file), "-o", str(out)],
+        [*NSLAB, "diagram", "--detail", "--lab", str(ROOT / "labs" / lab_file), "-o", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,

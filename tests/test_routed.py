@@ -189,7 +189,7 @@ def test_a_users_lab_through_validate_up_status_diagram_and_its_feature(tmp_path
         r = nslab("status")
         assert r.returncode == 0 and "h3" in r.stdout and "10.31.3.30/24" in r.stdout
         out = tmp_path / "lab.mmd"
-        r = nslab("diagram", "--lab", str(lab), "-o", str(out))
+        r = nslab("diagram", "--detail", "--lab", str(lab), "-o", str(out))  # bridges: the plumbing
         assert r.returncode == 0, r.stderr
         text = out.read_text()
         for piece in ("br-a", "br-c", "r1", "r2", "2001:db8:31:3::30/64", "10.31.2.2/24"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -214,6 +215,11 @@ def down() -> None:
         fail(exc)
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: a KeyboardInterrupt, so finally blocks clean up."""
+    raise KeyboardInterrupt
+
+
 @main.command()
 def status() -> None:
     """Show whether a lab is up, and its namespaces and addresses."""
@@ -359,19 +365,27 @@ def report_merge(dirs: tuple[str, ...], output: str, rule_coverage_min: float | 
 @click.option(
     "--live", is_flag=True, help="draw the running lab (nslab up) and mark what differs from its file"
 )
-def diagram(lab_path: str | None, output: str, live: bool) -> None:
-    """Draw the lab: namespaces, interfaces, addresses, veth pairs, bridge, upstream, NAT."""
+@click.option(
+    "--detail", is_flag=True, help="the plumbing: namespaces, veth pairs, bridges (--live draws it always)"
+)
+def diagram(lab_path: str | None, output: str, live: bool, detail: bool) -> None:
+    """Draw the lab: its networks, hosts, routers, the lab's host and the internet, with
+    their addresses; --detail: the namespaces, veth pairs and bridges that make it."""
     from nslab import diagram as dg
+    from nslab import diagram_logical
 
+    diff = None
     try:
-        if live:
+        if live:  # what is really there: the plumbing, against the lab file's
             _, world, lab = _current()
             topo = dg.live(world, lab)
             diff = dg.differences(dg.expected(lab), topo)
-        else:
+            dg.write(lab, topo, Path(output), diff)
+        elif detail:
             lab = _lab(lab_path)
-            topo, diff = dg.expected(lab), None
-        dg.write(lab, topo, Path(output), diff)
+            dg.write(lab, dg.expected(lab), Path(output))
+        else:
+            diagram_logical.write(_lab(lab_path), Path(output))
     except NslabError as exc:
         fail(exc)
     click.echo(f"wrote {output}")
@@ -534,6 +548,9 @@ def mutate(
     from nslab import mutate as mutate_mod
     from nslab import shards
 
+    # SIGTERM (a cancelled CI job, `timeout`) stops it as Ctrl-C does: the finally below
+    # ends the running behaves and removes the scratch folder (the default just vanished)
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         lab_file = _lab_file(lab_path)
         if not lab_file:
@@ -560,6 +577,9 @@ def mutate(
             mutator.close()
     except NslabError as exc:
         fail(exc, 2)
+    except KeyboardInterrupt:
+        click.echo("nslab: mutate stopped; its scratch folder and worlds are gone", err=True)
+        sys.exit(130)
     if fmt == "json":
         click.echo(mutate_mod.as_json(results))
         click.echo(mutate_mod.score(results), err=True)

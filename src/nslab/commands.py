@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from nslab.errors import NslabError
+from nslab.parse import without_nslab
 from nslab.tools import install_hint, missing_from
 
 Command = Sequence[str] | str
@@ -105,7 +106,8 @@ class CommandLog:
         lines = []
         for r in self.entries:
             lines.append(f"$ {r.command}    # rc={r.rc} {r.seconds * 1000:.1f} ms")
-            lines.extend("  " + line for line in r.output.rstrip("\n").splitlines())
+            # a listing read back shows the user's rules, not rule coverage's counting ones
+            lines.extend("  " + line for line in without_nslab(r.output).rstrip("\n").splitlines())
         return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from nslab import firewalls as firewalls_registry
-from nslab import probe
+from nslab import parse, probe
 from nslab.commands import Runner
 from nslab.errors import ProbeError
 from nslab.lab import Lab
@@ -45,7 +45,8 @@ def collect(
     def grab(title: str, argv: list[str], ns: str | None = None) -> None:
         r = runner.run(argv, ns=ns, timeout=10)
         where = f"[{ns}] " if ns else "[host] "
-        parts.append(_section(where + title + f"  ($ {' '.join(argv)})", r.output or f"(rc={r.rc})"))
+        shown = parse.without_nslab(r.output)  # rule coverage's counting rules are nslab's, not the user's
+        parts.append(_section(where + title + f"  ($ {' '.join(argv)})", shown or f"(rc={r.rc})"))
 
     places = dict(f.partition(":")[::2] for f in firewalls)
     for argv in firewalls_registry.get(places.pop("host", "iptables4")).listing:

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nslab import probe
+from nslab import parse, probe
 from nslab.commands import Runner
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab  # noqa: F401  (default_lab: for the doctest)
@@ -120,7 +120,7 @@ def live(runner: Runner, lab: Lab) -> Topology:
                 if a.get("family") == "inet" or (a.get("family") == "inet6" and a.get("scope") == "global")
             )
             topo.ifaces.append(Iface(ns or HOST, name, addrs, master=link.get("master")))
-    rules = runner.run(["iptables-save"], check=False).stdout
+    rules = parse.without_nslab(runner.run(["iptables-save"], check=False).stdout)
     chains = ("FORWARD", lab.firewall.chain) if lab.firewall is not None else ("FORWARD",)
     heads = tuple(f"-A {c}" for c in chains)
     host = [line for line in rules.splitlines() if line.startswith(heads) or "MASQUERADE" in line]

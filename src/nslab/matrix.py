@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,9 +68,15 @@ class Mismatch:
     note: str = ""  # what the evidence alone would leave a reader to guess (an unrouted reject)
 
 
-def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
+def rows(
+    headings: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    places: Callable[[str, str, Service], object] | None = None,
+) -> list[Row]:
     """Validate the table: its columns, then every row; one LabError naming every bad row
-    (1-based, as a person counts the table's rows)."""
+    (1-based, as a person counts the table's rows). `places` (the session's target_spec)
+    checks a row's hosts in the same pass: an unknown host was said only after the
+    table's other bad rows were fixed, a run per kind of mistake."""
     missing = [c for c in COLUMNS if c not in headings]
     if missing:
         raise LabError(
@@ -88,6 +94,8 @@ def rows(headings: Sequence[str], cells: Sequence[Sequence[str]]) -> list[Row]:
                 raise LabError(f"the {empty[0]} cell is empty", f"fill in the {empty[0]} column")
             service = Service.parse(values["service"])
             expect, reason = _expectation(values["expect"], service)
+            if places is not None:
+                places(values["from"], values["to"], service)
         except LabError as exc:
             bad.append((number, text, exc))
             continue

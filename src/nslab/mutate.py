@@ -22,12 +22,15 @@ mutant as {file, line, mutation, status, why} (and `element` for an element remo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -113,8 +116,27 @@ class Mutator:
         self.progress = progress or (lambda _: None)
         self.scratch = Path(tempfile.mkdtemp(prefix="nslab-mutate-"))
         self.baseline: Baseline | None = None
+        # the behave processes running now: a stopped run ends them before it goes, as
+        # their worlds and reports lie under the scratch folder close() removes
+        self._running: set[subprocess.Popen[str]] = set()
+        self._lock = threading.Lock()
+        self._stopping = False
 
     def close(self) -> None:
+        """End every behave process still running (SIGTERM: behave ends its worlds, as on
+        Ctrl-C), then remove the scratch folder: a stopped `nslab mutate` leaves nothing."""
+        with self._lock:
+            self._stopping = True
+            running = list(self._running)
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in running:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a behave that does not stop: its worlds die with it
+                proc.kill()
+                proc.wait()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _behave(
@@ -131,9 +153,22 @@ class Mutator:
             "-D", f"reports={reports}", "-D", "html=", "-D", "rule_coverage_min=0",
             *self.behave_args, *paths,
         ]  # fmt: skip
-        done = subprocess.run(
-            argv, capture_output=True, text=True, env={**os.environ, **env}, stdin=subprocess.DEVNULL
-        )
+        with self._lock:
+            if self._stopping:
+                raise KeyboardInterrupt  # the run was stopped: no new behave
+            proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+            )
+            self._running.add(proc)
+        out, err = proc.communicate()  # stopped here, it stays in _running for close() to end
+        with self._lock:
+            self._running.discard(proc)
+        done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
         try:
             statuses = scenario_statuses(result)
         except (OSError, ValueError):
@@ -268,11 +303,18 @@ class Mutator:
             ran = sum(st == "passed" for st in statuses.values())
             return Result(m, "survived", self._survived(base, m, ran))
 
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.jobs)
+        try:
             for n, result in zip(todo, pool.map(one, todo), strict=True):
                 results[n] = result
                 done += 1
                 self.progress(f"{done} of {len(todo)} mutants run: {result.mutant.words()}: {result.status}")
+        except BaseException:  # Ctrl-C, SIGTERM, a mutant that could not run: no mutant more
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.close()  # ends the running behaves, so the threads waiting on them return
+            raise
+        finally:
+            pool.shutdown(wait=True)
         return [r for r in results if r is not None]
 
 

@@ -264,13 +264,32 @@ NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has 
 NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
 NSLAB_ELEM = NSLAB_OWN + "elem"  # counts one element of the map the rule after it looks up
 NSLAB_ELEM_ND = NSLAB_OWN + "xnd"  # counts the neighbour discovery found as that element
-# nft's `comment "nslab-nd"`, iptables' `--comment nslab-nd`
-_LISTED_OWN = re.compile(r'comment "?' + NSLAB_OWN)
+# nft's `comment "nslab-nd"`, iptables-save's `--comment nslab-nd`, iptables -L's `/* nslab-nd */`
+_LISTED_OWN = re.compile(r'comment "?' + NSLAB_OWN + r"|/\* " + NSLAB_OWN)
 
 
 def nslab_listed(line: str) -> bool:
     """Whether a line of a ruleset listing (nft list, iptables-save) is a rule of nslab's own."""
     return bool(_LISTED_OWN.search(line))
+
+
+def without_nslab(text: str) -> str:
+    """A ruleset listing as a user reads it: without the rules nslab added to count (rule
+    coverage's, nslab.coverage), which are in the world's copy, not the user's file. A
+    line of `nft -j` JSON keeps its other rules."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith('{"nftables"') and NSLAB_OWN in line:
+            try:
+                listing = json.loads(line)
+            except ValueError:  # not one JSON document: left as it was
+                out.append(line)
+                continue
+            kept = [i for i in listing["nftables"] if not ("rule" in i and nslab_own(i["rule"]))]
+            out.append(json.dumps({"nftables": kept}) + ("\n" if line.endswith("\n") else ""))
+        elif not nslab_listed(line):
+            out.append(line)
+    return "".join(out)
 
 
 _COUNTERS = re.compile(r"\[(\d+):(\d+)\]")

@@ -47,6 +47,8 @@ class Record:
     places: list[list[object]] = field(default_factory=list)  # [place, [[title, body], ...]]
     diagram: str = ""  # SVG (or a <pre>) of the lab as it was at the failure
     steps_page: str = ""  # the page with every step, relative to the report
+    step_location: str = ""  # the failing step's own file:line (location is the scenario's)
+    lab: str = ""  # the lab the scenario ran on (its @lab: tag, -D lab= or the project's)
 
 
 def places(bundle: str, deciding: list[str]) -> list[list[object]]:
@@ -66,6 +68,24 @@ def places(bundle: str, deciding: list[str]) -> list[list[object]]:
         return {PROBE: (0, 0), COMMANDS: (3, 0)}.get(place, (2, 0))
 
     return [[p, grouped[p]] for p in sorted(grouped, key=order)]
+
+
+_LABS = re.compile(r" · labs? [^·]*· ")
+
+
+def labs_ran(records: list[Record]) -> list[str]:
+    """The labs the scenarios that ran used (passed or failed), in the order first seen."""
+    return list(dict.fromkeys(r.lab for r in records if r.lab and r.status != "skipped"))
+
+
+def titled(title: str, records: list[Record]) -> str:
+    """`title` naming the labs the scenarios ran on: a run whose features each carry their
+    own `@lab:` ran on those, not on the project's lab the title was first given."""
+    labs = labs_ran(records)
+    if not labs or not _LABS.search(title):
+        return title
+    word = "lab" if len(labs) == 1 else "labs"
+    return _LABS.sub(lambda _: f" · {word} {', '.join(labs)} · ", title, count=1)
 
 
 def save(title: str, records: list[Record], path: Path) -> None:
@@ -111,7 +131,8 @@ def _e(text: object) -> str:
 def _failure(n: int, r: Record) -> str:
     out = [f"<section class='failure failed' id='failure-{n}'>"]
     out.append(f"<h2>{_e(r.feature)} &gt; {_e(r.scenario)}</h2>")
-    out.append(f"<p>failing step: <code>{_e(r.step)}</code> ({_e(r.location)})</p>")
+    where = r.step_location or r.location  # records of an older run have no step's own line
+    out.append(f"<p>failing step: <code>{_e(r.step)}</code> (<span class='where'>{_e(where)}</span>)</p>")
     if r.table:
         head = "".join(f"<th>{_e(h)}</th>" for h in HEAD)
         rows = "".join(
@@ -207,5 +228,5 @@ def merge(sources: list[Path], out: Path, links: list[tuple[str, str]]) -> list[
                     r.steps_page = (rel / r.steps_page).as_posix()
             records.extend(found)
     records = once(records)
-    write(title, records, out, links)
+    write(titled(title, records), records, out, links)
     return records

@@ -157,6 +157,17 @@ def _bisect(lines: list[str], commit: int, loads: Callable[[str], bool]) -> int 
     return found
 
 
+def _nft_words(line: str) -> list[str]:
+    """The words of an nft line that nft itself defines: not strings, comments, nor the
+    file's own names (`$lan_if`, `@allowed`): a piece of `$lan_if` read as the word `lan`
+    was answered 'did you mean vlan?'."""
+    body = re.sub(r'"[^"]*"', "", line.split("#", 1)[0])
+    return [w for w in re.findall(r"[\w$@.-]+", body) if re.fullmatch(r"[a-z][a-z0-9-]*", w)]
+
+
+_IDENTIFIER = re.compile(r"unknown identifier '([^']+)'")
+
+
 def nft_problem(text: str, content: str, path: Path, interfaces: Sequence[str] = ()) -> Problem:
     """nft's complaint (it names file, line and columns) with the word it did not know;
     `interfaces`: the host's own (an `iif`/`oif` of another is named with them)."""
@@ -168,8 +179,15 @@ def nft_problem(text: str, content: str, path: Path, interfaces: Sequence[str] =
     lines = content.splitlines()
     if what.startswith("Interface does not exist") and line is not None and 0 < line <= len(lines):
         return _no_interface(first, lines[line - 1], path, line, interfaces)
+    unknown = _IDENTIFIER.search(what)
+    if unknown:  # a variable the file never defined: its own defines are what it may mean
+        defined = tuple(re.findall(r"^\s*define\s+(\w+)", content, re.M))
+        var = unknown[1]
+        near = difflib.get_close_matches(var, defined, n=1, cutoff=0.75)
+        fix = f"did you mean ${near[0]}?" if near else f"define {var} before its use (define {var} = ...)"
+        return Problem(path, line, _IDENTIFIER.sub(f"unknown identifier '{var}'", what.split(";")[0]), fix)
     if line is not None and 0 < line <= len(lines):
-        for word in re.findall(r"[a-z][a-z0-9-]*", lines[line - 1]):
+        for word in _nft_words(lines[line - 1]):
             if word not in NFT_WORDS and (close := close_word(word, NFT_WORDS)):
                 what, fix = f"{what} (unknown word `{word}`)", f"did you mean {close}?"
                 break
@@ -260,8 +278,7 @@ def check_static(kind: str, path: Path) -> Problem | None:
                 fix = _meant(jump[1], IPT_TARGETS + chains, f"declare the chain (:{jump[1]} - [0:0])")
                 return Problem(path, number, f"unknown target or chain `{jump[1]}`", fix)
         elif kind == "nft":
-            body = re.sub(r'"[^"]*"', "", line.split("#", 1)[0])  # strings are names, not words
-            for word in re.findall(r"[a-z][a-z0-9-]*", body):
+            for word in _nft_words(line):  # strings and the file's $names are not nft's words
                 if word not in NFT_WORDS and (meant := close_word(word, NFT_WORDS)):
                     return Problem(path, number, f"unknown word `{word}`", f"did you mean {meant}?")
     return None

@@ -309,7 +309,7 @@ class LabSession:
         listing = firewalls_registry.get(tool).listing
         text = "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)
         # rule coverage's counting rules are nslab's, not the host's (nslab.coverage)
-        return "".join(line for line in text.splitlines(keepends=True) if not parse.nslab_listed(line))
+        return parse.without_nslab(text)
 
     @property
     def written(self) -> dict[tuple[str, str, str], list[sources.Written]]:

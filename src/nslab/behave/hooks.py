@@ -61,6 +61,7 @@ def before_all(context: Context) -> None:
         os._exit(2)
     context.reports = Path(settings.reports)
     context.failures = {}  # scenario location -> what the report shows of its failure
+    context.lab_of = {}  # scenario location -> the name of the lab it ran on
     if settings.html:
         _add_html_report(context, str(run_report.steps_page(Path(settings.html))))
     # Bundles from an earlier run would describe failures that no longer exist; JUnit files
@@ -125,6 +126,8 @@ def _tagged_lab(scenario: Scenario) -> Path | None:
 
 def before_scenario(context: Context, scenario: Scenario) -> None:
     context.nslab.use_lab(_tagged_lab(scenario))
+    # the report's title names the labs scenarios ran on, not only the run's own
+    context.lab_of[str(scenario.location)] = context.nslab.lab.name
     missing = context.nslab.missing_feature()
     if missing:
         skip(context, missing)  # skip, not fail: a missing kernel feature or tool, named

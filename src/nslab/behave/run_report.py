@@ -46,7 +46,7 @@ def write(context: Context) -> None:
             ("all steps", steps_page(page).name),
             *coverage_report.link(page, Path(session.settings.reports)),
         ]
-        report.write(title(session), records, page, links)
+        report.write(report.titled(title(session), records), records, page, links)
     except OSError as exc:  # a full disk: one line, the verdicts stand
         print(f"nslab: could not write the HTML report {page}: {exc.strerror or exc}", file=sys.stderr)
 
@@ -58,6 +58,7 @@ def record(context: Context, feature: Feature, scenario: Scenario) -> report.Rec
         "scenario": scenario.name,
         "location": str(scenario.location),
         "seconds": round(scenario.duration, 3),
+        "lab": getattr(context, "lab_of", {}).get(str(scenario.location), ""),
     }
     if status == Status.passed:
         return report.Record(**common, status="passed")
@@ -81,6 +82,7 @@ def record(context: Context, feature: Feature, scenario: Scenario) -> report.Rec
         **common,
         status="failed",
         step=f"{step.keyword} {step.name}" if step is not None else "(a hook)",
+        step_location=str(step.location) if step is not None else "",
         message=(message or "").strip(),
         table=found.get("table", []),
         places=found.get("places", []),
@@ -89,7 +91,8 @@ def record(context: Context, feature: Feature, scenario: Scenario) -> report.Rec
 
 
 def title(session: LabSession) -> str:
-    """The run's name: project, lab, target."""
+    """The run's name: project, lab, target (the lab the run was given; `report.titled`
+    names the labs its scenarios ran on instead)."""
     project = Path.cwd().name
     pyproject = find_pyproject()
     if pyproject is not None:

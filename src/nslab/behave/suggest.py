@@ -3,7 +3,10 @@
 behave answers a misspelt step with a generic snippet to implement it; a user of nslab
 almost always meant one of its phrasings. A phrasing's `{placeholder}` matches any words,
 so `Then red pings blu` is compared with `{src} pings {dst}` word by word: the distance
-counts words added, dropped or changed (a changed word costs how unlike it is).
+counts words added, dropped or changed (a changed word costs how unlike it is). A word
+counts as changed only where it is a near spelling (difflib's ratio at least
+WORD_CUTOFF): `the moon is full` is no misspelling of `the connection is refused`, and
+no suggestion is better than a far one.
 
 >>> closest("the reachabilty matrix holds", ["the reachability matrix holds", "{src} pings {dst}"])
 ['the reachability matrix holds']
@@ -17,6 +20,7 @@ import difflib
 import re
 
 _FIELD = re.compile(r"\{[^{}]*\}")
+WORD_CUTOFF = 0.6  # difflib's own default for close matches: cat/connection is not one
 
 
 def _token(word: str) -> tuple[re.Pattern[str], str, bool]:
@@ -53,7 +57,10 @@ def distance(text: str, pattern: str) -> float:
                 if regex.fullmatch(span):
                     cost = 0.0
                 elif k == i + 1:
-                    cost = 1 - difflib.SequenceMatcher(None, span.lower(), literal.lower()).ratio()
+                    ratio = difflib.SequenceMatcher(None, span.lower(), literal.lower()).ratio()
+                    if ratio < WORD_CUTOFF:
+                        continue  # another word, not a misspelling: a word added and one dropped
+                    cost = 1 - ratio
                 else:
                     continue
                 d[k][j + 1] = min(d[k][j + 1], here + cost)

@@ -1,6 +1,8 @@
 """The checks every lab table goes through, in either notation: one function per kind of
-value, each raising one LabError that names the field (`host #2.interfaces #1.address`,
-positions counted from 1 as a person counts tables in a file) and says the fix.
+value, each raising one LabError that names the field and says the fix. A table is named
+by its name where it has one (`host web.interfaces #1.address`, as the lab-wide checks say
+`host web.eth0`), by its position where not (`host #2.name`, counted from 1 as a person
+counts tables in a file): a name is found in the file at a glance, a position counted.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ DOC6 = ipaddress.ip_network("2001:db8::/32")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def at(table: str, index: int) -> str:
-    """The name of a table's entry in messages: `host #1` is the file's first [[host]]."""
-    return f"{table} #{index + 1}"
+def at(table: str, index: int, name: str | None = None) -> str:
+    """The name of a table's entry in messages: `host web` where the entry's name is known
+    (checked), else its position: `host #1` is the file's first [[host]]."""
+    return f"{table} {name}" if name else f"{table} #{index + 1}"
 
 
 def check_keys(where: str, table: Any, allowed: Iterable[str]) -> dict[str, Any]:

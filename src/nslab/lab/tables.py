@@ -8,7 +8,7 @@ Two notations say the same things:
 `[lab]`, `[firewall]` and `[upstream]` are read by the same function in both, so the
 same rules hold for both (reserved names, documentation ranges for the upstream).
 Every check happens before anything runs: a bad file is one LabError naming the field
-(`host #2.interfaces #1.address`) and the fix.
+(`host web.interfaces #1.address`; `host #2.name` where no name is known) and the fix.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def read_seed_notation(raw: dict[str, Any], base: Path | None = None) -> Lab:
         if "name" not in entry:
             raise LabError(f"{where}.name: missing", "every [[namespace]] needs a name")
         host = check_unreserved(f"{where}.name", check_name(f"{where}.name", entry["name"]), "namespace")
+        where = at("namespace", i, host)  # named from here on: found in the file at a glance
         if "address" not in entry:
             raise LabError(f"{where}.address: missing", f"give {host} an address in {subnet}")
         leg = Interface(
@@ -253,7 +254,8 @@ def _named(entries: Any, table: str, keys: set[str], example: str) -> list[tuple
         entry = check_keys(where, entry, keys)
         if "name" not in entry:
             raise LabError(f"{where}.name: missing", f"every [[{table}]] needs a name")
-        out.append((where, entry, check_name(f"{where}.name", entry["name"])))
+        name = check_name(f"{where}.name", entry["name"])
+        out.append((at(table, i, name), entry, name))  # named from here on, not counted
     return out
 
 
@@ -283,7 +285,7 @@ def network_tables(entries: Any) -> list[Network]:
         bridge = check_ifname(f"{where}.bridge", entry.get("bridge", f"br-{name}"))
         out.append(Network(name, bridge, subnet, subnet6, host, host6, gateway))
     check_unique("name", [(f"{at('network', i)}.name", n.name) for i, n in enumerate(out)])
-    check_unique("bridge name", [(f"{at('network', i)}.bridge", n.bridge) for i, n in enumerate(out)])
+    check_unique("bridge name", [(f"{at('network', i, n.name)}.bridge", n.bridge) for i, n in enumerate(out)])
     gateways = [n.name for n in out if n.gateway is not None]
     if len(gateways) > 1:
         raise LabError(
@@ -295,7 +297,7 @@ def network_tables(entries: Any) -> list[Network]:
             for mine, theirs in ((a.subnet, b.subnet), (a.subnet6, b.subnet6)):
                 if mine is not None and theirs is not None and mine.overlaps(theirs):
                     raise LabError(
-                        f"{at('network', i)}: {mine} overlaps {theirs} of {at('network', j)} ({b.name})",
+                        f"{at('network', i, a.name)}: {mine} overlaps {theirs} of {at('network', j, b.name)}",
                         "give every network a subnet of its own",
                     )
     return out
@@ -366,6 +368,8 @@ def _interfaces(where: str, raw_ifaces: Any, host: str, networks: dict[str, Netw
         raw = check_keys(
             iw, raw, {"network", "address", "address6", "name", "peer", "mtu", "extra_addresses"}
         )
+        if "name" in raw:  # a name the file gives names it; eth0, a default, is in no file
+            iw = f"{where}.{at('interfaces', j, check_ifname(f'{iw}.name', raw['name']))}"
         if "network" not in raw:
             raise LabError(f"{iw}.network: missing", "name the network this interface is on")
         net_name = check_str(f"{iw}.network", raw["network"])
@@ -388,7 +392,7 @@ def _interfaces(where: str, raw_ifaces: Any, host: str, networks: dict[str, Netw
                 f"{iw}.peer: the default name {peer!r} is over {IFNAMSIZ} bytes",
                 f"set peer = a name of at most {IFNAMSIZ} bytes, or shorten the host name",
             )
-        name = check_ifname(f"{iw}.name", raw.get("name", f"eth{j}"))
+        name = raw.get("name", f"eth{j}")
         mtu = check_mtu(f"{iw}.mtu", raw["mtu"], address6 is not None) if "mtu" in raw else None
         extra = _extra(f"{iw}.extra_addresses", raw.get("extra_addresses", []), net)
         interfaces.append(
@@ -477,8 +481,8 @@ def _sysctls(where: str, table: Any, interfaces: list[str]) -> tuple[tuple[str, 
 def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[Host]:
     out = []
     keys = {"name", "interfaces", "router", "routes", "firewall", "sysctls"}
-    for where, entry, name in _named(entries, "host", keys, "pc"):
-        check_unreserved(f"{where}.name", name, "host")
+    for i, (where, entry, name) in enumerate(_named(entries, "host", keys, "pc")):
+        check_unreserved(f"{at('host', i)}.name", name, "host")
         interfaces = _interfaces(where, entry.get("interfaces", []), name, networks)
         router = entry.get("router", False)
         if not isinstance(router, bool):

@@ -259,7 +259,8 @@ def matrix_holds(context: Context) -> None:
     if context.table is None:
         raise NslabError("the reachability matrix needs a table", "add | from | to | service | expect | rows")
     session: LabSession = context.nslab
-    rows = matrix.rows(context.table.headings, [list(r.cells) for r in context.table.rows])
+    cells = [list(r.cells) for r in context.table.rows]
+    rows = matrix.rows(context.table.headings, cells, session.target_spec)
     wrong = matrix.run(session, rows)
     if wrong:  # the report's expected-vs-got table, and the first differing flow marked
         session.expected_got = [row[1:] for row in matrix.table(wrong)]
