@@ -197,17 +197,17 @@ def test_mutants_keep_the_suites_settings_even_rule_coverage_off(tmp_path: Path)
 
 @needs_netns
 def test_files_that_fail_the_load_check_as_they_are_are_said_not_every_mutant_invalid(tmp_path: Path) -> None:
-    """nslab's load check runs in a throwaway world without the host's interfaces, where an
-    index match (`iif "eth0"`) does not resolve: every mutant would be `invalid` for it."""
+    """A file that fails nslab's load check as it is (here an index match on an interface
+    the host does not have) would make every mutant `invalid`: one line says so instead."""
     lab = tmp_path / "lab.toml"
     lab.write_text(LAB.read_text().replace("mutate.nft", "iif.nft"))
     (tmp_path / "iif.nft").write_text(
         "table inet b {\n  chain input {\n    type filter hook input priority filter; policy drop;\n"
-        '    iif "eth0" tcp dport 80 accept\n  }\n}\n'
+        '    iif "eth9" tcp dport 80 accept\n  }\n}\n'
     )
     r = nslab("mutate", "--lab", str(lab), "-j", "2", str(FEATURES / "b-ports.feature"))
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == (
         "nslab: the lab's ruleset files fail nslab's load check as they are, so no mutant can be "
-        "checked: host b's nft ruleset does not load: iif.nft: line 4: Interface does not exist "
-        "(fix: make `nslab validate lab.toml` pass first)"
+        "checked: host b's nft ruleset does not load: iif.nft: line 4: interface `eth9` does not exist "
+        "on this host (its interfaces: eth0) (fix: make `nslab validate lab.toml` pass first)"
     ), r.stderr[-2000:]

@@ -64,14 +64,21 @@ def test_a_signal_mid_scenario_leaves_nothing(tmp_path: Path, sig: signal.Signal
         assert 'status="error"' in junit and "KeyboardInterrupt" in junit
         page = (tmp_path / "index.html").read_text()
         assert "the full lab, then a long wait" in page
-    # no process anywhere is still in one of the world's network namespaces
-    left = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.readlink(entry / "ns" / "net") in ns_inodes and alive(int(entry.name)):
-                    left.append(entry.name)
-            except OSError:
-                pass
-    assert not left
+    # no process anywhere is still in one of the world's network namespaces (a process the
+    # world's end killed may take a moment to go on a loaded machine: seen at load 8, once)
+    def in_world() -> list[str]:
+        left = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.readlink(entry / "ns" / "net") in ns_inodes and alive(int(entry.name)):
+                        left.append(f"{entry.name} ({comm(int(entry.name))})")
+                except OSError:
+                    pass
+        return left
+
+    deadline = time.monotonic() + 10
+    while in_world() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not in_world()
     assert host_snapshot() == before

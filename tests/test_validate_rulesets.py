@@ -185,7 +185,7 @@ def test_a_rule_on_the_hosts_own_interface_validates_and_decides(tmp_path: Path)
     before = host_snapshot()
     r = _nslab(tmp_path, "validate", str(lab))
     assert r.returncode == 0 and "1 ruleset file(s) loaded" in r.stdout, r.stderr
-    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 accept)' in _decided(tmp_path, lab)
+    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 counter accept)' in _decided(tmp_path, lab)
     assert host_snapshot() == before
 
 
@@ -210,9 +210,9 @@ def test_an_include_is_read_from_the_including_files_folder(tmp_path: Path) -> N
     lab = _lab_with(tmp_path, {"main.nft": 'include "./filter.nft"\n' + NAT, "filter.nft": FILTER})
     r = _nslab(tmp_path, "validate", str(lab))
     assert r.returncode == 0 and "1 ruleset file(s) loaded" in r.stdout, r.stderr
-    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 accept)' in _decided(tmp_path, lab)
+    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 counter accept)' in _decided(tmp_path, lab)
     # explore's own flows come from the ports the rules name, the included file's too
-    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 accept)' in _decided(tmp_path, lab, ())
+    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 counter accept)' in _decided(tmp_path, lab, ())
     (lab.parent / "filter.nft").write_text(FILTER.replace("dport 80", "dprt 80"))
     r = _nslab(tmp_path, "validate", str(lab))
     (said,) = r.stderr.strip().splitlines()
@@ -243,7 +243,7 @@ def test_included_files_are_uploaded_to_an_ssh_target(sshd: TestSshd, tmp_path: 
     flows = {(f["from"], f["to"], f["service"], f["family"]): f for f in json.loads(r.stdout)}
     flow = flows[("laptop", "the internet", "tcp/80", "v4")]
     assert flow["outcome"] == "accepted", flow
-    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 accept)' in flow["decided_by"], flow
+    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 counter accept)' in flow["decided_by"], flow
 
 
 @needs_netns

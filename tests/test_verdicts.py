@@ -95,12 +95,12 @@ def test_every_negative_step_fails_when_its_probe_cannot_run(tmp_path: Path) -> 
     assert "0 scenarios passed, 11 failed, 0 skipped" in out, out[-3000:]
     no_verdict = "so there is no verdict"
     for line in (
-        f"ping -n -c 3 -i 0.01 -W 0.1 10.16.0.3` did not run: namespace red does not exist, {no_verdict}",
+        f"ping -n -c 3 -i 0.01 -W 0.25 10.16.0.3` did not run: namespace red does not exist, {no_verdict}",
         f"did not run: ping cannot be executed: Permission denied, {no_verdict}",
         f"did not run: ping printed no statistics (ping: something odd), {no_verdict}",
         "ping sent no packets (Network is unreachable), so no loss was measured; to claim that, write: "
         'Then the ping fails with "Network is unreachable"',
-        f"ping -n -c 3 -i 0.01 -W 0.1 203.0.113.10` did not run: namespace red does not exist, {no_verdict}",
+        f"ping -n -c 3 -i 0.01 -W 0.25 203.0.113.10` did not run: namespace red does not exist, {no_verdict}",
         "the loss was not decided by 'NAVY': dropped by FORWARD policy DROP (+3 packets)",
         "counters moved: dropped by FORWARD policy DROP (+3 packets)",
         "`ip netns exec red getent ahosts www.example.test` did not run: namespace red does not exist, "

@@ -39,10 +39,13 @@ TABLE = "nslab_trace"
 # A flow's first packet only (a SYN, an echo request; UDP's every datagram, as its first
 # has no mark): its verdict is the first packet's (Tracer.decisions), and tracing every
 # packet made the kernel's events outrun nft (a 20-host lab's 9,240 flows at once: "We lost
-# some netlink events!").
+# some netlink events!"). Neighbour discovery too (a few packets a neighbour): a flow lost
+# because a rule dropped the solicitations about its destination is named by them (tracing
+# first packets only had lost that: "no firewall rule or policy decided it").
 FIRST = (
     "tcp flags & (syn | ack) == syn meta nftrace set 1; meta l4proto udp meta nftrace set 1; "
-    "icmp type echo-request meta nftrace set 1; icmpv6 type echo-request meta nftrace set 1;"
+    "icmp type echo-request meta nftrace set 1; icmpv6 type echo-request meta nftrace set 1; "
+    "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } meta nftrace set 1;"
 )
 TRACE_TABLE = (
     f"table inet {TABLE} {{\n"
