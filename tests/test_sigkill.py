@@ -64,6 +64,7 @@ def test_a_signal_mid_scenario_leaves_nothing(tmp_path: Path, sig: signal.Signal
         assert 'status="error"' in junit and "KeyboardInterrupt" in junit
         page = (tmp_path / "index.html").read_text()
         assert "the full lab, then a long wait" in page
+
     # no process anywhere is still in one of the world's network namespaces (a process the
     # world's end killed may take a moment to go on a loaded machine: seen at load 8, once)
     def in_world() -> list[str]:

@@ -212,7 +212,9 @@ def test_an_include_is_read_from_the_including_files_folder(tmp_path: Path) -> N
     assert r.returncode == 0 and "1 ruleset file(s) loaded" in r.stdout, r.stderr
     assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 counter accept)' in _decided(tmp_path, lab)
     # explore's own flows come from the ports the rules name, the included file's too
-    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 counter accept)' in _decided(tmp_path, lab, ())
+    assert 'accepted by forward rule 2 (iif "eth0" tcp dport 80 counter accept)' in _decided(
+        tmp_path, lab, ()
+    )
     (lab.parent / "filter.nft").write_text(FILTER.replace("dport 80", "dprt 80"))
     r = _nslab(tmp_path, "validate", str(lab))
     (said,) = r.stderr.strip().splitlines()
