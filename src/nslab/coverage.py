@@ -204,7 +204,7 @@ class Coverage:
         out = []
         for host in lab.hosts:
             for r in host.rulesets:
-                tool = lab.firewall_tool(host) if r.kind == "script" else firewalls.RULESETS[r.kind].read_with
+                tool = lab.firewall_tool(host) if r.kind == "script" else lab.ruleset_tool(r.kind)
                 rules = list(self._rules_of(r.kind, r.path))  # a script's: read once it ran (begin)
                 hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
                 where = _relative(r.path, folder)
