@@ -434,7 +434,7 @@ def test_mutants_of_the_nat_router_killed_or_survived_as_reasoned(
         (38, "port 443 -> 444"): "survived",
         (41, 'deleting "iifname "uplink0" oifname "eth1" ct status dnat accept"'): "killed",
         (41, "accept -> drop"): "killed",
-        # the policy would drop web -> pc too, but not as "forward rule 6 (drop)"
+        # the policy would drop web -> pc too, but not as "forward rule 6 (counter drop)"
         (43, 'deleting "counter drop"'): "killed",
         (43, "drop -> accept"): "killed",
         (62, 'deleting "oifname "uplink0" masquerade"'): "killed",
