@@ -45,6 +45,7 @@ NSLAB = [sys.executable, "-m", "nslab.cli"]
 PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")  # a loaded machine answers late
 T = " in table inet firewalld"
 Key = tuple[str, str, str, str]
+UPLINK = "fw@198.51.100.1"  # explore's name for the fw's uplink address
 
 
 def nslab(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,7 +79,14 @@ def explored() -> dict[Key, dict[str, str]]:
     r = nslab("explore", "--lab", str(LAB), "--format", "json", *PATIENT)
     assert r.returncode == 0, r.stderr
     assert host_snapshot() == before
-    return {(x["from"], x["to"], x["service"], x["family"]): x for x in json.loads(r.stdout)}
+    # a place's rows by its name (its first address: explore's first row) and by
+    # PLACE@ADDRESS for each address (the uplink's: `fw@198.51.100.1`)
+    out: dict[Key, dict[str, str]] = {}
+    for x in json.loads(r.stdout):
+        out.setdefault((x["from"], x["to"], x["service"], x["family"]), x)
+        if x.get("to_address"):
+            out[(x["from"], f"{x['to']}@{x['to_address']}", x["service"], x["family"])] = x
+    return out
 
 
 def _is(row: dict[str, str], outcome: str, words: str, seen_from: str | None = None) -> None:
@@ -116,10 +124,6 @@ def test_explore_the_zones_as_firewalld_built_them(explored: dict[Key, dict[str,
     assert "masquerade" not in v6["decided_by"], v6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="firewalld's input is blamed on the prerouting chains' policies (mangle_PREROUTING policy ACCEPT)",
-)
 def test_explore_names_the_zones_rule_that_accepted(explored: dict[Key, dict[str, str]]) -> None:
     # in by eth0: filter_INPUT rule 5 -> filter_INPUT_ZONES -> filter_IN_internal, whose
     # allow chain's rule 1 is the ssh service; a ping: filter_IN_internal rule 8
@@ -132,21 +136,20 @@ def test_explore_names_the_zones_rule_that_accepted(explored: dict[Key, dict[str
     )
 
 
-@pytest.mark.xfail(strict=True, reason="explore has no flow from the internet to the uplink address")
 def test_explore_the_internet_at_the_uplink(explored: dict[Key, dict[str, str]]) -> None:
     f = explored
     # 8080 in by uplink0: nat_PRE_public_allow DNATs it to web:80; filter_FORWARD rule 2
     # (`ct status dnat accept`) forwards it; web sees the internet's own address
     _is(
-        f[("the internet", "the uplink", "tcp/8080", "v4")],
+        f[("the internet", UPLINK, "tcp/8080", "v4")],
         "accepted",
         "fw: accepted by filter_FORWARD rule 2 (",
     )
-    assert f[("the internet", "the uplink", "tcp/8080", "v4")]["seen_from"] == "198.51.100.2"
+    assert f[("the internet", UPLINK, "tcp/8080", "v4")]["seen_from"] == "198.51.100.2"
     # the rich rule: 198.51.100.2 is in 198.51.100.0/24: filter_IN_public_allow rule 3
-    _is(f[("the internet", "the uplink", "tcp/9090", "v4")], "accepted", "filter_IN_public_allow rule 3 (")
+    _is(f[("the internet", UPLINK, "tcp/9090", "v4")], "accepted", "filter_IN_public_allow rule 3 (")
     # public's ssh service: filter_IN_public_allow rule 1
-    _is(f[("the internet", "the uplink", "tcp/22", "v4")], "accepted", "filter_IN_public_allow rule 1 (")
+    _is(f[("the internet", UPLINK, "tcp/22", "v4")], "accepted", "filter_IN_public_allow rule 1 (")
 
 
 # --- by hand, in one built lab: the internet at the uplink, rule coverage --------------------------
@@ -179,11 +182,6 @@ def test_the_internet_comes_in_by_the_forward_port_and_the_rich_rule(session: La
     assert refused.outcome.words() == 'rejected with "admin-prohibited" (from 198.51.100.1)'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nslab's counting rules do not load ('conflicting protocols specified: icmp vs. icmpv6'): "
-    "no rule of firewalld's is counted",
-)
 def test_rule_coverage_counts_firewallds_rules(session: LabSession) -> None:
     assert session.connect("the internet", "the uplink", "tcp", 9090).outcome.words() == "accepted"
     session.coverage.end(session.w, "firewalld")

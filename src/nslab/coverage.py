@@ -205,7 +205,7 @@ class Coverage:
         out = []
         for host in lab.hosts:
             for r in host.rulesets:
-                tool = lab.firewall_tool(host) if r.kind == "script" else firewalls.RULESETS[r.kind].read_with
+                tool = lab.firewall_tool(host) if r.kind == "script" else lab.ruleset_tool(r.kind)
                 # an nft file and each file it includes (`include "./nat.nft"`): a file of its own
                 for path in with_included(r.kind, r.path):
                     rules = list(self._rules_of(r.kind, path))  # a script's: read once it ran (begin)

@@ -261,9 +261,19 @@ class Lab:
         return (host, *(f"{h.name}:{self.firewall_tool(h)}" for h in self.hosts if h.rulesets or h.router))
 
     def firewall_tool(self, h: Host) -> str:
-        """The tool a host's rules are read with: nft for a host with an nft file, else the
-        lab's backend's."""
-        return next((t for r in h.rulesets if (t := RULESETS[r.kind].read_with)), self.backend_tool)
+        """The tool a host's rules are read with: nft for a host with an nft file, else that
+        of its iptables files, else the lab's backend's."""
+        tools = [self.ruleset_tool(r.kind) for r in h.rulesets if r.kind != "script"]
+        return "nft" if "nft" in tools else tools[0] if tools else self.backend_tool
+
+    def ruleset_tool(self, kind: str) -> str:
+        """The tool a ruleset file of `kind` is read with. An iptables file is loaded by
+        iptables-restore (legacy, or the nf_tables one) whatever the backend, so it is read
+        with that tool: nft would list its rules as `xt` expressions in tables named
+        `ip filter`, and no chain of the file would be found (every rule uncounted)."""
+        if kind in ("iptables", "ip6tables"):
+            return "legacy" if self.backend == "legacy" else "iptables"
+        return RULESETS[kind].read_with or self.backend_tool
 
     def known_places(self, v6: bool = False) -> dict[str, IPAddress]:
         """Every name a step may use as a destination, with its address in one family."""

@@ -28,7 +28,7 @@ Feature: The NAT router's firewall and port-forwards
     Given pc listens on tcp port 22
     When web connects to pc on tcp port 22
     Then the connection is dropped
-    And the verdict was decided by "router: dropped by forward rule 6 (drop) in table inet filter"
+    And the verdict was decided by "router: dropped by forward rule 6 (counter drop) in table inet filter at router.nft:43"
 
   Scenario: ssh to the router from the LAN only
     Given router listens on tcp port 22
