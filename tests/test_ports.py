@@ -3,6 +3,7 @@ failing with the rule that decided, bad input as one line, and no helper left be
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,7 +116,6 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
         "udp/53: expected answered, got no answer\n      why: no answer; " + DROPPED,
         "2 of 3 rows differ:",
         "| 1   | red  | blue | tcp/80  | accepted | dropped | dropped by FORWARD policy DROP (+1 packets) |",
-        "| 3   | blue | red  | icmp    | replies  | lost    | dropped by FORWARD policy DROP (+1 packets) |",
         "tcp/80 probe from red to blue did not run: namespace red does not exist, so there is no verdict",
         "unknown host 'purple' in lab 'seed' (fix: use one of: red, blue)",
         "port 0 is out of range (fix: use a port from 1 to 65535)",
@@ -129,6 +129,15 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
     )
     for line in expected:
         assert line in out, line
+    # row 3's counters, read around its probe alone, may also see blue's retransmitted SYN-ACK
+    # for row 1's first probe (red's SYN was let through by NAVY, blue's answers dropped by
+    # the policy; blue resends after ~1 s, inside row 3's window since the waits are 0.5 s):
+    # counters cannot tell flows apart, so the row's rule is asserted, the count is 1 or 2
+    assert re.search(
+        r"\| 3   \| blue \| red  \| icmp    \| replies  \| lost    \| "
+        r"dropped by FORWARD policy DROP \(\+[12] packets\) \|",
+        out,
+    ), out[-3000:]
     bundle = (tmp_path / "diagnostics" / "ports-wrong--dropped-expected-accepted.txt").read_text()
     assert "===== last connection =====" in bundle and f"why: dropped; {DROPPED}" in bundle
 
