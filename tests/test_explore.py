@@ -186,6 +186,11 @@ def test_a_peer_is_matched_by_address_and_port_before_port_alone() -> None:
     # two NAT'd flows with one port each take one peer, never both the same
     twice = [(edge, "10.1.0.10", 40000), (edge, "10.1.0.11", 40000)]
     assert match_peers(twice, log) == ["2001:db8:2::20", "2001:db8:1::10"]
+    # a loopback peer with the flow's echo ident (the trace's marker ping) is no NAT'd
+    # source: a new user saw "seen from 127.0.0.1" for laptop -> gw icmp
+    icmp = ("gw", "icmp", 0)
+    pinged = {icmp: [("127.0.0.1", 7), ("192.168.1.20", 8)]}
+    assert match_peers([(icmp, "192.168.1.20", 7)], pinged) == [None]
 
 
 @needs_netns

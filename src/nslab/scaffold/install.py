@@ -65,7 +65,7 @@ def from_checkout(folder: Path, version: str) -> Install:
     head = _git(folder, "rev-parse", "HEAD") if top else None
     wheel = Install(
         "",
-        f"a wheel of {folder} under .nslab/ (a folder with no git remote; commit the wheel)",
+        f"a wheel of {folder} under .nslab/ (no git remote of it that CI can reach; commit the wheel)",
         build_from=folder,
     )
     if not top or not head:

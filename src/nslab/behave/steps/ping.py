@@ -215,9 +215,17 @@ def decided_by(context: Context, text: str) -> None:
     # the rule in the user's words and file:line ("router.nft:36"), or as parsed before
     deciding = [name for d in v.evidence.deciding(lost=v.lost) for name in d.names()]
     deciding += [v.note] if v.note else []  # "r2 rejected it, but the error could not reach h1 ..."
+    # a native nft chain's policy has no counter: a scenario cannot see it decide (the trace
+    # of `nslab explore` can); said, with the fix, where nothing at all was counted
+    hint = (
+        "\n(fix: an nft chain's policy keeps no counter, so a scenario cannot see it decide; "
+        "end the chain with a `counter drop` rule, or ask `nslab explore`, which traces it)"
+        if "policy" in text and not deciding
+        else ""
+    )
     assert any(text in d for d in deciding), (
         f"{'the loss was' if v.lost else 'the answer was'} not decided by {text!r}: "
-        f"{v.evidence.summary(lost=v.lost)}\nwhy: {v.why()}"
+        f"{v.evidence.summary(lost=v.lost)}\nwhy: {v.why()}{hint}"
     )
 
 
