@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import DATA, ROOT, host_snapshot, needs_netns
+from conftest import DATA, host_snapshot, needs_netns
+from support.corpus import Key, explore, nslab
 
 from nslab import coverage, ports
 from nslab.config import Settings
@@ -33,13 +33,6 @@ pytestmark = [needs_netns, pytest.mark.netns]
 HERE = DATA / "corpus" / "docker"
 LAB = HERE / "docker.toml"
 RULES = HERE / "docker.iptables-save"
-NSLAB = [sys.executable, "-m", "nslab.cli"]
-PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")  # a loaded machine answers late
-Key = tuple[str, str, str, str]
-
-
-def nslab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NSLAB, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_the_rules_are_dockers_own_and_the_script_that_made_them_is_kept() -> None:
@@ -65,18 +58,7 @@ def test_the_saved_rules_load_as_the_docker_hosts_iptables_file() -> None:
 
 @pytest.fixture(scope="module")
 def explored() -> dict[Key, dict[str, str]]:
-    before = host_snapshot()
-    r = nslab("explore", "--lab", str(LAB), "--format", "json", *PATIENT)
-    assert r.returncode == 0, r.stderr
-    assert host_snapshot() == before
-    # a place's rows by its name (its first address: explore's first row) and by
-    # PLACE@ADDRESS for each address (the uplink's: `dockerhost@198.51.100.1`)
-    out: dict[Key, dict[str, str]] = {}
-    for x in json.loads(r.stdout):
-        out.setdefault((x["from"], x["to"], x["service"], x["family"]), x)
-        if x.get("to_address"):
-            out[(x["from"], f"{x['to']}@{x['to_address']}", x["service"], x["family"])] = x
-    return out
+    return explore(LAB)
 
 
 def _is(row: dict[str, str], outcome: str, words: str, seen_from: str | None = None) -> None:

@@ -22,15 +22,14 @@ internet, masquerade or not. nat_PRE_public_allow DNATs tcp 8080 in by the uplin
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import DATA, ROOT, host_snapshot, needs_netns
+from conftest import DATA, host_snapshot, needs_netns
+from support.corpus import Key, explore, nslab
 
 from nslab import coverage
 from nslab.config import Settings
@@ -41,15 +40,8 @@ pytestmark = [needs_netns, pytest.mark.netns]
 HERE = DATA / "corpus" / "firewalld"
 LAB = HERE / "firewalld.toml"
 RULES = HERE / "firewalld.nft-list-ruleset"
-NSLAB = [sys.executable, "-m", "nslab.cli"]
-PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")  # a loaded machine answers late
 T = " in table inet firewalld"
-Key = tuple[str, str, str, str]
 UPLINK = "fw@198.51.100.1"  # explore's name for the fw's uplink address
-
-
-def nslab(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NSLAB, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_the_ruleset_is_firewallds_own_and_the_script_that_made_it_is_kept() -> None:
@@ -75,18 +67,7 @@ def test_the_saved_listing_loads_as_the_routers_nft_file() -> None:
 
 @pytest.fixture(scope="module")
 def explored() -> dict[Key, dict[str, str]]:
-    before = host_snapshot()
-    r = nslab("explore", "--lab", str(LAB), "--format", "json", *PATIENT)
-    assert r.returncode == 0, r.stderr
-    assert host_snapshot() == before
-    # a place's rows by its name (its first address: explore's first row) and by
-    # PLACE@ADDRESS for each address (the uplink's: `fw@198.51.100.1`)
-    out: dict[Key, dict[str, str]] = {}
-    for x in json.loads(r.stdout):
-        out.setdefault((x["from"], x["to"], x["service"], x["family"]), x)
-        if x.get("to_address"):
-            out[(x["from"], f"{x['to']}@{x['to_address']}", x["service"], x["family"])] = x
-    return out
+    return explore(LAB)
 
 
 def _is(row: dict[str, str], outcome: str, words: str, seen_from: str | None = None) -> None:

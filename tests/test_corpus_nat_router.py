@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA, host_snapshot, needs_netns
+from support.corpus import PATIENT, Key, explore, nslab
 
 from nslab import coverage, flows
 from nslab.config import Settings
@@ -44,7 +45,6 @@ HERE = DATA / "corpus" / "nat-router"
 LAB = HERE / "labs" / "nat-router.toml"
 RULES = HERE / "labs" / "router.nft"
 FEATURES = HERE / "features"
-NSLAB = [sys.executable, "-m", "nslab.cli"]
 
 # rules as written in router.nft (and where): nslab quotes the user's own text
 LAN_OUT = (
@@ -67,31 +67,13 @@ MASQUERADE = (
 )
 PORT_FORWARD = 'translated by prerouting rule 1 (iifname "uplink0" dnat ip to tcp dport map {'
 
-Key = tuple[str, str, str, str]
 # Waits long enough for a loaded CI machine (2 cores, load 17 seen): at the default 0.1 s a
 # ping's reply came too late and a diff showed flows that had not changed
-PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")
 
 
 def real(test: Callable[..., None]) -> Callable[..., None]:
     """Builds real namespaces: skipped where worlds cannot be made, marked netns."""
     return pytest.mark.netns(needs_netns(test))
-
-
-def nslab(*args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NSLAB, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
-
-
-def _by_flow(rows: list[dict[str, str]]) -> dict[Key, dict[str, str]]:
-    """Each row by (from, to, service, family), `to` the place (its first address: the
-    first row explore gives) and PLACE@ADDRESS for each of its addresses (`router@198.51.100.1`,
-    the uplink's, as to_address says)."""
-    out: dict[Key, dict[str, str]] = {}
-    for r in rows:
-        out.setdefault((r["from"], r["to"], r["service"], r["family"]), r)
-        if r.get("to_address"):
-            out[(r["from"], f"{r['to']}@{r['to_address']}", r["service"], r["family"])] = r
-    return out
 
 
 UPLINK = "router@198.51.100.1"  # explore's name for the router's uplink address
@@ -110,11 +92,7 @@ def test_the_dnat_maps_keys_are_ports_the_ruleset_matches_on() -> None:
 
 @pytest.fixture(scope="module")
 def explored() -> dict[Key, dict[str, str]]:
-    before = host_snapshot()
-    r = nslab("explore", "--lab", str(LAB), "--format", "json", *PATIENT)
-    assert r.returncode == 0, r.stderr
-    assert host_snapshot() == before
-    return _by_flow(json.loads(r.stdout))
+    return explore(LAB)
 
 
 def _is(row: dict[str, str], outcome: str, *deciders: str, seen_from: str | None = None) -> None:

@@ -20,16 +20,15 @@ ufw-user-limit, 1 LOG, 2 REJECT), 6 2222 to ufw-user-limit-accept (1 ACCEPT). IP
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DATA, ROOT, host_snapshot, needs_netns
+from conftest import DATA, host_snapshot, needs_netns
+from support.corpus import Key, explore, nslab
 
 from nslab import coverage, ports
 from nslab.config import Settings
@@ -40,15 +39,8 @@ pytestmark = [needs_netns, pytest.mark.netns]
 
 HERE = DATA / "corpus" / "ufw"
 LAB = HERE / "ufw.toml"
-NSLAB = [sys.executable, "-m", "nslab.cli"]
-PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")  # a loaded machine answers late
-Key = tuple[str, str, str, str]
 UPLINK = "server@198.51.100.1"  # explore's name for the server's uplink address
 UPLINK6 = "server@2001:db8:f::1"  # and for its IPv6 one
-
-
-def nslab(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NSLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_the_rules_are_ufws_own_and_the_script_that_made_them_is_kept() -> None:
@@ -89,18 +81,7 @@ def test_the_nft_listing_of_ufws_rules_does_not_load_as_nft_and_nslab_says_where
 
 @pytest.fixture(scope="module")
 def explored() -> dict[Key, dict[str, str]]:
-    before = host_snapshot()
-    r = nslab("explore", "--lab", str(LAB), "--format", "json", *PATIENT)
-    assert r.returncode == 0, r.stderr
-    assert host_snapshot() == before
-    # a place's rows by its name (its first address: explore's first row) and by
-    # PLACE@ADDRESS for each address (the uplink's: `server@198.51.100.1`)
-    out: dict[Key, dict[str, str]] = {}
-    for x in json.loads(r.stdout):
-        out.setdefault((x["from"], x["to"], x["service"], x["family"]), x)
-        if x.get("to_address"):
-            out[(x["from"], f"{x['to']}@{x['to_address']}", x["service"], x["family"])] = x
-    return out
+    return explore(LAB)
 
 
 def _is(row: dict[str, str], outcome: str, words: str) -> None:
