@@ -9,6 +9,7 @@ from behave import then, use_step_matcher
 from behave.runner import Context
 
 from nslab import actions, parse, probe
+from nslab.behave.steps.in_order import missing_in_order
 from nslab.errors import LabError, NslabError
 from nslab.session import LabSession
 
@@ -91,14 +92,8 @@ def ruleset_shows_in_order(context: Context, name: str) -> None:
     if not (context.text or "").strip():
         raise NslabError(f"'{name}'s ruleset shows, in order' needs a docstring", 'add the lines between """')
     text = session.ruleset_text(name)
-    listed = [_folded(got) for got in text.splitlines()]
-    pos = 0
-    for line in context.text.strip().splitlines():
-        want = " ".join(line.split())
-        while pos < len(listed) and want not in listed[pos]:
-            pos += 1
-        assert pos < len(listed), f"{name}'s ruleset has no line {want!r} (in order):\n{text}"
-        pos += 1
+    missing = missing_in_order(context.text, [_folded(got) for got in text.splitlines()])
+    assert missing is None, f"{name}'s ruleset has no line {missing!r} (in order):\n{text}"
 
 
 @then("the ruleset shows, in order")

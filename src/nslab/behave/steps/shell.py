@@ -5,6 +5,7 @@ from __future__ import annotations
 from behave import given, then, when
 from behave.runner import Context
 
+from nslab.behave.steps.in_order import missing_in_order
 from nslab.commands import Result, read_only_fix
 from nslab.errors import NslabError
 from nslab.probe import Lookup
@@ -46,14 +47,8 @@ def output_shows(context: Context) -> None:
     """Every line of the docstring appears in the output, in order; runs of blanks and tabs
     count as one space on both sides (`iptables -L` pads its columns, nft indents with tabs)."""
     r = _last(context)
-    lines = [" ".join(line.split()) for line in r.output.splitlines()]
-    pos = 0
-    for want in (context.text or "").strip().splitlines():
-        want = " ".join(want.split())
-        while pos < len(lines) and want not in lines[pos]:
-            pos += 1
-        assert pos < len(lines), f"the output has no line {want!r} (in order):\n{r.output}"
-        pos += 1
+    missing = missing_in_order(context.text or "", [" ".join(line.split()) for line in r.output.splitlines()])
+    assert missing is None, f"the output has no line {missing!r} (in order):\n{r.output}"
 
 
 @when('{name} looks up "{host}"')
