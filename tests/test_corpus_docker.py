@@ -21,11 +21,10 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from conftest import DATA, host_snapshot, needs_netns
-from support.corpus import Key, explore, nslab
+from conftest import DATA, needs_netns
+from support.corpus import Key, built, explore, nslab
 
-from nslab import coverage, ports
-from nslab.config import Settings
+from nslab import ports
 from nslab.session import LabSession
 
 pytestmark = [needs_netns, pytest.mark.netns]
@@ -115,19 +114,9 @@ def test_explore_the_internet_at_the_published_ports(explored: dict[Key, dict[st
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[LabSession]:
-    before = host_snapshot()
-    built = LabSession.open(Settings(lab=str(LAB), ping_wait=1, probe_wait=1))
-    try:
-        built.coverage = coverage.Coverage()  # as behave's hooks do
-        built.use_lab(None)
-        built.new_world()
-        built.provision()
-        built.listen("web", "tcp", 80)
+    with built(LAB, [("web", 80)]) as session:
         PUBLISHED.clear()
-        yield built
-    finally:
-        built.close()
-    assert host_snapshot() == before
+        yield session
 
 
 # the internet's connections to the published 8080 in this process's lab: the tests of a

@@ -28,11 +28,9 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from conftest import DATA, host_snapshot, needs_netns
-from support.corpus import Key, explore, nslab
+from conftest import DATA, needs_netns
+from support.corpus import Key, built, explore, nslab
 
-from nslab import coverage
-from nslab.config import Settings
 from nslab.session import LabSession
 
 pytestmark = [needs_netns, pytest.mark.netns]
@@ -138,19 +136,8 @@ def test_explore_the_internet_at_the_uplink(explored: dict[Key, dict[str, str]])
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[LabSession]:
-    before = host_snapshot()
-    built = LabSession.open(Settings(lab=str(LAB), ping_wait=1, probe_wait=1))
-    try:
-        built.coverage = coverage.Coverage()  # as behave's hooks do
-        built.use_lab(None)
-        built.new_world()
-        built.provision()
-        built.listen("web", "tcp", 80)
-        built.listen("fw", "tcp", 9090)
-        yield built
-    finally:
-        built.close()
-    assert host_snapshot() == before
+    with built(LAB, [("web", 80), ("fw", 9090)]) as session:
+        yield session
 
 
 def test_the_internet_comes_in_by_the_forward_port_and_the_rich_rule(session: LabSession) -> None:

@@ -34,10 +34,9 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA, host_snapshot, needs_netns
-from support.corpus import PATIENT, Key, explore, nslab
+from support.corpus import PATIENT, Key, built, explore, nslab
 
-from nslab import coverage, flows
-from nslab.config import Settings
+from nslab import flows
 from nslab.lab import load_lab
 from nslab.session import LabSession
 
@@ -167,20 +166,8 @@ def test_explore_the_lans_and_the_dmzs_flows_as_read_by_hand(explored: dict[Key,
 @pytest.fixture(scope="module")
 def session() -> Iterator[LabSession]:
     """The lab built once, for probes by hand (as the scenarios' steps make them)."""
-    before = host_snapshot()
-    built = LabSession.open(Settings(lab=str(LAB), ping_wait=1, probe_wait=1))
-    try:
-        # counting on, as behave's hooks do: nslab's count stands in for a rule's missing counter
-        built.coverage = coverage.Coverage()
-        built.use_lab(None)
-        built.new_world()
-        built.provision()
-        for host, port in (("web", 80), ("web", 443), ("git", 22)):
-            built.listen(host, "tcp", port)
-        yield built
-    finally:
-        built.close()
-    assert host_snapshot() == before
+    with built(LAB, [("web", 80), ("web", 443), ("git", 22)]) as session:
+        yield session
 
 
 @real

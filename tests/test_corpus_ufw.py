@@ -27,11 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DATA, host_snapshot, needs_netns
-from support.corpus import Key, explore, nslab
+from conftest import DATA, needs_netns
+from support.corpus import Key, built, explore, nslab
 
-from nslab import coverage, ports
-from nslab.config import Settings
+from nslab import ports
 from nslab.lab import load_lab
 from nslab.session import LabSession
 
@@ -165,19 +164,8 @@ def test_explore_the_internet_at_the_servers_uplink(explored: dict[Key, dict[str
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[LabSession]:
-    before = host_snapshot()
-    built = LabSession.open(Settings(lab=str(LAB), ping_wait=1, probe_wait=1))
-    try:
-        built.coverage = coverage.Coverage()  # as behave's hooks do
-        built.use_lab(None)
-        built.new_world()
-        built.provision()
-        for port in (22, 443, 2222, 8080):
-            built.listen("server", "tcp", port)
-        yield built
-    finally:
-        built.close()
-    assert host_snapshot() == before
+    with built(LAB, [("server", port) for port in (22, 443, 2222, 8080)]) as session:
+        yield session
 
 
 @pytest.fixture(scope="module")
@@ -287,18 +275,11 @@ def test_an_iptables_file_is_read_with_the_iptables_that_loaded_it(
 def test_an_iptables_file_in_a_native_nftables_lab(tmp_path: Path) -> None:
     # the same server in a lab whose other hosts would use native nft: its iptables files
     # still load with iptables-nft, and should be read as such
-    built = LabSession.open(Settings(lab=str(_with_backend(tmp_path, "nftables")), ping_wait=1, probe_wait=1))
-    try:
-        built.coverage = coverage.Coverage()
-        built.use_lab(None)
-        built.new_world()
-        built.provision()
-        built.listen("laptop", "tcp", 22)
-        out = built.connect("server", "laptop", "tcp", 22)
+    with built(_with_backend(tmp_path, "nftables"), [("laptop", 22)]) as session:
+        out = session.connect("server", "laptop", "tcp", 22)
         said = out.evidence.summary(lost=False)
-        built.coverage.end(built.w, "mixed")
-    finally:
-        built.close()
+        assert session.coverage is not None
+        session.coverage.end(session.w, "mixed")
     assert "ufw-track-output rule 1 (" in said and " xt " not in said, said
-    (v4,) = [f for f in built.coverage.as_json() if f["file"] == "ufw.iptables-save"]
+    (v4,) = [f for f in session.coverage.as_json() if f["file"] == "ufw.iptables-save"]
     assert "note" not in v4, v4["note"]

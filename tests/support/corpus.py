@@ -3,12 +3,18 @@ keyed as the tests name flows, and the waits a loaded machine needs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from conftest import ROOT, host_snapshot
+
+from nslab import coverage
+from nslab.config import Settings
+from nslab.session import LabSession
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")  # a loaded machine answers late
@@ -38,3 +44,23 @@ def explore(lab: Path) -> dict[Key, dict[str, str]]:
     assert r.returncode == 0, r.stderr
     assert host_snapshot() == before
     return by_flow(json.loads(r.stdout))
+
+
+@contextlib.contextmanager
+def built(lab: Path, listeners: Iterable[tuple[str, int]]) -> Iterator[LabSession]:
+    """The lab built once in a world, counting on as behave's hooks do (nslab's count stands
+    in for a rule's missing counter), with tcp listeners (host, port), patient waits; the
+    host untouched after."""
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(lab), ping_wait=1, probe_wait=1))
+    try:
+        session.coverage = coverage.Coverage()
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        for host, port in listeners:
+            session.listen(host, "tcp", port)
+        yield session
+    finally:
+        session.close()
+    assert host_snapshot() == before
