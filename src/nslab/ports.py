@@ -155,7 +155,8 @@ class Connection:
 
     def why(self) -> str:
         at = f" at {self.landed}" if self.landed else ""
-        return f"{self.outcome.words()}{at}; {self.evidence.summary(lost=self.lost)}" + (
+        refused = self.outcome.outcome == "refused"
+        return f"{self.outcome.words()}{at}; {self.evidence.summary(lost=self.lost, refused=refused)}" + (
             f"; {self.note}" if self.note else ""
         )
 
