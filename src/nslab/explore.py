@@ -226,7 +226,16 @@ class Explorer:
         silent = [i for i, m in enumerate(measured) if m.verdict.outcome in AGAIN]
         if not silent:
             return measured
-        self.progress(f"{len(silent)} flows got no answer: probing them again, waiting longer")
+        # each said as it was: flows with no route at all (`nslab init`'s lab, whose hosts
+        # have no way to the internet: 20 of its 60) read "got no answer"
+        late = sum(1 for i in silent if measured[i].verdict.outcome in TIMED_OUT)
+        unreachable = len(silent) - late
+        said = f"{late} flows got no answer" if late else ""
+        if unreachable:
+            said += (
+                f" and {unreachable} were unreachable" if late else f"{unreachable} flows were unreachable"
+            )
+        self.progress(f"{said}: probing them again, waiting longer")
         self.confirming = True
         try:
             again = self._measure([measured[i].flow for i in silent], traced)
