@@ -141,6 +141,10 @@ def test_hostile_cli_input_is_one_line_each(tmp_path: Path) -> None:
     cases = [
         (["validate", str(tmp_path / "missing.toml")], "no such lab file"),
         (["validate", str(tmp_path)], "is a directory"),
+        (
+            ["explore", "--record", str(tmp_path / "none" / "x.reach")],
+            f"no folder {tmp_path}/none (fix: make it",
+        ),
         (["exec", "red; id", "--", "true"], "no lab is up"),
     ]
     env = {"NSLAB_STATE": str(tmp_path / "state" / "lab.json")}

@@ -441,6 +441,9 @@ def explore(lab_path: str | None, ports: str, define: tuple[str, ...], fmt: str,
     every port its rulesets match on, each flow's outcome, deciding rule and seen source."""
     from nslab import flows, reach, review
 
+    folder = Path(record or ".").parent
+    if not folder.is_dir():  # first: found when writing, after the whole run, it was a traceback
+        fail(NslabError(f"--record {record}: no folder {folder}", "make it, or name a file in one"), 2)
     try:
         lab_file = _lab_file(lab_path)
         lab = _load(lab_file)
