@@ -11,8 +11,8 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
 
-from nslab.explore import Explorer, Measured, Verdict
-from nslab.flows import Flow
+from nslab.reach.explore import Explorer, Measured, Verdict
+from nslab.reach.flows import Flow
 
 NSLAB = [str(Path(sys.executable).with_name("nslab"))]
 
