@@ -126,12 +126,19 @@ def next_command(directory: Path) -> str:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> None:
-    """Check lab files and the ruleset files they name; exit 0 if all are valid, 2 naming the
-    first bad field, or the file and line of the first rule that does not load."""
+    """Check lab files (none given: the project's [tool.nslab] lab) and the ruleset files
+    they name; exit 0 if all are valid, 2 naming the first bad field, or the file and line
+    of the first rule that does not load."""
     from nslab.firewall.rulesets import check_static, raise_for
     from nslab.machine.provision import check_rulesets
+
+    if not files:  # as every other command takes the project's lab (`nslab init` sets it)
+        own = _lab_file(None)
+        if not own:
+            fail(NslabError("no lab file given, and no [tool.nslab] lab here", "nslab validate FILE..."), 2)
+        files = (os.path.relpath(own),)
 
     for path in files:
         try:
