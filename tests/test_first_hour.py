@@ -102,9 +102,11 @@ def apply(diff: str, where: Path, env: dict[str, str]) -> None:
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.pop("VIRTUAL_ENV", None)
+    (home / "tmp").mkdir()
     return {
         **env,
         "HOME": str(home),  # no git or pip configuration of the machine's user
+        "TMPDIR": str(home / "tmp"),  # nslab's scratch folders (diff, mutate, init's wheel): checked empty
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_AUTHOR_NAME": "New User",
         "GIT_AUTHOR_EMAIL": "new.user@example.org",
@@ -161,3 +163,4 @@ def test_the_first_hour_runs_as_the_readme_says(tmp_path: Path) -> None:
                 f"the README shows {shown!r}; not so:\n{said}"
             )
     assert host_snapshot() == before
+    assert not list((tmp_path / "tmp").iterdir()), "a scratch folder outlived its command"
