@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, host_snapshot, needs_netns
 
 HEADING = "## First hour"
@@ -138,6 +140,7 @@ def test_a_shown_line_is_a_pattern() -> None:
 
 
 @needs_netns
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git (the walk-through's branch and diff)")
 def test_the_first_hour_runs_as_the_readme_says(tmp_path: Path) -> None:
     before = host_snapshot()
     where = tmp_path / "work"
