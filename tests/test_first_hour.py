@@ -54,11 +54,17 @@ class Edit:
 
 
 def section(readme: str) -> str:
-    """The walk-through: from its heading to the next heading of its level or above."""
-    start = readme.find(f"\n{HEADING}")
-    assert start >= 0, f"README.md has no section starting {HEADING!r}"
-    end = re.search(r"^#{1,2} ", readme[start + 1 + len(HEADING) :], re.M)
-    return readme[start + 1 : start + 1 + len(HEADING) + (end.start() if end else len(readme))]
+    """The walk-through: from its heading to the next heading of its level or above (a
+    `# ` line inside a code block is no heading)."""
+    lines = readme.splitlines(keepends=True)
+    start = next((n for n, x in enumerate(lines) if x.startswith(HEADING)), None)
+    assert start is not None, f"README.md has no section starting {HEADING!r}"
+    fenced = False
+    for n in range(start + 1, len(lines)):
+        fenced ^= lines[n].startswith("```")
+        if not fenced and re.match(r"#{1,2} ", lines[n]):
+            return "".join(lines[start:n])
+    return "".join(lines[start:])
 
 
 def steps(text: str) -> list[Command | Edit]:
