@@ -31,7 +31,7 @@ from nslab.commands import Command, CommandError, CommandLog, Result, as_argv, s
 from nslab.errors import TargetError
 from nslab.machine.targets.base import missing_tool
 from nslab.machine.targets.bundle import bundle
-from nslab.machine.targets.ssh_options import HOST_KEY_POLICIES, SshOptions
+from nslab.machine.targets.ssh_login import HOST_KEY_POLICIES, SshOptions
 
 
 class _AcceptWithoutRecording(paramiko.MissingHostKeyPolicy):
