@@ -13,9 +13,9 @@ from conftest import ROOT, host_snapshot, needs_netns, run_feature
 from support.procs import run_reaping
 
 from nslab.config import Settings
-from nslab.errors import LabError, ProbeError
+from nslab.errors import LabError
 from nslab.probe.matrix import report, rows
-from nslab.probe.ports import Outcome, Prober, Service, check_port
+from nslab.probe.ports import Outcome, Service, check_port
 from nslab.scenario.session import LabSession
 
 HERE = Path(__file__).parent
@@ -233,21 +233,11 @@ def test_the_probe_helper_says_when_it_cannot_raise_its_descriptor_limit() -> No
     if not (shutil.which("prlimit") and shutil.which("setpriv")):
         pytest.skip("needs prlimit and setpriv (util-linux)")
     helper = ROOT / "src" / "nslab" / "ontarget" / "netprobe.py"
-    argv = ["prlimit", "--nofile=300:300", "setpriv", "--bounding-set=-sys_resource", "python3", str(helper)]
+    limits = ["prlimit", "--nofile=300:300", "setpriv", "--bounding-set=-sys_resource"]
+    argv = [*limits, "python3", "-I", "-S", str(helper)]  # as targets run it
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     ready = json.loads(r.stdout.splitlines()[0])
     assert ready["nofile"] == 300, ready
     why = "the hard limit is 300, and this process may not raise it (CAP_SYS_RESOURCE)"
     assert ready["nofile_note"] == why
-
-
-def test_listening_in_a_namespace_not_built_says_how_to_build_it() -> None:
-    """Pure: a scenario without `Given the lab ...` read "web cannot listen on tcp port 22:
-    namespace web does not exist", with no fix (the probe's own error had one)."""
-    prober = object.__new__(Prober)  # its reply alone: the helper's words for a missing namespace
-    prober.request = lambda op, **fields: {"error": "namespace web does not exist"}  # type: ignore[method-assign]
-    with pytest.raises(
-        ProbeError, match=r"does not exist \(fix: the lab's namespaces are made by 'Given the lab'"
-    ):
-        prober.listen("web", "tcp", 22)
