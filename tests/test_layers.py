@@ -51,10 +51,6 @@ LAYERS = [
 KNOWN_UPWARD: set[tuple[str, str]] = {
     ("nslab.lab.model", "nslab.firewall"),  # the model knows the kinds' names
     ("nslab.machine.provision", "nslab.reach.flows"),  # DNAT addresses read from ruleset files
-    ("nslab.scenario.session", "nslab.coverage.counts"),
-    ("nslab.scenario.session", "nslab.reach.landing"),
-    ("nslab.scenario.session", "nslab.report.diagnostics"),
-    ("nslab.scenario.session", "nslab.report.diagram"),
 }
 
 
