@@ -26,6 +26,7 @@ import click
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
 from nslab.lab import Lab, default_lab, load_lab
+from nslab.lab.sysctls import KernelSysctls, check_sysctls
 from nslab.machine import doctor as doctor_mod
 from nslab.machine.persist import LabState, exclusive
 from nslab.machine.provision import provision, select
@@ -136,6 +137,7 @@ def validate(files: tuple[str, ...]) -> None:
     for path in files:
         try:
             lab = load_lab(path)
+            check_sysctls(lab, KernelSysctls.of(LocalTarget()), path, "local")  # validate runs here
             files_of = [(h.name, r) for h in lab.hosts for r in h.rulesets]
             files_of += [("the lab's host", r) for r in lab.host_rulesets]
             how = ""
@@ -180,6 +182,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
             if state is not None and World(LocalTarget(), state.world).alive():
                 raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
             target = LocalTarget()
+            check_sysctls(lab, KernelSysctls.of(target), lab_file or "the seed lab", target.name)
             world = World.start(target, persistent=True, host_fs=host_fs)
             try:
                 click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)

@@ -25,6 +25,7 @@ from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, Targe
 from nslab.firewall import sources
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.lab.checks import DOC4, DOC6
+from nslab.lab.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.host_world import HostWorld
 from nslab.machine.provision import check_rulesets, provision, select
 from nslab.machine.targets import open_target
@@ -82,6 +83,7 @@ class LabSession:
     _host_nft: bool | None = None
     coverage: Coverage | None = None  # the run's rule coverage (behave runs; nslab.coverage.counts)
     lab_path: Path | None = None  # the current lab's file (None: the seed's, bundled)
+    _kernel: tuple[KernelSysctls | None] | None = None  # the target's sysctls, once listed
 
     def missing_feature(self) -> str | None:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
@@ -135,10 +137,15 @@ class LabSession:
         return new
 
     def check_lab(self) -> None:
-        """The current lab's rulesets load (in a throwaway world), checked once per run."""
+        """The current lab's sysctls are the target kernel's and its rulesets load (in a
+        throwaway world), checked once per run."""
         lab = self.lab
         if id(lab) in self._checked:
             return
+        if self._kernel is None:  # one listing of the target's /proc/sys/net per run
+            self._kernel = (KernelSysctls.of(self.target),)
+        where = str(self.lab_path) if self.lab_path else f"lab '{lab.name}'"
+        check_sysctls(lab, self._kernel[0], where, self.target.name)
         if lab.host_rulesets or any(h.rulesets for h in lab.hosts):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
