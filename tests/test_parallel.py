@@ -9,8 +9,8 @@ from pathlib import Path
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.report.junit import read as junit_suites
-from nslab.runner.parallel import partition
 from nslab.runner.selection import Location, scenarios
+from nslab.runner.shards import split
 
 
 def test_every_scenario_and_outline_row_is_found_once() -> None:
@@ -20,9 +20,9 @@ def test_every_scenario_and_outline_row_is_found_once() -> None:
     assert len(rows) == 7  # the outline's Examples rows, each its own scenario
 
 
-def test_partition_balances_by_weight_and_keeps_every_item() -> None:
+def test_the_workers_split_balances_by_weight_and_keeps_every_item() -> None:
     items = [Location("f", i, f"s{i}", w) for i, w in enumerate([9, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1])]
-    bins = partition(items, 2)
+    bins = split(items, 2)  # the shards' split: one for workers, shards and mutants
     assert sorted(i.line for b in bins for i in b) == list(range(11))
     loads = [sum(i.weight for i in b) for b in bins]
     assert max(loads) - min(loads) <= 1

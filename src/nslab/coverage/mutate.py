@@ -36,14 +36,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nslab.config import Settings, find_pyproject
 from nslab.coverage.counts import Coverage
 from nslab.errors import NslabError
-from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab, shard
+from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab
 from nslab.firewall.rulesets import with_included
 from nslab.lab import load_lab
 from nslab.lab.files import LAB_AS
 
-__all__ = ["KINDS", "Mutant", "Mutator", "Result", "line_mutants", "mutants", "of_lab", "shard"]
+__all__ = ["KINDS", "Mutant", "Mutator", "Result", "line_mutants", "mutants", "of_lab"]
 
 # behave's JSON statuses that say a scenario ran and did not pass
 _RED = {"failed", "error", "hook_error", "cleanup_error"}
@@ -75,6 +76,17 @@ def scenario_statuses(report: Path) -> dict[str, str]:
             if element.get("type") != "background":
                 out[str(element.get("location", ""))] = str(element.get("status", ""))
     return out
+
+
+def suite_settings(behave_args: Sequence[str]) -> tuple[Settings, dict[str, str]]:
+    """The settings the suite's behave runs get, as the hooks read them: [tool.nslab] under
+    behave's userdata (its configuration files, then `behave_args`' -D), so what mutate runs
+    itself (the load check) runs where the scenarios do."""
+    from behave.configuration import Configuration
+
+    config = Configuration(list(behave_args), load_config=True)
+    userdata = {str(k): str(v) for k, v in config.userdata.items()}
+    return Settings.from_sources(userdata, find_pyproject()), userdata
 
 
 @dataclass
@@ -113,6 +125,7 @@ class Mutator:
         self.features = list(features)
         self.jobs = jobs
         self.behave_args = list(behave_args)
+        self.settings, self.userdata = suite_settings(self.behave_args)
         self.progress = progress or (lambda _: None)
         self.scratch = Path(tempfile.mkdtemp(prefix="nslab-mutate-"))
         self.baseline: Baseline | None = None
@@ -229,14 +242,15 @@ class Mutator:
         return self.scratch / f"m{n}" / path.relative_to(path.anchor)
 
     def invalid(self, mutants: Sequence[Mutant]) -> dict[int, str]:
-        """Which mutants do not load, and the one line why (in one throwaway world)."""
-        from nslab.config import Settings
+        """Which mutants do not load, and the one line why (in one throwaway world on the
+        run's target: the kernel and nft the scenarios meet, not this machine's)."""
         from nslab.machine.provision import check_rulesets
         from nslab.machine.targets import open_target
         from nslab.machine.world import World
 
         out = {}
-        target = open_target(Settings(), {})
+        target = open_target(self.settings, self.userdata)
+        self.progress(f"checking that {len(mutants)} mutants load, on the {target.name} target")
         try:
             with World.start(target) as scratch:
                 try:  # the files as they are: if they fail the check, every mutant would
@@ -273,7 +287,6 @@ class Mutator:
         return said
 
     def run(self, mutants: Sequence[Mutant]) -> list[Result]:
-        self.progress(f"checking that {len(mutants)} mutants load")
         bad = self.invalid(mutants)  # first: it fails fast where the lab's files do
         base = self.baseline or self.unmutated()
         if base.failing:

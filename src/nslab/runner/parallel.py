@@ -55,17 +55,6 @@ def weigh(items: list[Location], durations: dict[tuple[str, str], float]) -> lis
     return out
 
 
-def partition(items: list[Location], jobs: int) -> list[list[Location]]:
-    """Greedy balance by weight: heaviest first, each to the lightest worker."""
-    bins: list[list[Location]] = [[] for _ in range(max(1, jobs))]
-    loads = [0] * len(bins)
-    for item in sorted(items, key=lambda i: -i.weight):
-        k = loads.index(min(loads))
-        bins[k].append(item)
-        loads[k] += item.weight
-    return [sorted(b, key=lambda i: (i.path, i.line)) for b in bins if b]
-
-
 @dataclass
 class WorkerResult:
     index: int
@@ -100,9 +89,9 @@ def run(  # type: ignore[no-untyped-def]
         echo(f"nslab: shard {shard[0]}/{shard[1]}: {len(items)} of {total} scenarios")
         if not items:
             return 0
-        work = partition(items, jobs)
     else:
-        work = partition(weigh(items, junit.durations(reports / "junit")), jobs)
+        items = weigh(items, junit.durations(reports / "junit"))
+    work = [share for share in shards.split(items, jobs) if share]  # fewer scenarios than jobs
     anchor = steps_anchor([loc.path for loc in items])
     base = reports / "parallel"
     shutil.rmtree(base, ignore_errors=True)  # an earlier run's pages and JUnit files
