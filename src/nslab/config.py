@@ -21,6 +21,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+# The names some settings take, here so that checking them imports nothing they name: the
+# targets' registry (nslab.machine.targets.registry) has a backend for each of TARGETS,
+# a world (nslab.machine.world) shows the host's files read-only or writable.
+TARGETS = ("local", "ssh", "vagrant")
+HOST_FS = ("ro", "rw")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run can be told; defaults suit the local target and the seed lab."""
@@ -84,11 +91,8 @@ class Settings:
                     f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2"
                 ) from None
         settings = cls(**out)
-        from nslab.machine.targets import BACKENDS  # the registry is the one list of targets
-        from nslab.machine.world import HOST_FS  # what a world can show of the host's files
-
-        if settings.target not in BACKENDS:
-            raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(BACKENDS))
+        if settings.target not in TARGETS:
+            raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(TARGETS))
         if settings.host_fs not in HOST_FS:
             raise NslabError(
                 f"host_fs={settings.host_fs!r} is neither ro nor rw",

@@ -30,8 +30,8 @@ from nslab.lab.sysctls import KernelSysctls, check_sysctls
 from nslab.machine import doctor as doctor_mod
 from nslab.machine.persist import LabState, exclusive
 from nslab.machine.provision import provision, select
-from nslab.machine.targets import open_target
 from nslab.machine.targets.local import LocalTarget
+from nslab.machine.targets.registry import open_target
 from nslab.machine.world import World
 
 

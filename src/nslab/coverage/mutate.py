@@ -245,7 +245,7 @@ class Mutator:
         """Which mutants do not load, and the one line why (in one throwaway world on the
         run's target: the kernel and nft the scenarios meet, not this machine's)."""
         from nslab.machine.provision import check_rulesets
-        from nslab.machine.targets import open_target
+        from nslab.machine.targets.registry import open_target
         from nslab.machine.world import World
 
         out = {}

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nslab.commands import Command, CommandError, Result, as_argv, shown
+from nslab.config import HOST_FS  # the host's files inside a world (READ_ONLY_FIX: what stays writable)
 from nslab.errors import TargetError
 from nslab.machine.targets.base import Spawned, Target
 
@@ -92,8 +93,6 @@ if [ "$mode" = persistent ]; then
 fi
 read -r _ || true
 """
-
-HOST_FS = ("ro", "rw")  # the host's files inside a world (see READ_ONLY_FIX for what stays writable)
 
 
 @dataclass

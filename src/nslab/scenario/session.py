@@ -28,8 +28,8 @@ from nslab.lab.checks import DOC4, DOC6
 from nslab.lab.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.host_world import HostWorld
 from nslab.machine.provision import check_rulesets, provision, select
-from nslab.machine.targets import open_target
 from nslab.machine.targets.base import Target
+from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
 from nslab.probe import checks as probe
 from nslab.probe import ports
