@@ -17,7 +17,7 @@ from pathlib import Path
 from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, needs_sshd
 from support.sshd import TestSshd
 
-from nslab.coverage.mutate import Baseline, Result, text_report
+from nslab.coverage.mutate import Baseline, MutantResult, text_report
 from nslab.firewall import mutants
 
 LAB = ROOT / "tests" / "labs" / "mutate.toml"
@@ -113,7 +113,7 @@ def test_interface_matches_are_negated_and_turned_to_another_interface() -> None
 def test_the_report_says_what_the_score_counts() -> None:
     m = mutants.Mutant(NFT, "mutate.nft", 19, 'deleting "tcp dport 443 accept"', "", 19)
     base = Baseline(["f.feature:3", "f.feature:9"], ["g.feature:5"])
-    lines = text_report([Result(m, "survived", "2 passing scenarios ran, none turned red")], base)
+    lines = text_report([MutantResult(m, "survived", "2 passing scenarios ran, none turned red")], base)
     assert lines == [
         'mutate.nft:19: deleting "tcp dport 443 accept" turns no scenario red '
         "(2 passing scenarios ran, none turned red)",

@@ -44,14 +44,14 @@ from nslab.firewall.rulesets import with_included
 from nslab.lab import load_lab
 from nslab.lab.files import LAB_AS
 
-__all__ = ["KINDS", "Mutant", "Mutator", "Result", "line_mutants", "mutants", "of_lab"]
+__all__ = ["KINDS", "Mutant", "MutantResult", "Mutator", "line_mutants", "mutants", "of_lab"]
 
 # behave's JSON statuses that say a scenario ran and did not pass
 _RED = {"failed", "error", "hook_error", "cleanup_error"}
 
 
 @dataclass(frozen=True)
-class Result:
+class MutantResult:
     mutant: Mutant
     status: str  # killed, survived, invalid
     why: str = ""  # invalid: the load error; killed: the scenario that turned red; survived: why not
@@ -286,7 +286,7 @@ class Mutator:
             return f"{said}; the rule matched {hits} of their packets unmutated"
         return said
 
-    def run(self, mutants: Sequence[Mutant]) -> list[Result]:
+    def run(self, mutants: Sequence[Mutant]) -> list[MutantResult]:
         bad = self.invalid(mutants)  # first: it fails fast where the lab's files do
         base = self.baseline or self.unmutated()
         if base.failing:
@@ -294,27 +294,27 @@ class Mutator:
                 f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
                 + ", ".join(base.failing)
             )
-        results: list[Result | None] = [None] * len(mutants)
+        results: list[MutantResult | None] = [None] * len(mutants)
         for n, why in bad.items():
-            results[n] = Result(mutants[n], "invalid", why)
+            results[n] = MutantResult(mutants[n], "invalid", why)
         todo = [n for n in range(len(mutants)) if n not in bad]
         done = 0
 
-        def one(n: int) -> Result:
+        def one(n: int) -> MutantResult:
             m = mutants[n]
             scenarios = base.order(m.file.resolve())
             env = {LAB_AS: f"{self.lab_path}={self._mirror(n, self.lab_path)}"}  # copied by invalid()
             r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", env, stop=True)
             red = [s for s, st in statuses.items() if st in _RED]
             if red:
-                return Result(m, "killed", red[0])
+                return MutantResult(m, "killed", red[0])
             if not statuses:
                 tail = " / ".join((r.stdout + r.stderr).strip().splitlines()[-3:])
                 raise NslabError(
                     f"mutant {m.words()} could not run: {tail}", "run its scenarios by hand to see why"
                 )
             ran = sum(st == "passed" for st in statuses.values())
-            return Result(m, "survived", self._survived(base, m, ran))
+            return MutantResult(m, "survived", self._survived(base, m, ran))
 
         pool = ThreadPoolExecutor(max_workers=self.jobs)
         try:
@@ -331,13 +331,13 @@ class Mutator:
         return [r for r in results if r is not None]
 
 
-def score(results: Sequence[Result]) -> str:
+def score(results: Sequence[MutantResult]) -> str:
     killed = sum(r.status == "killed" for r in results)
     judged = sum(r.status in ("killed", "survived") for r in results)
     return f"mutation score: {killed} of {judged} mutants killed"
 
 
-def text_report(results: Sequence[Result], base: Baseline | None = None) -> list[str]:
+def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -> list[str]:
     """Every survivor (and why) and invalid mutant in words; what the score counts; the
     score last."""
     out = []
@@ -364,5 +364,5 @@ def text_report(results: Sequence[Result], base: Baseline | None = None) -> list
     return out
 
 
-def as_json(results: Sequence[Result]) -> str:
+def as_json(results: Sequence[MutantResult]) -> str:
     return json.dumps([r.as_json() for r in results], indent=1)

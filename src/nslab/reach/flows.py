@@ -98,7 +98,7 @@ _FLOW = re.compile(
 
 
 @dataclass(frozen=True)
-class Place:
+class Endpoint:
     """A place flows start or end at: its namespace (None: the lab's host), its first
     address in each family, and its others (either family)."""
 
@@ -120,11 +120,11 @@ class Place:
         return flow.at or self.address(flow.v6)
 
 
-def _place(name: str, ns: str | None, addresses: Iterable[IPAddress]) -> Place:
+def _place(name: str, ns: str | None, addresses: Iterable[IPAddress]) -> Endpoint:
     seen = list(dict.fromkeys(str(a) for a in addresses))
     v4 = next((a for a in seen if ":" not in a), None)
     v6 = next((a for a in seen if ":" in a), None)
-    return Place(name, ns, v4, v6, tuple(a for a in seen if a not in (v4, v6)))
+    return Endpoint(name, ns, v4, v6, tuple(a for a in seen if a not in (v4, v6)))
 
 
 def _uplink(lab: Lab) -> list[IPAddress]:
@@ -132,7 +132,7 @@ def _uplink(lab: Lab) -> list[IPAddress]:
     return [a.ip for a in (up.host_address, up.host_address6) if a is not None]
 
 
-def places(lab: Lab) -> list[Place]:
+def places(lab: Lab) -> list[Endpoint]:
     """Every host (every address of each interface; the uplink's on the host the upstream
     hangs off; the public ones its rulesets DNAT), the lab's host where it has an address
     on a network, and the simulated internet's server."""
@@ -154,7 +154,7 @@ def places(lab: Lab) -> list[Place]:
     if host:
         out.append(_place(HOST, None, host + (uplink if up.via is None else [])))
     if lab.internet:
-        out.append(Place(INTERNET, up.namespace, str(up.server), str(up.server6) if up.server6 else None))
+        out.append(Endpoint(INTERNET, up.namespace, str(up.server), str(up.server6) if up.server6 else None))
     return out
 
 
