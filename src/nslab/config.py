@@ -63,6 +63,13 @@ class Settings:
     # rule_coverage_min percent fails (0: no minimum)
     rule_coverage: str = "on"
     rule_coverage_min: float = 0.0
+    # what one nslab command tells the behave processes it starts, as settings (-D), not
+    # through the environment: `nslab run -j N` a worker's index (it leaves its rule counts
+    # for the runner to merge and the diagnostics folder the runner cleared alone);
+    # `nslab mutate` ORIGINAL=COPY, a lab file read in place of another (a mutant's copy,
+    # met by the run's lab and a feature's @lab:NAME alike)
+    worker: str = ""
+    lab_as: str = ""
 
     @classmethod
     def from_sources(cls, userdata: Mapping[str, str], pyproject: Path | None) -> Settings:
@@ -111,7 +118,14 @@ class Settings:
         return settings
 
     def load_lab(self) -> Lab:
-        return load_lab(self.lab) if self.lab else default_lab()
+        return load_lab(self.read_as(self.lab)) if self.lab else default_lab()
+
+    def read_as(self, path: str | Path) -> Path:
+        """The lab file to read for `path`: the copy `lab_as` puts in its place, else itself."""
+        original, _, copy = self.lab_as.partition("=")
+        if copy and Path(path).resolve() == Path(original).resolve():
+            return Path(copy)
+        return Path(path)
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:

@@ -42,7 +42,6 @@ from nslab.errors import NslabError
 from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab
 from nslab.firewall.rulesets import with_included
 from nslab.lab import load_lab
-from nslab.lab.files import LAB_AS
 
 __all__ = ["KINDS", "Mutant", "MutantResult", "Mutator", "line_mutants", "mutants", "of_lab"]
 
@@ -153,7 +152,7 @@ class Mutator:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _behave(
-        self, paths: Sequence[str], reports: Path, env: dict[str, str], stop: bool
+        self, paths: Sequence[str], reports: Path, settings: Sequence[str], stop: bool
     ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
         """One behave process over `paths`; its scenarios' statuses from the JSON formatter.
         No `rule_coverage` here: the suite's own settings decide it, for every run alike;
@@ -164,7 +163,7 @@ class Mutator:
             sys.executable, "-m", "behave", *(["--stop"] if stop else []), "--no-junit",
             "-f", "json", "-o", str(result), "-f", "plain", "--no-capture",
             "-D", f"reports={reports}", "-D", "html=", "-D", "rule_coverage_min=0",
-            *self.behave_args, *paths,
+            *settings, *self.behave_args, *paths,
         ]  # fmt: skip
         with self._lock:
             if self._stopping:
@@ -174,7 +173,6 @@ class Mutator:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env={**os.environ, **env},
                 stdin=subprocess.DEVNULL,
             )
             self._running.add(proc)
@@ -193,7 +191,7 @@ class Mutator:
         a mutant), which fail, which reach each ruleset file, each rule's hits."""
         reports = self.scratch / "unmutated"
         self.progress(f"running the scenarios on the unmutated lab: {' '.join(self.features)}")
-        done, statuses = self._behave(self.features, reports, {}, stop=False)
+        done, statuses = self._behave(self.features, reports, [], stop=False)
         passing = [s for s, st in statuses.items() if st == "passed"]
         failing = [s for s, st in statuses.items() if st in _RED]
         if not passing:
@@ -303,8 +301,8 @@ class Mutator:
         def one(n: int) -> MutantResult:
             m = mutants[n]
             scenarios = base.order(m.file.resolve())
-            env = {LAB_AS: f"{self.lab_path}={self._mirror(n, self.lab_path)}"}  # copied by invalid()
-            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", env, stop=True)
+            lab_as = ["-D", f"lab_as={self.lab_path}={self._mirror(n, self.lab_path)}"]  # copied by invalid()
+            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", lab_as, stop=True)
             red = [s for s, st in statuses.items() if st in _RED]
             if red:
                 return MutantResult(m, "killed", red[0])

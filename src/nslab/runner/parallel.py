@@ -114,6 +114,8 @@ def run(  # type: ignore[no-untyped-def]
             f"html={page}",
             "-D",
             f"reports={reports}",
+            "-D",
+            f"worker={i}",
             *extra,
             *anchor,
             *(loc.arg for loc in share),
@@ -128,7 +130,7 @@ def run(  # type: ignore[no-untyped-def]
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1", "NSLAB_WORKER": str(i)},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 ),
             )
         )

@@ -127,7 +127,7 @@ class LabSession:
         path = path.resolve()
         self.lab_path = path
         if path not in self._labs:
-            self._labs[path] = load_lab(path)
+            self._labs[path] = load_lab(self.settings.read_as(path))  # nslab mutate: a mutant's copy
         self.lab = self._labs[path]
 
     def first_time(self, message: str) -> bool:
