@@ -98,3 +98,23 @@ def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
         assert (par / "parallel" / page).stat().st_size > 10_000
     assert list((par / "diagnostics").glob("*.txt")), "the failure's diagnostics bundle"
     assert host_snapshot() == before
+
+
+def test_a_workers_line_is_read_from_its_junit_not_its_text(tmp_path: Path) -> None:
+    """The runner's line for a worker counts the JUnit file the worker wrote: scenarios
+    passed and failed (a scenario given to another worker, "not selected", is neither) and
+    their seconds; a worker that wrote none says so with its exit status."""
+    from nslab.report.junit import NOT_SELECTED
+    from nslab.runner.parallel import summary
+
+    (tmp_path / "TESTS-a.xml").write_text(
+        '<testsuite name="a" tests="4" time="3.5">'
+        '<testcase classname="a" name="one" status="passed" time="1.25"/>'
+        '<testcase classname="a" name="two" status="passed" time="0.75"/>'
+        '<testcase classname="a" name="three" status="failed" time="1.5">'
+        '<failure type="AssertionError" message="1 passed, 0 failed"/></testcase>'
+        f'<testcase classname="a" name="four" status="skipped" time="0"><skipped message="{NOT_SELECTED}"/>'
+        "</testcase></testsuite>"
+    )
+    assert summary(tmp_path, 1) == "2 passed, 1 failed in 3.50 s"
+    assert summary(tmp_path / "none", 2) == "no summary: it wrote no JUnit results (rc=2)"
