@@ -33,6 +33,7 @@ from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
 from nslab.probe import checks as probe
 from nslab.probe import ports
+from nslab.probe.flow import Flow
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.reach import landing
 from nslab.report import diagnostics
@@ -440,7 +441,7 @@ class LabSession:
         # where a DNAT or redirect sent it (nslab.reach.landing)
         landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
         self.last_connection = ports.Connection(
-            src, dest, str(spec["dst"]), service, outcome, evidence, note, landed=landed
+            Flow.of(src, dest, service), str(spec["dst"]), outcome, evidence, note, landed=landed
         )
         self.last_verdict = self.last_connection
         return self.last_connection
@@ -481,7 +482,9 @@ class LabSession:
                 f"the probe from {src} as {source} did not run: {raw.get('error')}, so there is no verdict"
             )
         outcome = ports.Outcome.from_reply(raw)
-        conn = ports.Connection(src, dest, str(spec["dst"]), service, outcome, evidence, spoofed=source)
+        conn = ports.Connection(
+            Flow.of(src, dest, service), str(spec["dst"]), outcome, evidence, spoofed=source
+        )
         self.last_connection = self.last_verdict = conn
         return conn
 
