@@ -11,6 +11,7 @@ The steps are glue over these methods; the CLI and the tests use them directly.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import ipaddress
 from dataclasses import dataclass, field, replace
@@ -84,7 +85,6 @@ class LabSession:
     _host_nft: bool | None = None
     coverage: Coverage | None = None  # the run's rule coverage (behave runs; nslab.coverage.counts)
     lab_path: Path | None = None  # the current lab's file (None: the seed's, bundled)
-    _kernel: tuple[KernelSysctls | None] | None = None  # the target's sysctls, once listed
 
     def missing_feature(self) -> str | None:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
@@ -137,16 +137,19 @@ class LabSession:
         self._told.add(message)
         return new
 
+    @functools.cached_property
+    def kernel_sysctls(self) -> KernelSysctls | None:
+        """The net sysctls a namespace has on the target's kernel: listed once per run."""
+        return KernelSysctls.of(self.target)
+
     def check_lab(self) -> None:
         """The current lab's sysctls are the target kernel's and its rulesets load (in a
         throwaway world), checked once per run."""
         lab = self.lab
         if id(lab) in self._checked:
             return
-        if self._kernel is None:  # one listing of the target's /proc/sys/net per run
-            self._kernel = (KernelSysctls.of(self.target),)
         where = str(self.lab_path) if self.lab_path else f"lab '{lab.name}'"
-        check_sysctls(lab, self._kernel[0], where, self.target.name)
+        check_sysctls(lab, self.kernel_sysctls, where, self.target.name)
         if lab.host_rulesets or any(h.rulesets for h in lab.hosts):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
