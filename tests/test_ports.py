@@ -14,6 +14,7 @@ from support.procs import run_reaping
 
 from nslab.config import Settings
 from nslab.errors import LabError
+from nslab.probe.flow import Flow
 from nslab.probe.matrix import report, rows
 from nslab.probe.ports import Outcome, Service, check_port
 from nslab.scenario.session import LabSession
@@ -48,10 +49,9 @@ def test_matrix_rows_are_checked_before_anything_runs() -> None:
         (1, "rejected", "admin-prohibited"),
         (2, "lost", None),
     ]
-    assert (
-        rows(["expect", "service", "to", "from", "note"], [["accepted", "tcp/80", "b", "a", "x"]])[0].src
-        == "a"
-    )
+    # a row is a flow (nslab.probe.flow: src, dst and service, as everywhere) and its expectation
+    row = rows(["expect", "service", "to", "from", "note"], [["accepted", "tcp/80", "b", "a", "x"]])[0]
+    assert row.flow == Flow("a", "b", "tcp", 80) and row.flow.words() == "a -> b tcp/80 v4"
     for heads, cells, words in (
         (HEAD[:3], [["a", "b", "tcp/80"]], "has no expect column"),
         (HEAD, [], "has no rows"),
@@ -161,6 +161,7 @@ def test_the_verdict_is_the_last_probe_whichever_kind(bridged: LabSession) -> No
     s.listen("blue", "tcp", 80)
     conn = s.connect("red", "blue", "tcp", 80)
     assert s.record.verdict is conn
+    assert conn.flow == Flow("red", "blue", "tcp", 80)  # the one shape: a matrix row's, explore's
     ping = s.ping("red", "blue")
     assert s.record.verdict is ping and s.record.connection is conn
     conn = s.connect("red", "blue", "tcp", 80)

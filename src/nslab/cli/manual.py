@@ -20,6 +20,7 @@ from nslab.cli.common import (
 from nslab.errors import NslabError
 from nslab.machine.persist import LabState, exclusive
 from nslab.machine.provision import provision, select
+from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
 
@@ -50,6 +51,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
             if state is not None and World(LocalTarget(), state.world).alive():
                 raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
             target = LocalTarget()
+            check_sysctls(lab, KernelSysctls.of(target), lab_file or "the seed lab", target.name)
             world = World.start(target, persistent=True, host_fs=host_fs)
             try:
                 click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)

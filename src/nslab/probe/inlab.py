@@ -24,6 +24,7 @@ from nslab.lab.checks import DOC4, DOC6
 from nslab.machine.world import World
 from nslab.probe import checks as probe
 from nslab.probe import landing, ports
+from nslab.probe.flow import Flow
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.probe.spec import Spec, wait
 
@@ -215,7 +216,7 @@ class LabProbes:
         note = self.unrouted_rejects(src, service, outcome, evidence)
         # where a DNAT or redirect sent it (nslab.probe.landing)
         landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
-        return ports.Connection(src, dest, spec.dst, service, outcome, evidence, note, landed=landed)
+        return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, note, landed=landed)
 
     def spoofed(
         self, src: str, dest: str, service: ports.Service, source: str, size: int = 0, df: bool = False
@@ -252,7 +253,7 @@ class LabProbes:
                 f"the probe from {src} as {source} did not run: {raw.get('error')}, so there is no verdict"
             )
         outcome = ports.Outcome.from_reply(raw)
-        return ports.Connection(src, dest, spec.dst, service, outcome, evidence, spoofed=source)
+        return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, spoofed=source)
 
     def unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence

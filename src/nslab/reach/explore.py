@@ -24,7 +24,7 @@ from nslab.firewall.evidence import Decision, deciders
 from nslab.probe import trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
-from nslab.reach.flows import Flow, Place, own_addresses, places
+from nslab.reach.flows import Endpoint, Flow, own_addresses, places
 from nslab.scenario.session import LabSession
 
 TRACED_FEWEST = 64  # flows at once below which a trace that still loses events is an error
@@ -151,7 +151,7 @@ class Explorer:
 
     def __init__(self, session: LabSession, progress: Callable[[str], None] | None = None) -> None:
         self.session = session
-        self.where: dict[str, Place] = {p.name: p for p in places(session.lab)}
+        self.where: dict[str, Endpoint] = {p.name: p for p in places(session.lab)}
         self.progress = progress or (lambda _: None)
         self.listening: set[tuple[str | None, str, int]] = set()
         self.confirming = False  # timed-out flows probed again, with a longer wait
