@@ -115,7 +115,6 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
         "udp/53: expected no answer, got answered",
         "udp/53: expected answered, got no answer\n      why: no answer; " + DROPPED,
         "2 of 3 rows differ:",
-        "| 1   | red  | blue | tcp/80  | accepted | dropped | dropped by FORWARD policy DROP (+1 packets) |",
         "tcp/80 probe from red to blue did not run: namespace red does not exist, so there is no verdict",
         "unknown host 'purple' in lab 'seed' (fix: use one of: red, blue)",
         "port 0 is out of range (fix: use a port from 1 to 65535)",
@@ -129,6 +128,13 @@ def test_wrong_expectations_name_the_deciding_rule_and_bad_input_is_one_line(tmp
     )
     for line in expected:
         assert line in out, line
+    # row 1's probe may count its own retransmitted SYN too, when a loaded machine stretches
+    # its window past TCP's first retransmission (1 s; seen: +2 with eight runs at once)
+    assert re.search(
+        r"\| 1   \| red  \| blue \| tcp/80  \| accepted \| dropped \| "
+        r"dropped by FORWARD policy DROP \(\+[12] packets\) \|",
+        out,
+    ), out[-3000:]
     # row 3's counters, read around its probe alone, may also see blue's retransmitted SYN-ACK
     # for row 1's first probe (red's SYN was let through by NAVY, blue's answers dropped by
     # the policy; blue resends after ~1 s, inside row 3's window since the waits are 0.5 s):
