@@ -54,6 +54,7 @@ from nslab.lab.model import (
     RulesetFile,
     Upstream,
 )
+from nslab.managers.keys import read_manager
 
 
 def is_seed_notation(raw: dict[str, Any]) -> bool:
@@ -488,9 +489,11 @@ def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[
         if not isinstance(router, bool):
             raise LabError(f"{where}.router: expected true or false, got {router!r}")
         routes = _routes(where, entry.get("routes", []), name, interfaces)
-        rulesets = _rulesets(f"{where}.firewall", entry["firewall"], base) if "firewall" in entry else ()
+        fw = entry.get("firewall", {})
+        manager = read_manager(f"{where}.firewall", fw, base) if isinstance(fw, dict) else None
+        rulesets = _rulesets(f"{where}.firewall", fw, base) if "firewall" in entry and not manager else ()
         sysctls = _sysctls(f"{where}.sysctls", entry.get("sysctls", {}), [i.name for i in interfaces])
-        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls))
+        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls, manager))
     check_unique("name", [(f"{at('host', i)}.name", h.name) for i, h in enumerate(out)])
     return out
 

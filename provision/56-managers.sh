@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# when: managers
+# Stage managers: ufw and firewalld, run for real on the lab hosts that name them
+# (`firewall = { ufw = [...] }`, `{ ufw = "FOLDER" }`, `{ firewalld = "FOLDER" }`), each in
+# its host's network namespace and in a mount namespace of the host's own, kept by a
+# holder process (its PID in DIR/holder): there /etc/ufw or
+# /etc/firewalld is a scratch copy (the installed package's defaults, the user's folder
+# laid over them), /run/firewalld and /run/dbus are the host's own, /sys shows its links.
+# firewalld talks on a private dbus-daemon whose socket is the only system bus there
+# (firewalld#904: a firewall-cmd that reaches the machine's bus changes the machine's
+# firewall). Commands enter with `nsenter --target HOLDER --mount --net`
+# (nslab.managers.common). Daemons are started in the world: its PID namespace ends
+# them with it, even after a kill -9 of the run. Their PIDs are kept in DIR/pids.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "${NSLAB_PROVISION_DIR:-$(dirname "$0")}/lib.sh"
+need NSLAB_MANAGERS
+
+# Each line: HOST KIND DIR. DIR (in the world's own /run) holds user/ (the user's folder,
+# put there by nslab), commands (ufw's: one word a line, a blank line after each command).
+
+# defaults KIND ETC: the package's own configuration, as its postinst makes it on a first
+# install; never the machine's rules or zones (its /etc/ufw/user.rules, /etc/firewalld/zones).
+defaults() {
+  local kind=$1 etc=$2
+  mkdir -p "$etc"
+  if [ "$kind" = ufw ]; then
+    cp /usr/share/ufw/iptables/*.rules /usr/share/ufw/ufw.conf "$etc/"
+    cp /usr/share/ufw/before.init /usr/share/ufw/after.init "$etc/"
+    chmod 755 "$etc/before.init" "$etc/after.init"
+    cp -r /etc/ufw/applications.d /etc/ufw/sysctl.conf "$etc/" # the package's conffiles
+  else
+    cp /etc/firewalld/firewalld.conf /etc/firewalld/lockdown-whitelist.xml "$etc/" # conffiles
+    mkdir -p "$etc"/{helpers,icmptypes,ipsets,policies,services,zones}
+  fi
+}
+
+bus_conf() {
+  cat <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$1</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="root"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+EOF
+}
+
+# in HOST DIR ARGV...: ARGV in the host's namespaces (network, and its own mounts)
+in_host() {
+  local host=$1 dir=$2
+  shift 2
+  nsenter --target "$(<"$dir/holder")" --mount --net -- \
+    env "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/dbus/system_bus_socket" "$@"
+}
+
+# wait_for WHAT TRIES ARGV...: until ARGV succeeds, every 50 ms
+wait_for() {
+  local what=$1 tries=$2 i
+  shift 2
+  for ((i = 0; i < tries; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "nslab: $what" >&2
+  return 1
+}
+
+# mounts HOST KIND DIR: the host's mount namespace, with its own /sys
+# (of its network namespace), its /etc copy and its /run parts
+mounts() {
+  local host=$1 kind=$2 dir=$3
+  mkdir -p "$dir/etc" "$dir/run" "$dir/dbus" "/run/$kind" /run/dbus
+  defaults "$kind" "$dir/etc"
+  [ ! -d "$dir/user" ] || cp -r "$dir/user/." "$dir/etc/"
+    : >"$dir/pids"
+  if [ "$kind" = ufw ]; then
+    # /etc/default/ufw, but no kernel module loaded (IPT_MODULES: a machine-wide change)
+    sed 's/^IPT_MODULES=.*/IPT_MODULES=""/' /etc/default/ufw >"$dir/default-ufw"
+  fi
+  # A holder process in the host's namespaces keeps them: commands enter its mounts with
+  # `nsenter --target PID` (its PID in DIR/holder). It prints "ready" once its mounts are
+  # made. Not a namespace bound to a file (`unshare --mount=FILE`, or a bind of
+  # /proc/PID/ns/mnt): that failed with EINVAL in every other world (kernel 6.18, util-linux
+  # 2.38). It sleeps in the world's PID namespace, which ends it with the world.
+  # shellcheck disable=SC2016 # the inner bash expands them
+  coproc HOLDER {
+    exec nsenter "--net=/run/netns/$host" unshare --mount --propagation private bash -euc '
+      dir=$1 kind=$2
+      mount -t sysfs -o ro nslab-sys /sys
+      mount --bind "$dir/etc" "/etc/$kind"
+      mount --bind "$dir/run" "/run/$kind"
+      mount --bind "$dir/dbus" /run/dbus
+      if [ "$kind" = ufw ]; then mount --bind "$dir/default-ufw" /etc/default/ufw; fi
+      echo ready
+      exec sleep infinity </dev/null >/dev/null 2>&1
+    ' mounts "$dir" "$kind" 2>"$dir/holder.log"
+  }
+  local line="" pid=$HOLDER_PID
+  read -r line <&"${HOLDER[0]}" || true
+  local r=${HOLDER[0]} w=${HOLDER[1]}
+  exec {r}<&- {w}>&-
+  if [ "$line" != ready ]; then
+    echo "nslab: $host: its mount namespace could not be made: $(cat "$dir/holder.log")" >&2
+    return 1
+  fi
+  echo "$pid" >"$dir/holder"
+  echo "holder $pid" >>"$dir/pids"
+}
+
+start() {
+  local host=$1 kind=$2 dir=$3 word argv=() pid
+  if [ "$kind" = ufw ]; then
+    # the user's commands first, then one enable: a disabled ufw only writes its files
+    # (user.rules, the default policies), so its rules load once, not once a command
+    : >"$dir/log"
+    if [ -s "$dir/commands" ]; then
+      while IFS= read -r word; do
+        if [ -n "$word" ]; then
+          argv+=("$word")
+          continue
+        fi
+        in_host "$host" "$dir" ufw "${argv[@]}" >>"$dir/log" 2>&1 || {
+          echo "nslab: $host: ufw ${argv[*]} failed: $(tail -n 2 "$dir/log")" >&2
+          return 1
+        }
+        argv=()
+      done <"$dir/commands"
+    fi
+    in_host "$host" "$dir" ufw --force enable >>"$dir/log" 2>&1 || {
+      echo "nslab: ufw did not start on $host: $(tail -n 3 "$dir/log")" >&2
+      return 1
+    }
+    return 0
+  fi
+  bus_conf "$dir/dbus/system_bus_socket" >"$dir/bus.conf"
+  in_host "$host" "$dir" dbus-daemon "--config-file=$dir/bus.conf" --nofork --nopidfile \
+    </dev/null >"$dir/dbus.log" 2>&1 &
+  pid=$!
+  echo "dbus-daemon $pid" >>"$dir/pids"
+  wait_for "the private dbus-daemon of $host did not start: $(cat "$dir/dbus.log")" 100 \
+    test -S "$dir/dbus/system_bus_socket"
+  in_host "$host" "$dir" firewalld --nofork --nopid --log-target=console \
+    </dev/null >"$dir/log" 2>&1 &
+  pid=$!
+  echo "firewalld $pid" >>"$dir/pids"
+  wait_for "firewalld did not start on $host: $(tail -n 3 "$dir/log")" 600 \
+    in_host "$host" "$dir" firewall-cmd --state
+}
+
+while read -r host kind dir; do mounts "$host" "$kind" "$dir"; done <<<"$NSLAB_MANAGERS"
+pids=()
+hosts=()
+while read -r host kind dir; do
+  start "$host" "$kind" "$dir" &
+  pids+=($!)
+  hosts+=("$host")
+done <<<"$NSLAB_MANAGERS"
+failed=""
+for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=" ${hosts[$i]}"; done
+[ -z "$failed" ] || { echo "nslab: managers: no manager started on$failed" >&2; exit 1; }
