@@ -25,6 +25,7 @@ from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, Targe
 from nslab.host_world import HostWorld
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.lab.checks import DOC4, DOC6
+from nslab.managers import evidence as managed_evidence
 from nslab.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.provision import check_rulesets, provision, select
 from nslab.targets import open_target
@@ -367,6 +368,9 @@ class LabSession:
         except ProbeError as exc:
             self.last_result = exc.result  # type: ignore[assignment]
             raise
+        self.last_ping = replace(
+            self.last_ping, evidence=managed_evidence.credit(self.lab, self.last_ping.evidence)
+        )
         if self.last_ping.lost:
             lost = ports.Outcome("lost")
             note = self.unrouted_rejects(src, ports.Service("icmp", 0, v6), lost, self.last_ping.evidence)
@@ -416,7 +420,11 @@ class LabSession:
         spec = self.target_spec(src, dest, service)
         self.last_connection = None
         self.last_flow = (src, dest)
-        (raw,), evidence = self.prober.probe([spec], self.firewalls)
+        if managed_evidence.traced(self.lab):  # a firewalld host's rules count nothing
+            raw, evidence = managed_evidence.traced_probe(self, spec)
+        else:
+            (raw,), evidence = self.prober.probe([spec], self.firewalls)
+        evidence = managed_evidence.credit(self.lab, evidence)  # "(made by ufw)"
         if raw.get("outcome") is None:
             raise ProbeError(
                 f"{service.words()} probe from {src} to {dest} did not run: {raw.get('error')}, "
