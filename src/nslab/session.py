@@ -43,6 +43,12 @@ NEEDS: dict[str, tuple[list[str], str]] = {
     "IPv6": (["test", "-e", "/proc/sys/net/ipv6/conf/all/forwarding"], "a kernel with IPv6"),
     "nft": (["sh", "-c", "command -v nft"], "apt-get install nftables"),
     "conntrack": (["sh", "-c", "command -v conntrack"], "apt-get install conntrack"),
+    # firewall managers on lab hosts (nslab.managers): a lab naming one skips without it
+    "ufw": (["sh", "-c", "command -v ufw"], "apt-get install ufw"),
+    "firewalld": (
+        ["sh", "-c", "command -v firewalld && command -v firewall-cmd && command -v dbus-daemon"],
+        "apt-get install firewalld",
+    ),
     "bridge netfilter": (
         ["test", "-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"],
         "load it with 'modprobe br_netfilter' on a disposable machine: a host-wide change, see nslab doctor",
@@ -88,6 +94,7 @@ class LabSession:
             needs.append("IPv6")
         if any(r.kind == "nft" for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))):
             needs.append("nft")
+        needs += sorted({h.manager.kind for h in lab.hosts if h.manager is not None})
         for name in needs:
             why = self.lacks(name)
             if why:
