@@ -10,7 +10,7 @@ import pytest
 
 from nslab.errors import LabError
 from nslab.lab import load_lab
-from nslab.provision import lab_env, stage_names
+from nslab.machine.provision import lab_env, stage_names
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "features" / "managers" / "labs" / "managers.toml"

@@ -19,10 +19,10 @@ from support.procs import alive, comm, descendants, wait_gone
 
 from nslab.errors import LabError
 from nslab.lab import load_lab
+from nslab.machine.provision import provision
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
 from nslab.managers.common import command_owner, host_argv, host_dir
-from nslab.provision import provision
-from nslab.targets.local import LocalTarget
-from nslab.world import World
 
 LAB = ROOT / "features" / "managers" / "labs" / "managers.toml"
 needs_managers = pytest.mark.skipif(
@@ -95,9 +95,9 @@ def test_a_killed_run_leaves_no_daemon(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from nslab.lab import load_lab\n"
-        "from nslab.provision import provision\n"
-        "from nslab.targets.local import LocalTarget\n"
-        "from nslab.world import World\n"
+        "from nslab.machine.provision import provision\n"
+        "from nslab.machine.targets.local import LocalTarget\n"
+        "from nslab.machine.world import World\n"
         "w = World.start(LocalTarget())\n"
         f"provision(w, load_lab({str(LAB)!r}))\n"
         "print(w.info.pid, flush=True)\n"

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from nslab.errors import LabError
-from nslab.firewalls import RULESETS
+from nslab.firewall import RULESETS
 from nslab.lab.checks import IPAddress, routable
-from nslab.managers.keys import Manager
+from nslab.lab.managers import Manager
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 RULESET_KINDS = tuple(RULESETS)  # iptables, ip6tables, nft, script
@@ -250,7 +250,7 @@ class Lab:
 
     @property
     def backend_tool(self) -> str:
-        """The firewall tool (nslab.firewalls) the lab's backend is read with."""
+        """The firewall tool (nslab.firewall) the lab's backend is read with."""
         return {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
 
     @property

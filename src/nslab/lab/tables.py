@@ -41,6 +41,7 @@ from nslab.lab.checks import (
     check_uplink_address,
     other_address,
 )
+from nslab.lab.managers import read_manager
 from nslab.lab.model import (
     BACKENDS,
     RULESET_KINDS,
@@ -54,7 +55,6 @@ from nslab.lab.model import (
     RulesetFile,
     Upstream,
 )
-from nslab.managers.keys import read_manager
 
 
 def is_seed_notation(raw: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from nslab.commands import Runner
 from nslab.errors import LabError
 from nslab.lab import Host, Lab
-from nslab.managers.keys import MANAGERS, PACKAGES
+from nslab.lab.managers import MANAGERS, PACKAGES
 
 RUN_DIR = "/run/nslab/managers"  # in a world's own /run: never the machine's files
 

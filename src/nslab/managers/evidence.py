@@ -5,23 +5,17 @@ inet firewalld (made by firewalld)`.
 
 firewalld's rules keep no counters (it writes none, and rewrites its table on every
 reload, so nslab cannot add counting rules of its own that would last), so a scenario's
-probe through a lab with a firewalld host is traced by nftables (nslab.trace, as `nslab
-explore` traces every flow): the kernel names each rule the probe's first packet met.
+probe through a lab with a firewalld host is traced by nftables (nslab.scenario.traced,
+as `nslab explore` traces every flow): the kernel names each rule its first packet met.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
-from nslab import trace
-from nslab.errors import ProbeError
-from nslab.evidence import Decision, Evidence
+from nslab.firewall.evidence import Decision, Evidence
 from nslab.lab import Lab
 from nslab.managers.common import managed
-
-if TYPE_CHECKING:
-    from nslab.session import LabSession
 
 
 def credit(lab: Lab, found: Evidence) -> Evidence:
@@ -45,29 +39,3 @@ def _credited(d: Decision, kinds: dict[str, str]) -> Decision:
 def traced(lab: Lab) -> bool:
     """Whether a probe's evidence comes from the trace: a host whose rules count nothing."""
     return bool(managed(lab, "firewalld"))
-
-
-def traced_probe(session: LabSession, spec: dict[str, Any]) -> tuple[dict[str, Any], Evidence]:
-    """One TCP/UDP probe under nftables' trace, with the rules its first packet met."""
-    w = session.w
-    tracer = trace.Tracer(w, w.spawn, session.firewalls, session.written)
-    tracer.start()
-    try:
-        (raw,), _ = session.prober.probe([spec], ())
-        tracer.checkpoint()
-    finally:
-        tracer.stop()
-    if raw.get("outcome") is None:
-        return raw, Evidence()
-    key = trace.Key(
-        str(spec["proto"]),
-        int(str(raw.get("sport") or 0)),
-        0,
-        str(raw.get("src") or ""),
-        str(spec["dst"]),
-        int(str(spec["port"])),
-    )
-    if not key.sport:
-        raise ProbeError(f"the probe to {spec['dst']} gave no source port, so its trace cannot be found")
-    (found,) = tracer.decisions([key], [str(spec["dst"])])
-    return raw, Evidence(tuple(found))

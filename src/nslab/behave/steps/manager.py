@@ -7,7 +7,7 @@ from __future__ import annotations
 from behave import given, when
 from behave.runner import Context
 
-from nslab.managers.commands import run_on
+from nslab.scenario.host_commands import run_on
 
 
 @given('{name} runs "{command}"')
