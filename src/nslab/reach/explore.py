@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import Decision, deciders
+from nslab.managers.evidence import credit_all
 from nslab.probe import trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.reach.flows import Flow, Place, own_addresses, places
@@ -173,6 +174,10 @@ class Explorer:
             "timeout": wait if timeout is None else min(wait, timeout),
         }
 
+    def _credit(self, found: Sequence[Decision]) -> list[Decision]:
+        """Each decision on a manager's host says which manager made it ("(made by ufw)")."""
+        return credit_all(self.session.lab, list(found))
+
     def _dst(self, flow: Flow) -> str:
         return str(self.where[flow.dst].flow_address(flow))
 
@@ -292,7 +297,9 @@ class Explorer:
             for to, o in zip(tracer.landed, outcomes, strict=True)
         ]
         return [
-            Measured(flow, self._verdict(flow, raw, o, decided_by(found, o in LOST), peer, where, at))
+            Measured(
+                flow, self._verdict(flow, raw, o, decided_by(self._credit(found), o in LOST), peer, where, at)
+            )
             for flow, raw, o, found, (peer, where), at in zip(
                 flows, raws, outcomes, decided, seen, landed, strict=True
             )
@@ -383,7 +390,7 @@ class Explorer:
             # counted alone: the destination's own listener only (where DNAT sent it is not read)
             verdict = Verdict(
                 final.outcome,
-                decided_by(evidence.decisions, lost),
+                decided_by(self._credit(evidence.decisions), lost),
                 None if lost or not seen else seen[0],
                 self._source(flow, raw if raw.get("src") else dict(raw0)),
                 self._dst(flow),
