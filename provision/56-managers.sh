@@ -61,15 +61,14 @@ in_host() {
     env "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/dbus/system_bus_socket" "$@"
 }
 
-# wait_for WHAT TRIES ARGV...: until ARGV succeeds, every 50 ms
+# wait_for TRIES ARGV...: until ARGV succeeds, every 50 ms
 wait_for() {
-  local what=$1 tries=$2 i
-  shift 2
+  local tries=$1 i
+  shift
   for ((i = 0; i < tries; i++)); do
     "$@" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
-  echo "nslab: $what" >&2
   return 1
 }
 
@@ -145,14 +144,34 @@ start() {
     </dev/null >"$dir/dbus.log" 2>&1 &
   pid=$!
   echo "dbus-daemon $pid" >>"$dir/pids"
-  wait_for "the private dbus-daemon of $host did not start: $(cat "$dir/dbus.log")" 100 \
-    test -S "$dir/dbus/system_bus_socket"
+  wait_for 100 test -S "$dir/dbus/system_bus_socket" || {
+    echo "nslab: the private dbus-daemon of $host did not start: $(tail -n 3 "$dir/dbus.log")" >&2
+    return 1
+  }
   in_host "$host" "$dir" firewalld --nofork --nopid --log-target=console \
     </dev/null >"$dir/log" 2>&1 &
   pid=$!
   echo "firewalld $pid" >>"$dir/pids"
-  wait_for "firewalld did not start on $host: $(tail -n 3 "$dir/log")" 600 \
-    in_host "$host" "$dir" firewall-cmd --state
+  # ready when firewall-cmd says so; bounded by time, as each try starts a python (~0.3 s)
+  local state="" deadline=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null; do
+    state=$(in_host "$host" "$dir" firewall-cmd --state 2>&1) && break
+    case $state in *"not running"* | "") ;; *) break ;; esac # "failed": it will not run
+    sleep 0.1
+  done
+  # A configuration firewalld refuses (a zone naming an unknown service ...): it logs an
+  # ERROR, falls back to its stock configuration and runs on. Said here, or every verdict
+  # of the scenario would be the stock zones' and not the lab's.
+  local err
+  err=$(grep -o 'ERROR: .*' "$dir/log" | tail -n 1 || true) # the last: the most precise
+  if [ -n "$err" ]; then
+    echo "nslab: firewalld on $host refused the lab's configuration (${err#ERROR: }); fix the lab's firewalld folder" >&2
+    return 1
+  fi
+  if [ "$state" != running ]; then
+    echo "nslab: firewalld did not start on $host (${state:-no answer}): $(tail -n 3 "$dir/log")" >&2
+    return 1
+  fi
 }
 
 while read -r host kind dir; do mounts "$host" "$kind" "$dir"; done <<<"$NSLAB_MANAGERS"
