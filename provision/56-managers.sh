@@ -30,7 +30,16 @@ defaults() {
     chmod 755 "$etc/before.init" "$etc/after.init"
     cp -r /etc/ufw/applications.d /etc/ufw/sysctl.conf "$etc/" # the package's conffiles
   else
-    cp /etc/firewalld/firewalld.conf /etc/firewalld/lockdown-whitelist.xml "$etc/" # conffiles
+    if [ -r /etc/firewalld/firewalld.conf ]; then
+      cp /etc/firewalld/firewalld.conf /etc/firewalld/lockdown-whitelist.xml "$etc/" # conffiles
+    else
+      # Not root (a user namespace): /etc/firewalld is root's alone (0750). The values
+      # Debian's firewalld.conf (1.3.3) sets, which are firewalld's own fallbacks too; a key
+      # left out is an ERROR of firewalld's ("DefaultZone is not set").
+      printf '%s\n' DefaultZone=public CleanupOnExit=yes CleanupModulesOnExit=no Lockdown=no \
+        IPv6_rpfilter=yes IndividualCalls=no LogDenied=off FirewallBackend=nftables \
+        FlushAllOnReload=yes RFC3964_IPv4=yes >"$etc/firewalld.conf"
+    fi
     mkdir -p "$etc"/{helpers,icmptypes,ipsets,policies,services,zones}
   fi
 }
