@@ -1,0 +1,49 @@
+"""`When HOST runs "..."` (issue 29): any command in that host's namespaces, a manager's
+with its own configuration and bus; a non-zero exit fails the step with the command's
+own words; a manager's command on a host without it names the hosts that run it; another
+manager's module adds variables to a host's commands through a hook (Docker's
+DOCKER_HOST)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import HERE_FEATURES, needs_netns, run_feature
+from test_manager_world import LAB, needs_managers
+
+from nslab.lab import load_lab
+from nslab.managers import common
+from nslab.managers.common import add_env_hook, host_argv
+
+FEATURE = HERE_FEATURES / "manager-runs.feature"
+
+
+@needs_netns
+@needs_managers
+def test_the_runs_step(tmp_path: Path) -> None:
+    r = run_feature(FEATURE, tmp_path, "-D", f"lab={LAB}")
+    out = r.stdout + r.stderr
+    assert "2 scenarios passed, 2 failed, 0 skipped" in out, out[-3000:]
+    assert "`ufw deny from nowhere` on web exited 1:\n" in out and "ERROR: Bad source address" in out
+    assert (
+        "client does not run firewalld, so `firewall-cmd` has nothing to manage there "
+        "(fix: run it on a host that does: gw)"
+    ) in out
+
+
+def test_a_hook_adds_variables_to_a_hosts_commands() -> None:
+    lab = load_lab(LAB)
+    web, client = lab.namespace("web"), lab.namespace("client")
+    before = list(common._ENV_HOOKS)
+    try:
+        add_env_hook(lambda _lab, host: {"DOCKER_HOST": f"unix:///run/nslab/docker/{host.name}.sock"})
+        argv = host_argv(lab, client, ["docker", "ps"])
+        assert argv == [
+            "ip", "netns", "exec", "client",
+            "env", "DOCKER_HOST=unix:///run/nslab/docker/client.sock", "docker", "ps",
+        ]  # fmt: skip
+        assert "DOCKER_HOST=unix:///run/nslab/docker/web.sock" in host_argv(lab, web, ["docker", "ps"])
+        gw = host_argv(lab, lab.namespace("gw"), ["firewall-cmd", "--state"])
+        assert "DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/nslab/managers/gw/dbus/system_bus_socket" in gw
+    finally:
+        common._ENV_HOOKS[:] = before
