@@ -94,6 +94,14 @@ in_host() {
     env "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/dbus/system_bus_socket" "$@"
 }
 
+# exec_in_host HOST DIR ARGV...: the same, in place of the calling (sub)shell
+exec_in_host() {
+  local host=$1 dir=$2
+  shift 2
+  exec nsenter --target "$(<"$dir/holder")" --mount --net -- \
+    env "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/dbus/system_bus_socket" "$@"
+}
+
 # firewalld_state HOST DIR: RUNNING, INIT, FAILED, or nothing while it has no bus name
 firewalld_state() {
   local out
@@ -172,7 +180,9 @@ start() {
     return 0
   fi
   bus_conf "$dir/dbus/system_bus_socket" >"$dir/bus.conf"
-  in_host "$host" "$dir" dbus-daemon "--config-file=$dir/bus.conf" --nofork --nopidfile \
+  # exec'd in the background subshell: $! is then the daemon itself (nsenter and env exec
+  # it), the PID teardown.sh ends; without, it was the subshell's, and the daemon stayed
+  (exec_in_host "$host" "$dir" dbus-daemon "--config-file=$dir/bus.conf" --nofork --nopidfile) \
     </dev/null >"$dir/dbus.log" 2>&1 &
   pid=$!
   echo "dbus-daemon $pid" >>"$dir/pids"
@@ -180,7 +190,7 @@ start() {
     echo "nslab: the private dbus-daemon of $host did not start: $(tail -n 3 "$dir/dbus.log")" >&2
     return 1
   }
-  in_host "$host" "$dir" firewalld --nofork --nopid --log-target=console \
+  (exec_in_host "$host" "$dir" firewalld --nofork --nopid --log-target=console) \
     </dev/null >"$dir/log" 2>&1 &
   pid=$!
   echo "firewalld $pid" >>"$dir/pids"

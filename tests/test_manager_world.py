@@ -19,7 +19,7 @@ from support.procs import alive, comm, descendants, wait_gone
 
 from nslab.errors import LabError
 from nslab.lab import load_lab
-from nslab.machine.provision import provision
+from nslab.machine.provision import provision, teardown
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
 from nslab.managers.common import command_owner, host_argv, host_dir
@@ -128,3 +128,20 @@ def test_a_managers_command_on_a_host_without_it_names_the_hosts_that_run_it() -
     assert "web does not run firewalld" in err.value.problem and (err.value.fix or "").endswith(": gw")
     command_owner(lab, "gw", ["firewall-cmd", "--reload"])  # its own manager: fine
     command_owner(lab, "client", ["ip", "route"])  # any other command: fine
+
+
+@needs_netns
+@needs_managers
+def test_teardown_ends_the_managers_daemons() -> None:
+    """On a real root namespace (`@host`, Vagrant) no PID namespace ends them: teardown.sh
+    does, by the PIDs the managers stage kept. Run here in a world, as its machine."""
+    lab = load_lab(LAB)
+    with World.start(LocalTarget()) as world:
+        provision(world, lab)
+        running = daemons(world)
+        assert len(running) == 2
+        holders = [p for p in descendants(world.info.pid) if comm(p) == "sleep"]
+        assert len(holders) == 2  # web's and gw's mount namespaces
+        teardown(world, lab)
+        assert not wait_gone([*running, *holders]), "teardown left a manager's process"
+        assert not world.run(["test", "-e", host_dir("gw")]).ok
