@@ -6,6 +6,9 @@ DOCKER_HOST)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import HERE_FEATURES, needs_netns, run_feature
@@ -47,3 +50,25 @@ def test_a_hook_adds_variables_to_a_hosts_commands() -> None:
         assert "DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/nslab/managers/gw/dbus/system_bus_socket" in gw
     finally:
         common._ENV_HOOKS[:] = before
+
+
+@needs_netns
+@needs_managers
+def test_nslab_exec_on_a_managers_host_enters_its_own_namespaces(tmp_path: Path) -> None:
+    """`nslab up` then `nslab exec web -- ufw status`: web's ufw (its own /etc/ufw), not the
+    machine's configuration; gw's firewall-cmd reaches gw's firewalld on its bus."""
+    env = {**os.environ, "NSLAB_STATE": str(tmp_path / "lab.json")}
+    nslab = [str(Path(sys.executable).with_name("nslab"))]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*nslab, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    up = run("up", "--lab", str(LAB))
+    try:
+        assert up.returncode == 0, up.stderr
+        status = run("exec", "web", "--", "ufw", "status")
+        assert "Status: active" in status.stdout and "22/tcp" in status.stdout, status.stderr
+        assert run("exec", "gw", "--", "firewall-cmd", "--state").stdout.strip() == "running"
+    finally:
+        down = run("down")
+    assert down.returncode == 0 and "lab removed" in down.stdout
