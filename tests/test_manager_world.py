@@ -90,8 +90,10 @@ def test_managers_run_in_their_hosts_only_and_leave_the_machine_as_it_was() -> N
 
 @needs_netns
 @needs_managers
-def test_a_killed_run_leaves_no_daemon(tmp_path: Path) -> None:
-    """kill -9 of the process that holds the world: its PID namespace ends every daemon."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["KILL", "INT"])
+def test_a_killed_run_leaves_no_daemon(tmp_path: Path, sig: signal.Signals) -> None:
+    """kill -9 (or Ctrl-C) of the process that holds the world: its PID namespace ends
+    every daemon."""
     script = (
         "import sys\n"
         "from nslab.lab import load_lab\n"
@@ -112,7 +114,7 @@ def test_a_killed_run_leaves_no_daemon(tmp_path: Path) -> None:
         running = [p for p in descendants(holder) if comm(p) in ("firewalld", "dbus-daemon")]
         assert len(running) == 2 and all(alive(p) for p in running)
     finally:
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
         proc.wait(30)
     assert not wait_gone([holder, *running]), "the world or a manager's daemon outlived a kill -9"
 
