@@ -64,7 +64,7 @@ for argv in [*commands, ["--force", "enable"]]:
         runpy.run_path("/usr/sbin/ufw", run_name="__main__")
     except SystemExit as exc:
         if exc.code not in (0, None):
-            print("ufw " + " ".join(argv) + " failed", file=sys.stderr)
+            print("nslab-ufw-failed: ufw " + " ".join(argv), file=sys.stderr)
             raise
 '
 
@@ -174,7 +174,10 @@ start() {
   local host=$1 kind=$2 dir=$3 pid
   if [ "$kind" = ufw ]; then
     in_host "$host" "$dir" /usr/bin/python3 -c "$UFW_RUN" "$dir/commands" >"$dir/log" 2>&1 || {
-      echo "nslab: ufw did not start on $host: $(tail -n 2 "$dir/log")" >&2
+      local failed err # one line: the command, and ufw's own words
+      failed=$(grep -m 1 '^nslab-ufw-failed: ' "$dir/log" || true)
+      err=$(grep '^ERROR: ' "$dir/log" | tail -n 1 || true)
+      echo "nslab: $host: \`${failed#nslab-ufw-failed: }\` failed: ${err:-$(tail -n 1 "$dir/log")} (fix: the host's firewall = { ufw = [...] } in the lab file)" >&2
       return 1
     }
     return 0

@@ -82,3 +82,18 @@ def test_a_firewalld_folder_firewalld_refuses_is_one_line_naming_why(tmp_path: P
         "'no-such-service' not among existing services); fix the lab's firewalld folder"
     ) in str(err.value)
     assert took < 30  # firewalld falls back to stock zones and runs on: not waited out
+
+
+@needs_netns
+@needs_managers
+def test_a_ufw_command_ufw_refuses_is_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "lab.toml"
+    text = LAB.format(kind="ufw").replace('{ ufw = "conf" }', '{ ufw = ["allow 22/tcp", "allow 99999/tcp"] }')
+    path.write_text(text)
+    lab = load_lab(path)
+    with World.start(LocalTarget()) as world, pytest.raises(CommandError) as err:
+        provision(world, lab)
+    assert (
+        "nslab: h: `ufw allow 99999/tcp` failed: ERROR: Bad port "
+        "(fix: the host's firewall = { ufw = [...] } in the lab file)"
+    ) in str(err.value)
