@@ -18,3 +18,7 @@ Feature: a host's own commands
 
   Scenario: a manager's command on a host without it
     When client runs "firewall-cmd --reload"
+
+  Scenario: which rule decided a ping through firewalld is not known, and says so
+    When client pings gw
+    Then the verdict was decided by "filter_IN_public"

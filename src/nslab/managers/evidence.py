@@ -39,3 +39,17 @@ def _credited(d: Decision, kinds: dict[str, str]) -> Decision:
 def traced(lab: Lab) -> bool:
     """Whether a probe's evidence comes from the trace: a host whose rules count nothing."""
     return bool(managed(lab, "firewalld"))
+
+
+def untraced_ping(lab: Lab, is_ping: bool) -> tuple[str, str] | None:
+    """Where nslab cannot know which rule decided a ping: a lab with a firewalld host
+    (its rules count nothing, and a ping is not traced); the problem and the fix."""
+    hosts = [h.name for h in managed(lab, "firewalld")]
+    if not is_ping or not hosts:
+        return None
+    return (
+        f"which rule decided a ping is not known in lab '{lab.name}': firewalld's rules on "
+        f"{', '.join(hosts)} keep no counters, and a ping is not traced",
+        "probe a TCP or UDP port instead (traced: 'When client connects to gw on tcp port 22'), "
+        "or run nslab explore, which traces every flow",
+    )
