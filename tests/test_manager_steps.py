@@ -77,3 +77,13 @@ def test_nslab_exec_on_a_managers_host_enters_its_own_namespaces(tmp_path: Path)
     finally:
         down = run("down")
     assert down.returncode == 0 and "lab removed" in down.stdout
+
+
+@needs_netns
+@needs_managers
+def test_ufw_rules_are_named_by_their_counters(tmp_path: Path) -> None:
+    """Without a firewalld host nothing is traced: a connection's and a ping's deciding
+    rules come from ufw's rules' own counters, each credited to ufw."""
+    r = run_feature(HERE_FEATURES / "manager-ufw-counters.feature", tmp_path)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert "1 scenario passed, 0 failed, 0 skipped" in r.stdout
