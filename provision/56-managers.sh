@@ -132,10 +132,16 @@ wait_for() {
 # (of its network namespace), its /etc copy and its /run parts
 mounts() {
   local host=$1 kind=$2 dir=$3
+  # nslab puts the lab's folder and commands there first (nslab.managers.common); run
+  # without it (the stages alone), the host would silently run the package's defaults
+  if [ ! -e "$dir/commands" ]; then
+    echo "nslab: $host's $kind inputs are not in $dir: run the stages through nslab (see provision/README.md)" >&2
+    return 64
+  fi
   mkdir -p "$dir/etc" "$dir/run" "$dir/dbus" "/run/$kind" /run/dbus
   defaults "$kind" "$dir/etc"
-  [ ! -d "$dir/user" ] || cp -r "$dir/user/." "$dir/etc/"
-    : >"$dir/pids"
+  cp -r "$dir/user/." "$dir/etc/"
+  : >"$dir/pids"
   if [ "$kind" = ufw ]; then
     # /etc/default/ufw, but no kernel module loaded (IPT_MODULES: a machine-wide change)
     sed 's/^IPT_MODULES=.*/IPT_MODULES=""/' /etc/default/ufw >"$dir/default-ufw"
@@ -221,7 +227,7 @@ start() {
   fi
 }
 
-while read -r host kind dir; do mounts "$host" "$kind" "$dir"; done <<<"$NSLAB_MANAGERS"
+while read -r host kind dir; do mounts "$host" "$kind" "$dir" || exit; done <<<"$NSLAB_MANAGERS"
 pids=()
 hosts=()
 while read -r host kind dir; do

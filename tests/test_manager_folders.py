@@ -13,7 +13,7 @@ from test_manager_world import needs_managers
 
 from nslab.commands import CommandError
 from nslab.lab import load_lab
-from nslab.machine.provision import provision
+from nslab.machine.provision import lab_env, provision
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
 from nslab.managers.common import host_argv
@@ -97,3 +97,18 @@ def test_a_ufw_command_ufw_refuses_is_one_line_naming_it(tmp_path: Path) -> None
         "nslab: h: `ufw allow 99999/tcp` failed: ERROR: Bad port "
         "(fix: the host's firewall = { ufw = [...] } in the lab file)"
     ) in str(err.value)
+
+
+@needs_netns
+@needs_managers
+def test_the_stage_alone_refuses_to_run_a_manager_on_package_defaults(tmp_path: Path) -> None:
+    """The stages run without nslab (Vagrant's way) have no lab folder or commands in the
+    world: the managers stage says so, rather than run the package's defaults silently."""
+    path = _lab(tmp_path, "ufw")
+    lab = load_lab(path)
+    with World.start(LocalTarget()) as world:
+        r = world.run(
+            ["bash", f"{world.provision_dir}/run.sh", "20-networks.sh", "56-managers.sh"], env=lab_env(lab)
+        )
+    assert r.rc != 0
+    assert "nslab: h's ufw inputs are not in /run/nslab/managers/h: run the stages through nslab" in r.stderr
