@@ -23,7 +23,6 @@ from nslab.errors import LabError
 MANAGERS = ("ufw", "firewalld")  # the kinds this module reads (Docker's key is its own)
 # what each one configures, for the folder form and the messages
 ETC = {"ufw": "/etc/ufw", "firewalld": "/etc/firewalld"}
-PACKAGES = {"ufw": "ufw", "firewalld": "firewalld"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,8 @@ class Manager:
     @property
     def tool(self) -> str:
         """The firewall tool (nslab.firewall) its rules are read with: ufw writes through
-        iptables (iptables-nft on Debian 12), firewalld through libnftables."""
+        iptables (iptables-nft on Debian 12), firewalld through libnftables (as each kind's
+        module in nslab.managers says: the lab layer imports none of them)."""
         return "nft" if self.kind == "firewalld" else "iptables"
 
 

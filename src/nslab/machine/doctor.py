@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from nslab.errors import NslabError
 from nslab.machine.targets.base import Target
 from nslab.machine.world import World
+from nslab.managers.common import KINDS
 from nslab.tools import TOOLS
 
 
@@ -36,24 +37,20 @@ def check_tools(target: Target) -> list[Check]:
     return checks
 
 
-# firewall managers a lab host may run (nslab.managers): the programs each needs
-MANAGER_TOOLS = {"ufw": ("ufw",), "firewalld": ("firewalld", "firewall-cmd", "dbus-daemon")}
-
-
 def check_managers(target: Target) -> list[Check]:
     """Optional: a lab naming a manager the target lacks skips its scenarios, saying which
     package to install; listed here so nobody learns it from a skip."""
     script = 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done'
-    every = [t for tools in MANAGER_TOOLS.values() for t in tools]
+    every = [t for kind in KINDS.values() for t in kind.programs]
     missing = set(target.run(["sh", "-c", script, "doctor", *every]).stdout.split())
     checks = []
-    for kind, tools in MANAGER_TOOLS.items():
-        lacks = [t for t in tools if t in missing]
+    for kind, manager in KINDS.items():
+        lacks = [t for t in manager.programs if t in missing]
         detail = (
             f"labs with firewall = {{ {kind} = ... }} run it in their hosts' namespaces"
             if not lacks
             else f"not installed ({', '.join(lacks)} missing): labs naming {kind} skip; "
-            f"to run them: apt-get install {kind}"
+            f"to run them: apt-get install {manager.package}"
         )
         checks.append(Check(f"manager {kind}", True, detail))
     return checks

@@ -18,9 +18,11 @@ from pathlib import Path
 from nslab.commands import Runner
 from nslab.errors import LabError
 from nslab.lab import Host, Lab
-from nslab.lab.managers import MANAGERS, PACKAGES
+from nslab.managers import firewalld, ufw
+from nslab.managers.kind import ManagerKind
 
 RUN_DIR = "/run/nslab/managers"  # in a world's own /run: never the machine's files
+KINDS: dict[str, ManagerKind] = {k.name: k for k in (ufw.KIND, firewalld.KIND)}
 
 # Hooks that add environment variables to a host's commands: (lab, host) -> {NAME: VALUE}
 EnvHook = Callable[[Lab, Host], dict[str, str]]
@@ -75,7 +77,7 @@ def command_owner(lab: Lab, host_name: str, argv: list[str]) -> None:
     """A manager's command given to a host that does not run that manager: one line naming
     the hosts that do (or that none does)."""
     tool = Path(argv[0]).name if argv else ""
-    kind = {"ufw": "ufw", "firewall-cmd": "firewalld", "firewall-offline-cmd": "firewalld"}.get(tool)
+    kind = next((k.name for k in KINDS.values() if tool in k.commands), None)
     if kind is None:
         return
     host = lab.namespace(host_name)
@@ -114,10 +116,3 @@ def put_manager_files(runner: Runner, lab: Lab) -> None:
                     runner.put(f"{where}/user/{rel}", path.read_bytes(), path.stat().st_mode & 0o777)
         words = "".join("".join(f"{w}\n" for w in argv) + "\n" for argv in h.manager.commands)
         runner.put(f"{where}/commands", words.encode())
-
-
-def packages(lab: Lab) -> list[str]:
-    """The Debian packages the lab's managers come from."""
-    return sorted(
-        {PACKAGES[h.manager.kind] for h in managed(lab) if h.manager and h.manager.kind in MANAGERS}
-    )

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from nslab.firewall.evidence import Decision, Evidence
 from nslab.lab import Lab
-from nslab.managers.common import managed
+from nslab.managers.common import KINDS, managed
 
 
 def credit(lab: Lab, found: Evidence) -> Evidence:
@@ -38,13 +38,13 @@ def _credited(d: Decision, kinds: dict[str, str]) -> Decision:
 
 def traced(lab: Lab) -> bool:
     """Whether a probe's evidence comes from the trace: a host whose rules count nothing."""
-    return bool(managed(lab, "firewalld"))
+    return any(h.manager is not None and not KINDS[h.manager.kind].counts for h in managed(lab))
 
 
 def untraced_ping(lab: Lab, is_ping: bool) -> tuple[str, str] | None:
     """Where nslab cannot know which rule decided a ping: a lab with a firewalld host
     (its rules count nothing, and a ping is not traced); the problem and the fix."""
-    hosts = [h.name for h in managed(lab, "firewalld")]
+    hosts = [h.name for h in managed(lab) if h.manager is not None and not KINDS[h.manager.kind].counts]
     if not is_ping or not hosts:
         return None
     return (

@@ -17,18 +17,13 @@ from collections.abc import Iterable
 
 from nslab.commands import Runner
 from nslab.lab import Lab
-from nslab.managers.common import managed
+from nslab.managers.common import KINDS, managed
 from nslab.reach.flows import ports_in_text
-
-# how each manager's rules are listed in its host, and in which syntax they are read
-LISTINGS = {
-    "ufw": ((("iptables-save",), ("ip6tables-save",)), "iptables"),
-    "firewalld": ((("nft", "list", "ruleset"),), "nft"),
-}
 
 
 def ports_of(text: str, kind: str) -> list[tuple[str, int]]:
-    return ports_in_text(text, LISTINGS[kind][1])
+    """The ports a listing of `kind`'s rules matches on, read in its syntax."""
+    return ports_in_text(text, KINDS[kind].syntax)
 
 
 def live_ports(runner: Runner, lab: Lab) -> list[tuple[str, int]]:
@@ -36,8 +31,7 @@ def live_ports(runner: Runner, lab: Lab) -> list[tuple[str, int]]:
     found: set[tuple[str, int]] = set()
     for host in managed(lab):
         assert host.manager is not None
-        listings, _ = LISTINGS[host.manager.kind]
-        for argv in listings:
+        for argv in KINDS[host.manager.kind].listings:
             text = runner.run(list(argv), ns=host.name, check=True).stdout
             found.update(ports_of(text, host.manager.kind))
     return sorted(found)

@@ -31,6 +31,7 @@ from nslab.machine.targets import open_target
 from nslab.machine.targets.base import Target
 from nslab.machine.world import PendingWorld, World
 from nslab.managers import evidence as managed_evidence
+from nslab.managers.common import KINDS
 from nslab.probe import checks as probe
 from nslab.probe import ports
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
@@ -49,16 +50,16 @@ NEEDS: dict[str, tuple[list[str], str]] = {
     "IPv6": (["test", "-e", "/proc/sys/net/ipv6/conf/all/forwarding"], "a kernel with IPv6"),
     "nft": (["sh", "-c", "command -v nft"], "apt-get install nftables"),
     "conntrack": (["sh", "-c", "command -v conntrack"], "apt-get install conntrack"),
-    # firewall managers on lab hosts (nslab.managers): a lab naming one skips without it
-    "ufw": (["sh", "-c", "command -v ufw"], "apt-get install ufw"),
-    "firewalld": (
-        ["sh", "-c", "command -v firewalld && command -v firewall-cmd && command -v dbus-daemon"],
-        "apt-get install firewalld",
-    ),
     "bridge netfilter": (
         ["test", "-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"],
         "load it with 'modprobe br_netfilter' on a disposable machine: a host-wide change, see nslab doctor",
     ),
+} | {  # firewall managers on lab hosts (nslab.managers): a lab naming one skips without it
+    k.name: (
+        ["sh", "-c", 'for p in "$@"; do command -v "$p" || exit; done', "needs", *k.programs],
+        f"apt-get install {k.package}",
+    )
+    for k in KINDS.values()
 }
 
 
