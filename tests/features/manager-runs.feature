@@ -19,6 +19,7 @@ Feature: a host's own commands
   Scenario: a manager's command on a host without it
     When client runs "firewall-cmd --reload"
 
-  Scenario: which rule decided a ping through firewalld is not known, and says so
+  Scenario: a ping through firewalld is traced: the rule its echo requests met
     When client pings gw
-    Then the verdict was decided by "filter_IN_public"
+    Then 3 packets are transmitted and 3 received
+    And the verdict was decided by "gw: accepted by filter_IN_public rule 8 (meta l4proto { icmp, ipv6-icmp } accept) in table inet firewalld (made by firewalld)"

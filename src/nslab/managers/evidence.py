@@ -40,16 +40,3 @@ def traced(lab: Lab) -> bool:
     """Whether a probe's evidence comes from the trace: a host whose rules count nothing."""
     return any(h.manager is not None and not KINDS[h.manager.kind].counts for h in managed(lab))
 
-
-def untraced_ping(lab: Lab, is_ping: bool) -> tuple[str, str] | None:
-    """Where nslab cannot know which rule decided a ping: a lab with a firewalld host
-    (its rules count nothing, and a ping is not traced); the problem and the fix."""
-    hosts = [h.name for h in managed(lab) if h.manager is not None and not KINDS[h.manager.kind].counts]
-    if not is_ping or not hosts:
-        return None
-    return (
-        f"which rule decided a ping is not known in lab '{lab.name}': firewalld's rules on "
-        f"{', '.join(hosts)} keep no counters, and a ping is not traced",
-        "probe a TCP or UDP port instead (traced: 'When client connects to gw on tcp port 22'), "
-        "or run nslab explore, which traces every flow",
-    )

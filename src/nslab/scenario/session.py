@@ -37,7 +37,7 @@ from nslab.probe import ports
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.reach import landing
 from nslab.report import diagnostics
-from nslab.scenario.traced import traced_probe
+from nslab.scenario.traced import traced_ping, traced_probe
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
@@ -365,20 +365,28 @@ class LabSession:
             raise LabError(f"{size} bytes of data is out of range", "ping 0 to 65507 bytes of data")
         self.last_ping = None
         self.record_pings()
-        try:
-            self.last_ping = probe.ping(
+        traced = managed_evidence.traced(self.lab)  # a firewalld host's rules count nothing
+
+        def run() -> probe.Ping:
+            return probe.ping(
                 self.w,
                 ns,
                 addr,
                 count=count,
                 interval=self.settings.ping_interval,
                 wait=self.settings.ping_wait,
-                firewalls=self.firewalls,
+                firewalls=() if traced else self.firewalls,
                 written=self.written,
                 size=size,
                 df=df,
                 broadcast=broadcast,
             )
+
+        try:
+            if traced:
+                self.last_ping = traced_ping(self.w, self.firewalls, self.written, str(addr), run)
+            else:
+                self.last_ping = run()
         except ProbeError as exc:
             self.last_result = exc.result  # type: ignore[assignment]
             raise
