@@ -34,6 +34,12 @@ def test_the_runs_step(tmp_path: Path) -> None:
     ) in out
     # a ping through firewalld is traced (its rules count nothing): the passing scenario
     assert "a ping through firewalld is traced" in out
+    # a failure's diagnostics bundle shows each manager as its admin reads it, and its log
+    (bundle,) = (tmp_path / "diagnostics").glob("*a-failing-command*.txt")
+    text = bundle.read_text()
+    assert "===== [web] ufw  ($ ufw status verbose) =====\nStatus: active" in text
+    assert "===== [gw] firewalld  ($ firewall-cmd --list-all) =====\npublic" in text
+    assert "===== [gw] firewalld's log =====" in text
 
 
 def test_a_hook_adds_variables_to_a_hosts_commands() -> None:

@@ -15,4 +15,5 @@ KIND = ManagerKind(
     listings=(("nft", "list", "ruleset"),),
     syntax="nft",
     counts=False,
+    status=("firewall-cmd", "--list-all"),
 )

@@ -20,3 +20,4 @@ class ManagerKind:
     listings: tuple[tuple[str, ...], ...]  # its rules as text, for the ports they match on
     syntax: str  # how that text is read for ports: iptables or nft (nslab.reach.flows)
     counts: bool  # its rules count packets (ufw: iptables rules do; firewalld writes none)
+    status: tuple[str, ...] = ()  # what its admin reads of it (the diagnostics bundle)

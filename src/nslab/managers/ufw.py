@@ -15,4 +15,5 @@ KIND = ManagerKind(
     listings=(("iptables-save",), ("ip6tables-save",)),
     syntax="iptables",
     counts=True,
+    status=("ufw", "status", "verbose"),
 )
