@@ -39,4 +39,3 @@ def _credited(d: Decision, kinds: dict[str, str]) -> Decision:
 def traced(lab: Lab) -> bool:
     """Whether a probe's evidence comes from the trace: a host whose rules count nothing."""
     return any(h.manager is not None and not KINDS[h.manager.kind].counts for h in managed(lab))
-
