@@ -5,7 +5,7 @@ inet firewalld (made by firewalld)`.
 
 firewalld's rules keep no counters (it writes none, and rewrites its table on every
 reload, so nslab cannot add counting rules of its own that would last), so a scenario's
-probe through a lab with a firewalld host is traced by nftables (nslab.scenario.traced,
+probe through a lab with a firewalld host is traced by nftables (nslab.probe.traced,
 as `nslab explore` traces every flow): the kernel names each rule its first packet met.
 """
 

@@ -35,9 +35,9 @@ from nslab.managers.common import KINDS
 from nslab.probe import checks as probe
 from nslab.probe import ports
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
+from nslab.probe.traced import traced_ping, traced_probe
 from nslab.reach import landing
 from nslab.report import diagnostics
-from nslab.scenario.traced import traced_ping, traced_probe
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
