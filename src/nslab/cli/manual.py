@@ -23,6 +23,7 @@ from nslab.machine.provision import provision, select
 from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
+from nslab.managers.common import host_argv
 
 
 @main.command()
@@ -108,9 +109,13 @@ def status() -> None:
 def _enter(ns: str, argv: list[str]) -> None:
     _, world, lab = current()
     where = None if ns == "host" else ns
+    host = None
     if where is not None and where != lab.upstream.namespace:
-        lab.namespace(where)  # unknown names fail listing the valid ones
-    full = world.enter(argv, where)
+        host = lab.namespace(where)  # unknown names fail listing the valid ones
+    if host is not None and host.manager is not None:  # its own /etc/ufw or firewalld's bus
+        full = world.enter(host_argv(lab, host, argv))
+    else:
+        full = world.enter(argv, where)
     os.execvp(full[0], full)
 
 

@@ -55,6 +55,7 @@ class Decision:
     source: str = ""  # where the user's file writes it: "router.nft:36"
     nd: bool = False  # it dropped the neighbour discovery the probe needed, not the probe
     handle: int | None = None  # an nft rule's handle: its text is looked up by it (nslab.firewall.sources)
+    made_by: str = ""  # the firewall manager that wrote the rule (ufw, firewalld: nslab.managers)
 
     @property
     def drops(self) -> bool:
@@ -78,7 +79,10 @@ class Decision:
         table = "" if self.table in ("filter", "ip filter") else f" in table {self.table}"
         at = f" at {self.source}" if self.source and not as_parsed else ""
         nd = "neighbour discovery failed: " if self.nd else ""
-        return f"{nd}{where}{verb} by {what}{table}{at}" + (f" (+{self.packets} packets)" if counted else "")
+        made = f" (made by {self.made_by})" if self.made_by else ""
+        return f"{nd}{where}{verb} by {what}{table}{at}{made}" + (
+            f" (+{self.packets} packets)" if counted else ""
+        )
 
     def names(self) -> list[str]:
         """Every way a step may name it: as described, and as parsed (see describe)."""

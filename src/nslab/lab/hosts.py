@@ -22,6 +22,7 @@ from nslab.lab.checks import (
     check_unique,
     check_unreserved,
 )
+from nslab.lab.managers import read_manager
 from nslab.lab.model import RULESET_KINDS, Host, Interface, Network, Route, RulesetFile
 
 
@@ -251,8 +252,10 @@ def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[
         if not isinstance(router, bool):
             raise LabError(f"{where}.router: expected true or false, got {router!r}")
         routes = _routes(where, entry.get("routes", []), name, interfaces)
-        rulesets = ruleset_files(f"{where}.firewall", entry["firewall"], base) if "firewall" in entry else ()
+        fw = entry.get("firewall", {})
+        manager = read_manager(f"{where}.firewall", fw, base) if isinstance(fw, dict) else None
+        rulesets = ruleset_files(f"{where}.firewall", fw, base) if "firewall" in entry and not manager else ()
         sysctls = sysctl_table(f"{where}.sysctls", entry.get("sysctls", {}), [i.name for i in interfaces])
-        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls))
+        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls, manager))
     check_unique("name", [(f"{at('host', i)}.name", h.name) for i, h in enumerate(out)])
     return out

@@ -75,6 +75,7 @@ class LabSession:
             wanted.append("IPv6")
         if any(r.kind == "nft" for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))):
             wanted.append("nft")
+        wanted += sorted({h.manager.kind for h in lab.hosts if h.manager is not None})
         for name in wanted:
             why = self.lacks(name)
             if why:
