@@ -49,8 +49,6 @@ LAYERS = [
 # (importer, imported): upward imports still to be removed (issue: firewall kinds as
 # plugins; a session that holds a session; no side channels).
 KNOWN_UPWARD: set[tuple[str, str]] = {
-    ("nslab.lab.model", "nslab.firewall"),  # the model knows the kinds' names
-    ("nslab.machine.provision", "nslab.reach.flows"),  # DNAT addresses read from ruleset files
     ("nslab.scenario.session", "nslab.coverage.counts"),
     ("nslab.scenario.session", "nslab.reach.landing"),
     ("nslab.scenario.session", "nslab.report.diagnostics"),

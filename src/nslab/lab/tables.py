@@ -43,6 +43,7 @@ from nslab.lab.checks import (
 )
 from nslab.lab.model import (
     BACKENDS,
+    RULESET_FRONTS,
     RULESET_KINDS,
     UPSTREAM6,
     Host,
@@ -338,7 +339,7 @@ def _rulesets(where: str, table: Any, base: Path) -> tuple[RulesetFile, ...]:
                     "put the file next to the lab file, or fix the path",
                 )
             out.append(RulesetFile(kind, path))
-    if any(r.kind == "nft" for r in out) and any(r.kind in ("iptables", "ip6tables") for r in out):
+    if len({RULESET_FRONTS[r.kind] for r in out} - {""}) > 1:  # an nft file and iptables files
         raise LabError(
             f"{where}: both an nft file and iptables files: rules in two backends in one namespace "
             "silently do nothing for each other",

@@ -22,6 +22,7 @@ from nslab.commands import Result
 from nslab.config import Settings
 from nslab.coverage.counts import Coverage
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
+from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.lab.checks import DOC4, DOC6
@@ -90,8 +91,8 @@ class LabSession:
         needs = []
         if lab.v6:
             needs.append("IPv6")
-        if any(r.kind == "nft" for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))):
-            needs.append("nft")
+        kinds = {r.kind for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))}
+        needs += dict.fromkeys(n for k in sorted(kinds) for n in firewalls_registry.get_kind(k).needs)
         for name in needs:
             why = self.lacks(name)
             if why:
@@ -309,7 +310,7 @@ class LabSession:
         where = "host" if name == "the host" else self.namespace(name)
         tool = next((s.partition(":")[2] for s in self.firewalls if s.partition(":")[0] == where), None)
         if tool is None:  # a host with neither rules nor routing: the lab's backend
-            tool = self.lab.backend_tool
+            tool = firewall_places.backend_tool(self.lab)
         ns = None if where == "host" else where
         listing = firewalls_registry.get(tool).listing
         text = "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)
@@ -325,16 +326,10 @@ class LabSession:
     def firewalls(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL); the lab's host
         read with nft too where it holds native nft tables (a step's `nft add table ...`)."""
-        places = self.lab.firewall_places
+        places = firewall_places.firewall_places(self.lab)
         if self._host_nft is None:
-            listed = self.w.run(["nft", "list", "tables"]).stdout if self.world is not None else ""
-            tables = {
-                " ".join(line.split()[1:3]) for line in listed.splitlines() if line.startswith("table ")
-            }
-            self._host_nft = bool(tables - firewalls_registry.IPTABLES_TABLES)
-        if not self._host_nft:
-            return places
-        return tuple("host:iptables+nft" if p.startswith("host:") else p for p in places)
+            self._host_nft = self.world is not None and firewall_places.host_has_native_nft(self.w)
+        return firewall_places.read_host_with_nft(places) if self._host_nft else places
 
     def ping(
         self,
