@@ -86,7 +86,14 @@ def test_a_kind_that_knows_little_says_what_it_cannot_know(registered: None, tmp
     (cov,) = [p.cov for p in Coverage()._places(lab, DMZ)]
     assert not cov.measured
     assert cov.as_json()["measured"] is False
-    assert cov.note.startswith("not measured: nslab does not know which line of a opaque file")
+    assert cov.note == "not measured: nslab does not know which line of this opaque file made which rule"
+    # the kinds that do know count: no note, measured
+    assert [firewall.get_kind(n).not_counted() for n in RULESET_KINDS] == ["", "", "", ""]
+    assert (
+        firewall.get_kind("nobody-wrote-it")
+        .not_counted()
+        .endswith("of this nobody-wrote-it file made which rule")
+    )
     assert not FileCoverage.from_json(cov.as_json()).measured  # summed runs keep it so
 
 

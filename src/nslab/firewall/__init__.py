@@ -36,9 +36,10 @@ REGISTRY: dict[str, Firewall] = {f.tool: f for f in (*nft.READERS, *iptables.REA
 
 
 def get_kind(name: str) -> Kind:
-    """The registry's kind of that name; the default Kind (which knows nothing of its
-    rules, and says so) for a name no module gives."""
-    return KINDS.get(name) or Kind()
+    """The registry's kind of that name; for a name no module gives, the default Kind of
+    that name (which knows nothing of its rules, and says so)."""
+    found = KINDS.get(name)
+    return found if found is not None else type("Unknown", (Kind,), {"name": name})()
 
 
 def get(tool: str) -> Firewall:

@@ -109,9 +109,9 @@ class Kind:
 
     def not_counted(self) -> str:
         """Why rule coverage has no hits for a file of this kind ("" where it counts them)."""
-        if self.from_world:
+        if self.from_world or self.rules("") is not None:
             return ""
-        return f"not measured: nslab does not know which line of a {self.name} file made which rule"
+        return f"not measured: nslab does not know which line of this {self.name} file made which rule"
 
     def problem(
         self,
