@@ -37,6 +37,7 @@ from nslab import firewall as firewalls
 from nslab import parse
 from nslab.firewall import instrument as instrument_
 from nslab.firewall import iptables, rulemap
+from nslab.firewall import nft as nft_kind
 from nslab.firewall import places as firewall_places
 from nslab.firewall.rulesets import with_included
 
@@ -256,7 +257,7 @@ class Coverage:
         rule nft will not take a counting rule for is named, and not counted; the next
         worlds skip it without asking nft again). The place's listing where nothing was
         added (its snapshot as it stands)."""
-        listed = world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout
+        listed = nft_kind.listing(world, place.host)
         groups = instrument_.plan(json.loads(listed or "{}"), {r.table for r in place.rules})
         index = self._index(place)
         refused = self._refused.setdefault(place.cov.path, set())
@@ -285,8 +286,7 @@ class Coverage:
 
     @staticmethod
     def _nft(world: World, place: _Place, commands: list[dict[str, Any]]) -> bool:
-        done = world.run(["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands}))
-        return done.rc == 0
+        return nft_kind.add(world, place.host, commands)
 
     @staticmethod
     def _index(place: _Place) -> dict[tuple[str, str, int], int]:

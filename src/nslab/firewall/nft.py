@@ -12,11 +12,13 @@ nearly spells is named), placed with the files it includes, read back with
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from nslab.commands import Runner
 from nslab.errors import LabError
 from nslab.firewall import rulemap
 from nslab.firewall.kind import (
@@ -257,3 +259,16 @@ def placements(path: Path, where: str) -> list[Placed]:
 
     place(path, where, 0)
     return [out[-1], *out[:-1]]  # the file itself first
+
+
+# --- rule coverage's counting rules in a world's copy (nslab.firewall.instrument) ------------
+
+
+def listing(runner: Runner, ns: str | None) -> str:
+    """A place's ruleset as `nft -j list ruleset` prints it (what instrument.plan reads)."""
+    return runner.run(["nft", "-j", "list", "ruleset"], ns=ns).stdout
+
+
+def add(runner: Runner, ns: str | None, commands: list[dict[str, Any]]) -> bool:
+    """nslab's counting rules into a place's copy, as one `nft -j -f` batch: whether nft took it."""
+    return runner.run(["nft", "-j", "-f", "-"], ns=ns, stdin=json.dumps({"nftables": commands})).rc == 0

@@ -134,8 +134,9 @@ def _snapshot_arms() -> str:
         body = "; printf '@@nslab-v6\\n'; ".join('"${pre[@]}" ' + shlex.join(a) for a in argvs)
         return f"      {pattern}) {body} ;;"
 
-    arms = [arm(tool, fw.snapshot) for tool, fw in firewalls.REGISTRY.items() if tool != "iptables"]
-    return "\n".join([*arms, arm("*", firewalls.get("iptables").snapshot)])
+    default = firewalls.get("")  # the reader of a tool the registry does not know
+    arms = [arm(tool, fw.snapshot) for tool, fw in firewalls.REGISTRY.items() if fw is not default]
+    return "\n".join([*arms, arm("*", default.snapshot)])
 
 
 OBSERVE = r"""
