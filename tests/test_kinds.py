@@ -14,6 +14,7 @@ from conftest import ROOT
 
 from nslab import firewall
 from nslab.coverage.counts import Coverage, FileCoverage
+from nslab.coverage.report import summary
 from nslab.firewall import mutants, sources
 from nslab.firewall.evidence import Decision
 from nslab.firewall.iptables import Iptables
@@ -83,10 +84,15 @@ def test_a_kind_that_knows_little_says_what_it_cannot_know(registered: None, tmp
     edge = next(h for h in lab.hosts if h.name == "edge")
     assert file_tool(lab, edge, "opaque") == "nft"
     assert "edge:nft" in firewall_places(lab)
-    (cov,) = [p.cov for p in Coverage()._places(lab, DMZ)]
+    (cov,) = [p.cov for p in Coverage()._places(lab, tmp_path / "lab.toml")]  # files named from its folder
     assert not cov.measured
     assert cov.as_json()["measured"] is False
-    assert cov.note == "not measured: nslab does not know which line of this opaque file made which rule"
+    coverage = Coverage()
+    coverage.files[cov.key] = cov
+    assert summary(coverage) == [
+        "rule coverage: edge.opaque (edge) not measured: "
+        "nslab does not know which line of this opaque file made which rule"
+    ]
     # the kinds that do know count: no note, measured
     assert [firewall.get_kind(n).not_counted() for n in RULESET_KINDS] == ["", "", "", ""]
     assert (

@@ -108,10 +108,11 @@ class Kind:
         return None
 
     def not_counted(self) -> str:
-        """Why rule coverage has no hits for a file of this kind ("" where it counts them)."""
+        """Why rule coverage has no hits for a file of this kind ("" where it counts them):
+        the file is then "not measured", with this reason (nslab.coverage.report)."""
         if self.from_world or self.rules("") is not None:
             return ""
-        return f"not measured: nslab does not know which line of this {self.name} file made which rule"
+        return f"nslab does not know which line of this {self.name} file made which rule"
 
     def problem(
         self,
