@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT
 
 from nslab import firewall
+from nslab.commands import Result
 from nslab.coverage.counts import Coverage, FileCoverage
 from nslab.coverage.report import summary
 from nslab.firewall import mutants, sources
@@ -20,6 +21,7 @@ from nslab.firewall.evidence import Decision
 from nslab.firewall.iptables import Iptables
 from nslab.firewall.kind import Kind
 from nslab.firewall.places import dnat_addresses, file_tool, firewall_places
+from nslab.firewall.rulesets import check_file
 from nslab.lab import RulesetFile, load_lab
 from nslab.lab.model import RULESET_FRONTS, RULESET_KINDS
 from nslab.reach import flows
@@ -34,7 +36,6 @@ class Opaque(Kind):
 
     name: ClassVar[str] = "opaque"
     load: ClassVar[tuple[str, ...]] = ("opaque-load",)
-    check: ClassVar[tuple[str | None, ...]] = ("opaque-check",)
 
 
 class Ufwish(Iptables):
@@ -42,6 +43,15 @@ class Ufwish(Iptables):
 
     name: ClassVar[str] = "ufwish"
     made_by: ClassVar[str] = "ufw"
+
+
+class Refuses:
+    """A runner for a check that must run nothing (pure logic: no command is wanted)."""
+
+    provision_dir = ""
+
+    def run(self, *args: object, **kwargs: object) -> Result:
+        raise AssertionError(f"ran {args}")
 
 
 @pytest.fixture
@@ -73,6 +83,8 @@ def test_a_kind_that_knows_little_says_what_it_cannot_know(registered: None, tmp
         [],
         None,
     )
+    # no check given: nothing is run before the rulesets stage loads it
+    assert check_file(Refuses(), "opaque", rules, "/run/nslab/rulesets/edge-opaque") is None
     said = kind.problem("opaque-check: line 1: unknown word allow", rules.read_text(), rules, None)
     assert (said.line, said.what) == (1, "unknown word allow")
     # explore probes no port of it, DNATs none of its addresses, nslab mutate makes no mutant

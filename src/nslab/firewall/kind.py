@@ -79,7 +79,9 @@ def shown(path: Path) -> str:
 
 
 class Kind:
-    """One kind of ruleset file. Class attributes are the data; methods the knowledge."""
+    """One kind of ruleset file. Class attributes are the data; methods the knowledge. A
+    kind gives at least `name` and `load`; without `check` its file is first checked when
+    the rulesets stage loads it."""
 
     name: ClassVar[str] = ""
     package: ClassVar[str] = ""  # the Debian package whose tools load and read it

@@ -73,6 +73,8 @@ def check_file(
     `interfaces`: the host's (made in the runner, see host_interfaces); `included`: the
     files it includes as they were placed (an error in one is named by the user's file)."""
     check = get_kind(kind).check
+    if not check:  # the kind gives no check: loading it (the rulesets stage) is the only one
+        return None
     content = path.read_text()
     if check[-1] is None:
         tool = [str(a) for a in check[:-1]]
