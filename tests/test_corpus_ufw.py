@@ -30,6 +30,7 @@ import pytest
 from conftest import DATA, needs_netns
 from support.corpus import Key, built, explore, nslab
 
+from nslab.firewall.places import firewall_tool, ruleset_tool
 from nslab.lab import load_lab
 from nslab.probe import ports
 from nslab.scenario.session import LabSession
@@ -264,12 +265,9 @@ def test_an_iptables_file_is_read_with_the_iptables_that_loaded_it(
     # expressions in a table `ip filter`, none of the file's chains: nothing is counted
     lab = load_lab(_with_backend(tmp_path, backend))
     server = next(h for h in lab.hosts if h.name == "server")
-    assert (lab.firewall_tool(server), lab.ruleset_tool("iptables"), lab.ruleset_tool("ip6tables")) == (
-        tool,
-        tool,
-        tool,
-    )
-    assert lab.ruleset_tool("nft") == "nft"  # an nft file is read with nft whatever the backend
+    tools = (firewall_tool(lab, server), ruleset_tool(lab, "iptables"), ruleset_tool(lab, "ip6tables"))
+    assert tools == (tool, tool, tool)
+    assert ruleset_tool(lab, "nft") == "nft"  # an nft file is read with nft whatever the backend
 
 
 def test_an_iptables_file_in_a_native_nftables_lab(tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ from conftest import DATA, ROOT, host_snapshot, needs_netns
 
 from nslab import parse
 from nslab.config import Settings
+from nslab.firewall import nft_parse
 from nslab.firewall.evidence import Evidence, decisions
+from nslab.firewall.iptables_parse import iptables_save as ipt_save
 from nslab.probe import trace
 from nslab.reach.explore import decided_by
 from nslab.scenario.session import LabSession
@@ -68,7 +70,7 @@ def _snapshot(packets: dict[str, int], table: str = "filter") -> parse.Ruleset:
             for e in item["rule"]["expr"]:
                 if isinstance(e.get("counter"), dict):
                     e["counter"]["packets"] = packets.get(f"{chain}/{seen[chain]}", 0)
-    return parse.nft_json(json.dumps({"nftables": items}))
+    return nft_parse.nft_json(json.dumps({"nftables": items}))
 
 
 def test_a_named_counter_two_rules_share_credits_neither() -> None:
@@ -97,7 +99,7 @@ def test_accept_policies_that_let_a_packet_on_decide_nothing() -> None:
         "[0:0] -A FORWARD -j IN_public_allow\n"
         "[{n}:60] -A IN_public_allow -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
     )
-    before, after = parse.iptables_save(text.format(n=0)), parse.iptables_save(text.format(n=1))
+    before, after = ipt_save(text.format(n=0)), ipt_save(text.format(n=1))
     assert [d.describe(counted=False) for d in decisions({"gw": before}, {"gw": after})] == [
         "gw: accepted by IN_public_allow rule 1 (-p tcp --dport 22 -j ACCEPT)"
     ]
@@ -252,7 +254,7 @@ def test_a_loss_to_neighbour_discovery_names_the_rule_that_dropped_it() -> None:
         "[{n}:72] -A INPUT -i eth1 -p ipv6-icmp -m comment --comment nslab-nd\n"
         "[{n}:72] -A INPUT -i eth1 -j DROP\nCOMMIT\n"
     )
-    before, after = parse.iptables_save(text.format(n=0)), parse.iptables_save(text.format(n=2))
+    before, after = ipt_save(text.format(n=0)), ipt_save(text.format(n=2))
     ev = Evidence(tuple(decisions({"router": before}, {"router": after})))
     assert ev.summary(lost=True) == (
         "neighbour discovery failed: router: dropped by INPUT rule 1 (-i eth1 -j DROP) (+2 packets)"
@@ -260,7 +262,7 @@ def test_a_loss_to_neighbour_discovery_names_the_rule_that_dropped_it() -> None:
     assert ev.deciding(lost=False) == []
     # a drop of the probe's own packets is what decided, not the discovery
     both = text.replace("COMMIT", "[{n}:120] -A INPUT -p tcp -j DROP\nCOMMIT")
-    before, after = parse.iptables_save(both.format(n=0)), parse.iptables_save(both.format(n=2))
+    before, after = ipt_save(both.format(n=0)), ipt_save(both.format(n=2))
     ev = Evidence(tuple(decisions({"router": before}, {"router": after})))
     assert [d.describe(counted=False) for d in ev.deciding(lost=True)] == [
         "router: dropped by INPUT rule 2 (-p tcp -j DROP)"
@@ -275,7 +277,7 @@ def test_a_connection_refused_by_a_reset_rule_names_that_rule() -> None:
         "*filter\n:INPUT DROP [0:0]\n[{n}:52] -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n"
         "[{n}:60] -A INPUT -p tcp -m tcp --dport 22 -j REJECT --reject-with tcp-reset\nCOMMIT\n"
     )
-    before, after = parse.iptables_save(text.format(n=0)), parse.iptables_save(text.format(n=1))
+    before, after = ipt_save(text.format(n=0)), ipt_save(text.format(n=1))
     ev = Evidence(tuple(decisions({"web": before}, {"web": after})))
     rule = "web: rejected by INPUT rule 2 (-p tcp -m tcp --dport 22 -j REJECT --reject-with tcp-reset)"
     assert ev.summary(lost=False, refused=True) == f"{rule} (+1 packets)"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nslab.errors import LabError
+from nslab.firewall.places import firewall_places
 from nslab.lab import load_lab
 from nslab.machine.provision import lab_env, stage_names
 
@@ -43,7 +44,7 @@ def test_the_story_lab_names_its_managers() -> None:
     assert gw is not None and gw.kind == "firewalld" and gw.folder == LAB.parent / "gw-firewalld"
     assert lab.namespace("client").manager is None
     # ufw's rules are read with iptables, firewalld's with nft; the managers stage builds them
-    assert lab.firewall_places[1:] == ("web:iptables", "gw:nft")
+    assert firewall_places(lab)[1:] == ("web:iptables", "gw:nft")
     assert stage_names(lab) == ["sysctl", "networks", "managers"]
     assert lab_env(lab)["NSLAB_MANAGERS"].splitlines() == [
         "web ufw /run/nslab/managers/web",

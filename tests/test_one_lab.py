@@ -74,7 +74,7 @@ def test_nslabs_own_neighbour_discovery_rules_never_decide_a_verdict() -> None:
     """The host's ND ACCEPT rules count every IPv6 probe's neighbour discovery: housekeeping,
     never listed beside the user's rule (a user's router keeps every rule it has)."""
     from nslab.firewall.evidence import decisions
-    from nslab.parse import iptables_save
+    from nslab.firewall.iptables_parse import iptables_save
 
     nd = "-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type {} -j ACCEPT"
     rules = "*filter\n:FORWARD DROP [0:0]\n{a} " + nd.format(135) + "\n{a} " + nd.format(136) + "\n"

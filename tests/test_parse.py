@@ -5,6 +5,7 @@ from __future__ import annotations
 from conftest import DATA
 
 from nslab import parse
+from nslab.firewall import iptables_parse, nft_parse
 
 SEED_LOSS = "3 packets transmitted, 0 received, 100% packet loss, time 2061ms"
 SEED_OK = """PING 10.16.0.3 (10.16.0.3) 56(84) bytes of data.
@@ -97,7 +98,7 @@ def test_addresses_and_links() -> None:
 
 
 def test_iptables_save_nft_with_counters() -> None:
-    rs = parse.iptables_save(read("iptables-save-c-nft.txt"))
+    rs = iptables_parse.iptables_save(read("iptables-save-c-nft.txt"))
     fwd = rs.chain("FORWARD")
     assert fwd is not None and fwd.policy == "DROP" and fwd.rules[0].target == "NAVY"
     navy = rs.chain("NAVY")
@@ -113,7 +114,7 @@ def test_iptables_save_nft_with_counters() -> None:
 
 
 def test_iptables_save_legacy_with_counters() -> None:
-    rs = parse.iptables_save(read("iptables-save-c-legacy.txt"))
+    rs = iptables_parse.iptables_save(read("iptables-save-c-legacy.txt"))
     navy = rs.chain("NAVY")
     assert navy is not None
     assert [(r.spec, r.packets) for r in navy.rules] == [
@@ -127,13 +128,13 @@ def test_iptables_save_rejects_garbage() -> None:
     import pytest
 
     with pytest.raises(ValueError, match="before any"):
-        parse.iptables_save("-A FORWARD -j ACCEPT\n")
+        iptables_parse.iptables_save("-A FORWARD -j ACCEPT\n")
 
 
 def test_iptables_list_policy() -> None:
     text = read("iptables-L-forward-drop.txt")
     assert "Chain FORWARD (policy DROP)" in text.splitlines()
-    assert parse.iptables_policies(text)["FORWARD"] == "DROP"
+    assert iptables_parse.iptables_policies(text)["FORWARD"] == "DROP"
 
 
 def test_ss_listening_sockets() -> None:
@@ -157,7 +158,7 @@ def test_conntrack_flows_with_state_flags_and_both_directions() -> None:
 
 
 def test_nft_json_native_ruleset_with_counters() -> None:
-    rs = parse.nft_json(read("nft-j-list-ruleset-native.json"))
+    rs = nft_parse.nft_json(read("nft-j-list-ruleset-native.json"))
     forward = rs.chain("forward", "inet fw")
     assert forward is not None and (forward.policy, forward.kind, forward.packets) == ("DROP", "filter", None)
     assert [(r.target, r.packets, r.spec) for r in forward.rules] == [
@@ -182,11 +183,11 @@ def test_nft_json_native_ruleset_with_counters() -> None:
 
 
 def test_nft_json_of_iptables_nft_tables() -> None:
-    rs = parse.nft_json(read("nft-j-list-ruleset-iptables-nft.json"))
+    rs = nft_parse.nft_json(read("nft-j-list-ruleset-iptables-nft.json"))
     assert [r.target for r in rs.chain("FORWARD", "ip filter").rules] == ["NAVY"]  # type: ignore[union-attr]
     navy = rs.chain("NAVY", "ip filter")
     assert navy is not None and navy.rules[-1].spec == "return"
-    assert parse.nft_json("").tables == {}
+    assert nft_parse.nft_json("").tables == {}
 
 
 def test_nft_json_fib_matches_read_as_nft_writes_them() -> None:
@@ -194,7 +195,7 @@ def test_nft_json_fib_matches_read_as_nft_writes_them() -> None:
     named the way `nft list ruleset` writes it, not as JSON."""
     import json
 
-    from nslab.parse import nft_json
+    from nslab.firewall.nft_parse import nft_json
 
     chain = {"family": "inet", "table": "t", "name": "pre", "type": "filter", "policy": "accept"}
     text = json.dumps(

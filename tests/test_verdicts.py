@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import DATA, host_snapshot, needs_netns, run_feature
 
-from nslab import parse
 from nslab.commands import Result
 from nslab.errors import ProbeError
+from nslab.firewall import iptables_parse
 from nslab.firewall.evidence import Evidence, decisions
 from nslab.lab import default_lab
 from nslab.machine.provision import provision
@@ -50,8 +50,8 @@ def test_not_run_names_the_reason_from_real_ip_netns_exec_output() -> None:
 def test_which_rule_decided_from_real_counters_one_way_rule() -> None:
     """NAVY accepts red -> blue only: the requests pass NAVY rule 1, the replies meet the
     FORWARD policy. Counters captured around a real 3-packet ping."""
-    before = parse.iptables_save((DATA / "evidence-one-way-before.txt").read_text())
-    after = parse.iptables_save((DATA / "evidence-one-way-after.txt").read_text())
+    before = iptables_parse.iptables_save((DATA / "evidence-one-way-before.txt").read_text())
+    after = iptables_parse.iptables_save((DATA / "evidence-one-way-after.txt").read_text())
     ev = Evidence(tuple(decisions({"host": before}, {"host": after})))
     assert [d.describe() for d in ev.deciding(lost=True)] == ["dropped by FORWARD policy DROP (+3 packets)"]
     assert [d.describe() for d in ev.deciding(lost=False)] == [

@@ -1,10 +1,12 @@
-"""Parsers: what `ping`, `ip -j` and `iptables-save` print, as typed results.
+"""Parsers: what `ping`, `ip -j`, `ss` and `conntrack` print, as typed results, and the
+typed rules (Ruleset) every firewall kind's reader gives (iptables-save's and nft's own
+parsers are their kinds': nslab.firewall.iptables_parse, nslab.firewall.nft_parse).
 
 Standard library only, so the lab model and the steps can trust them without a target.
 `jc` was tried for ping and rejected: on the seed's own 100%-loss output (iputils
 20221126) it reports data_bytes=5684 and packet_loss_percent=None, and it raises on
-"ping: connect: Network is unreachable". `ip -j` is JSON already; iptables-save has no
-maintained parser. Every function is tested on real captured output (tests/data/).
+"ping: connect: Network is unreachable". `ip -j` is JSON already. Every function is
+tested on real captured output (tests/data/).
 
 >>> r = ping("3 packets transmitted, 0 received, 100% packet loss, time 2061ms")
 >>> (r.transmitted, r.received, r.loss_pct, r.error_kind)
@@ -16,7 +18,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import shlex
 from dataclasses import dataclass, field
 
 # --- ping ---------------------------------------------------------------------------------
@@ -292,65 +293,6 @@ def without_nslab(text: str) -> str:
     return "".join(out)
 
 
-_COUNTERS = re.compile(r"\[(\d+):(\d+)\]")
-_PLAIN = re.compile(r"[^\s'\"]+")  # an argument iptables-save prints without quotes
-
-
-def iptables_save(text: str) -> Ruleset:
-    """Parse iptables-save output, nf_tables or legacy, with or without -c counters."""
-    rs = Ruleset()
-    table: Table | None = None
-    nd: dict[tuple[str, str], int] = {}  # nslab's ND counts (nslab.coverage.counts) before the next rule
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#") or line == "COMMIT":
-            continue
-        if line.startswith("*"):
-            table = rs.tables.setdefault(line[1:], Table(line[1:]))
-            continue
-        if table is None:
-            raise ValueError(f"line {lineno}: {line!r} before any *table header")
-        if line.startswith(":"):
-            name, policy, *rest = line[1:].split()
-            counters = _COUNTERS.match(rest[0]) if rest else None
-            table.chains[name] = Chain(
-                name=name,
-                policy=None if policy == "-" else policy,
-                packets=int(counters[1]) if counters else None,
-                bytes=int(counters[2]) if counters else None,
-            )
-            continue
-        packets = nbytes = None
-        counters = _COUNTERS.match(line)
-        if counters:
-            packets, nbytes = int(counters[1]), int(counters[2])
-            line = line[counters.end() :].strip()
-        args = shlex.split(line)
-        if len(args) < 2 or args[0] != "-A":
-            raise ValueError(f"line {lineno}: unexpected {raw!r}")
-        chain_name = args[1]
-        target = None
-        for flag in ("-j", "-g"):
-            if flag in args:
-                target = args[args.index(flag) + 1]
-        chain = table.chains.setdefault(chain_name, Chain(chain_name, None))
-        key = (table.name, chain_name)
-        if "--comment" in args and args[args.index("--comment") + 1].startswith(NSLAB_OWN):
-            nd[key] = nd.get(key, 0) + (packets or 0)  # rule coverage's ND count: the next rule's
-            continue
-        nd_packets = nd.pop(key, None)
-        if nd_packets is not None and packets is not None:  # neighbour discovery is housekeeping
-            packets -= nd_packets
-        spec = " ".join(a if _PLAIN.fullmatch(a) else shlex.quote(a) for a in args[2:])
-        chain.rules.append(Rule(chain_name, spec, target, packets, nbytes, nd_packets))
-    return rs
-
-
-def iptables_policies(text: str) -> dict[str, str]:
-    """Built-in chain policies from `iptables -L` text: {'FORWARD': 'DROP', ...}."""
-    return dict(re.findall(r"^Chain (\S+) \(policy (\w+)", text, re.M))
-
-
 # --- ss and conntrack ---------------------------------------------------------------------
 
 
@@ -419,196 +361,7 @@ def conntrack(text: str) -> list[ConntrackEntry]:
     return flows
 
 
-# --- nft -j list ruleset ----------------------------------------------------------------------
-
-
-_IFNAMES = ("iifname", "oifname", "iif", "oif")  # meta keys nft prints without "meta"
-
-
-def _nft_value(value: object) -> str:
-    if isinstance(value, dict):
-        if "prefix" in value:
-            return f"{value['prefix']['addr']}/{value['prefix']['len']}"
-        if "set" in value:
-            return "{ " + ", ".join(_nft_value(v) for v in value["set"]) + " }"
-        if "range" in value:
-            low, high = value["range"]
-            return f"{_nft_value(low)}-{_nft_value(high)}"
-        if "concat" in value:  # `10.92.2.10 . 22`: an address and a port in one map value
-            return " . ".join(_nft_value(v) for v in value["concat"])
-        if "map" in value:  # `tcp dport map { 2222 : 10.92.2.10 . 22 }`, as nft lists it
-            m = value["map"]
-            pairs = m["data"].get("set", []) if isinstance(m.get("data"), dict) else []
-            data = ", ".join(f"{_nft_value(k)} : {_nft_value(v)}" for k, v in pairs)
-            return f"{_nft_left(m['key'])} map {{ {data} }}" if pairs else f"{_nft_left(m['key'])} map"
-        if any(k in value for k in ("payload", "meta", "ct", "fib")):
-            return _nft_left(value)  # type: ignore[arg-type]
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, list):
-        return ",".join(_nft_value(v) for v in value)
-    return str(value)
-
-
-def _nft_left(left: dict[str, dict[str, str]]) -> str:
-    if "payload" in left:
-        return f"{left['payload'].get('protocol', '')} {left['payload'].get('field', '')}".strip()
-    if "meta" in left:
-        key = left["meta"]["key"]
-        return key if key in _IFNAMES else f"meta {key}"
-    if "ct" in left:
-        return f"ct {left['ct']['key']}"
-    if "fib" in left:  # reverse-path and address-type checks: "fib saddr . iif oif"
-        return f"fib {' . '.join(left['fib']['flags'])} {left['fib']['result']}"
-    return json.dumps(left, sort_keys=True)
-
-
-def _nft_statement(stmt: dict[str, object]) -> str:
-    """One statement of a rule's `expr`, rendered the way `nft list ruleset` prints it."""
-    ((key, arg),) = stmt.items()
-    if key == "match":
-        m = arg  # type: ignore[assignment]
-        op = "" if m["op"] in ("==", "in") else f"{m['op']} "  # type: ignore[index]
-        left = _nft_left(m["left"])  # type: ignore[index]
-        right = _nft_value(m["right"])  # type: ignore[index]
-        if isinstance(m["right"], bool):  # type: ignore[index]
-            right = "exists" if m["right"] else "missing"  # type: ignore[index]  # as nft prints a fib result
-        if left in _IFNAMES and isinstance(m["right"], str):  # type: ignore[index]
-            right = f'"{right}"'  # nft quotes interface names
-        return f"{left} {op}{right}"
-    if key in ("jump", "goto"):
-        return f"{key} {arg['target']}"  # type: ignore[index]
-    if key == "reject" and isinstance(arg, dict) and arg.get("expr"):
-        return f"reject with {arg.get('type', 'icmp')} {arg['expr']}"
-    if key in ("dnat", "snat") and isinstance(arg, dict):
-        # as nft lists it: `dnat ip to tcp dport map { 2222 : 10.92.2.10 . 22 }` (the
-        # family where the rule gives one: an inet table's), `snat to 10.0.0.1:80`
-        port = f":{_nft_value(arg['port'])}" if "port" in arg else ""
-        family = f" {arg['family']}" if arg.get("family") else ""
-        return f"{key}{family} to {_nft_value(arg.get('addr', ''))}{port}"
-    if key in ("redirect", "masquerade") and isinstance(arg, dict) and "port" in arg:
-        return f"{key} to :{_nft_value(arg['port'])}"  # `redirect to :80`
-    return key  # accept, drop, counter, masquerade, return, log ...
-
-
-_NFT_VERDICTS = {
-    "accept": "ACCEPT",
-    "drop": "DROP",
-    "reject": "REJECT",
-    "masquerade": "MASQUERADE",
-    "snat": "SNAT",
-    "dnat": "DNAT",
-    "redirect": "REDIRECT",
-}
-
-
 def nslab_own(rule: dict[str, object]) -> bool:
     """Whether an `nft -j` rule is nslab's own (rule coverage's neighbour-discovery count):
     never the user's rule, never counted in a chain's positions."""
     return str(rule.get("comment", "")).startswith(NSLAB_OWN)
-
-
-def nft_json(text: str) -> Ruleset:
-    """Parse `nft -j list ruleset` into the same typed rules as iptables-save, counters
-    included where a rule has a `counter` statement. Tables are named "FAMILY NAME" (an
-    iptables-nft table shows as "ip filter"); a base chain's `type` is its kind, so
-    "which rule decided" treats every filter chain alike. Native nft keeps no counter for a
-    chain's policy: its `packets` stay None. nslab's own rules (nslab.coverage.counts) are no
-    rules here: their counts go to the user's rule after them (one without a counter of
-    its own is counted by nslab's; neighbour discovery is taken off)."""
-    rs = Ruleset()
-    items = json.loads(text or '{"nftables": []}').get("nftables", [])
-    # named counters (`counter name "web_hits"` in a rule): their packets are the rule's
-    named = {
-        (c["family"], c["table"], c["name"]): c for i in items if isinstance(c := i.get("counter"), dict)
-    }
-    rs.counters = {c["name"]: int(c["packets"]) for c in named.values()}
-    # a named counter two rules share counts for both: its growth says neither which one
-    # matched (an IPv4 frag-needed was credited to `icmpv6 type packet-too-big`), so such a
-    # rule has no count of its own here (the trace names the rule that matched)
-    uses: dict[tuple[str, str, str], int] = {}
-    for i in items:
-        r = i.get("rule")
-        for e in r.get("expr", []) if isinstance(r, dict) else []:
-            if isinstance(e.get("counter"), str):
-                key = (r["family"], r["table"], e["counter"])
-                uses[key] = uses.get(key, 0) + 1
-    shared = {k for k, n in uses.items() if n > 1}
-    pending: dict[tuple[str, str], dict[str, dict[str, int]]] = {}  # nslab's rules before the next
-    for item in items:
-        if "table" in item:
-            t = item["table"]
-            rs.tables.setdefault(f"{t['family']} {t['name']}", Table(f"{t['family']} {t['name']}"))
-        elif "chain" in item:
-            c = item["chain"]
-            table = rs.tables.setdefault(f"{c['family']} {c['table']}", Table(f"{c['family']} {c['table']}"))
-            policy = c.get("policy", "").upper() or None
-            table.chains[c["name"]] = Chain(c["name"], policy, kind=c.get("type"))
-        elif "rule" in item:
-            r = item["rule"]
-            table = rs.tables.setdefault(f"{r['family']} {r['table']}", Table(f"{r['family']} {r['table']}"))
-            chain = table.chains.setdefault(r["chain"], Chain(r["chain"], None))
-            exprs = r.get("expr", [])
-            if nslab_own(r):  # its count belongs to the user's rule after it
-                own = pending.setdefault((table.name, chain.name), {})
-                own[str(r["comment"])] = next((e["counter"] for e in exprs if "counter" in e), {})
-                continue
-            own = pending.pop((table.name, chain.name), {})
-            counter = next(
-                (
-                    e["counter"]
-                    if isinstance(e["counter"], dict)
-                    else None
-                    if (r["family"], r["table"], e["counter"]) in shared
-                    else named.get((r["family"], r["table"], e["counter"]))
-                    for e in exprs
-                    if "counter" in e
-                ),
-                None,
-            )
-            counter = counter or own.get(NSLAB_COUNT)
-            nd_packets = own[NSLAB_ND].get("packets", 0) if NSLAB_ND in own else None
-            found = [c for name, c in own.items() if name.startswith(NSLAB_ELEM)]
-            nd = [c for name, c in own.items() if name.startswith(NSLAB_ELEM_ND)]
-            if found:  # a rule with a map: its packets are those whose lookup found an element
-                counter = {
-                    k: sum(c.get(k, 0) for c in found) - sum(c.get(k, 0) for c in nd)
-                    for k in ("packets", "bytes")
-                }
-            if counter and NSLAB_ND in own:  # neighbour discovery is housekeeping, never a verdict
-                counter = {k: counter[k] - own[NSLAB_ND].get(k, 0) for k in ("packets", "bytes")}
-            target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)
-            target = target or next((e[k]["target"] for e in exprs for k in e if k in ("jump", "goto")), None)
-            chain.rules.append(
-                Rule(
-                    r["chain"],
-                    " ".join(
-                        _nft_statement(e) if "counter" not in e else f'counter name "{e["counter"]}"'
-                        for e in exprs
-                        if "counter" not in e or isinstance(e["counter"], str)
-                    )
-                    or "(empty)",
-                    target,
-                    counter["packets"] if counter else None,
-                    counter["bytes"] if counter else None,
-                    nd_packets,
-                    r.get("handle"),
-                )
-            )
-    _inherit_kinds(rs)
-    return rs
-
-
-def _inherit_kinds(rs: Ruleset) -> None:
-    """A chain jumped to (or goto'd) from a base chain takes its type: firewalld's
-    filter_IN_public_allow, in table inet firewalld, filters as filter_INPUT does, so its
-    rules decide verdicts (they were never named)."""
-    for _ in range(sum(len(t.chains) for t in rs.tables.values())):
-        changed = False
-        for table in rs.tables.values():
-            for chain in table.chains.values():
-                for rule in chain.rules if chain.kind else ():
-                    callee = table.chains.get(rule.target or "")
-                    if callee is not None and callee.kind is None and callee.policy is None:
-                        callee.kind, changed = chain.kind, True
-        if not changed:
-            return

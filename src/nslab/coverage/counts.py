@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 from nslab import firewall as firewalls
 from nslab import parse
 from nslab.firewall import instrument as instrument_
-from nslab.firewall import rulemap
+from nslab.firewall import iptables, rulemap
+from nslab.firewall import nft as nft_kind
+from nslab.firewall import places as firewall_places
 from nslab.firewall.rulesets import with_included
 
 if TYPE_CHECKING:
@@ -114,6 +116,7 @@ class FileCoverage:
     # scenarios whose nslab-made traffic (the golden-file step's exploration) crossed its
     # rules: no hits, yet such a scenario tells a wrong rule (nslab mutate runs it)
     explored: set[str] = field(default_factory=set)
+    known: bool = True  # False: its kind maps no rule to a line and reads none (note: why)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -123,7 +126,7 @@ class FileCoverage:
     def measured(self) -> bool:
         """Whether any of its rules was counted: a file none of whose rules nslab could
         count has no coverage to give (never "0 of 0 rules, 100%")."""
-        return not self.rules or bool(self.counted)
+        return self.known and (not self.rules or bool(self.counted))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -144,7 +147,7 @@ class FileCoverage:
         return cls(
             d["file"], d["place"], d.get("lab", ""), [RuleHits.from_json(r) for r in d["rules"]],
             set(d.get("scenarios", [])), d.get("kind", "nft"), d.get("path", ""), d.get("note", ""),
-            set(d.get("explored_by", [])),
+            set(d.get("explored_by", [])), d.get("measured", True) or bool(d["rules"]),
         )  # fmt: skip
 
     def add(self, other: FileCoverage) -> None:
@@ -207,30 +210,27 @@ class Coverage:
         out = []
         for host in lab.hosts:
             for r in host.rulesets:
-                tool = lab.firewall_tool(host) if r.kind == "script" else lab.ruleset_tool(r.kind)
+                tool = firewall_places.file_tool(lab, host, r.kind)
+                unknown = firewalls.get_kind(r.kind).not_counted()  # a kind that cannot tell: why
                 # an nft file and each file it includes (`include "./nat.nft"`): a file of its own
                 for path in with_included(r.kind, r.path):
                     rules = list(self._rules_of(r.kind, path))  # a script's: read once it ran (begin)
                     hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
                     where = _relative(path, folder)
                     cov = FileCoverage(
-                        where, host.name, lab_name, hits, kind=r.kind, path=str(path.resolve())
-                    )
-                    out.append(_LoadedFile(host.name, r.kind, tool or lab.backend_tool, rules, cov))
+                        where, host.name, lab_name, hits, kind=r.kind, path=str(path.resolve()),
+                        note=unknown, known=not unknown,
+                    )  # fmt: skip
+                    out.append(_LoadedFile(host.name, r.kind, tool, rules, cov))
         return out
 
     def _rules_of(self, kind: str, path: Path) -> list[rulemap.FileRule]:
         """A ruleset file's rules by line, read once a run (every scenario's world asks)."""
         key = (kind, path.resolve())
         if key not in self._parsed:
-            if kind == "script":  # no lines of its own: its rules are read from the world
-                self._parsed[key] = []
-            elif kind == "nft":
-                self._parsed[key] = rulemap.nft_rules(path.read_text(errors="replace"))
-            else:
-                self._parsed[key] = rulemap.iptables_rules(
-                    path.read_text(errors="replace"), v6=kind == "ip6tables"
-                )
+            # a kind with no lines of its own (a script): its rules are read from the world
+            known = firewalls.get_kind(kind).rules(path.read_text(errors="replace"))
+            self._parsed[key] = known or []
         return self._parsed[key]
 
     def begin(self, world: World, lab: Lab, lab_path: Path | None) -> None:
@@ -239,9 +239,9 @@ class Coverage:
         self._world = self._places(lab, lab_path)
         self._paused = False
         for place in self._world:
-            if place.kind == "script":  # its rules, as it left them: counted as a file's are
+            if firewalls.get_kind(place.kind).from_world:  # its rules as it left them: as a file's
                 self._script_rules(world, place)
-            nft = place.kind == "nft" or (place.kind == "script" and place.tool == "nft")
+            nft = firewalls.get(place.tool).nft  # nft's own rules: nslab's counting rules are nft's
             if not nft and any(r.table.startswith("ip6 ") for r in place.rules):
                 self._ip6tables_nd(world, place, lab.backend)
             place.hits = [0] * len(place.rules)
@@ -257,7 +257,7 @@ class Coverage:
         rule nft will not take a counting rule for is named, and not counted; the next
         worlds skip it without asking nft again). The place's listing where nothing was
         added (its snapshot as it stands)."""
-        listed = world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout
+        listed = nft_kind.listing(world, place.host)
         groups = instrument_.plan(json.loads(listed or "{}"), {r.table for r in place.rules})
         index = self._index(place)
         refused = self._refused.setdefault(place.cov.path, set())
@@ -286,8 +286,7 @@ class Coverage:
 
     @staticmethod
     def _nft(world: World, place: _LoadedFile, commands: list[dict[str, Any]]) -> bool:
-        done = world.run(["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands}))
-        return done.rc == 0
+        return nft_kind.add(world, place.host, commands)
 
     @staticmethod
     def _index(place: _LoadedFile) -> dict[tuple[str, str, int], int]:
@@ -318,16 +317,7 @@ class Coverage:
     def _ip6tables_nd(self, world: World, place: _LoadedFile, backend: str) -> None:
         """nslab's ND counting rules before the place's ip6tables rules (one atomic
         restore, counters kept)."""
-        legacy = backend == "legacy"
-        save = world.run(
-            ["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=place.host
-        ).stdout
-        text = ip6tables_instrument(save, {r.table for r in place.rules})
-        if text is None:
-            return
-        restore = ["ip6tables-legacy-restore" if legacy else "ip6tables-restore", firewalls.WAIT, "-c"]
-        done = world.run(restore, ns=place.host, stdin=text)
-        if done.rc != 0:
+        if not iptables.count_nd(world, place.host, {r.table for r in place.rules}, backend):
             place.cov.note = (
                 "nslab's rules that tell the kernel's IPv6 housekeeping apart did not load: not counted"
             )
@@ -340,7 +330,7 @@ class Coverage:
 
     def _take(self, world: World, place: _LoadedFile) -> tuple[Counts, Elements]:
         text = self._snapshot(world, place)
-        return counts(place.tool, text), elements(text) if place.tool == "nft" else {}
+        return counts(place.tool, text), elements(text) if firewalls.get(place.tool).nft else {}
 
     def _fold(self, world: World, place: _LoadedFile) -> None:
         """The packets since the place's last reading, into the scenario's hits."""

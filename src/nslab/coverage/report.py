@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nslab import __version__
 from nslab.coverage.counts import Coverage, FileCoverage, RuleHits
+from nslab.firewall import get_kind
 
 JSON = "rule-coverage.json"
 XML = "rule-coverage.xml"
@@ -228,7 +229,7 @@ def _row(rule: RuleHits | None, n: int | None, text: str) -> str:
 def file_page(f: FileCoverage) -> str:
     """One ruleset file, every line, with each rule's hits beside it (a script: the rules
     it made, chain by chain)."""
-    if f.kind == "script":
+    if get_kind(f.kind).from_world:
         rows = [_row(r, None, r.rule) for r in f.rules]
     else:
         try:

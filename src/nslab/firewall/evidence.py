@@ -6,7 +6,7 @@ counters (`iptables-save -c`) right before and right after it runs; the rules an
 policies whose counters grew are the ones that decided its packets. Pure logic over
 parsed snapshots, so it is tested on real captured rulesets without a kernel.
 
->>> from nslab.parse import iptables_save
+>>> from nslab.firewall.iptables_parse import iptables_save
 >>> before = iptables_save("*filter\\n:FORWARD DROP [0:0]\\nCOMMIT\\n")
 >>> after = iptables_save("*filter\\n:FORWARD DROP [3:252]\\nCOMMIT\\n")
 >>> [d.describe() for d in decisions({"host": before}, {"host": after})]
@@ -95,6 +95,7 @@ class Written:
 
     text: str  # iptables: without `-A CHAIN`
     at: str  # "router.nft:36"
+    made_by: str = ""  # what made the rule from the file (a manager's kind: "ufw"); "": the file
 
 
 # a lab's ruleset files' rules: (place, table, chain) -> the rules the files give it, in order
@@ -111,7 +112,7 @@ def attach(d: Decision, written: Sources | None) -> Decision:
     if not rules or len(rules) != d.of or d.rule > len(rules):
         return d
     w = rules[d.rule - 1]
-    return replace(d, text=w.text, source=w.at)
+    return replace(d, text=w.text, source=f"{w.at}, made by {w.made_by}" if w.made_by else w.at)
 
 
 def settle(found: Iterable[Decision]) -> list[Decision]:

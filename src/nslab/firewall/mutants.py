@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nslab.firewall import rulemap
+from nslab.firewall import RULESETS, get_kind, rulemap
 from nslab.lab import Lab
-
-KINDS = ("nft", "iptables", "ip6tables")  # a user's script has no rules to mutate by line
 
 
 @dataclass(frozen=True)
@@ -276,8 +274,9 @@ def mutants(path: Path, kind: str, name: str, interfaces: Sequence[str] = ()) ->
     its named sets and maps. `interfaces`: the host's (a changed interface match uses one)."""
     text = path.read_text()
     lines = text.splitlines(keepends=True)
-    nft = kind == "nft"
-    rules = rulemap.nft_rules(text) if nft else rulemap.iptables_rules(text, v6=kind == "ip6tables")
+    k = get_kind(kind)
+    nft = k.syntax == "nft"  # else iptables' (the kind's `syntax`: mutable() kinds only)
+    rules = k.rules(text) or []
     names = [*interfaces, *interface_names(text, nft), "lo"]
     names = list(dict.fromkeys(names))
     out = []
@@ -319,7 +318,7 @@ def of_lab(lab: Lab, lab_path: Path) -> list[Mutant]:
     seen: set[Path] = set()
     for host in lab.hosts:
         for r in host.rulesets:
-            if r.kind not in KINDS or r.path.resolve() in seen:
+            if not mutable(r.kind) or r.path.resolve() in seen:
                 continue
             seen.add(r.path.resolve())
             # every host that loads the file: its interfaces (and the uplink it may hold)
@@ -337,3 +336,13 @@ def of_lab(lab: Lab, lab_path: Path) -> list[Mutant]:
                 mutants(r.path, r.kind, os.path.relpath(r.path.resolve(), lab_path.resolve().parent), names)
             )
     return out
+
+
+def mutable(kind: str) -> bool:
+    """Whether nslab makes mutants of a file of `kind`: its rules are mapped to lines, in a
+    syntax this module changes (a user's script has no rules to mutate by line)."""
+    k = get_kind(kind)
+    return k.syntax in ("nft", "iptables") and k.rules("") is not None
+
+
+KINDS = tuple(name for name in RULESETS if mutable(name))  # nft, iptables, ip6tables

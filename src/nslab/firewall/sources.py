@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nslab.commands import Runner
-from nslab.firewall import rulemap
+from nslab.firewall import get_kind, rulemap
 from nslab.firewall.evidence import HOST, Decision, Written, attach
 from nslab.lab import Lab
 
@@ -46,15 +46,14 @@ def _text(kind: str, path: Path) -> str:
 
 
 def of_file(where: str, kind: str, path: Path) -> dict[tuple[str, str, str], list[Written]]:
-    """One ruleset file's rules, by chain; a script's have no lines (read from the world)."""
-    if kind == "script" or not path.is_file():
-        return {}
-    text = _text(kind, path)
-    rules = rulemap.nft_rules(text) if kind == "nft" else rulemap.iptables_rules(text, v6=kind == "ip6tables")
+    """One ruleset file's rules, by chain, as its kind maps them to lines; a kind that does
+    not (a script: its rules are read from the world) gives none."""
+    k = get_kind(kind)
+    rules = k.rules(_text(kind, path)) if path.is_file() else None
     out: dict[tuple[str, str, str], list[Written]] = {}
-    for r in rules:
+    for r in rules or []:
         out.setdefault((where, r.table, r.chain), []).append(
-            Written(rulemap.rule_words(r), f"{path.name}:{r.line}")
+            Written(rulemap.rule_words(r), f"{path.name}:{r.line}", k.made_by)
         )
     return out
 

@@ -23,7 +23,7 @@ from nslab.lab.checks import (
     check_unreserved,
 )
 from nslab.lab.managers import read_manager
-from nslab.lab.model import RULESET_KINDS, Host, Interface, Network, Route, RulesetFile
+from nslab.lab.model import RULESET_FRONTS, RULESET_KINDS, Host, Interface, Network, Route, RulesetFile
 
 
 def _named(entries: Any, table: str, keys: set[str], example: str) -> list[tuple[str, dict[str, Any], str]]:
@@ -120,7 +120,7 @@ def ruleset_files(where: str, table: Any, base: Path) -> tuple[RulesetFile, ...]
                     "put the file next to the lab file, or fix the path",
                 )
             out.append(RulesetFile(kind, path))
-    if any(r.kind == "nft" for r in out) and any(r.kind in ("iptables", "ip6tables") for r in out):
+    if len({RULESET_FRONTS[r.kind] for r in out} - {""}) > 1:  # an nft file and iptables files
         raise LabError(
             f"{where}: both an nft file and iptables files: rules in two backends in one namespace "
             "silently do nothing for each other",

@@ -24,12 +24,16 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from nslab.errors import LabError
-from nslab.firewall import RULESETS
 from nslab.lab.checks import IPAddress, routable
 from nslab.lab.managers import Manager
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
-RULESET_KINDS = tuple(RULESETS)  # iptables, ip6tables, nft, script
+# the kinds of ruleset file a host may have, by name, in the order the rulesets stage loads
+# them, with the netfilter front end each one's rules load into ("": whichever its tools
+# use): nslab.firewall.KINDS's names and `front` (tests/test_kinds.py holds them equal),
+# kept here as data because a lab file is read without the firewall package
+RULESET_FRONTS = {"iptables": "xtables", "ip6tables": "xtables", "nft": "nft", "script": ""}
+RULESET_KINDS = tuple(RULESET_FRONTS)
 
 
 @dataclass(frozen=True)
@@ -247,42 +251,6 @@ class Lab:
 
     def attachments(self) -> list[tuple[Host, Interface, Network]]:
         return [(h, i, self.network(i.network)) for h in self.hosts for i in h.interfaces]
-
-    @property
-    def backend_tool(self) -> str:
-        """The firewall tool (nslab.firewall) the lab's backend is read with."""
-        return {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
-
-    @property
-    def firewall_places(self) -> tuple[str, ...]:
-        """Where the lab's rules live, as PLACE:TOOL: the lab's host (its chain, and bridged
-        traffic), in the families the lab has, and every host with a ruleset or routing,
-        read with the tool of its rules (an nft file: nft; else the lab's backend)."""
-
-        host = "host:iptables" if self.v6 else "host:iptables4"
-        if any(r.kind == "nft" for r in self.host_rulesets):  # its nft tables beside iptables'
-            host = "host:iptables+nft"
-        return (
-            host,
-            *(f"{h.name}:{self.firewall_tool(h)}" for h in self.hosts if h.rulesets or h.router or h.manager),
-        )
-
-    def firewall_tool(self, h: Host) -> str:
-        """The tool a host's rules are read with: nft for a host with an nft file, else that
-        of its iptables files, that of its manager's rules, else the lab's backend's."""
-        if h.manager is not None:
-            return h.manager.tool
-        tools = [self.ruleset_tool(r.kind) for r in h.rulesets if r.kind != "script"]
-        return "nft" if "nft" in tools else tools[0] if tools else self.backend_tool
-
-    def ruleset_tool(self, kind: str) -> str:
-        """The tool a ruleset file of `kind` is read with. An iptables file is loaded by
-        iptables-restore (legacy, or the nf_tables one) whatever the backend, so it is read
-        with that tool: nft would list its rules as `xt` expressions in tables named
-        `ip filter`, and no chain of the file would be found (every rule uncounted)."""
-        if kind in ("iptables", "ip6tables"):
-            return "legacy" if self.backend == "legacy" else "iptables"
-        return RULESETS[kind].read_with or self.backend_tool
 
     def known_places(self, v6: bool = False) -> dict[str, IPAddress]:
         """Every name a step may use as a destination, with its address in one family."""

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.firewall import RULESETS, rulesets
+from nslab.firewall.places import dnat_addresses
 from nslab.lab import Lab, default_lab
 from nslab.managers.common import manager_lines, put_manager_files
 from nslab.paths import stage_dir
@@ -188,10 +189,6 @@ RULESET_DIR = "/run/nslab/rulesets"  # in a world's own /run: written, never the
 
 def public_prefixes(lab: Lab) -> list[str]:
     """The lab's public networks and the public addresses its rulesets DNAT (1:1 NAT)."""
-    from nslab.reach.flows import (
-        dnat_addresses,  # flows reads ruleset files; provision does not import it at load
-    )
-
     ones = [f"{a}/{128 if ':' in a else 32}" for addresses in dnat_addresses(lab).values() for a in addresses]
     return [*lab.public_prefixes, *ones]
 

@@ -21,6 +21,8 @@ from nslab.commands import Result, Runner, as_argv
 from nslab.errors import ProbeError
 from nslab.firewall import sources
 from nslab.firewall.evidence import Evidence, Sources, decisions
+from nslab.firewall.iptables_parse import iptables_save
+from nslab.firewall.nft_parse import nft_json
 from nslab.tools import install_hint
 
 
@@ -132,8 +134,9 @@ def _snapshot_arms() -> str:
         body = "; printf '@@nslab-v6\\n'; ".join('"${pre[@]}" ' + shlex.join(a) for a in argvs)
         return f"      {pattern}) {body} ;;"
 
-    arms = [arm(tool, fw.snapshot) for tool, fw in firewalls.REGISTRY.items() if tool != "iptables"]
-    return "\n".join([*arms, arm("*", firewalls.get("iptables").snapshot)])
+    default = firewalls.get("")  # the reader of a tool the registry does not know
+    arms = [arm(tool, fw.snapshot) for tool, fw in firewalls.REGISTRY.items() if fw is not default]
+    return "\n".join([*arms, arm("*", default.snapshot)])
 
 
 OBSERVE = r"""
@@ -254,12 +257,12 @@ def routes(runner: Runner, ns: str | None) -> list[parse.RouteEntry]:
 
 def nft_counters(runner: Runner, ns: str | None = None) -> dict[str, int]:
     """nft's named counters in the namespace (`counter web_hits { }`): packets by name."""
-    return parse.nft_json(read(runner, ["nft", "-j", "list", "ruleset"], ns)).counters
+    return nft_json(read(runner, ["nft", "-j", "list", "ruleset"], ns)).counters
 
 
 def ruleset(runner: Runner, ns: str | None = None) -> parse.Ruleset:
     """Every table, chain, rule and counter (`iptables-save -c`)."""
-    return parse.iptables_save(read(runner, ["iptables-save", "-c"], ns))
+    return iptables_save(read(runner, ["iptables-save", "-c"], ns))
 
 
 def iptables_list(runner: Runner, ns: str | None = None) -> str:

@@ -18,6 +18,7 @@ from nslab import parse
 from nslab.commands import Result
 from nslab.config import Settings
 from nslab.errors import LabError, ProbeError, TargetError
+from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
 from nslab.lab import Lab
 from nslab.lab.checks import DOC4, DOC6
@@ -118,16 +119,10 @@ class LabProbes:
     def firewalls(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL); the lab's host
         read with nft too where it holds native nft tables (a step's `nft add table ...`)."""
-        places = self.lab.firewall_places
+        places = firewall_places.firewall_places(self.lab)
         if self.host_nft is None:
-            listed = self.w.run(["nft", "list", "tables"]).stdout if self.world is not None else ""
-            tables = {
-                " ".join(line.split()[1:3]) for line in listed.splitlines() if line.startswith("table ")
-            }
-            self.host_nft = bool(tables - firewalls_registry.IPTABLES_TABLES)
-        if not self.host_nft:
-            return places
-        return tuple("host:iptables+nft" if p.startswith("host:") else p for p in places)
+            self.host_nft = self.world is not None and firewall_places.host_has_native_nft(self.w)
+        return firewall_places.read_host_with_nft(places) if self.host_nft else places
 
     def ruleset_text(self, name: str) -> str:
         """A place's rules as its own tool lists them (`nft list ruleset` for a host with an
@@ -135,7 +130,7 @@ class LabProbes:
         where = "host" if name == "the host" else self.namespace(name)
         tool = next((s.partition(":")[2] for s in self.firewalls if s.partition(":")[0] == where), None)
         if tool is None:  # a host with neither rules nor routing: the lab's backend
-            tool = self.lab.backend_tool
+            tool = firewall_places.backend_tool(self.lab)
         ns = None if where == "host" else where
         listing = firewalls_registry.get(tool).listing
         text = "".join(self.w.run(list(argv), ns=ns).stdout for argv in listing)

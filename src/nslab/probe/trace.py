@@ -82,7 +82,7 @@ class TracedFirewall:
         return None if self.where == HOST else self.where
 
     def table_name(self, family: str, table: str) -> str:
-        if self.spec.partition(":")[2] == "nft":
+        if firewalls.get(self.spec.partition(":")[2]).nft:  # native nft names every table by family
             return f"{family} {table}"
         return table if family == "ip" else f"{family} {table}"
 
@@ -110,7 +110,7 @@ class TracedFirewall:
         verdict = m[2].upper()
         # native nft: the rule as nft lists it (the trace line's own text), not as nslab
         # renders its JSON; iptables-nft: as iptables-save prints it (nft shows xt matches)
-        text = rule_text(rest) if self.spec.partition(":")[2] == "nft" else ""
+        text = rule_text(rest) if firewalls.get(self.spec.partition(":")[2]).nft else ""
         of = len(parsed.rules)
         if _NAT.search(rest) and rule.target:
             d = Decision(self.where, name, chain, position, rule.target, rule.spec, 1, of, text)

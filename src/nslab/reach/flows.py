@@ -18,23 +18,20 @@ flows to a lab's private addresses are not probed but listed once (`unroutable`)
 from __future__ import annotations
 
 import ipaddress
-import re
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nslab.errors import LabError
+from nslab.firewall import get_kind
+from nslab.firewall.places import dnat_addresses as dnat_addresses  # places(), and its tests
 from nslab.firewall.rulesets import with_included
 from nslab.lab import Lab
+from nslab.lab.addresses import HOST, INTERNET
+from nslab.lab.addresses import own_addresses as own_addresses  # explore, review, the CLI
 from nslab.lab.checks import IPAddress
 from nslab.lab.checks import routable as is_routable
 from nslab.probe.flow import Flow as Flow  # the one shape of a flow, here where flows are derived
 from nslab.probe.flow import check_port
-from nslab.probe.places import own_addresses as own_addresses  # its home: the probes use it too
-
-HOST = "host"  # the lab's host (the world's root namespace): a reserved name no lab host has
-INTERNET = "the internet"
-RANGE_ENDS = 2  # a port range is probed at its two ends: inside the range, not every port in it
 
 
 @dataclass(frozen=True)
@@ -141,97 +138,13 @@ def unroutable(lab: Lab) -> list[Unroutable]:
     return out
 
 
-# --- public addresses a DNAT answers for (1:1 NAT) ----------------------------------------------
-
-# `ip daddr 192.0.2.80`, `-d 192.0.2.80/32` (one address, not negated, not a set or subnet)
-_DNAT_DADDR = re.compile(
-    r"(?:\bip6?\s+daddr|(?:^|\s)(?:-d|--destination))\s+([0-9A-Fa-f:.]+)(?:/(32|128))?(?=\s)"
-)
-
-
-def dnat_addresses(lab: Lab) -> dict[str, list[str]]:
-    """Each host's public addresses its rulesets DNAT (`ip daddr 192.0.2.80 ... dnat to
-    10.2.0.10`, `-d 192.0.2.80 ... -j DNAT`) that no interface has: the internet routes
-    them to the uplink, as an ISP routes a customer's block, and they are its addresses."""
-    up = lab.upstream
-    taken = {a for place in own_addresses(lab).values() for a in place}
-    taken |= {str(a.ip) for a in (up.host_address, up.host_address6) if a is not None}
-    out: dict[str, list[str]] = {}
-    for h in lab.hosts:
-        for r in h.rulesets:
-            text = r.path.read_text(encoding="utf-8", errors="replace")
-            for line in (x.split("#", 1)[0] for x in text.splitlines()):
-                if not re.search(r"\bdnat\b|-j\s+DNAT\b", line):
-                    continue
-                for address in _DNAT_DADDR.findall(line):
-                    try:
-                        ok = routable(address[0]) and address[0] not in taken
-                    except ValueError:
-                        continue  # a set, a variable: not one address
-                    if ok and address[0] not in out.get(h.name, []):
-                        out.setdefault(h.name, []).append(address[0])
-    return out
-
-
 # --- the ports a ruleset matches on ----------------------------------------------------------
-
-# `tcp dport 22`, `{ 22, 443 }`, `@set`, and a map's or verdict map's keys (`tcp dport map
-# { 80 : 10.2.0.10 }`, `vmap @ports`): a port-forward's ports are in its map
-_NFT_PORTS = re.compile(r"\b(tcp|udp|th)\s+dport\s+(?:!=\s*)?(?:v?map\s+)?(\{[^}]*\}|@[\w-]+|[\w:-]+)")
-# where a port-forward lands: `dnat to 10.2.0.10:80`, `[2001:db8::10]:80`, a map's
-# `10.2.0.10 . 80`; its listener must be there, or the flow reads "refused"
-_NFT_DNAT_PORT = re.compile(r"(?:\]|\b\d{1,3}(?:\.\d{1,3}){3})(?::|\s+\.\s+)(\d+)\b")
-_NFT_SET = re.compile(r"\b(?:set|map)\s+([\w-]+)\s*\{[^{}]*?\belements\s*=\s*\{([^}]*)\}", re.S)
-_IPT_PROTO = re.compile(r"(?:^|\s)(?:-p|--protocol)\s+(tcp|udp)\b")
-_IPT_PORTS = re.compile(r"(?:--dport|--destination-port|--dports|--destination-ports|--ports)\s+(\S+)")
-
-
-def _values(text: str, proto: str) -> list[int]:
-    """Port numbers in an nft or iptables port expression: `22`, `{ 80, 443 }`, `1000-1010`,
-    `8000:8001`, `ssh`; a range counts at its two ends."""
-    out: list[int] = []
-    for item in re.split(r"[\s,{}]+", text):
-        if not item:
-            continue
-        ends = re.split(r"[-:]", item) if re.fullmatch(r"\d+[-:]\d+", item) else [item]
-        for end in ends[:RANGE_ENDS]:
-            if end.isdigit():
-                port = int(end)
-            else:
-                try:
-                    port = socket.getservbyname(end, proto)
-                except OSError:
-                    continue  # not a port name (a variable, a keyword): not a port to probe
-            if 1 <= port <= 65535:
-                out.append(port)
-    return out
 
 
 def ports_in_text(text: str, kind: str) -> list[tuple[str, int]]:
-    """(protocol, port) for every destination port a ruleset file's rules match on, sorted;
-    `th dport` (either protocol) and an iptables rule without -p count for tcp and udp."""
-    found: set[tuple[str, int]] = set()
-    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
-    if kind in ("nft", "script"):
-        sets = {name: elements for name, elements in _NFT_SET.findall(body)}
-        for proto, expr in _NFT_PORTS.findall(body):
-            expr = sets.get(expr[1:], "") if expr.startswith("@") else expr
-            # a map's elements (`80 : 10.2.0.10`): the key is the port, the value is not
-            expr = ",".join(e.split(":", 1)[0] for e in expr.split(","))
-            for p in ("tcp", "udp") if proto == "th" else (proto,):
-                found.update((p, port) for port in _values(expr, p))
-        for line in body.splitlines():
-            if re.search(r"\bdnat\b", line):
-                named = set(re.findall(r"\b(tcp|udp)\s+dport\b", line)) or {"tcp", "udp"}
-                for port in _NFT_DNAT_PORT.findall(line.split("dnat", 1)[1]):
-                    found.update((p, int(port)) for p in named if 1 <= int(port) <= 65535)
-    if kind in ("iptables", "ip6tables", "script"):
-        for line in body.splitlines():
-            proto = _IPT_PROTO.search(line)
-            for expr in _IPT_PORTS.findall(line):
-                for p in (proto[1],) if proto else ("tcp", "udp"):
-                    found.update((p, port) for port in _values(expr, p))
-    return sorted(found)
+    """(protocol, port) for every destination port a ruleset file's rules match on, sorted,
+    as its kind reads them (nslab.firewall: a kind that knows no syntax finds none)."""
+    return get_kind(kind).ports(text)
 
 
 def lab_ports(lab: Lab, extra: Iterable[tuple[str, int]] = ()) -> list[tuple[str, int]]:

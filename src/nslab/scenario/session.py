@@ -24,7 +24,7 @@ from nslab import needs
 from nslab.commands import Result
 from nslab.config import Settings
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
-from nslab.firewall import sources
+from nslab.firewall import get_kind, sources
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.machine.host_world import HostWorld
 from nslab.machine.provision import check_rulesets, provision, select
@@ -73,8 +73,8 @@ class LabSession:
         wanted = []
         if lab.v6:
             wanted.append("IPv6")
-        if any(r.kind == "nft" for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))):
-            wanted.append("nft")
+        kinds = {r.kind for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))}
+        wanted += dict.fromkeys(n for k in sorted(kinds) for n in get_kind(k).needs)
         wanted += sorted({h.manager.kind for h in lab.hosts if h.manager is not None})
         for name in wanted:
             why = self.lacks(name)

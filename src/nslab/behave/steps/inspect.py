@@ -8,9 +8,10 @@ import re
 from behave import then, use_step_matcher
 from behave.runner import Context
 
-from nslab import parse
+from nslab import firewall, parse
 from nslab.behave.steps.in_order import missing_in_order
 from nslab.errors import LabError, NslabError
+from nslab.firewall import places as firewall_places
 from nslab.probe import checks as probe
 from nslab.scenario import actions
 from nslab.scenario.session import LabSession
@@ -208,7 +209,7 @@ def named_chain_order(context: Context, name: str, chain: str) -> None:
         _chain_order(context, chain, None, name)
         return
     host = session.lab.namespace(name)
-    if session.lab.firewall_tool(host) == "nft":
+    if firewall.get(firewall_places.firewall_tool(session.lab, host)).nft:
         raise LabError(
             f"{name}'s rules are native nft, which has no iptables chain {chain}",
             f"read them with '{name}'s ruleset shows \"...\"' or '{name}'s ruleset shows, in order'",
