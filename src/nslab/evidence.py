@@ -55,6 +55,7 @@ class Decision:
     source: str = ""  # where the user's file writes it: "router.nft:36"
     nd: bool = False  # it dropped the neighbour discovery the probe needed, not the probe
     handle: int | None = None  # an nft rule's handle: its text is looked up by it (nslab.sources)
+    made_by: str = ""  # a manager that made the rule or set the policy (Docker), where nslab knows
 
     @property
     def drops(self) -> bool:
@@ -78,7 +79,14 @@ class Decision:
         table = "" if self.table in ("filter", "ip filter") else f" in table {self.table}"
         at = f" at {self.source}" if self.source and not as_parsed else ""
         nd = "neighbour discovery failed: " if self.nd else ""
-        return f"{nd}{where}{verb} by {what}{table}{at}" + (f" (+{self.packets} packets)" if counted else "")
+        made = (
+            ""
+            if not self.made_by or as_parsed
+            else f" {'set' if self.rule is None else 'made'} by {self.made_by}"
+        )
+        return f"{nd}{where}{verb} by {what}{table}{at}{made}" + (
+            f" (+{self.packets} packets)" if counted else ""
+        )
 
     def names(self) -> list[str]:
         """Every way a step may name it: as described, and as parsed (see describe)."""
@@ -90,7 +98,8 @@ class Written:
     """A rule as a ruleset file writes it (nslab.sources reads them)."""
 
     text: str  # iptables: without `-A CHAIN`
-    at: str  # "router.nft:36"
+    at: str  # "router.nft:36"; "" for a rule no file writes (a manager's)
+    made_by: str = ""  # the manager that made it (Docker): no file of the user's
 
 
 # a lab's ruleset files' rules: (place, table, chain) -> the rules the files give it, in order
@@ -101,13 +110,16 @@ def attach(d: Decision, written: Sources | None) -> Decision:
     """The decision with its rule's text and file:line, where its chain holds exactly the
     rules the file gives it (nothing else added one: a script, a step); unchanged
     otherwise (a policy, a rule of nslab's or of a script): nslab does not guess."""
-    if not written or d.rule is None:
+    if not written:
         return d
+    if d.rule is None:  # a policy a manager set: (place, table, "CHAIN policy")
+        set_by = written.get((d.where, d.table, f"{d.chain} policy"))
+        return replace(d, made_by=set_by[0].made_by) if set_by else d
     rules = written.get((d.where, d.table, d.chain))
     if not rules or len(rules) != d.of or d.rule > len(rules):
         return d
     w = rules[d.rule - 1]
-    return replace(d, text=w.text, source=w.at)
+    return replace(d, text=w.text, source=w.at, made_by=w.made_by)
 
 
 def settle(found: Iterable[Decision]) -> list[Decision]:
@@ -214,7 +226,8 @@ def decisions(
                 ):
                     grew = chain.packets - ((prev.packets or 0) if prev else 0)
                     if grew > 0:
-                        found.append(Decision(where, table.name, chain.name, None, chain.policy, "", grew))
+                        policy = Decision(where, table.name, chain.name, None, chain.policy, "", grew)
+                        found.append(attach(policy, written))
                 for i, rule in enumerate(chain.rules):
                     if (
                         rule.target is None

@@ -25,6 +25,7 @@ from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, Targe
 from nslab.host_world import HostWorld
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.lab.checks import DOC4, DOC6
+from nslab.managers.docker_session import DockerRun, docker_hosts
 from nslab.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.provision import check_rulesets, provision, select
 from nslab.targets import open_target
@@ -77,6 +78,7 @@ class LabSession:
     _host_nft: bool | None = None
     coverage: Coverage | None = None  # the run's rule coverage (behave runs; nslab.coverage)
     lab_path: Path | None = None  # the current lab's file (None: the seed's, bundled)
+    docker: DockerRun = field(default_factory=DockerRun)  # the world's dockerds (nslab.managers)
 
     def missing_feature(self) -> str | None:
         """Why the current lab cannot run on this target (no IPv6, no nft), or None: its
@@ -91,6 +93,8 @@ class LabSession:
             why = self.lacks(name)
             if why:
                 return f"lab '{lab.name}' needs {why}"
+        if docker_hosts(lab) and self.docker.missing(self.target):
+            return f"lab '{lab.name}' needs Docker: {self.docker.missing(self.target)}"
         return None
 
     def lacks(self, name: str) -> str | None:
@@ -202,6 +206,7 @@ class LabSession:
         if self.world is not None:
             self.world.close()
             self.world = None
+        self.docker.end()  # after the world: its Docker cgroups, removed by their reapers
 
     def close(self) -> None:
         self.end_world()
@@ -226,6 +231,7 @@ class LabSession:
             for need in stage.needs:
                 self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)
+        self.docker.after_provision(self.w, self.lab, [s.name for s in chosen])
         if self.coverage is not None and any(s.name == "rulesets" for s in chosen):
             self.coverage.begin(self.w, self.lab, self.lab_path)
 
@@ -254,7 +260,7 @@ class LabSession:
         if name in ("the internet", "the resolver"):  # the resolver runs on the internet
             require_internet(self.lab, name)
             return self.lab.upstream.namespace
-        return self.lab.namespace(name).name
+        return self.docker.namespace(self.lab, name) or self.lab.namespace(name).name
 
     def address_of(
         self, where: str, v6: bool = False, src: str | None = None
@@ -314,13 +320,13 @@ class LabSession:
     @property
     def written(self) -> dict[tuple[str, str, str], list[sources.Written]]:
         """The lab's rules as its ruleset files write them, for "which rule decided"."""
-        return sources.of_lab(self.lab)
+        return sources.of_lab(self.lab) | self.docker.written()
 
     @property
     def firewalls(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL); the lab's host
         read with nft too where it holds native nft tables (a step's `nft add table ...`)."""
-        places = self.lab.firewall_places
+        places = self.docker.firewalls(self.lab, self.lab.firewall_places)
         if self._host_nft is None:
             listed = self.w.run(["nft", "list", "tables"]).stdout if self.world is not None else ""
             tables = {

@@ -21,11 +21,14 @@ import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from nslab.errors import LabError
 from nslab.firewalls import RULESETS
 from nslab.lab.checks import IPAddress, routable
+
+if TYPE_CHECKING:
+    from nslab.managers.docker_spec import DockerSpec
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 RULESET_KINDS = tuple(RULESETS)  # iptables, ip6tables, nft, script
@@ -89,6 +92,7 @@ class Host:
     routes: tuple[Route, ...] = ()
     rulesets: tuple[RulesetFile, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()  # the host's own (net.*), after its links exist
+    docker: DockerSpec | None = None  # dockerd on this host, and its containers (nslab.managers.docker)
 
     def addresses(self, v6: bool = False) -> list[IPAddress]:
         out: list[IPAddress] = []
@@ -283,6 +287,9 @@ class Lab:
             found = host.addresses(v6)
             if found:
                 places[host.name] = found[0]
+        for c in (c for h in self.hosts if h.docker for c in h.docker.containers):
+            if c.address is not None and not v6:  # on its host's docker0 (nslab.managers.docker_spec)
+                places[c.name] = c.address
         gw = self.gateway_network
         if gw is not None and gw.gateway is not None and not v6:
             places["the gateway"] = gw.gateway.ip

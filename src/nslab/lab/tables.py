@@ -54,6 +54,8 @@ from nslab.lab.model import (
     RulesetFile,
     Upstream,
 )
+from nslab.managers.docker_spec import check_names as check_container_names
+from nslab.managers.docker_spec import read_docker
 
 
 def is_seed_notation(raw: dict[str, Any]) -> bool:
@@ -480,7 +482,7 @@ def _sysctls(where: str, table: Any, interfaces: list[str]) -> tuple[tuple[str, 
 
 def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[Host]:
     out = []
-    keys = {"name", "interfaces", "router", "routes", "firewall", "sysctls"}
+    keys = {"name", "interfaces", "router", "routes", "firewall", "sysctls", "docker"}
     for i, (where, entry, name) in enumerate(_named(entries, "host", keys, "pc")):
         check_unreserved(f"{at('host', i)}.name", name, "host")
         interfaces = _interfaces(where, entry.get("interfaces", []), name, networks)
@@ -490,7 +492,8 @@ def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[
         routes = _routes(where, entry.get("routes", []), name, interfaces)
         rulesets = _rulesets(f"{where}.firewall", entry["firewall"], base) if "firewall" in entry else ()
         sysctls = _sysctls(f"{where}.sysctls", entry.get("sysctls", {}), [i.name for i in interfaces])
-        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls))
+        docker = read_docker(f"{where}.docker", entry["docker"], base) if "docker" in entry else None
+        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls, docker))
     check_unique("name", [(f"{at('host', i)}.name", h.name) for i, h in enumerate(out)])
     return out
 
@@ -504,6 +507,7 @@ def checked(lab: Lab) -> Lab:
     network it is the gateway of."""
     names = [(f"host {h.name}", h.name) for h in lab.hosts]
     check_unique("name", [*names, ("upstream.namespace", lab.upstream.namespace)])
+    check_container_names([(h.name, h.docker) for h in lab.hosts], [lab.upstream.namespace])
     addresses = []
     for n in lab.networks:
         for a in (n.host, n.host6, n.gateway):

@@ -1,0 +1,30 @@
+# Docker on the seed's host (docs/seed-story.md): installing docker.io breaks the bridge.
+#
+#   red 10.16.0.2 -- br0 -- blue 10.16.0.3        dockerd on the host: docker0 172.17.0.1/16,
+#                    |                             ip_forward 0 -> 1 and FORWARD policy -> DROP
+#                  host (dockerd, docker0)
+#
+# bridge-nf-call-iptables=1 sends the frames red and blue exchange over br0 through the
+# host's FORWARD chain, where dockerd has set the policy to DROP: the DOCKER-USER chain,
+# which Docker jumps to first and never touches, is where the fix goes.
+Feature: Docker on the host breaks the bridge, DOCKER-USER mends it
+
+  Background:
+    Given the seed lab
+    And Docker runs on the host
+    And bridge traffic passes through iptables
+
+  Scenario: dockerd set the FORWARD policy to DROP, and red no longer reaches blue
+    When red pings blue
+    Then 100% of packets are lost
+    And iptables shows "Chain FORWARD (policy DROP)"
+    And the verdict was decided by "dropped by FORWARD policy DROP set by dockerd (+3 packets)"
+
+  Scenario: a DOCKER-USER rule accepting the bridge's own traffic restores it
+    When I run on the host:
+      """
+      iptables -I DOCKER-USER -i br0 -o br0 -j ACCEPT
+      """
+    And red pings blue
+    Then 0% of packets are lost
+    And the verdict was decided by "accepted by DOCKER-USER rule 1 (-i br0 -o br0 -j ACCEPT)"

@@ -1,0 +1,131 @@
+"""Docker in a lab session: which daemons the scenario's world runs, started when the
+lab's hosts exist (after the provision call that built the networks: rulesets loaded by
+that call are in place first, as a host's firewall is before its Docker starts at boot),
+or on the lab's host by `Given Docker runs on the host`; ended with the world.
+
+The session (nslab.session) calls these hooks; everything Docker-specific stays here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from nslab import parse
+from nslab.errors import MissingFeature, TargetError
+from nslab.evidence import Written
+from nslab.lab import Lab
+from nslab.managers import docker
+from nslab.managers.docker_spec import Container, DockerSpec
+from nslab.targets.base import Target
+from nslab.world import World
+
+HOST = "host"  # the lab's host (the world's root namespace), as evidence names it
+MADE_BY = "Docker"
+# the chains dockerd makes and fills (its FORWARD jumps are in FORWARD, which a lab's
+# own rules may share: those are Docker's only while nothing else wrote there)
+DOCKER_CHAINS = ("DOCKER", "DOCKER-USER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2")
+
+
+def docker_hosts(lab: Lab) -> dict[str, DockerSpec]:
+    return {h.name: h.docker for h in lab.hosts if h.docker is not None}
+
+
+def containers(lab: Lab) -> dict[str, tuple[str, Container]]:
+    """Every container of the lab by name, with the host it runs on."""
+    return {c.name: (host, c) for host, spec in docker_hosts(lab).items() for c in spec.containers}
+
+
+@dataclass
+class DockerRun:
+    """The daemons of the current world, by place ("host" for the lab's host)."""
+
+    daemons: dict[str, docker.Daemon] = field(default_factory=dict)
+    _missing: dict[int, str | None] = field(default_factory=dict)
+    # what each daemon wrote, read once it was ready: (place, table, chain) -> its rules
+    _written: dict[tuple[str, str, str], list[Written]] = field(default_factory=dict)
+
+    def missing(self, target: Target) -> str | None:
+        """Why Docker cannot run on `target` (the package to install), asked once a target."""
+        if id(target) not in self._missing:
+            self._missing[id(target)] = docker.missing(target)
+        return self._missing[id(target)]
+
+    def require(self, target: Target) -> None:
+        why = self.missing(target)
+        if why:
+            raise MissingFeature(f"this scenario needs Docker: {why}")
+
+    def after_provision(self, world: World, lab: Lab, stages: Iterable[str]) -> None:
+        """Docker on every lab host that declares it, once the networks stage has run."""
+        if "networks" not in stages:
+            return
+        for name, spec in docker_hosts(lab).items():
+            if name not in self.daemons:
+                self.require(world.target)
+                data = docker.check_daemon_file(spec)
+                self._started(docker.start(world, name, name, spec, data))
+
+    def on_host(self, world: World) -> docker.Daemon:
+        """`Given Docker runs on the host`: dockerd in the world's root namespace."""
+        if HOST in self.daemons:
+            return self.daemons[HOST]
+        self.require(world.target)
+        return self._started(docker.start(world, HOST, None, DockerSpec()))
+
+    def _started(self, daemon: docker.Daemon) -> docker.Daemon:
+        self.daemons[daemon.key] = daemon
+        self._written.update(docker_written(daemon))
+        return daemon
+
+    def end(self) -> None:
+        """After the world ended: its daemons' cgroups removed (by their reapers)."""
+        daemons, self.daemons = self.daemons, {}
+        self._written = {}
+        left = docker.finish(daemons)
+        if left:
+            raise TargetError(
+                f"Docker's cgroups {', '.join(left)} could not be removed",
+                "a process is still in them: look at /sys/fs/cgroup/*/nslab-docker-*",
+            )
+
+    # --- what the session asks of it -----------------------------------------------------
+
+    def namespace(self, lab: Lab, name: str) -> str | None:
+        """A container's namespace (attached under its name), or None for any other name."""
+        return name if name in containers(lab) else None
+
+    def firewalls(self, lab: Lab, places: tuple[str, ...]) -> tuple[str, ...]:
+        """The lab's firewall places, and every Docker host's (dockerd's iptables rules)."""
+        have = {p.partition(":")[0] for p in places}
+        more = [f"{name}:{lab.backend_tool}" for name in docker_hosts(lab) if name not in have]
+        if HOST in self.daemons and HOST not in have:
+            more.append("host:iptables4")
+        return (*places, *more)
+
+    def written(self) -> dict[tuple[str, str, str], list[Written]]:
+        return self._written
+
+    def policy_set(self, place: str) -> str:
+        """`FORWARD policy DROP` if dockerd set it at `place` when it started, else ""."""
+        d = self.daemons.get(place)
+        if d is None or d.forward_policy_after == d.forward_policy_before:
+            return ""
+        return f"dockerd set the FORWARD policy to {d.forward_policy_after} when it started"
+
+
+def docker_written(daemon: docker.Daemon) -> dict[tuple[str, str, str], list[Written]]:
+    """Docker's chains as dockerd left them when it was ready (and its containers started):
+    a decision by one of their rules is named "made by Docker" while the chain still holds
+    exactly these rules (nslab.evidence.attach); a rule a step adds makes it the user's."""
+    text = daemon.world.run(["iptables-save"], ns=daemon.ns).stdout
+    rules = parse.iptables_save(text)
+    out: dict[tuple[str, str, str], list[Written]] = {}
+    for table in rules.tables.values():
+        for chain in table.chains.values():
+            if chain.name in DOCKER_CHAINS:
+                key = (daemon.key, table.name, chain.name)
+                out[key] = [Written(r.spec, "", made_by=MADE_BY) for r in chain.rules]
+    if daemon.forward_policy_after != daemon.forward_policy_before:  # dockerd set it (ip_forward was 0)
+        out[(daemon.key, "filter", "FORWARD policy")] = [Written("", "", made_by="dockerd")]
+    return out
