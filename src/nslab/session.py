@@ -231,7 +231,7 @@ class LabSession:
             for need in stage.needs:
                 self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)
-        self.docker.after_provision(self.w, self.lab, [s.name for s in chosen])
+        self.docker.after_provision(self.w, self.lab, [s.name for s in chosen], self.written)
         if self.coverage is not None and any(s.name == "rulesets" for s in chosen):
             self.coverage.begin(self.w, self.lab, self.lab_path)
 

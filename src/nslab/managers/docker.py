@@ -16,6 +16,7 @@ the target, removes that parent once the world's holder is gone, whichever way i
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from nslab.commands import Result
 from nslab.errors import LabError, TargetError
 from nslab.managers.docker_image import IMAGE, import_image
-from nslab.managers.docker_spec import Container, DockerSpec
+from nslab.managers.docker_spec import DEFAULT_BIP, Container, DockerSpec
 from nslab.targets.base import Spawned, Target
 from nslab.world import World
 
@@ -110,6 +111,7 @@ class Daemon:
     containers: dict[str, Container] = field(default_factory=dict)
     forward_policy_before: str = ""  # the FORWARD policy before dockerd started
     forward_policy_after: str = ""
+    bridge: ipaddress.IPv4Network = DEFAULT_BIP.network  # docker0's subnet
 
     @property
     def dir(self) -> str:
@@ -173,7 +175,7 @@ def start(
     enter = ["ip", "netns", "exec", ns] if ns else []
     argv = [*enter, "unshare", "--mount", "--propagation", "private"]
     process = world.spawn([*argv, "bash", "-c", LAUNCHER, "nslab-docker", directory, parent])
-    daemon = Daemon(world, key, ns, process, reaper, forward_policy_before=before)
+    daemon = Daemon(world, key, ns, process, reaper, forward_policy_before=before, bridge=spec.bip.network)
     _wait_ready(daemon)
     daemon.forward_policy_after = _policy(world, ns)
     if spec.containers:

@@ -8,12 +8,14 @@ The session (nslab.session) calls these hooks; everything Docker-specific stays 
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nslab import parse
 from nslab.errors import MissingFeature, TargetError
-from nslab.evidence import Written
+from nslab.evidence import Sources, Written
 from nslab.lab import Lab
 from nslab.managers import docker
 from nslab.managers.docker_spec import Container, DockerSpec
@@ -56,7 +58,7 @@ class DockerRun:
         if why:
             raise MissingFeature(f"this scenario needs Docker: {why}")
 
-    def after_provision(self, world: World, lab: Lab, stages: Iterable[str]) -> None:
+    def after_provision(self, world: World, lab: Lab, stages: Iterable[str], base: Sources) -> None:
         """Docker on every lab host that declares it, once the networks stage has run."""
         if "networks" not in stages:
             return
@@ -64,18 +66,18 @@ class DockerRun:
             if name not in self.daemons:
                 self.require(world.target)
                 data = docker.check_daemon_file(spec)
-                self._started(docker.start(world, name, name, spec, data))
+                self._started(docker.start(world, name, name, spec, data), base)
 
     def on_host(self, world: World) -> docker.Daemon:
         """`Given Docker runs on the host`: dockerd in the world's root namespace."""
         if HOST in self.daemons:
             return self.daemons[HOST]
         self.require(world.target)
-        return self._started(docker.start(world, HOST, None, DockerSpec()))
+        return self._started(docker.start(world, HOST, None, DockerSpec()), {})
 
-    def _started(self, daemon: docker.Daemon) -> docker.Daemon:
+    def _started(self, daemon: docker.Daemon, base: Sources) -> docker.Daemon:
         self.daemons[daemon.key] = daemon
-        self._written.update(docker_written(daemon))
+        self._written.update(docker_written(daemon, base))
         return daemon
 
     def end(self) -> None:
@@ -114,18 +116,39 @@ class DockerRun:
         return f"dockerd set the FORWARD policy to {d.forward_policy_after} when it started"
 
 
-def docker_written(daemon: docker.Daemon) -> dict[tuple[str, str, str], list[Written]]:
-    """Docker's chains as dockerd left them when it was ready (and its containers started):
-    a decision by one of their rules is named "made by Docker" while the chain still holds
-    exactly these rules (nslab.evidence.attach); a rule a step adds makes it the user's."""
+def dockers(spec: str, bridge: ipaddress.IPv4Network) -> bool:
+    """Whether a rule in a chain Docker shares (FORWARD, nat POSTROUTING ...) is one of
+    Docker's: a jump to its chains, a rule on its bridge or for its containers' addresses."""
+    if re.search(r"-j DOCKER\b|\bdocker0\b", spec):
+        return True
+    found = re.findall(r"-[sd] (\S+)", spec)
+    return bool(found) and all(ipaddress.ip_network(a, strict=False).subnet_of(bridge) for a in found)
+
+
+def docker_written(daemon: docker.Daemon, base: Sources) -> dict[tuple[str, str, str], list[Written]]:
+    """The chains Docker wrote as dockerd left them when it was ready (its containers
+    started): a decision by one of its rules is named "made by Docker" while the chain
+    still holds exactly these rules (nslab.evidence.attach; a rule a step adds makes the
+    chain no one's); in a chain it shares with the lab's ruleset file (`base`), the
+    file's rules keep their file:line."""
     text = daemon.world.run(["iptables-save"], ns=daemon.ns).stdout
     rules = parse.iptables_save(text)
     out: dict[tuple[str, str, str], list[Written]] = {}
     for table in rules.tables.values():
         for chain in table.chains.values():
+            key = (daemon.key, table.name, chain.name)
             if chain.name in DOCKER_CHAINS:
-                key = (daemon.key, table.name, chain.name)
                 out[key] = [Written(r.spec, "", made_by=MADE_BY) for r in chain.rules]
+            elif any(dockers(r.spec, daemon.bridge) for r in chain.rules):
+                theirs = iter(base.get(key, ()))
+                mine = [
+                    Written(r.spec, "", made_by=MADE_BY)
+                    if dockers(r.spec, daemon.bridge)
+                    else next(theirs, None)
+                    for r in chain.rules
+                ]
+                if all(w is not None for w in mine) and next(theirs, None) is None:
+                    out[key] = [w for w in mine if w is not None]
     if daemon.forward_policy_after != daemon.forward_policy_before:  # dockerd set it (ip_forward was 0)
         out[(daemon.key, "filter", "FORWARD policy")] = [Written("", "", made_by="dockerd")]
     return out
