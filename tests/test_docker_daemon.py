@@ -1,0 +1,171 @@
+"""Docker on a lab host, for real: dockerd, containerd and a container inside a world, and
+the machine as it was after (its rules, /etc/docker, /var/lib/docker, its cgroups, no
+daemon left), after a normal end and after a kill -9 of the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, host_snapshot, needs_netns
+
+from nslab.config import Settings
+from nslab.lab import load_lab
+from nslab.managers import docker
+from nslab.session import LabSession
+from nslab.targets.local import LocalTarget
+
+LABS = ROOT / "features" / "docker" / "labs"
+WEB = LABS / "docker-web.toml"
+WHY = docker.missing(LocalTarget()) if os.geteuid() == 0 else "needs root"
+needs_docker = pytest.mark.skipif(WHY is not None, reason=f"needs Docker: {WHY}")
+
+
+def cgroups() -> set[str]:
+    """Every cgroup directory named like Docker's, as `find /sys/fs/cgroup -name '*docker*'`."""
+    out = subprocess.run(
+        ["find", "/sys/fs/cgroup", "-name", "*docker*"], capture_output=True, text=True, check=False
+    ).stdout
+    return set(out.split())
+
+
+def machine() -> dict[str, object]:
+    """What Docker must never change on the machine, besides the root namespace."""
+    etc = Path("/etc/docker")
+    return {
+        "etc": sorted(str(p) for p in etc.rglob("*")) if etc.is_dir() else None,
+        "var": Path("/var/lib/docker").exists() or Path("/var/lib/containerd").exists(),
+        "socket": Path("/run/docker.sock").exists() or Path("/var/run/docker.sock").exists(),
+        "root": host_snapshot(),
+    }
+
+
+def processes_of(world_pid: int) -> list[str]:
+    """Processes whose command line names this world's Docker (its cgroup parent)."""
+    mark = f"nslab-docker-{world_pid}-"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if mark in cmdline:
+                found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+@pytest.fixture
+def web() -> Iterator[LabSession]:
+    session = LabSession.open(Settings(lab=str(WEB), ping_wait=1, probe_wait=1))
+    try:
+        session.use_lab(None)
+        session.new_world()
+        yield session
+    finally:
+        session.close()
+
+
+@needs_netns
+@needs_docker
+def test_docker_runs_on_the_lab_host_and_leaves_the_machine_as_it_was() -> None:
+    before, groups = machine(), cgroups()
+    session = LabSession.open(Settings(lab=str(WEB), ping_wait=1, probe_wait=1))
+    try:
+        session.use_lab(None)
+        world = session.new_world()
+        session.provision()
+        daemon = session.docker.daemons["web"]
+        mine = docker.cgroup_parent(world.info.pid, "web")
+        # dockerd, its containerd and the container: in the world, in web's namespace
+        ps = world.run(["docker", "ps", "--format", "{{.Names}} {{.Ports}}"], env=daemon.env).stdout
+        name, ports = ps.split(None, 1)
+        assert name == "app" and ports.startswith("0.0.0.0:8080->80/tcp")
+        assert "docker0" in world.run(["ip", "-o", "link"], ns="web").stdout
+        assert "docker0" not in world.run(["ip", "-o", "link"]).stdout
+        assert {g.rsplit("/", 1)[-1] for g in cgroups() - groups} == {mine}  # nothing but nslab's parent
+        conn = session.connect("the internet", "the uplink", "tcp", 8080)
+        assert conn.outcome.outcome == "accepted"
+        assert "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0" in conn.why()
+        assert "made by Docker" in conn.why()
+        assert processes_of(world.info.pid)
+    finally:
+        session.close()
+    assert machine() == before
+    assert cgroups() == groups
+    assert processes_of(world.info.pid) == []
+
+
+@needs_netns
+@needs_docker
+def test_docker_stop_makes_the_container_unreachable(web: LabSession) -> None:
+    web.provision()
+    daemon = web.docker.daemons["web"]
+    started = time.monotonic()
+    daemon.docker(["stop", "app"])
+    assert time.monotonic() - started < 5  # Docker's init passes SIGTERM on: no 10 s wait
+    conn = web.connect("the internet", "the uplink", "tcp", 8080)
+    assert conn.outcome.outcome in ("refused", "dropped"), conn.describe()
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from nslab.config import Settings
+    from nslab.session import LabSession
+    s = LabSession.open(Settings(lab=sys.argv[1]))
+    s.use_lab(None)
+    world = s.new_world()
+    s.provision()
+    print(world.info.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+@needs_netns
+@needs_docker
+def test_a_kill_9_of_the_run_leaves_no_daemon_and_no_cgroup() -> None:
+    before, groups = machine(), cgroups()
+    run = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(WEB)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert run.stdout is not None
+        line = run.stdout.readline()
+        assert line.strip().isdigit(), run.stderr.read() if run.stderr else ""
+        world_pid = int(line)
+        assert processes_of(world_pid)
+        assert any(docker.cgroup_parent(world_pid, "web") in g for g in cgroups())
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    deadline = time.monotonic() + 20
+    while (processes_of(world_pid) or cgroups() != groups) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_of(world_pid) == []
+    assert cgroups() == groups
+    assert machine() == before
+
+
+class NoDocker(LocalTarget):
+    """This machine as one without docker.io: dockerd lives in /usr/sbin, not on this PATH."""
+
+    def run(self, cmd, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["env"] = {**(kwargs.get("env") or {}), "PATH": "/usr/bin:/bin"}
+        return super().run(cmd, **kwargs)
+
+
+@needs_netns
+def test_a_lab_naming_docker_on_a_target_without_dockerd_skips_with_the_package() -> None:
+    session = LabSession(Settings(lab=str(WEB)), NoDocker(), load_lab(WEB))
+    assert session.missing_feature() == (
+        "lab 'docker-web' needs Docker: dockerd, which local lacks (apt-get install docker.io)"
+    )
