@@ -1,4 +1,4 @@
-"""Rule coverage (nslab.coverage, nslab.coverage_report) and ruleset mutation (nslab.mutate):
+"""Rule coverage (nslab.coverage.counts, nslab.coverage.report) and ruleset mutation (nslab.coverage.mutate):
 which of the user's rules the scenarios' own traffic matched, by file and line; and
 whether a wrong rule would turn a scenario red.
 
@@ -19,9 +19,11 @@ from pathlib import Path
 
 from conftest import DATA, HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
 
-from nslab import coverage, mutate, rulemap
 from nslab.config import Settings
-from nslab.session import LabSession
+from nslab.coverage import counts as coverage
+from nslab.coverage import mutate
+from nslab.firewall import rulemap
+from nslab.scenario.session import LabSession
 
 DMZ = ROOT / "labs" / "dmz.toml"
 NDCOV = ROOT / "tests" / "labs" / "ndcov.toml"
@@ -294,7 +296,7 @@ firewall = { script = "c.sh" }
 def test_a_scripts_rules_are_reported_per_chain(tmp_path: Path) -> None:
     from lxml import etree
 
-    from nslab import coverage_report
+    from nslab.coverage import report as coverage_report
 
     (tmp_path / "lab.toml").write_text(SCRIPT_LAB)
     (tmp_path / "c.sh").write_text(
@@ -414,6 +416,8 @@ def test_mutating_the_dmz_edge_ruleset(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     got = {(m["line"], m["mutation"]): m["status"] for m in json.loads(r.stdout)}
     assert len(got) == 47
+    # the same mutants and verdicts as before the package tree was moved (tests/test_unchanged.py)
+    assert json.loads(r.stdout) == json.loads((DATA / "unchanged" / "mutate-dmz.json").read_text())
     # no scenario sends a packet conntrack calls invalid: accepting them changes nothing seen
     assert got[(14, "drop -> accept")] == "survived"
     # ... but deleting that rule renumbers the final drop, which a scenario names as rule 7

@@ -18,9 +18,9 @@ from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.config import Settings
 from nslab.lab import load_lab
+from nslab.machine.targets.local import LocalTarget
 from nslab.managers import docker
-from nslab.session import LabSession
-from nslab.targets.local import LocalTarget
+from nslab.scenario.session import LabSession
 
 LABS = ROOT / "features" / "docker" / "labs"
 WEB = LABS / "docker-web.toml"
@@ -119,7 +119,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys, time
     from nslab.config import Settings
-    from nslab.session import LabSession
+    from nslab.scenario.session import LabSession
     s = LabSession.open(Settings(lab=sys.argv[1]))
     s.use_lab(None)
     world = s.new_world()

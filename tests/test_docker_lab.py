@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from nslab import flows
 from nslab.errors import LabError
 from nslab.lab import Lab
 from nslab.lab.tables import read_lab
 from nslab.managers.docker_spec import Publish
+from nslab.reach import flows
 
 LAB = """
 [[network]]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns, run_behave
 
-from nslab import diagram
-from nslab.junit import read as junit_suites
 from nslab.lab import default_lab, load_lab
+from nslab.report import diagram
+from nslab.report.junit import read as junit_suites
 
 HERE = Path(__file__).parent
 NSLAB = [sys.executable, "-m", "nslab.cli"]

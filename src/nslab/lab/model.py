@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from nslab.errors import LabError
-from nslab.firewalls import RULESETS
+from nslab.firewall import RULESETS
 from nslab.lab.checks import IPAddress, routable
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class Lab:
 
     @property
     def backend_tool(self) -> str:
-        """The firewall tool (nslab.firewalls) the lab's backend is read with."""
+        """The firewall tool (nslab.firewall) the lab's backend is read with."""
         return {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
 
     @property

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 from nslab.commands import Result
 from nslab.errors import LabError, TargetError
+from nslab.machine.targets.base import Spawned, Target
+from nslab.machine.world import World
 from nslab.managers.docker_image import IMAGE, import_image
 from nslab.managers.docker_spec import DEFAULT_BIP, Container, DockerSpec
-from nslab.targets.base import Spawned, Target
-from nslab.world import World
 
 ROOT = "/run/nslab/docker"  # in the world's own /run: per Docker host, ROOT/HOST
 READY_WAIT = 30.0  # dockerd answers in ~0.5 s here; a loaded machine may take seconds

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nslab.world import World
+from nslab.machine.world import World
 
 IMAGE = "nslab/busybox:offline"
 APPLETS = ("sh", "httpd", "sleep", "nc", "cat", "ip", "ping", "wget", "ls", "ps")

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 from nslab import parse
 from nslab.errors import MissingFeature, TargetError
-from nslab.evidence import Sources, Written
+from nslab.firewall.evidence import Sources, Written
 from nslab.lab import Lab
+from nslab.machine.targets.base import Target
+from nslab.machine.world import World
 from nslab.managers import docker
 from nslab.managers.docker_spec import Container, DockerSpec
-from nslab.targets.base import Target
-from nslab.world import World
 
 HOST = "host"  # the lab's host (the world's root namespace), as evidence names it
 MADE_BY = "Docker"
@@ -121,8 +121,8 @@ def dockers(spec: str, bridge: ipaddress.IPv4Network) -> bool:
     Docker's: a jump to its chains, a rule on its bridge or for its containers' addresses."""
     if re.search(r"-j DOCKER\b|\bdocker0\b", spec):
         return True
-    found = re.findall(r"-[sd] (\S+)", spec)
-    return bool(found) and all(ipaddress.ip_network(a, strict=False).subnet_of(bridge) for a in found)
+    found = [ipaddress.ip_network(a, strict=False) for a in re.findall(r"-[sd] (\S+)", spec)]
+    return bool(found) and all(isinstance(n, ipaddress.IPv4Network) and n.subnet_of(bridge) for n in found)
 
 
 def docker_written(daemon: docker.Daemon, base: Sources) -> dict[tuple[str, str, str], list[Written]]:

@@ -9,7 +9,7 @@ from behave.runner import Context
 
 from nslab.behave.skip import skip
 from nslab.errors import MissingFeature
-from nslab.session import LabSession
+from nslab.scenario.session import LabSession
 
 
 @given("Docker runs on the host")
