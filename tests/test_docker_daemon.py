@@ -18,6 +18,7 @@ from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.config import Settings
 from nslab.lab import load_lab
+from nslab.machine.doctor import check_tools
 from nslab.machine.targets.local import LocalTarget
 from nslab.managers import docker
 from nslab.scenario.session import LabSession
@@ -169,3 +170,8 @@ def test_a_lab_naming_docker_on_a_target_without_dockerd_skips_with_the_package(
     assert session.missing_feature() == (
         "lab 'docker-web' needs Docker: dockerd, which local lacks (apt-get install docker.io)"
     )
+
+
+def test_nslab_doctor_names_docker_io_where_dockerd_is_missing() -> None:
+    found = {c.name: c for c in check_tools(NoDocker())}
+    assert (found["tool dockerd"].ok, found["tool dockerd"].fix) == (False, "apt-get install docker.io")

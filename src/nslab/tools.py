@@ -22,6 +22,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "nft": ("nftables", "native nft rulesets of a lab's hosts"),
     "ip6tables": ("iptables", "IPv6 rules of dual-stack labs"),
     "python3": ("python3-minimal", "the probe helper (TCP/UDP probes and listeners)"),
+    "dockerd": ("docker.io", "Docker on lab hosts (labs with docker = {...}; skipped without)"),
+    "busybox": ("busybox-static", "the offline image of Docker's containers (static: ldd says so)"),
 }
 
 _NOT_FOUND = (
