@@ -175,3 +175,32 @@ def test_a_lab_naming_docker_on_a_target_without_dockerd_skips_with_the_package(
 def test_nslab_doctor_names_docker_io_where_dockerd_is_missing() -> None:
     found = {c.name: c for c in check_tools(NoDocker())}
     assert (found["tool dockerd"].ok, found["tool dockerd"].fix) == (False, "apt-get install docker.io")
+
+
+@needs_netns
+@needs_docker
+def test_a_failed_scenarios_diagnostics_show_dockers_containers_and_log(web: LabSession) -> None:
+    web.provision()
+    text = web.diagnostics()
+    assert "docker on web" in text
+    assert "app Up" in text  # docker ps -a: the container, up
+
+
+@needs_netns
+@needs_docker
+def test_a_udp_published_port_reaches_the_containers_listener(tmp_path: Path) -> None:
+    lab = tmp_path / "udp.toml"
+    lab.write_text(WEB.read_text().replace('publish = ["8080:80"]', 'publish = ["5353:53/udp"]'))
+    (tmp_path / "web-deny-incoming.rules").write_text((LABS / "web-deny-incoming.rules").read_text())
+    session = LabSession.open(Settings(lab=str(lab), ping_wait=1, probe_wait=1))
+    try:
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        session.listen("app", "udp", 53)  # in the container's own namespace
+        conn = session.connect("the internet", "the uplink", "udp", 5353)
+        assert conn.outcome.outcome == "answered", conn.describe()
+        assert "web: translated by DOCKER rule 2 (! -i docker0 -p udp -m udp --dport 5353" in conn.why()
+        assert session.seen_by("app", "udp", 53)  # it got there, through Docker's DNAT
+    finally:
+        session.close()

@@ -125,9 +125,9 @@ class Daemon:
     def docker(self, args: list[str], *, check: bool = True, timeout: float = 60.0) -> Result:
         return self.world.run(["docker", *args], env=self.env, check=check, timeout=timeout)
 
-    def log_tail(self, lines: int = 5) -> str:
+    def log_tail(self, lines: int = 5, sep: str = " | ") -> str:
         out = self.world.run(["tail", "-n", str(lines), f"{self.dir}/dockerd.log"]).stdout
-        return " | ".join(line.strip() for line in out.splitlines() if line.strip())
+        return sep.join(line.strip() for line in out.splitlines() if line.strip())
 
     def run_container(self, c: Container) -> None:
         """`docker run` of the container, then its network namespace named as the place

@@ -108,6 +108,21 @@ class DockerRun:
     def written(self) -> dict[tuple[str, str, str], list[Written]]:
         return self._written
 
+    def env(self, place: str) -> dict[str, str]:
+        """What a command run on `place` needs to talk to its own dockerd (DOCKER_HOST of
+        the private daemon), or {} where no Docker runs: for `When web runs "docker ..."`."""
+        d = self.daemons.get(place)
+        return d.env if d is not None else {}
+
+    def diagnostics(self) -> dict[str, str]:
+        """For a failed scenario's bundle: each daemon's containers and its log's end."""
+        out = {}
+        for key, d in self.daemons.items():
+            ps = d.docker(["ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Ports}}"], check=False)
+            log = d.log_tail(20, sep="\n")
+            out[f"docker on {key}"] = f"$ docker ps -a\n{ps.output}\n$ tail dockerd.log\n{log}"
+        return out
+
     def policy_set(self, place: str) -> str:
         """`FORWARD policy DROP` if dockerd set it at `place` when it started, else ""."""
         d = self.daemons.get(place)

@@ -583,6 +583,7 @@ class LabSession:
             extra["last connection"] = f"{c.describe()}\nwhy: {c.why()}"
         if self.last_result is not None:
             extra["last command"] = f"$ {self.last_result.command}\n{self.last_result.output}"
+        extra |= self.docker.diagnostics()
         try:
             return diagnostics.collect(
                 self.w, self.lab, extra=extra, command_log=self.target.log.render(), firewalls=self.firewalls
