@@ -112,6 +112,7 @@ class Daemon:
     forward_policy_before: str = ""  # the FORWARD policy before dockerd started
     forward_policy_after: str = ""
     bridge: ipaddress.IPv4Network = DEFAULT_BIP.network  # docker0's subnet
+    backend: str = "nf_tables"  # of the iptables dockerd runs (`iptables -V`): or legacy
 
     @property
     def dir(self) -> str:
@@ -178,6 +179,8 @@ def start(
     daemon = Daemon(world, key, ns, process, reaper, forward_policy_before=before, bridge=spec.bip.network)
     _wait_ready(daemon)
     daemon.forward_policy_after = _policy(world, ns)
+    version = world.run(["iptables", "-V"]).stdout
+    daemon.backend = "legacy" if "(legacy)" in version else "nf_tables"
     if spec.containers:
         import_image(world, directory, daemon.env)
         for c in spec.containers:

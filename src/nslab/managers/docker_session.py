@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nslab import parse
-from nslab.errors import MissingFeature, TargetError
+from nslab.errors import LabError, MissingFeature, TargetError
 from nslab.firewall.evidence import Sources, Written
 from nslab.lab import Lab
 from nslab.machine.targets.base import Target
@@ -66,7 +66,8 @@ class DockerRun:
             if name not in self.daemons:
                 self.require(world.target)
                 data = docker.check_daemon_file(spec)
-                self._started(docker.start(world, name, name, spec, data), base)
+                daemon = self._started(docker.start(world, name, name, spec, data), base)
+                two_backends(lab, name, daemon.backend)
 
     def on_host(self, world: World) -> docker.Daemon:
         """`Given Docker runs on the host`: dockerd in the world's root namespace."""
@@ -98,12 +99,21 @@ class DockerRun:
         return name if name in containers(lab) else None
 
     def firewalls(self, lab: Lab, places: tuple[str, ...]) -> tuple[str, ...]:
-        """The lab's firewall places, and every Docker host's (dockerd's iptables rules)."""
-        have = {p.partition(":")[0] for p in places}
-        more = [f"{name}:{lab.backend_tool}" for name in docker_hosts(lab) if name not in have]
-        if HOST in self.daemons and HOST not in have:
-            more.append("host:iptables4")
-        return (*places, *more)
+        """The lab's firewall places, and every Docker host's, read with the tool of
+        dockerd's iptables; a host whose own file is native nft is read with both
+        (iptables+nft: Docker's tables and the user's, each counted)."""
+        out = list(places)
+        where = {p.partition(":")[0]: i for i, p in enumerate(out)}
+        for name in docker_hosts(lab):
+            d = self.daemons.get(name)
+            mine = "legacy" if d is not None and d.backend == "legacy" else "iptables"
+            if name not in where:
+                out.append(f"{name}:{mine}")
+            elif out[where[name]] == f"{name}:nft" and mine == "iptables":
+                out[where[name]] = f"{name}:iptables+nft"
+        if HOST in self.daemons and HOST not in where:
+            out.append("host:iptables4")
+        return tuple(out)
 
     def written(self) -> dict[tuple[str, str, str], list[Written]]:
         return self._written
@@ -129,6 +139,24 @@ class DockerRun:
         if d is None or d.forward_policy_after == d.forward_policy_before:
             return ""
         return f"dockerd set the FORWARD policy to {d.forward_policy_after} when it started"
+
+
+def two_backends(lab: Lab, name: str, backend: str) -> None:
+    """One line naming both where a host's own rules and Docker's are in different
+    iptables backends (legacy and nf_tables): packets meet both, and nslab reads one
+    backend per place, so a verdict there could name the wrong rule: none is given."""
+    host = lab.namespace(name)
+    files = [r for r in host.rulesets if r.kind in ("iptables", "ip6tables")]
+    theirs = "legacy" if lab.ruleset_tool("iptables") == "legacy" else "nf_tables"
+    if files and theirs != backend:
+        mine, docker_s = (b.replace("nf_tables", "nft") for b in (theirs, backend))
+        raise LabError(
+            f"{name} holds rules in both iptables-{mine} ({files[0].path.name}, the lab's backend) and "
+            f"iptables-{docker_s} (Docker's, through this machine's iptables): each packet meets both, "
+            "and nslab reads one per place",
+            "give the lab the backend of the machine's iptables (`iptables -V` says which), "
+            "as Docker on that host would have it",
+        )
 
 
 def dockers(spec: str, bridge: ipaddress.IPv4Network) -> bool:
