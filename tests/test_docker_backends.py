@@ -6,16 +6,31 @@ that read only one of them."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import needs_netns
+from support.corpus import nslab
 from test_docker_daemon import WEB, needs_docker
 
 from nslab.config import Settings
 from nslab.errors import LabError
 from nslab.scenario.session import LabSession
 
+
+def _machine_iptables() -> str:
+    try:
+        return subprocess.run(["iptables", "-V"], capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:
+        return ""
+
+
+# Docker runs this machine's iptables: the lab's legacy files are in the other backend
+needs_legacy = pytest.mark.skipif(
+    shutil.which("iptables-legacy") is None or "(nf_tables)" not in _machine_iptables(),
+    reason="needs iptables-legacy beside an iptables-nft `iptables` (apt-get install iptables)",
+)
 WEB_NFT = """\
 table inet web {
   chain input {
@@ -82,3 +97,19 @@ def test_legacy_rules_beside_dockers_nft_rules_name_both(tmp_path: Path) -> None
         "web holds rules in both iptables-legacy (web-deny-incoming.rules, the lab's backend) and "
         "iptables-nft (Docker's, through this machine's iptables)"
     )
+
+
+@needs_netns
+@needs_docker
+@pytest.mark.skipif(
+    shutil.which("iptables-legacy") is None, reason="needs iptables-legacy (apt-get install iptables)"
+)
+def test_nslab_validate_names_both_backends(tmp_path: Path) -> None:
+    r = nslab("validate", str(lab_file(tmp_path, rules="iptables", backend="legacy")))
+    assert r.returncode == 2
+    assert (
+        "web holds rules in both iptables-legacy (web-deny-incoming.rules, the lab's backend) and "
+        in r.stderr
+    )
+    ok = nslab("validate", str(WEB))
+    assert ok.returncode == 0, ok.stderr

@@ -132,6 +132,7 @@ def validate(files: tuple[str, ...]) -> None:
     first bad field, or the file and line of the first rule that does not load."""
     from nslab.firewall.rulesets import check_static, raise_for
     from nslab.machine.provision import check_rulesets
+    from nslab.managers.docker_session import check_backends
 
     for path in files:
         try:
@@ -142,6 +143,7 @@ def validate(files: tuple[str, ...]) -> None:
             if files_of and os.geteuid() == 0:
                 with World.start(LocalTarget()) as scratch:  # loaded for real, then thrown away
                     check_rulesets(scratch, lab)
+                    check_backends(scratch, lab)  # Docker's rules in another backend than the files'
                 how = f"; {len(files_of)} ruleset file(s) loaded in a throwaway world"
             elif files_of:
                 for host, r in files_of:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nslab import parse
+from nslab.commands import Runner
 from nslab.errors import LabError, MissingFeature, TargetError
 from nslab.firewall.evidence import Sources, Written
 from nslab.lab import Lab
@@ -139,6 +140,16 @@ class DockerRun:
         if d is None or d.forward_policy_after == d.forward_policy_before:
             return ""
         return f"dockerd set the FORWARD policy to {d.forward_policy_after} when it started"
+
+
+def check_backends(runner: Runner, lab: Lab) -> None:
+    """`nslab validate`: the lab's iptables files in the backend Docker's rules would be
+    in (that of `runner`'s iptables, which dockerd runs), for every host with Docker."""
+    hosts = docker_hosts(lab)
+    if hosts:
+        backend = "legacy" if "(legacy)" in runner.run(["iptables", "-V"]).stdout else "nf_tables"
+        for name in hosts:
+            two_backends(lab, name, backend)
 
 
 def two_backends(lab: Lab, name: str, backend: str) -> None:
