@@ -133,7 +133,8 @@ SCRIPT = textwrap.dedent(
 
 @needs_netns
 @needs_docker
-def test_a_kill_9_of_the_run_leaves_no_daemon_and_no_cgroup() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill -9", "Ctrl-C"])
+def test_a_killed_run_leaves_no_daemon_and_no_cgroup(sig: signal.Signals) -> None:
     before, groups = machine(), cgroups()
     run = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(WEB)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -146,8 +147,12 @@ def test_a_kill_9_of_the_run_leaves_no_daemon_and_no_cgroup() -> None:
         assert processes_of(world_pid)
         assert any(docker.cgroup_parent(world_pid, "web") in g for g in cgroups())
     finally:
-        run.send_signal(signal.SIGKILL)
-        run.wait()
+        run.send_signal(sig)
+        try:
+            run.wait(30)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            run.wait()
     deadline = time.monotonic() + 20
     while (processes_of(world_pid) or cgroups() != groups) and time.monotonic() < deadline:
         time.sleep(0.2)
