@@ -209,3 +209,24 @@ def test_a_udp_published_port_reaches_the_containers_listener(tmp_path: Path) ->
         assert session.seen_by("app", "udp", 53)  # it got there, through Docker's DNAT
     finally:
         session.close()
+
+
+@needs_netns
+def test_behave_skips_a_docker_labs_scenarios_naming_the_package(tmp_path: Path) -> None:
+    feature = ROOT / "features" / "docker" / "02-published-past-the-firewall.feature"
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # a machine without docker.io: no /usr/sbin/dockerd
+    argv = [
+        sys.executable,
+        "-m",
+        "behave",
+        str(feature),
+        "-D",
+        f"reports={tmp_path}",
+        "-D",
+        "html=",
+        "--no-junit",
+    ]
+    r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 scenarios passed, 0 failed, 4 skipped" in r.stdout
+    assert "lab 'docker-web' needs Docker: dockerd, which local lacks (apt-get install docker.io)" in r.stderr
