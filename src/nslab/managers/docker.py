@@ -147,6 +147,25 @@ class Daemon:
             )
         self.world.run(["ip", "netns", "attach", c.name, pid], check=True)
         self.containers[c.name] = c
+        self._serving(c, tcp)
+
+    def _serving(self, c: Container, ports: list[str]) -> None:
+        """Until the container's httpd listens on each TCP port: `docker run -d` returns once
+        its process started, and a probe sent before httpd binds would be refused."""
+        deadline = time.monotonic() + READY_WAIT
+        while ports and time.monotonic() < deadline:
+            listing = self.world.run(["ss", "-Htln"], ns=c.name).stdout
+            bound = {
+                line.split()[3].rpartition(":")[2] for line in listing.splitlines() if len(line.split()) > 3
+            }
+            if set(ports) <= bound:
+                return
+            time.sleep(0.02)
+        if ports:
+            raise TargetError(
+                f"container {c.name} on {self.key} does not listen on tcp {', '.join(ports)}",
+                "look at `docker logs` in the scenario's diagnostics",
+            )
 
 
 def _policy(world: World, ns: str | None) -> str:
