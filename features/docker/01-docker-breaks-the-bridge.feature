@@ -7,6 +7,7 @@
 # bridge-nf-call-iptables=1 sends the frames red and blue exchange over br0 through the
 # host's FORWARD chain, where dockerd has set the policy to DROP: the DOCKER-USER chain,
 # which Docker jumps to first and never touches, is where the fix goes.
+@seed-literal
 Feature: Docker on the host breaks the bridge, DOCKER-USER mends it
 
   Background:

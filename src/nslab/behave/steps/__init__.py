@@ -4,4 +4,6 @@
 from nslab.behave.steps import *  # noqa: F403
 """
 
-from nslab.behave.steps import build, docker, inspect, ping, port, reach, shell  # noqa: F401  (registers the steps)
+from nslab.behave.steps import build, docker, docker_runs, inspect, ping, port, reach, shell  # noqa: F401  (registers the steps)
+
+docker_runs.register()  # `When web runs "..."`, last: unless a module above defines it
