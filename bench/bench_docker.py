@@ -22,9 +22,9 @@ from figures import show  # bench/figures.py: python puts the script's folder on
 
 from nslab.config import Settings
 from nslab.lab import load_lab
+from nslab.lab.docker import DockerSpec
 from nslab.managers import docker
 from nslab.managers.docker_image import import_image
-from nslab.managers.docker_spec import DockerSpec
 from nslab.scenario.session import LabSession
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,6 +5,7 @@ daemon left), after a normal end and after a kill -9 of the run."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.config import Settings
+from nslab.errors import TargetError
 from nslab.lab import load_lab
 from nslab.machine.doctor import check_tools
 from nslab.machine.targets.local import LocalTarget
@@ -35,6 +37,24 @@ def cgroups() -> set[str]:
         ["find", "/sys/fs/cgroup", "-name", "*docker*"], capture_output=True, text=True, check=False
     ).stdout
     return set(out.split())
+
+
+def ours(world_pid: int) -> set[str]:
+    """The cgroups of one world's Docker (other tests' worlds may have theirs meanwhile)."""
+    return {g for g in cgroups() if f"/nslab-docker-{world_pid}-" in g}
+
+
+def foreign(groups: set[str]) -> set[str]:
+    """Docker-named cgroups made since `groups` under any other name than nslab's parents
+    (dockerd's own `docker` directory, were it made outside them)."""
+    return {g for g in cgroups() - groups if not g.rsplit("/", 1)[-1].startswith("nslab-docker-")}
+
+
+def gone(world_pid: int, within: float = 30.0) -> None:
+    """Wait for the world's processes and cgroups to go (its reaper runs once it ended)."""
+    deadline = time.monotonic() + within
+    while (processes_of(world_pid) or ours(world_pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def machine() -> dict[str, object]:
@@ -91,7 +111,8 @@ def test_docker_runs_on_the_lab_host_and_leaves_the_machine_as_it_was() -> None:
         assert name == "app" and ports.startswith("0.0.0.0:8080->80/tcp")
         assert "docker0" in world.run(["ip", "-o", "link"], ns="web").stdout
         assert "docker0" not in world.run(["ip", "-o", "link"]).stdout
-        assert {g.rsplit("/", 1)[-1] for g in cgroups() - groups} == {mine}  # nothing but nslab's parent
+        assert {g.rsplit("/", 1)[-1] for g in ours(world.info.pid)} == {mine}
+        assert foreign(groups) == set()  # nothing but nslab's parent
         conn = session.connect("the internet", "the uplink", "tcp", 8080)
         assert conn.outcome.outcome == "accepted"
         assert "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0" in conn.why()
@@ -100,7 +121,7 @@ def test_docker_runs_on_the_lab_host_and_leaves_the_machine_as_it_was() -> None:
     finally:
         session.close()
     assert machine() == before
-    assert cgroups() == groups
+    assert ours(world.info.pid) == set() and foreign(groups) == set()
     assert processes_of(world.info.pid) == []
 
 
@@ -145,7 +166,7 @@ def test_a_killed_run_leaves_no_daemon_and_no_cgroup(sig: signal.Signals) -> Non
         assert line.strip().isdigit(), run.stderr.read() if run.stderr else ""
         world_pid = int(line)
         assert processes_of(world_pid)
-        assert any(docker.cgroup_parent(world_pid, "web") in g for g in cgroups())
+        assert any(docker.cgroup_parent(world_pid, "web") in g for g in ours(world_pid))
     finally:
         run.send_signal(sig)
         try:
@@ -153,11 +174,9 @@ def test_a_killed_run_leaves_no_daemon_and_no_cgroup(sig: signal.Signals) -> Non
         except subprocess.TimeoutExpired:
             run.kill()
             run.wait()
-    deadline = time.monotonic() + 20
-    while (processes_of(world_pid) or cgroups() != groups) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    gone(world_pid)
     assert processes_of(world_pid) == []
-    assert cgroups() == groups
+    assert ours(world_pid) == set() and foreign(groups) == set()
     assert machine() == before
 
 
@@ -230,3 +249,30 @@ def test_behave_skips_a_docker_labs_scenarios_naming_the_package(tmp_path: Path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 scenarios passed, 0 failed, 4 skipped" in r.stdout
     assert "lab 'docker-web' needs Docker: dockerd, which local lacks (apt-get install docker.io)" in r.stderr
+
+
+@needs_netns
+@needs_docker
+def test_a_dockerd_that_does_not_start_says_why_in_its_own_words_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "daemon.json").write_text('{"no-such-option": true}\n')
+    shutil.copy(LABS / "web-deny-incoming.rules", tmp_path)
+    lab = tmp_path / "lab.toml"
+    lab.write_text(
+        WEB.read_text().replace(
+            'publish = ["8080:80"] }]', 'publish = ["8080:80"] }], daemon = "daemon.json"'
+        )
+    )
+    before, groups = machine(), cgroups()
+    session = LabSession.open(Settings(lab=str(lab)))
+    try:
+        session.use_lab(None)
+        world = session.new_world()
+        with pytest.raises(TargetError) as exc:
+            session.provision()
+        assert str(exc.value).startswith("dockerd on lab host web did not start: ")
+        assert "no-such-option" in str(exc.value)  # dockerd's own words, from its log
+    finally:
+        session.close()
+    assert processes_of(world.info.pid) == []
+    assert ours(world.info.pid) == set() and foreign(groups) == set()
+    assert machine() == before

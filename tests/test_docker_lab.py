@@ -12,8 +12,8 @@ import tomllib
 
 from nslab.errors import LabError
 from nslab.lab import Lab
+from nslab.lab.docker import Publish
 from nslab.lab.tables import read_lab
-from nslab.managers.docker_spec import Publish
 from nslab.reach import flows
 
 LAB = """

@@ -25,6 +25,7 @@ import click
 
 from nslab.config import Settings, find_pyproject
 from nslab.errors import NslabError
+from nslab.firewall import sources
 from nslab.lab import Lab, default_lab, load_lab
 from nslab.machine import doctor as doctor_mod
 from nslab.machine.persist import LabState, exclusive
@@ -32,6 +33,8 @@ from nslab.machine.provision import provision, select
 from nslab.machine.targets import open_target
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
+from nslab.managers.docker import docker_env
+from nslab.managers.docker_session import DockerRun, containers, docker_hosts
 
 
 def fail(exc: NslabError, code: int = 1) -> None:
@@ -186,6 +189,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
             try:
                 click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)
                 provision(world, lab, upto=upto)
+                DockerRun().after_provision(world, lab, chosen, sources.of_lab(lab), detach=True)
             except NslabError:
                 world.close()
                 raise
@@ -243,8 +247,10 @@ def status() -> None:
 def _enter(ns: str, argv: list[str]) -> None:
     _, world, lab = _current()
     where = None if ns == "host" else ns
-    if where is not None and where != lab.upstream.namespace:
+    if where is not None and where != lab.upstream.namespace and where not in containers(lab):
         lab.namespace(where)  # unknown names fail listing the valid ones
+    if where in docker_hosts(lab):
+        os.environ.update(docker_env(where))  # `docker ...` there talks to that host's own dockerd
     full = world.enter(argv, where)
     os.execvp(full[0], full)
 

@@ -28,7 +28,7 @@ from nslab.firewall import RULESETS
 from nslab.lab.checks import IPAddress, routable
 
 if TYPE_CHECKING:
-    from nslab.managers.docker_spec import DockerSpec
+    from nslab.lab.docker import DockerSpec
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 RULESET_KINDS = tuple(RULESETS)  # iptables, ip6tables, nft, script
@@ -288,7 +288,7 @@ class Lab:
             if found:
                 places[host.name] = found[0]
         for c in (c for h in self.hosts if h.docker for c in h.docker.containers):
-            if c.address is not None and not v6:  # on its host's docker0 (nslab.managers.docker_spec)
+            if c.address is not None and not v6:  # on its host's docker0 (nslab.lab.docker)
                 places[c.name] = c.address
         gw = self.gateway_network
         if gw is not None and gw.gateway is not None and not v6:

@@ -41,6 +41,8 @@ from nslab.lab.checks import (
     check_uplink_address,
     other_address,
 )
+from nslab.lab.docker import check_names as check_container_names
+from nslab.lab.docker import read_docker
 from nslab.lab.model import (
     BACKENDS,
     RULESET_KINDS,
@@ -54,8 +56,6 @@ from nslab.lab.model import (
     RulesetFile,
     Upstream,
 )
-from nslab.managers.docker_spec import check_names as check_container_names
-from nslab.managers.docker_spec import read_docker
 
 
 def is_seed_notation(raw: dict[str, Any]) -> bool:

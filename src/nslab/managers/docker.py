@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from nslab.commands import Result
 from nslab.errors import LabError, TargetError
+from nslab.lab.docker import DEFAULT_BIP, Container, DockerSpec
 from nslab.machine.targets.base import Spawned, Target
 from nslab.machine.world import World
 from nslab.managers.docker_image import IMAGE, import_image
-from nslab.managers.docker_spec import DEFAULT_BIP, Container, DockerSpec
 
 ROOT = "/run/nslab/docker"  # in the world's own /run: per Docker host, ROOT/HOST
 READY_WAIT = 30.0  # dockerd answers in ~0.5 s here; a loaded machine may take seconds
@@ -57,13 +57,17 @@ exec dockerd --config-file "$dir/daemon.json" --data-root "$dir/lib" --exec-root
 # Run on the target, outside the world: waits for the world's holder to end (GNU tail
 # --pid polls with kill(0), no process per poll), then removes the daemon's cgroups,
 # deepest first. Their processes are gone by then (the PID namespace's init waits for
-# all of them as it exits), but runc's removal may still be under way: a few tries.
+# all of them as it exits), but on a loaded machine runc's own removal may still be under
+# way: it tries for up to 60 s (at load 20 on 2 cores, 1 s of tries left a parent behind).
 REAPER = r"""
 set -u
 pid=$1 parent=$2
+trap '' PIPE # our reader may be gone (`nslab up` returned): its last line then goes nowhere
 echo nslab-docker-reaper
-tail -s 0.1 --pid="$pid" -f /dev/null
-for _ in 1 2 3 4 5 6 7 8 9 10; do
+# not on the pipe: tail -f ends at once when its output's reader is gone (coreutils
+# >= 8.28), which left `nslab down`'s cgroups behind (measured)
+tail -s 0.1 --pid="$pid" -f /dev/null >/dev/null 2>&1
+for _ in $(seq 600); do
   left=0
   for d in /sys/fs/cgroup/"$parent" /sys/fs/cgroup/*/"$parent"; do
     if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || left=1; fi
@@ -71,13 +75,18 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
   if [ "$left" = 0 ]; then break; fi
   sleep 0.1
 done
-echo nslab-docker-reaped
+echo nslab-docker-reaped || true
 """
 # Each container runs Docker's own init (tini, `--init`: `docker stop` ends it at once
 # instead of waiting 10 s on a PID 1 that ignores SIGTERM) and busybox httpd on each TCP
 # port it publishes, so a probe that reaches it is accepted; busybox has no UDP server:
 # UDP ports are answered by nslab's own listener in the container's namespace.
 SERVE = 'for p in "$@"; do httpd -p "$p" -h /; done; exec sleep 2147483647'
+
+
+def docker_env(key: str) -> dict[str, str]:
+    """What a `docker` command needs to talk to `key`'s daemon, and only to it."""
+    return {"DOCKER_HOST": f"unix://{ROOT}/{key}/docker.sock", "DOCKER_CONFIG": f"{ROOT}/{key}/cli"}
 
 
 def cgroup_parent(world_pid: int, key: str) -> str:
@@ -120,8 +129,7 @@ class Daemon:
 
     @property
     def env(self) -> dict[str, str]:
-        """What a `docker` command needs to talk to this daemon, and only to it."""
-        return {"DOCKER_HOST": f"unix://{self.dir}/docker.sock", "DOCKER_CONFIG": f"{self.dir}/cli"}
+        return docker_env(self.key)
 
     def docker(self, args: list[str], *, check: bool = True, timeout: float = 60.0) -> Result:
         return self.world.run(["docker", *args], env=self.env, check=check, timeout=timeout)
@@ -176,9 +184,18 @@ def _policy(world: World, ns: str | None) -> str:
 
 
 def start(
-    world: World, key: str, ns: str | None, spec: DockerSpec, daemon_json: bytes | None = None
+    world: World,
+    key: str,
+    ns: str | None,
+    spec: DockerSpec,
+    daemon_json: bytes | None = None,
+    started: Callable[[Daemon], None] = lambda _: None,
+    detach: bool = False,
 ) -> Daemon:
-    """dockerd for `key`, ready, with the image imported and the spec's containers running."""
+    """dockerd for `key`, ready, with the image imported and the spec's containers running.
+    `started` has the daemon as soon as it was spawned: if a later step fails, whoever
+    ends the world still waits for its reaper (nslab.managers.docker_session). `detach`:
+    dockerd outlives this process (`nslab up`: the persistent world ends it)."""
     target = world.target
     parent = cgroup_parent(world.info.pid, key)
     directory = f"{ROOT}/{key}"
@@ -194,8 +211,9 @@ def start(
     before = _policy(world, ns)
     enter = ["ip", "netns", "exec", ns] if ns else []
     argv = [*enter, "unshare", "--mount", "--propagation", "private"]
-    process = world.spawn([*argv, "bash", "-c", LAUNCHER, "nslab-docker", directory, parent])
+    process = world.spawn([*argv, "bash", "-c", LAUNCHER, "nslab-docker", directory, parent], detach=detach)
     daemon = Daemon(world, key, ns, process, reaper, forward_policy_before=before, bridge=spec.bip.network)
+    started(daemon)
     _wait_ready(daemon)
     daemon.forward_policy_after = _policy(world, ns)
     version = world.run(["iptables", "-V"]).stdout
@@ -222,16 +240,16 @@ def _wait_ready(daemon: Daemon) -> None:
     )
 
 
-def finish(daemons: Mapping[str, Daemon], timeout: float = 10.0) -> list[str]:
+def finish(daemons: Mapping[str, Daemon], timeout: float = 90.0) -> list[str]:
     """After their world ended: wait for each reaper to remove its daemon's cgroups. The
-    names of those it could not remove (a process still in them): none, normally."""
+    names of those not removed in `timeout`: none, normally. A reaper is never killed
+    (that would leave its cgroups for good): one still trying goes on alone."""
     left = []
     for d in daemons.values():
-        line = d.reaper.readline(timeout)
-        if line.strip() != "nslab-docker-reaped":
-            d.reaper.kill()
+        if d.reaper.readline(timeout).strip() == "nslab-docker-reaped":
+            d.reaper.wait(timeout)
+        else:
             left.append(cgroup_parent(d.world.info.pid, d.key))
-        d.reaper.wait(timeout)
         d.process.kill()
     return left
 

@@ -3,7 +3,7 @@ lab's hosts exist (after the provision call that built the networks: rulesets lo
 that call are in place first, as a host's firewall is before its Docker starts at boot),
 or on the lab's host by `Given Docker runs on the host`; ended with the world.
 
-The session (nslab.session) calls these hooks; everything Docker-specific stays here.
+The session (nslab.scenario.session) calls these hooks; everything Docker-specific stays here.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from nslab.commands import Runner
 from nslab.errors import LabError, MissingFeature, TargetError
 from nslab.firewall.evidence import Sources, Written
 from nslab.lab import Lab
+from nslab.lab.docker import Container, DockerSpec
 from nslab.machine.targets.base import Target
 from nslab.machine.world import World
 from nslab.managers import docker
-from nslab.managers.docker_spec import Container, DockerSpec
 
 HOST = "host"  # the lab's host (the world's root namespace), as evidence names it
 MADE_BY = "Docker"
@@ -59,15 +59,19 @@ class DockerRun:
         if why:
             raise MissingFeature(f"this scenario needs Docker: {why}")
 
-    def after_provision(self, world: World, lab: Lab, stages: Iterable[str], base: Sources) -> None:
-        """Docker on every lab host that declares it, once the networks stage has run."""
+    def after_provision(
+        self, world: World, lab: Lab, stages: Iterable[str], base: Sources, detach: bool = False
+    ) -> None:
+        """Docker on every lab host that declares it, once the networks stage has run
+        (`detach`: for a persistent world, `nslab up`)."""
         if "networks" not in stages:
             return
         for name, spec in docker_hosts(lab).items():
             if name not in self.daemons:
                 self.require(world.target)
                 data = docker.check_daemon_file(spec)
-                daemon = self._started(docker.start(world, name, name, spec, data), base)
+                daemon = docker.start(world, name, name, spec, data, started=self._spawned, detach=detach)
+                self._written.update(docker_written(daemon, base))
                 two_backends(lab, name, daemon.backend)
 
     def on_host(self, world: World) -> docker.Daemon:
@@ -75,12 +79,12 @@ class DockerRun:
         if HOST in self.daemons:
             return self.daemons[HOST]
         self.require(world.target)
-        return self._started(docker.start(world, HOST, None, DockerSpec()), {})
-
-    def _started(self, daemon: docker.Daemon, base: Sources) -> docker.Daemon:
-        self.daemons[daemon.key] = daemon
-        self._written.update(docker_written(daemon, base))
+        daemon = docker.start(world, HOST, None, DockerSpec(), started=self._spawned)
+        self._written.update(docker_written(daemon, {}))
         return daemon
+
+    def _spawned(self, daemon: docker.Daemon) -> None:
+        self.daemons[daemon.key] = daemon
 
     def end(self) -> None:
         """After the world ended: its daemons' cgroups removed (by their reapers)."""
@@ -182,7 +186,7 @@ def dockers(spec: str, bridge: ipaddress.IPv4Network) -> bool:
 def docker_written(daemon: docker.Daemon, base: Sources) -> dict[tuple[str, str, str], list[Written]]:
     """The chains Docker wrote as dockerd left them when it was ready (its containers
     started): a decision by one of its rules is named "made by Docker" while the chain
-    still holds exactly these rules (nslab.evidence.attach; a rule a step adds makes the
+    still holds exactly these rules (nslab.firewall.evidence.attach; a rule a step adds makes the
     chain no one's); in a chain it shares with the lab's ruleset file (`base`), the
     file's rules keep their file:line."""
     text = daemon.world.run(["iptables-save"], ns=daemon.ns).stdout
