@@ -113,3 +113,8 @@ def test_a_daemon_json_may_not_move_docker_out_of_the_lab(tmp_path: Path) -> Non
     (tmp_path / "daemon.json").write_text(json.dumps({"data-root": "/var/lib/docker"}))
     message = error_of('{ daemon = "daemon.json" }', tmp_path)
     assert "daemon.json sets 'data-root', which nslab sets to keep dockerd inside the lab" in message
+
+
+def test_the_labs_summary_names_its_docker_hosts_and_containers() -> None:
+    lab = lab_with('{ containers = [{ name = "app" }, { name = "db" }] }')
+    assert lab.summary().endswith("; Docker on web (app, db)")
