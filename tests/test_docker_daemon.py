@@ -18,11 +18,13 @@ import pytest
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.config import Settings
-from nslab.errors import TargetError
+from nslab.errors import MissingFeature, TargetError
 from nslab.lab import load_lab
 from nslab.machine.doctor import check_tools
+from nslab.machine.host_world import HostWorld
 from nslab.machine.targets.local import LocalTarget
 from nslab.managers import docker
+from nslab.managers.docker_session import DockerRun
 from nslab.scenario.session import LabSession
 
 LABS = ROOT / "features" / "docker" / "labs"
@@ -278,3 +280,14 @@ def test_a_dockerd_that_does_not_start_says_why_in_its_own_words_and_leaves_noth
     assert processes_of(world.info.pid) == []
     assert ours(world.info.pid) == set() and foreign(groups) == set()
     assert machine() == before
+
+
+@needs_docker
+def test_docker_in_a_host_scenario_skips_saying_why() -> None:
+    """A @host scenario runs in the target's real root namespace (a disposable VM): no
+    world's PID namespace would end its dockerd, so it skips. Nothing is run or torn down
+    here: the HostWorld is made without open() and never closed."""
+    real_root = HostWorld(LocalTarget(), load_lab(WEB))
+    with pytest.raises(MissingFeature) as exc:
+        DockerRun().on_host(real_root)
+    assert "Docker runs inside a world only" in str(exc.value)

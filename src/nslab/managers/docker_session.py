@@ -54,10 +54,15 @@ class DockerRun:
             self._missing[id(target)] = docker.missing(target)
         return self._missing[id(target)]
 
-    def require(self, target: Target) -> None:
-        why = self.missing(target)
+    def require(self, world: World) -> None:
+        why = self.missing(world.target)
         if why:
             raise MissingFeature(f"this scenario needs Docker: {why}")
+        if world.info.pid == 0:  # a @host scenario's real root namespace (HostWorld)
+            raise MissingFeature(
+                "Docker runs inside a world only (its PID namespace ends it): "
+                "a @host scenario's Docker would be the machine's own"
+            )
 
     def after_provision(
         self, world: World, lab: Lab, stages: Iterable[str], base: Sources, detach: bool = False
@@ -68,7 +73,7 @@ class DockerRun:
             return
         for name, spec in docker_hosts(lab).items():
             if name not in self.daemons:
-                self.require(world.target)
+                self.require(world)
                 data = docker.check_daemon_file(spec)
                 daemon = docker.start(world, name, name, spec, data, started=self._spawned, detach=detach)
                 self._written.update(docker_written(daemon, base))
@@ -78,7 +83,7 @@ class DockerRun:
         """`Given Docker runs on the host`: dockerd in the world's root namespace."""
         if HOST in self.daemons:
             return self.daemons[HOST]
-        self.require(world.target)
+        self.require(world)
         daemon = docker.start(world, HOST, None, DockerSpec(), started=self._spawned)
         self._written.update(docker_written(daemon, {}))
         return daemon
