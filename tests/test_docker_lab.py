@@ -118,3 +118,13 @@ def test_a_daemon_json_may_not_move_docker_out_of_the_lab(tmp_path: Path) -> Non
 def test_the_labs_summary_names_its_docker_hosts_and_containers() -> None:
     lab = lab_with('{ containers = [{ name = "app" }, { name = "db" }] }')
     assert lab.summary().endswith("; Docker on web (app, db)")
+
+
+def test_the_diagram_draws_each_container_on_its_host_with_what_it_publishes() -> None:
+    from nslab.report.logical import elements
+
+    nodes, edges = elements(
+        lab_with('{ containers = [{ name = "app", publish = ["8080:80", "5353:53/udp"] }] }')
+    )
+    assert nodes["host_app"] == ("host", "app\ncontainer on web")
+    assert ("host_web", "host_app", "172.17.0.2\npublish 8080:80\npublish 5353:53/udp") in edges
