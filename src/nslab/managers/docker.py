@@ -39,7 +39,12 @@ READY_WAIT = 30.0  # dockerd answers in ~0.5 s here; a loaded machine may take s
 LAUNCHER = r"""
 set -euo pipefail
 dir=$1 parent=$2
-mount -t tmpfs -o mode=0755,size=1m nslab-docker-etc /etc/docker
+if [ -d /etc/docker ]; then
+  mount -t tmpfs -o mode=0755,size=1m nslab-docker-etc /etc/docker
+else # no /etc/docker to cover on this machine: its /etc, with writes landing in $dir
+  mkdir -p "$dir/etc/up" "$dir/etc/work"
+  mount -t overlay -o "lowerdir=/etc,upperdir=$dir/etc/up,workdir=$dir/etc/work" nslab-docker-etc /etc
+fi
 mount -t tmpfs -o mode=0755 nslab-cgroup /sys/fs/cgroup
 v1=no
 while IFS=: read -r n controllers _; do
