@@ -251,7 +251,7 @@ def test_behave_skips_a_docker_labs_scenarios_naming_the_package(tmp_path: Path)
     ]
     r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "0 scenarios passed, 0 failed, 4 skipped" in r.stdout
+    assert "0 scenarios passed, 0 failed, 5 skipped" in r.stdout
     assert "lab 'docker-web' needs Docker: dockerd, which local lacks (apt-get install docker.io)" in r.stderr
 
 

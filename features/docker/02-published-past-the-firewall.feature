@@ -34,6 +34,16 @@ Feature: A published container is reachable whatever the host's INPUT policy say
     When web connects to app on tcp port 80
     Then the connection is accepted
 
+  @lab:docker-web
+  Scenario: the reachability matrix names the container as it names a host
+    Then the reachability matrix holds
+      | from         | to         | service  | expect      |
+      | the internet | the uplink | tcp/8080 | accepted    |
+      | the internet | the uplink | tcp/22   | dropped     |
+      | web          | app        | tcp/80   | accepted    |
+      | office       | app        | tcp/80   | unreachable |
+      | app          | office     | icmp     | replies     |
+
   @lab:docker-local
   Scenario: published on 127.0.0.1, the container is out of the internet's reach
     When the internet connects to the uplink on tcp port 8080
