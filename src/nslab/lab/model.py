@@ -219,8 +219,11 @@ class Lab:
         )
         routers = [h.name for h in self.hosts if h.router]
         fw = f"; host chain {self.firewall.chain}" if self.firewall else ""
-        docker = [f"{h.name} ({', '.join(c.name for c in h.docker.containers) or 'no containers'})"
-                  for h in self.hosts if h.docker]  # fmt: skip
+        docker = [
+            f"{h.name} ({', '.join(c.name for c in h.docker.containers) or 'no containers'})"
+            for h in self.hosts
+            if h.docker
+        ]
         return (
             f"hosts {', '.join(self.namespace_names)}; networks {nets}"
             + (f"; routers {', '.join(routers)}" if routers else "")
