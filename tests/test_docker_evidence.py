@@ -1,0 +1,42 @@
+"""Which rule decided, where Docker made the rule or set the policy (pure logic over
+decisions and what dockerd wrote; the real thing runs in features/docker/)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from nslab.firewall.evidence import Decision, Written, attach
+from nslab.managers.docker_session import dockers
+
+DOCKER0 = ipaddress.IPv4Network("172.17.0.0/16")
+ACCEPT_80 = "-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT"
+
+
+def test_a_policy_dockerd_set_says_so_and_one_it_did_not_does_not() -> None:
+    dropped = Decision("host", "filter", "FORWARD", None, "DROP", "", 3)
+    set_by = {("host", "filter", "FORWARD policy"): [Written("", "", made_by="dockerd")]}
+    assert attach(dropped, set_by).describe() == "dropped by FORWARD policy DROP set by dockerd (+3 packets)"
+    assert attach(dropped, {}).describe() == "dropped by FORWARD policy DROP (+3 packets)"
+
+
+def test_a_rule_docker_made_says_so_while_its_chain_holds_only_dockers_rules() -> None:
+    rule = Decision("web", "filter", "DOCKER", 1, "ACCEPT", ACCEPT_80, 1, of=1)
+    made = {("web", "filter", "DOCKER"): [Written(ACCEPT_80, "", made_by="Docker")]}
+    assert (
+        attach(rule, made).describe()
+        == f"web: accepted by DOCKER rule 1 ({ACCEPT_80}) made by Docker (+1 packets)"
+    )
+    # as nslab named it before: a scenario written then still matches
+    assert f"web: accepted by DOCKER rule 1 ({ACCEPT_80}) (+1 packets)" in attach(rule, made).names()
+    # a rule a step added: the chain is no longer Docker's alone, and nslab does not guess
+    added = Decision("web", "filter", "DOCKER", 1, "ACCEPT", ACCEPT_80, 1, of=2)
+    assert "made by" not in attach(added, made).describe()
+
+
+def test_dockers_rules_in_the_chains_it_shares_are_told_from_the_users() -> None:
+    assert dockers("-j DOCKER-USER", DOCKER0)
+    assert dockers("-o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", DOCKER0)
+    assert dockers("-s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE", DOCKER0)
+    assert not dockers("-i br0 -o br0 -j ACCEPT", DOCKER0)
+    assert not dockers("-s 10.16.0.0/24 -j MASQUERADE", DOCKER0)
+    assert not dockers("-s 172.17.0.0/16 -d 10.0.0.0/8 -j ACCEPT", DOCKER0)  # one end is the user's
