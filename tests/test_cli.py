@@ -37,6 +37,23 @@ def test_validate_good_and_bad(tmp_path: Path) -> None:
     assert r.stdout == ""
 
 
+def test_validate_alone_checks_the_projects_lab(tmp_path: Path) -> None:
+    """`nslab validate` alone was a usage error ("Missing argument 'FILES...'") where every
+    other command takes the project's [tool.nslab] lab, which `nslab init` sets."""
+    (tmp_path / "labs").mkdir()
+    (tmp_path / "labs" / "mine.toml").write_text((ROOT / "labs" / "three-ns.toml").read_text())
+    r = subprocess.run([*NSLAB, "validate"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert (
+        r.stderr == "nslab: no lab file given, and no [tool.nslab] lab here (fix: nslab validate FILE...)\n"
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.nslab]\nlab = "labs/mine.toml"\n')
+    r = subprocess.run(
+        [*NSLAB, "validate"], cwd=tmp_path / "labs", capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0 and r.stdout.startswith("mine.toml: ok (lab 'three': "), r.stdout + r.stderr
+
+
 def test_help_lists_every_command() -> None:
     from nslab.cli import main
 

@@ -18,6 +18,7 @@ from nslab import parse
 from nslab.config import Settings
 from nslab.firewall.evidence import Evidence, decisions
 from nslab.probe import trace
+from nslab.reach.explore import decided_by
 from nslab.scenario.session import LabSession
 
 LAB = ROOT / "tests" / "labs" / "decider.toml"
@@ -264,6 +265,24 @@ def test_a_loss_to_neighbour_discovery_names_the_rule_that_dropped_it() -> None:
     assert [d.describe(counted=False) for d in ev.deciding(lost=True)] == [
         "router: dropped by INPUT rule 2 (-p tcp -j DROP)"
     ]
+
+
+def test_a_connection_refused_by_a_reset_rule_names_that_rule() -> None:
+    """`reject with tcp reset` answers as a closed port does: the probe reads "refused",
+    not lost. explore said "refused: no firewall rule or policy decided it" and a step's
+    why "no rule or policy accepted its packets (...)"; the reject rule decided it."""
+    text = (
+        "*filter\n:INPUT DROP [0:0]\n[{n}:52] -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n"
+        "[{n}:60] -A INPUT -p tcp -m tcp --dport 22 -j REJECT --reject-with tcp-reset\nCOMMIT\n"
+    )
+    before, after = parse.iptables_save(text.format(n=0)), parse.iptables_save(text.format(n=1))
+    ev = Evidence(tuple(decisions({"web": before}, {"web": after})))
+    rule = "web: rejected by INPUT rule 2 (-p tcp -m tcp --dport 22 -j REJECT --reject-with tcp-reset)"
+    assert ev.summary(lost=False, refused=True) == f"{rule} (+1 packets)"
+    assert decided_by(ev.decisions, False, refused=True) == rule
+    # an accepted connection is still the accepting rule's, whatever else counted
+    accepted = "web: accepted by INPUT rule 1 (-p tcp -m tcp --dport 80 -j ACCEPT)"
+    assert decided_by(ev.decisions, False) == accepted
 
 
 @needs_netns

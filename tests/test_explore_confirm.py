@@ -11,6 +11,9 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
 
+from nslab.reach.explore import Explorer, Measured, Verdict
+from nslab.reach.flows import Flow
+
 NSLAB = [str(Path(sys.executable).with_name("nslab"))]
 
 
@@ -36,3 +39,24 @@ def test_answers_later_than_the_wait_are_confirmed_not_called_lost(tmp_path: Pat
     assert Counter(outcome.values())["accepted"] > 20  # the lab does accept flows
     assert {(r["from"], r["to"], r["service"], r["family"]): r["outcome"] for r in hurried} == outcome
     assert host_snapshot() == before
+
+
+def test_the_flows_probed_again_are_named_as_they_were() -> None:
+    """Pure: `nslab init`'s lab, whose hosts have no route to the internet, read "20 flows
+    got no answer: probing them again": they were unreachable, and it says so."""
+    said: list[str] = []
+    explorer = object.__new__(Explorer)  # _confirmed alone: its progress and its probing
+    explorer.progress, explorer.confirming = said.append, False
+    explorer._measure = lambda flows, traced: [Measured(f, Verdict("dropped")) for f in flows]  # type: ignore[method-assign]
+
+    def first(*outcomes: str) -> list[Measured]:
+        return [Measured(Flow("pc", "web", "tcp", 80 + n), Verdict(o)) for n, o in enumerate(outcomes)]
+
+    explorer._confirmed(first("unreachable", "unreachable", "accepted"), True)
+    explorer._confirmed(first("dropped", "unreachable", "no answer"), True)
+    explorer._confirmed(first("lost", "replies"), True)
+    assert said == [
+        "2 flows were unreachable: probing them again, waiting longer",
+        "2 flows got no answer and 1 were unreachable: probing them again, waiting longer",
+        "1 flows got no answer: probing them again, waiting longer",
+    ]

@@ -107,7 +107,9 @@ def test_bad_file_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_text("[lab\n")
     with pytest.raises(LabError, match=r"bad\.toml: not valid TOML"):
         load_lab(bad)
-    with pytest.raises(LabError, match="no such lab file"):
+    with pytest.raises(
+        LabError, match=r"no such lab file \(fix: check the path; .* \[tool\.nslab\] lab, else"
+    ):
         load_lab(tmp_path / "missing.toml")
 
 

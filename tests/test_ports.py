@@ -232,8 +232,9 @@ def test_the_probe_helper_says_when_it_cannot_raise_its_descriptor_limit() -> No
 
     if not (shutil.which("prlimit") and shutil.which("setpriv")):
         pytest.skip("needs prlimit and setpriv (util-linux)")
-    helper = ROOT / "src" / "nslab" / "targets" / "netprobe.py"
-    argv = ["prlimit", "--nofile=300:300", "setpriv", "--bounding-set=-sys_resource", "python3", str(helper)]
+    helper = ROOT / "src" / "nslab" / "ontarget" / "netprobe.py"
+    limits = ["prlimit", "--nofile=300:300", "setpriv", "--bounding-set=-sys_resource"]
+    argv = [*limits, "python3", "-I", "-S", str(helper)]  # as targets run it
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     ready = json.loads(r.stdout.splitlines()[0])

@@ -141,6 +141,10 @@ def test_hostile_cli_input_is_one_line_each(tmp_path: Path) -> None:
     cases = [
         (["validate", str(tmp_path / "missing.toml")], "no such lab file"),
         (["validate", str(tmp_path)], "is a directory"),
+        (
+            ["explore", "--record", str(tmp_path / "none" / "x.reach")],
+            f"no folder {tmp_path}/none (fix: make it",
+        ),
         (["exec", "red; id", "--", "true"], "no lab is up"),
     ]
     env = {"NSLAB_STATE": str(tmp_path / "state" / "lab.json")}
@@ -261,9 +265,15 @@ def test_a_lab_file_changed_during_a_run_does_not_change_the_run(tmp_path: Path)
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(1.0)  # the run has read its lab by now (before_all), and is mid-way
+    # The progress formatter names the first feature after before_all has read the lab:
+    # waiting on that, not on a fixed second that a loaded machine outran (seen: 9 failed).
+    assert run.stdout is not None
+    first = ""
+    while "three-ns.feature" not in first and run.poll() is None:
+        first += run.stdout.read(1)
     lab.write_text('[[namespace]]\nname = "changed"\naddress = "10.16.0.2"\n')
-    out, _ = run.communicate(timeout=120)
+    rest, _ = run.communicate(timeout=120)
+    out = first + rest
     assert run.returncode == 0, out[-3000:]
     assert "9 scenarios passed, 0 failed" in out
 

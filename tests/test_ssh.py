@@ -325,3 +325,26 @@ def test_explore_over_ssh(sshd: TestSshd) -> None:
 
     assert outcomes(remote.stdout) == outcomes(local.stdout)
     assert len(outcomes(remote.stdout)) == 204 + 1  # every flow, and the internet's unroutable ones in one
+
+
+def test_the_upload_holds_every_part_of_the_programs_run_on_the_target(tmp_path: Path) -> None:
+    """netprobe.py imports its parts from beside it (run with -I, its own directory is off
+    sys.path): the files an ssh target gets, alone in a folder, start it; a part left out
+    of the upload is an ImportError on the target, not here."""
+    import json
+    import sys
+
+    from nslab.machine.targets.bundle import bundle
+
+    _, files = bundle()
+    for name, data in files.items():
+        if "/" not in name:  # the programs; provision/ is not theirs
+            (tmp_path / name).write_bytes(data)
+    assert {"agent.py", "netprobe.py"} <= {p.name for p in tmp_path.iterdir()}
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").is_file() else sys.executable
+    r = subprocess.run(
+        [python, "-I", "-S", str(tmp_path / "netprobe.py")],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, cwd="/",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[0])["ready"] is True

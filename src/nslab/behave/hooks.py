@@ -10,11 +10,6 @@ import shutil
 import signal
 import sys
 import tempfile
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
 from pathlib import Path
 
 from behave.model import Feature, Scenario

@@ -137,13 +137,13 @@ class Evidence:
 
     decisions: tuple[Decision, ...] = ()
 
-    def deciding(self, *, lost: bool) -> list[Decision]:
+    def deciding(self, *, lost: bool, refused: bool = False) -> list[Decision]:
         """The decisions behind a verdict: what dropped for a loss, what accepted otherwise;
         a rule that dropped neighbour discovery only where nothing dropped the probe."""
-        return deciders(self.decisions, lost=lost)
+        return deciders(self.decisions, lost=lost, refused=refused)
 
-    def summary(self, *, lost: bool) -> str:
-        found = self.deciding(lost=lost)
+    def summary(self, *, lost: bool, refused: bool = False) -> str:
+        found = self.deciding(lost=lost, refused=refused)
         if found:
             return "; ".join(d.describe() for d in found)
         if self.decisions:
@@ -157,9 +157,15 @@ class Evidence:
         return "no firewall rule or policy counted its packets"
 
 
-def deciders(found: Sequence[Decision], *, lost: bool) -> list[Decision]:
+def deciders(found: Sequence[Decision], *, lost: bool, refused: bool = False) -> list[Decision]:
     """What dropped a lost probe (what accepted one that got through); a rule that
-    dropped the neighbour discovery it needed only where nothing dropped the probe."""
+    dropped the neighbour discovery it needed only where nothing dropped the probe.
+    `refused`: a TCP connection answered by a reset, which `reject with tcp reset` sends
+    as a closed port does: such a rule decided it (read as accepted, a connection it
+    refused was "decided by no rule")."""
+    resets = [d for d in found if refused and d.target == "REJECT" and not d.nd]
+    if resets:
+        return resets
     chosen = [d for d in found if d.drops == lost]
     if any(not d.nd for d in chosen):
         return [d for d in chosen if not d.nd]

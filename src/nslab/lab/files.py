@@ -50,7 +50,11 @@ def load_lab(path: str | Path) -> Lab:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise LabError(f"{path}: no such lab file", "check the path, or omit it for the seed lab") from None
+        raise LabError(
+            f"{path}: no such lab file",
+            # "omit it for the seed lab" was wrong in a project: omitted, its own lab is taken
+            "check the path; without one, nslab takes [tool.nslab] lab, else the seed lab",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LabError(f"{path}: cannot read lab file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

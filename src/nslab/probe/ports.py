@@ -156,7 +156,8 @@ class Connection:
 
     def why(self) -> str:
         at = f" at {self.landed}" if self.landed else ""
-        return f"{self.outcome.words()}{at}; {self.evidence.summary(lost=self.lost)}" + (
+        refused = self.outcome.outcome == "refused"
+        return f"{self.outcome.words()}{at}; {self.evidence.summary(lost=self.lost, refused=refused)}" + (
             f"; {self.note}" if self.note else ""
         )
 
@@ -212,7 +213,11 @@ class Prober:
     def listen(self, ns: str, proto: str, port: int) -> None:
         reply = self.request("listen", ns=ns, proto=proto, port=port)
         if "error" in reply:
-            raise ProbeError(f"{ns} cannot listen on {proto} port {port}: {reply['error']}")
+            # a scenario without 'Given the lab ...' (a new user's first feature file): the
+            # probe's own error says how to build it; this one said nothing more
+            gone = "does not exist" in str(reply["error"])
+            fix = "the lab's namespaces are made by 'Given the lab'; did a step delete it?" if gone else ""
+            raise ProbeError(f"{ns} cannot listen on {proto} port {port}: {reply['error']}", fix)
 
     def record_echoes(self, namespaces: Sequence[str]) -> None:
         """Each namespace records the source of every echo request it receives from now on

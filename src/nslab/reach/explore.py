@@ -82,10 +82,10 @@ class Measured:
     verdict: Verdict
 
 
-def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
+def decided_by(evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False) -> str:
     """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
     later packets (its replies) did not decide it where another rule accepted its first."""
-    found = deciders(evidence_decisions, lost=lost)
+    found = deciders(evidence_decisions, lost=lost, refused=refused)
     first = [d for d in found if "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
         found = first
@@ -226,7 +226,16 @@ class Explorer:
         silent = [i for i, m in enumerate(measured) if m.verdict.outcome in AGAIN]
         if not silent:
             return measured
-        self.progress(f"{len(silent)} flows got no answer: probing them again, waiting longer")
+        # each said as it was: flows with no route at all (`nslab init`'s lab, whose hosts
+        # have no way to the internet: 20 of its 60) read "got no answer"
+        late = sum(1 for i in silent if measured[i].verdict.outcome in TIMED_OUT)
+        unreachable = len(silent) - late
+        said = f"{late} flows got no answer" if late else ""
+        if unreachable:
+            said += (
+                f" and {unreachable} were unreachable" if late else f"{unreachable} flows were unreachable"
+            )
+        self.progress(f"{said}: probing them again, waiting longer")
         self.confirming = True
         try:
             again = self._measure([measured[i].flow for i in silent], traced)
@@ -292,7 +301,10 @@ class Explorer:
             for to, o in zip(tracer.landed, outcomes, strict=True)
         ]
         return [
-            Measured(flow, self._verdict(flow, raw, o, decided_by(found, o in LOST), peer, where, at))
+            Measured(
+                flow,
+                self._verdict(flow, raw, o, decided_by(found, o in LOST, o == "refused"), peer, where, at),
+            )
             for flow, raw, o, found, (peer, where), at in zip(
                 flows, raws, outcomes, decided, seen, landed, strict=True
             )
@@ -383,7 +395,7 @@ class Explorer:
             # counted alone: the destination's own listener only (where DNAT sent it is not read)
             verdict = Verdict(
                 final.outcome,
-                decided_by(evidence.decisions, lost),
+                decided_by(evidence.decisions, lost, final.outcome == "refused"),
                 None if lost or not seen else seen[0],
                 self._source(flow, raw if raw.get("src") else dict(raw0)),
                 self._dst(flow),

@@ -35,7 +35,7 @@ def _expect(context: Context, conn: Connection, outcome: str, icmp: str | None =
     ok = got.outcome == outcome and (icmp is None or got.icmp == icmp)
     want = f'{outcome} with "{icmp}"' if icmp else outcome
     if not ok:  # the report's expected-vs-got table
-        why = conn.evidence.summary(lost=conn.lost)
+        why = conn.evidence.summary(lost=conn.lost, refused=got.outcome == "refused")
         context.nslab.expected_got = [[conn.src, conn.dest, conn.service.words(), want, got.words(), why]]
     assert ok, f"{conn.describe()}: expected {want}, got {got.words()}\nwhy: {conn.why()}"
 

@@ -1,7 +1,8 @@
 """The ssh target: any Linux machine over paramiko, one persistent connection per run.
 
-On connect it uploads (once: content-addressed) the provision stages and the agent
-(nslab/ontarget/agent.py), starts the agent as root (`sudo -n` when the login user is
+On connect it uploads (once: content-addressed) the provision stages and the programs
+of nslab/ontarget (agent.py, netprobe.py and its parts: nslab.machine.targets.bundle),
+starts the agent as root (`sudo -n` when the login user is
 not root) on one channel, and sends every command through it. Scenarios then make
 worlds on the remote machine exactly as on the local target. If the connection drops,
 the agent's stdin closes, so does every world holder's, and the remote worlds end:
@@ -15,7 +16,6 @@ nothing is left on the remote machine.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -23,8 +23,6 @@ import shlex
 import socket
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import paramiko
@@ -32,59 +30,8 @@ import paramiko
 from nslab.commands import Command, CommandError, CommandLog, Result, as_argv, shown
 from nslab.errors import TargetError
 from nslab.machine.targets.base import missing_tool
-from nslab.ontarget import agent
-from nslab.paths import stage_dir
-
-HOST_KEY_POLICIES = ("strict", "accept-new", "insecure")
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    """How to reach the machine. `host_key`: strict (default) rejects unknown keys,
-    accept-new records them in known_hosts, insecure accepts without recording (for
-    disposable VMs); a changed key is always an error."""
-
-    host: str
-    port: int = 22
-    user: str = "root"
-    key: str | None = None
-    known_hosts: str | None = None
-    host_key: str = "strict"
-    connect_timeout: float = 10.0
-
-    @property
-    def where(self) -> str:
-        return f"{self.user}@{self.host}:{self.port}"
-
-    @classmethod
-    def from_ssh_config(cls, path: str, alias: str, **overrides: Any) -> SshOptions:
-        """From an OpenSSH config file, e.g. what `vagrant ssh-config` prints."""
-        try:
-            config = paramiko.SSHConfig.from_path(path)
-        except OSError as exc:
-            raise TargetError(f"cannot read ssh config {path}: {exc.strerror}", "check the path") from None
-        if alias not in config.get_hostnames():
-            raise TargetError(
-                f"ssh config {path} has no 'Host {alias}' block",
-                "use one of: " + ", ".join(sorted(h for h in config.get_hostnames() if h != "*")),
-            )
-        entry = config.lookup(alias)
-        checking = str(entry.get("stricthostkeychecking", "yes")).lower()
-        known = entry.get("userknownhostsfile")
-        values: dict[str, Any] = {
-            "host": entry.get("hostname", alias),
-            "port": int(entry.get("port", 22)),
-            "user": entry.get("user", "root"),
-            "key": (entry.get("identityfile") or [None])[0],
-            "known_hosts": None if known in (None, "/dev/null") else known.split()[0],
-            "host_key": "insecure"
-            if checking == "no"
-            else "accept-new"
-            if checking == "accept-new"
-            else "strict",
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+from nslab.machine.targets.bundle import bundle
+from nslab.machine.targets.ssh_login import HOST_KEY_POLICIES, SshOptions
 
 
 class _AcceptWithoutRecording(paramiko.MissingHostKeyPolicy):
@@ -93,19 +40,6 @@ class _AcceptWithoutRecording(paramiko.MissingHostKeyPolicy):
 
 
 AGENT_START_TIMEOUT = 30.0  # seconds from the ssh command to the agent's ready line
-
-
-def _bundle() -> tuple[str, dict[str, bytes]]:
-    """The files a remote machine needs, and a hash of them (the upload's directory name)."""
-    files = {name: Path(agent.__file__).with_name(name).read_bytes() for name in ("agent.py", "netprobe.py")}
-    for path in sorted(stage_dir().rglob("*")):  # provision/ and anything below it
-        rel = path.relative_to(stage_dir())
-        if path.is_file() and (path.suffix == ".sh" or path.name == "README.md") and rel.parts[0] != "box":
-            files[f"provision/{rel}"] = path.read_bytes()
-    digest = hashlib.sha256()
-    for name, data in sorted(files.items()):
-        digest.update(name.encode() + b"\0" + data + b"\0")
-    return digest.hexdigest()[:16], files
 
 
 class RemoteChild:
@@ -242,7 +176,7 @@ class SshTarget:
 
     def _upload(self) -> None:
         """Put the agent and stages in ~/.cache/nslab/HASH once; a second run uploads nothing."""
-        digest, files = _bundle()
+        digest, files = bundle()
         try:
             sftp = self.client.open_sftp()
         except paramiko.SSHException as exc:

@@ -1,0 +1,136 @@
+"""The text of `nft monitor trace`, parsed: each traced packet's way through a place's
+base chains (a Trace), and how a flow's first packet is known in it (a Key). What the
+rules a Trace met decide is nslab.probe.trace's (Tracer, Place)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from nslab.firewall.sources import listed_text
+
+TABLE = "nslab_trace"  # nslab's own table that marks the packets to trace
+_LINE = re.compile(r"trace id (\w+) (\w+) (\S+) (\S+) (packet|rule|policy|verdict)\b:? ?(.*)")
+
+
+@dataclass(frozen=True)
+class Key:
+    """How a flow's first packet is known in a trace: TCP and UDP by their addresses and
+    ports (Linux gives two connections to different destinations the same source port,
+    measured: the port alone is not enough), an echo request by its identifier."""
+
+    proto: str  # tcp, udp, icmp
+    sport: int = 0
+    ident: int = 0  # icmp echo identifier
+    src: str = ""
+    dst: str = ""
+    dport: int = 0
+
+    @property
+    def loose(self) -> tuple[str, int, int, int]:
+        """Without the addresses (NAT may have changed them by the time a place sees it)."""
+        return (self.proto, self.sport, self.dport, self.ident)
+
+    def same_packet(self, earlier: Key) -> bool:
+        """Whether this is `earlier`'s packet at a later chain of the same place: a DNAT
+        changes its destination, an SNAT its source; its protocol, source port and echo
+        identifier stay."""
+        return (self.proto, self.sport, self.ident) == (earlier.proto, earlier.sport, earlier.ident)
+
+
+def packet_key(headers: str) -> Key | None:
+    """The key of a traced packet from its `packet:` line; None for anything but a flow's
+    first packet (a reply, an ICMP error, neighbour discovery)."""
+    m = re.search(r"\b(tcp|udp) sport (\d+) \1 dport (\d+)", headers)
+    src, dst = (re.search(rf"\bip6? {w}addr (\S+)", headers) for w in ("s", "d"))
+    if m:
+        if m[1] == "tcp" and "tcp flags == syn " not in headers + " ":
+            return None  # a SYN opens the flow; anything else is a later packet or an answer
+        return Key(m[1], int(m[2]), 0, src[1] if src else "", dst[1] if dst else "", int(m[3]))
+    echo = re.search(r"\bicmp type echo-request\b.*?\bicmp id (\d+)", headers)
+    if echo:
+        return Key("icmp", 0, int(echo[1]))  # the identifier alone: one per probe of a batch
+    # nft 1.0.9 prints an ICMPv6 echo's identifier and sequence as one "parameter-problem"
+    # word (identifier << 16 | sequence), measured; newer ones say "icmpv6 id N"
+    echo6 = re.search(r"\bicmpv6 type echo-request\b.*?\bicmpv6 (id|parameter-problem) (\d+)", headers)
+    if echo6:
+        return Key("icmp", 0, int(echo6[2]) >> 16 if echo6[1] == "parameter-problem" else int(echo6[2]))
+    return None
+
+
+@dataclass
+class Trace:
+    """One packet's way through one base chain after another in one place: its headers
+    (the flow it belongs to), then the rules it met."""
+
+    key: Key | None
+    events: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # family table chain kind text
+    nd: str = ""  # a neighbour discovery packet's headers ("" for any other packet)
+    to: tuple[str, int] = ("", 0)  # the packet's destination address and port as this chain saw it
+
+
+_ND = re.compile(r"\bicmpv6 type nd-neighbor-(solicit|advert)\b")
+
+
+def solicited_node(address: str) -> str:
+    """The multicast address a neighbour solicitation for `address` goes to (RFC 4291)."""
+    low = ipaddress.IPv6Address(address).packed[-3:]
+    return str(ipaddress.IPv6Address(bytes.fromhex("ff0200000000000000000001ff") + low))
+
+
+def concerns(nd: str, address: str) -> bool:
+    """Whether neighbour discovery headers are about `address` (from it, to it, or
+    soliciting it): the discovery a flow to `address` needed on its last hop."""
+    if ":" not in address:
+        return False
+    return any(f"addr {a} " in nd + " " for a in (address, solicited_node(address)))
+
+
+# nslab's own marks (START, END) and anything else on loopback: never a probe's packet
+_LOOPBACK = re.compile(r"\bip6? [sd]addr (127\.\S+|::1) ")
+
+
+def parse(text: str) -> list[Trace]:
+    """The traces of a monitor's text. A trace id is not one packet: the kernel derives
+    it from the packet buffer, and a buffer freed and used again by a later packet (the
+    end mark's ping, a reply) gives that packet the same id. Every base chain a packet
+    enters starts with its headers (a `packet:` line), so a new packet line under an id
+    starts a new trace, which continues the last one only where it is plainly the same
+    packet further on (the same protocol, source port or echo identifier: NAT may have
+    changed its addresses or destination port). Merged by id, a flow was credited with
+    the rules of the end mark's ping (`iif "lo" accept`), and a flow whose buffer was
+    used before lost its own rules; which flows met either changed from run to run."""
+    out: list[Trace] = []
+    last: dict[str, Trace] = {}
+    for raw in text.splitlines():
+        m = _LINE.match(raw.strip())
+        if m is None:
+            continue
+        ident, family, table, chain, kind, rest = m.groups()
+        if kind == "packet":
+            key = None if _LOOPBACK.search(rest + " ") else packet_key(rest)
+            prev = last.get(ident)
+            if key is not None and prev is not None and prev.key is not None and key.same_packet(prev.key):
+                key = prev.key
+            nd = _ND.search(rest)
+            daddr, dport = (
+                re.search(r"\bip6? daddr (\S+)", rest),
+                re.search(r"\b(?:tcp|udp) dport (\d+)", rest),
+            )
+            to = (daddr[1] if daddr else "", int(dport[1]) if dport else 0)
+            last[ident] = Trace(key, nd=rest if nd else "", to=to)
+            out.append(last[ident])
+            continue
+        trace = last.get(ident)
+        if trace is None or table == TABLE:
+            continue
+        if kind in ("rule", "policy"):
+            trace.events.append((family, table, chain, kind, rest))
+    return out
+
+
+def rule_text(rest: str) -> str:
+    """A traced rule as nft lists it (`nft -a list ruleset`), without its handle, verdict
+    and the counts of the moment: `tcp dport 7 counter accept`."""
+    return listed_text(rest.partition(" # handle ")[0])
