@@ -25,6 +25,7 @@ from nslab.machine.host_world import HostWorld
 from nslab.machine.targets.local import LocalTarget
 from nslab.managers import docker
 from nslab.managers.docker_session import DockerRun
+from nslab.report import failure
 from nslab.scenario.session import LabSession
 
 LABS = ROOT / "features" / "docker" / "labs"
@@ -209,7 +210,7 @@ def test_nslab_doctor_names_docker_io_where_dockerd_is_missing() -> None:
 @needs_docker
 def test_a_failed_scenarios_diagnostics_show_dockers_containers_and_log(web: LabSession) -> None:
     web.provision()
-    text = web.diagnostics()
+    text = failure.bundle_of(web)
     assert "docker on web" in text
     assert "app Up" in text  # docker ps -a: the container, up
 

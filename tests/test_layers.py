@@ -53,10 +53,6 @@ LAYERS = [
 KNOWN_UPWARD: set[tuple[str, str]] = {
     ("nslab.lab.model", "nslab.firewall"),  # the model knows the kinds' names
     ("nslab.machine.provision", "nslab.reach.flows"),  # DNAT addresses read from ruleset files
-    ("nslab.scenario.session", "nslab.coverage.counts"),
-    ("nslab.scenario.session", "nslab.reach.landing"),
-    ("nslab.scenario.session", "nslab.report.diagnostics"),
-    ("nslab.scenario.session", "nslab.report.diagram"),
 }
 
 
@@ -127,7 +123,6 @@ MOST_LINES = 450
 # over fails, so the list only shrinks.
 KNOWN_LONG: set[str] = {
     "src/nslab/parse.py",  # the firewall kinds' parsers move to nslab.firewall
-    "src/nslab/scenario/session.py",  # a session that holds a session
 }
 
 

@@ -160,11 +160,11 @@ def test_the_verdict_is_the_last_probe_whichever_kind(bridged: LabSession) -> No
     s = bridged
     s.listen("blue", "tcp", 80)
     conn = s.connect("red", "blue", "tcp", 80)
-    assert s.last_verdict is conn
+    assert s.record.verdict is conn
     ping = s.ping("red", "blue")
-    assert s.last_verdict is ping and s.last_connection is conn
+    assert s.record.verdict is ping and s.record.connection is conn
     conn = s.connect("red", "blue", "tcp", 80)
-    assert s.last_verdict is conn
+    assert s.record.verdict is conn
 
 
 @needs_netns

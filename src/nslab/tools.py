@@ -1,30 +1,11 @@
-"""The programs nslab runs on a target, and the Debian/Ubuntu package that brings each."""
+"""The programs nslab runs on a target: the package that brings one missing (its row in
+nslab.needs), the tool an error output says is missing."""
 
 from __future__ import annotations
 
 import re
 
-# tool -> (package, why nslab needs it)
-TOOLS: dict[str, tuple[str, str]] = {
-    "ip": ("iproute2", "namespaces, links, addresses, routes"),
-    "iptables": ("iptables", "the FORWARD chain, NAVY, NAT"),
-    "iptables-save": ("iptables", "reading rules and counters"),
-    "iptables-restore": ("iptables", "applying a stage's rules in one go"),
-    "ping": ("iputils-ping", "the probes"),
-    "unshare": ("util-linux", "creating worlds"),
-    "nsenter": ("util-linux", "running commands in worlds"),
-    "sysctl": ("procps", "bridge netfilter and forwarding"),
-    "dnsmasq": ("dnsmasq-base", "the simulated internet's DNS server"),
-    "getent": ("libc-bin", "name look-ups inside namespaces"),
-    "bash": ("bash", "the provision stages"),
-    "ss": ("iproute2", "listening sockets in namespaces"),
-    "conntrack": ("conntrack", "connection tracking evidence"),
-    "nft": ("nftables", "native nft rulesets of a lab's hosts"),
-    "ip6tables": ("iptables", "IPv6 rules of dual-stack labs"),
-    "python3": ("python3-minimal", "the probe helper (TCP/UDP probes and listeners)"),
-    "dockerd": ("docker.io", "Docker on lab hosts (labs with docker = {...}; skipped without)"),
-    "busybox": ("busybox-static", "the offline image of Docker's containers (static: ldd says so)"),
-}
+from nslab import needs
 
 _NOT_FOUND = (
     re.compile(r"(?:^|\s)([\w.+-]+): (?:command )?not found"),
@@ -34,8 +15,8 @@ _NOT_FOUND = (
 
 
 def install_hint(tool: str) -> str:
-    package = TOOLS.get(tool, (tool, ""))[0]
-    return f"apt-get install {package}"
+    need = needs.tool(tool)
+    return need.fix if need is not None else f"apt-get install {tool}"
 
 
 def missing_from(text: str) -> str | None:

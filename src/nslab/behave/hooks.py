@@ -23,8 +23,7 @@ from nslab.coverage import report as coverage_report
 from nslab.coverage.counts import Coverage
 from nslab.errors import NslabError
 from nslab.lab import bundled_labs
-from nslab.report import diagnostics
-from nslab.report import html as report
+from nslab.report import diagnostics, failure
 from nslab.scenario.session import LabSession
 
 
@@ -155,13 +154,9 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
         _count_rules(session, scenario)
         embed = _html_embedder(context)
         if scenario.status == Status.failed:
-            bundle = _why(scenario) + session.diagnostics()
-            diagram = session.live_diagram()
-            context.failures[str(scenario.location)] = {
-                "table": session.expected_got,
-                "places": report.places(bundle, session.deciding_places()),
-                "diagram": diagram,
-            }
+            found = failure.of(session, _why(scenario))  # from the scenario's record
+            bundle, diagram = found.bundle, found.diagram
+            context.failures[str(scenario.location)] = found.for_page()
             path = _bundle_path(context.reports, scenario)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,12 +174,18 @@ def after_scenario(context: Context, scenario: Scenario) -> None:
         session.end_world()
 
 
+def _coverage(session: LabSession) -> Coverage | None:
+    """The run's rule coverage, which the session only starts at each build."""
+    return session.coverage if isinstance(session.coverage, Coverage) else None
+
+
 def _count_rules(session: LabSession, scenario: Scenario) -> None:
     """The scenario's hits on the user's rules, into the run's rule coverage."""
-    if session.coverage is None:
+    cov = _coverage(session)
+    if cov is None:
         return
     try:
-        session.coverage.end(session.w, str(scenario.location))
+        cov.end(session.w, str(scenario.location))
     except (NslabError, OSError, ValueError) as exc:  # the verdict stands; coverage says why not
         print(f"\n    nslab: rule coverage of this scenario not counted: {exc}\n", file=sys.stderr)
 
@@ -194,13 +195,14 @@ def _report_rules(context: Context) -> None:
     runner to merge; a run of its own writes the reports, says the line, and fails below
     rule_coverage_min (counted as a hook failure: behave's exit status, no traceback)."""
     session: LabSession = context.nslab
-    if session.coverage is None:
+    cov = _coverage(session)
+    if cov is None:
         return
     worker = os.environ.get("NSLAB_WORKER")
     if worker is not None:
-        session.coverage.save(context.reports / "parallel" / f"rule-coverage-{worker}.json")
+        cov.save(context.reports / "parallel" / f"rule-coverage-{worker}.json")
         return
-    failed = coverage_report.finish(session.coverage, context.reports, session.settings.rule_coverage_min)
+    failed = coverage_report.finish(cov, context.reports, session.settings.rule_coverage_min)
     if failed and hasattr(context._runner, "hook_failures"):
         context._runner.hook_failures += 1
 

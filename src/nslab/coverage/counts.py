@@ -437,6 +437,7 @@ class Coverage:
         return cov
 
 
-def paused(cov: Coverage | None, world: World) -> contextlib.AbstractContextManager[None]:
-    """`cov.paused(world)`, or nothing where the run counts no coverage."""
-    return cov.paused(world) if cov is not None else contextlib.nullcontext()
+def paused(cov: object, world: World) -> contextlib.AbstractContextManager[None]:
+    """`cov.paused(world)`, or nothing where the run counts no coverage (a session's
+    `coverage`: None, or this run's Coverage)."""
+    return cov.paused(world) if isinstance(cov, Coverage) else contextlib.nullcontext()

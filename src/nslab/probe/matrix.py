@@ -23,6 +23,7 @@ from typing import Protocol
 from nslab.errors import LabError, NslabError, ProbeError
 from nslab.firewall.evidence import Evidence
 from nslab.probe.ports import ICMP_REASONS, OUTCOMES, Outcome, Prober, Service
+from nslab.probe.spec import Spec
 
 COLUMNS = ("from", "to", "service", "expect")
 _REJECTED = re.compile(r'rejected(?: with "?(?P<reason>[a-z-]+)"?)?\Z')
@@ -35,7 +36,7 @@ class MatrixSession(Protocol):
     @property
     def firewalls(self) -> tuple[str, ...]: ...
 
-    def target_spec(self, src: str, dest: str, service: Service) -> dict[str, object]: ...
+    def spec(self, src: str, dest: str, service: Service) -> Spec: ...
 
     def unrouted_rejects(self, src: str, service: Service, outcome: Outcome, evidence: Evidence) -> str: ...
 
@@ -74,7 +75,7 @@ def rows(
     places: Callable[[str, str, Service], object] | None = None,
 ) -> list[Row]:
     """Validate the table: its columns, then every row; one LabError naming every bad row
-    (1-based, as a person counts the table's rows). `places` (the session's target_spec)
+    (1-based, as a person counts the table's rows). `places` (the probes' spec)
     checks a row's hosts in the same pass: an unknown host was said only after the
     table's other bad rows were fixed, a run per kind of mistake."""
     missing = [c for c in COLUMNS if c not in headings]
@@ -133,7 +134,7 @@ def run(session: MatrixSession, table: Sequence[Row]) -> list[Mismatch]:
     specs = []
     for row in table:
         try:
-            specs.append(session.target_spec(row.src, row.dest, row.service))
+            specs.append(session.spec(row.src, row.dest, row.service).request())
         except NslabError as exc:
             raise type(exc)(f"matrix row {row.number} ({row.cells()}): {exc.problem}", exc.fix) from None
     results, _ = session.prober.probe(specs, ())

@@ -1,7 +1,7 @@
 """A step's places as addresses, where the lab alone cannot say: a host with several
 addresses named from a probe's source, a host's loopback, the simulated internet of a lab
 that has none. nslab.lab.model resolves the rest (a name, a named place, a lab address);
-nslab.scenario.session asks here first.
+nslab.probe.inlab asks here first.
 
 >>> str(loopback(None, "127.0.0.1", False, "web"))
 '127.0.0.1'
@@ -13,11 +13,13 @@ import ipaddress
 
 from nslab.commands import Runner
 from nslab.errors import LabError
+from nslab.firewall.evidence import HOST
 from nslab.lab import Host, Lab
 from nslab.lab.checks import IPAddress
 
 # The simulated internet's places (Lab.known_places): a lab without [upstream] has none.
 INTERNET_PLACES = ("the internet", "the isp", "the uplink", "the resolver")
+INTERNET = INTERNET_PLACES[0]
 
 
 def require_internet(lab: Lab, name: str) -> None:
@@ -66,3 +68,24 @@ def facing(lab: Lab, runner: Runner | None, host: Host, v6: bool, src: str, src_
         if runner.run(["ip", "-6" if v6 else "-4", "route", "get", str(candidate)], ns=src_ns).ok:
             return candidate
     return None  # no route to any: the first, and the probe says it is unreachable
+
+
+def own_addresses(lab: Lab) -> dict[str, frozenset[str]]:
+    """Each place's own addresses, every interface's: a source seen as anything else was
+    NAT'd (a router's packets leave from the address of the interface they leave by)."""
+    out: dict[str, set[str]] = {}
+    for h in lab.hosts:
+        for i in h.interfaces:
+            out.setdefault(h.name, set()).update(str(a.ip) for a in (i.address, i.address6, *i.extra) if a)
+    up = lab.upstream
+    host = {str(a.ip) for n in lab.networks for a in (n.host, n.host6, n.gateway) if a is not None}
+    if up.via is None and lab.internet:
+        host |= {str(a.ip) for a in (up.host_address, up.host_address6) if a is not None}
+    out[HOST] = host
+    if not lab.internet:
+        return {k: frozenset(v) for k, v in out.items()}
+    out[INTERNET] = {
+        str(a) for a in (up.server, up.dns, up.isp_address.ip, up.server6, up.dns6,
+                         up.isp_address6.ip if up.isp_address6 else None) if a is not None
+    }  # fmt: skip
+    return {k: frozenset(v) for k, v in out.items()}

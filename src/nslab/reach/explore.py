@@ -23,6 +23,7 @@ from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import Decision, deciders
 from nslab.probe import trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
+from nslab.probe.spec import Spec, wait
 from nslab.reach.flows import Flow, Place, own_addresses, places
 from nslab.scenario.session import LabSession
 
@@ -161,17 +162,11 @@ class Explorer:
         return self.session.prober
 
     def _spec(self, flow: Flow, timeout: float | None = None) -> dict[str, object]:
-        settings = self.session.settings
-        wait = settings.ping_wait if flow.proto == "icmp" else settings.probe_wait
+        patience = wait(self.session.settings, flow.proto)
         if self.confirming:
-            wait = max(wait * CONFIRM_WAIT, CONFIRM_MIN)
-        return {
-            "ns": self.where[flow.src].ns,
-            "proto": flow.proto,
-            "dst": self._dst(flow),
-            "port": flow.port,
-            "timeout": wait if timeout is None else min(wait, timeout),
-        }
+            patience = max(patience * CONFIRM_WAIT, CONFIRM_MIN)
+        patience = patience if timeout is None else min(patience, timeout)
+        return Spec(self.where[flow.src].ns, flow.proto, self._dst(flow), flow.port, patience).request()
 
     def _dst(self, flow: Flow) -> str:
         return str(self.where[flow.dst].flow_address(flow))

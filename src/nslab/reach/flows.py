@@ -28,6 +28,7 @@ from nslab.firewall.rulesets import with_included
 from nslab.lab import Lab
 from nslab.lab.checks import IPAddress
 from nslab.lab.checks import routable as is_routable
+from nslab.probe.places import own_addresses as own_addresses  # its home: the probes use it too
 from nslab.probe.ports import Service, check_port
 
 HOST = "host"  # the lab's host (the world's root namespace): a reserved name no lab host has
@@ -201,27 +202,6 @@ def unroutable(lab: Lab) -> list[Unroutable]:
         if to and internet.address(v6):
             out.append(Unroutable("v6" if v6 else "v4", tuple(to)))
     return out
-
-
-def own_addresses(lab: Lab) -> dict[str, frozenset[str]]:
-    """Each place's own addresses, every interface's: a source seen as anything else was
-    NAT'd (a router's packets leave from the address of the interface they leave by)."""
-    out: dict[str, set[str]] = {}
-    for h in lab.hosts:
-        for i in h.interfaces:
-            out.setdefault(h.name, set()).update(str(a.ip) for a in (i.address, i.address6, *i.extra) if a)
-    up = lab.upstream
-    host = {str(a.ip) for n in lab.networks for a in (n.host, n.host6, n.gateway) if a is not None}
-    if up.via is None and lab.internet:
-        host |= {str(a.ip) for a in (up.host_address, up.host_address6) if a is not None}
-    out[HOST] = host
-    if not lab.internet:
-        return {k: frozenset(v) for k, v in out.items()}
-    out[INTERNET] = {
-        str(a) for a in (up.server, up.dns, up.isp_address.ip, up.server6, up.dns6,
-                         up.isp_address6.ip if up.isp_address6 else None) if a is not None
-    }  # fmt: skip
-    return {k: frozenset(v) for k, v in out.items()}
 
 
 # --- public addresses a DNAT answers for (1:1 NAT) ----------------------------------------------

@@ -33,7 +33,7 @@ def runs(context: Context, name: str, command: str) -> None:
     result = session.w.run(
         argv, ns=None if place == "host" else place, env=session.docker.env(place), timeout=120
     )
-    session.last_result = result
+    session.record.result = result
     if not result.ok:
         said = result.output.strip() or "no output"
         raise NslabError(f'{name} ran "{command}": exit status {result.rc}: {said}')

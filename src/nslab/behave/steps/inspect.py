@@ -234,7 +234,7 @@ use_step_matcher("re")
 @then(r"(?P<name>(?!the internet saw ).+?) saw pings from (?P<place>.+)")
 def host_saw_pings(context: Context, name: str, place: str) -> None:
     session: LabSession = context.nslab
-    addrs, seen = session.addresses_of(place), session.seen_pings(name)
+    addrs, seen = session.addresses_of(place), session.probes.seen_pings(name)
     assert set(addrs) & set(seen), f"{name} saw pings from {', '.join(seen) or 'nobody'}, not from " + (
         " or ".join(addrs)
     )
@@ -243,7 +243,7 @@ def host_saw_pings(context: Context, name: str, place: str) -> None:
 @then(r"(?P<name>(?!the internet saw ).+?) saw no pings from (?P<place>.+)")
 def host_saw_no_pings(context: Context, name: str, place: str) -> None:
     session: LabSession = context.nslab
-    addrs, seen = session.addresses_of(place), session.seen_pings(name)
+    addrs, seen = session.addresses_of(place), session.probes.seen_pings(name)
     assert not set(addrs) & set(seen), f"{name} saw pings from {' and '.join(set(addrs) & set(seen))}"
 
 
@@ -254,7 +254,7 @@ use_step_matcher("parse")
 def internet_saw(context: Context, place: str) -> None:
     session: LabSession = context.nslab
     addrs = session.addresses_of(place)
-    seen = session.seen_by_the_internet()
+    seen = session.probes.seen_by_the_internet()
     assert set(addrs) & set(seen), f"the internet saw pings from {', '.join(seen) or 'nobody'}, not from " + (
         " or ".join(addrs)
     )
@@ -265,7 +265,7 @@ def internet_not_saw(context: Context, place: str) -> None:
     """Every family's address of the place: a ping over IPv6 counts as much as one over IPv4
     (checking the IPv4 address alone passed after an IPv6 ping had arrived)."""
     session: LabSession = context.nslab
-    seen = session.seen_by_the_internet()
+    seen = session.probes.seen_by_the_internet()
     got = [a for a in session.addresses_of(place) if a in seen]
     assert not got, f"the internet saw pings from {' and '.join(got)}"
 

@@ -16,8 +16,8 @@ from nslab.scenario.session import LabSession
 
 
 def _last(context: Context) -> Ping:
-    ping = context.nslab.last_ping
-    verdict = context.nslab.last_verdict
+    ping = context.nslab.record.ping
+    verdict = context.nslab.record.verdict
     if isinstance(verdict, Connection) and verdict.spoofed and verdict.service.proto == "icmp":
         # its replies went to the address claimed, not back: no loss was measured at all
         raise NslabError(
@@ -33,7 +33,7 @@ def _last(context: Context) -> Ping:
 
 def _source(context: Context) -> str | None:
     """The last probe's source: a multi-homed host answered from its address on that side."""
-    flow = context.nslab.last_flow
+    flow = context.nslab.record.flow
     return flow[0] if flow else None
 
 
@@ -161,11 +161,11 @@ def counts(context: Context, tx: int, rx: int) -> None:
 def loss(context: Context, pct: int) -> None:
     r = _last(context)
     _measured(r)
-    flow = context.nslab.last_flow
+    flow = context.nslab.record.flow
     if r.result.loss_pct != pct and flow is not None:  # the report's expected-vs-got table
         got = f"{r.result.loss_pct:g}% loss ({r.result.transmitted} sent, {r.result.received} received)"
         why = r.evidence.summary(lost=r.lost)
-        context.nslab.expected_got = [[*flow, "icmp (ping)", f"{pct}% loss", got, why]]
+        context.nslab.record.expected_got = [[*flow, "icmp (ping)", f"{pct}% loss", got, why]]
     assert r.result.loss_pct == pct, f"expected {pct}% loss, got {r.result.loss_pct:g}%" + _show(r)
 
 
@@ -240,7 +240,7 @@ def nothing_decided(context: Context) -> None:
 
 
 def _verdict(context: Context) -> Ping | Connection:
-    verdict = context.nslab.last_verdict
+    verdict = context.nslab.record.verdict
     if verdict is None:
         raise NslabError(
             "no ping or connection probe has run in this scenario",

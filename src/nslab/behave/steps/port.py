@@ -19,7 +19,7 @@ from nslab.scenario.session import LabSession
 
 
 def _last(context: Context, proto: str) -> Connection:
-    conn = context.nslab.last_connection
+    conn = context.nslab.record.connection
     if conn is None or conn.service.proto != proto:
         step = (
             "When red connects to blue on tcp port 80"
@@ -36,7 +36,8 @@ def _expect(context: Context, conn: Connection, outcome: str, icmp: str | None =
     want = f'{outcome} with "{icmp}"' if icmp else outcome
     if not ok:  # the report's expected-vs-got table
         why = conn.evidence.summary(lost=conn.lost, refused=got.outcome == "refused")
-        context.nslab.expected_got = [[conn.src, conn.dest, conn.service.words(), want, got.words(), why]]
+        row = [conn.src, conn.dest, conn.service.words(), want, got.words(), why]
+        context.nslab.record.expected_got = [row]
     assert ok, f"{conn.describe()}: expected {want}, got {got.words()}\nwhy: {conn.why()}"
 
 
@@ -228,7 +229,7 @@ def tracks(context: Context, where: str, state: str) -> None:
     """conntrack's own entry for the last probe (found by addresses and ports) has the TCP
     state (ESTABLISHED ...) or the flag (ASSURED, UNREPLIED) named."""
     session: LabSession = context.nslab
-    conn = context.nslab.last_connection
+    conn = context.nslab.record.connection
     if conn is None:
         raise NslabError("no connection probe has run in this scenario", "add 'When red connects to ...'")
     try:
@@ -261,9 +262,9 @@ def matrix_holds(context: Context) -> None:
         raise NslabError("the reachability matrix needs a table", "add | from | to | service | expect | rows")
     session: LabSession = context.nslab
     cells = [list(r.cells) for r in context.table.rows]
-    rows = matrix.rows(context.table.headings, cells, session.target_spec)
-    wrong = matrix.run(session, rows)
+    rows = matrix.rows(context.table.headings, cells, session.probes.spec)
+    wrong = matrix.run(session.probes, rows)
     if wrong:  # the report's expected-vs-got table, and the first differing flow marked
-        session.expected_got = [row[1:] for row in matrix.table(wrong)]
-        session.last_flow = (wrong[0].row.src, wrong[0].row.dest)
+        session.record.expected_got = [row[1:] for row in matrix.table(wrong)]
+        session.record.flow = (wrong[0].row.src, wrong[0].row.dest)
     assert not wrong, matrix.report(wrong, len(rows))

@@ -41,7 +41,7 @@ def reachability_matches(context: Context, name: str) -> None:
         measured = {m.flow: m.verdict for m in explore(session, flows.wanted(lab, recorded))}
     before = {f: r.verdict() for f, r in recorded.items()}
     changes = reach.compare(before, measured, own)
-    session.expected_got = [
+    session.record.expected_got = [
         [c.flow.src, c.flow.dst, f"{c.flow.service_words} {c.flow.family}", c.before.outcome,
          c.after.outcome, c.after.decided_by]
         for c in changes

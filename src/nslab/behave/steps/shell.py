@@ -13,7 +13,7 @@ from nslab.scenario.session import LabSession
 
 
 def _last(context: Context) -> Result:
-    result = context.nslab.last_result
+    result = context.nslab.record.result
     if result is None:
         raise NslabError("no command has run in this scenario", "add 'When I run on the host:'")
     return result
@@ -57,7 +57,7 @@ def looks_up(context: Context, name: str, host: str) -> None:
 
 
 def _lookup(context: Context) -> Lookup:
-    lookup = context.nslab.last_lookup
+    lookup = context.nslab.record.lookup
     if lookup is None:
         raise NslabError(
             "no look-up has run in this scenario", "add a step like 'When red looks up \"NAME\"'"

@@ -16,7 +16,7 @@ from nslab.errors import ProbeError
 from nslab.firewall.evidence import HOST, Evidence, Sources
 from nslab.lab import Lab
 from nslab.probe import checks as probe
-from nslab.reach import flows
+from nslab.probe.places import own_addresses
 
 _TRANSLATES = re.compile(r"\b(dnat|redirect)\b", re.I)
 
@@ -47,6 +47,6 @@ def _landed_in(runner: Runner, lab: Lab, where: str, sport: str) -> str | None:
         came = (f.reply.get("src"), f.reply.get("sport"))
         if f.original.get("sport") == sport and came[0] and came != sent:
             address = str(came[0])
-            place = next((p for p, addrs in flows.own_addresses(lab).items() if address in addrs), address)
+            place = next((p for p, addrs in own_addresses(lab).items() if address in addrs), address)
             return f"{place}:{came[1]}" if came[1] else place
     return None
