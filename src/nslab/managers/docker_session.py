@@ -143,13 +143,6 @@ class DockerRun:
             out[f"docker on {key}"] = f"$ docker ps -a\n{ps.output}\n$ tail dockerd.log\n{log}"
         return out
 
-    def policy_set(self, place: str) -> str:
-        """`FORWARD policy DROP` if dockerd set it at `place` when it started, else ""."""
-        d = self.daemons.get(place)
-        if d is None or d.forward_policy_after == d.forward_policy_before:
-            return ""
-        return f"dockerd set the FORWARD policy to {d.forward_policy_after} when it started"
-
 
 def check_backends(runner: Runner, lab: Lab) -> None:
     """`nslab validate`: the lab's iptables files in the backend Docker's rules would be
