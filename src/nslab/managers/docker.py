@@ -259,11 +259,6 @@ def finish(daemons: Mapping[str, Daemon], timeout: float = 90.0) -> list[str]:
     return left
 
 
-def docker_places(spec_hosts: Mapping[str, DockerSpec]) -> dict[str, Container]:
-    """Every container of the lab by name."""
-    return {c.name: c for spec in spec_hosts.values() for c in spec.containers}
-
-
 def check_daemon_file(spec: DockerSpec) -> bytes | None:
     if spec.daemon is None:
         return None
