@@ -16,6 +16,13 @@ if [ -s "$pidfile" ]; then
   rm -f "$pidfile"
 fi
 rm -f "$state"/rules.* # the queue files of a run.sh that was killed (it removes its own)
+# ufw's and firewalld's hosts (56-managers.sh): their daemons and holders, by the PIDs it
+# kept (in a world its PID namespace ends them), then their folders
+while read -r _host _kind dir; do
+  if [ -z "${dir:-}" ] || [ ! -e "$dir/pids" ]; then continue; fi
+  while read -r _what pid; do kill "$pid" 2>/dev/null || true; done <"$dir/pids"
+  rm -rf "$dir"
+done <<<"${NSLAB_MANAGERS:-}"
 
 # unrule TABLE CHAIN RULE...: remove every copy of a rule, if any.
 unrule() {

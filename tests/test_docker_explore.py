@@ -12,11 +12,11 @@ from test_docker_daemon import LABS, needs_docker
 WEB, LOCAL = LABS / "docker-web.toml", LABS / "docker-local.toml"
 DNAT = (
     "web: translated by DOCKER rule 2 (! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT "
-    "--to-destination 172.17.0.2:80) in table nat made by Docker"
+    "--to-destination 172.17.0.2:80) in table nat (made by Docker)"
 )
 ACCEPT = (
     "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 "
-    "-j ACCEPT) made by Docker"
+    "-j ACCEPT) (made by Docker)"
 )
 
 

@@ -132,3 +132,24 @@ def test_resolve_places_and_refuses_addresses_outside_the_lab() -> None:
         lab.resolve("8.8.8.8")
     with pytest.raises(LabError, match="unknown destination 'purple'"):
         lab.resolve("purple")
+
+
+def test_a_lab_file_is_read_in_place_of_another_by_a_setting_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nslab mutate tells its behave processes which copy to read as `-D lab_as=ORIG=COPY`
+    (Settings.read_as, for the run's lab and a feature's @lab:NAME); load_lab reads the file
+    it is given whatever the environment says."""
+    from nslab.config import Settings
+
+    original, copy = tmp_path / "lab.toml", tmp_path / "copy" / "lab.toml"
+    copy.parent.mkdir()
+    seed = (ROOT / "labs" / "seed.toml").read_text()
+    original.write_text(seed.replace('name = "seed"', 'name = "original"', 1))
+    copy.write_text(seed.replace('name = "seed"', 'name = "copy"', 1))
+    monkeypatch.setenv("NSLAB_LAB_AS", f"{original}={copy}")  # the old side channel: ignored
+    assert load_lab(original).name == "original"
+    settings = Settings.from_sources({"lab": str(original), "lab_as": f"{original}={copy}"}, None)
+    assert settings.read_as(original) == copy and settings.load_lab().name == "copy"
+    assert settings.read_as(tmp_path / "other.toml") == tmp_path / "other.toml"
+    assert Settings().read_as(original) == original

@@ -76,3 +76,53 @@ def test_no_import_cycles_in_src() -> None:
 
     cycles = sorted(m for m in modules if m in reach(m) and m != "nslab")
     assert cycles == [], f"modules on an import cycle: {cycles}"
+
+
+def test_the_targets_registry_is_the_one_module_that_imports_the_backends() -> None:
+    """A backend (local, ssh, vagrant) imports the protocol (base), never the package or the
+    registry; the package's __init__ imports nothing, so importing a backend cannot come
+    back to it (the registry once lived in __init__ and imported ssh and vagrant)."""
+    import ast
+
+    folder = ROOT / "src" / "nslab" / "machine" / "targets"
+
+    def imports(name: str) -> set[str]:
+        out = set()
+        for node in ast.walk(ast.parse((folder / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nslab"):
+                out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+        return {m for m in out if m.startswith("nslab.machine.targets")}
+
+    assert imports("__init__.py") == set()
+    for backend in ("local.py", "ssh.py", "vagrant.py"):
+        assert not imports(backend) & {"nslab.machine.targets", "nslab.machine.targets.registry"}, backend
+        assert "nslab.machine.targets.base" in imports(backend) | imports("ssh.py"), backend
+    assert {"nslab.machine.targets.ssh", "nslab.machine.targets.vagrant"} <= imports("registry.py")
+
+
+def test_settings_check_target_names_without_importing_targets_or_worlds() -> None:
+    """config names the targets and the host_fs values; checking a setting imports neither
+    the registry nor a world, and the registry has a backend for exactly those names."""
+    code = (
+        "import sys\n"
+        "from nslab.config import Settings\n"
+        "from nslab.errors import NslabError\n"
+        "for bad in ({'target': 'nosuch'}, {'host_fs': 'wx'}):\n"
+        "    try:\n"
+        "        Settings.from_sources(bad, None)\n"
+        "    except NslabError as exc:\n"
+        "        print(exc.problem)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('nslab.machine')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.splitlines() == [
+        "unknown target 'nosuch'",
+        "host_fs='wx' is neither ro nor rw",
+        "[]",
+    ], r.stdout + r.stderr
+    from nslab.config import TARGETS
+    from nslab.machine.targets.registry import BACKENDS
+
+    assert tuple(BACKENDS) == TARGETS

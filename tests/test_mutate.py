@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns
+from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, needs_sshd
+from support.sshd import TestSshd
 
-from nslab.coverage.mutate import Baseline, Result, text_report
+from nslab.coverage.mutate import Baseline, MutantResult, text_report
 from nslab.firewall import mutants
 
 LAB = ROOT / "tests" / "labs" / "mutate.toml"
@@ -111,7 +113,7 @@ def test_interface_matches_are_negated_and_turned_to_another_interface() -> None
 def test_the_report_says_what_the_score_counts() -> None:
     m = mutants.Mutant(NFT, "mutate.nft", 19, 'deleting "tcp dport 443 accept"', "", 19)
     base = Baseline(["f.feature:3", "f.feature:9"], ["g.feature:5"])
-    lines = text_report([Result(m, "survived", "2 passing scenarios ran, none turned red")], base)
+    lines = text_report([MutantResult(m, "survived", "2 passing scenarios ran, none turned red")], base)
     assert lines == [
         'mutate.nft:19: deleting "tcp dport 443 accept" turns no scenario red '
         "(2 passing scenarios ran, none turned red)",
@@ -211,3 +213,41 @@ def test_files_that_fail_the_load_check_as_they_are_are_said_not_every_mutant_in
         "checked: host b's nft ruleset does not load: iif.nft: line 4: interface `eth9` does not exist "
         "on this host (its interfaces: eth0) (fix: make `nslab validate lab.toml` pass first)"
     ), r.stderr[-2000:]
+
+
+def test_the_load_check_runs_on_the_runs_target_not_this_machines() -> None:
+    """The suite's -D target=ssh is where mutants are load-checked: with no host, the ssh
+    target's own error, where the check once took this machine's whatever the run's."""
+    import pytest
+
+    from nslab.coverage.mutate import Mutator
+    from nslab.errors import TargetError
+
+    mutator = Mutator(LAB, [str(FEATURES)], 1, behave_args=["-D", "target=ssh"])
+    try:
+        with pytest.raises(TargetError, match="the ssh target needs a host"):
+            mutator.invalid(mutants.of_lab(mutator.lab, LAB)[:2])
+    finally:
+        mutator.close()
+    r = nslab("mutate", "--lab", str(LAB), "-D", "target=ssh", str(FEATURES))  # the same from the CLI
+    assert r.returncode == 2 and "the ssh target needs a host" in r.stderr.strip().splitlines()[-1], r.stderr
+
+
+@needs_sshd
+def test_mutants_are_load_checked_over_ssh_when_the_suite_runs_there(sshd: TestSshd) -> None:
+    """With the suite's settings pointing at an sshd, the throwaway world that checks the
+    mutants load is built over ssh, and the file that does not load is still found."""
+    from nslab.coverage.mutate import Mutator
+
+    said: list[str] = []
+    before = host_snapshot()
+    mutator = Mutator(LAB, [str(FEATURES)], 1, behave_args=sshd.userdata(), progress=said.append)
+    try:
+        found = [m for m in mutants.of_lab(mutator.lab, LAB) if m.line in (6, 15)]
+        broken = replace(found[0], text="table inet b {\n  nonsense\n}\n")
+        bad = mutator.invalid([*found, broken])
+    finally:
+        mutator.close()
+    assert f"checking that {len(found) + 1} mutants load, on the ssh target" in said, said
+    assert list(bad) == [len(found)] and "mutate.nft" in bad[len(found)], bad
+    assert host_snapshot() == before

@@ -9,8 +9,8 @@ from pathlib import Path
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.report.junit import read as junit_suites
-from nslab.runner.parallel import partition
 from nslab.runner.selection import Location, scenarios
+from nslab.runner.shards import split
 
 
 def test_every_scenario_and_outline_row_is_found_once() -> None:
@@ -20,9 +20,9 @@ def test_every_scenario_and_outline_row_is_found_once() -> None:
     assert len(rows) == 7  # the outline's Examples rows, each its own scenario
 
 
-def test_partition_balances_by_weight_and_keeps_every_item() -> None:
+def test_the_workers_split_balances_by_weight_and_keeps_every_item() -> None:
     items = [Location("f", i, f"s{i}", w) for i, w in enumerate([9, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1])]
-    bins = partition(items, 2)
+    bins = split(items, 2)  # the shards' split: one for workers, shards and mutants
     assert sorted(i.line for b in bins for i in b) == list(range(11))
     loads = [sum(i.weight for i in b) for b in bins]
     assert max(loads) - min(loads) <= 1
@@ -98,3 +98,23 @@ def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
         assert (par / "parallel" / page).stat().st_size > 10_000
     assert list((par / "diagnostics").glob("*.txt")), "the failure's diagnostics bundle"
     assert host_snapshot() == before
+
+
+def test_a_workers_line_is_read_from_its_junit_not_its_text(tmp_path: Path) -> None:
+    """The runner's line for a worker counts the JUnit file the worker wrote: scenarios
+    passed and failed (a scenario given to another worker, "not selected", is neither) and
+    their seconds; a worker that wrote none says so with its exit status."""
+    from nslab.report.junit import NOT_SELECTED
+    from nslab.runner.parallel import summary
+
+    (tmp_path / "TESTS-a.xml").write_text(
+        '<testsuite name="a" tests="4" time="3.5">'
+        '<testcase classname="a" name="one" status="passed" time="1.25"/>'
+        '<testcase classname="a" name="two" status="passed" time="0.75"/>'
+        '<testcase classname="a" name="three" status="failed" time="1.5">'
+        '<failure type="AssertionError" message="1 passed, 0 failed"/></testcase>'
+        f'<testcase classname="a" name="four" status="skipped" time="0"><skipped message="{NOT_SELECTED}"/>'
+        "</testcase></testsuite>"
+    )
+    assert summary(tmp_path, 1) == "2 passed, 1 failed in 3.50 s"
+    assert summary(tmp_path / "none", 2) == "no summary: it wrote no JUnit results (rc=2)"

@@ -14,6 +14,8 @@ from conftest import ROOT, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import LabError
 from nslab.lab import load_lab
+from nslab.machine.sysctls import KernelSysctls, check_sysctls
+from nslab.machine.targets.local import LocalTarget
 
 HERE = Path(__file__).parent
 NET = '[[network]]\nname = "lan"\nsubnet = "10.1.0.0/24"\nsubnet6 = "2001:db8:1::/64"\n'
@@ -82,17 +84,25 @@ BAD = {
         "overlaps the simulated internet's 198.51.100.0/24",
     ),
     "unknown-key": (NET + PC + "colour = 3\n", "unknown key 'colour'"),
-    "sysctl-typo": (
-        NET + PC + 'sysctls = { "net.ipv4.conf.all.rp_filtr" = 1 }\n',
-        "'net.ipv4.conf.all.rp_filtr': ipv4 conf has no setting 'rp_filtr'; did you mean rp_filter?",
-    ),
     "sysctl-interface": (
         NET + PC + 'sysctls = { "net.ipv4.conf.eth9.rp_filter" = 1 }\n',
         "interface 'eth9' is not one of this host's (eth0, all, default)",
     ),
+}
+# keys the file alone cannot judge: the kernel the lab runs on says (validate: this one's)
+KERNEL = {
+    "sysctl-typo": (
+        NET + PC + 'sysctls = { "net.ipv4.conf.all.rp_filtr" = 1 }\n',
+        "'net.ipv4.conf.all.rp_filtr': ipv4 conf has no setting 'rp_filtr'; did you mean rp_filter?",
+    ),
     "sysctl-unknown": (
         NET + PC + 'sysctls = { "net.ipv4.ip_forwrd" = 1 }\n',
         "this kernel has no such sysctl; did you mean net.ipv4.ip_forward?",
+    ),
+    # the root namespace has it, a lab's namespaces do not: it could never be set there
+    "sysctl-root-only": (
+        NET + PC + 'sysctls = { "net.core.netdev_max_backlog" = 2000 }\n',
+        "'net.core.netdev_max_backlog': a network namespace on this kernel has no such sysctl",
     ),
 }
 
@@ -111,6 +121,51 @@ def test_bad_routed_lab_files_are_one_line_each(tmp_path: Path, case: str) -> No
         [sys.executable, "-m", "nslab.cli", "validate", str(bad)], capture_output=True, text=True
     )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("case", sorted(KERNEL))
+def test_sysctls_the_kernel_lacks_are_one_line_each(tmp_path: Path, case: str) -> None:
+    """The lab file loads anywhere; the kernel it runs on refuses the key: validate (this
+    machine's), a run (its target's, nslab.machine.sysctls), each in one line."""
+    text, words = KERNEL[case]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    lab = load_lab(bad)
+    with pytest.raises(LabError) as caught:
+        check_sysctls(lab, KernelSysctls.of(LocalTarget()), str(bad), "local")
+    said = str(caught.value)
+    assert words in said and str(bad) in said and "the local target's kernel" in said, said
+    r = subprocess.run(
+        [sys.executable, "-m", "nslab.cli", "validate", str(bad)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
+
+
+def test_sysctls_are_checked_on_the_targets_kernel_not_this_one(tmp_path: Path) -> None:
+    """Reading a lab file never asks this machine's /proc/sys: a key this kernel lacks but
+    the target's has loads (a run over ssh or in a VM checks it there), and one only this
+    machine's root namespace has is refused where the lab will run."""
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(NET + PC + 'sysctls = { "net.ipv4.tcp_newer_kernel" = 1 }\n')
+    lab = load_lab(lab_file)  # this kernel has no tcp_newer_kernel
+    assert lab.hosts[0].sysctls == (("net.ipv4.tcp_newer_kernel", "1"),)
+    newer = KernelSysctls(["net/ipv4/ip_forward", "net/ipv4/tcp_newer_kernel"])  # the target's
+    check_sysctls(lab, newer, str(lab_file), "ssh")
+    with pytest.raises(LabError, match=r"tcp_newer_kernel'.*the local target's kernel"):
+        check_sysctls(lab, KernelSysctls.of(LocalTarget()), str(lab_file), "local")
+
+
+@needs_netns
+def test_a_session_checks_the_sysctls_on_its_target(tmp_path: Path) -> None:
+    """LabSession.open checks the lab's sysctls on its target (before any world is built):
+    a key a lab's namespaces lack there is refused, naming the target."""
+    from nslab.config import Settings
+    from nslab.scenario.session import LabSession
+
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(NET + PC + 'sysctls = { "net.core.netdev_max_backlog" = 2000 }\n')
+    with pytest.raises(LabError, match=r"netdev_max_backlog'.*the local target's kernel"):
+        LabSession.open(Settings(lab=str(lab_file)))
 
 
 def test_the_shipped_and_the_users_labs_load() -> None:

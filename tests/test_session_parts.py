@@ -15,7 +15,7 @@ from nslab.errors import LabError
 from nslab.firewall.evidence import Decision, Evidence
 from nslab.lab import default_lab, load_lab
 from nslab.machine import doctor
-from nslab.machine.targets import open_target
+from nslab.machine.targets.registry import open_target
 from nslab.probe.ports import Connection, Outcome, Service
 from nslab.reach.explore import Explorer
 from nslab.reach.flows import Flow
@@ -87,9 +87,8 @@ def test_a_scenario_probe_and_an_explored_flow_are_one_spec() -> None:
 
 def test_the_failure_report_is_built_from_the_record(seed: LabSession) -> None:
     decided = Decision("host", "filter", "FORWARD", 3, "DROP", "-j DROP", 1)
-    conn = Connection(
-        "red", "blue", "10.16.0.3", Service("tcp", 80), Outcome("dropped"), Evidence((decided,))
-    )
+    flow = Flow.of("red", "blue", Service("tcp", 80))
+    conn = Connection(flow, "10.16.0.3", Outcome("dropped"), Evidence((decided,)))
     seed.record.connected(conn)
     seed.record.flow = ("red", "the gateway")  # an address, no namespace: unmarked
     seed.record.expected_got = [["red", "blue", "tcp/80", "accepted", "dropped", "FORWARD"]]

@@ -14,7 +14,7 @@ from conftest import ROOT, needs_netns
 from nslab.errors import NslabError
 from nslab.report.junit import read as junit_suites
 from nslab.runner.selection import Location, scenarios
-from nslab.runner.shards import parse_shard, pick, split, weighed
+from nslab.runner.shards import balance, parse_shard, pick, split, weighed
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
@@ -85,3 +85,19 @@ def test_four_shards_one_after_another_merge_to_the_serial_verdicts(tmp_path: Pa
     got = verdicts([out / "junit" / "TESTS-nslab.xml"])
     assert got == want  # every scenario exactly once, with the serial run's verdict
     assert f"{len(want)} passed, 0 failed" in r.stdout and (out / "index.html").exists()
+
+
+def test_one_split_for_workers_shards_and_mutants() -> None:
+    """balance is the one split: equal weights are dealt round (mutate's shards, each with
+    every kind of mutant), weights go heaviest first to the lightest share (a run's workers
+    and a CI matrix's shards), and every share keeps the order it was given."""
+    assert balance(list(range(7)), 3) == [[0, 3, 6], [1, 4], [2, 5]]
+    heavy = balance(["a", "bb", "cccc", "d"], 2, len)
+    assert heavy == [["cccc"], ["a", "bb", "d"]]
+    items = [
+        Location("b.feature", 1, "x", 5),
+        Location("a.feature", 9, "y", 5),
+        Location("a.feature", 2, "z", 1),
+    ]
+    assert split(items, 2) == split(list(reversed(items)), 2)  # suite order, whatever came in
+    assert split(items, 2) == [[items[2], items[1]], [items[0]]]

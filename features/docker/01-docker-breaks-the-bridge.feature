@@ -22,7 +22,7 @@ Feature: Docker on the host breaks the bridge, DOCKER-USER mends it
     When red pings blue
     Then 100% of packets are lost
     And iptables shows "Chain FORWARD (policy DROP)"
-    And the verdict was decided by "dropped by FORWARD policy DROP set by dockerd (+3 packets)"
+    And the verdict was decided by "dropped by FORWARD policy DROP (made by Docker) (+3 packets)"
 
   Scenario: a DOCKER-USER rule accepting the bridge's own traffic restores it
     Given Docker runs on the host

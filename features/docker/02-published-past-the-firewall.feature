@@ -19,7 +19,7 @@ Feature: A published container is reachable whatever the host's INPUT policy say
   Scenario: the internet reaches the published container: Docker's chain decided
     When the internet connects to the uplink on tcp port 8080
     Then the connection is accepted
-    And the verdict was decided by "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT) made by Docker"
+    And the verdict was decided by "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT) (made by Docker)"
 
   @lab:docker-web
   Scenario: the host's own ports stay closed to the internet

@@ -19,7 +19,7 @@ Feature: ufw says deny, Docker publishes anyway
   Scenario: the internet reaches the container on the port ufw denies: Docker's chain decided
     When the internet connects to the uplink on tcp port 8080
     Then the connection is accepted
-    And the verdict was decided by "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT) made by Docker"
+    And the verdict was decided by "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT) (made by Docker)"
 
   @lab:docker-ufw
   Scenario: ufw still decides web's own ports

@@ -21,6 +21,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+# The names some settings take, here so that checking them imports nothing they name: the
+# targets' registry (nslab.machine.targets.registry) has a backend for each of TARGETS,
+# a world (nslab.machine.world) shows the host's files read-only or writable.
+TARGETS = ("local", "ssh", "vagrant")
+HOST_FS = ("ro", "rw")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run can be told; defaults suit the local target and the seed lab."""
@@ -56,6 +63,13 @@ class Settings:
     # rule_coverage_min percent fails (0: no minimum)
     rule_coverage: str = "on"
     rule_coverage_min: float = 0.0
+    # what one nslab command tells the behave processes it starts, as settings (-D), not
+    # through the environment: `nslab run -j N` a worker's index (it leaves its rule counts
+    # for the runner to merge and the diagnostics folder the runner cleared alone);
+    # `nslab mutate` ORIGINAL=COPY, a lab file read in place of another (a mutant's copy,
+    # met by the run's lab and a feature's @lab:NAME alike)
+    worker: str = ""
+    lab_as: str = ""
 
     @classmethod
     def from_sources(cls, userdata: Mapping[str, str], pyproject: Path | None) -> Settings:
@@ -84,11 +98,8 @@ class Settings:
                     f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2"
                 ) from None
         settings = cls(**out)
-        from nslab.machine.targets import BACKENDS  # the registry is the one list of targets
-        from nslab.machine.world import HOST_FS  # what a world can show of the host's files
-
-        if settings.target not in BACKENDS:
-            raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(BACKENDS))
+        if settings.target not in TARGETS:
+            raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(TARGETS))
         if settings.host_fs not in HOST_FS:
             raise NslabError(
                 f"host_fs={settings.host_fs!r} is neither ro nor rw",
@@ -107,7 +118,14 @@ class Settings:
         return settings
 
     def load_lab(self) -> Lab:
-        return load_lab(self.lab) if self.lab else default_lab()
+        return load_lab(self.read_as(self.lab)) if self.lab else default_lab()
+
+    def read_as(self, path: str | Path) -> Path:
+        """The lab file to read for `path`: the copy `lab_as` puts in its place, else itself."""
+        original, _, copy = self.lab_as.partition("=")
+        if copy and Path(path).resolve() == Path(original).resolve():
+            return Path(copy)
+        return Path(path)
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:

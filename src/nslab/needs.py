@@ -17,7 +17,7 @@ from nslab.errors import LabError
 @dataclass(frozen=True)
 class Need:
     name: str
-    kind: Literal["tool", "kernel"]
+    kind: Literal["tool", "kernel", "manager"]
     check: tuple[str, ...]  # succeeds where the target has it (kernel rows: run in a world)
     what: str  # tools: what nslab uses it for; kernel rows: what working means
     fix: str
@@ -117,10 +117,30 @@ NEEDS: tuple[Need, ...] = (
         "native nft rulesets load (labs with nft files; skipped without)",
         "apt-get install nftables; modprobe nf_tables (CONFIG_NF_TABLES)",
     ),
+    # firewall managers on lab hosts (nslab.managers): optional; a lab naming one skips its
+    # scenarios on a target without it, naming the package (nslab doctor lists them apart)
+    Need(
+        "ufw",
+        "manager",
+        ("sh", "-c", "command -v ufw"),
+        "ufw on lab hosts (firewall = { ufw = ... })",
+        "apt-get install ufw",
+        "ufw",
+        reads_only=True,
+    ),
+    Need(
+        "firewalld",
+        "manager",
+        ("sh", "-c", "command -v firewalld && command -v firewall-cmd && command -v dbus-daemon"),
+        "firewalld on lab hosts, each with its own dbus (firewall = { firewalld = ... })",
+        "apt-get install firewalld",
+        "firewalld",
+        reads_only=True,
+    ),
 )
 
 
-def of_kind(kind: Literal["tool", "kernel"]) -> list[Need]:
+def of_kind(kind: Literal["tool", "kernel", "manager"]) -> list[Need]:
     return [n for n in NEEDS if n.kind == kind]
 
 

@@ -132,7 +132,7 @@ def ping(text: str) -> PingResult:
 
 
 @dataclass(frozen=True)
-class Route:
+class RouteEntry:
     """One route from `ip -j route`; `line()` renders it the way `ip route` prints it."""
 
     dst: str
@@ -160,10 +160,10 @@ class Route:
         return " ".join(parts)
 
 
-def routes(ip_json: str) -> list[Route]:
+def routes(ip_json: str) -> list[RouteEntry]:
     """Parse `ip -j route` (iproute2 >= 4.13)."""
     return [
-        Route(
+        RouteEntry(
             dst=r["dst"],
             dev=r.get("dev"),
             gateway=r.get("gateway"),
@@ -379,7 +379,7 @@ def ss_listening(text: str) -> list[Socket]:
 
 
 @dataclass(frozen=True)
-class Flow:
+class ConntrackEntry:
     """One conntrack entry: its original and reply directions, and TCP state or flags."""
 
     proto: str
@@ -400,7 +400,7 @@ class Flow:
 _KV = re.compile(r"(\w+)=(\S+)")
 
 
-def conntrack(text: str) -> list[Flow]:
+def conntrack(text: str) -> list[ConntrackEntry]:
     """Parse `conntrack -L` (conntrack-tools): one flow per line, the summary line ignored."""
     flows = []
     for line in text.splitlines():
@@ -415,7 +415,7 @@ def conntrack(text: str) -> list[Flow]:
         original = {k: v for k, v in keyed[:half] if k in ("src", "dst", "sport", "dport")}
         reply = {k: v for k, v in keyed[half:] if k in ("src", "dst", "sport", "dport")}
         flags = tuple(f.strip("[]") for f in fields if f.startswith("[") and f.endswith("]"))
-        flows.append(Flow(proto, state, original, reply, flags))
+        flows.append(ConntrackEntry(proto, state, original, reply, flags))
     return flows
 
 

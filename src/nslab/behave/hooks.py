@@ -65,7 +65,7 @@ def before_all(context: Context) -> None:
     # by CI as if they were this run's.
     # Workers of `nslab run -j N` share the folder; their runner cleared it before starting
     # them, and a late worker must not delete a bundle an early one has already written.
-    if "NSLAB_WORKER" not in os.environ:
+    if not settings.worker:
         shutil.rmtree(context.reports / "diagnostics", ignore_errors=True)
     if context.config.junit and context.config.junit_directory:
         for stale in Path(context.config.junit_directory).glob("*.xml"):
@@ -198,8 +198,8 @@ def _report_rules(context: Context) -> None:
     cov = _coverage(session)
     if cov is None:
         return
-    worker = os.environ.get("NSLAB_WORKER")
-    if worker is not None:
+    worker = session.settings.worker
+    if worker:
         cov.save(context.reports / "parallel" / f"rule-coverage-{worker}.json")
         return
     failed = coverage_report.finish(cov, context.reports, session.settings.rule_coverage_min)

@@ -21,8 +21,10 @@ from nslab.errors import NslabError
 from nslab.firewall import sources
 from nslab.machine.persist import LabState, exclusive
 from nslab.machine.provision import provision, select
+from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
+from nslab.managers.common import host_argv
 from nslab.managers.docker import docker_env
 from nslab.managers.docker_session import DockerRun, containers, docker_hosts
 
@@ -53,6 +55,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
             if state is not None and World(LocalTarget(), state.world).alive():
                 raise NslabError("a lab is already up", "run `nslab down` first, or use it: `nslab status`")
             target = LocalTarget()
+            check_sysctls(lab, KernelSysctls.of(target), lab_file or "the seed lab", target.name)
             world = World.start(target, persistent=True, host_fs=host_fs)
             try:
                 click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)
@@ -110,11 +113,15 @@ def status() -> None:
 def _enter(ns: str, argv: list[str]) -> None:
     _, world, lab = current()
     where = None if ns == "host" else ns
+    host = None
     if where is not None and where != lab.upstream.namespace and where not in containers(lab):
-        lab.namespace(where)  # unknown names fail listing the valid ones
+        host = lab.namespace(where)  # unknown names fail listing the valid ones
     if where in docker_hosts(lab):
         os.environ.update(docker_env(where))  # `docker ...` there talks to that host's own dockerd
-    full = world.enter(argv, where)
+    if host is not None and host.manager is not None:  # its own /etc/ufw or firewalld's bus
+        full = world.enter(host_argv(lab, host, argv))
+    else:
+        full = world.enter(argv, where)
     os.execvp(full[0], full)
 
 

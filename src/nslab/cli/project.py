@@ -19,8 +19,9 @@ from nslab.config import Settings
 from nslab.errors import NslabError
 from nslab.lab import load_lab
 from nslab.machine import doctor as doctor_mod
-from nslab.machine.targets import open_target
+from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.local import LocalTarget
+from nslab.machine.targets.registry import open_target
 from nslab.machine.world import World
 
 
@@ -80,6 +81,7 @@ def validate(files: tuple[str, ...]) -> None:
     for path in files:
         try:
             lab = load_lab(path)
+            check_sysctls(lab, KernelSysctls.of(LocalTarget()), path, "local")  # validate runs here
             files_of = [(h.name, r) for h in lab.hosts for r in h.rulesets]
             files_of += [("the lab's host", r) for r in lab.host_rulesets]
             how = ""

@@ -16,6 +16,7 @@ from nslab.cli.common import (
     interrupted,
     lab_file_of,
     main,
+    settings_of,
 )
 from nslab.errors import NslabError
 
@@ -108,9 +109,17 @@ def report_merge(dirs: tuple[str, ...], output: str, rule_coverage_min: float | 
 )
 @click.option("--shard", default=None, metavar="K/N", help="mutants K of N only (a CI matrix's runner)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "-D", "define", multiple=True, metavar="KEY=VALUE", help="a setting for the suite's runs, as behave -D"
+)
 @click.argument("features", nargs=-1)
 def mutate(
-    lab_path: str | None, jobs: int | None, shard: str | None, fmt: str, features: tuple[str, ...]
+    lab_path: str | None,
+    jobs: int | None,
+    shard: str | None,
+    fmt: str,
+    define: tuple[str, ...],
+    features: tuple[str, ...],
 ) -> None:
     """Would your scenarios notice a wrong rule? Each rule of the lab's ruleset files
     deleted, its verdict turned, its ports moved by one, its address and interface
@@ -129,8 +138,10 @@ def mutate(
             raise NslabError(
                 "nslab mutate mutates a lab file of yours", "give --lab FILE, or [tool.nslab] lab"
             )
+        settings_of(lab_file, define)  # a bad -D is one line here, not in every behave
         mutator = mutate_mod.Mutator(
             Path(lab_file), features or ("features",), jobs or os.cpu_count() or 2,
+            behave_args=[arg for d in define for arg in ("-D", d)],
             progress=lambda line: click.echo(f"nslab: {line}", err=True),
         )  # fmt: skip
         try:
@@ -142,7 +153,7 @@ def mutate(
                 )
             if shard is not None:
                 k, n = shards.parse_shard(shard)
-                found = mutate_mod.shard(found, k, n)
+                found = shards.balance(found, n)[k - 1]  # dealt round: every kind in each
                 click.echo(f"nslab: shard {k}/{n}: {len(found)} mutants", err=True)
             results = mutator.run(found)
         finally:

@@ -167,7 +167,7 @@ class FileCoverage:
 
 
 @dataclass
-class _Place:
+class _LoadedFile:
     """One user ruleset file as loaded in the current world."""
 
     host: str
@@ -195,13 +195,13 @@ class Coverage:
 
     def __init__(self) -> None:
         self.files: dict[tuple[str, str, str], FileCoverage] = {}
-        self._world: list[_Place] = []
+        self._world: list[_LoadedFile] = []
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
         self._paused = False
         # per ruleset file: the rules (table, chain, position) nft took no counting rule for
         self._refused: dict[str, set[tuple[str, str, int]]] = {}
 
-    def _places(self, lab: Lab, lab_path: Path | None) -> list[_Place]:
+    def _places(self, lab: Lab, lab_path: Path | None) -> list[_LoadedFile]:
         folder = lab_path.parent if lab_path else Path.cwd()
         lab_name = _relative(lab_path, Path.cwd()) if lab_path else lab.name
         out = []
@@ -216,7 +216,7 @@ class Coverage:
                     cov = FileCoverage(
                         where, host.name, lab_name, hits, kind=r.kind, path=str(path.resolve())
                     )
-                    out.append(_Place(host.name, r.kind, tool or lab.backend_tool, rules, cov))
+                    out.append(_LoadedFile(host.name, r.kind, tool or lab.backend_tool, rules, cov))
         return out
 
     def _rules_of(self, kind: str, path: Path) -> list[rulemap.FileRule]:
@@ -252,7 +252,7 @@ class Coverage:
             else:
                 place.before, place.before_elements = self._take(world, place)
 
-    def _nft_counting(self, world: World, place: _Place) -> str | None:
+    def _nft_counting(self, world: World, place: _LoadedFile) -> str | None:
         """nslab's counting rules in the place's copy: all at once, else rule by rule (a
         rule nft will not take a counting rule for is named, and not counted; the next
         worlds skip it without asking nft again). The place's listing where nothing was
@@ -285,12 +285,12 @@ class Coverage:
         return None
 
     @staticmethod
-    def _nft(world: World, place: _Place, commands: list[dict[str, Any]]) -> bool:
+    def _nft(world: World, place: _LoadedFile, commands: list[dict[str, Any]]) -> bool:
         done = world.run(["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands}))
         return done.rc == 0
 
     @staticmethod
-    def _index(place: _Place) -> dict[tuple[str, str, int], int]:
+    def _index(place: _LoadedFile) -> dict[tuple[str, str, int], int]:
         """(table, chain, position in the chain from 1) -> the rule's index in the file's."""
         out: dict[tuple[str, str, int], int] = {}
         seen: dict[tuple[str, str], int] = {}
@@ -299,7 +299,7 @@ class Coverage:
             out[(rule.table, rule.chain, n)] = i
         return out
 
-    def _script_rules(self, world: World, place: _Place) -> parse.Ruleset:
+    def _script_rules(self, world: World, place: _LoadedFile) -> parse.Ruleset:
         """A script's rules, as the place holds them once it ran: every chain's rules but
         those of the host's ruleset files (counted as theirs), reported per chain; with the
         place's snapshot they were read from."""
@@ -315,7 +315,7 @@ class Coverage:
                     place.cov.rules.append(RuleHits(None, f"{chain.name} rule {n}{where}: {rule.spec}"))
         return ruleset
 
-    def _ip6tables_nd(self, world: World, place: _Place, backend: str) -> None:
+    def _ip6tables_nd(self, world: World, place: _LoadedFile, backend: str) -> None:
         """nslab's ND counting rules before the place's ip6tables rules (one atomic
         restore, counters kept)."""
         legacy = backend == "legacy"
@@ -334,15 +334,15 @@ class Coverage:
             v6 = [i for i, r in enumerate(place.rules) if r.table.startswith("ip6 ")]
             place.uncounted.update(dict.fromkeys(v6, "housekeeping not told apart"))
 
-    def _snapshot(self, world: World, place: _Place) -> str:
+    def _snapshot(self, world: World, place: _LoadedFile) -> str:
         fw = firewalls.get(place.tool)
         return firewalls.V6_MARK.join(world.run(list(a), ns=place.host).stdout for a in fw.snapshot)
 
-    def _take(self, world: World, place: _Place) -> tuple[Counts, Elements]:
+    def _take(self, world: World, place: _LoadedFile) -> tuple[Counts, Elements]:
         text = self._snapshot(world, place)
         return counts(place.tool, text), elements(text) if place.tool == "nft" else {}
 
-    def _fold(self, world: World, place: _Place) -> None:
+    def _fold(self, world: World, place: _LoadedFile) -> None:
         """The packets since the place's last reading, into the scenario's hits."""
         after, found = self._take(world, place)
         by_chain: dict[tuple[str, str], list[int]] = {}

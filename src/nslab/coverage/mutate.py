@@ -36,21 +36,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nslab.config import Settings, find_pyproject
 from nslab.coverage.counts import Coverage
 from nslab.errors import NslabError
-from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab, shard
+from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab
 from nslab.firewall.rulesets import with_included
 from nslab.lab import load_lab
-from nslab.lab.files import LAB_AS
 
-__all__ = ["KINDS", "Mutant", "Mutator", "Result", "line_mutants", "mutants", "of_lab", "shard"]
+__all__ = ["KINDS", "Mutant", "MutantResult", "Mutator", "line_mutants", "mutants", "of_lab"]
 
 # behave's JSON statuses that say a scenario ran and did not pass
 _RED = {"failed", "error", "hook_error", "cleanup_error"}
 
 
 @dataclass(frozen=True)
-class Result:
+class MutantResult:
     mutant: Mutant
     status: str  # killed, survived, invalid
     why: str = ""  # invalid: the load error; killed: the scenario that turned red; survived: why not
@@ -75,6 +75,17 @@ def scenario_statuses(report: Path) -> dict[str, str]:
             if element.get("type") != "background":
                 out[str(element.get("location", ""))] = str(element.get("status", ""))
     return out
+
+
+def suite_settings(behave_args: Sequence[str]) -> tuple[Settings, dict[str, str]]:
+    """The settings the suite's behave runs get, as the hooks read them: [tool.nslab] under
+    behave's userdata (its configuration files, then `behave_args`' -D), so what mutate runs
+    itself (the load check) runs where the scenarios do."""
+    from behave.configuration import Configuration
+
+    config = Configuration(list(behave_args), load_config=True)
+    userdata = {str(k): str(v) for k, v in config.userdata.items()}
+    return Settings.from_sources(userdata, find_pyproject()), userdata
 
 
 @dataclass
@@ -113,6 +124,7 @@ class Mutator:
         self.features = list(features)
         self.jobs = jobs
         self.behave_args = list(behave_args)
+        self.settings, self.userdata = suite_settings(self.behave_args)
         self.progress = progress or (lambda _: None)
         self.scratch = Path(tempfile.mkdtemp(prefix="nslab-mutate-"))
         self.baseline: Baseline | None = None
@@ -140,7 +152,7 @@ class Mutator:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _behave(
-        self, paths: Sequence[str], reports: Path, env: dict[str, str], stop: bool
+        self, paths: Sequence[str], reports: Path, settings: Sequence[str], stop: bool
     ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
         """One behave process over `paths`; its scenarios' statuses from the JSON formatter.
         No `rule_coverage` here: the suite's own settings decide it, for every run alike;
@@ -151,7 +163,7 @@ class Mutator:
             sys.executable, "-m", "behave", *(["--stop"] if stop else []), "--no-junit",
             "-f", "json", "-o", str(result), "-f", "plain", "--no-capture",
             "-D", f"reports={reports}", "-D", "html=", "-D", "rule_coverage_min=0",
-            *self.behave_args, *paths,
+            *settings, *self.behave_args, *paths,
         ]  # fmt: skip
         with self._lock:
             if self._stopping:
@@ -161,7 +173,6 @@ class Mutator:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env={**os.environ, **env},
                 stdin=subprocess.DEVNULL,
             )
             self._running.add(proc)
@@ -180,7 +191,7 @@ class Mutator:
         a mutant), which fail, which reach each ruleset file, each rule's hits."""
         reports = self.scratch / "unmutated"
         self.progress(f"running the scenarios on the unmutated lab: {' '.join(self.features)}")
-        done, statuses = self._behave(self.features, reports, {}, stop=False)
+        done, statuses = self._behave(self.features, reports, [], stop=False)
         passing = [s for s, st in statuses.items() if st == "passed"]
         failing = [s for s, st in statuses.items() if st in _RED]
         if not passing:
@@ -229,14 +240,15 @@ class Mutator:
         return self.scratch / f"m{n}" / path.relative_to(path.anchor)
 
     def invalid(self, mutants: Sequence[Mutant]) -> dict[int, str]:
-        """Which mutants do not load, and the one line why (in one throwaway world)."""
-        from nslab.config import Settings
+        """Which mutants do not load, and the one line why (in one throwaway world on the
+        run's target: the kernel and nft the scenarios meet, not this machine's)."""
         from nslab.machine.provision import check_rulesets
-        from nslab.machine.targets import open_target
+        from nslab.machine.targets.registry import open_target
         from nslab.machine.world import World
 
         out = {}
-        target = open_target(Settings(), {})
+        target = open_target(self.settings, self.userdata)
+        self.progress(f"checking that {len(mutants)} mutants load, on the {target.name} target")
         try:
             with World.start(target) as scratch:
                 try:  # the files as they are: if they fail the check, every mutant would
@@ -272,8 +284,7 @@ class Mutator:
             return f"{said}; the rule matched {hits} of their packets unmutated"
         return said
 
-    def run(self, mutants: Sequence[Mutant]) -> list[Result]:
-        self.progress(f"checking that {len(mutants)} mutants load")
+    def run(self, mutants: Sequence[Mutant]) -> list[MutantResult]:
         bad = self.invalid(mutants)  # first: it fails fast where the lab's files do
         base = self.baseline or self.unmutated()
         if base.failing:
@@ -281,27 +292,27 @@ class Mutator:
                 f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
                 + ", ".join(base.failing)
             )
-        results: list[Result | None] = [None] * len(mutants)
+        results: list[MutantResult | None] = [None] * len(mutants)
         for n, why in bad.items():
-            results[n] = Result(mutants[n], "invalid", why)
+            results[n] = MutantResult(mutants[n], "invalid", why)
         todo = [n for n in range(len(mutants)) if n not in bad]
         done = 0
 
-        def one(n: int) -> Result:
+        def one(n: int) -> MutantResult:
             m = mutants[n]
             scenarios = base.order(m.file.resolve())
-            env = {LAB_AS: f"{self.lab_path}={self._mirror(n, self.lab_path)}"}  # copied by invalid()
-            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", env, stop=True)
+            lab_as = ["-D", f"lab_as={self.lab_path}={self._mirror(n, self.lab_path)}"]  # copied by invalid()
+            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", lab_as, stop=True)
             red = [s for s, st in statuses.items() if st in _RED]
             if red:
-                return Result(m, "killed", red[0])
+                return MutantResult(m, "killed", red[0])
             if not statuses:
                 tail = " / ".join((r.stdout + r.stderr).strip().splitlines()[-3:])
                 raise NslabError(
                     f"mutant {m.words()} could not run: {tail}", "run its scenarios by hand to see why"
                 )
             ran = sum(st == "passed" for st in statuses.values())
-            return Result(m, "survived", self._survived(base, m, ran))
+            return MutantResult(m, "survived", self._survived(base, m, ran))
 
         pool = ThreadPoolExecutor(max_workers=self.jobs)
         try:
@@ -318,13 +329,13 @@ class Mutator:
         return [r for r in results if r is not None]
 
 
-def score(results: Sequence[Result]) -> str:
+def score(results: Sequence[MutantResult]) -> str:
     killed = sum(r.status == "killed" for r in results)
     judged = sum(r.status in ("killed", "survived") for r in results)
     return f"mutation score: {killed} of {judged} mutants killed"
 
 
-def text_report(results: Sequence[Result], base: Baseline | None = None) -> list[str]:
+def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -> list[str]:
     """Every survivor (and why) and invalid mutant in words; what the score counts; the
     score last."""
     out = []
@@ -351,5 +362,5 @@ def text_report(results: Sequence[Result], base: Baseline | None = None) -> list
     return out
 
 
-def as_json(results: Sequence[Result]) -> str:
+def as_json(results: Sequence[MutantResult]) -> str:
     return json.dumps([r.as_json() for r in results], indent=1)

@@ -55,7 +55,9 @@ class Decision:
     source: str = ""  # where the user's file writes it: "router.nft:36"
     nd: bool = False  # it dropped the neighbour discovery the probe needed, not the probe
     handle: int | None = None  # an nft rule's handle: its text is looked up by it (nslab.firewall.sources)
-    made_by: str = ""  # a manager that made the rule or set the policy (Docker), where nslab knows
+    # the firewall manager that wrote the rule or set the policy (ufw, firewalld, Docker:
+    # nslab.managers), where nslab knows
+    made_by: str = ""
 
     @property
     def drops(self) -> bool:
@@ -79,11 +81,7 @@ class Decision:
         table = "" if self.table in ("filter", "ip filter") else f" in table {self.table}"
         at = f" at {self.source}" if self.source and not as_parsed else ""
         nd = "neighbour discovery failed: " if self.nd else ""
-        made = (
-            ""
-            if not self.made_by or as_parsed
-            else f" {'set' if self.rule is None else 'made'} by {self.made_by}"
-        )
+        made = f" (made by {self.made_by})" if self.made_by else ""
         return f"{nd}{where}{verb} by {what}{table}{at}{made}" + (
             f" (+{self.packets} packets)" if counted else ""
         )

@@ -337,8 +337,3 @@ def of_lab(lab: Lab, lab_path: Path) -> list[Mutant]:
                 mutants(r.path, r.kind, os.path.relpath(r.path.resolve(), lab_path.resolve().parent), names)
             )
     return out
-
-
-def shard(items: Sequence[Mutant], k: int, n: int) -> list[Mutant]:
-    """Share K of N (1-based): every Nth mutant, so each shard gets every kind of them."""
-    return [m for i, m in enumerate(items) if i % n == k - 1]

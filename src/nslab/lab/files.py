@@ -4,7 +4,6 @@ naming the file and the field; the labs nslab ships, the seed's among them."""
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from pathlib import Path
 
@@ -17,9 +16,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-# `ORIGINAL=MUTANT`: a lab file read in place of another, so a run's scenarios (a feature's
-# @lab:NAME among them) meet a mutated copy of the lab's rulesets (nslab mutate)
-LAB_AS = "NSLAB_LAB_AS"
 SEED_LAB = Path(__file__).resolve().parents[1] / "labs" / "seed.toml"  # in the wheel
 
 
@@ -36,17 +32,9 @@ def default_lab() -> Lab:
     return load_lab(bundled_labs() / "seed.toml")
 
 
-def read_as(path: Path) -> Path:
-    """The lab file to read for `path`: its mutant under nslab mutate, else itself."""
-    original, _, mutant = os.environ.get(LAB_AS, "").partition("=")
-    if mutant and path.resolve() == Path(original).resolve():
-        return Path(mutant)
-    return path
-
-
 def load_lab(path: str | Path) -> Lab:
     """Read and validate a lab file; any problem is one LabError naming the file and field."""
-    path = read_as(Path(path))
+    path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

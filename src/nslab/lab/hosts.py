@@ -3,7 +3,6 @@ routes, ruleset files and sysctls (nslab.lab.tables reads the rest and checks th
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from pathlib import Path
@@ -24,6 +23,7 @@ from nslab.lab.checks import (
     check_unreserved,
 )
 from nslab.lab.docker import read_docker
+from nslab.lab.managers import read_manager
 from nslab.lab.model import RULESET_KINDS, Host, Interface, Network, Route, RulesetFile
 
 
@@ -205,41 +205,23 @@ _SYSCTL_KEY = re.compile(r"net(\.[A-Za-z0-9_-]+)+")
 _SYSCTL_VALUE = re.compile(r"[A-Za-z0-9._-]+")
 
 
-PROC_SYS = Path("/proc/sys")
-
-
 def _known_sysctl(key: str, interfaces: list[str]) -> str | None:
-    """Why `key` is no sysctl of a network namespace on this kernel (None: it is one). A
-    per-interface key (net.ipv4.conf.IFACE.NAME) names one of the host's interfaces, all
-    or default, and a NAME every interface has (as conf/all lists them); other keys must
-    exist under /proc/sys. Unchecked where /proc/sys/net cannot be read (not Linux)."""
+    """Why `key` cannot be one of this host's sysctls, by the lab file alone (None: it may
+    be): a per-interface key (net.ipv4.conf.IFACE.NAME) names one of the host's interfaces,
+    all or default. Whether the kernel has the key is the target's to say, where the lab
+    runs (nslab.machine.sysctls), not this machine's."""
     parts = key.split(".")
-    if not (PROC_SYS / "net").is_dir():
-        return None
     if len(parts) == 5 and parts[1] in ("ipv4", "ipv6") and parts[2] in ("conf", "neigh"):
-        names = sorted(p.name for p in (PROC_SYS / "net" / parts[1] / parts[2] / "default").iterdir())
         mine = [*interfaces, "all", "default"]
         if parts[3] not in mine:
             return f"interface {parts[3]!r} is not one of this host's ({', '.join(mine)})"
-        if parts[4] not in names:
-            close = difflib.get_close_matches(parts[4], names, n=1)
-            return f"{parts[1]} {parts[2]} has no setting {parts[4]!r}" + (
-                f"; did you mean {close[0]}?" if close else ""
-            )
-        return None
-    if not (PROC_SYS / Path(*parts)).is_file():
-        here = PROC_SYS / Path(*parts[:-1])
-        names = sorted(p.name for p in here.iterdir()) if here.is_dir() else []
-        close = difflib.get_close_matches(parts[-1], names, n=1)
-        return "this kernel has no such sysctl" + (
-            f"; did you mean {'.'.join(parts[:-1])}.{close[0]}?" if close else ""
-        )
     return None
 
 
 def sysctl_table(where: str, table: Any, interfaces: list[str]) -> tuple[tuple[str, str], ...]:
     """A host's sysctls: net.* keys only (a network namespace has its own; others are the
-    machine's), each one this kernel has, plain values: { "net.ipv4.conf.all.rp_filter" = 1 }."""
+    machine's), per-interface keys on its own interfaces, plain values:
+    { "net.ipv4.conf.all.rp_filter" = 1 }."""
     if not isinstance(table, dict):
         raise LabError(f"{where}: expected a table", '{ "net.ipv4.conf.all.rp_filter" = 1 }')
     out = []
@@ -252,7 +234,7 @@ def sysctl_table(where: str, table: Any, interfaces: list[str]) -> tuple[tuple[s
         unknown = _known_sysctl(key, interfaces)
         if unknown:
             raise LabError(
-                f"{where}: {key!r}: {unknown}", "give a key `sysctl -a` lists in a network namespace"
+                f"{where}: {key!r}: {unknown}", "name one of the host's interfaces, all or default"
             )
         text = str(int(value)) if isinstance(value, bool) else str(value)
         if not _SYSCTL_VALUE.fullmatch(text):
@@ -271,9 +253,11 @@ def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[
         if not isinstance(router, bool):
             raise LabError(f"{where}.router: expected true or false, got {router!r}")
         routes = _routes(where, entry.get("routes", []), name, interfaces)
-        rulesets = ruleset_files(f"{where}.firewall", entry["firewall"], base) if "firewall" in entry else ()
+        fw = entry.get("firewall", {})
+        manager = read_manager(f"{where}.firewall", fw, base) if isinstance(fw, dict) else None
+        rulesets = ruleset_files(f"{where}.firewall", fw, base) if "firewall" in entry and not manager else ()
         sysctls = sysctl_table(f"{where}.sysctls", entry.get("sysctls", {}), [i.name for i in interfaces])
         docker = read_docker(f"{where}.docker", entry["docker"], base) if "docker" in entry else None
-        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls, docker))
+        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls, manager, docker=docker))
     check_unique("name", [(f"{at('host', i)}.name", h.name) for i, h in enumerate(out)])
     return out

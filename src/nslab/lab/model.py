@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from nslab.errors import LabError
 from nslab.firewall import RULESETS
 from nslab.lab.checks import IPAddress, routable
+from nslab.lab.managers import Manager
 
 if TYPE_CHECKING:
     from nslab.lab.docker import DockerSpec
@@ -92,6 +93,7 @@ class Host:
     routes: tuple[Route, ...] = ()
     rulesets: tuple[RulesetFile, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()  # the host's own (net.*), after its links exist
+    manager: Manager | None = None  # ufw or firewalld, run for real (nslab.managers)
     docker: DockerSpec | None = None  # dockerd on this host, and its containers (nslab.managers.docker)
 
     def addresses(self, v6: bool = False) -> list[IPAddress]:
@@ -179,6 +181,8 @@ class Lab:
             parts.add("routes")
         if self.host_rulesets or any(h.rulesets for h in self.hosts):
             parts.add("rulesets")
+        if any(h.manager for h in self.hosts):
+            parts.add("managers")
         if self.gateway_network is not None:
             parts.add("gateway")
         if self.firewall is not None:
@@ -268,11 +272,16 @@ class Lab:
         host = "host:iptables" if self.v6 else "host:iptables4"
         if any(r.kind == "nft" for r in self.host_rulesets):  # its nft tables beside iptables'
             host = "host:iptables+nft"
-        return (host, *(f"{h.name}:{self.firewall_tool(h)}" for h in self.hosts if h.rulesets or h.router))
+        return (
+            host,
+            *(f"{h.name}:{self.firewall_tool(h)}" for h in self.hosts if h.rulesets or h.router or h.manager),
+        )
 
     def firewall_tool(self, h: Host) -> str:
         """The tool a host's rules are read with: nft for a host with an nft file, else that
-        of its iptables files, else the lab's backend's."""
+        of its iptables files, that of its manager's rules, else the lab's backend's."""
+        if h.manager is not None:
+            return h.manager.tool
         tools = [self.ruleset_tool(r.kind) for r in h.rulesets if r.kind != "script"]
         return "nft" if "nft" in tools else tools[0] if tools else self.backend_tool
 

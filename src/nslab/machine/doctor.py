@@ -14,6 +14,7 @@ from nslab import needs
 from nslab.errors import NslabError
 from nslab.machine.targets.base import Target
 from nslab.machine.world import World
+from nslab.managers.common import KINDS
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,25 @@ def check_tools(target: Target) -> list[Check]:
             checks.append(Check(f"tool {t.name}", False, f"not found ({t.what})", t.fix))
         else:
             checks.append(Check(f"tool {t.name}", True, t.what))
+    return checks
+
+
+def check_managers(target: Target) -> list[Check]:
+    """Optional: a lab naming a manager the target lacks skips its scenarios, saying which
+    package to install; listed here so nobody learns it from a skip."""
+    script = 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done'
+    every = [t for kind in KINDS.values() for t in kind.programs]
+    missing = set(target.run(["sh", "-c", script, "doctor", *every]).stdout.split())
+    checks = []
+    for kind, manager in KINDS.items():
+        lacks = [t for t in manager.programs if t in missing]
+        detail = (
+            f"labs with firewall = {{ {kind} = ... }} run it in their hosts' namespaces"
+            if not lacks
+            else f"not installed ({', '.join(lacks)} missing): labs naming {kind} skip; "
+            f"to run them: apt-get install {manager.package}"
+        )
+        checks.append(Check(f"manager {kind}", True, detail))
     return checks
 
 
@@ -72,7 +92,7 @@ def check_kernel(target: Target) -> list[Check]:
 
 
 def run_checks(target: Target, progress: Callable[[Check], None] | None = None) -> list[Check]:
-    checks = [check_privileges(target), *check_tools(target)]
+    checks = [check_privileges(target), *check_tools(target), *check_managers(target)]
     if checks[0].ok and all(c.ok for c in checks if c.name in ("tool unshare", "tool nsenter", "tool ip")):
         checks += check_kernel(target)
     for c in checks:

@@ -24,6 +24,7 @@ from nslab.commands import Result, Runner
 from nslab.errors import LabError
 from nslab.firewall import RULESETS, rulesets
 from nslab.lab import Lab, default_lab
+from nslab.managers.common import manager_lines, put_manager_files
 from nslab.paths import stage_dir
 
 STAGE_RE = re.compile(r"(\d\d)-([a-z]+)\.sh\Z")
@@ -34,6 +35,7 @@ ALIASES = {"topology": "networks"}
 PARTS = {
     "routes": "routes (a host's routes = [...])",
     "rulesets": "ruleset files (a host's firewall = { nft = ... })",
+    "managers": "firewall managers (a host's firewall = { ufw = ... } or { firewalld = ... })",
     "gateway": 'network whose gateway is the host (gateway = "ADDRESS", or the seed\'s [bridge])',
     "firewall": "chain on the host ([firewall] chain = ..., as the seed story's NAVY)",
     "upstream": 'simulated internet (an [upstream] table, e.g. via = "ROUTER")',
@@ -139,6 +141,7 @@ def lab_env(lab: Lab, placed: dict[Path, str] | None = None) -> dict[str, str]:
             f"{h.name} {6 if r.v6 else 4} {r.dst} {r.via}" for h in lab.hosts for r in h.routes
         ),
         "NSLAB_RULESETS": "\n".join(_ruleset_lines(lab, placed or {})),
+        "NSLAB_MANAGERS": manager_lines(lab),  # ufw, firewalld hosts (nslab.managers)
         "NSLAB_HOST_SYSCTLS": " ".join(f"{k}={v}" for k, v in lab.host_sysctls),
         "NSLAB_UPSTREAM_NS": up.namespace,
         "NSLAB_UPSTREAM_VIA": up.via or "",
@@ -253,6 +256,8 @@ def provision(
     if not chosen:
         return []
     placed = put_rulesets(runner, lab) if any(s.name == "rulesets" for s in chosen) else None
+    if any(s.name == "managers" for s in chosen):
+        put_manager_files(runner, lab)
     env = lab_env(lab, placed)
     run_sh = f"{runner.provision_dir}/run.sh"
     return [runner.run(["bash", run_sh, *(s.file for s in chosen)], env=env, check=check)]

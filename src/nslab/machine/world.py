@@ -26,6 +26,7 @@ from pathlib import Path
 
 from nslab import ontarget
 from nslab.commands import Command, CommandError, Result, as_argv, shown
+from nslab.config import HOST_FS  # the host's files inside a world (READ_ONLY_FIX: what stays writable)
 from nslab.errors import TargetError
 from nslab.machine.targets.base import Spawned, Target
 
@@ -34,8 +35,6 @@ READY = "nslab-world-ready"
 # The world's PID 1: nslab/ontarget/holder.sh (why bash, what it mounts, when it ends), run
 # with `bash -c` so it needs no file on the target.
 HOLDER_SCRIPT = (Path(ontarget.__file__).parent / "holder.sh").read_text()
-
-HOST_FS = ("ro", "rw")  # the host's files inside a world (see READ_ONLY_FIX for what stays writable)
 
 
 @dataclass

@@ -17,17 +17,27 @@ from nslab import parse
 from nslab.commands import Runner
 from nslab.errors import LabError, MissingFeature, TargetError
 from nslab.firewall.evidence import Sources, Written
-from nslab.lab import Lab
+from nslab.lab import Host, Lab
 from nslab.lab.docker import Container, DockerSpec
 from nslab.machine.targets.base import Target
 from nslab.machine.world import World
 from nslab.managers import docker
+from nslab.managers.common import add_env_hook
 
 HOST = "host"  # the lab's host (the world's root namespace), as evidence names it
 MADE_BY = "Docker"
 # the chains dockerd makes and fills (its FORWARD jumps are in FORWARD, which a lab's
 # own rules may share: those are Docker's only while nothing else wrote there)
 DOCKER_CHAINS = ("DOCKER", "DOCKER-USER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2")
+
+
+def host_env(lab: Lab, host: Host) -> dict[str, str]:
+    """For `When web runs "docker ..."` (nslab.managers.common's per-host hook): a Docker
+    host's commands talk to its own daemon (DOCKER_HOST of its private socket)."""
+    return docker.docker_env(host.name) if host.docker is not None else {}
+
+
+add_env_hook(host_env)
 
 
 def docker_hosts(lab: Lab) -> dict[str, DockerSpec]:
@@ -128,12 +138,6 @@ class DockerRun:
     def written(self) -> dict[tuple[str, str, str], list[Written]]:
         return self._written
 
-    def env(self, place: str) -> dict[str, str]:
-        """What a command run on `place` needs to talk to its own dockerd (DOCKER_HOST of
-        the private daemon), or {} where no Docker runs: for `When web runs "docker ..."`."""
-        d = self.daemons.get(place)
-        return d.env if d is not None else {}
-
     def diagnostics(self) -> dict[str, str]:
         """For a failed scenario's bundle: each daemon's containers and its log's end."""
         out = {}
@@ -206,5 +210,5 @@ def docker_written(daemon: docker.Daemon, base: Sources) -> dict[tuple[str, str,
                 if all(w is not None for w in mine) and next(theirs, None) is None:
                     out[key] = [w for w in mine if w is not None]
     if daemon.forward_policy_after != daemon.forward_policy_before:  # dockerd set it (ip_forward was 0)
-        out[(daemon.key, "filter", "FORWARD policy")] = [Written("", "", made_by="dockerd")]
+        out[(daemon.key, "filter", "FORWARD policy")] = [Written("", "", made_by=MADE_BY)]
     return out

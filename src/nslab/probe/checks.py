@@ -248,7 +248,7 @@ def route_text(runner: Runner, ns: str | None, v6: bool = False) -> str:
     return "\n".join(line.rstrip() for line in lines if not line.startswith("fe80::/64 "))
 
 
-def routes(runner: Runner, ns: str | None) -> list[parse.Route]:
+def routes(runner: Runner, ns: str | None) -> list[parse.RouteEntry]:
     return parse.routes(read(runner, ["ip", "-j", "route"], ns))
 
 
@@ -334,7 +334,7 @@ def listening(runner: Runner, ns: str) -> list[parse.Socket]:
     return parse.ss_listening(read(runner, ["ss", "-H", "-tuln"], ns))
 
 
-def flows(runner: Runner, ns: str | None = None) -> list[parse.Flow]:
+def flows(runner: Runner, ns: str | None = None) -> list[parse.ConntrackEntry]:
     """The connections the namespace's conntrack holds (`conntrack -L`)."""
     return parse.conntrack(read(runner, ["conntrack", "-L"], ns))
 

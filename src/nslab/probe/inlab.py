@@ -22,11 +22,14 @@ from nslab.firewall import sources
 from nslab.lab import Lab
 from nslab.lab.checks import DOC4, DOC6
 from nslab.machine.world import World
+from nslab.managers import evidence as managed_evidence
 from nslab.managers.docker_session import DockerRun
 from nslab.probe import checks as probe
 from nslab.probe import landing, ports
+from nslab.probe.flow import Flow
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.probe.spec import Spec, wait
+from nslab.probe.traced import traced_ping, traced_probe
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
@@ -187,19 +190,25 @@ class LabProbes:
         if size is not None and not 0 <= size <= 65507:
             raise LabError(f"{size} bytes of data is out of range", "ping 0 to 65507 bytes of data")
         self.record_pings()
-        found = probe.ping(
-            self.w,
-            ns,
-            addr,
-            count=count,
-            interval=self.settings.ping_interval,
-            wait=self.settings.ping_wait,
-            firewalls=self.firewalls,
-            written=self.written,
-            size=size,
-            df=df,
-            broadcast=broadcast,
-        )
+        traced = managed_evidence.traced(self.lab)  # a firewalld host's rules count nothing
+
+        def run() -> probe.Ping:
+            return probe.ping(
+                self.w,
+                ns,
+                addr,
+                count=count,
+                interval=self.settings.ping_interval,
+                wait=self.settings.ping_wait,
+                firewalls=() if traced else self.firewalls,
+                written=self.written,
+                size=size,
+                df=df,
+                broadcast=broadcast,
+            )
+
+        found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
+        found = replace(found, evidence=managed_evidence.credit(self.lab, found.evidence))  # made by ufw
         if found.lost:
             lost = ports.Outcome("lost")
             note = self.unrouted_rejects(src, ports.Service("icmp", 0, v6), lost, found.evidence)
@@ -210,7 +219,11 @@ class LabProbes:
         """One TCP connection attempt or UDP datagram, with the rule that decided it."""
         service = ports.Service(ports.check_protocol(proto), ports.check_port(port), v6)
         spec = self.spec(src, dest, service)
-        (raw,), evidence = self.prober.probe([spec.request()], self.firewalls)
+        if managed_evidence.traced(self.lab):  # a firewalld host's rules count nothing
+            raw, evidence = traced_probe(self.w, self.prober, self.firewalls, self.written, spec.request())
+        else:
+            (raw,), evidence = self.prober.probe([spec.request()], self.firewalls)
+        evidence = managed_evidence.credit(self.lab, evidence)  # "(made by ufw)"
         if raw.get("outcome") is None:
             raise ProbeError(
                 f"{service.words()} probe from {src} to {dest} did not run: {raw.get('error')}, "
@@ -221,7 +234,7 @@ class LabProbes:
         note = self.unrouted_rejects(src, service, outcome, evidence)
         # where a DNAT or redirect sent it (nslab.probe.landing)
         landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
-        return ports.Connection(src, dest, spec.dst, service, outcome, evidence, note, landed=landed)
+        return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, note, landed=landed)
 
     def spoofed(
         self, src: str, dest: str, service: ports.Service, source: str, size: int = 0, df: bool = False
@@ -258,7 +271,7 @@ class LabProbes:
                 f"the probe from {src} as {source} did not run: {raw.get('error')}, so there is no verdict"
             )
         outcome = ports.Outcome.from_reply(raw)
-        return ports.Connection(src, dest, spec.dst, service, outcome, evidence, spoofed=source)
+        return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, spoofed=source)
 
     def unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence

@@ -8,7 +8,7 @@ say which row a rule decided, so each row that differs runs again alone, with co
 around it: its outcome is confirmed and its deciding rule named.
 
 >>> table = rows(["from", "to", "service", "expect"], [["red", "blue", "tcp/80", "accepted"]])
->>> [(r.src, r.service.words(), r.expect) for r in table]
+>>> [(r.flow.src, r.flow.service.words(), r.expect) for r in table]
 [('red', 'tcp/80', 'accepted')]
 """
 
@@ -22,7 +22,8 @@ from typing import Protocol
 
 from nslab.errors import LabError, NslabError, ProbeError
 from nslab.firewall.evidence import Evidence
-from nslab.probe.ports import ICMP_REASONS, OUTCOMES, Outcome, Prober, Service
+from nslab.probe.flow import Flow, Service
+from nslab.probe.ports import ICMP_REASONS, OUTCOMES, Outcome, Prober
 from nslab.probe.spec import Spec
 
 COLUMNS = ("from", "to", "service", "expect")
@@ -44,18 +45,16 @@ class MatrixSession(Protocol):
 @dataclass(frozen=True)
 class Row:
     number: int  # 1-based, as a person counts the table's rows
-    src: str
-    dest: str
-    service: Service
+    flow: Flow  # from, to, service: as the row names them
     expect: str  # an outcome word
     reason: str | None = None  # for "rejected with REASON"
 
     def cells(self) -> str:
         want = f'rejected with "{self.reason}"' if self.reason else self.expect
-        return f"{self.src} | {self.dest} | {self.service.words()} | {want}"
+        return f"{self.flow.src} | {self.flow.dst} | {self.flow.service.words()} | {want}"
 
     def holds(self, got: Outcome) -> bool:
-        if self.service.proto == "icmp" and self.expect != "unreachable":
+        if self.flow.proto == "icmp" and self.expect != "unreachable":
             return (got.outcome == "replies") == (self.expect == "replies")
         return got.outcome == self.expect and (self.reason is None or got.icmp == self.reason)
 
@@ -100,7 +99,7 @@ def rows(
         except LabError as exc:
             bad.append((number, text, exc))
             continue
-        out.append(Row(number, values["from"], values["to"], service, expect, reason))
+        out.append(Row(number, Flow.of(values["from"], values["to"], service), expect, reason))
     if len(bad) == 1:
         number, text, first = bad[0]
         raise LabError(f"matrix row {number} ({text}): {first.problem}", first.fix)
@@ -134,7 +133,7 @@ def run(session: MatrixSession, table: Sequence[Row]) -> list[Mismatch]:
     specs = []
     for row in table:
         try:
-            specs.append(session.spec(row.src, row.dest, row.service).request())
+            specs.append(session.spec(row.flow.src, row.flow.dst, row.flow.service).request())
         except NslabError as exc:
             raise type(exc)(f"matrix row {row.number} ({row.cells()}): {exc.problem}", exc.fix) from None
     results, _ = session.prober.probe(specs, ())
@@ -151,7 +150,7 @@ def run(session: MatrixSession, table: Sequence[Row]) -> list[Mismatch]:
         (again,), evidence = session.prober.probe([spec], session.firewalls)
         second = Outcome.from_reply(again) if again.get("outcome") else got
         first = None if second == got or second.outcome == got.outcome else got
-        note = session.unrouted_rejects(row.src, row.service, second, evidence)
+        note = session.unrouted_rejects(row.flow.src, row.flow.service, second, evidence)
         wrong.append(Mismatch(row, second, evidence, first, note))
     return wrong
 
@@ -165,9 +164,9 @@ def table(wrong: Sequence[Mismatch]) -> list[list[str]]:
         lines.append(
             [
                 str(m.row.number),
-                m.row.src,
-                m.row.dest,
-                m.row.service.words(),
+                m.row.flow.src,
+                m.row.flow.dst,
+                m.row.flow.service.words(),
                 want,
                 got,
                 m.evidence.summary(lost=m.got.lost) + (f"; {m.note}" if m.note else ""),

@@ -7,28 +7,28 @@ datagram (answered), or nothing before the deadline (dropped, no answer). A prob
 could not run (no such namespace) is an error, never an outcome; each outcome comes with
 the rule or policy that decided it (nslab.firewall.evidence), from counters taken around it.
 
->>> Service.parse("tcp/443")
-Service(proto='tcp', port=443, v6=False)
->>> Service.parse("udp/53 v6").words()
-'udp/53 v6'
+The flow a probe tries is nslab.probe.flow's Flow (its Service: `tcp/443`, `icmp v6`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nslab import firewall as firewalls_registry
 from nslab import parse
-from nslab.errors import LabError, ProbeError, TargetError
+from nslab.errors import ProbeError, TargetError
 from nslab.firewall import sources
 from nslab.firewall.evidence import Evidence, Sources, decisions
 from nslab.machine.targets.base import Spawned
+from nslab.probe.flow import PROTOCOLS as PROTOCOLS
+from nslab.probe.flow import Flow
+from nslab.probe.flow import Service as Service
+from nslab.probe.flow import check_port as check_port
+from nslab.probe.flow import check_protocol as check_protocol
 
-PROTOCOLS = ("tcp", "udp")
 # "unreachable": the probe never left its namespace (no route: "Network is unreachable").
 OUTCOMES = {
     "tcp": ("accepted", "refused", "dropped", "rejected", "unreachable"),
@@ -52,54 +52,6 @@ ICMP_REASONS = (
     "host-prohibited",
     "admin-prohibited",
 )
-_SERVICE = re.compile(r"(?P<proto>icmp|tcp|udp)(?:/(?P<port>\d+))?(?P<v6>\s+v6)?\Z")
-
-
-def check_port(value: str | int) -> int:
-    """A port a step or matrix row names: 1 to 65535, or one clear line."""
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise LabError(f"port {value!r} is not a number", "use a port from 1 to 65535") from None
-    if not 1 <= port <= 65535:
-        raise LabError(f"port {port} is out of range", "use a port from 1 to 65535")
-    return port
-
-
-def check_protocol(value: str) -> str:
-    if value not in PROTOCOLS:
-        raise LabError(f"unknown protocol {value!r}", "use tcp or udp")
-    return value
-
-
-@dataclass(frozen=True)
-class Service:
-    """What a matrix row probes: `icmp`, `tcp/80`, `udp/53`, with ` v6` for IPv6."""
-
-    proto: str
-    port: int = 0
-    v6: bool = False
-
-    @classmethod
-    def parse(cls, text: str) -> Service:
-        m = _SERVICE.match(text.strip())
-        if m is None:
-            raise LabError(
-                f"unknown service {text!r}", "write icmp, tcp/PORT or udp/PORT, optionally with ' v6'"
-            )
-        proto = m["proto"]
-        if proto == "icmp":
-            if m["port"]:
-                raise LabError(f"service {text!r}: icmp has no port", "write icmp")
-            return cls("icmp", 0, bool(m["v6"]))
-        if m["port"] is None:
-            raise LabError(f"service {text!r} has no port", f"write {proto}/PORT, e.g. {proto}/80")
-        return cls(proto, check_port(m["port"]), bool(m["v6"]))
-
-    def words(self) -> str:
-        return (self.proto if self.proto == "icmp" else f"{self.proto}/{self.port}") + (
-            " v6" if self.v6 else ""
-        )
 
 
 @dataclass(frozen=True)
@@ -138,12 +90,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Connection:
-    """A probe from a lab namespace to a place on a service, its outcome and its evidence."""
+    """A probe of a flow from a lab namespace to a place (as the step named them), the
+    address it went to, its outcome and its evidence."""
 
-    src: str
-    dest: str  # as the step named it
+    flow: Flow
     address: str
-    service: Service
     outcome: Outcome
     evidence: Evidence = field(default_factory=Evidence)
     note: str = ""  # what the evidence alone would leave a reader to guess
@@ -162,7 +113,8 @@ class Connection:
         )
 
     def describe(self) -> str:
-        return f"{self.src} -> {self.dest} ({self.address}) {self.service.words()}"
+        f = self.flow
+        return f"{f.src} -> {f.dst} ({self.address}) {f.service.words()}"
 
 
 class Prober:

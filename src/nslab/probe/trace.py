@@ -60,7 +60,7 @@ _NAT = re.compile(r"\b(masquerade|snat|dnat|redirect)\b", re.I)
 
 
 @dataclass
-class Place:
+class TracedFirewall:
     """A firewall place being traced: its names for rules, and its monitor."""
 
     spec: str  # PLACE:TOOL
@@ -139,7 +139,7 @@ def usable(runner: Runner, places: Sequence[str]) -> str | None:
     return None
 
 
-def _trace_file(place: Place) -> str:
+def _trace_file(place: TracedFirewall) -> str:
     """Where a place's monitor writes, in the world's own /run."""
     return f"/run/nslab-trace-{place.where}.txt"
 
@@ -156,7 +156,7 @@ class Tracer:
     ) -> None:
         self.world = world
         self.spawn = spawn  # the world's: a process inside it
-        self.places: list[Place] = []
+        self.places: list[TracedFirewall] = []
         self.specs = list(places)
         self.written = written  # the lab's ruleset files' rules (nslab.firewall.sources)
         # after decisions(): where each flow's first packet was last headed, where a DNAT
@@ -165,7 +165,7 @@ class Tracer:
         self.marks = 0  # checkpoints so far: each its own loopback address
         self.lost = 0  # nft's "We lost some netlink events" lines a checkpoint has reported
 
-    def _place(self, spec: str) -> Place:
+    def _place(self, spec: str) -> TracedFirewall:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
         tool = spec.partition(":")[2]
         snap = firewalls.V6_MARK.join(
@@ -201,9 +201,9 @@ class Tracer:
             if not changed:
                 break
         ruleset = firewalls.parse_snapshot(tool, snap)
-        return Place(spec, ruleset, positions, kinds, hooks, self.written)
+        return TracedFirewall(spec, ruleset, positions, kinds, hooks, self.written)
 
-    def _mark(self, place: Place, address: str, wait: float = WAIT) -> None:
+    def _mark(self, place: TracedFirewall, address: str, wait: float = WAIT) -> None:
         """Ping `address` on the place's loopback until its monitor shows it (a monitor just
         started may not listen yet: the first ping can go untraced); keep what came before
         the end mark."""

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import Decision, deciders
+from nslab.managers.evidence import credit_all
 from nslab.probe import trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
-from nslab.reach.flows import Flow, Place, own_addresses, places
+from nslab.reach.flows import Endpoint, Flow, own_addresses, places
 from nslab.scenario.session import LabSession
 
 TRACED_FEWEST = 64  # flows at once below which a trace that still loses events is an error
@@ -151,7 +152,7 @@ class Explorer:
 
     def __init__(self, session: LabSession, progress: Callable[[str], None] | None = None) -> None:
         self.session = session
-        self.where: dict[str, Place] = {p.name: p for p in places(session.lab)}
+        self.where: dict[str, Endpoint] = {p.name: p for p in places(session.lab)}
         self.progress = progress or (lambda _: None)
         self.listening: set[tuple[str | None, str, int]] = set()
         self.confirming = False  # timed-out flows probed again, with a longer wait
@@ -167,6 +168,10 @@ class Explorer:
             patience = max(patience * CONFIRM_WAIT, CONFIRM_MIN)
         patience = patience if timeout is None else min(patience, timeout)
         return Spec(self.where[flow.src].ns, flow.proto, self._dst(flow), flow.port, patience).request()
+
+    def _credit(self, found: Sequence[Decision]) -> list[Decision]:
+        """Each decision on a manager's host says which manager made it ("(made by ufw)")."""
+        return credit_all(self.session.lab, list(found))
 
     def _dst(self, flow: Flow) -> str:
         return str(self.where[flow.dst].flow_address(flow))
@@ -298,7 +303,9 @@ class Explorer:
         return [
             Measured(
                 flow,
-                self._verdict(flow, raw, o, decided_by(found, o in LOST, o == "refused"), peer, where, at),
+                self._verdict(
+                    flow, raw, o, decided_by(self._credit(found), o in LOST, o == "refused"), peer, where, at
+                ),
             )
             for flow, raw, o, found, (peer, where), at in zip(
                 flows, raws, outcomes, decided, seen, landed, strict=True
@@ -390,7 +397,7 @@ class Explorer:
             # counted alone: the destination's own listener only (where DNAT sent it is not read)
             verdict = Verdict(
                 final.outcome,
-                decided_by(evidence.decisions, lost, final.outcome == "refused"),
+                decided_by(self._credit(evidence.decisions), lost, final.outcome == "refused"),
                 None if lost or not seen else seen[0],
                 self._source(flow, raw if raw.get("src") else dict(raw0)),
                 self._dst(flow),

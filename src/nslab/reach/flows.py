@@ -28,78 +28,17 @@ from nslab.firewall.rulesets import with_included
 from nslab.lab import Lab
 from nslab.lab.checks import IPAddress
 from nslab.lab.checks import routable as is_routable
+from nslab.probe.flow import Flow as Flow  # the one shape of a flow, here where flows are derived
+from nslab.probe.flow import check_port
 from nslab.probe.places import own_addresses as own_addresses  # its home: the probes use it too
-from nslab.probe.ports import Service, check_port
 
 HOST = "host"  # the lab's host (the world's root namespace): a reserved name no lab host has
 INTERNET = "the internet"
 RANGE_ENDS = 2  # a port range is probed at its two ends: inside the range, not every port in it
 
 
-@dataclass(frozen=True, order=True)
-class Flow:
-    """One flow: from a place to a place, a protocol and port, a family; `at` the address of
-    the destination it goes to where that is not the place's first of the family (another
-    interface's, the uplink's): `pc -> edge@10.2.0.1 tcp/443 v4`."""
-
-    src: str
-    dst: str
-    proto: str  # icmp, tcp, udp
-    port: int = 0
-    v6: bool = False
-    at: str = ""
-
-    @property
-    def service(self) -> Service:
-        return Service(self.proto, self.port, self.v6)
-
-    @property
-    def service_words(self) -> str:
-        return "icmp" if self.proto == "icmp" else f"{self.proto}/{self.port}"
-
-    @property
-    def family(self) -> str:
-        return "v6" if self.v6 else "v4"
-
-    @property
-    def to(self) -> str:
-        """The destination as flows name it: `edge`, or `edge@10.2.0.1`."""
-        return f"{self.dst}@{self.at}" if self.at else self.dst
-
-    def words(self) -> str:
-        """`pc -> web tcp/443 v6`: a record file's and a report's name for the flow."""
-        return f"{self.src} -> {self.to} {self.service_words} {self.family}"
-
-    @classmethod
-    def parse(cls, text: str) -> Flow:
-        m = _FLOW.fullmatch(text.strip())
-        if m is None:
-            raise LabError(f"{text!r} is not a flow", "write it like: pc -> web tcp/443 v6")
-        proto, _, port = m["service"].partition("/")
-        if proto == "icmp" and port:
-            raise LabError(f"{text!r}: icmp has no port", "write icmp")
-        if proto != "icmp" and not port:
-            raise LabError(f"{text!r}: {proto} needs a port", f"write {proto}/PORT")
-        at = m["at"] or ""
-        if at:
-            try:
-                version = ipaddress.ip_address(at).version
-            except ValueError:
-                raise LabError(f"{text!r}: {at!r} is not an address", "write PLACE@ADDRESS") from None
-            if version != (6 if m["family"] == "v6" else 4):
-                raise LabError(f"{text!r}: {at} is not a {m['family']} address", "write the flow's family")
-        port_number = check_port(port) if port else 0
-        return cls(m["src"], m["dst"], proto, port_number, m["family"] == "v6", at)
-
-
-_FLOW = re.compile(
-    r"(?P<src>.+?) -> (?P<dst>.+?)(?:@(?P<at>[0-9A-Fa-f:.]+))? "
-    r"(?P<service>icmp|tcp/\d+|udp/\d+) (?P<family>v4|v6)"
-)
-
-
 @dataclass(frozen=True)
-class Place:
+class Endpoint:
     """A place flows start or end at: its namespace (None: the lab's host), its first
     address in each family, and its others (either family)."""
 
@@ -121,11 +60,11 @@ class Place:
         return flow.at or self.address(flow.v6)
 
 
-def _place(name: str, ns: str | None, addresses: Iterable[IPAddress]) -> Place:
+def _place(name: str, ns: str | None, addresses: Iterable[IPAddress]) -> Endpoint:
     seen = list(dict.fromkeys(str(a) for a in addresses))
     v4 = next((a for a in seen if ":" not in a), None)
     v6 = next((a for a in seen if ":" in a), None)
-    return Place(name, ns, v4, v6, tuple(a for a in seen if a not in (v4, v6)))
+    return Endpoint(name, ns, v4, v6, tuple(a for a in seen if a not in (v4, v6)))
 
 
 def _uplink(lab: Lab) -> list[IPAddress]:
@@ -133,7 +72,7 @@ def _uplink(lab: Lab) -> list[IPAddress]:
     return [a.ip for a in (up.host_address, up.host_address6) if a is not None]
 
 
-def places(lab: Lab) -> list[Place]:
+def places(lab: Lab) -> list[Endpoint]:
     """Every host (every address of each interface; the uplink's on the host the upstream
     hangs off; the public ones its rulesets DNAT), the lab's host where it has an address
     on a network, and the simulated internet's server."""
@@ -157,7 +96,7 @@ def places(lab: Lab) -> list[Place]:
     if host:
         out.append(_place(HOST, None, host + (uplink if up.via is None else [])))
     if lab.internet:
-        out.append(Place(INTERNET, up.namespace, str(up.server), str(up.server6) if up.server6 else None))
+        out.append(Endpoint(INTERNET, up.namespace, str(up.server), str(up.server6) if up.server6 else None))
     return out
 
 

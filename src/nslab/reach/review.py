@@ -20,6 +20,7 @@ from nslab.lab import Lab, load_lab
 from nslab.reach.changed_labs import ownership_error
 from nslab.reach.explore import Explorer, Measured, Verdict
 from nslab.reach.flows import Flow, derive, own_addresses, wanted
+from nslab.reach.managed_ports import Shared, live_ports
 from nslab.scenario.session import LabSession
 
 if sys.version_info >= (3, 11):
@@ -38,9 +39,11 @@ def measure(
     extra_flows: Iterable[Flow] = (),
     ports: Iterable[tuple[str, int]] = (),
     progress: Callable[[str], None] = say,
+    shared: Shared | None = None,
 ) -> list[Measured]:
     """Build `lab` in a fresh world on the settings' target and measure its flows (its
-    own, derived, and `extra_flows` whose places it has)."""
+    own, derived, and `extra_flows` whose places it has; the ports its managers' rules
+    match on, with the other side's where a diff `shared` them)."""
     session = LabSession.open(settings)
     try:
         session.lab = lab
@@ -52,9 +55,16 @@ def measure(
         progress(f"building lab '{lab.name}' in a world on {session.target.name}")
         session.provision()
         explorer = Explorer(session, lambda m: progress(f"{lab.name}: {m}"))
-        flows = wanted(lab, extra_flows, ports)
+        live = live_ports(session.w, lab)
+        if shared is not None:
+            live = shared(live)
+        flows = wanted(lab, extra_flows, [*ports, *live])
         progress(f"{lab.name}: probing {len(flows)} flows")
         return explorer.run(flows)
+    except BaseException:
+        if shared is not None:
+            shared.abort()  # the other side's wait for this side's ports ends
+        raise
     finally:
         session.close()
 
@@ -69,9 +79,10 @@ def both(
     """Both labs measured at once, in two worlds, over the union of their flows."""
     ports = list(ports)
     union = sorted(set(derive(before, ports)) | set(derive(after, ports)))
+    shared = Shared()  # both sides probe the ports either side's managers' rules match on
     with ThreadPoolExecutor(max_workers=2) as pool:  # each side's progress lines say which side
-        a = pool.submit(measure, settings, before, union, ports, lambda m: say(f"before: {m}"))
-        b = pool.submit(measure, settings, after, union, ports, lambda m: say(f"after: {m}"))
+        a = pool.submit(measure, settings, before, union, ports, lambda m: say(f"before: {m}"), shared)
+        b = pool.submit(measure, settings, after, union, ports, lambda m: say(f"after: {m}"), shared)
         return a.result(), b.result()
 
 

@@ -16,6 +16,7 @@ from nslab import parse
 from nslab.commands import Runner
 from nslab.errors import ProbeError
 from nslab.lab import Lab
+from nslab.managers.common import KINDS, host_argv, host_dir, managed
 from nslab.probe import checks as probe
 
 SYSCTLS = (
@@ -72,6 +73,15 @@ def collect(
         grab("routes", ["ip", "route"], ns)
         if ns == lab.upstream.namespace:
             grab("rules and counters", ["iptables-save", "-c"], ns)
+    for host in managed(lab):  # ufw's, firewalld's own view, and what the manager said
+        assert host.manager is not None
+        kind = KINDS[host.manager.kind]
+        r = runner.run(host_argv(lab, host, list(kind.status)), timeout=20)
+        parts.append(
+            _section(f"[{host.name}] {kind.name}  ($ {' '.join(kind.status)})", r.output or f"(rc={r.rc})")
+        )
+        log = runner.run(["tail", "-n", "40", f"{host_dir(host.name)}/log"], timeout=5)
+        parts.append(_section(f"[{host.name}] {kind.name}'s log", log.output or "(empty)"))
     if command_log:
         parts.append(_section("commands this scenario ran", command_log))
     return "\n".join(parts)

@@ -12,7 +12,6 @@ reports/junit/ (nslab.report.junit) and the reports into reports/index.html (nsl
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -55,17 +54,6 @@ def weigh(items: list[Location], durations: dict[tuple[str, str], float]) -> lis
     return out
 
 
-def partition(items: list[Location], jobs: int) -> list[list[Location]]:
-    """Greedy balance by weight: heaviest first, each to the lightest worker."""
-    bins: list[list[Location]] = [[] for _ in range(max(1, jobs))]
-    loads = [0] * len(bins)
-    for item in sorted(items, key=lambda i: -i.weight):
-        k = loads.index(min(loads))
-        bins[k].append(item)
-        loads[k] += item.weight
-    return [sorted(b, key=lambda i: (i.path, i.line)) for b in bins if b]
-
-
 @dataclass
 class WorkerResult:
     index: int
@@ -75,8 +63,19 @@ class WorkerResult:
     junit: Path
 
 
-_SUMMARY = re.compile(r"(\d+) scenarios? passed, (\d+) failed(?:, (\d+) error)?, (\d+) skipped")
-_TOOK = re.compile(r"Took (\d+)min ([\d.]+)s")
+def summary(junit_dir: Path, rc: int) -> str:
+    """A worker's line, from the JUnit files it wrote (behave's text is for people, not
+    parsed): its scenarios passed and failed, and the seconds they took."""
+    merged = junit.Merged()
+    for path in sorted(junit_dir.glob("*.xml")):
+        for suite in junit.read(path):
+            merged.add(suite, junit_dir.name)
+    if not merged.cases:
+        return f"no summary: it wrote no JUnit results (rc={rc})"
+    counts = merged.counts()
+    ran = [case for case, _ in merged.cases.values() if junit.state(case) != "skipped"]
+    seconds = sum(float(case.time or 0) for case in ran)
+    return f"{counts['passed']} passed, {counts['failed']} failed in {seconds:.2f} s"
 
 
 def run(  # type: ignore[no-untyped-def]
@@ -100,9 +99,9 @@ def run(  # type: ignore[no-untyped-def]
         echo(f"nslab: shard {shard[0]}/{shard[1]}: {len(items)} of {total} scenarios")
         if not items:
             return 0
-        work = partition(items, jobs)
     else:
-        work = partition(weigh(items, junit.durations(reports / "junit")), jobs)
+        items = weigh(items, junit.durations(reports / "junit"))
+    work = [share for share in shards.split(items, jobs) if share]  # fewer scenarios than jobs
     anchor = steps_anchor([loc.path for loc in items])
     base = reports / "parallel"
     shutil.rmtree(base, ignore_errors=True)  # an earlier run's pages and JUnit files
@@ -125,6 +124,8 @@ def run(  # type: ignore[no-untyped-def]
             f"html={page}",
             "-D",
             f"reports={reports}",
+            "-D",
+            f"worker={i}",
             *extra,
             *anchor,
             *(loc.arg for loc in share),
@@ -139,7 +140,7 @@ def run(  # type: ignore[no-untyped-def]
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     text=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1", "NSLAB_WORKER": str(i)},
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 ),
             )
         )
@@ -149,9 +150,7 @@ def run(  # type: ignore[no-untyped-def]
     results = []
     for (i, page, junit_dir, proc), out in zip(procs, outputs, strict=True):
         results.append(WorkerResult(i, proc.returncode, out, page, junit_dir))
-        m, took = _SUMMARY.search(out), _TOOK.search(out)
-        summary = f"{m[1]} passed, {m[2]} failed" if m else f"no summary (rc={proc.returncode})"
-        echo(f"  worker {i}: {summary}" + (f" in {int(took[1]) * 60 + float(took[2]):.2f} s" if took else ""))
+        echo(f"  worker {i}: {summary(junit_dir, proc.returncode)}")
     merged = junit.merge([r.junit for r in results], reports / "junit")
     low = coverage_report.merged(
         sorted(base.glob("rule-coverage-*.json")), reports, extra, coverage_min, echo
@@ -170,7 +169,8 @@ def run(  # type: ignore[no-untyped-def]
 
 def _done(text: str) -> int:
     """Scenarios finished so far, from behave's progress formatter: one mark per scenario
-    after each feature's path."""
+    after each feature's path. Only the terminal's live count reads it, never a result:
+    what passed and failed is read from each worker's JUnit (summary)."""
     return sum(
         sum(line.split(".feature", 1)[1].count(c) for c in ".FESU")
         for line in text.splitlines()

@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from nslab.errors import NslabError
 from nslab.report import junit
 from nslab.runner.selection import Location
 
 TIMINGS = "nslab-timings.json"
+T = TypeVar("T")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -58,16 +61,28 @@ def weighed(items: list[Location], timings: dict[str, float]) -> list[Location]:
     return [Location(i.path, i.line, i.name, max(1, int(timings.get(key(i), default) * 1000))) for i in items]
 
 
-def split(items: list[Location], n: int) -> list[list[Location]]:
-    """Greedy by weight, ties broken by place in the suite: the same split on every machine.
-    Empty shards stay (a shard of a tiny suite runs nothing and passes)."""
-    bins: list[list[Location]] = [[] for _ in range(n)]
+def balance(items: Sequence[T], n: int, weight: Callable[[T], int] = lambda _: 1) -> list[list[T]]:
+    """nslab's one split (a run's workers, a CI matrix's shards, mutate's shards): greedy
+    by weight, heaviest first, each item to the lightest share (the first of equal ones),
+    ties by place in `items`; each share in the order of `items`. The same inputs give the
+    same split on every machine; equal weights deal the items round (item i to share
+    i mod n: each of mutate's shards gets every kind of mutant). Empty shares stay.
+
+    >>> balance("abcde", 2)
+    [['a', 'c', 'e'], ['b', 'd']]
+    """
+    shares: list[list[int]] = [[] for _ in range(n)]
     loads = [0] * n
-    for item in sorted(items, key=lambda i: (-i.weight, i.path, i.line)):
+    for i in sorted(range(len(items)), key=lambda i: -weight(items[i])):  # stable: ties by place
         k = loads.index(min(loads))
-        bins[k].append(item)
-        loads[k] += item.weight
-    return [sorted(b, key=lambda i: (i.path, i.line)) for b in bins]
+        shares[k].append(i)
+        loads[k] += weight(items[i])
+    return [[items[i] for i in sorted(share)] for share in shares]
+
+
+def split(items: list[Location], n: int) -> list[list[Location]]:
+    """Scenarios by weight, in suite order (path, line) whatever order they came in."""
+    return balance(sorted(items, key=lambda i: (i.path, i.line)), n, lambda i: i.weight)
 
 
 def pick(items: list[Location], k: int, n: int, timings: dict[str, float]) -> list[Location]:

@@ -14,6 +14,7 @@ methods; the CLI and the tests use them directly.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,8 +28,9 @@ from nslab.firewall import sources
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.machine.host_world import HostWorld
 from nslab.machine.provision import check_rulesets, provision, select
-from nslab.machine.targets import open_target
+from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.base import Target
+from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
 from nslab.managers.docker_session import DockerRun, docker_hosts
 from nslab.probe import checks as probe
@@ -75,6 +77,7 @@ class LabSession:
             wanted.append("IPv6")
         if any(r.kind == "nft" for r in (*lab.host_rulesets, *(r for h in lab.hosts for r in h.rulesets))):
             wanted.append("nft")
+        wanted += sorted({h.manager.kind for h in lab.hosts if h.manager is not None})
         for name in wanted:
             why = self.lacks(name)
             if why:
@@ -112,7 +115,7 @@ class LabSession:
         path = path.resolve()
         self.lab_path = path
         if path not in self._labs:
-            self._labs[path] = load_lab(path)
+            self._labs[path] = load_lab(self.settings.read_as(path))  # nslab mutate: a mutant's copy
         self.lab = self._labs[path]
 
     def first_time(self, message: str) -> bool:
@@ -121,11 +124,19 @@ class LabSession:
         self._told.add(message)
         return new
 
+    @functools.cached_property
+    def kernel_sysctls(self) -> KernelSysctls | None:
+        """The net sysctls a namespace has on the target's kernel: listed once per run."""
+        return KernelSysctls.of(self.target)
+
     def check_lab(self) -> None:
-        """The current lab's rulesets load (in a throwaway world), checked once per run."""
+        """The current lab's sysctls are the target kernel's and its rulesets load (in a
+        throwaway world), checked once per run."""
         lab = self.lab
         if id(lab) in self._checked:
             return
+        where = str(self.lab_path) if self.lab_path else f"lab '{lab.name}'"
+        check_sysctls(lab, self.kernel_sysctls, where, self.target.name)
         if lab.host_rulesets or any(h.rulesets for h in lab.hosts):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)

@@ -4,6 +4,4 @@
 from nslab.behave.steps import *  # noqa: F403
 """
 
-from nslab.behave.steps import build, docker, docker_runs, inspect, ping, port, reach, shell  # noqa: F401  (registers the steps)
-
-docker_runs.register()  # `When web runs "..."`, last: unless a module above defines it
+from nslab.behave.steps import build, docker, inspect, manager, ping, port, reach, shell  # noqa: F401  (registers the steps)

@@ -18,12 +18,12 @@ from nslab.scenario.session import LabSession
 def _last(context: Context) -> Ping:
     ping = context.nslab.record.ping
     verdict = context.nslab.record.verdict
-    if isinstance(verdict, Connection) and verdict.spoofed and verdict.service.proto == "icmp":
+    if isinstance(verdict, Connection) and verdict.spoofed and verdict.flow.proto == "icmp":
         # its replies went to the address claimed, not back: no loss was measured at all
         raise NslabError(
             f"the last ping was sent as {verdict.spoofed}, so its replies go there, not to "
-            f"{verdict.src}: no loss or reply count is measured",
-            f"say whether it arrived: 'Then {verdict.dest} saw pings from {verdict.spoofed}' "
+            f"{verdict.flow.src}: no loss or reply count is measured",
+            f"say whether it arrived: 'Then {verdict.flow.dst} saw pings from {verdict.spoofed}' "
             f"(or 'saw no pings from'), or ping without 'from'",
         )
     if ping is None:

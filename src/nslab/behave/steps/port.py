@@ -20,7 +20,7 @@ from nslab.scenario.session import LabSession
 
 def _last(context: Context, proto: str) -> Connection:
     conn = context.nslab.record.connection
-    if conn is None or conn.service.proto != proto:
+    if conn is None or conn.flow.proto != proto:
         step = (
             "When red connects to blue on tcp port 80"
             if proto == "tcp"
@@ -36,8 +36,8 @@ def _expect(context: Context, conn: Connection, outcome: str, icmp: str | None =
     want = f'{outcome} with "{icmp}"' if icmp else outcome
     if not ok:  # the report's expected-vs-got table
         why = conn.evidence.summary(lost=conn.lost, refused=got.outcome == "refused")
-        row = [conn.src, conn.dest, conn.service.words(), want, got.words(), why]
-        context.nslab.record.expected_got = [row]
+        f = conn.flow
+        context.nslab.record.expected_got = [[f.src, f.dst, f.service.words(), want, got.words(), why]]
     assert ok, f"{conn.describe()}: expected {want}, got {got.words()}\nwhy: {conn.why()}"
 
 
@@ -131,7 +131,7 @@ def over_time(context: Context, what: str, outcome: str, mode: str, secs: str) -
         if time.monotonic() >= deadline:
             break
         time.sleep(0.05)
-        conn = session.connect(conn.src, conn.dest, proto, conn.service.port)
+        conn = session.connect(conn.flow.src, conn.flow.dst, proto, conn.flow.port)
         tries += 1
     assert mode == "for", (
         f"{conn.describe()}: not {outcome} within {secs} s ({tries} tries): last {conn.why()}"
@@ -238,16 +238,16 @@ def tracks(context: Context, where: str, state: str) -> None:
         skip(context, str(exc))
         return
     ns = None if where == "the host" else session.namespace(where)
-    src = conn.spoofed or str(session.address_of(conn.src, v6=conn.service.v6))  # the flow's own family
+    src = conn.spoofed or str(session.address_of(conn.flow.src, v6=conn.flow.v6))  # the flow's own family
     want = {
         "src": src,
         "dst": conn.address,
         "sport": str(conn.outcome.sport),
-        "dport": str(conn.service.port),
+        "dport": str(conn.flow.port),
     }
-    found = [f for f in probe.flows(session.w, ns) if f.proto == conn.service.proto and f.original == want]
+    found = [f for f in probe.flows(session.w, ns) if f.proto == conn.flow.proto and f.original == want]
     assert found, (
-        f"{where} tracks no {conn.service.proto} flow {src}:{want['sport']} -> {conn.address}:{want['dport']}"
+        f"{where} tracks no {conn.flow.proto} flow {src}:{want['sport']} -> {conn.address}:{want['dport']}"
     )
     assert any(state in (f.state, *f.flags) for f in found), (
         f"{where} tracks {conn.describe()} as {', '.join(f.describe() for f in found)}, not {state}"
@@ -266,5 +266,5 @@ def matrix_holds(context: Context) -> None:
     wrong = matrix.run(session.probes, rows)
     if wrong:  # the report's expected-vs-got table, and the first differing flow marked
         session.record.expected_got = [row[1:] for row in matrix.table(wrong)]
-        session.record.flow = (wrong[0].row.src, wrong[0].row.dest)
+        session.record.flow = (wrong[0].row.flow.src, wrong[0].row.flow.dst)
     assert not wrong, matrix.report(wrong, len(rows))
