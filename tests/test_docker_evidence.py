@@ -39,3 +39,17 @@ def test_dockers_rules_in_the_chains_it_shares_are_told_from_the_users() -> None
     assert not dockers("-i br0 -o br0 -j ACCEPT", DOCKER0)
     assert not dockers("-s 10.16.0.0/24 -j MASQUERADE", DOCKER0)
     assert not dockers("-s 172.17.0.0/16 -d 10.0.0.0/8 -j ACCEPT", DOCKER0)  # one end is the user's
+
+
+def test_a_rule_docker_made_on_a_ufw_host_stays_dockers() -> None:
+    """ufw's evidence credits every decision of its host to ufw (nslab.managers.evidence):
+    but a rule Docker made there keeps its maker."""
+    from test_docker_daemon import LABS
+
+    from nslab.lab import load_lab
+    from nslab.managers.evidence import credit_all
+
+    lab = load_lab(LABS / "docker-ufw.toml")
+    docker_rule = Decision("web", "filter", "DOCKER", 1, "ACCEPT", ACCEPT_80, 1, of=1, made_by="Docker")
+    ufw_policy = Decision("web", "filter", "INPUT", None, "DROP", "", 1)
+    assert [d.made_by for d in credit_all(lab, [docker_rule, ufw_policy])] == ["Docker", "ufw"]

@@ -200,15 +200,17 @@ def docker_written(daemon: docker.Daemon, base: Sources) -> dict[tuple[str, str,
             if chain.name in DOCKER_CHAINS:
                 out[key] = [Written(r.spec, "", made_by=MADE_BY) for r in chain.rules]
             elif any(dockers(r.spec, daemon.bridge) for r in chain.rules):
-                theirs = iter(base.get(key, ()))
-                mine = [
-                    Written(r.spec, "", made_by=MADE_BY)
-                    if dockers(r.spec, daemon.bridge)
-                    else next(theirs, None)
+                others = [r for r in chain.rules if not dockers(r.spec, daemon.bridge)]
+                theirs = list(base.get(key, ()))
+                if theirs and len(theirs) != len(others):
+                    continue  # the file's rules and the chain's differ: nslab does not guess
+                # the others as the file writes them; without a file (a manager's rules,
+                # a step's), as listed, their maker left to whoever knows it
+                rest = iter(theirs or [Written(r.spec, "") for r in others])
+                out[key] = [
+                    Written(r.spec, "", made_by=MADE_BY) if dockers(r.spec, daemon.bridge) else next(rest)
                     for r in chain.rules
                 ]
-                if all(w is not None for w in mine) and next(theirs, None) is None:
-                    out[key] = [w for w in mine if w is not None]
     if daemon.forward_policy_after != daemon.forward_policy_before:  # dockerd set it (ip_forward was 0)
         out[(daemon.key, "filter", "FORWARD policy")] = [Written("", "", made_by=MADE_BY)]
     return out
