@@ -8,8 +8,8 @@
 #                      |  `ufw default deny incoming` leaves it)
 #                      docker0 -- app 172.17.0.2:80   (publish 8080:80, or 127.0.0.1:8080:80)
 #
-# The deny policy is a plain iptables file here; ufw itself on a lab host is the
-# managers' part (nslab.managers), and this story does not depend on which wrote it.
+# The deny policy is a plain iptables file here: this story does not depend on which tool
+# wrote it (04-ufw-denies-docker-publishes has ufw itself on web).
 Feature: A published container is reachable whatever the host's INPUT policy says
 
   Background:
