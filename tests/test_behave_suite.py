@@ -166,4 +166,6 @@ def test_suite_runs_unprivileged_in_user_namespaces(tmp_path: Path) -> None:
     finally:
         shutil.rmtree(cwd, ignore_errors=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert summary(r.stdout) == {"passed": count_scenarios(), "failed": 0, "skipped": 0}
+    # but Docker's: dockerd needs root (cgroups, mounts), so they skip, saying so
+    docker = count_scenarios("features/docker/")
+    assert summary(r.stdout) == {"passed": count_scenarios() - docker, "failed": 0, "skipped": docker}

@@ -128,7 +128,7 @@ def test_a_manager_kind_reads_as_iptables_and_names_what_made_the_rule(
     written = sources.of_file("server", "ufwish", rules)
     assert [w.made_by for w in written[("server", "filter", "ufw-user-input")]] == ["ufw"]
     d = Decision("server", "filter", "ufw-user-input", 1, "ACCEPT", "-p tcp --dport 22 -j ACCEPT", 1, of=1)
-    assert sources.attach(d, written).describe(counted=False).endswith("at user.rules:3, made by ufw")
+    assert sources.attach(d, written).describe(counted=False).endswith("at user.rules:3 (made by ufw)")
     # a file's own kind names no maker: the evidence line is as it was
     plain = sources.of_file("server", "iptables", rules)
     assert sources.attach(d, plain).describe(counted=False).endswith("at user.rules:3")

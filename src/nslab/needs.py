@@ -50,6 +50,8 @@ NEEDS: tuple[Need, ...] = (
     _tool("nft", "nftables", "native nft rulesets of a lab's hosts"),
     _tool("ip6tables", "iptables", "IPv6 rules of dual-stack labs"),
     _tool("python3", "python3-minimal", "the probe helper (TCP/UDP probes and listeners)"),
+    _tool("dockerd", "docker.io", "Docker on lab hosts (labs with docker = {...}; skipped without)"),
+    _tool("busybox", "busybox-static", "the offline image of Docker's containers (static: ldd says so)"),
     Need(
         "network namespaces",
         "kernel",

@@ -18,12 +18,15 @@ from nslab.cli.common import (
     main,
 )
 from nslab.errors import NslabError
+from nslab.firewall import sources
 from nslab.machine.persist import LabState, exclusive
 from nslab.machine.provision import provision, select
 from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
 from nslab.managers.common import host_argv
+from nslab.managers.docker import docker_env
+from nslab.managers.docker_session import DockerRun, containers, docker_hosts
 
 
 @main.command()
@@ -57,6 +60,7 @@ def up(lab_path: str | None, upto: str | None, host_fs: str) -> None:
             try:
                 click.echo(f"nslab: building lab '{lab.name}': {', '.join(chosen)}", err=True)
                 provision(world, lab, upto=upto)
+                DockerRun().after_provision(world, lab, chosen, sources.of_lab(lab), detach=True)
             except NslabError:
                 world.close()
                 raise
@@ -110,8 +114,10 @@ def _enter(ns: str, argv: list[str]) -> None:
     _, world, lab = current()
     where = None if ns == "host" else ns
     host = None
-    if where is not None and where != lab.upstream.namespace:
+    if where is not None and where != lab.upstream.namespace and where not in containers(lab):
         host = lab.namespace(where)  # unknown names fail listing the valid ones
+    if where in docker_hosts(lab):
+        os.environ.update(docker_env(where))  # `docker ...` there talks to that host's own dockerd
     if host is not None and host.manager is not None:  # its own /etc/ufw or firewalld's bus
         full = world.enter(host_argv(lab, host, argv))
     else:

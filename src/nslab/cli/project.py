@@ -70,6 +70,7 @@ def validate(files: tuple[str, ...]) -> None:
     of the first rule that does not load."""
     from nslab.firewall.rulesets import check_static, raise_for
     from nslab.machine.provision import check_rulesets
+    from nslab.managers.docker_session import check_backends
 
     if not files:  # as every other command takes the project's lab (`nslab init` sets it)
         own = lab_file_of(None)
@@ -87,6 +88,7 @@ def validate(files: tuple[str, ...]) -> None:
             if files_of and os.geteuid() == 0:
                 with World.start(LocalTarget()) as scratch:  # loaded for real, then thrown away
                     check_rulesets(scratch, lab)
+                    check_backends(scratch, lab)  # Docker's rules in another backend than the files'
                 how = f"; {len(files_of)} ruleset file(s) loaded in a throwaway world"
             elif files_of:
                 for host, r in files_of:

@@ -55,7 +55,9 @@ class Decision:
     source: str = ""  # where the user's file writes it: "router.nft:36"
     nd: bool = False  # it dropped the neighbour discovery the probe needed, not the probe
     handle: int | None = None  # an nft rule's handle: its text is looked up by it (nslab.firewall.sources)
-    made_by: str = ""  # the firewall manager that wrote the rule (ufw, firewalld: nslab.managers)
+    # the firewall manager that wrote the rule or set the policy (ufw, firewalld, Docker:
+    # nslab.managers), where nslab knows
+    made_by: str = ""
 
     @property
     def drops(self) -> bool:
@@ -94,8 +96,8 @@ class Written:
     """A rule as a ruleset file writes it (nslab.firewall.sources reads them)."""
 
     text: str  # iptables: without `-A CHAIN`
-    at: str  # "router.nft:36"
-    made_by: str = ""  # what made the rule from the file (a manager's kind: "ufw"); "": the file
+    at: str  # "router.nft:36"; "" for a rule no file writes (a manager's)
+    made_by: str = ""  # what made the rule (a manager: "ufw", "Docker"); "": the user's file
 
 
 # a lab's ruleset files' rules: (place, table, chain) -> the rules the files give it, in order
@@ -106,13 +108,16 @@ def attach(d: Decision, written: Sources | None) -> Decision:
     """The decision with its rule's text and file:line, where its chain holds exactly the
     rules the file gives it (nothing else added one: a script, a step); unchanged
     otherwise (a policy, a rule of nslab's or of a script): nslab does not guess."""
-    if not written or d.rule is None:
+    if not written:
         return d
+    if d.rule is None:  # a policy a manager set: (place, table, "CHAIN policy")
+        set_by = written.get((d.where, d.table, f"{d.chain} policy"))
+        return replace(d, made_by=set_by[0].made_by) if set_by else d
     rules = written.get((d.where, d.table, d.chain))
     if not rules or len(rules) != d.of or d.rule > len(rules):
         return d
     w = rules[d.rule - 1]
-    return replace(d, text=w.text, source=f"{w.at}, made by {w.made_by}" if w.made_by else w.at)
+    return replace(d, text=w.text, source=w.at, made_by=w.made_by)
 
 
 def settle(found: Iterable[Decision]) -> list[Decision]:
@@ -225,7 +230,8 @@ def decisions(
                 ):
                     grew = chain.packets - ((prev.packets or 0) if prev else 0)
                     if grew > 0:
-                        found.append(Decision(where, table.name, chain.name, None, chain.policy, "", grew))
+                        policy = Decision(where, table.name, chain.name, None, chain.policy, "", grew)
+                        found.append(attach(policy, written))
                 for i, rule in enumerate(chain.rules):
                     if (
                         rule.target is None

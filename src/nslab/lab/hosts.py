@@ -22,6 +22,7 @@ from nslab.lab.checks import (
     check_unique,
     check_unreserved,
 )
+from nslab.lab.docker import read_docker
 from nslab.lab.managers import read_manager
 from nslab.lab.model import RULESET_FRONTS, RULESET_KINDS, Host, Interface, Network, Route, RulesetFile
 
@@ -244,7 +245,7 @@ def sysctl_table(where: str, table: Any, interfaces: list[str]) -> tuple[tuple[s
 
 def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[Host]:
     out = []
-    keys = {"name", "interfaces", "router", "routes", "firewall", "sysctls"}
+    keys = {"name", "interfaces", "router", "routes", "firewall", "sysctls", "docker"}
     for i, (where, entry, name) in enumerate(_named(entries, "host", keys, "pc")):
         check_unreserved(f"{at('host', i)}.name", name, "host")
         interfaces = _interfaces(where, entry.get("interfaces", []), name, networks)
@@ -256,6 +257,7 @@ def host_tables(entries: Any, networks: dict[str, Network], base: Path) -> list[
         manager = read_manager(f"{where}.firewall", fw, base) if isinstance(fw, dict) else None
         rulesets = ruleset_files(f"{where}.firewall", fw, base) if "firewall" in entry and not manager else ()
         sysctls = sysctl_table(f"{where}.sysctls", entry.get("sysctls", {}), [i.name for i in interfaces])
-        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls, manager))
+        docker = read_docker(f"{where}.docker", entry["docker"], base) if "docker" in entry else None
+        out.append(Host(name, tuple(interfaces), router, routes, rulesets, sysctls, manager, docker=docker))
     check_unique("name", [(f"{at('host', i)}.name", h.name) for i, h in enumerate(out)])
     return out

@@ -21,11 +21,14 @@ import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from nslab.errors import LabError
 from nslab.lab.checks import IPAddress, routable
 from nslab.lab.managers import Manager
+
+if TYPE_CHECKING:
+    from nslab.lab.docker import DockerSpec
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 # the kinds of ruleset file a host may have, by name, in the order the rulesets stage loads
@@ -95,6 +98,7 @@ class Host:
     rulesets: tuple[RulesetFile, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()  # the host's own (net.*), after its links exist
     manager: Manager | None = None  # ufw or firewalld, run for real (nslab.managers)
+    docker: DockerSpec | None = None  # dockerd on this host, and its containers (nslab.managers.docker)
 
     def addresses(self, v6: bool = False) -> list[IPAddress]:
         out: list[IPAddress] = []
@@ -223,10 +227,16 @@ class Lab:
         )
         routers = [h.name for h in self.hosts if h.router]
         fw = f"; host chain {self.firewall.chain}" if self.firewall else ""
+        docker = [
+            f"{h.name} ({', '.join(c.name for c in h.docker.containers) or 'no containers'})"
+            for h in self.hosts
+            if h.docker
+        ]
         return (
             f"hosts {', '.join(self.namespace_names)}; networks {nets}"
             + (f"; routers {', '.join(routers)}" if routers else "")
             + fw
+            + (f"; Docker on {', '.join(docker)}" if docker else "")
         )
 
     def namespace(self, name: str) -> Host:
@@ -260,6 +270,9 @@ class Lab:
             found = host.addresses(v6)
             if found:
                 places[host.name] = found[0]
+        for c in (c for h in self.hosts if h.docker for c in h.docker.containers):
+            if c.address is not None and not v6:  # on its host's docker0 (nslab.lab.docker)
+                places[c.name] = c.address
         gw = self.gateway_network
         if gw is not None and gw.gateway is not None and not v6:
             places["the gateway"] = gw.gateway.ip

@@ -38,6 +38,7 @@ from nslab.lab.checks import (
     check_uplink_address,
     other_address,
 )
+from nslab.lab.docker import check_names as check_container_names
 from nslab.lab.hosts import host_tables, network_tables, ruleset_files, sysctl_table
 from nslab.lab.model import (
     BACKENDS,
@@ -246,6 +247,7 @@ def checked(lab: Lab) -> Lab:
     network it is the gateway of."""
     names = [(f"host {h.name}", h.name) for h in lab.hosts]
     check_unique("name", [*names, ("upstream.namespace", lab.upstream.namespace)])
+    check_container_names([(h.name, h.docker) for h in lab.hosts], [lab.upstream.namespace])
     addresses = []
     for n in lab.networks:
         for a in (n.host, n.host6, n.gateway):

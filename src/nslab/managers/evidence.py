@@ -33,7 +33,8 @@ def credit_all(lab: Lab, found: list[Decision]) -> list[Decision]:
 
 def _credited(d: Decision, kinds: dict[str, str]) -> Decision:
     kind = kinds.get(d.where)
-    return replace(d, made_by=kind) if kind else d
+    # a rule another manager made on the same host keeps its maker (Docker's, beside ufw)
+    return replace(d, made_by=kind) if kind and not d.made_by else d
 
 
 def traced(lab: Lab) -> bool:

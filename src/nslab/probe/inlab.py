@@ -24,6 +24,7 @@ from nslab.lab import Lab
 from nslab.lab.checks import DOC4, DOC6
 from nslab.machine.world import World
 from nslab.managers import evidence as managed_evidence
+from nslab.managers.docker_session import DockerRun
 from nslab.probe import checks as probe
 from nslab.probe import landing, ports
 from nslab.probe.flow import Flow
@@ -44,6 +45,7 @@ class LabProbes:
     # whether the world's root holds native nft tables: None until asked. A fresh world has
     # none (no process spent asking, ~4 ms a scenario); a host command or a real host may.
     host_nft: bool | None = False
+    docker: DockerRun | None = None  # the world's dockerds: their containers, rules, places
     _prober: ports.Prober | None = field(default=None, repr=False)
 
     @property
@@ -65,7 +67,8 @@ class LabProbes:
         if name in ("the internet", "the resolver"):  # the resolver runs on the internet
             require_internet(self.lab, name)
             return self.lab.upstream.namespace
-        return self.lab.namespace(name).name
+        container = self.docker.namespace(self.lab, name) if self.docker else None
+        return container or self.lab.namespace(name).name
 
     def address_of(
         self, where: str, v6: bool = False, src: str | None = None
@@ -112,14 +115,17 @@ class LabProbes:
 
     @property
     def written(self) -> dict[tuple[str, str, str], list[sources.Written]]:
-        """The lab's rules as its ruleset files write them, for "which rule decided"."""
-        return sources.of_lab(self.lab)
+        """The lab's rules as its ruleset files write them, for "which rule decided"; and
+        Docker's, as dockerd wrote them (made by Docker)."""
+        return sources.of_lab(self.lab) | (self.docker.written() if self.docker else {})
 
     @property
     def firewalls(self) -> tuple[str, ...]:
         """Where the lab's rules live, for "which rule decided" (PLACE:TOOL); the lab's host
         read with nft too where it holds native nft tables (a step's `nft add table ...`)."""
         places = firewall_places.firewall_places(self.lab)
+        if self.docker is not None:  # Docker hosts' places, read with dockerd's iptables
+            places = self.docker.firewalls(self.lab, places)
         if self.host_nft is None:
             self.host_nft = self.world is not None and firewall_places.host_has_native_nft(self.w)
         return firewall_places.read_host_with_nft(places) if self.host_nft else places

@@ -85,6 +85,8 @@ def places(lab: Lab) -> list[Endpoint]:
         mine += uplink if up.via == h.name else []
         mine += [ipaddress.ip_address(a) for a in dnat.get(h.name, [])]
         out.append(_place(h.name, h.name, mine))
+        for c in h.docker.containers if h.docker else ():  # a place of its own, in its own namespace
+            out.append(_place(c.name, c.name, [c.address] if c.address else []))
     host: list[IPAddress] = [
         a.ip for n in lab.networks for a in (n.host, n.gateway, n.host6) if a is not None
     ]
@@ -151,6 +153,13 @@ def lab_ports(lab: Lab, extra: Iterable[tuple[str, int]] = ()) -> list[tuple[str
     """Every (protocol, port) of the lab's ruleset files, its [explore] table and `extra`."""
     found = set(extra) | set(lab.explore_ports)
     for h in lab.hosts:
+        # Docker's published ports: the host's (to the container) and the container's own
+        found.update(
+            (p.proto, n)
+            for c in (h.docker.containers if h.docker else ())
+            for p in c.publish
+            for n in (p.host_port, p.port)
+        )
         for r in h.rulesets:
             for path in with_included(r.kind, r.path):  # and the files an nft file includes
                 found.update(ports_in_text(path.read_text(encoding="utf-8", errors="replace"), r.kind))

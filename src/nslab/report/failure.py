@@ -45,7 +45,7 @@ def bundle_of(session: LabSession) -> str:
     if session.world is None or not session.world.alive():
         return "(no world was running)\n" + log
     try:
-        extra = session.record.sections()
+        extra = session.record.sections() | session.docker.diagnostics()  # each dockerd's containers, log
         return diagnostics.collect(
             session.w, session.lab, extra=extra, command_log=log, firewalls=session.firewalls
         )

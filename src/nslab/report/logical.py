@@ -44,6 +44,12 @@ def elements(lab: Lab) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str,
         words = [host.name] + (["router"] if host.router else [])
         words += [f"{r.kind}: {r.path.name}" for r in host.rulesets]
         nodes[_id("host", host.name)] = ("router" if host.router else "host", "\n".join(words))
+        for c in host.docker.containers if host.docker else ():  # on the host's docker0
+            nodes[_id("host", c.name)] = ("host", f"{c.name}\ncontainer on {host.name}")
+            published = [f"publish {p.words()}" for p in c.publish]
+            edges.append(
+                (_id("host", host.name), _id("host", c.name), "\n".join([*_ips([c.address]), *published]))
+            )
     for host, iface, net in lab.attachments():
         addrs = _ips((iface.address, iface.address6, *iface.extra))
         edges.append((_id("host", host.name), _id("net", net.name), "\n".join(addrs)))

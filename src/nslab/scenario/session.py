@@ -32,6 +32,7 @@ from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.base import Target
 from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
+from nslab.managers.docker_session import DockerRun, docker_hosts
 from nslab.probe import checks as probe
 from nslab.probe import ports
 from nslab.probe.inlab import LabProbes
@@ -63,6 +64,7 @@ class LabSession:
     _told: set[str] = field(default_factory=set)  # skip reasons already said
     coverage: Counting | None = None  # the run's rule coverage (behave runs; nslab.coverage.counts)
     lab_path: Path | None = None  # the current lab's file (None: the seed's, bundled)
+    docker: DockerRun = field(default_factory=DockerRun)  # the world's dockerds (nslab.managers)
 
     # --- what the target must have (nslab.needs) --------------------------------------------
 
@@ -80,6 +82,8 @@ class LabSession:
             why = self.lacks(name)
             if why:
                 return f"lab '{lab.name}' needs {why}"
+        if docker_hosts(lab) and self.docker.missing(self.target):
+            return f"lab '{lab.name}' needs Docker: {self.docker.missing(self.target)}"
         return None
 
     def lacks(self, name: str) -> str | None:
@@ -186,7 +190,7 @@ class LabSession:
         """`world` is the scenario's, its probes new. `host_nft`: whether its root holds
         native nft tables (False for a fresh world; None, unknown, for a real host's)."""
         self.world = world
-        self._probes = LabProbes(world, self.lab, self.settings, host_nft=host_nft)
+        self._probes = LabProbes(world, self.lab, self.settings, host_nft=host_nft, docker=self.docker)
         return world
 
     def new_world(self) -> World:
@@ -221,6 +225,7 @@ class LabSession:
         if self.world is not None:
             self.world.close()
             self.world = None
+        self.docker.end()  # after the world: its Docker cgroups, removed by their reapers
 
     def close(self) -> None:
         self.end_world()
@@ -247,6 +252,7 @@ class LabSession:
             for need in stage.needs:
                 self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)
+        self.docker.after_provision(self.w, self.lab, [s.name for s in chosen], self.written)
         if self.coverage is not None and any(s.name == "rulesets" for s in chosen):
             self.coverage.begin(self.w, self.lab, self.lab_path)
 
@@ -259,7 +265,7 @@ class LabSession:
         p = self._probes
         if p is not None and p.world is self.world and p.lab is self.lab and p.settings is self.settings:
             return p
-        new = LabProbes(self.world, self.lab, self.settings)
+        new = LabProbes(self.world, self.lab, self.settings, docker=self.docker)
         if p is not None and p.world is self.world:
             new.host_nft, new._prober = p.host_nft, p._prober
         elif p is not None:

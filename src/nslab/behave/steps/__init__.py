@@ -4,4 +4,4 @@
 from nslab.behave.steps import *  # noqa: F403
 """
 
-from nslab.behave.steps import build, inspect, manager, ping, port, reach, shell  # noqa: F401  (registers the steps)
+from nslab.behave.steps import build, docker, inspect, manager, ping, port, reach, shell  # noqa: F401  (registers the steps)

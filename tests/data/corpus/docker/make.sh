@@ -53,22 +53,30 @@ fi
 
 machine() {
     if [ -e /etc/docker ]; then find /etc/docker -type f -exec sha256sum {} +; else echo "no /etc/docker"; fi
-    ls -d /var/lib/docker /var/lib/containerd /sys/fs/cgroup/*/"$PARENT" 2>/dev/null || true
+    ls -d /var/lib/docker /var/lib/containerd 2>/dev/null || true
+    find /sys/fs/cgroup -type d -name "$PARENT" -prune
     nft list ruleset
     iptables-save | sed -e '/^# /d'
     ip6tables-save | sed -e '/^# /d'
 }
 
 scratch=$(mktemp -d)
-cleanup() {
+reap_cgroups() {
     local d
-    for d in /sys/fs/cgroup/*/"$PARENT"; do  # the containers' cgroups, deepest first
-        if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} +; fi
-    done
+    # the containers' cgroups, deepest first, wherever they are: a relative cgroup parent
+    # lands under this process's own cgroup in each hierarchy (memory/process_api/ID/...
+    # here), which a /sys/fs/cgroup/*/PARENT glob missed and left behind
+    while read -r d; do
+        find "$d" -depth -type d -exec rmdir {} +
+    done < <(find /sys/fs/cgroup -type d -name "$PARENT" -prune)
+}
+cleanup() {
+    reap_cgroups
     rm -rf "$scratch"
 }
 trap cleanup EXIT
 chmod 755 "$scratch"  # apt's download user writes there
+reap_cgroups  # what an earlier run of this script left (the glob above missed them)
 before=$(machine)
 
 (cd "$scratch" && apt-get download -q "${PACKAGES[@]}")

@@ -1,0 +1,54 @@
+"""Explore and diff on labs with Docker: the published ports are probed, the containers
+are places, and a change of `publish` is a change diff reports, decided by Docker's rules."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import host_snapshot, needs_netns
+from support.corpus import PATIENT, explore, nslab
+from test_docker_daemon import LABS, needs_docker
+
+WEB, LOCAL = LABS / "docker-web.toml", LABS / "docker-local.toml"
+DNAT = (
+    "web: translated by DOCKER rule 2 (! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT "
+    "--to-destination 172.17.0.2:80) in table nat (made by Docker)"
+)
+ACCEPT = (
+    "web: accepted by DOCKER rule 1 (-d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 "
+    "-j ACCEPT) (made by Docker)"
+)
+
+
+@needs_netns
+@needs_docker
+def test_explore_probes_the_published_port_and_the_container_as_a_place() -> None:
+    rows = explore(WEB)
+    way_in = rows[("the internet", "web@198.51.100.1", "tcp/8080", "v4")]
+    assert (way_in["outcome"], way_in["landed_at"]) == ("accepted", "172.17.0.2:80")
+    assert way_in["decided_by"] == f"{DNAT}; {ACCEPT}"
+    # the container's own port, from its host; from office, which has no route to docker0
+    assert rows[("web", "app", "tcp/80", "v4")]["outcome"] == "accepted"
+    assert rows[("office", "app", "tcp/80", "v4")]["outcome"] == "unreachable"
+
+
+@needs_netns
+@needs_docker
+def test_diff_of_publishing_on_127_0_0_1_only_names_the_two_ways_in_it_closes() -> None:
+    before = host_snapshot()
+    r = nslab("diff", "--against", str(WEB), "--lab", str(LOCAL), "--format", "json", *PATIENT)
+    assert r.returncode == 1, r.stderr  # 1: something changed
+    changed = {
+        (row["from"], row["to"], row["to_address"], row["service"]): row for row in json.loads(r.stdout)
+    }
+    assert set(changed) == {
+        ("office", "web", "10.30.0.10", "tcp/8080"),
+        ("the internet", "web", "198.51.100.1", "tcp/8080"),
+    }
+    for row in changed.values():
+        assert (row["before"]["outcome"], row["before"]["decided_by"]) == ("accepted", f"{DNAT}; {ACCEPT}")
+        assert (row["after"]["outcome"], row["after"]["decided_by"]) == (
+            "dropped",
+            "web: dropped by INPUT policy DROP",
+        )
+    assert host_snapshot() == before
