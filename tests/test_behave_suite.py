@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, count_scenarios, host_snapshot, needs_netns, run_behave
+from conftest import ROOT, TESTS, count_scenarios, host_snapshot, needs_netns, run_behave
 
 pytestmark = needs_netns
-HERE = Path(__file__).parent
+HERE = TESTS
 
 
 def summary(stdout: str) -> dict[str, int]:

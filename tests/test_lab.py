@@ -6,12 +6,11 @@ import ipaddress
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from nslab.errors import LabError
 from nslab.lab import default_lab, load_lab
 from nslab.lab.tables import read_seed_notation
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_seed_lab_matches_the_story() -> None:

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns, run_behave, run_feature
+from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_behave, run_feature
 
-HERE = Path(__file__).parent
+HERE = TESTS
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 MUTATE_LAB = ROOT / "tests" / "labs" / "mutate.toml"
 

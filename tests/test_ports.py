@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns, run_feature
+from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_feature
 from support.procs import run_reaping
 
 from nslab.config import Settings
@@ -18,7 +18,7 @@ from nslab.matrix import report, rows
 from nslab.ports import Outcome, Service, check_port
 from nslab.session import LabSession
 
-HERE = Path(__file__).parent
+HERE = TESTS
 HEAD = ["from", "to", "service", "expect"]
 DROPPED = "dropped by FORWARD policy DROP (+1 packets)"
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, count_scenarios, host_snapshot, needs_netns, run_behave, run_feature
+from conftest import ROOT, TESTS, count_scenarios, host_snapshot, needs_netns, run_behave, run_feature
 from support.procs import alive
 
 from nslab.errors import NslabError
@@ -21,7 +21,7 @@ from nslab.targets.local import LocalTarget
 from nslab.world import World
 
 pytestmark = needs_netns
-HERE = Path(__file__).parent
+HERE = TESTS
 INJECTED = (Path("/tmp/nslab-injected"), Path("/usr/local/nslab-injected"), Path("/etc/nslab-injected"))
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 

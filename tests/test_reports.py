@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns, run_behave
+from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_behave
 
 from nslab import diagram
 from nslab.junit import read as junit_suites
 from nslab.lab import default_lab, load_lab
 
-HERE = Path(__file__).parent
+HERE = TESTS
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
 

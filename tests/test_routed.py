@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns, run_behave, run_feature
+from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import LabError
 from nslab.lab import load_lab
 
-HERE = Path(__file__).parent
+HERE = TESTS
 NET = '[[network]]\nname = "lan"\nsubnet = "10.1.0.0/24"\nsubnet6 = "2001:db8:1::/64"\n'
 PC = '[[host]]\nname = "pc"\ninterfaces = [{ network = "lan", address = "10.1.0.10" }]\n'
 

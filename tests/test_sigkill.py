@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns
+from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns
 from support.procs import alive, comm, descendants, wait_gone
 
 pytestmark = needs_netns
@@ -33,7 +33,7 @@ def test_a_signal_mid_scenario_leaves_nothing(tmp_path: Path, sig: signal.Signal
             f"html={tmp_path}/index.html",
             "--junit-directory",
             str(tmp_path / "junit"),
-            str(Path(__file__).parent / "features" / "long-running.feature"),
+            str(HERE_FEATURES / "long-running.feature"),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

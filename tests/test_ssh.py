@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NOPW_USER, ROOT, SUDO_USER, host_snapshot, needs_sshd, run_behave
+from conftest import HERE_FEATURES, NOPW_USER, ROOT, SUDO_USER, host_snapshot, needs_sshd, run_behave
 from support.procs import comm, wait_gone
 from support.sshd import TestSshd, free_port
 
@@ -278,7 +278,7 @@ def test_sshd_killed_mid_scenario_fails_cleanly_and_the_next_run_is_clean(tmp_pa
                 *server.userdata(),
                 "-D",
                 f"reports={tmp_path}",
-                str(Path(__file__).parent / "features" / "long-running.feature"),
+                str(HERE_FEATURES / "long-running.feature"),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_feature
+from conftest import HERE_FEATURES, ROOT, TESTS, host_snapshot, needs_netns, run_feature
 
-HERE_LABS = Path(__file__).parent / "labs"
+HERE_LABS = TESTS / "labs"
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
 

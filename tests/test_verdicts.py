@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DATA, host_snapshot, needs_netns, run_feature
+from conftest import DATA, TESTS, host_snapshot, needs_netns, run_feature
 
 from nslab import parse
 from nslab.commands import Result
@@ -21,7 +21,7 @@ from nslab.provision import provision
 from nslab.targets.local import LocalTarget
 from nslab.world import World
 
-HERE = Path(__file__).parent
+HERE = TESTS
 
 
 def result(stderr: str, rc: int = 1, stdout: str = "", timed_out: bool = False) -> Result:
