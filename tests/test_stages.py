@@ -273,6 +273,7 @@ def test_env_exports_round_trip_through_bash(capsys: pytest.CaptureFixture[str])
     assert "no such lab file" in capsys.readouterr().err
 
 
+@needs_netns  # it builds a world (it was unmarked: `pytest -m unit` as a plain user failed it)
 def test_host_world_uses_its_targets_root_namespace_and_tears_the_lab_down() -> None:
     """A @host scenario's world: commands run on the target as they are, a leftover lab is
     removed first, and closing tears down what the scenario built. A world stands in for
