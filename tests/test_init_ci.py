@@ -113,6 +113,7 @@ class Runner:
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("sudo") is None, reason="runs the workflow's sudo as root"
 )
+@pytest.mark.slow  # five fresh clones and venvs, four scenario runs: over a minute of a worker
 def test_the_workflow_nslab_init_writes_runs_as_written(tmp_path: Path) -> None:
     before = host_snapshot()
     origin = user_repo(tmp_path)
