@@ -60,7 +60,7 @@ def main() -> None:
         "features/dmz",
     ]
     took = wall(mutate)
-    from nslab.mutate import mutants  # how many it ran: the same list it makes
+    from nslab.coverage.mutate import mutants  # how many it ran: the same list it makes
 
     n = len(mutants(ROOT / "labs" / "dmz-edge.nft", "nft", "dmz-edge.nft"))
     line("nslab mutate dmz-edge.nft, features/dmz, -j 2", f"{took:.1f} s", "(target <= 90 s on 2 cores)")

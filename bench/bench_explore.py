@@ -22,11 +22,11 @@ from pathlib import Path
 
 from figures import ROOT, wall  # bench/figures.py: python puts the script's folder on the path
 
-from nslab import explore, flows
 from nslab.config import Settings
 from nslab.lab import load_lab
-from nslab.review import measure
-from nslab.session import LabSession
+from nslab.reach import explore, flows
+from nslab.reach.review import measure
+from nslab.scenario.session import LabSession
 
 NSLAB = [str(ROOT / ".venv" / "bin" / "nslab")]
 DMZ = ROOT / "labs" / "dmz.toml"

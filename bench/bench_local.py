@@ -23,12 +23,12 @@ from pathlib import Path
 
 from figures import show, timed  # bench/figures.py: python puts the script's folder on the path
 
-from nslab import probe
 from nslab.config import Settings
 from nslab.lab import Lab, default_lab, load_lab
-from nslab.provision import lab_env, provision, select
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.provision import lab_env, provision, select
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
+from nslab.probe import checks as probe
 
 ROOT = Path(__file__).resolve().parents[1]
 

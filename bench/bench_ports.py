@@ -19,9 +19,9 @@ import time
 
 from figures import show  # bench/figures.py: python puts the script's folder on the path
 
-from nslab import matrix
 from nslab.config import Settings
-from nslab.session import LabSession
+from nslab.probe import matrix
+from nslab.scenario.session import LabSession
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ from figures import wall  # bench/figures.py: python puts the script's folder on
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from nslab import junit, report  # noqa: E402
+from nslab.report import html as report  # noqa: E402
+from nslab.report import junit  # noqa: E402
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 from bench_explore import generated  # bench/: python puts the script's folder on the path
 
 from nslab.config import Settings
-from nslab.flows import wanted
 from nslab.lab import load_lab
-from nslab.review import measure
+from nslab.reach.flows import wanted
+from nslab.reach.review import measure
 
 SIZES = (25, 50, 100)
 BASE = 20

@@ -18,8 +18,8 @@ from figures import wall  # bench/figures.py: python puts the script's folder on
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from nslab.selection import scenarios  # noqa: E402
-from nslab.shards import pick  # noqa: E402
+from nslab.runner.selection import scenarios  # noqa: E402
+from nslab.runner.shards import pick  # noqa: E402
 
 
 def main() -> None:

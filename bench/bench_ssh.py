@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the te
 
 from support.sshd import TestSshd
 
-from nslab.targets.ssh import SshTarget
+from nslab.machine.targets.ssh import SshTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,7 +35,7 @@ BEHAVE = [sys.executable, "-m", "behave", "-f", "progress", str(ROOT / "features
 PERSISTENT = r"""
 import json, statistics, sys, time
 from pathlib import Path
-from nslab.targets.vagrant import VagrantTarget
+from nslab.machine.targets.vagrant import VagrantTarget
 n = int(sys.argv[2])
 start = time.perf_counter()
 t = VagrantTarget.start(Path(sys.argv[1]), lifecycle="reuse")

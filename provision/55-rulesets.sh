@@ -14,7 +14,7 @@ need NSLAB_HOSTS
 legacy=""
 [ "${NSLAB_BACKEND:-nft}" = legacy ] && legacy=-legacy
 # Each line: HOST KIND FILE LOADER...: the loader is the firewall registry's for the kind
-# and the lab's backend (nslab.firewalls.RULESETS: iptables-restore --wait=30, nft -f, bash ...).
+# and the lab's backend (nslab.firewall.RULESETS: iptables-restore --wait=30, nft -f, bash ...).
 while read -r host kind file load; do
   read -ra loader <<<"$load"
   [ "${#loader[@]}" -gt 0 ] || { echo "nslab: no loader for $host's $kind ruleset" >&2; exit 64; }

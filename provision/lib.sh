@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Helpers shared by the provision stages. Sourced, never run. Every value a stage uses
-# comes from NSLAB_* environment variables rendered by the lab model (nslab.provision).
+# comes from NSLAB_* environment variables rendered by the lab model (nslab.machine.provision).
 # Speed matters (a fresh lab per scenario), so stages batch their work: one `ip -batch`
 # per namespace and one `iptables-restore --noflush` per table, after one look at what
 # is already there, which also makes every stage idempotent.

@@ -31,8 +31,8 @@ done
 rm -rf /tmp/nslab
 lab=/opt/nslab/labs/$lab_name
 export PYTHONPATH=/opt/nslab/src
-python3 -m nslab.provision env "$lab" >/opt/nslab/lab.env.new
-mapfile -t stages < <(python3 -m nslab.provision stages "$lab")
+python3 -m nslab.machine.provision env "$lab" >/opt/nslab/lab.env.new
+mapfile -t stages < <(python3 -m nslab.machine.provision stages "$lab")
 
 # Another lab still up on this VM would share its root namespace with the new one: refuse.
 # shellcheck source=/dev/null
@@ -54,7 +54,7 @@ if [ "$build_lab" = 1 ]; then
   # shellcheck disable=SC1091
   . /opt/nslab/lab.env
   set +a
-  bash /opt/nslab/provision/run.sh "${stages[@]}"
+  bash /opt/nslab/machine/provision/run.sh "${stages[@]}"
   read -r first _ <<<"${NSLAB_NAMESPACES:-$NSLAB_HOSTS}"
   echo "nslab: lab '$NSLAB_LAB' is up; try: sudo ip netns list; sudo nft list ruleset;" \
     "sudo ip netns exec $first ip route"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import ROOT, needs_netns, run_behave
 
-from nslab.parallel import steps_anchor
+from nslab.runner.parallel import steps_anchor
 
 
 def test_only_a_feature_outside_the_project_gets_the_steps_folder_first(tmp_path: Path) -> None:

@@ -137,8 +137,8 @@ def test_suite_runs_unprivileged_in_user_namespaces(tmp_path: Path) -> None:
         *drop,
         sys.executable,
         "-c",
-        "from nslab.targets.local import LocalTarget as T\n"
-        "from nslab.world import World\nWorld.start(T()).close()",
+        "from nslab.machine.targets.local import LocalTarget as T\n"
+        "from nslab.machine.world import World\nWorld.start(T()).close()",
     ]
     made = subprocess.run(world, capture_output=True, text=True, cwd=ROOT, timeout=30)
     if made.returncode != 0:

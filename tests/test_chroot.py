@@ -21,9 +21,9 @@ pytestmark = needs_netns
 # In a world made inside the chroot: what /mnt holds (a marker only the chroot has) and
 # whether a lab namespace works.
 INSIDE = """
-from nslab.targets.local import LocalTarget
+from nslab.machine.targets.local import LocalTarget
 from nslab.errors import NslabError
-from nslab.world import World
+from nslab.machine.world import World
 try:
     with World.start(LocalTarget()) as w:
         mnt = w.run(["ls", "/mnt"]).output.strip()

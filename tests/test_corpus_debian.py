@@ -19,11 +19,11 @@ from typing import NamedTuple
 import pytest
 from conftest import DATA, host_snapshot, needs_netns
 
-from nslab import coverage
 from nslab.config import Settings
-from nslab.session import LabSession
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.coverage import counts as coverage
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
+from nslab.scenario.session import LabSession
 
 pytestmark = [needs_netns, pytest.mark.netns]
 

@@ -24,8 +24,8 @@ import pytest
 from conftest import DATA, needs_netns
 from support.corpus import Key, built, explore, nslab
 
-from nslab import ports
-from nslab.session import LabSession
+from nslab.probe import ports
+from nslab.scenario.session import LabSession
 
 pytestmark = [needs_netns, pytest.mark.netns]
 

@@ -31,7 +31,7 @@ import pytest
 from conftest import DATA, needs_netns
 from support.corpus import Key, built, explore, nslab
 
-from nslab.session import LabSession
+from nslab.scenario.session import LabSession
 
 pytestmark = [needs_netns, pytest.mark.netns]
 

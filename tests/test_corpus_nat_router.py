@@ -37,9 +37,10 @@ import pytest
 from conftest import DATA, host_snapshot, needs_netns
 from support.corpus import PATIENT, Key, built, explore, nslab
 
-from nslab import flows, mutate
+from nslab.coverage import mutate
 from nslab.lab import load_lab
-from nslab.session import LabSession
+from nslab.reach import flows
+from nslab.scenario.session import LabSession
 
 HERE = DATA / "corpus" / "nat-router"
 LAB = HERE / "labs" / "nat-router.toml"

@@ -1,4 +1,4 @@
-"""Rule coverage (nslab.coverage, nslab.coverage_report) and ruleset mutation (nslab.mutate):
+"""Rule coverage (nslab.coverage.counts, nslab.coverage.report) and ruleset mutation (nslab.coverage.mutate):
 which of the user's rules the scenarios' own traffic matched, by file and line; and
 whether a wrong rule would turn a scenario red.
 
@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 from conftest import DATA, HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
 
-from nslab import coverage, mutate, rulemap
 from nslab.config import Settings
+from nslab.coverage import counts as coverage
+from nslab.coverage import mutate
+from nslab.firewall import rulemap
 from nslab.lab import load_lab
-from nslab.session import LabSession
+from nslab.scenario.session import LabSession
 
 DMZ = ROOT / "labs" / "dmz.toml"
 NDCOV = ROOT / "tests" / "labs" / "ndcov.toml"
@@ -296,7 +298,7 @@ firewall = { script = "c.sh" }
 def test_a_scripts_rules_are_reported_per_chain(tmp_path: Path) -> None:
     from lxml import etree
 
-    from nslab import coverage_report
+    from nslab.coverage import report as coverage_report
 
     (tmp_path / "lab.toml").write_text(SCRIPT_LAB)
     (tmp_path / "c.sh").write_text(
@@ -436,6 +438,13 @@ def test_mutating_the_dmz_edge_ruleset() -> None:
     before = host_snapshot()
     found = {(m.line, m.mutation): m for m in mutate.of_lab(load_lab(DMZ), DMZ)}
     assert len(found) == 47 and set(DMZ_WANT) <= set(found)
+    # the same mutants, in the same order, as before the package tree was moved (the whole
+    # run's verdicts are compared with that record under `pytest -m soak`)
+    recorded = json.loads((DATA / "unchanged" / "mutate-dmz.json").read_text())
+    assert list(found) == [(m["line"], m["mutation"]) for m in recorded]
+    assert {
+        (m["line"], m["mutation"]): m["status"] for m in recorded if (m["line"], m["mutation"]) in DMZ_WANT
+    } == DMZ_WANT
     with contextlib.chdir(ROOT):  # features/dmz and the project's [tool.nslab], as the command
         mutator = mutate.Mutator(DMZ, ["features/dmz"], jobs=2)
         try:
@@ -455,6 +464,8 @@ def test_mutating_the_whole_dmz_edge_ruleset() -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     got = {(m["line"], m["mutation"]): m["status"] for m in json.loads(r.stdout)}
     assert len(got) == 47 and {k: got[k] for k in DMZ_WANT} == DMZ_WANT
+    # the same mutants and verdicts as before the package tree was moved (tests/test_unchanged.py)
+    assert json.loads(r.stdout) == json.loads((DATA / "unchanged" / "mutate-dmz.json").read_text())
     assert r.stderr.strip().splitlines()[-1] == "mutation score: 46 of 47 mutants killed"
     text = nslab("mutate", "--lab", str(DMZ), "-j", "2", "--shard", "1/5", "features/dmz")
     assert (

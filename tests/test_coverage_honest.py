@@ -1,5 +1,5 @@
 """Rule coverage counts the user's packets only, and never shows a green it did not
-measure (nslab.coverage, nslab.instrument, nslab.coverage_report):
+measure (nslab.coverage.counts, nslab.firewall.instrument, nslab.coverage.report):
 
 - the golden-file step's exploration of the whole lab is nslab's traffic, not the
   scenario's: it covers no rule (nor does its tracer's loopback ping cover `iif lo`);
@@ -26,9 +26,10 @@ import pytest
 from conftest import DATA, host_snapshot, needs_netns, run_behave
 from test_coverage import built
 
-from nslab import coverage_report, instrument
-from nslab.coverage import Coverage, FileCoverage, RuleHits
+from nslab.coverage import report as coverage_report
+from nslab.coverage.counts import Coverage, FileCoverage, RuleHits
 from nslab.errors import LabError
+from nslab.firewall import instrument
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 

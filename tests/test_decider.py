@@ -14,10 +14,11 @@ from pathlib import Path
 
 from conftest import DATA, ROOT, host_snapshot, needs_netns
 
-from nslab import parse, trace
+from nslab import parse
 from nslab.config import Settings
-from nslab.evidence import Evidence, decisions
-from nslab.session import LabSession
+from nslab.firewall.evidence import Evidence, decisions
+from nslab.probe import trace
+from nslab.scenario.session import LabSession
 
 LAB = ROOT / "tests" / "labs" / "decider.toml"
 NSLAB = [sys.executable, "-m", "nslab.cli"]

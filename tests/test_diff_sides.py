@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
 
-from nslab.diagnostics import bundle_name
+from nslab.report.diagnostics import bundle_name
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 SCAFFOLD = ROOT / "src" / "nslab" / "scaffold"

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
 
-from nslab import flows, reach
 from nslab.errors import LabError
-from nslab.explore import ABSENT, Measured, Verdict, match_peers
-from nslab.flows import Flow
 from nslab.lab import load_lab
+from nslab.reach import flows
+from nslab.reach import table as reach
+from nslab.reach.explore import ABSENT, Measured, Verdict, match_peers
+from nslab.reach.flows import Flow
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 DMZ = ROOT / "labs" / "dmz.toml"
@@ -601,8 +602,8 @@ def test_a_lab_diffed_against_itself_changes_nothing(runs: int) -> None:
 def test_a_flow_whose_probe_cannot_run_is_an_error_naming_why() -> None:
     from nslab.config import Settings
     from nslab.errors import ProbeError
-    from nslab.explore import explore
-    from nslab.session import LabSession
+    from nslab.reach.explore import explore
+    from nslab.scenario.session import LabSession
 
     session = LabSession.open(Settings(lab=str(DMZ)))
     try:
@@ -657,8 +658,8 @@ def test_a_datagram_the_internet_cannot_answer_is_no_answer_not_a_broken_helper(
     helper raised ENETUNREACH and every probe of the batch failed. Now: seen, unanswered.
     The LAN's IPv6 prefix is a ULA here: the internet routes back to global prefixes only."""
     from nslab.config import Settings
-    from nslab.explore import explore
-    from nslab.session import LabSession
+    from nslab.reach.explore import explore
+    from nslab.scenario.session import LabSession
 
     lab = _dmz_copy(tmp_path)
     lab.write_text(lab.read_text().replace("2001:db8:1::", "fd00:1::"))
@@ -683,7 +684,7 @@ def test_an_answer_queued_when_its_probe_times_out_is_read_not_lost() -> None:
     a lab diffed against itself changed). A deadline already past (0 s) shows it: the
     answer of a ping to pc's own address or its router is there by the first look."""
     from nslab.config import Settings
-    from nslab.session import LabSession
+    from nslab.scenario.session import LabSession
 
     session = LabSession.open(Settings(lab=str(DMZ)))
     try:

@@ -17,8 +17,8 @@ import pytest
 from conftest import ROOT, can_run_sshd, host_snapshot, needs_netns, run_behave, run_feature
 
 from nslab.errors import TargetError
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
 
 pytestmark = needs_netns
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_netns
 
-from nslab.junit import NOT_SELECTED, Merged, feature_name, read
+from nslab.report.junit import NOT_SELECTED, Merged, feature_name, read
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 
@@ -158,7 +158,7 @@ def test_merge_keeps_the_testcase_that_ran_and_repeated_names_apart(tmp_path: Pa
         suite(("x", "skipped", skip), ("x", "failed", '<failure message="m"/>'), ("y", "passed", "")),
         b / "1.xml",
     )
-    from nslab.junit import merge
+    from nslab.report.junit import merge
 
     merged = merge([a, b], tmp_path / "out")
     assert [(r[1], r[2]) for r in merged.rows()] == [("x", "passed"), ("x", "failed"), ("y", "passed")]

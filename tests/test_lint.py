@@ -56,7 +56,7 @@ def test_no_import_cycles_in_src() -> None:
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nslab"):
-                for alias in node.names:  # `from nslab.targets import agent` imports the module agent
+                for alias in node.names:  # `from nslab.machine.targets import agent` imports the module agent
                     sub = f"{node.module}.{alias.name}"
                     found.add(sub if sub in modules else node.module)
             elif isinstance(node, ast.Import):

@@ -39,7 +39,7 @@ def test_the_report_names_the_lab_run_on_and_the_failing_steps_own_line(tmp_path
 
 
 def test_a_merged_report_names_every_lab_its_scenarios_ran_on() -> None:
-    from nslab.report import Record, titled
+    from nslab.report.html import Record, titled
 
     runs = [
         Record("f", "s1", "a.feature:2", "passed", lab="three"),

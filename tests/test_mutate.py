@@ -1,4 +1,4 @@
-"""nslab mutate measures the suite as it runs (nslab.mutate, nslab.mutants): mutants run
+"""nslab mutate measures the suite as it runs (nslab.coverage.mutate, nslab.firewall.mutants): mutants run
 under the suite's own settings (the counting rules nslab adds for rules written without
 `counter` included), only scenarios that pass on the unmutated lab can kill one, and a
 rule over two lines, a set or map element and an interface match get mutants.
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns
 
-from nslab import mutants
+from nslab.coverage.mutate import Baseline, Result, text_report
+from nslab.firewall import mutants
 from nslab.lab import load_lab
-from nslab.mutate import Baseline, Result, text_report
 
 LAB = ROOT / "tests" / "labs" / "mutate.toml"
 NFT = ROOT / "tests" / "labs" / "mutate.nft"

@@ -73,7 +73,7 @@ def test_up_status_and_diagram_use_the_projects_lab_and_its_own_stages(tmp_path:
 def test_nslabs_own_neighbour_discovery_rules_never_decide_a_verdict() -> None:
     """The host's ND ACCEPT rules count every IPv6 probe's neighbour discovery: housekeeping,
     never listed beside the user's rule (a user's router keeps every rule it has)."""
-    from nslab.evidence import decisions
+    from nslab.firewall.evidence import decisions
     from nslab.parse import iptables_save
 
     nd = "-A FORWARD -p ipv6-icmp -m icmp6 --icmpv6-type {} -j ACCEPT"
@@ -118,8 +118,8 @@ def _clusters(dot: str) -> dict[str, str]:
 
 
 def test_the_diagram_draws_each_firewall_in_its_own_place() -> None:
-    from nslab import diagram
     from nslab.lab import default_lab, load_lab
+    from nslab.report import diagram
 
     dmz = load_lab(ROOT / "labs" / "dmz.toml")
     routed = _clusters(diagram.to_dot(dmz, diagram.expected(dmz)))

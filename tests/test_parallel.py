@@ -8,9 +8,9 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
 
-from nslab.junit import read as junit_suites
-from nslab.parallel import partition
-from nslab.selection import Location, scenarios
+from nslab.report.junit import read as junit_suites
+from nslab.runner.parallel import partition
+from nslab.runner.selection import Location, scenarios
 
 
 def test_every_scenario_and_outline_row_is_found_once() -> None:

@@ -170,7 +170,7 @@ def test_nft_json_native_ruleset_with_counters() -> None:
     nat = rs.chain("prerouting", "ip nat")
     assert nat is not None and nat.rules[0].spec == 'iifname "uplink0" tcp dport 80 dnat to 10.16.0.3:80'
     # the same typed rules drive "which rule decided"
-    from nslab.evidence import decisions
+    from nslab.firewall.evidence import decisions
 
     found = [d.describe() for d in decisions({}, {"host": rs})]
     assert found == [

@@ -14,9 +14,9 @@ from support.procs import run_reaping
 
 from nslab.config import Settings
 from nslab.errors import LabError
-from nslab.matrix import report, rows
-from nslab.ports import Outcome, Service, check_port
-from nslab.session import LabSession
+from nslab.probe.matrix import report, rows
+from nslab.probe.ports import Outcome, Service, check_port
+from nslab.scenario.session import LabSession
 
 HERE = TESTS
 HEAD = ["from", "to", "service", "expect"]
@@ -70,8 +70,8 @@ def test_matrix_rows_are_checked_before_anything_runs() -> None:
 
 
 def test_the_report_is_one_table_of_the_rows_that_differ() -> None:
-    from nslab.evidence import Decision, Evidence
-    from nslab.matrix import Mismatch
+    from nslab.firewall.evidence import Decision, Evidence
+    from nslab.probe.matrix import Mismatch
 
     (row,) = rows(HEAD, [["red", "blue", "tcp/80", "accepted"]])
     drop = Decision("host", "filter", "FORWARD", None, "DROP", "", 1)

@@ -16,9 +16,9 @@ from support.procs import alive
 
 from nslab.errors import NslabError
 from nslab.lab import default_lab
-from nslab.provision import provision
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.provision import provision
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
 
 pytestmark = needs_netns
 HERE = TESTS

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_behave
 
-from nslab import diagram
-from nslab.junit import read as junit_suites
 from nslab.lab import default_lab, load_lab
+from nslab.report import diagram
+from nslab.report.junit import read as junit_suites
 
 HERE = TESTS
 NSLAB = [sys.executable, "-m", "nslab.cli"]

@@ -257,9 +257,9 @@ def test_a_namespace_with_rules_in_two_backends_fails_in_one_line(tmp_path: Path
     (tmp_path / "mine.sh").write_text(script)
     (tmp_path / "lab.toml").write_text(NET + PC + 'firewall = { script = "mine.sh" }\n')
     before = host_snapshot()
-    from nslab.provision import provision
-    from nslab.targets.local import LocalTarget
-    from nslab.world import World
+    from nslab.machine.provision import provision
+    from nslab.machine.targets.local import LocalTarget
+    from nslab.machine.world import World
 
     lab = load_lab(tmp_path / "lab.toml")
     with World.start(LocalTarget()) as world:

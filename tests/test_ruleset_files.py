@@ -17,7 +17,7 @@ import pytest
 from conftest import host_snapshot, needs_netns
 
 from nslab.config import Settings
-from nslab.session import LabSession
+from nslab.scenario.session import LabSession
 
 LAB = """
 [lab]

@@ -12,9 +12,9 @@ import pytest
 from conftest import ROOT, needs_netns
 
 from nslab.errors import NslabError
-from nslab.junit import read as junit_suites
-from nslab.selection import Location, scenarios
-from nslab.shards import parse_shard, pick, split, weighed
+from nslab.report.junit import read as junit_suites
+from nslab.runner.selection import Location, scenarios
+from nslab.runner.shards import parse_shard, pick, split, weighed
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 

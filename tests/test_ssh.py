@@ -15,8 +15,8 @@ from support.sshd import TestSshd, free_port
 
 from nslab.commands import CommandError
 from nslab.errors import TargetError
-from nslab.targets.ssh import SshOptions, SshTarget
-from nslab.world import World
+from nslab.machine.targets.ssh import SshOptions, SshTarget
+from nslab.machine.world import World
 
 pytestmark = needs_sshd
 
@@ -134,7 +134,7 @@ def test_an_agent_that_does_not_answer_in_time_is_named(
 ) -> None:
     # A real login whose agent cannot be ready in 10 ms (python3 alone takes longer), as a
     # login shell stuck on a stale lock would be: one clear error, not a TimeoutError.
-    import nslab.targets.ssh as ssh_module
+    import nslab.machine.targets.ssh as ssh_module
 
     monkeypatch.setattr(ssh_module, "AGENT_START_TIMEOUT", 0.01)
     with pytest.raises(TargetError, match=r"gave no answer within 0.01 s: the login shell is slow"):

@@ -20,9 +20,9 @@ from conftest import DATA, ROOT, needs_netns
 from support import snapshot
 
 from nslab.lab import load_lab
-from nslab.provision import provision, stage_names
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.provision import provision, stage_names
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
 
 LABS = {"seed": "labs/seed.toml", "three-ns": "labs/three-ns.toml", "dmz": "labs/dmz.toml"}
 NOTATIONS = {"seed": "tests/labs/seed-v2.toml"}  # the same lab in the other notation

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT, needs_netns
 
-from nslab import probe
 from nslab.commands import CommandError
 from nslab.errors import LabError
 from nslab.lab import default_lab, load_lab
-from nslab.provision import lab_env, provision, select, stage_names
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.provision import lab_env, provision, select, stage_names
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
+from nslab.probe import checks as probe
 
 SNAPSHOT = (
     "iptables-save | grep -v '^#'; ip netns exec isp iptables-save 2>/dev/null | grep -v '^#';"
@@ -213,7 +213,7 @@ def test_a_stage_out_of_order_names_what_is_missing() -> None:
 @needs_netns
 def test_teardown_removes_a_lab_built_in_a_root_namespace() -> None:
     """teardown.sh (for @host and Vagrant) run where the lab was built: a world stands in."""
-    from nslab.provision import teardown
+    from nslab.machine.provision import teardown
 
     lab = default_lab()
     with World.start(LocalTarget()) as w:
@@ -233,7 +233,7 @@ def test_teardown_removes_a_lab_built_in_a_root_namespace() -> None:
 def test_teardown_removes_a_routed_lab_too(lab_file: str) -> None:
     """teardown.sh for every lab (it needed the seed's NSLAB_BRIDGE): hosts, bridges, the
     upstream and the neighbour-discovery rules gone, in a world standing in for the host."""
-    from nslab.provision import teardown
+    from nslab.machine.provision import teardown
 
     lab = load_lab(ROOT / lab_file)
     with World.start(LocalTarget()) as w:
@@ -255,10 +255,10 @@ def lasting(snapshot_text: str) -> list[str]:
 
 
 def test_env_exports_round_trip_through_bash(capsys: pytest.CaptureFixture[str]) -> None:
-    """`python3 -m nslab.provision env LAB` is how a VM gets the lab file's values."""
+    """`python3 -m nslab.machine.provision env LAB` is how a VM gets the lab file's values."""
     import subprocess
 
-    from nslab.provision import main
+    from nslab.machine.provision import main
 
     assert main(["env", str(ROOT / "labs" / "seed.toml")]) == 0
     exports = capsys.readouterr().out
@@ -278,7 +278,7 @@ def test_host_world_uses_its_targets_root_namespace_and_tears_the_lab_down() -> 
     """A @host scenario's world: commands run on the target as they are, a leftover lab is
     removed first, and closing tears down what the scenario built. A world stands in for
     the VM whose root namespace this is on the vagrant target."""
-    from nslab.host_world import HostWorld
+    from nslab.machine.host_world import HostWorld
 
     lab = default_lab()
     with World.start(LocalTarget()) as vm:
@@ -298,7 +298,7 @@ def test_host_world_uses_its_targets_root_namespace_and_tears_the_lab_down() -> 
 def test_a_host_world_is_refused_off_the_vagrant_target() -> None:
     from nslab.config import Settings
     from nslab.errors import TargetError
-    from nslab.session import LabSession
+    from nslab.scenario.session import LabSession
 
     session = LabSession.open(Settings())
     try:

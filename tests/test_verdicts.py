@@ -14,12 +14,12 @@ from conftest import DATA, TESTS, host_snapshot, needs_netns, run_feature
 from nslab import parse
 from nslab.commands import Result
 from nslab.errors import ProbeError
-from nslab.evidence import Evidence, decisions
+from nslab.firewall.evidence import Evidence, decisions
 from nslab.lab import default_lab
-from nslab.probe import lookup, not_run, ping, seen_sources
-from nslab.provision import provision
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.provision import provision
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
+from nslab.probe.checks import lookup, not_run, ping, seen_sources
 
 HERE = TESTS
 

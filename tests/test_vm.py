@@ -86,7 +86,7 @@ def test_the_scaffolds_vagrantfile_validates(tmp_path: Path) -> None:
 ON_GUEST = r"""
 import json, sys
 from pathlib import Path
-from nslab.targets.vagrant import VagrantTarget
+from nslab.machine.targets.vagrant import VagrantTarget
 t = VagrantTarget.start(Path(sys.argv[1]), lifecycle="reuse")
 out = {name: t.run(cmd, timeout=60).output for name, cmd in json.loads(sys.argv[2]).items()}
 t.close()

@@ -15,8 +15,8 @@ import pytest
 from conftest import host_snapshot, needs_netns
 from support.procs import alive, wait_gone
 
-from nslab.targets.local import LocalTarget
-from nslab.world import World, WorldInfo
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World, WorldInfo
 
 pytestmark = needs_netns
 
@@ -83,8 +83,8 @@ def test_world_dies_with_its_owner_on_sigkill(tmp_path: Path) -> None:
     script.write_text(
         textwrap.dedent("""
         import sys, time
-        from nslab.targets.local import LocalTarget
-        from nslab.world import World
+        from nslab.machine.targets.local import LocalTarget
+        from nslab.machine.world import World
         w = World.start(LocalTarget())
         w.run(["ip", "netns", "add", "red"], check=True)
         print(w.info.pid, flush=True)
@@ -105,8 +105,8 @@ def test_world_dies_with_its_owner_on_sigkill(tmp_path: Path) -> None:
 # Makes a persistent world, marks it, prints its info and exits: the world must outlive it.
 CREATOR = r"""
 import json
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
 w = World.start(LocalTarget(), persistent=True)
 w.run(["ip", "link", "add", "made-by-creator", "type", "bridge"], check=True)
 print(json.dumps({"pid": w.info.pid, "starttime": w.info.starttime, "userns": w.info.userns}))

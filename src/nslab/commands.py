@@ -39,7 +39,7 @@ class Result:
 
     @classmethod
     def from_agent(cls, command: str, raw: Mapping[str, object]) -> Result:
-        """From the reply of nslab.targets.agent.execute (local or remote)."""
+        """From the reply of nslab.ontarget.agent.execute (local or remote)."""
         return cls(
             command,
             int(str(raw["rc"])),

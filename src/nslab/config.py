@@ -52,7 +52,7 @@ class Settings:
     vagrant: str = "reuse"
     vagrant_provider: str = ""
     vagrant_root: str = ""
-    # rule coverage of the user's ruleset files (nslab.coverage): on or off; a run below
+    # rule coverage of the user's ruleset files (nslab.coverage.counts): on or off; a run below
     # rule_coverage_min percent fails (0: no minimum)
     rule_coverage: str = "on"
     rule_coverage_min: float = 0.0
@@ -84,8 +84,8 @@ class Settings:
                     f"setting {f.name}={raw!r} is not a number", f"e.g. -D {f.name}=0.2"
                 ) from None
         settings = cls(**out)
-        from nslab.targets import BACKENDS  # the registry is the one list of targets
-        from nslab.world import HOST_FS  # what a world can show of the host's files
+        from nslab.machine.targets import BACKENDS  # the registry is the one list of targets
+        from nslab.machine.world import HOST_FS  # what a world can show of the host's files
 
         if settings.target not in BACKENDS:
             raise NslabError(f"unknown target '{settings.target}'", "use one of: " + ", ".join(BACKENDS))

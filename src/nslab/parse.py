@@ -259,7 +259,7 @@ class Ruleset:
         return list(t.chains) if t else []
 
 
-NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage)
+NSLAB_OWN = "nslab-"  # the comment of a rule nslab adds to a world's copy (nslab.coverage.counts)
 NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has no counter
 NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
 NSLAB_ELEM = NSLAB_OWN + "elem"  # counts one element of the map the rule after it looks up
@@ -275,7 +275,7 @@ def nslab_listed(line: str) -> bool:
 
 def without_nslab(text: str) -> str:
     """A ruleset listing as a user reads it: without the rules nslab added to count (rule
-    coverage's, nslab.coverage), which are in the world's copy, not the user's file. A
+    coverage's, nslab.coverage.counts), which are in the world's copy, not the user's file. A
     line of `nft -j` JSON keeps its other rules."""
     out = []
     for line in text.splitlines(keepends=True):
@@ -300,7 +300,7 @@ def iptables_save(text: str) -> Ruleset:
     """Parse iptables-save output, nf_tables or legacy, with or without -c counters."""
     rs = Ruleset()
     table: Table | None = None
-    nd: dict[tuple[str, str], int] = {}  # nslab's ND counts (nslab.coverage) before the next rule
+    nd: dict[tuple[str, str], int] = {}  # nslab's ND counts (nslab.coverage.counts) before the next rule
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or line == "COMMIT":
@@ -512,7 +512,7 @@ def nft_json(text: str) -> Ruleset:
     included where a rule has a `counter` statement. Tables are named "FAMILY NAME" (an
     iptables-nft table shows as "ip filter"); a base chain's `type` is its kind, so
     "which rule decided" treats every filter chain alike. Native nft keeps no counter for a
-    chain's policy: its `packets` stay None. nslab's own rules (nslab.coverage) are no
+    chain's policy: its `packets` stay None. nslab's own rules (nslab.coverage.counts) are no
     rules here: their counts go to the user's rule after them (one without a counter of
     its own is counted by nslab's; neighbour discovery is taken off)."""
     rs = Ruleset()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot
 
-from nslab import coverage
 from nslab.config import Settings
-from nslab.session import LabSession
+from nslab.coverage import counts as coverage
+from nslab.scenario.session import LabSession
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")  # a loaded machine answers late

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nslab.errors import TargetError
-from nslab.targets.ssh import SshOptions
+from nslab.machine.targets.ssh import SshOptions
 from support.procs import comm, descendants
 
 CONFIG = """\

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nslab.commands import Result
-from nslab.targets.local import LocalTarget
-from nslab.world import World
+from nslab.machine.targets.local import LocalTarget
+from nslab.machine.world import World
 
 BOX_NAME = "nslab/debian12"
 BOX_VOLUME_PREFIX = "nslab-VAGRANTSLASH-debian12"

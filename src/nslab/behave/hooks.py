@@ -21,14 +21,16 @@ from behave.model import Feature, Scenario
 from behave.model_core import Status
 from behave.runner import Context
 
-from nslab import coverage_report, diagnostics, report
 from nslab.behave import reporter, run_report, suggest
 from nslab.behave.skip import skip
 from nslab.config import Settings, find_pyproject
-from nslab.coverage import Coverage
+from nslab.coverage import report as coverage_report
+from nslab.coverage.counts import Coverage
 from nslab.errors import NslabError
 from nslab.lab import bundled_labs
-from nslab.session import LabSession
+from nslab.report import diagnostics
+from nslab.report import html as report
+from nslab.scenario.session import LabSession
 
 
 def _stop(signum: int, frame: object) -> None:

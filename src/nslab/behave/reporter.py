@@ -1,4 +1,4 @@
-"""behave's JUnit reporter with nslab's names and reasons (see nslab.junit for why).
+"""behave's JUnit reporter with nslab's names and reasons (see nslab.report.junit for why).
 
 Every testcase is named from the feature's path below the project's features/ folder,
 whatever paths or `FILE:LINE` locations behave was given; a skipped testcase says why in
@@ -15,7 +15,7 @@ from behave.model import Feature, Scenario
 from behave.model_core import Status
 from behave.reporter.junit import JUnitReporter
 
-from nslab.junit import NOT_SELECTED, feature_name
+from nslab.report.junit import NOT_SELECTED, feature_name
 
 
 class NslabJUnitReporter(JUnitReporter):  # type: ignore[misc]

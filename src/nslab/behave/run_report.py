@@ -1,6 +1,6 @@
 """The run's report from behave's model: a record per scenario (its verdict, and for a
 failure what after_scenario kept of it: the expected-vs-got table, the diagnostics per
-place, the diagram), written as nslab's page (nslab.report) beside behave's steps page."""
+place, the diagram), written as nslab's page (nslab.report.html) beside behave's steps page."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from behave.model import Feature, Scenario
 from behave.model_core import Status
 from behave.runner import Context
 
-from nslab import coverage_report, report
 from nslab.behave import reporter, suggest
 from nslab.config import find_pyproject
-from nslab.junit import NOT_SELECTED
-from nslab.session import LabSession
+from nslab.coverage import report as coverage_report
+from nslab.report import html as report
+from nslab.report.junit import NOT_SELECTED
+from nslab.scenario.session import LabSession
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from nslab.errors import LabError
-from nslab.firewalls import RULESETS
+from nslab.firewall import RULESETS
 from nslab.lab.checks import IPAddress, routable
 
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
@@ -246,7 +246,7 @@ class Lab:
 
     @property
     def backend_tool(self) -> str:
-        """The firewall tool (nslab.firewalls) the lab's backend is read with."""
+        """The firewall tool (nslab.firewall) the lab's backend is read with."""
         return {"nftables": "nft", "legacy": "legacy"}.get(self.backend, "iptables")
 
     @property

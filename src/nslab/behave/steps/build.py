@@ -5,10 +5,10 @@ from __future__ import annotations
 from behave import given, when
 from behave.runner import Context
 
-from nslab import actions
 from nslab.behave.skip import skip
 from nslab.errors import MissingFeature
-from nslab.session import LabSession
+from nslab.scenario import actions
+from nslab.scenario.session import LabSession
 
 
 def _provision(context: Context, **stages: object) -> None:

@@ -8,10 +8,12 @@ import re
 from behave import then, use_step_matcher
 from behave.runner import Context
 
-from nslab import actions, parse, probe
+from nslab import parse
 from nslab.behave.steps.in_order import missing_in_order
 from nslab.errors import LabError, NslabError
-from nslab.session import LabSession
+from nslab.probe import checks as probe
+from nslab.scenario import actions
+from nslab.scenario.session import LabSession
 
 
 def _names(text: str) -> list[str]:

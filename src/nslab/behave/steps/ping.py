@@ -10,9 +10,9 @@ from behave.runner import Context
 
 from nslab.errors import NslabError
 from nslab.parse import PING_REFUSALS as REFUSALS
-from nslab.ports import Connection, Service
-from nslab.probe import Ping
-from nslab.session import LabSession
+from nslab.probe.checks import Ping
+from nslab.probe.ports import Connection, Service
+from nslab.scenario.session import LabSession
 
 
 def _last(context: Context) -> Ping:

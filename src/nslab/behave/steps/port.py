@@ -10,11 +10,12 @@ import time
 from behave import given, then, use_step_matcher, when
 from behave.runner import Context
 
-from nslab import matrix, probe
 from nslab.behave.skip import skip
 from nslab.errors import MissingFeature, NslabError
-from nslab.ports import ICMP_REASONS, OUTCOMES, Connection, Service, check_port, check_protocol
-from nslab.session import LabSession
+from nslab.probe import checks as probe
+from nslab.probe import matrix
+from nslab.probe.ports import ICMP_REASONS, OUTCOMES, Connection, Service, check_port, check_protocol
+from nslab.scenario.session import LabSession
 
 
 def _last(context: Context, proto: str) -> Connection:

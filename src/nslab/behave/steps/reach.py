@@ -9,10 +9,12 @@ from pathlib import Path
 from behave import then
 from behave.runner import Context
 
-from nslab import coverage, flows, reach
+from nslab.coverage import counts as coverage
 from nslab.errors import LabError
-from nslab.explore import ABSENT, explore
-from nslab.session import LabSession
+from nslab.reach import flows
+from nslab.reach import table as reach
+from nslab.reach.explore import ABSENT, explore
+from nslab.scenario.session import LabSession
 
 
 def _golden(context: Context, name: str) -> Path:
@@ -34,7 +36,7 @@ def reachability_matches(context: Context, name: str) -> None:
     recorded = reach.read_record(_golden(context, name))
     lab = session.lab
     own = flows.own_addresses(lab)
-    # the whole lab's flows are nslab's traffic, not the scenario's: no rule's hits (nslab.coverage)
+    # the whole lab's flows are nslab's traffic, not the scenario's: no rule's hits (nslab.coverage.counts)
     with coverage.paused(session.coverage, session.w):
         measured = {m.flow: m.verdict for m in explore(session, flows.wanted(lab, recorded))}
     before = {f: r.verdict() for f, r in recorded.items()}

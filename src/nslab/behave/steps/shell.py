@@ -8,8 +8,8 @@ from behave.runner import Context
 from nslab.behave.steps.in_order import missing_in_order
 from nslab.commands import Result, read_only_fix
 from nslab.errors import NslabError
-from nslab.probe import Lookup
-from nslab.session import LabSession
+from nslab.probe.checks import Lookup
+from nslab.scenario.session import LabSession
 
 
 def _last(context: Context) -> Result:

@@ -1,0 +1,442 @@
+"""Rule coverage: how many packets of the scenarios' own traffic each rule of the user's
+ruleset files matched, over a whole run (every scenario's world, every worker, every
+shard), each rule named by its file and line (nslab.firewall.rulemap).
+
+How it is counted, and why so:
+- Per world, the counters of every place holding a user's ruleset are read once when the
+  lab is built (after the rulesets stage) and once when the scenario ends; the rule's hits
+  are the difference. Building (and whatever a stage sends) is not the scenarios' traffic.
+- nslab's own traffic is not the scenarios': the golden-file step's exploration of the
+  whole lab (and its tracer's loopback pings) runs inside `Coverage.paused`, which reads
+  the counters before and after it.
+- An nft rule the user wrote without `counter`, the kernel's IPv6 housekeeping (ND, MLD)
+  and a map's elements are counted by rules of nslab's own in the world's copy
+  (nslab.firewall.instrument); the user's file and rules are never changed. A rule nslab cannot
+  count (nft refuses its counting rules; a map keyed per packet) has hits None, and the
+  file's note says which and why; a file with no rule counted is not measured.
+- A `script` ruleset's rules have no file lines: they are read from the place once the
+  script ran and reported per chain (`line` null).
+- The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
+  with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
+  `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map); `lab`,
+  `scenarios` (the scenarios whose traffic hit it), `explored_by`, `measured` and `note`
+  beside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nslab import firewall as firewalls
+from nslab import parse
+from nslab.firewall import instrument as instrument_
+from nslab.firewall import rulemap
+from nslab.firewall.rulesets import with_included
+
+if TYPE_CHECKING:
+    from nslab.lab import Lab
+    from nslab.machine.world import World
+
+ND_COMMENT = parse.NSLAB_ND
+COUNT_COMMENT = parse.NSLAB_COUNT
+REFUSED = "nft does not take a counting rule with its matches"
+# the world's copy's counting rules live in nslab.firewall.instrument; named here as before
+instrument = instrument_.instrument
+ip6tables_instrument = instrument_.ip6tables_instrument
+
+
+# --- counting ------------------------------------------------------------------------------
+
+
+Counts = dict[tuple[str, str], list[int | None]]  # (table, chain) -> each rule's packets, in order
+Elements = instrument_.Elements
+elements = instrument_.elements
+
+
+def counts(tool: str, text: str) -> Counts:
+    """Each chain's user rules' packets, in order, from a place's snapshot (nslab.parse
+    gives an nft rule nslab's count where it has none, less nslab's ND count)."""
+    return _counts_of(firewalls.parse_snapshot(tool, text))
+
+
+def _counts_of(rs: parse.Ruleset) -> Counts:
+    return {
+        (t.name, c.name): [r.packets for r in c.rules] for t in rs.tables.values() for c in t.chains.values()
+    }
+
+
+# --- the run's record -------------------------------------------------------------------------
+
+
+@dataclass
+class RuleHits:
+    line: int | None  # None: a script's rule (it has no line of a ruleset file)
+    rule: str
+    hits: int | None = 0  # None: not counted (the note says why)
+    elements: dict[str, int] | None = None  # a rule with a map: each element's hits
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "rule": self.rule, "hits": self.hits}
+        if self.elements is not None:
+            out["elements"] = [{"element": k, "hits": v} for k, v in self.elements.items()]
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RuleHits:
+        found = d.get("elements")
+        return cls(
+            d["line"],
+            d["rule"],
+            d["hits"],
+            None if found is None else {e["element"]: e["hits"] for e in found},
+        )
+
+    def where(self) -> str:
+        return f"line {self.line}" if self.line is not None else self.rule
+
+
+@dataclass
+class FileCoverage:
+    file: str  # relative to the lab file's folder
+    place: str  # the host whose namespace loads it
+    lab: str  # the lab file, relative to the run's folder where it can be
+    rules: list[RuleHits]
+    scenarios: set[str] = field(default_factory=set)
+    kind: str = "nft"
+    path: str = ""  # the file on this machine (for the HTML page)
+    note: str = ""  # why some rules could not be counted
+    # scenarios whose nslab-made traffic (the golden-file step's exploration) crossed its
+    # rules: no hits, yet such a scenario tells a wrong rule (nslab mutate runs it)
+    explored: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.lab, self.place, self.file)
+
+    @property
+    def measured(self) -> bool:
+        """Whether any of its rules was counted: a file none of whose rules nslab could
+        count has no coverage to give (never "0 of 0 rules, 100%")."""
+        return not self.rules or bool(self.counted)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "place": self.place,
+            "lab": self.lab,
+            "kind": self.kind,
+            "rules": [r.as_json() for r in self.rules],
+            "scenarios": sorted(self.scenarios),
+            "measured": self.measured,
+            "explored_by": sorted(self.explored),
+            **({"note": self.note} if self.note else {}),
+            **({"path": self.path} if self.path else {}),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FileCoverage:
+        return cls(
+            d["file"], d["place"], d.get("lab", ""), [RuleHits.from_json(r) for r in d["rules"]],
+            set(d.get("scenarios", [])), d.get("kind", "nft"), d.get("path", ""), d.get("note", ""),
+            set(d.get("explored_by", [])),
+        )  # fmt: skip
+
+    def add(self, other: FileCoverage) -> None:
+        for mine, theirs in zip(self.rules, other.rules, strict=False):
+            mine.hits = None if mine.hits is None or theirs.hits is None else mine.hits + theirs.hits
+            if mine.elements is not None and theirs.elements is not None:
+                for k, v in theirs.elements.items():
+                    mine.elements[k] = mine.elements.get(k, 0) + v
+        self.scenarios |= other.scenarios
+        self.explored |= other.explored
+        self.note = self.note or other.note
+
+    @property
+    def counted(self) -> list[RuleHits]:
+        return [r for r in self.rules if r.hits is not None]
+
+    @property
+    def covered(self) -> list[RuleHits]:
+        return [r for r in self.rules if r.hits]
+
+
+@dataclass
+class _Place:
+    """One user ruleset file as loaded in the current world."""
+
+    host: str
+    kind: str
+    tool: str
+    rules: list[rulemap.FileRule]
+    cov: FileCoverage
+    before: Counts = field(default_factory=dict)
+    before_elements: Elements = field(default_factory=dict)
+    hits: list[int | None] = field(default_factory=list)  # the scenario's, so far
+    elements: list[dict[str, int] | None] = field(default_factory=list)
+    uncounted: dict[int, str] = field(default_factory=dict)  # rule index -> why nslab cannot count it
+    explored: bool = False  # nslab's own traffic crossed its rules (Coverage.paused)
+
+
+def _relative(path: Path, to: Path) -> str:
+    try:
+        return os.path.relpath(path.resolve(), to.resolve())
+    except ValueError:
+        return str(path)
+
+
+class Coverage:
+    """The run's rule coverage, world by world."""
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, str, str], FileCoverage] = {}
+        self._world: list[_Place] = []
+        self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
+        self._paused = False
+        # per ruleset file: the rules (table, chain, position) nft took no counting rule for
+        self._refused: dict[str, set[tuple[str, str, int]]] = {}
+
+    def _places(self, lab: Lab, lab_path: Path | None) -> list[_Place]:
+        folder = lab_path.parent if lab_path else Path.cwd()
+        lab_name = _relative(lab_path, Path.cwd()) if lab_path else lab.name
+        out = []
+        for host in lab.hosts:
+            for r in host.rulesets:
+                tool = lab.firewall_tool(host) if r.kind == "script" else lab.ruleset_tool(r.kind)
+                # an nft file and each file it includes (`include "./nat.nft"`): a file of its own
+                for path in with_included(r.kind, r.path):
+                    rules = list(self._rules_of(r.kind, path))  # a script's: read once it ran (begin)
+                    hits = [RuleHits(f.line, rulemap.rule_words(f)) for f in rules]
+                    where = _relative(path, folder)
+                    cov = FileCoverage(
+                        where, host.name, lab_name, hits, kind=r.kind, path=str(path.resolve())
+                    )
+                    out.append(_Place(host.name, r.kind, tool or lab.backend_tool, rules, cov))
+        return out
+
+    def _rules_of(self, kind: str, path: Path) -> list[rulemap.FileRule]:
+        """A ruleset file's rules by line, read once a run (every scenario's world asks)."""
+        key = (kind, path.resolve())
+        if key not in self._parsed:
+            if kind == "script":  # no lines of its own: its rules are read from the world
+                self._parsed[key] = []
+            elif kind == "nft":
+                self._parsed[key] = rulemap.nft_rules(path.read_text(errors="replace"))
+            else:
+                self._parsed[key] = rulemap.iptables_rules(
+                    path.read_text(errors="replace"), v6=kind == "ip6tables"
+                )
+        return self._parsed[key]
+
+    def begin(self, world: World, lab: Lab, lab_path: Path | None) -> None:
+        """The lab was built in `world`: counters where the user wrote none, nslab's ND
+        counts, and every place's counters now (the scenarios' traffic starts here)."""
+        self._world = self._places(lab, lab_path)
+        self._paused = False
+        for place in self._world:
+            if place.kind == "script":  # its rules, as it left them: counted as a file's are
+                self._script_rules(world, place)
+            nft = place.kind == "nft" or (place.kind == "script" and place.tool == "nft")
+            if not nft and any(r.table.startswith("ip6 ") for r in place.rules):
+                self._ip6tables_nd(world, place, lab.backend)
+            place.hits = [0] * len(place.rules)
+            place.elements = [None] * len(place.rules)
+            unchanged = self._nft_counting(world, place) if nft else None
+            if unchanged is not None:  # that listing is the place's snapshot (`nft -j list ruleset`)
+                place.before, place.before_elements = counts(place.tool, unchanged), elements(unchanged)
+            else:
+                place.before, place.before_elements = self._take(world, place)
+
+    def _nft_counting(self, world: World, place: _Place) -> str | None:
+        """nslab's counting rules in the place's copy: all at once, else rule by rule (a
+        rule nft will not take a counting rule for is named, and not counted; the next
+        worlds skip it without asking nft again). The place's listing where nothing was
+        added (its snapshot as it stands)."""
+        listed = world.run(["nft", "-j", "list", "ruleset"], ns=place.host).stdout
+        groups = instrument_.plan(json.loads(listed or "{}"), {r.table for r in place.rules})
+        index = self._index(place)
+        refused = self._refused.setdefault(place.cov.path, set())
+        for g in groups:
+            i = index.get((g.table, g.chain, g.position))
+            if i is not None and g.why:
+                place.uncounted[i] = g.why
+            elif i is not None and (g.table, g.chain, g.position) in refused:
+                place.uncounted[i], g.commands = REFUSED, []
+            elif i is not None and g.elements:
+                place.cov.rules[i].elements = dict.fromkeys(g.elements, 0)
+        groups = [g for g in groups if g.commands]
+        if not groups:
+            return listed
+        if self._nft(world, place, [c for g in groups for c in g.commands]):
+            return None
+        for g in groups:
+            if self._nft(world, place, g.commands):
+                continue
+            refused.add((g.table, g.chain, g.position))
+            i = index.get((g.table, g.chain, g.position))
+            if i is not None:
+                place.uncounted[i] = REFUSED
+                place.cov.rules[i].elements = None
+        return None
+
+    @staticmethod
+    def _nft(world: World, place: _Place, commands: list[dict[str, Any]]) -> bool:
+        done = world.run(["nft", "-j", "-f", "-"], ns=place.host, stdin=json.dumps({"nftables": commands}))
+        return done.rc == 0
+
+    @staticmethod
+    def _index(place: _Place) -> dict[tuple[str, str, int], int]:
+        """(table, chain, position in the chain from 1) -> the rule's index in the file's."""
+        out: dict[tuple[str, str, int], int] = {}
+        seen: dict[tuple[str, str], int] = {}
+        for i, rule in enumerate(place.rules):
+            seen[(rule.table, rule.chain)] = n = seen.get((rule.table, rule.chain), 0) + 1
+            out[(rule.table, rule.chain, n)] = i
+        return out
+
+    def _script_rules(self, world: World, place: _Place) -> parse.Ruleset:
+        """A script's rules, as the place holds them once it ran: every chain's rules but
+        those of the host's ruleset files (counted as theirs), reported per chain; with the
+        place's snapshot they were read from."""
+        files = {r.table for p in self._world if p.host == place.host and p is not place for r in p.rules}
+        ruleset = firewalls.parse_snapshot(place.tool, self._snapshot(world, place))
+        for table in ruleset.tables.values():
+            if table.name in files:
+                continue
+            for chain in table.chains.values():
+                for n, rule in enumerate(chain.rules, 1):
+                    place.rules.append(rulemap.FileRule(table.name, chain.name, 0, rule.spec))
+                    where = "" if table.name in ("filter", "ip filter") else f" in table {table.name}"
+                    place.cov.rules.append(RuleHits(None, f"{chain.name} rule {n}{where}: {rule.spec}"))
+        return ruleset
+
+    def _ip6tables_nd(self, world: World, place: _Place, backend: str) -> None:
+        """nslab's ND counting rules before the place's ip6tables rules (one atomic
+        restore, counters kept)."""
+        legacy = backend == "legacy"
+        save = world.run(
+            ["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=place.host
+        ).stdout
+        text = ip6tables_instrument(save, {r.table for r in place.rules})
+        if text is None:
+            return
+        restore = ["ip6tables-legacy-restore" if legacy else "ip6tables-restore", firewalls.WAIT, "-c"]
+        done = world.run(restore, ns=place.host, stdin=text)
+        if done.rc != 0:
+            place.cov.note = (
+                "nslab's rules that tell the kernel's IPv6 housekeeping apart did not load: not counted"
+            )
+            v6 = [i for i, r in enumerate(place.rules) if r.table.startswith("ip6 ")]
+            place.uncounted.update(dict.fromkeys(v6, "housekeeping not told apart"))
+
+    def _snapshot(self, world: World, place: _Place) -> str:
+        fw = firewalls.get(place.tool)
+        return firewalls.V6_MARK.join(world.run(list(a), ns=place.host).stdout for a in fw.snapshot)
+
+    def _take(self, world: World, place: _Place) -> tuple[Counts, Elements]:
+        text = self._snapshot(world, place)
+        return counts(place.tool, text), elements(text) if place.tool == "nft" else {}
+
+    def _fold(self, world: World, place: _Place) -> None:
+        """The packets since the place's last reading, into the scenario's hits."""
+        after, found = self._take(world, place)
+        by_chain: dict[tuple[str, str], list[int]] = {}
+        for i, rule in enumerate(place.rules):
+            by_chain.setdefault((rule.table, rule.chain), []).append(i)
+        for key, indexes in by_chain.items():
+            now, then = after.get(key, []), place.before.get(key, [])
+            if len(now) != len(indexes) or len(then) != len(indexes):
+                place.cov.note = place.cov.note or (
+                    f"chain {key[1]} of table {key[0]} holds {len(now)} rules where the file gives "
+                    f"{len(indexes)}: its rules are not counted"
+                )
+                for i in indexes:
+                    place.hits[i] = None
+                continue
+            for n, (i, a, b) in enumerate(zip(indexes, now, then, strict=True), 1):
+                mine = place.hits[i]
+                place.hits[i] = None if mine is None or a is None or b is None else mine + max(0, a - b)
+                elems, old = found.get(key, {}).get(n), place.before_elements.get(key, {}).get(n, {})
+                if elems is not None:
+                    sums = place.elements[i] = place.elements[i] or {}
+                    for name, packets in elems.items():
+                        sums[name] = sums.get(name, 0) + max(0, packets - old.get(name, 0))
+        place.before, place.before_elements = after, found
+
+    @contextlib.contextmanager
+    def paused(self, world: World) -> Iterator[None]:
+        """nslab's own traffic (the golden step's exploration of the whole lab): counted
+        for no rule; the scenario's counts resume after it."""
+        if self._paused or not self._world:
+            yield
+            return
+        for place in self._world:
+            self._fold(world, place)
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+            for place in self._world:
+                after = self._take(world, place)
+                place.explored = place.explored or after[0] != place.before
+                place.before, place.before_elements = after
+
+    def end(self, world: World, scenario: str) -> None:
+        """The scenario ended: each rule's hits in its world, added to the run's."""
+        places, self._world = self._world, []
+        for place in places:
+            self._fold(world, place)
+            for i, rule in enumerate(place.cov.rules):
+                rule.hits = None if i in place.uncounted else place.hits[i]
+                if rule.elements is not None and rule.hits is not None:
+                    rule.elements = {k: (place.elements[i] or {}).get(k, 0) for k in rule.elements}
+            if place.uncounted:
+                named = "; ".join(
+                    f"{place.cov.rules[i].where()} not counted: {why}"
+                    for i, why in sorted(place.uncounted.items())
+                )
+                place.cov.note = "; ".join(x for x in (place.cov.note, named) if x)
+            if any(r.hits for r in place.cov.rules):
+                place.cov.scenarios.add(scenario)
+            if place.explored:
+                place.cov.explored.add(scenario)
+            mine = self.files.get(place.cov.key)
+            if mine is None:
+                self.files[place.cov.key] = place.cov
+            else:
+                mine.add(place.cov)
+
+    # --- files ---
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [f.as_json() for f in sorted(self.files.values(), key=lambda f: f.key)]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_json(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, paths: list[Path]) -> Coverage:
+        """Several runs' (workers', shards') coverage, summed."""
+        cov = cls()
+        for path in paths:
+            if not path.exists():
+                continue
+            for d in json.loads(path.read_text()):
+                f = FileCoverage.from_json(d)
+                if f.key in cov.files:
+                    cov.files[f.key].add(f)
+                else:
+                    cov.files[f.key] = f
+        return cov
+
+
+def paused(cov: Coverage | None, world: World) -> contextlib.AbstractContextManager[None]:
+    """`cov.paused(world)`, or nothing where the run counts no coverage."""
+    return cov.paused(world) if cov is not None else contextlib.nullcontext()

@@ -1,0 +1,355 @@
+"""Ruleset mutation: would the scenarios notice if a rule were wrong?
+
+The mutants (nslab.firewall.mutants): each rule deleted, its verdict turned, its ports moved by
+one, its address and interface matches negated or changed, each set or map element
+removed. Each mutant is the lab file and its ruleset files copied to a scratch folder
+with the mutated file in place (the user's files are never touched); a mutant that does
+not load (nft -c, iptables-restore in a throwaway world, as `nslab validate` checks) is
+`invalid`, never killed.
+
+Mutants are measured as the suite runs: the same settings (the suite's pyproject and
+behave configuration; nslab passes no `rule_coverage` of its own, so the counting rules
+nslab adds for rules written without `counter` are there or not exactly as in the
+suite's runs). A first, unmutated run of the selected scenarios tells which pass; only
+those can kill a mutant (one already red says nothing about the mutation), the others
+are reported and left out. Each mutant runs every passing scenario (those whose traffic
+reached the mutated file first) in a behave process that stops at the first red one:
+`killed` if one turned red, `survived` if none did. Scenario results are read from
+behave's JSON formatter, not its text. The public interface: the last line `mutation
+score: K of N mutants killed` (N: the mutants that loaded), and `--format json`: every
+mutant as {file, line, mutation, status, why} (and `element` for an element removed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nslab.coverage.counts import Coverage
+from nslab.errors import NslabError
+from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab, shard
+from nslab.firewall.rulesets import with_included
+from nslab.lab import load_lab
+from nslab.lab.files import LAB_AS
+
+__all__ = ["KINDS", "Mutant", "Mutator", "Result", "line_mutants", "mutants", "of_lab", "shard"]
+
+# behave's JSON statuses that say a scenario ran and did not pass
+_RED = {"failed", "error", "hook_error", "cleanup_error"}
+
+
+@dataclass(frozen=True)
+class Result:
+    mutant: Mutant
+    status: str  # killed, survived, invalid
+    why: str = ""  # invalid: the load error; killed: the scenario that turned red; survived: why not
+
+    def as_json(self) -> dict[str, object]:
+        m = self.mutant
+        return {
+            "file": m.name,
+            "line": m.line,
+            "mutation": m.mutation,
+            "status": self.status,
+            "why": self.why,
+            **({"element": m.element} if m.element else {}),
+        }
+
+
+def scenario_statuses(report: Path) -> dict[str, str]:
+    """Each scenario's location -> its status, from behave's JSON formatter output."""
+    out: dict[str, str] = {}
+    for feature in json.loads(report.read_text() or "[]"):
+        for element in feature.get("elements", []):
+            if element.get("type") != "background":
+                out[str(element.get("location", ""))] = str(element.get("status", ""))
+    return out
+
+
+@dataclass
+class Baseline:
+    """The unmutated run: which scenarios pass, which fail, and what coverage saw."""
+
+    passing: list[str]
+    failing: list[str]
+    # ruleset file -> the passing scenarios whose traffic reached it, first
+    reaching: dict[Path, list[str]] = field(default_factory=dict)
+    # (ruleset file, line) -> the rule's hits over the run (None: not counted)
+    hits: dict[tuple[Path, int], int | None] = field(default_factory=dict)
+    counted: bool = False  # rule coverage ran (the suite's settings may turn it off)
+
+    def order(self, file: Path) -> list[str]:
+        """Every passing scenario; those whose traffic reached `file` first, as a red one
+        stops the run (a scenario that did not reach it still can turn red: a mutant may
+        make a rule match what fell through to the policy before)."""
+        first = [s for s in self.reaching.get(file, []) if s in self.passing]
+        return first + [s for s in self.passing if s not in first]
+
+
+class Mutator:
+    """Mutants of one lab run against the scenarios, `jobs` at a time."""
+
+    def __init__(
+        self,
+        lab_path: Path,
+        features: Sequence[str],
+        jobs: int,
+        behave_args: Sequence[str] = (),
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.lab_path = lab_path.resolve()
+        self.lab = load_lab(self.lab_path)
+        self.features = list(features)
+        self.jobs = jobs
+        self.behave_args = list(behave_args)
+        self.progress = progress or (lambda _: None)
+        self.scratch = Path(tempfile.mkdtemp(prefix="nslab-mutate-"))
+        self.baseline: Baseline | None = None
+        # the behave processes running now: a stopped run ends them before it goes, as
+        # their worlds and reports lie under the scratch folder close() removes
+        self._running: set[subprocess.Popen[str]] = set()
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def close(self) -> None:
+        """End every behave process still running (SIGTERM: behave ends its worlds, as on
+        Ctrl-C), then remove the scratch folder: a stopped `nslab mutate` leaves nothing."""
+        with self._lock:
+            self._stopping = True
+            running = list(self._running)
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in running:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a behave that does not stop: its worlds die with it
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _behave(
+        self, paths: Sequence[str], reports: Path, env: dict[str, str], stop: bool
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+        """One behave process over `paths`; its scenarios' statuses from the JSON formatter.
+        No `rule_coverage` here: the suite's own settings decide it, for every run alike;
+        a coverage minimum is a run's gate, not a scenario's result."""
+        reports.mkdir(parents=True, exist_ok=True)
+        result = reports / "behave.json"
+        argv = [
+            sys.executable, "-m", "behave", *(["--stop"] if stop else []), "--no-junit",
+            "-f", "json", "-o", str(result), "-f", "plain", "--no-capture",
+            "-D", f"reports={reports}", "-D", "html=", "-D", "rule_coverage_min=0",
+            *self.behave_args, *paths,
+        ]  # fmt: skip
+        with self._lock:
+            if self._stopping:
+                raise KeyboardInterrupt  # the run was stopped: no new behave
+            proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+            )
+            self._running.add(proc)
+        out, err = proc.communicate()  # stopped here, it stays in _running for close() to end
+        with self._lock:
+            self._running.discard(proc)
+        done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        try:
+            statuses = scenario_statuses(result)
+        except (OSError, ValueError):
+            statuses = {}
+        return done, statuses
+
+    def unmutated(self) -> Baseline:
+        """Run the selected scenarios on the lab as it is: which pass (only those can kill
+        a mutant), which fail, which reach each ruleset file, each rule's hits."""
+        reports = self.scratch / "unmutated"
+        self.progress(f"running the scenarios on the unmutated lab: {' '.join(self.features)}")
+        done, statuses = self._behave(self.features, reports, {}, stop=False)
+        passing = [s for s, st in statuses.items() if st == "passed"]
+        failing = [s for s, st in statuses.items() if st in _RED]
+        if not passing:
+            if failing:
+                shown = ", ".join(failing[:5]) + (f" and {len(failing) - 5} more" if len(failing) > 5 else "")
+                what = f"all {len(failing)} fail: {shown}"
+            else:  # behave itself went wrong: its last words say why
+                what = "none ran: " + " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+            raise NslabError(
+                f"no scenario passes on the unmutated lab, so no mutant can be judged ({what})",
+                "make some pass first (behave " + " ".join(self.features) + ")",
+            )
+        base = Baseline(passing, failing)
+        report = reports / "rule-coverage.json"
+        if report.exists():
+            base.counted = True
+            for f in Coverage.load([report]).files.values():
+                if f.path and Path(f.lab).resolve() == self.lab_path:
+                    path = Path(f.path).resolve()
+                    # the golden-file step's exploration counts for no rule, yet tells a wrong one
+                    reached = sorted(f.scenarios | f.explored)
+                    base.reaching.setdefault(path, []).extend(s for s in reached if s in passing)
+                    for r in f.rules:
+                        if r.line is not None:
+                            base.hits[(path, r.line)] = r.hits
+        self.baseline = base
+        return base
+
+    def _copy(self, n: int, mutant: Mutant) -> Path:
+        """The lab file and its ruleset files under a scratch folder, in their own layout
+        (absolute paths mirrored, so every relative path of the lab file still holds),
+        the mutated file in place of the user's."""
+        files = {self.lab_path}
+        for r in (r for h in self.lab.hosts for r in h.rulesets):  # and the files they include
+            files.update(f.resolve() for f in with_included(r.kind, r.path))
+        for f in files:
+            dest = self._mirror(n, f)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dest)
+        self._mirror(n, mutant.file).write_text(mutant.text)
+        return self._mirror(n, self.lab_path)
+
+    def _mirror(self, n: int, path: Path) -> Path:
+        """Where mutant `n`'s copy of a file lies."""
+        path = path.resolve()
+        return self.scratch / f"m{n}" / path.relative_to(path.anchor)
+
+    def invalid(self, mutants: Sequence[Mutant]) -> dict[int, str]:
+        """Which mutants do not load, and the one line why (in one throwaway world)."""
+        from nslab.config import Settings
+        from nslab.machine.provision import check_rulesets
+        from nslab.machine.targets import open_target
+        from nslab.machine.world import World
+
+        out = {}
+        target = open_target(Settings(), {})
+        try:
+            with World.start(target) as scratch:
+                try:  # the files as they are: if they fail the check, every mutant would
+                    check_rulesets(scratch, self.lab)
+                except NslabError as exc:  # (a wrong `invalid` for each is worse than none)
+                    said = exc.problem.splitlines()[0]
+                    for r in (r for h in self.lab.hosts for r in h.rulesets):  # as the lab names them
+                        said = said.replace(str(r.path), os.path.relpath(r.path, self.lab_path.parent))
+                    raise NslabError(
+                        "the lab's ruleset files fail nslab's load check as they are, so no mutant "
+                        f"can be checked: {said}",
+                        f"make `nslab validate {self.lab_path.name}` pass first",
+                    ) from None
+                for n, m in enumerate(mutants):
+                    try:
+                        check_rulesets(scratch, load_lab(self._copy(n, m)))
+                    except NslabError as exc:  # named by the user's file, not the scratch copy
+                        copy = self._mirror(n, m.file)
+                        out[n] = str(exc).splitlines()[0].replace(str(copy), m.name)
+        finally:
+            target.close()
+        return out
+
+    def _survived(self, base: Baseline, m: Mutant, ran: int) -> str:
+        """Why no scenario noticed, in the words coverage gives."""
+        said = f"{ran} passing scenario{'s' if ran != 1 else ''} ran, none turned red"
+        if not base.counted or not m.rule:
+            return said
+        hits = base.hits.get((m.file.resolve(), m.rule))
+        if hits == 0:
+            return f"{said}; the rule matched none of their packets unmutated"
+        if hits:
+            return f"{said}; the rule matched {hits} of their packets unmutated"
+        return said
+
+    def run(self, mutants: Sequence[Mutant]) -> list[Result]:
+        self.progress(f"checking that {len(mutants)} mutants load")
+        bad = self.invalid(mutants)  # first: it fails fast where the lab's files do
+        base = self.baseline or self.unmutated()
+        if base.failing:
+            self.progress(
+                f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
+                + ", ".join(base.failing)
+            )
+        results: list[Result | None] = [None] * len(mutants)
+        for n, why in bad.items():
+            results[n] = Result(mutants[n], "invalid", why)
+        todo = [n for n in range(len(mutants)) if n not in bad]
+        done = 0
+
+        def one(n: int) -> Result:
+            m = mutants[n]
+            scenarios = base.order(m.file.resolve())
+            env = {LAB_AS: f"{self.lab_path}={self._mirror(n, self.lab_path)}"}  # copied by invalid()
+            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", env, stop=True)
+            red = [s for s, st in statuses.items() if st in _RED]
+            if red:
+                return Result(m, "killed", red[0])
+            if not statuses:
+                tail = " / ".join((r.stdout + r.stderr).strip().splitlines()[-3:])
+                raise NslabError(
+                    f"mutant {m.words()} could not run: {tail}", "run its scenarios by hand to see why"
+                )
+            ran = sum(st == "passed" for st in statuses.values())
+            return Result(m, "survived", self._survived(base, m, ran))
+
+        pool = ThreadPoolExecutor(max_workers=self.jobs)
+        try:
+            for n, result in zip(todo, pool.map(one, todo), strict=True):
+                results[n] = result
+                done += 1
+                self.progress(f"{done} of {len(todo)} mutants run: {result.mutant.words()}: {result.status}")
+        except BaseException:  # Ctrl-C, SIGTERM, a mutant that could not run: no mutant more
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.close()  # ends the running behaves, so the threads waiting on them return
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        return [r for r in results if r is not None]
+
+
+def score(results: Sequence[Result]) -> str:
+    killed = sum(r.status == "killed" for r in results)
+    judged = sum(r.status in ("killed", "survived") for r in results)
+    return f"mutation score: {killed} of {judged} mutants killed"
+
+
+def text_report(results: Sequence[Result], base: Baseline | None = None) -> list[str]:
+    """Every survivor (and why) and invalid mutant in words; what the score counts; the
+    score last."""
+    out = []
+    for r in results:
+        if r.status == "survived":
+            why = f" ({r.why})" if r.why else ""
+            out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation} turns no scenario red{why}")
+    for r in results:
+        if r.status == "invalid":
+            out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation} does not load: {r.why}")
+    invalid = sum(r.status == "invalid" for r in results)
+    if base is not None:
+        if base.failing:
+            out.append(
+                f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
+                + ", ".join(base.failing)
+            )
+        out.append(
+            f"killed: one of the {len(base.passing)} scenarios that pass on the unmutated lab turned red"
+        )
+    if invalid:
+        out.append(f"{invalid} mutant(s) did not load and are not scored")
+    out.append(score(results))
+    return out
+
+
+def as_json(results: Sequence[Result]) -> str:
+    return json.dumps([r.as_json() for r in results], indent=1)

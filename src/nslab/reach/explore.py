@@ -1,0 +1,401 @@
+"""A lab's whole reachability, measured on the real kernel (nslab explore, nslab diff, and
+the step "the lab's reachability matches"): every flow of nslab.reach.flows, probed in the
+lab's world with a listener on every destination port, each with its outcome class, the
+rule(s) that decided it and, where it got through, the source address the destination saw
+(so NAT shows).
+
+How, and why so: counters taken around concurrent probes cannot say which flow a rule
+decided. So every flow is probed once, all together (a dropped flow waits its timeout
+once for the whole set, not once per flow), for its outcome; then each flow alone, with
+the firewalls' counters around it and the destination's listener read before and after,
+for its deciding rule and the source it was seen from. A flow lost in the first run is
+run alone with a short timeout: its first packet has met every rule long before that.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from nslab.errors import ProbeError, TargetError
+from nslab.firewall.evidence import Decision, deciders
+from nslab.probe import trace
+from nslab.probe.ports import BATCH, LOST, Outcome, Prober
+from nslab.reach.flows import Flow, Place, own_addresses, places
+from nslab.scenario.session import LabSession
+
+TRACED_FEWEST = 64  # flows at once below which a trace that still loses events is an error
+ALONE_LOST = 0.02  # seconds a flow lost in the first run waits when run alone (see above)
+ABSENT = "absent"  # nslab diff: the flow's source or destination is not in that lab
+# Outcomes that are only the absence of an answer within the probe's wait. Under load (a CI
+# runner with its cores oversubscribed 8x, measured here) a reply can come after a 0.1 s
+# ping wait or a 0.25 s probe wait, and explore said "lost" where a single probe, or the
+# next run, said "replies": diff then reported flows that no change had touched. So every
+# flow that timed out is probed once more, all together, waiting CONFIRM_WAIT times longer:
+# a late answer wins; a flow that stays silent is lost for real. One extra wait per run
+# (about 2 s where timed-out flows exist).
+TIMED_OUT = ("dropped", "no answer", "lost")
+# "unreachable" is asked again too: measured here under load, a flow's neighbour resolution
+# failed in one world and not in another (the same lab, diffed against itself), and the
+# next probe resolved it; a flow with no route at all answers at once, so asking costs ~0.
+AGAIN = (*TIMED_OUT, "unreachable")
+CONFIRM_WAIT = 4.0  # times the configured wait
+CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one flow measured; the public interface of `--format json` (outcome,
+    decided_by, seen_from; the row adds from_address, to_address and reached). `reached`:
+    the place whose listener took the flow where that is not its destination (a
+    port-forward's DNAT sent it on)."""
+
+    outcome: str
+    decided_by: str = ""
+    seen_from: str | None = None
+    landed_at: str | None = None  # where a DNAT sent it: "sshbox:22" (None: where it was sent)
+    from_address: str | None = None  # the source address the probe left from
+    to_address: str | None = None  # the destination address it was sent to
+    reached: str | None = None  # the place whose listener got it, where not its destination
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "outcome": self.outcome,
+            "decided_by": self.decided_by,
+            "seen_from": self.seen_from,
+            "landed_at": self.landed_at,
+            "reached": self.reached,
+        }
+
+    @property
+    def words(self) -> str:
+        """`accepted at sshbox:22` for a flow a DNAT sent elsewhere, else the outcome."""
+        where = self.landed_at or self.reached
+        return self.outcome + (f" at {where}" if where else "")
+
+
+@dataclass(frozen=True)
+class Measured:
+    flow: Flow
+    verdict: Verdict
+
+
+def decided_by(evidence_decisions: Sequence[Decision], lost: bool) -> str:
+    """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
+    later packets (its replies) did not decide it where another rule accepted its first."""
+    found = deciders(evidence_decisions, lost=lost)
+    first = [d for d in found if "established" not in d.spec.lower()]
+    if not lost and first and len(first) < len(found):
+        found = first
+    if found:
+        return "; ".join(d.describe(counted=False) for d in found)
+    return "no firewall rule or policy decided it"
+
+
+Where = tuple[str | None, str, int]  # a listener: namespace, protocol, port
+
+
+def match_peers(
+    wanted: Sequence[tuple[Where, str, int] | None], logs: dict[Where, list[tuple[str, int]]]
+) -> list[str | None]:
+    """For each (listener, probe's source address, probe's port or echo ident), the address
+    its listener saw it from: an exact (address, port) peer first, then, for flows whose
+    address NAT changed, an unclaimed peer with the port. None: not wanted, or not seen."""
+    return [peer for peer, _ in locate_peers(wanted, logs, ())]
+
+
+def locate_peers(
+    wanted: Sequence[tuple[Where, str, int] | None],
+    logs: dict[Where, list[tuple[str, int]]],
+    elsewhere: Sequence[Where],
+) -> list[tuple[str | None, Where | None]]:
+    """match_peers, and the listener that saw each: its own first (the exact peer), then
+    one of `elsewhere` of its protocol, any port, with the exact peer (a port-forward's
+    DNAT delivered it there, its source untouched), then its own with the port alone (NAT
+    changed the source)."""
+    claimed: set[tuple[Where, int]] = set()
+    out: list[tuple[str | None, Where | None]] = [(None, None)] * len(wanted)
+    for exact, away in ((True, False), (True, True), (False, False)):
+        for i, want in enumerate(wanted):
+            if want is None or out[i][0] is not None:
+                continue
+            where, src, mark = want
+            for at in [w for w in elsewhere if w[1] == where[1] and w != where] if away else [where]:
+                for n, (address, port) in enumerate(logs.get(at, [])):
+                    # by port alone never a loopback peer: no NAT makes a flow's source
+                    # loopback, but the trace's marker pings (127.0.0.2) share echo idents
+                    # (a new user saw "seen from 127.0.0.1" once in ~30 explores)
+                    if not exact and _loopback(address) and not _loopback(src):
+                        continue
+                    if port == mark and (at, n) not in claimed and (not exact or address == src):
+                        claimed.add((at, n))
+                        out[i] = (address, at)
+                        break
+                if out[i][0] is not None:
+                    break
+    return out
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+class Explorer:
+    """Probes a lab's flows in a session's world (the lab built there already)."""
+
+    def __init__(self, session: LabSession, progress: Callable[[str], None] | None = None) -> None:
+        self.session = session
+        self.where: dict[str, Place] = {p.name: p for p in places(session.lab)}
+        self.progress = progress or (lambda _: None)
+        self.listening: set[tuple[str | None, str, int]] = set()
+        self.confirming = False  # timed-out flows probed again, with a longer wait
+        self.sources: dict[tuple[str | None, str], str | None] = {}
+
+    @property
+    def prober(self) -> Prober:
+        return self.session.prober
+
+    def _spec(self, flow: Flow, timeout: float | None = None) -> dict[str, object]:
+        settings = self.session.settings
+        wait = settings.ping_wait if flow.proto == "icmp" else settings.probe_wait
+        if self.confirming:
+            wait = max(wait * CONFIRM_WAIT, CONFIRM_MIN)
+        return {
+            "ns": self.where[flow.src].ns,
+            "proto": flow.proto,
+            "dst": self._dst(flow),
+            "port": flow.port,
+            "timeout": wait if timeout is None else min(wait, timeout),
+        }
+
+    def _dst(self, flow: Flow) -> str:
+        return str(self.where[flow.dst].flow_address(flow))
+
+    def _listen(self, flow: Flow) -> tuple[str | None, str, int]:
+        return self._listen_at(self.where[flow.dst].ns, flow.proto, flow.port, flow.dst)
+
+    def _listen_at(
+        self, ns: str | None, proto: str, port: int, name: str, must: bool = True
+    ) -> tuple[str | None, str, int]:
+        """A listener; `must`: a flow's destination (else one where a DNAT may deliver:
+        a place that cannot listen, gone say, is no such place, and its flows say why)."""
+        key = (ns, proto, port)
+        if key not in self.listening:
+            reply = self.prober.request("listen", ns=key[0], proto=key[1], port=key[2])
+            error = str(reply.get("error", ""))
+            # in use: a server of the lab's own listens there (nslab's DNS on the internet's
+            # udp/53), and the flow's verdict is that server's answer
+            if error and "in use" not in error:
+                if not must:
+                    return key
+                raise ProbeError(f"{name} cannot listen on {proto}/{port}: {error}")
+            self.listening.add(key)
+        return key
+
+    def _seen(self, key: tuple[str | None, str, int]) -> list[str]:
+        return list(self.prober.request("seen", ns=key[0], proto=key[1], port=key[2]).get("seen", []))
+
+    def run(self, flows: Sequence[Flow]) -> list[Measured]:
+        unknown = [f for f in flows if f.src not in self.where or f.dst not in self.where]
+        if unknown:
+            raise ProbeError(f"flow {unknown[0].words()}: no such place in lab '{self.session.lab.name}'")
+        for flow in flows:
+            self._listen(flow)
+        # every place listens on every port probed: a port-forward's DNAT delivers a flow
+        # to another place than the one it was sent to, and that place's log says which
+        for proto, port in sorted({(f.proto, f.port) for f in flows}):
+            for place in self.where.values():
+                if place.ns is not None:
+                    self._listen_at(place.ns, proto, port, place.name, must=False)
+        why_not = trace.usable(self.session.w, self.session.firewalls)
+        if why_not is not None:
+            self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
+        measured = self._measure(flows, why_not is None)
+        return self._confirmed(measured, why_not is None)
+
+    def _measure(self, flows: Sequence[Flow], traced: bool) -> list[Measured]:
+        return self._traced(flows) if traced else self._counted(flows, self._batch(flows))
+
+    def _confirmed(self, measured: list[Measured], traced: bool) -> list[Measured]:
+        """Flows that timed out, probed again together with a longer wait (TIMED_OUT)."""
+        silent = [i for i, m in enumerate(measured) if m.verdict.outcome in AGAIN]
+        if not silent:
+            return measured
+        self.progress(f"{len(silent)} flows got no answer: probing them again, waiting longer")
+        self.confirming = True
+        try:
+            again = self._measure([measured[i].flow for i in silent], traced)
+        finally:
+            self.confirming = False
+        out = list(measured)
+        for i, second in zip(silent, again, strict=True):
+            if second.verdict.outcome not in AGAIN:
+                out[i] = second
+        return out
+
+    def _batch(self, flows: Sequence[Flow], tracer: trace.Tracer | None = None) -> list[dict[str, object]]:
+        """Every flow probed at once (BATCH at a time); a probe that could not run is an error.
+        Traced, each batch waits for nft to show it; one whose trace events the kernel
+        dropped (nft falls behind on a loaded machine) is probed again, half as many at once."""
+        out: list[dict[str, object]] = []
+        size, start = BATCH, 0
+        while start < len(flows):
+            chunk = flows[start : start + size]
+            results, _ = self.prober.probe([self._spec(f) for f in chunk], ())
+            if tracer is not None and tracer.checkpoint():
+                if size <= TRACED_FEWEST:
+                    raise TargetError(
+                        f"nft's trace lost events with {size} flows at once: the deciding rules "
+                        "would be incomplete, so none are given",
+                        "run it again on a less loaded machine",
+                    )
+                size //= 2
+                self.progress(f"nft's trace fell behind: {size} flows at a time")
+                continue
+            for flow, raw in zip(chunk, results, strict=True):
+                if raw.get("outcome") is None:
+                    raise ProbeError(
+                        f"flow {flow.words()} did not run: {raw.get('error')}, so there is no verdict"
+                    )
+                out.append(raw)
+            start += len(chunk)
+            self.progress(f"{start} of {len(flows)} flows probed")
+        return out
+
+    def _traced(self, flows: Sequence[Flow]) -> list[Measured]:
+        """One batch under nftables' trace: every flow's rules from its first packet."""
+        w = self.session.w
+        tracer = trace.Tracer(w, w.spawn, self.session.firewalls, self.session.written)
+        tracer.start()
+        try:
+            raws = self._batch(flows, tracer)
+        finally:
+            tracer.stop()
+        keys = [
+            trace.Key(
+                f.proto, int(str(r.get("sport") or 0)), 0, str(r.get("src") or ""), self._dst(f), f.port
+            )
+            if f.proto != "icmp"
+            else trace.Key("icmp", 0, int(str(r.get("ident") or 0)))
+            for f, r in zip(flows, raws, strict=True)
+        ]
+        decided = tracer.decisions(keys, [self._dst(f) for f in flows])
+        outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
+        seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
+        landed = [
+            self._landed(to) if to and o not in LOST else None
+            for to, o in zip(tracer.landed, outcomes, strict=True)
+        ]
+        return [
+            Measured(flow, self._verdict(flow, raw, o, decided_by(found, o in LOST), peer, where, at))
+            for flow, raw, o, found, (peer, where), at in zip(
+                flows, raws, outcomes, decided, seen, landed, strict=True
+            )
+        ]
+
+    def _landed(self, to: tuple[str, int]) -> str:
+        """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
+        address, port = to
+        own = next((p for p, addrs in own_addresses(self.session.lab).items() if address in addrs), address)
+        return f"{own}:{port}" if port else own
+
+    def _verdict(
+        self,
+        flow: Flow,
+        raw: dict[str, object],
+        outcome: str,
+        why: str,
+        peer: str | None,
+        at: Where | None,
+        landed: str | None = None,
+    ) -> Verdict:
+        """A flow's verdict with the addresses it went from and to, where a DNAT sent it
+        (from the trace), and the place its listener was in where that is not its
+        destination's (None: not known)."""
+        names = {p.ns: p.name for p in self.where.values()}  # a handful of places
+        reached = names.get(at[0]) if at is not None and at[0] != self.where[flow.dst].ns else None
+        return Verdict(outcome, why, peer, landed, self._source(flow, raw), self._dst(flow), reached)
+
+    def _source(self, flow: Flow, raw: dict[str, object]) -> str | None:
+        """The address the probe left from: its socket's, or for a ping (sent on a shared
+        raw socket) the kernel's choice for its destination (`ip route get`)."""
+        if raw.get("src"):
+            return str(raw["src"])
+        key = (self.where[flow.src].ns, self._dst(flow))
+        if key not in self.sources:
+            r = self.session.w.run(["ip", "-j", "route", "get", key[1]], ns=key[0])
+            try:
+                self.sources[key] = str(json.loads(r.stdout)[0]["prefsrc"]) if r.ok else None
+            except (ValueError, LookupError, TypeError):
+                self.sources[key] = None  # no route, or a route without a preferred source
+        return self.sources[key]
+
+    def _seen_from(
+        self, flows: Sequence[Flow], raws: Sequence[dict[str, object]], through: Sequence[bool]
+    ) -> list[tuple[str | None, Where | None]]:
+        """The source address each flow that got through was seen from, matched in its
+        listener's log by the probe's source port (the echo ident for pings). Ports alone
+        collide: two namespaces pick their ephemeral ports independently, and one CI run
+        gave pc's flow to edge the port of db's (pc "seen from" db's address). So a peer
+        that is exactly the probe's (address, port) is claimed first; only a flow with no
+        such peer (NAT changed its address) takes an unclaimed peer with its port."""
+        logs: dict[Where, list[tuple[str, int]]] = {}
+        wanted: list[tuple[Where, str, int] | None] = []
+        for flow, raw, ok in zip(flows, raws, through, strict=True):
+            if not ok:
+                wanted.append(None)
+                continue
+            where = self._listen(flow)
+            if where not in logs:
+                reply = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])
+                logs[where] = [(str(a), int(n)) for a, n in reply.get("peers", [])]
+            mark = int(str(raw.get("ident" if flow.proto == "icmp" else "sport") or 0))
+            wanted.append((where, str(raw.get("src") or ""), mark))
+        # the other listeners of the protocols that got through: where a port-forward sent them
+        protos = {w[0][1] for w in wanted if w is not None}
+        elsewhere = sorted((k for k in self.listening if k[1] in protos), key=str)
+        for where in elsewhere:
+            if where not in logs:
+                reply = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])
+                logs[where] = [(str(a), int(n)) for a, n in reply.get("peers", [])]
+        return locate_peers(wanted, logs, elsewhere)
+
+    def _counted(self, flows: Sequence[Flow], raws: Sequence[dict[str, object]]) -> list[Measured]:
+        """Each flow again alone, with counters around it (where tracing cannot be had)."""
+        out = []
+        firewalls = self.session.firewalls
+        for n, (flow, raw0) in enumerate(zip(flows, raws, strict=True), 1):
+            got = Outcome.from_reply(dict(raw0))
+            key = self._listen(flow)
+            before = len(self._seen(key))
+            timeout = ALONE_LOST if got.outcome in LOST else None
+            (raw,), evidence = self.prober.probe([self._spec(flow, timeout)], firewalls)
+            seen = self._seen(key)[before:]
+            again = Outcome.from_reply(raw) if raw.get("outcome") else got
+            # a flow that got through alone got through: its run is the one with the evidence
+            final = again if again.outcome not in LOST else got
+            lost = final.outcome in LOST
+            # counted alone: the destination's own listener only (where DNAT sent it is not read)
+            verdict = Verdict(
+                final.outcome,
+                decided_by(evidence.decisions, lost),
+                None if lost or not seen else seen[0],
+                self._source(flow, raw if raw.get("src") else dict(raw0)),
+                self._dst(flow),
+            )
+            out.append(Measured(flow, verdict))
+            if n % 50 == 0:
+                self.progress(f"{n} of {len(flows)} flows' deciding rules read")
+        return out
+
+
+def explore(
+    session: LabSession, flows: Sequence[Flow], progress: Callable[[str], None] | None = None
+) -> list[Measured]:
+    """Every flow's verdict in the session's current world."""
+    return Explorer(session, progress).run(flows)

@@ -1,0 +1,1 @@
+"""Running many scenarios: the selection, parallel workers, and CI shards."""
