@@ -464,7 +464,7 @@ def test_mutating_the_whole_dmz_edge_ruleset() -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     got = {(m["line"], m["mutation"]): m["status"] for m in json.loads(r.stdout)}
     assert len(got) == 47 and {k: got[k] for k in DMZ_WANT} == DMZ_WANT
-    # the same mutants and verdicts as before the package tree was moved (tests/test_unchanged.py)
+    # the same mutants and verdicts as before the package tree was moved (tests/netns/test_unchanged.py)
     assert json.loads(r.stdout) == json.loads((DATA / "unchanged" / "mutate-dmz.json").read_text())
     assert r.stderr.strip().splitlines()[-1] == "mutation score: 46 of 47 mutants killed"
     text = nslab("mutate", "--lab", str(DMZ), "-j", "2", "--shard", "1/5", "features/dmz")

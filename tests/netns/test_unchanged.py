@@ -5,10 +5,10 @@ shipped labs is what it answered before the move, recorded then in tests/data/un
 - the dmz story's rule coverage (`reports/rule-coverage.json`): the same rules, each hit
   or not as before (hit counts of `established` rules vary with retransmissions);
 - `nslab mutate --format json` of dmz-edge.nft against features/dmz: the same mutants,
-  each with the same verdict (tests/test_mutate.py runs it; its result is compared there
+  each with the same verdict (tests/netns/test_mutate.py runs it; its result is compared there
   when present, here otherwise).
 
-The per-stage snapshots of every shipped lab are tests/test_stage_snapshots.py's. After a
+The per-stage snapshots of every shipped lab are tests/netns/test_stage_snapshots.py's. After a
 deliberate change of an answer, record anew and read the diff:
 
     .venv/bin/nslab explore --lab labs/dmz.toml --format json > tests/data/unchanged/explore-dmz.json

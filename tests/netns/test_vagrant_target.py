@@ -2,7 +2,7 @@
 
 What runs here: the direct-route guard on real `ip route get` output inside a world, the
 error hints, and the workflow through actionlint. `vagrant validate` and booting a VM are
-the VM lane's (tests/test_vm.py, `pytest -m vm`), where vagrant is installed.
+the VM lane's (tests/vm/test_vm.py, `pytest -m vm`), where vagrant is installed.
 """
 
 from __future__ import annotations

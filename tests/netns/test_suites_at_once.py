@@ -56,9 +56,9 @@ def test_two_test_suites_at_once_both_pass(tmp_path: Path) -> None:
     """Two pytest sessions of the tests that judge the machine (helpers left behind, login
     users and sudoers, the root namespace), at once: neither fails the other."""
     judges = [
-        "tests/test_ports.py::test_every_outcome_class_on_real_namespaces_and_no_helper_left",
-        "tests/test_ssh.py::test_sudo_needing_a_password_is_named",
-        "tests/test_ssh.py::test_whole_suite_over_ssh_as_a_sudo_user",
+        "tests/netns/test_probes.py::test_every_outcome_class_on_real_namespaces_and_no_helper_left",
+        "tests/ssh/test_ssh_target.py::test_sudo_needing_a_password_is_named",
+        "tests/ssh/test_ssh_target.py::test_whole_suite_over_ssh_as_a_sudo_user",
     ]
     outputs = _all_pass(
         [

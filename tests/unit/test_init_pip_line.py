@@ -70,7 +70,7 @@ def test_a_source_folder_that_is_gone_is_said_before_anything_is_written(tmp_pat
 
 def test_each_kind_of_install_record_gives_its_line() -> None:
     """PEP 610 records as pip writes them (pure: the real installs are tested above, in
-    test_init_ci and test_wheel)."""
+    tests/netns/test_init_workflow.py and test_installed_wheel.py)."""
     assert of_direct_url(None, "1.2.0").requirement == "nslab==1.2.0"
     vcs = {
         "url": "https://example.org/me/nslab.git",

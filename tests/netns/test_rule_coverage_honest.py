@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import DATA, host_snapshot, needs_netns, run_behave
-from test_coverage import built
+from test_rule_coverage import built
 
 from nslab.coverage import report as coverage_report
 from nslab.coverage.counts import Coverage, FileCoverage, RuleHits

@@ -12,7 +12,7 @@ from conftest import HERE_FEATURES, needs_netns, run_behave
 
 PEERS = sorted((HERE_FEATURES / "peers").glob("*.feature")) + [
     HERE_FEATURES / name for name in ("nft-nat.feature", "icmp-related.feature")
-]  # rpath.feature, with a refusal on purpose, runs in tests/test_p2p.py
+]  # rpath.feature, with a refusal on purpose, runs in tests/netns/test_point_to_point.py
 RAW = ("I run on the host", ' runs "', "runs:")
 
 

@@ -7,7 +7,7 @@ and the merge left every one unchanged. The seed lab written in the other notati
 (tests/labs/seed-v2.toml) is checked against the seed's own files: a notation, not a lab
 of its own. After a deliberate change, write them anew and read the diff:
 
-    NSLAB_GOLDEN=write .venv/bin/pytest tests/test_stage_snapshots.py
+    NSLAB_GOLDEN=write .venv/bin/pytest tests/netns/test_stage_snapshots.py
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def user_repo(tmp_path: Path) -> Path:
     under .nslab/, with a second lab, committed as a user would (`git add -A`)."""
     repo = tmp_path / "origin"
     # this checkout as a wheel under .nslab/, whatever remote it has: the runner here reaches
-    # no git host (the other ways nslab init finds are tested in test_init_install)
+    # no git host (the other ways nslab init finds are tested in tests/unit/test_init_pip_line.py)
     init(repo, install=Install("", "this checkout", build_from=ROOT))
     labs = repo / "labs"
     (labs / "edge.toml").write_text(

@@ -13,7 +13,7 @@
     top       behave/ (steps and hooks), cli/, scaffold/
 
 A module may import its own layer and any layer below it; an import upward (lazy ones
-inside functions included) fails here, as does any cycle (tests/test_lint.py). The one
+inside functions included) fails here, as does any cycle (tests/unit/test_lint.py). The one
 list of exceptions below names each upward import that is still to be taken out; an
 entry that no longer happens fails too, so the list only shrinks.
 """
