@@ -5,8 +5,8 @@ shipped labs is what it answered before the move, recorded then in tests/data/un
 - the dmz story's rule coverage (`reports/rule-coverage.json`): the same rules, each hit
   or not as before (hit counts of `established` rules vary with retransmissions);
 - `nslab mutate --format json` of dmz-edge.nft against features/dmz: the same mutants,
-  each with the same verdict (tests/netns/test_mutate.py runs it; its result is compared there
-  when present, here otherwise).
+  each with the same verdict (tests/netns/test_mutate_labs.py: the same mutants and 8 of
+  their verdicts in the suite, every verdict under `pytest -m soak`).
 
 The per-stage snapshots of every shipped lab are tests/netns/test_stage_snapshots.py's. After a
 deliberate change of an answer, record anew and read the diff:
