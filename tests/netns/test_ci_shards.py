@@ -57,6 +57,7 @@ def verdicts(files: list[Path]) -> list[tuple[str, str, bool]]:
 
 
 @needs_netns
+@pytest.mark.slow  # four shard runs and a serial one: 94 s of a worker in the whole suite
 def test_four_shards_one_after_another_merge_to_the_serial_verdicts(tmp_path: Path) -> None:
     serial = tmp_path / "serial"
     r = subprocess.run(

@@ -115,6 +115,7 @@ def test_mutating_a_users_lab_names_survivors_and_mutants_that_do_not_load(tmp_p
 
 
 @needs_netns
+@pytest.mark.slow  # the scaffold's suite and all its mutants: 59 s of a worker in the whole suite
 def test_the_scaffolds_lab_has_coverage_and_mutants(tmp_path: Path) -> None:
     assert nslab("init", str(tmp_path / "proj")).returncode == 0
     proj = tmp_path / "proj"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.report.junit import read as junit_suites
@@ -40,6 +41,7 @@ def _verdicts(junit_dir: Path) -> dict[str, str]:
 
 
 @needs_netns
+@pytest.mark.slow  # the seed features serially and in workers: 57 s of a worker in the whole suite
 def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
     before = host_snapshot()
     serial = tmp_path / "serial"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, needs_netns, needs_sshd
 from support.procs import alive, run_reaping
 
@@ -38,6 +39,7 @@ def _all_pass(argvs: list[list[str]]) -> list[str]:
 
 
 @needs_netns
+@pytest.mark.slow  # two behave runs at once: 48 s of a worker in the whole suite
 def test_two_behave_runs_at_once_both_pass(tmp_path: Path) -> None:
     outputs = _all_pass(
         [
@@ -52,6 +54,7 @@ def test_two_behave_runs_at_once_both_pass(tmp_path: Path) -> None:
 
 @needs_netns
 @needs_sshd
+@pytest.mark.slow  # two pytest sessions at once: 64 s of a worker in the whole suite
 def test_two_test_suites_at_once_both_pass(tmp_path: Path) -> None:
     """Two pytest sessions of the tests that judge the machine (helpers left behind, login
     users and sudoers, the root namespace), at once: neither fails the other."""

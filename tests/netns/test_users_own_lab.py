@@ -168,6 +168,7 @@ def test_status_reads_the_lab_that_is_up_wherever_it_runs(tmp_path: Path) -> Non
 
 
 @needs_netns
+@pytest.mark.slow  # the seed story whole: 56 s of a worker in the whole suite
 def test_the_seed_story_runs_on_the_seed_lab_written_in_the_other_notation(tmp_path: Path) -> None:
     """The seed's file shape is a notation, not a second model: every scenario of features/
     passes on tests/labs/seed-v2.toml (a network whose gateway is the host, hosts with one
