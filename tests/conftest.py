@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 DATA = Path(__file__).parent / "data"
 HERE_FEATURES = Path(__file__).parent / "features"
 SYSCTLS = (
@@ -22,6 +23,90 @@ SYSCTLS = (
     "net.bridge.bridge-nf-call-ip6tables",
     "net.ipv4.conf.all.forwarding",
 )
+
+
+# --- lanes -----------------------------------------------------------------------------------
+
+# Each test file lies in the folder of the most its tests need (tests/unit, tests/netns,
+# tests/ssh, tests/vm) and each test is marked with that lane. A test of a netns or ssh file
+# that needs no root (no needs_netns, needs_sshd or root skip of its own) is marked unit too:
+# `pytest -m unit` runs every test that needs no root, wherever it lies. A test file still at
+# the top of tests/ (a new one, until it moves) gets the lane its marks say.
+LANES = ("unit", "netns", "ssh", "vm")
+
+
+def _needs_root(item: pytest.Item) -> bool:
+    for mark in item.iter_markers():
+        if mark.name in ("netns", "ssh", "vm") or mark in (needs_netns.mark, needs_sshd.mark):
+            return True
+        if mark.name == "skipif" and "root" in str(mark.kwargs.get("reason", "")):
+            return True
+    return _uses_sshd(item)
+
+
+def _uses_sshd(item: pytest.Item) -> bool:
+    return needs_sshd.mark in list(item.iter_markers()) or "sshd" in getattr(item, "fixturenames", ())
+
+
+def lanes_of(item: pytest.Item) -> list[str]:
+    parts = Path(item.path).parts[len(TESTS.parts) :] if Path(item.path).is_relative_to(TESTS) else ()
+    if parts and parts[0] in LANES:
+        lane = parts[0]
+    elif item.get_closest_marker("vm"):
+        lane = "vm"
+    elif _uses_sshd(item):
+        lane = "ssh"
+    elif _needs_root(item):
+        lane = "netns"
+    else:
+        lane = "unit"
+    if lane in ("netns", "ssh") and not _needs_root(item):
+        return [lane, "unit"]
+    if lane == "netns" and _uses_sshd(item):  # a test of a netns file that logs in over ssh
+        return [lane, "ssh"]
+    return [lane]
+
+
+def _shared_fixture_groups(items: list[pytest.Item]) -> dict[str, str]:
+    """Tests that share a module fixture (a lab built once, a mutate run) by test id: one
+    xdist group per set of fixtures used together, so `--dist loadgroup` makes the fixture
+    once. Under `--dist load` the tests of a module were spread over the workers and each
+    worker built the module's fixtures again (the NAT router's mutants ran up to 3 times)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    used: dict[str, list[str]] = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        module = Path(item.path).stem
+        names = [
+            f"{module}.{name}"
+            for name, defs in info.name2fixturedefs.items()
+            if defs and defs[-1].scope == "module" and defs[-1].baseid.endswith(".py")
+        ]
+        for name in names[1:]:
+            parent[find(name)] = find(names[0])
+        if names:
+            used[item.nodeid] = names
+    return {nodeid: find(names[0]) for nodeid, names in used.items()}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = _shared_fixture_groups(items)
+    for item in items:
+        for lane in lanes_of(item):
+            item.add_marker(getattr(pytest.mark, lane))
+        if item.nodeid in groups:
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    # the slow tests first: a worker that takes one late would run on alone at the end
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def can_make_worlds() -> bool:

@@ -1,4 +1,4 @@
-# A deliberate failure (tests/test_docker_steps.py): a Docker command that exits non-zero
+# A deliberate failure (tests/netns/test_docker_steps.py): a Docker command that exits non-zero
 # fails its step with the command's own error. Run with -D lab=features/docker/labs/docker-web.toml.
 Feature: A failing Docker command fails its step
 

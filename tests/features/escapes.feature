@@ -1,5 +1,5 @@
 # Raw steps that try to leave the world: each runs, and finds only the world. These
-# scenarios PASS; tests/test_reliability.py checks that the machine did not change.
+# scenarios PASS; tests/netns/test_reliability.py checks that the machine did not change.
 #
 #   the machine  >  world (net, mount, PID namespace; / read-only)  >  red, blue
 #

@@ -1,6 +1,6 @@
 # A @host scenario: on the vagrant target it runs on the VM's real root namespace (the
 # blog's own way), torn down before and after; elsewhere it is skipped. The VM lane
-# (tests/test_vm.py) runs it and checks the VM is clean afterwards.
+# (tests/vm/test_vm.py) runs it and checks the VM is clean afterwards.
 @host
 Feature: @host scenarios act on a disposable VM's real root namespace
 

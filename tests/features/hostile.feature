@@ -1,5 +1,5 @@
 # Hostile step input: every scenario must FAIL with one line naming the problem, with no
-# traceback, nothing injected and nothing left behind (tests/test_reliability.py).
+# traceback, nothing injected and nothing left behind (tests/netns/test_reliability.py).
 #
 #   red 10.16.0.2 -- br0 -- blue 10.16.0.3
 #

@@ -1,5 +1,5 @@
 # Every negative step, with its probe made impossible: each scenario must FAIL, with one
-# line naming why (tests/test_verdicts.py checks the lines). A probe that did not run is
+# line naming why (tests/netns/test_honest_verdicts.py checks the lines). A probe that did not run is
 # an error, never a verdict.
 #
 #   red 10.16.0.2 -- br0 -- blue 10.16.0.3        (no simulated internet unless named)

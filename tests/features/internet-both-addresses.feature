@@ -1,6 +1,6 @@
 # The internet connects from its wan address (the isp, 198.51.100.2) and is reached at its
 # server's (203.0.113.10): a listener that saw either saw the internet
-# (tests/test_step_words.py; once "saw tcp port 80 peers 198.51.100.2, not 203.0.113.10").
+# (tests/netns/test_steps_do_what_they_say.py; once "saw tcp port 80 peers 198.51.100.2, not 203.0.113.10").
 #
 #   pc ---- edge (DNAT 80 on uplink0 -> web) ---- web
 #            | uplink0 198.51.100.1

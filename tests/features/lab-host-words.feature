@@ -1,4 +1,4 @@
-# The lab's host's own ruleset and sysctls (tests/test_step_words.py), as br_netfilter.sh
+# The lab's host's own ruleset and sysctls (tests/netns/test_steps_do_what_they_say.py), as br_netfilter.sh
 # says them: a bridge-family nft ruleset on the bridging host.
 #
 #   h1 10.42.0.2 ---- br-lan (the lab's host: table bridge filter) ---- h2 10.42.0.3

@@ -1,4 +1,4 @@
-# A scenario's own @lab tag beats its feature's (tests/test_step_words.py): behave keeps a
+# A scenario's own @lab tag beats its feature's (tests/netns/test_steps_do_what_they_say.py): behave keeps a
 # scenario's tags in a set, so "the last lab tag" was the feature's or the scenario's by
 # the interpreter's hash seed.
 @lab:multihomed

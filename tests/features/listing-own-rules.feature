@@ -1,6 +1,6 @@
 # A failing scenario on a lab whose ruleset nslab counts (rule coverage adds rules of its
 # own, `comment "nslab-..."`, to the world's copy): no listing the user reads shows them
-# (tests/test_messages.py).
+# (tests/netns/test_messages.py).
 #
 #   a ---- br-nd ---- b (nft input: ND, tcp 80, tcp 443, no counters)
 @lab:ndcov

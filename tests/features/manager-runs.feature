@@ -1,4 +1,4 @@
-# Run with -D lab=features/managers/labs/managers.toml (tests/test_manager_steps.py):
+# Run with -D lab=features/managers/labs/managers.toml (tests/netns/test_manager_steps.py):
 #   client ---- br-lan ---- web (ufw), gw (firewalld)
 Feature: a host's own commands
   Background:

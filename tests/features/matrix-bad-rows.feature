@@ -1,5 +1,5 @@
 # A matrix whose rows are bad for different reasons: one error names every one of them
-# (tests/test_messages.py).
+# (tests/netns/test_messages.py).
 #
 #   red ---- br0 (host) ---- blue
 Feature: A matrix with three rows bad for three reasons

@@ -1,4 +1,4 @@
-# Words users missed (tests/test_step_words.py): counters that counted no, exactly or at
+# Words users missed (tests/netns/test_steps_do_what_they_say.py): counters that counted no, exactly or at
 # most N packets, a ruleset's lines in order, a host's loopback as a destination.
 #
 #   h1 ---- a ---- r1 ---- b ---- r2 (nft: counter telnet_drops) ---- c ---- h3

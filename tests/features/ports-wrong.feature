@@ -1,5 +1,5 @@
 # Every outcome class with the wrong expectation, and bad step input: each scenario must
-# FAIL with one line (tests/test_ports.py checks them). The wrong ones must name the rule
+# FAIL with one line (tests/netns/test_probes.py checks them). The wrong ones must name the rule
 # that decided the real outcome.
 #
 #   red 10.16.0.2 -- br0 10.16.0.1 -- blue 10.16.0.3 (tcp 80, udp 53)

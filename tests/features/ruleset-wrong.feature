@@ -1,5 +1,5 @@
 # A ruleset line that is not there, on purpose: the failure names the place and shows the
-# rules it has (tests/test_p2p.py checks the message).
+# rules it has (tests/netns/test_point_to_point.py checks the message).
 #
 #   h1 ---- a ---- r1 ---- b ---- r2 (nft: counter telnet_drops) ---- c ---- h3
 @lab:counters

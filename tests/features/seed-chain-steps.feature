@@ -1,4 +1,4 @@
-# The seed's chain steps do what they say (tests/test_step_words.py): `accepts nothing`
+# The seed's chain steps do what they say (tests/netns/test_steps_do_what_they_say.py): `accepts nothing`
 # leaves no ACCEPT in the chain (the firewall stage's included), the bridge's ACCEPT goes
 # above the RETURN, and a rule may be removed in a Given.
 @seed-literal

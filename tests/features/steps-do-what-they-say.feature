@@ -1,4 +1,4 @@
-# Steps that do what they say (tests/test_step_words.py): each scenario failed on the
+# Steps that do what they say (tests/netns/test_steps_do_what_they_say.py): each scenario failed on the
 # steps before it was written (a dead rule, an undefined Given, a destination read as
 # "srv over IPv6", a multi-homed host named by an address its client cannot reach).
 #

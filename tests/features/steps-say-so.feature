@@ -1,4 +1,4 @@
-# Steps that cannot know say so (tests/test_step_words.py): every scenario fails on
+# Steps that cannot know say so (tests/netns/test_steps_do_what_they_say.py): every scenario fails on
 # purpose, with one line naming the problem and the fix.
 #
 #   ca 10.41.1.10 ---- a ---- srv (10.41.1.5 | 10.41.2.5, iptables) ---- b ---- cb 10.41.2.10

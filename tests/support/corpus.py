@@ -1,4 +1,4 @@
-"""What the corpus tests share (tests/test_corpus_*.py): nslab's command, explore's rows
+"""What the corpus tests share (tests/netns/test_corpus_*.py): nslab's command, explore's rows
 keyed as the tests name flows, and the waits a loaded machine needs."""
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 BACKENDS = ("nft", "legacy", "nftables")  # iptables-nft, iptables-legacy, native nft
 # the kinds of ruleset file a host may have, by name, in the order the rulesets stage loads
 # them, with the netfilter front end each one's rules load into ("": whichever its tools
-# use): nslab.firewall.KINDS's names and `front` (tests/test_kinds.py holds them equal),
+# use): nslab.firewall.KINDS's names and `front` (tests/unit/test_kinds.py holds them equal),
 # kept here as data because a lab file is read without the firewall package
 RULESET_FRONTS = {"iptables": "xtables", "ip6tables": "xtables", "nft": "nft", "script": ""}
 RULESET_KINDS = tuple(RULESET_FRONTS)

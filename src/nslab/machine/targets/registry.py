@@ -49,7 +49,7 @@ def _vagrant(settings: Settings) -> Target:
 # entry here and its name in config.TARGETS (each imports its transport lazily: paramiko
 # only for ssh and vagrant).
 # Settings check a name against config.TARGETS, without importing this module nor the
-# backends: the same names, in the same order (tests/test_lint.py holds them to it).
+# backends: the same names, in the same order (tests/unit/test_lint.py holds them to it).
 BACKENDS: dict[str, Callable[[Settings], Target]] = {"local": _local, "ssh": _ssh, "vagrant": _vagrant}
 
 

@@ -1,0 +1,104 @@
+"""Shards of a CI matrix: the same split everywhere, every scenario exactly once, merged
+reports with the verdicts of one serial run; bad --shard values are one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, needs_netns
+
+from nslab.errors import NslabError
+from nslab.report.junit import read as junit_suites
+from nslab.runner.selection import Location, scenarios
+from nslab.runner.shards import balance, parse_shard, pick, split, weighed
+
+NSLAB = [sys.executable, "-m", "nslab.cli"]
+
+
+def test_bad_shards_are_one_line() -> None:
+    for text, words in (
+        ("5/4", "shard 5 of 4 does not exist"),
+        ("0/4", "shard 0 of 4"),
+        ("x", "'x' is not a shard"),
+    ):
+        with pytest.raises(NslabError, match=words):
+            parse_shard(text)
+        r = subprocess.run([*NSLAB, "run", "--shard", text], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
+
+
+def test_the_split_is_the_same_whatever_came_before_and_covers_everything_once() -> None:
+    items = scenarios(["features"])
+    by_count = [pick(items, k, 4, {}) for k in range(1, 5)]
+    assert sorted(i.arg for share in by_count for i in share) == sorted(i.arg for i in items)
+    assert [len(s) for s in by_count] == [len(s) for s in split(weighed(items, {}), 4)]
+    assert max(len(s) for s in by_count) - min(len(s) for s in by_count) <= 1  # by count: even
+    # timings move the split, deterministically; unknown scenarios weigh the median
+    slow = {f"{i.path}::{i.name}": 1.0 for i in items} | {f"{items[0].path}::{items[0].name}": 30.0}
+    first = [i.arg for i in pick(items, 1, 4, slow)]
+    assert first == [i.arg for i in pick(list(reversed(items)), 1, 4, slow)]
+    assert items[0].arg in first and len(first) == 1  # the 30 s scenario fills a shard alone
+    assert split([Location("a.feature", 1, "a", 1)], 3)[2] == []  # an empty shard is allowed
+
+
+def verdicts(files: list[Path]) -> list[tuple[str, str, bool]]:
+    """(feature, scenario, passed) of every case; a run given file:line locations names its
+    suites from the features folder ("features.01-base-lab..."), a plain run from inside it."""
+    return sorted(
+        (str(s.name).removeprefix("features."), str(c.name), bool(c.is_passed))
+        for f in files
+        for s in junit_suites(f)
+        for c in s
+    )
+
+
+@needs_netns
+@pytest.mark.slow  # four shard runs and a serial one: 94 s of a worker in the whole suite
+def test_four_shards_one_after_another_merge_to_the_serial_verdicts(tmp_path: Path) -> None:
+    serial = tmp_path / "serial"
+    r = subprocess.run(
+        [sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", f"reports={serial}",
+         "-D", "html=", "--junit-directory", str(serial / "junit")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:]
+    want = verdicts(list((serial / "junit").glob("*.xml")))
+    timings = tmp_path / "timings.json"
+    for k in range(1, 5):
+        r = subprocess.run(
+            [*NSLAB, "run", "-j", "1", "--shard", f"{k}/4", "--reports", str(tmp_path / f"shard-{k}"),
+             "--timings", str(timings), "--update-timings" if k == 4 else "--"],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-1000:]
+    # the last shard wrote its times (after every shard had computed the same split)
+    assert len(json.loads(timings.read_text())) == len(pick(scenarios(["features"]), 4, 4, {}))
+    out = tmp_path / "merged"
+    shards = [str(tmp_path / f"shard-{k}") for k in range(1, 5)]
+    r = subprocess.run(
+        [*NSLAB, "report", "merge", *shards, "-o", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = verdicts([out / "junit" / "TESTS-nslab.xml"])
+    assert got == want  # every scenario exactly once, with the serial run's verdict
+    assert f"{len(want)} passed, 0 failed" in r.stdout and (out / "index.html").exists()
+
+
+def test_one_split_for_workers_shards_and_mutants() -> None:
+    """balance is the one split: equal weights are dealt round (mutate's shards, each with
+    every kind of mutant), weights go heaviest first to the lightest share (a run's workers
+    and a CI matrix's shards), and every share keeps the order it was given."""
+    assert balance(list(range(7)), 3) == [[0, 3, 6], [1, 4], [2, 5]]
+    heavy = balance(["a", "bb", "cccc", "d"], 2, len)
+    assert heavy == [["cccc"], ["a", "bb", "d"]]
+    items = [
+        Location("b.feature", 1, "x", 5),
+        Location("a.feature", 9, "y", 5),
+        Location("a.feature", 2, "z", 1),
+    ]
+    assert split(items, 2) == split(list(reversed(items)), 2)  # suite order, whatever came in
+    assert split(items, 2) == [[items[2], items[1]], [items[0]]]

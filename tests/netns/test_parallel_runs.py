@@ -1,0 +1,122 @@
+"""Parallel runs give the serial verdicts, merge their reports and leave nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, host_snapshot, needs_netns
+
+from nslab.report.junit import read as junit_suites
+from nslab.runner.selection import Location, scenarios
+from nslab.runner.shards import split
+
+
+def test_every_scenario_and_outline_row_is_found_once() -> None:
+    found = scenarios([str(ROOT / "features")])
+    assert len({(loc.path, loc.line) for loc in found}) == len(found) >= 25
+    rows = [loc for loc in found if "policy x rules" in loc.name or " -- @" in loc.name]
+    assert len(rows) == 7  # the outline's Examples rows, each its own scenario
+
+
+def test_the_workers_split_balances_by_weight_and_keeps_every_item() -> None:
+    items = [Location("f", i, f"s{i}", w) for i, w in enumerate([9, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1])]
+    bins = split(items, 2)  # the shards' split: one for workers, shards and mutants
+    assert sorted(i.line for b in bins for i in b) == list(range(11))
+    loads = [sum(i.weight for i in b) for b in bins]
+    assert max(loads) - min(loads) <= 1
+
+
+def _verdicts(junit_dir: Path) -> dict[str, str]:
+    out = {}
+    for path in junit_dir.glob("*.xml"):
+        for suite in junit_suites(path):
+            for case in suite:
+                # the classname's prefix follows the path given to behave; the feature name does not
+                feature = str(case.classname).rsplit(".", 1)[-1]
+                out[f"{feature}::{case.name}"] = "passed" if case.is_passed else "failed"
+    return out
+
+
+@needs_netns
+@pytest.mark.slow  # the seed features serially and in workers: 57 s of a worker in the whole suite
+def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
+    before = host_snapshot()
+    serial = tmp_path / "serial"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "behave",
+            "-f",
+            "progress",
+            "--junit-directory",
+            str(serial / "junit"),
+            "-D",
+            f"html={serial}/index.html",
+            "-D",
+            f"reports={serial}",
+            "features/",
+            str(ROOT / "tests" / "features" / "deliberate-failure.feature"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1  # the deliberate failure
+    par = tmp_path / "parallel"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nslab.cli",
+            "run",
+            "-j",
+            "2",
+            "--reports",
+            str(par),
+            "features/",
+            "tests/features/deliberate-failure.feature",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1, r.stdout
+    assert "1 failed" in r.stdout
+    assert "no summary" not in r.stdout, r.stdout  # every worker ran its share to the end
+    want, got = _verdicts(serial / "junit"), _verdicts(par / "junit")
+    assert got == want and len(got) >= 26
+    index = (par / "index.html").read_text()
+    assert (
+        "1 failed" in index
+        and "parallel/worker-0-steps.html" in index
+        and "parallel/worker-1-steps.html" in index
+    )
+    assert index.index("id='failure-1'") < index.index("id='passed'")  # one report, the failure first
+    for page in ("worker-0-steps.html", "worker-1-steps.html"):
+        assert (par / "parallel" / page).stat().st_size > 10_000
+    assert list((par / "diagnostics").glob("*.txt")), "the failure's diagnostics bundle"
+    assert host_snapshot() == before
+
+
+def test_a_workers_line_is_read_from_its_junit_not_its_text(tmp_path: Path) -> None:
+    """The runner's line for a worker counts the JUnit file the worker wrote: scenarios
+    passed and failed (a scenario given to another worker, "not selected", is neither) and
+    their seconds; a worker that wrote none says so with its exit status."""
+    from nslab.report.junit import NOT_SELECTED
+    from nslab.runner.parallel import summary
+
+    (tmp_path / "TESTS-a.xml").write_text(
+        '<testsuite name="a" tests="4" time="3.5">'
+        '<testcase classname="a" name="one" status="passed" time="1.25"/>'
+        '<testcase classname="a" name="two" status="passed" time="0.75"/>'
+        '<testcase classname="a" name="three" status="failed" time="1.5">'
+        '<failure type="AssertionError" message="1 passed, 0 failed"/></testcase>'
+        f'<testcase classname="a" name="four" status="skipped" time="0"><skipped message="{NOT_SELECTED}"/>'
+        "</testcase></testsuite>"
+    )
+    assert summary(tmp_path, 1) == "2 passed, 1 failed in 3.50 s"
+    assert summary(tmp_path / "none", 2) == "no summary: it wrote no JUnit results (rc=2)"
