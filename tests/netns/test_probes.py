@@ -13,10 +13,10 @@ from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_feature
 from support.procs import run_reaping
 
 from nslab.config import Settings
-from nslab.errors import LabError
+from nslab.errors import LabError, ProbeError
 from nslab.probe.flow import Flow
 from nslab.probe.matrix import report, rows
-from nslab.probe.ports import Outcome, Service, check_port
+from nslab.probe.ports import Outcome, Prober, Service, check_port
 from nslab.scenario.session import LabSession
 
 HERE = TESTS
@@ -248,3 +248,14 @@ def test_the_probe_helper_says_when_it_cannot_raise_its_descriptor_limit() -> No
     assert ready["nofile"] == 300, ready
     why = "the hard limit is 300, and this process may not raise it (CAP_SYS_RESOURCE)"
     assert ready["nofile_note"] == why
+
+
+def test_listening_in_a_namespace_not_built_says_how_to_build_it() -> None:
+    """Pure: a scenario without `Given the lab ...` read "web cannot listen on tcp port 22:
+    namespace web does not exist", with no fix (the probe's own error had one)."""
+    prober = object.__new__(Prober)  # its reply alone: the helper's words for a missing namespace
+    prober.request = lambda op, **fields: {"error": "namespace web does not exist"}  # type: ignore[method-assign]
+    with pytest.raises(
+        ProbeError, match=r"does not exist \(fix: the lab's namespaces are made by 'Given the lab'"
+    ):
+        prober.listen("web", "tcp", 22)
