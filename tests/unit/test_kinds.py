@@ -175,3 +175,17 @@ def test_the_kind_modules_and_the_parsers_stay_small() -> None:
         if (n := len(p.read_text().splitlines())) > 450
     }
     assert big == {}
+
+
+def test_the_summary_says_where_the_rules_it_leaves_out_are() -> None:
+    """A new user read "never matched: ... and 2 more" as two rules lost: the line names
+    the file that lists them all."""
+    from nslab.coverage.counts import FileCoverage, RuleHits
+
+    rules = [RuleHits(n, f"tcp dport {n} accept", 0) for n in range(10, 15)] + [RuleHits(9, "accept", 3)]
+    cov = Coverage()
+    f = FileCoverage("web.nft", "web", "lab.toml", rules)
+    cov.files[f.key] = f
+    (line,) = summary(cov)
+    assert line.startswith("rule coverage: web.nft (web) 1/6 rules (17%); never matched: line 10 ")
+    assert line.endswith(", line 12 (tcp dport 12 accept) and 2 more (all in rule-coverage.json)")

@@ -74,7 +74,11 @@ def summary(cov: Coverage) -> list[str]:
         line = f"rule coverage: {f.file} ({f.place}) {share(f)}"
         if never:
             shown = ", ".join(never[:NEVER_SHOWN])
-            more = f" and {len(never) - NEVER_SHOWN} more" if len(never) > NEVER_SHOWN else ""
+            more = (  # where the rest are: a new user read "and 2 more" as lost
+                f" and {len(never) - NEVER_SHOWN} more (all in rule-coverage.json)"
+                if len(never) > NEVER_SHOWN
+                else ""
+            )
             line += f"; never matched: {shown}{more}"
         if f.note:
             line += f"; {f.note}"
