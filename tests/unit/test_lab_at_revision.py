@@ -15,6 +15,9 @@ LAB = """
 [lab]
 name = "folders"
 
+[firewall]  # the lab's host's own file
+nft = "host.nft"
+
 [[network]]
 name = "lan"
 subnet = "10.7.0.0/24"
@@ -45,6 +48,7 @@ FILES = {
     "rules/dock.nft": 'include "./common.nft"\ninclude "./sets.d/*.nft"\n',
     "rules/common.nft": "table inet dock {\n}\n",
     "rules/sets.d/web.nft": "table inet web {\n}\n",
+    "host.nft": "table inet host {\n}\n",
 }
 
 
@@ -86,6 +90,7 @@ def test_the_lab_at_a_revision_has_its_folders_daemon_json_and_includes(tmp_path
     assert gw.manager is not None and gw.manager.folder == (scratch / "labs" / "fwd-firewalld").resolve()
     assert web.manager is not None and web.manager.folder == (scratch / "labs" / "web-ufw").resolve()
     assert dock.docker is not None and str(dock.docker.bip) == "172.26.0.1/16"  # the revision's daemon.json
+    assert [r.path for r in lab.host_rulesets] == [(scratch / "labs" / "host.nft").resolve()]
     copied = {str(p.relative_to(scratch / "labs")) for p in (scratch / "labs").rglob("*") if p.is_file()}
     assert copied == {*FILES, "lab.toml"}  # the revision's files, not the working tree's new one
     for name, text in FILES.items():
