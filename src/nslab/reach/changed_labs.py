@@ -2,9 +2,10 @@
 
 A lab is touched when its own file or any file it names differs between REV and the
 working tree (what `nslab diff --base REV` compares): a ruleset file or one an nft file
-includes, any file below a ufw or firewalld folder, Docker's daemon.json. Lab files are the repository's
-tracked .toml files with a [lab] table; a lab that is new since REV has nothing to compare
-with and is said on stderr, not listed.
+includes, any file below a ufw or firewalld folder, Docker's daemon.json
+(nslab.reach.lab_paths). Lab files are the repository's tracked .toml files with a [lab]
+table; a lab that is new since REV has nothing to compare with and is said on stderr,
+not listed.
 """
 
 from __future__ import annotations

@@ -61,9 +61,10 @@ def at_revision(raw: Mapping[str, Any], lab: PurePosixPath, tree: set[PurePosixP
     revision: `tree` is every file there, `copy(path)` writes one and gives its bytes (or
     raises the LabError that it does not exist). A named folder brings every file below
     it; an nft file the files it includes (relative ones, wildcards too)."""
+    spelled = sorted((f.as_posix(), f) for f in tree)  # once: a repository may hold many files
     for key, name in named(raw):
         path = _norm(lab.parent / name)
-        below = sorted(f for f in tree if path in f.parents)
+        below = [f for text, f in spelled if text.startswith(f"{path.as_posix()}/")]
         if path not in tree and below:  # a folder: ufw's, firewalld's
             for file in below:
                 copy(file)
