@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT, host_snapshot, needs_netns
+from test_manager_world import needs_managers
 
 from nslab.report.diagnostics import bundle_name
 
@@ -168,4 +169,47 @@ def test_two_features_of_one_name_in_two_folders_keep_two_bundles(tmp_path: Path
         "a.same--expecting-replies-where-forward-drops-them.txt",
         "b.same--expecting-replies-where-forward-drops-them.txt",
     ]
+    assert host_snapshot() == before
+
+
+FIREWALLD_LAB = """
+[lab]
+name = "fwd"
+
+[[network]]
+name = "lan"
+subnet = "10.7.0.0/24"
+
+[[host]]
+name = "client"
+interfaces = [{ network = "lan", address = "10.7.0.10" }]
+
+[[host]]
+name = "gw"
+interfaces = [{ network = "lan", address = "10.7.0.30" }]
+firewall = { firewalld = "fwd-firewalld" }
+"""
+
+
+@needs_netns
+@needs_managers
+def test_diff_base_and_changed_on_a_lab_with_a_firewalld_folder(tmp_path: Path) -> None:
+    # a new user's trial: `nslab diff --lab labs/lab.toml --base main` (the CI's command)
+    # failed, "host gw.firewall.firewalld: /tmp/nslab-diff-.../labs/fwd-firewalld is not a
+    # folder", and `nslab changed` said 0 labs when only the folder's zone file changed
+    before = host_snapshot()
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "features" / "managers" / "labs" / "gw-firewalld", repo / "labs" / "fwd-firewalld")
+    (repo / "labs" / "lab.toml").write_text(FIREWALLD_LAB)
+    git(repo, "init", "-q")
+    git(repo, "add", "labs")
+    git(repo, "commit", "-qm", "lab")
+    zone = repo / "labs" / "fwd-firewalld" / "zones" / "public.xml"
+    assert '<port protocol="tcp" port="8443"/>' in zone.read_text()
+    zone.write_text(zone.read_text().replace('<port protocol="tcp" port="8443"/>', ""))  # 8443 closed
+    c = nslab("changed", "--base", "HEAD", cwd=repo)
+    assert (c.returncode, c.stdout) == (0, "labs/lab.toml\n"), c.stderr
+    d = nslab("diff", "--lab", "labs/lab.toml", "--base", "HEAD", "-D", "probe_wait=1", cwd=repo)
+    assert d.returncode == 1, d.stderr  # 1: something changed (2 was the folder's error)
+    assert "  client -> gw tcp/8443 v4: accepted (" in d.stdout, d.stdout
     assert host_snapshot() == before

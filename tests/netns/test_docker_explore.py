@@ -4,6 +4,7 @@ are places, and a change of `publish` is a change diff reports, decided by Docke
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import host_snapshot, needs_netns
 from support.corpus import PATIENT, explore, nslab
@@ -51,4 +52,44 @@ def test_diff_of_publishing_on_127_0_0_1_only_names_the_two_ways_in_it_closes() 
             "dropped",
             "web: dropped by INPUT policy DROP",
         )
+    assert host_snapshot() == before
+
+
+DOCK = """
+[lab]
+name = "dock"
+
+[[network]]
+name = "lan"
+subnet = "10.31.0.0/24"
+
+[[host]]
+name = "guest"
+interfaces = [{ network = "lan", address = "10.31.0.20" }]
+
+[[host]]
+name = "dock"
+interfaces = [{ network = "lan", address = "10.31.0.10" }]
+docker = { containers = [{ name = "app", publish = PUBLISH }] }
+"""
+
+
+@needs_netns
+@needs_docker
+def test_diff_names_a_flow_that_now_lands_at_the_container_though_accepted_both_sides(tmp_path: Path) -> None:
+    # a new user's trial: publish "9000:80" -> ["127.0.0.1:9000:80", "9443:80"]. Before,
+    # dock's own listener (nslab's) accepted guest's tcp/9443; after, Docker's DNAT sends
+    # it to the container. Accepted on both sides, and the diff printed no line for it.
+    (tmp_path / "before.toml").write_text(DOCK.replace("PUBLISH", '["9000:80"]'))
+    (tmp_path / "after.toml").write_text(DOCK.replace("PUBLISH", '["127.0.0.1:9000:80", "9443:80"]'))
+    before = host_snapshot()
+    r = nslab(
+        "diff", "--against", str(tmp_path / "before.toml"), "--lab", str(tmp_path / "after.toml"),
+        "--format", "json", *PATIENT,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr  # 1: something changed
+    changed = {(row["from"], row["to"], row["service"], row["family"]): row for row in json.loads(r.stdout)}
+    moved = changed[("guest", "dock", "tcp/9443", "v4")]
+    assert (moved["before"]["outcome"], moved["before"]["landed_at"]) == ("accepted", None)
+    assert (moved["after"]["outcome"], moved["after"]["landed_at"]) == ("accepted", "172.17.0.2:80")
     assert host_snapshot() == before

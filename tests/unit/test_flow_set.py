@@ -171,3 +171,27 @@ def test_a_peer_is_matched_by_address_and_port_before_port_alone() -> None:
     icmp = ("gw", "icmp", 0)
     pinged = {icmp: [("127.0.0.1", 7), ("192.168.1.20", 8)]}
     assert match_peers([(icmp, "192.168.1.20", 7)], pinged) == [None]
+
+
+def test_a_flow_whose_landing_moved_is_a_change_though_its_outcome_is_the_same() -> None:
+    # a new user's trial: a container's publish went from "9000:80" to
+    # ["127.0.0.1:9000:80", "9443:80"]; before, dock's own listener took tcp/9443, after,
+    # Docker's DNAT sends it to the container: both "accepted", and the diff said nothing
+    own = {"guest": frozenset({"10.1.0.10"}), "dock": frozenset({"10.1.0.20"})}
+    flow = Flow("guest", "dock", "tcp", 9443)
+    same = Flow("guest", "dock", "tcp", 22)
+    before = {flow: Verdict("accepted", "no firewall rule or policy decided it"), same: Verdict("accepted")}
+    after = {
+        flow: Verdict("accepted", "dock: translated by DOCKER rule 2", landed_at="172.17.0.2:80"),
+        same: Verdict("accepted"),
+    }
+    changes = reach.compare(before, after, own)
+    assert [c.flow for c in changes] == [flow]
+    assert changes[0].words(own) == (
+        "guest -> dock tcp/9443 v4: accepted (no firewall rule or policy decided it) -> "
+        "accepted at 172.17.0.2:80 (dock: translated by DOCKER rule 2)"
+    )
+    assert changes[0].as_json()["after"]["landed_at"] == "172.17.0.2:80"  # type: ignore[index]
+    assert reach.compare(after, after, own) == []  # the same landing twice is no change
+    # a golden file records no landed_at: its check does not count a landing it cannot know
+    assert reach.compare(before, after, own, landed=False) == []

@@ -119,8 +119,9 @@ def diff(
 @main.command()
 @click.option("--base", metavar="REV", required=True, help="the git revision to compare with")
 def changed(base: str) -> None:
-    """The lab files whose file or ruleset files differ from REV (git diff --name-only), one
-    a line, for `nslab diff --lab FILE --base REV` each (the CI that nslab init writes)."""
+    """The lab files whose file or any file they name (ruleset files and nft includes, a
+    ufw or firewalld folder's files, daemon.json) differ from REV (git diff), one a line,
+    for `nslab diff --lab FILE --base REV` each (the CI that nslab init writes)."""
     from nslab.reach import changed_labs
 
     try:

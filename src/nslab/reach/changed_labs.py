@@ -1,9 +1,11 @@
 """`nslab changed --base REV`: the lab files a change touches, for CI to diff each one.
 
-A lab is touched when its own file or any ruleset file it names differs between REV and
-the working tree (what `nslab diff --base REV` compares). Lab files are the repository's
-tracked .toml files with a [lab] table; a lab that is new since REV has nothing to compare
-with and is said on stderr, not listed.
+A lab is touched when its own file or any file it names differs between REV and the
+working tree (what `nslab diff --base REV` compares): a ruleset file or one an nft file
+includes, any file below a ufw or firewalld folder, Docker's daemon.json
+(nslab.reach.lab_paths). Lab files are the repository's tracked .toml files with a [lab]
+table; a lab that is new since REV has nothing to compare with and is said on stderr,
+not listed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 from nslab.errors import LabError, NslabError
-from nslab.lab import load_lab
+from nslab.reach import lab_paths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,11 +77,7 @@ def changed(repo: Path, base: str) -> tuple[list[Path], list[Path]]:
     new: list[Path] = []
     for lab in labs:
         files = {lab}
-        try:
-            for host in load_lab(top / lab).hosts:
-                files.update(Path(os.path.relpath(r.path.resolve(), top)) for r in host.rulesets)
-        except LabError:
-            pass  # a lab that no longer loads: its own file changed; nslab diff says why
-        if files & touched:
+        files.update(Path(os.path.relpath(p.resolve(), top)) for p in lab_paths.on_disk(top / lab))
+        if any(t in files or not files.isdisjoint(t.parents) for t in touched):  # a folder: any file below
             (out if lab in at_base else new).append(top / lab)
     return out, new

@@ -6,17 +6,18 @@ its own, so no conntrack entry or listener of one side is seen by the other.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nslab.config import Settings
 from nslab.errors import LabError, NslabError
 from nslab.lab import Lab, load_lab
+from nslab.reach import lab_paths
 from nslab.reach.changed_labs import ownership_error
 from nslab.reach.explore import Explorer, Measured, Verdict
 from nslab.reach.flows import Flow, derive, own_addresses, wanted
@@ -29,8 +30,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+_SAYING = threading.Lock()
+
+
 def say(message: str) -> None:
-    print(f"nslab: {message}", file=sys.stderr, flush=True)
+    # one write under a lock: print() writes the line and its newline apart, and a diff's
+    # two sides (two threads) interleaved them ("...probing 40 flowsnslab: after: ...")
+    with _SAYING:
+        sys.stderr.write(f"nslab: {message}\n")
+        sys.stderr.flush()
 
 
 def measure(
@@ -103,8 +111,10 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def at_revision(lab_file: Path, rev: str, into: Path) -> Path:
-    """The lab file and the ruleset files it names, as they were at `rev`, read with git
-    (nothing is checked out), written below `into` in the same layout; its path there."""
+    """The lab file and every file it names (ruleset files and their nft includes, a ufw or
+    firewalld folder, Docker's daemon.json: nslab.reach.lab_paths), as they were at `rev`,
+    read with git (nothing is checked out), written below `into` in the same layout; the
+    lab file's path there."""
     lab_file = lab_file.resolve()
     top = _git(lab_file.parent, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
@@ -116,30 +126,28 @@ def at_revision(lab_file: Path, rev: str, into: Path) -> Path:
         raise LabError(f"unknown git revision {rev!r}", "name a branch, tag or commit: --base main")
     rel = lab_file.relative_to(repo)
 
-    def show(path: Path) -> bytes:
+    def copy(path: PurePosixPath) -> bytes:
+        """One file as it was at `rev`, written below `into`; its bytes."""
         r = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:{path.as_posix()}"], capture_output=True)
         if r.returncode != 0:
             raise LabError(
                 f"{path} does not exist at {rev}", "pick a revision that has the lab, or use --against"
             )
+        (into / path).parent.mkdir(parents=True, exist_ok=True)
+        (into / path).write_bytes(r.stdout)
         return r.stdout
 
-    text = show(rel)
-    target = into / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(text)
+    text = copy(PurePosixPath(rel.as_posix()))
     try:
         raw = tomllib.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise LabError(f"{rel} at {rev}: not valid TOML: {exc}") from None
-    for host in raw.get("host", []) if isinstance(raw.get("host"), list) else []:
-        firewall = host.get("firewall", {}) if isinstance(host, dict) else {}
-        for name in firewall.values() if isinstance(firewall, dict) else ():
-            if isinstance(name, str):
-                file = Path(os.path.normpath(rel.parent / name))
-                (into / file).parent.mkdir(parents=True, exist_ok=True)
-                (into / file).write_bytes(show(file))
-    return target
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--name-only", rev], capture_output=True, text=True
+    )
+    tree = {PurePosixPath(p) for p in listed.stdout.split("\0") if p}  # a folder is the files below it
+    lab_paths.at_revision(raw, PurePosixPath(rel.as_posix()), tree, copy)
+    return into / rel
 
 
 def base_lab(lab_file: Path, rev: str, scratch: Path) -> Lab:

@@ -169,7 +169,8 @@ def _flow_part(text: str) -> str:
 
 @dataclass(frozen=True)
 class Change:
-    """A flow whose outcome (or NAT'd source) differs between two measurements."""
+    """A flow whose outcome (or NAT'd source, or where it landed) differs between two
+    measurements."""
 
     flow: Flow
     before: Verdict
@@ -192,14 +193,20 @@ class Change:
         }  # fmt: skip
 
 
-def compare(before: Mapping[Flow, Verdict], after: Mapping[Flow, Verdict], own: Own) -> list[Change]:
+def compare(
+    before: Mapping[Flow, Verdict], after: Mapping[Flow, Verdict], own: Own, landed: bool = True
+) -> list[Change]:
     """Flows whose outcome changed, or whose NAT'd source did (a source the destination saw
-    that is not one of the sender's own addresses), or the place a port-forward sent it to;
-    a flow one side lacks is `absent` there."""
+    that is not one of the sender's own addresses), or where it landed: the place a
+    port-forward sent it to, or (`landed`: both sides measured) the address a DNAT sent it
+    to, e.g. a Docker publish that now sends it to a container instead of the host's own
+    listener. A golden file does not record `landed_at`, so its check passes landed=False.
+    A flow one side lacks is `absent` there."""
     out = []
     for flow in sorted(set(before) | set(after)):
         a, b = before.get(flow, Verdict(ABSENT)), after.get(flow, Verdict(ABSENT))
-        if a.outcome != b.outcome or nat(flow, a, own) != nat(flow, b, own) or a.reached != b.reached:
+        moved = a.reached != b.reached or (landed and a.landed_at != b.landed_at)
+        if a.outcome != b.outcome or nat(flow, a, own) != nat(flow, b, own) or moved:
             out.append(Change(flow, a, b))
     return out
 
