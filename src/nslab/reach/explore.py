@@ -25,6 +25,7 @@ from nslab.managers.evidence import credit_all
 from nslab.probe import trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
+from nslab.reach import no_route
 from nslab.reach.flows import Endpoint, Flow, own_addresses, places
 from nslab.scenario.session import LabSession
 
@@ -215,8 +216,10 @@ class Explorer:
         why_not = trace.usable(self.session.w, self.session.firewalls)
         if why_not is not None:
             self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
-        measured = self._measure(flows, why_not is None)
-        return self._confirmed(measured, why_not is None)
+        measured = self._confirmed(self._measure(flows, why_not is None), why_not is None)
+        # a router's "no route" answers are rate limited machine-wide: its routing says (no_route.py)
+        spaces = {p.name: p.ns for p in self.where.values()}
+        return no_route.settle(self.session.w, spaces, measured)
 
     def _measure(self, flows: Sequence[Flow], traced: bool) -> list[Measured]:
         return self._traced(flows) if traced else self._counted(flows, self._batch(flows))
