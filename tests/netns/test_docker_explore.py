@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import host_snapshot, needs_netns
-from support.corpus import PATIENT, explore, nslab
+from support.corpus import PATIENT, built, explore, nslab
 from test_docker_daemon import LABS, needs_docker
 
 WEB, LOCAL = LABS / "docker-web.toml", LABS / "docker-local.toml"
@@ -95,3 +95,13 @@ def test_a_router_with_no_route_gives_every_port_of_a_flow_the_same_verdict(tmp_
     assert {(row["outcome"], row["decided_by"]) for row in out} == {
         ("rejected", "dock has no route to 203.0.113.10 (ip route get: Network is unreachable)")
     }
+
+
+@needs_netns
+@needs_docker
+def test_a_containers_namespace_sends_icmp_errors_unthrottled_as_every_lab_namespace() -> None:
+    # dockerd makes it with the kernel's defaults: 1000, 1000, 50 before
+    keys = ("net.ipv4.icmp_ratelimit", "net.ipv4.icmp_msgs_per_sec", "net.ipv4.icmp_msgs_burst")
+    with built(WEB, ()) as session:
+        got = [session.w.run(["sysctl", "-n", key], ns="app", check=True).stdout.strip() for key in keys]
+    assert got == ["0", "1000000", "1000000"]
