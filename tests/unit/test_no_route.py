@@ -72,3 +72,9 @@ def test_a_flow_a_rule_decided_or_that_got_through_is_never_asked() -> None:
     before = _measured(["dropped"], why="dock: dropped by FORWARD policy DROP") + _measured(["accepted"])
     assert settle(fake, PLACES, before) == before
     assert fake.asked == []
+
+
+def test_where_no_port_heard_the_routers_answer_silence_stays_a_drop() -> None:
+    # the router's error lost on its way back (a firewall, no route back): every port silent
+    before = _measured(["dropped", "no answer"])
+    assert settle(FakeIp(), PLACES, before) == before

@@ -9,8 +9,9 @@ nslab never changes. Measured on a lab whose Docker host has no way out: of a co
 ("dropped", "no answer"), the same on every run, though the kernel had "Network is
 unreachable" for every port. So a flow no firewall rule decided, that was rejected or got
 no answer, is followed hop by hop with `ip route get` (each router asked with the
-interface the flow came in on); where a forwarding router has no route, every such flow of
-that source and destination is "rejected", naming the router and the kernel's words.
+interface the flow came in on); where a forwarding router has no route, and that source
+heard the router's answer at least once, every such flow of that source and destination is
+"rejected", naming the router and the kernel's words.
 """
 
 from __future__ import annotations
@@ -107,10 +108,17 @@ def settle(w: Runs, sources: Mapping[str, str | None], measured: Sequence[Measur
     for name, ns in sources.items():
         spaces.setdefault(ns, name)
     held = owners(w, spaces)
+    ends = {key: dead_end(w, held, *key) for key in groups}
+    # only where the router's answer was heard by that source at least once (an ICMP error
+    # a firewall or a missing way back loses is lost for every port: "dropped" is then true)
+    heard = {
+        (key[0], key[1], found.router)
+        for key, found in ends.items()
+        if found is not None and any(measured[i].verdict.outcome == "rejected" for i in groups[key])
+    }
     out = list(measured)
-    for key in groups:
-        found = dead_end(w, held, *key)
-        if found is None:
+    for key, found in ends.items():
+        if found is None or (key[0], key[1], found.router) not in heard:
             continue
         for i in groups[key]:
             verdict = dataclasses.replace(out[i].verdict, outcome="rejected", decided_by=found.evidence())
