@@ -84,7 +84,7 @@ echo nslab-docker-reaped || true
 """
 
 UNLIMITED_ICMP = "net.ipv4.icmp_ratelimit=0"  # ICMP errors unthrottled in a container too
-# where the kernel has them per network namespace (icmp_msgs_*: kernels before 6.2 have
+# where the kernel has them per network namespace (icmp_msgs_*: older kernels have
 # them machine-wide only, absent in a namespace) and where it has IPv6
 MAYBE_UNLIMITED_ICMP = (
     "net.ipv4.icmp_msgs_per_sec=1000000",
