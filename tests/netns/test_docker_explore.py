@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import host_snapshot, needs_netns
-from support.corpus import PATIENT, explore, nslab
+from support.corpus import PATIENT, built, explore, nslab
 from test_docker_daemon import LABS, needs_docker
 
 WEB, LOCAL = LABS / "docker-web.toml", LABS / "docker-local.toml"
@@ -93,3 +93,55 @@ def test_diff_names_a_flow_that_now_lands_at_the_container_though_accepted_both_
     assert (moved["before"]["outcome"], moved["before"]["landed_at"]) == ("accepted", None)
     assert (moved["after"]["outcome"], moved["after"]["landed_at"]) == ("accepted", "172.17.0.2:80")
     assert host_snapshot() == before
+
+
+NO_WAY_OUT = """\
+# guest and dock on one LAN; the internet hangs off the lab's host, so dock (and its
+# container api) has no route out: dock answers "network unreachable", rate limited
+[lab]
+name = "dock-no-route"
+
+[[network]]
+name = "lan"
+subnet = "10.30.0.0/24"
+
+[[host]]
+name = "guest"
+interfaces = [{ network = "lan", address = "10.30.0.20" }]
+
+[[host]]
+name = "dock"
+interfaces = [{ network = "lan", address = "10.30.0.10" }]
+docker = { containers = [{ name = "api", publish = ["9000:80"] }] }
+
+[upstream]
+"""
+
+
+@needs_netns
+@needs_docker
+def test_a_router_with_no_route_gives_every_port_of_a_flow_the_same_verdict(tmp_path: Path) -> None:
+    # the kernel's ICMP answers for "no route" are rate limited machine-wide (5 at once,
+    # then one a second): before, ports 22-25 read "rejected", the rest "dropped"/"no answer"
+    lab = tmp_path / "lab.toml"
+    lab.write_text(NO_WAY_OUT)
+    before = host_snapshot()
+    ports = ",".join([*(f"tcp/{p}" for p in range(22, 31)), "udp/53"])
+    r = nslab("explore", "--lab", str(lab), "--ports", ports, "--format", "json", *PATIENT)
+    assert r.returncode == 0, r.stderr
+    assert host_snapshot() == before
+    out = [row for row in json.loads(r.stdout) if (row["from"], row["to"]) == ("api", "the internet")]
+    assert len(out) >= 11, out  # the ping, tcp/22-30, tcp/80, tcp/9000, udp/53
+    assert {(row["outcome"], row["decided_by"]) for row in out} == {
+        ("rejected", "dock has no route to 203.0.113.10 (ip route get: Network is unreachable)")
+    }
+
+
+@needs_netns
+@needs_docker
+def test_a_containers_namespace_sends_icmp_errors_unthrottled_as_every_lab_namespace() -> None:
+    # dockerd makes it with the kernel's defaults: 1000, 1000, 50 before
+    keys = ("net.ipv4.icmp_ratelimit", "net.ipv4.icmp_msgs_per_sec", "net.ipv4.icmp_msgs_burst")
+    with built(WEB, ()) as session:
+        got = [session.w.run(["sysctl", "-n", key], ns="app", check=True).stdout.strip() for key in keys]
+    assert got == ["0", "1000000", "1000000"]

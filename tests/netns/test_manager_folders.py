@@ -97,6 +97,9 @@ def test_a_ufw_command_ufw_refuses_is_one_line_naming_it(tmp_path: Path) -> None
         "nslab: h: `ufw allow 99999/tcp` failed: ERROR: Bad port "
         "(fix: the host's firewall = { ufw = [...] } in the lab file)"
     ) in str(err.value)
+    # ufw's words lead the error line, before the stages' command and output
+    said = str(err.value)
+    assert said.startswith("h: `ufw allow 99999/tcp` failed: ERROR: Bad port (fix: "), said
 
 
 @needs_netns

@@ -70,6 +70,7 @@ def validate(files: tuple[str, ...]) -> None:
     of the first rule that does not load."""
     from nslab.firewall.rulesets import check_static, raise_for
     from nslab.machine.provision import check_rulesets
+    from nslab.managers.check import check_firewalld, check_ufw
     from nslab.managers.docker_session import check_backends
 
     if not files:  # as every other command takes the project's lab (`nslab init` sets it)
@@ -96,6 +97,8 @@ def validate(files: tuple[str, ...]) -> None:
                     if found is not None:
                         raise_for(host, r.kind, found)
                 how = f"; {len(files_of)} ruleset file(s) checked statically (not root: as root, loaded)"
+            how += check_ufw(lab, path)
+            how += check_firewalld(lab, path, lambda: World.start(LocalTarget()))
         except NslabError as exc:
             fail(exc, 2)
         click.echo(f"{path}: ok (lab '{lab.name}': {lab.summary()}){how}")

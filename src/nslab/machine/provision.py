@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from nslab.commands import Result, Runner
-from nslab.errors import LabError
+from nslab.commands import CommandError, Result, Runner
+from nslab.errors import LabError, NslabError
 from nslab.firewall import RULESETS, rulesets
 from nslab.firewall.places import dnat_addresses
 from nslab.lab import Lab, default_lab
@@ -257,7 +257,27 @@ def provision(
         put_manager_files(runner, lab)
     env = lab_env(lab, placed)
     run_sh = f"{runner.provision_dir}/run.sh"
-    return [runner.run(["bash", run_sh, *(s.file for s in chosen)], env=env, check=check)]
+    result = runner.run(["bash", run_sh, *(s.file for s in chosen)], env=env)
+    if check and not result.ok:
+        raise StageError(result)
+    return [result]
+
+
+# run.sh's and the managers stage's summaries: what failed is on the lines before them
+SUMMARIES = re.compile(r"nslab: (provision stage \S+ failed|managers: no manager started on)")
+
+
+class StageError(CommandError):
+    """A stage that failed, its own one line first (`pg: `ufw deny 99999/tcp` failed:
+    ERROR: Bad port`), then the command and its output's tail; before, the line led with
+    `bash .../run.sh ...` exited 1 and the user had to find the cause among the stages'."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(result)
+        lines = [ln.strip() for ln in result.stderr.splitlines()]
+        lead = next((ln for ln in lines if ln.startswith("nslab: ") and not SUMMARIES.match(ln)), None)
+        if lead is not None:
+            NslabError.__init__(self, f"{lead.removeprefix('nslab: ')}; from {self.problem}", self.fix)
 
 
 def teardown(runner: Runner, lab: Lab) -> Result:

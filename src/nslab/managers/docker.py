@@ -82,6 +82,16 @@ for _ in $(seq 600); do
 done
 echo nslab-docker-reaped || true
 """
+
+UNLIMITED_ICMP = "net.ipv4.icmp_ratelimit=0"  # ICMP errors unthrottled in a container too
+# where the kernel has them per network namespace (icmp_msgs_*: older kernels have
+# them machine-wide only, absent in a namespace) and where it has IPv6
+MAYBE_UNLIMITED_ICMP = (
+    "net.ipv4.icmp_msgs_per_sec=1000000",
+    "net.ipv4.icmp_msgs_burst=1000000",
+    "net.ipv6.icmp.ratelimit=0",
+)
+
 # Each container runs Docker's own init (tini, `--init`: `docker stop` ends it at once
 # instead of waiting 10 s on a PID 1 that ignores SIGTERM) and busybox httpd on each TCP
 # port it publishes, so a probe that reaches it is accepted; busybox has no UDP server:
@@ -159,6 +169,13 @@ class Daemon:
                 "start no other containers on that host before the lab's (the lab's are started in order)",
             )
         self.world.run(["ip", "netns", "attach", c.name, pid], check=True)
+        # ICMP errors unthrottled here too, as in every lab namespace (20-networks.sh): dockerd
+        # makes the container's namespace with the kernel's defaults (icmp_ratelimit=1000,
+        # icmp_msgs_per_sec=1000, icmp_msgs_burst=50), so its answers to a burst of probes
+        # (port unreachable for closed UDP ports) would thin out as a lab host's did
+        self.world.run(["sysctl", "-qw", UNLIMITED_ICMP], ns=c.name, check=True)
+        # one sysctl: a setting it cannot find fails it, and it sets the others all the same
+        self.world.run(["sysctl", "-qw", *MAYBE_UNLIMITED_ICMP], ns=c.name)
         self.containers[c.name] = c
         self._serving(c, tcp)
 

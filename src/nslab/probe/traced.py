@@ -39,6 +39,10 @@ def traced_probe(
         str(spec["dst"]),
         int(str(spec["port"])),
     )
+    if not key.sport and raw.get("outcome") == "unreachable":
+        # never sent (no route: the kernel's error is in `raw`): no packet, so no trace; its
+        # outcome and the kernel's words are its evidence, as for an untraced probe
+        return raw, Evidence()
     if not key.sport:
         raise ProbeError(f"the probe to {spec['dst']} gave no source port, so its trace cannot be found")
     (found,) = tracer.decisions([key], [str(spec["dst"])])

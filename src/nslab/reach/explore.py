@@ -17,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import Decision, deciders
@@ -25,7 +24,10 @@ from nslab.managers.evidence import credit_all
 from nslab.probe import trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
+from nslab.reach import no_route
 from nslab.reach.flows import Endpoint, Flow, own_addresses, places
+from nslab.reach.verdict import Measured as Measured  # the row types, beside no_route
+from nslab.reach.verdict import Verdict as Verdict
 from nslab.scenario.session import LabSession
 
 TRACED_FEWEST = 64  # flows at once below which a trace that still loses events is an error
@@ -45,43 +47,6 @@ TIMED_OUT = ("dropped", "no answer", "lost")
 AGAIN = (*TIMED_OUT, "unreachable")
 CONFIRM_WAIT = 4.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one flow measured; the public interface of `--format json` (outcome,
-    decided_by, seen_from; the row adds from_address, to_address and reached). `reached`:
-    the place whose listener took the flow where that is not its destination (a
-    port-forward's DNAT sent it on)."""
-
-    outcome: str
-    decided_by: str = ""
-    seen_from: str | None = None
-    landed_at: str | None = None  # where a DNAT sent it: "sshbox:22" (None: where it was sent)
-    from_address: str | None = None  # the source address the probe left from
-    to_address: str | None = None  # the destination address it was sent to
-    reached: str | None = None  # the place whose listener got it, where not its destination
-
-    def as_json(self) -> dict[str, str | None]:
-        return {
-            "outcome": self.outcome,
-            "decided_by": self.decided_by,
-            "seen_from": self.seen_from,
-            "landed_at": self.landed_at,
-            "reached": self.reached,
-        }
-
-    @property
-    def words(self) -> str:
-        """`accepted at sshbox:22` for a flow a DNAT sent elsewhere, else the outcome."""
-        where = self.landed_at or self.reached
-        return self.outcome + (f" at {where}" if where else "")
-
-
-@dataclass(frozen=True)
-class Measured:
-    flow: Flow
-    verdict: Verdict
 
 
 def decided_by(evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False) -> str:
@@ -215,8 +180,10 @@ class Explorer:
         why_not = trace.usable(self.session.w, self.session.firewalls)
         if why_not is not None:
             self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
-        measured = self._measure(flows, why_not is None)
-        return self._confirmed(measured, why_not is None)
+        measured = self._confirmed(self._measure(flows, why_not is None), why_not is None)
+        # a router's "no route" answers are rate limited machine-wide: its routing says (no_route.py)
+        spaces = {p.name: p.ns for p in self.where.values()}
+        return no_route.settle(self.session.w, spaces, measured)
 
     def _measure(self, flows: Sequence[Flow], traced: bool) -> list[Measured]:
         return self._traced(flows) if traced else self._counted(flows, self._batch(flows))
