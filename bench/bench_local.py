@@ -18,6 +18,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,10 +138,11 @@ def main() -> None:
         show("0%-loss verdict, nslab probe (3 packets)", ok_times)
         print(f"{'  wrong success verdicts':<44} {wrong_ok} of {n_verdicts}")
 
-    start = time.perf_counter()
-    behave = [sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", "reports=/tmp/nslab-bench"]
-    r = subprocess.run(behave, cwd=ROOT, capture_output=True, text=True)
-    suite = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="nslab-bench-") as reports:  # nothing left behind
+        start = time.perf_counter()
+        behave = [sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", f"reports={reports}"]
+        r = subprocess.run(behave, cwd=ROOT, capture_output=True, text=True)
+        suite = time.perf_counter() - start
     line = next((x for x in r.stdout.splitlines() if "scenarios passed" in x), r.stdout[-300:])
     print(f"{'behave features/ wall time':<44} {suite:8.2f} s    ({line.strip()}; target <= 10 s)")
 

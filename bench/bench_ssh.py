@@ -31,19 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def suite(extra: list[str]) -> tuple[float, str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "behave",
-        "features/",
-        "-f",
-        "progress",
-        "-D",
-        "reports=/tmp/nslab-bench",
-        *extra,
-    ]
-    start = time.perf_counter()
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="nslab-bench-") as reports:  # nothing left behind
+        behave = [sys.executable, "-m", "behave", "features/", "-f", "progress"]
+        cmd = [*behave, "-D", f"reports={reports}", *extra]
+        start = time.perf_counter()
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     line = next((x for x in r.stdout.splitlines() if "scenarios passed" in x), r.stdout[-200:])
     return time.perf_counter() - start, line.strip()
 
