@@ -135,7 +135,9 @@ def test_a_manager_kind_reads_as_iptables_and_names_what_made_the_rule(
 
 
 def _kind_compares(path: Path) -> list[int]:
-    """Lines comparing a `kind` with a kind's name ("nft", ("iptables", "ip6tables") ...)."""
+    """Lines comparing a `kind` with a kind's name ("nft", ("iptables", "ip6tables") ...),
+    or anything with a ruleset kind's name, whatever the variable is called (a lab file's
+    `key == "nft"` is the same branch)."""
 
     def names(node: ast.expr) -> set[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -153,7 +155,8 @@ def _kind_compares(path: Path) -> list[int]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Compare):
             sides = [node.left, *node.comparators]
-            if any(is_kind(s) for s in sides) and any(names(s) & KIND_NAMES for s in sides):
+            named = set().union(*(names(s) for s in sides))
+            if (any(is_kind(s) for s in sides) and named & KIND_NAMES) or named & set(RULESET_KINDS):
                 found.append(node.lineno)
     return found
 

@@ -72,6 +72,9 @@ class Placed:
     data: bytes
 
 
+WILDCARD = re.compile(r"[*?[]")  # an include naming many files (a glob)
+
+
 def shown(path: Path) -> str:
     """A path as the user reads it: relative to the working folder where it is inside."""
     here = Path.cwd()
@@ -94,6 +97,7 @@ class Kind:
     front: ClassVar[str] = ""  # the netfilter front end its rules load into: xtables, nft ("": any)
     made_by: ClassVar[str] = ""  # what made its rules, said in the evidence ("ufw"; "": the file)
     from_world: ClassVar[bool] = False  # its rules are read from the place once it loaded
+    include_depth: ClassVar[int] = 0  # how deep its files may include others (0: none)
 
     def loader(self, backend: str) -> tuple[str, ...]:
         """The argv the rulesets stage loads a file of this kind with."""
@@ -137,6 +141,11 @@ class Kind:
     def placements(self, path: Path, where: str) -> list[Placed]:
         """The file as put on the target at `where`, then the files it brings (includes)."""
         return [Placed(path, where, path.read_bytes())]
+
+    def includes(self, text: str) -> list[str]:
+        """The files a file of this kind includes, as written (relative to its folder,
+        wildcards kept); the default includes none."""
+        return []
 
     def ports(self, text: str) -> list[tuple[str, int]]:
         """(protocol, port) of every destination port its rules match on, sorted (nslab

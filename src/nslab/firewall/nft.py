@@ -23,6 +23,7 @@ from nslab.errors import LabError
 from nslab.firewall import rulemap
 from nslab.firewall.kind import (
     PREFIX_FIX,
+    WILDCARD,
     Firewall,
     Kind,
     Placed,
@@ -57,6 +58,9 @@ NFT_WORDS = (
 )  # fmt: skip
 
 
+DEEPEST = 16  # nft's own limit of nested includes
+
+
 class Nft(Kind):
     """A native nft ruleset file."""
 
@@ -68,9 +72,13 @@ class Nft(Kind):
     read_with: ClassVar[str | None] = "nft"
     syntax: ClassVar[str] = "nft"
     front: ClassVar[str] = "nft"
+    include_depth: ClassVar[int] = DEEPEST
 
     def rules(self, text: str) -> list[rulemap.FileRule] | None:
         return rulemap.nft_rules(text)
+
+    def includes(self, text: str) -> list[str]:
+        return [m["file"] for m in INCLUDE.finditer(text)]
 
     def problem(
         self,
@@ -205,8 +213,6 @@ def _no_interface(said: str, rule: str, path: Path, line: int, interfaces: Seque
 # loads only when run from its own folder. nslab reads it from the including file's folder,
 # wherever it runs, and copies the included files with the ruleset (a remote target has none).
 INCLUDE = re.compile(r'^(?P<head>[ \t]*include[ \t]+")(?P<file>[^"]+)"', re.M)
-WILDCARD = re.compile(r"[*?[]")
-DEEPEST = 16  # nft's own limit of nested includes
 
 
 def placements(path: Path, where: str) -> list[Placed]:

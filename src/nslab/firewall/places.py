@@ -104,6 +104,13 @@ def host_has_native_nft(runner: Runner) -> bool:
     return bool(tables - IPTABLES_TABLES)
 
 
+def read_beside_xtables(place: str) -> str:
+    """A place (PLACE:TOOL) where an xtables writer (dockerd's iptables-nft) adds rules
+    beside the native nft ones its file loaded: read with both, each counted."""
+    name, _, tool = place.partition(":")
+    return f"{name}:{_BESIDE_NFT}" if _native(tool) else place
+
+
 def read_host_with_nft(places: tuple[str, ...]) -> tuple[str, ...]:
     """The places with the lab's host read with nft too (its native tables beside iptables')."""
     return tuple(f"host:{_BESIDE_NFT}" if p.startswith("host:") else p for p in places)

@@ -18,7 +18,7 @@ from nslab.errors import LabError, MissingFeature, TargetError
 from nslab.firewall import get_kind
 from nslab.firewall.evidence import Sources, Written
 from nslab.firewall.iptables_parse import iptables_save
-from nslab.firewall.places import ruleset_tool
+from nslab.firewall.places import read_beside_xtables, ruleset_tool
 from nslab.lab import Host, Lab
 from nslab.lab.docker import Container, DockerSpec
 from nslab.machine.targets.base import Target
@@ -128,11 +128,11 @@ class DockerRun:
         where = {p.partition(":")[0]: i for i, p in enumerate(out)}
         for name in docker_hosts(lab):
             d = self.daemons.get(name)
-            mine = "legacy" if d is not None and d.backend == "legacy" else "iptables"
+            legacy = d is not None and d.backend == "legacy"
             if name not in where:
-                out.append(f"{name}:{mine}")
-            elif out[where[name]] == f"{name}:nft" and mine == "iptables":
-                out[where[name]] = f"{name}:iptables+nft"
+                out.append(f"{name}:{'legacy' if legacy else 'iptables'}")
+            elif not legacy:  # Docker's iptables-nft beside the host's own nft file
+                out[where[name]] = read_beside_xtables(out[where[name]])
         if HOST in self.daemons and HOST not in where:
             out.append("host:iptables4")
         return tuple(out)

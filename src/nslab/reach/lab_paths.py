@@ -27,7 +27,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from nslab.errors import LabError
-from nslab.firewall.nft import DEEPEST, INCLUDE, WILDCARD
+from nslab.firewall import get_kind
+from nslab.firewall.kind import WILDCARD, Kind
 from nslab.firewall.rulesets import with_included
 from nslab.lab import Lab, load_lab
 from nslab.lab.model import RULESET_KINDS
@@ -68,40 +69,41 @@ def at_revision(raw: Mapping[str, Any], lab: PurePosixPath, tree: set[PurePosixP
         if path not in tree and below:  # a folder: ufw's, firewalld's
             for file in below:
                 copy(file)
-        elif key == "nft":
-            _with_includes(path, tree, copy, 0, set())
-        else:
-            copy(path)
+        else:  # a ruleset file brings what it includes (its kind says what: nft's); others none
+            _with_includes(path, get_kind(key), tree, copy, 0, set())
 
 
 def _with_includes(
     path: PurePosixPath,
+    kind: Kind,
     tree: set[PurePosixPath],
     copy: Copy,
     depth: int,
     seen: set[PurePosixPath],
 ) -> None:
-    """An nft file and what it includes, read from its own folder as nslab loads it
-    (nslab.firewall.nft.placements); an include not in the tree is left for loading the
-    lab to name, and a bare name not beside the file is nft's include path's."""
-    if path in seen or depth > DEEPEST:  # the load says which file nests too deep
+    """A file and what its kind says it includes, read from its own folder as nslab loads
+    it (the kind's placements); an include not in the tree is left for loading the lab to
+    name, and a bare name not beside the file is the tool's include path's."""
+    if path in seen or depth > kind.include_depth:  # the load says which file nests too deep
         return
     seen.add(path)
+    data = copy(path)
+    if not kind.include_depth:
+        return  # a kind whose files include none (or no ruleset file: a daemon.json)
     try:
-        text = copy(path).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return  # not an nft file: loading it says so
-    for m in INCLUDE.finditer(text):
-        name = m["file"]
+        return  # not a file of its kind: loading it says so
+    for name in kind.includes(text):
         if name.startswith("/"):
             continue  # the machine's own file, not the repository's
         if WILDCARD.search(name):
             pattern = _norm(path.parent / name)
             for f in sorted(t for t in tree if t.parent == pattern.parent):
                 if fnmatch.fnmatchcase(f.name, pattern.name):
-                    _with_includes(f, tree, copy, depth + 1, seen)
+                    _with_includes(f, kind, tree, copy, depth + 1, seen)
         elif _norm(path.parent / name) in tree:
-            _with_includes(_norm(path.parent / name), tree, copy, depth + 1, seen)
+            _with_includes(_norm(path.parent / name), kind, tree, copy, depth + 1, seen)
 
 
 def _norm(path: PurePosixPath) -> PurePosixPath:
