@@ -16,13 +16,11 @@ tcp 8080 DNAT 172.17.0.2:80, 3 2222 DNAT 172.17.0.2:22; POSTROUTING 1 -s 172.17.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from conftest import DATA, needs_netns
-from support.corpus import Key, built, explore, nslab
+from support.corpus import Key, built, explore, nslab, row_is, shellcheck_clean
 
 from nslab.probe import ports
 from nslab.scenario.session import LabSession
@@ -45,9 +43,7 @@ def test_the_rules_are_dockers_own_and_the_script_that_made_them_is_kept() -> No
     assert "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80" in (
         RULES.read_text().splitlines()
     )
-    if shutil.which("shellcheck"):
-        r = subprocess.run(["shellcheck", str(HERE / "make.sh")], capture_output=True, text=True)
-        assert r.returncode == 0, r.stdout
+    shellcheck_clean(HERE / "make.sh")
 
 
 def test_the_saved_rules_load_as_the_docker_hosts_iptables_file() -> None:
@@ -60,40 +56,34 @@ def explored() -> dict[Key, dict[str, str]]:
     return explore(LAB)
 
 
-def _is(row: dict[str, str], outcome: str, words: str, seen_from: str | None = None) -> None:
-    assert row["outcome"] == outcome and words in row["decided_by"], row
-    if seen_from is not None:
-        assert row["seen_from"] == seen_from, row
-
-
 def test_explore_dockers_published_ports_as_read_by_hand(explored: dict[Key, dict[str, str]]) -> None:
     f = explored
     docker_80 = "dockerhost: accepted by DOCKER rule 1 ("
     # the published port: 8080 at the host is DNAT'd to web:80 (nat DOCKER rule 2, in by
     # eth0: not docker0), then forwarded out of docker0: filter FORWARD rule 4 -> DOCKER rule 1
-    _is(f[("laptop", "dockerhost", "tcp/8080", "v4")], "accepted", docker_80)
+    row_is(f[("laptop", "dockerhost", "tcp/8080", "v4")], "accepted", docker_80)
     # the container's own port, straight to its address (the laptop routes by the host):
     # DOCKER rule 1 wants only "not in by docker0, out by docker0, to 172.17.0.2:80", so it
     # is open to anyone who can route to the bridge, published or not by address
-    _is(f[("laptop", "web", "tcp/80", "v4")], "accepted", docker_80, "10.7.0.20")
-    _is(
+    row_is(f[("laptop", "web", "tcp/80", "v4")], "accepted", docker_80, "10.7.0.20")
+    row_is(
         f[("laptop", "web", "tcp/22", "v4")],
         "accepted",
         "dockerhost: accepted by DOCKER rule 2 (",
         "10.7.0.20",
     )
     # a port it does not publish: DOCKER has nothing, FORWARD 5 and 6 are from docker0: policy
-    _is(f[("laptop", "web", "tcp/8080", "v4")], "dropped", "dockerhost: dropped by FORWARD policy DROP")
+    row_is(f[("laptop", "web", "tcp/8080", "v4")], "dropped", "dockerhost: dropped by FORWARD policy DROP")
     assert f[("laptop", "web", "icmp", "v4")]["outcome"] == "lost"
     # Docker's FORWARD rules are all about docker0: the LAN does not get out by the uplink
-    _is(
+    row_is(
         f[("laptop", "the internet", "tcp/80", "v4")], "dropped", "dockerhost: dropped by FORWARD policy DROP"
     )
     # the container goes out (FORWARD rule 5), masqueraded (POSTROUTING rule 1): the
     # internet and the LAN see the host's address on their side
     rule_5 = "dockerhost: accepted by FORWARD rule 5 ("
-    _is(f[("web", "the internet", "tcp/80", "v4")], "accepted", rule_5, "198.51.100.1")
-    _is(f[("web", "laptop", "tcp/22", "v4")], "accepted", rule_5, "10.7.0.1")
+    row_is(f[("web", "the internet", "tcp/80", "v4")], "accepted", rule_5, "198.51.100.1")
+    row_is(f[("web", "laptop", "tcp/22", "v4")], "accepted", rule_5, "10.7.0.1")
 
 
 def test_explore_names_dockers_nat_rules(explored: dict[Key, dict[str, str]]) -> None:
@@ -105,7 +95,7 @@ def test_explore_names_dockers_nat_rules(explored: dict[Key, dict[str, str]]) ->
 
 def test_explore_the_internet_at_the_published_ports(explored: dict[Key, dict[str, str]]) -> None:
     # in by uplink0 (not docker0): nat DOCKER rule 3 DNATs 2222 to web:22; DOCKER rule 2
-    _is(
+    row_is(
         explored[("the internet", "dockerhost@198.51.100.1", "tcp/2222", "v4")],
         "accepted",
         "dockerhost: accepted by DOCKER rule 2 (",

@@ -23,13 +23,11 @@ internet, masquerade or not. nat_PRE_public_allow DNATs tcp 8080 in by the uplin
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from conftest import DATA, needs_netns
-from support.corpus import Key, built, explore, nslab
+from support.corpus import Key, built, explore, nslab, row_is, shellcheck_clean
 
 from nslab.scenario.session import LabSession
 
@@ -50,9 +48,7 @@ def test_the_ruleset_is_firewallds_own_and_the_script_that_made_it_is_kept() -> 
         'rule family="ipv4" source address="198.51.100.0/24" port port="9090" protocol="tcp" accept' in public
     )
     assert re.search(r"interfaces: eth0\b", (HERE / "firewalld-internal.txt").read_text())
-    if shutil.which("shellcheck"):
-        r = subprocess.run(["shellcheck", str(HERE / "make.sh")], capture_output=True, text=True)
-        assert r.returncode == 0, r.stdout
+    shellcheck_clean(HERE / "make.sh")
 
 
 def test_the_saved_listing_loads_as_the_routers_nft_file() -> None:
@@ -68,38 +64,32 @@ def explored() -> dict[Key, dict[str, str]]:
     return explore(LAB)
 
 
-def _is(row: dict[str, str], outcome: str, words: str, seen_from: str | None = None) -> None:
-    assert row["outcome"] == outcome and words in row["decided_by"], row
-    if seen_from is not None:
-        assert row["seen_from"] == seen_from, row
-
-
 def test_explore_the_zones_as_firewalld_built_them(explored: dict[Key, dict[str, str]]) -> None:
     f = explored
     internal_reject = "fw: rejected by filter_IN_internal rule 9 (reject with icmpx admin-prohibited)" + T
     # 8080 is forwarded in the public zone only; from the LAN it is the router's own port,
     # which zone internal does not open: its final reject
-    _is(f[("web", "fw", "tcp/8080", "v4")], "rejected", internal_reject)
-    _is(f[("web", "fw", "tcp/9090", "v6")], "rejected", internal_reject)  # the rich rule is public's
+    row_is(f[("web", "fw", "tcp/8080", "v4")], "rejected", internal_reject)
+    row_is(f[("web", "fw", "tcp/9090", "v6")], "rejected", internal_reject)  # the rich rule is public's
     # the LAN to the internet: filter_FWD_internal's allow chain forwards back out of eth0
     # only; no policy joins internal to public: its rule 8 rejects, both families
     fwd_reject = "fw: rejected by filter_FWD_internal rule 8 (reject with icmpx admin-prohibited)" + T
-    _is(f[("web", "the internet", "tcp/22", "v4")], "rejected", fwd_reject)
-    _is(f[("pc", "the internet", "icmp", "v6")], "rejected", fwd_reject)
+    row_is(f[("web", "the internet", "tcp/22", "v4")], "rejected", fwd_reject)
+    row_is(f[("pc", "the internet", "icmp", "v6")], "rejected", fwd_reject)
     # web and pc share the LAN's bridge: the router never sees it
-    _is(f[("web", "pc", "tcp/22", "v4")], "accepted", "no firewall rule or policy decided it", "10.8.0.10")
+    row_is(f[("web", "pc", "tcp/22", "v4")], "accepted", "no firewall rule or policy decided it", "10.8.0.10")
     # the router's own traffic out: filter_OUTPUT has no rule for it (its policy accepts);
     # IPv4 leaving by the uplink is masqueraded by nat_POST_public_allow rule 1; IPv6 is not
     # (that rule is `meta nfproto ipv4`)
     masq = 'fw: translated by nat_POST_public_allow rule 1 (meta nfproto ipv4 oifname != "lo" masquerade)' + T
-    _is(f[("fw", "the internet", "tcp/22", "v4")], "accepted", masq, "198.51.100.1")
-    _is(
+    row_is(f[("fw", "the internet", "tcp/22", "v4")], "accepted", masq, "198.51.100.1")
+    row_is(
         f[("fw", "the internet", "tcp/22", "v4")],
         "accepted",
         "fw: accepted by filter_OUTPUT policy ACCEPT" + T,
     )
     v6 = f[("fw", "the internet", "tcp/22", "v6")]
-    _is(v6, "accepted", "fw: accepted by filter_OUTPUT policy ACCEPT" + T, "2001:db8:f::1")
+    row_is(v6, "accepted", "fw: accepted by filter_OUTPUT policy ACCEPT" + T, "2001:db8:f::1")
     assert "masquerade" not in v6["decided_by"], v6
 
 
@@ -107,10 +97,10 @@ def test_explore_names_the_zones_rule_that_accepted(explored: dict[Key, dict[str
     # in by eth0: filter_INPUT rule 5 -> filter_INPUT_ZONES -> filter_IN_internal, whose
     # allow chain's rule 1 is the ssh service; a ping: filter_IN_internal rule 8
     ssh = explored[("web", "fw", "tcp/22", "v4")]
-    _is(ssh, "accepted", "fw: accepted by filter_IN_internal_allow rule 1 (tcp dport 22 accept)" + T)
+    row_is(ssh, "accepted", "fw: accepted by filter_IN_internal_allow rule 1 (tcp dport 22 accept)" + T)
     assert "PREROUTING policy" not in ssh["decided_by"], ssh
     ping = explored[("web", "fw", "icmp", "v4")]
-    _is(
+    row_is(
         ping, "replies", "fw: accepted by filter_IN_internal rule 8 (meta l4proto { icmp, ipv6-icmp } accept)"
     )
 
@@ -119,16 +109,16 @@ def test_explore_the_internet_at_the_uplink(explored: dict[Key, dict[str, str]])
     f = explored
     # 8080 in by uplink0: nat_PRE_public_allow DNATs it to web:80; filter_FORWARD rule 2
     # (`ct status dnat accept`) forwards it; web sees the internet's own address
-    _is(
+    row_is(
         f[("the internet", UPLINK, "tcp/8080", "v4")],
         "accepted",
         "fw: accepted by filter_FORWARD rule 2 (",
     )
     assert f[("the internet", UPLINK, "tcp/8080", "v4")]["seen_from"] == "198.51.100.2"
     # the rich rule: 198.51.100.2 is in 198.51.100.0/24: filter_IN_public_allow rule 3
-    _is(f[("the internet", UPLINK, "tcp/9090", "v4")], "accepted", "filter_IN_public_allow rule 3 (")
+    row_is(f[("the internet", UPLINK, "tcp/9090", "v4")], "accepted", "filter_IN_public_allow rule 3 (")
     # public's ssh service: filter_IN_public_allow rule 1
-    _is(f[("the internet", UPLINK, "tcp/22", "v4")], "accepted", "filter_IN_public_allow rule 1 (")
+    row_is(f[("the internet", UPLINK, "tcp/22", "v4")], "accepted", "filter_IN_public_allow rule 1 (")
 
 
 # --- by hand, in one built lab: the internet at the uplink, rule coverage --------------------------

@@ -21,14 +21,12 @@ ufw-user-limit, 1 LOG, 2 REJECT), 6 2222 to ufw-user-limit-accept (1 ACCEPT). IP
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import DATA, needs_netns
-from support.corpus import Key, built, explore, nslab
+from support.corpus import Key, built, explore, nslab, row_is, shellcheck_clean
 
 from nslab.firewall.places import firewall_tool, ruleset_tool
 from nslab.lab import load_lab
@@ -48,9 +46,7 @@ def test_the_rules_are_ufws_own_and_the_script_that_made_them_is_kept() -> None:
     status = (HERE / "ufw-status.txt").read_text()
     for line in ("22/tcp ALLOW IN Anywhere", "443/tcp ALLOW IN 198.51.100.0/24", "8080/tcp DENY IN Anywhere"):
         assert line in re.sub(r" {2,}", " ", status), status
-    if shutil.which("shellcheck"):
-        r = subprocess.run(["shellcheck", str(HERE / "make.sh")], capture_output=True, text=True)
-        assert r.returncode == 0, r.stdout
+    shellcheck_clean(HERE / "make.sh")
 
 
 def test_the_saved_rules_load_as_the_servers_iptables_and_ip6tables() -> None:
@@ -84,51 +80,53 @@ def explored() -> dict[Key, dict[str, str]]:
     return explore(LAB)
 
 
-def _is(row: dict[str, str], outcome: str, words: str) -> None:
-    assert row["outcome"] == outcome and words in row["decided_by"], row
-
-
 def test_explore_the_servers_ports_as_ufw_said(explored: dict[Key, dict[str, str]]) -> None:
     f = explored
     # `ufw allow 22/tcp`: ufw-user-input rule 1, both families
-    _is(f[("laptop", "server", "tcp/22", "v4")], "accepted", "server: accepted by ufw-user-input rule 1 (")
-    _is(f[("laptop", "server", "tcp/22", "v6")], "accepted", "server: accepted by ufw6-user-input rule 1 (")
+    row_is(f[("laptop", "server", "tcp/22", "v4")], "accepted", "server: accepted by ufw-user-input rule 1 (")
+    row_is(
+        f[("laptop", "server", "tcp/22", "v6")], "accepted", "server: accepted by ufw6-user-input rule 1 ("
+    )
     # 443 is for 198.51.100.0/24 only; the laptop's 10.9.0.20 falls through every chain to
     # the INPUT policy; over IPv6 ufw wrote no 443 rule at all
-    _is(f[("laptop", "server", "tcp/443", "v4")], "dropped", "server: dropped by INPUT policy DROP")
-    _is(
+    row_is(f[("laptop", "server", "tcp/443", "v4")], "dropped", "server: dropped by INPUT policy DROP")
+    row_is(
         f[("laptop", "server", "tcp/443", "v6")],
         "dropped",
         "server: dropped by INPUT policy DROP in table ip6 filter",
     )
     # `ufw deny 8080/tcp`: a DROP rule of its own (rule 3; rule 2 over IPv6, no 443 there)
-    _is(f[("laptop", "server", "tcp/8080", "v4")], "dropped", "server: dropped by ufw-user-input rule 3 (")
-    _is(f[("laptop", "server", "tcp/8080", "v6")], "dropped", "server: dropped by ufw6-user-input rule 2 (")
+    row_is(f[("laptop", "server", "tcp/8080", "v4")], "dropped", "server: dropped by ufw-user-input rule 3 (")
+    row_is(
+        f[("laptop", "server", "tcp/8080", "v6")], "dropped", "server: dropped by ufw6-user-input rule 2 ("
+    )
     # `ufw limit 2222/tcp`: one connection is far under 6 in 30 s: ufw-user-limit-accept
-    _is(
+    row_is(
         f[("laptop", "server", "tcp/2222", "v4")],
         "accepted",
         "server: accepted by ufw-user-limit-accept rule 1 (",
     )
     # Samba's 139 is sent to the policy by ufw-after-input, through ufw-skip-to-policy-input
-    _is(
+    row_is(
         f[("laptop", "server", "tcp/139", "v4")],
         "dropped",
         "server: dropped by ufw-skip-to-policy-input rule 1 (",
     )
     # pings: ufw-before-input rule 8 accepts ICMP type 8 (echo request)
-    _is(f[("laptop", "server", "icmp", "v4")], "replies", "server: accepted by ufw-before-input rule 8 (")
+    row_is(f[("laptop", "server", "icmp", "v4")], "replies", "server: accepted by ufw-before-input rule 8 (")
     # routed: disabled. A new TCP connection crosses FORWARD's chains (all empty of it) to
     # the FORWARD policy; a ping is let through (ufw-before-forward rule 5, type 8) but ufw
     # does no NAT, and the internet has no route back to 10.9.0.0/24: lost
-    _is(f[("laptop", "the internet", "tcp/443", "v4")], "dropped", "server: dropped by FORWARD policy DROP")
+    row_is(
+        f[("laptop", "the internet", "tcp/443", "v4")], "dropped", "server: dropped by FORWARD policy DROP"
+    )
     assert f[("laptop", "the internet", "icmp", "v4")]["outcome"] == "lost"
     # outgoing: allowed. ufw-track-output rule 1 accepts every new TCP connection out; a
     # ping matches none of ufw's output rules (track-output is TCP and UDP): the policy
-    _is(
+    row_is(
         f[("server", "laptop", "tcp/8080", "v4")], "accepted", "server: accepted by ufw-track-output rule 1 ("
     )
-    _is(f[("server", "laptop", "icmp", "v4")], "replies", "server: accepted by OUTPUT policy ACCEPT")
+    row_is(f[("server", "laptop", "icmp", "v4")], "replies", "server: accepted by OUTPUT policy ACCEPT")
 
 
 def test_explore_names_ufws_rules_with_their_matches(explored: dict[Key, dict[str, str]]) -> None:
@@ -141,23 +139,23 @@ def test_explore_names_ufws_rules_with_their_matches(explored: dict[Key, dict[st
 def test_explore_the_internet_at_the_servers_uplink(explored: dict[Key, dict[str, str]]) -> None:
     f = explored
     # the internet's 198.51.100.2 is in 198.51.100.0/24: ufw-user-input rule 2 lets it in on 443
-    _is(
+    row_is(
         f[("the internet", UPLINK, "tcp/443", "v4")],
         "accepted",
         "server: accepted by ufw-user-input rule 2 (",
     )
-    _is(
+    row_is(
         f[("the internet", UPLINK, "tcp/22", "v4")],
         "accepted",
         "server: accepted by ufw-user-input rule 1 (",
     )
-    _is(
+    row_is(
         f[("the internet", UPLINK, "tcp/8080", "v4")],
         "dropped",
         "server: dropped by ufw-user-input rule 3 (",
     )
     # over IPv6 no rule allows 443 from anywhere
-    _is(f[("the internet", UPLINK6, "tcp/443", "v6")], "dropped", "server: dropped by INPUT policy DROP")
+    row_is(f[("the internet", UPLINK6, "tcp/443", "v6")], "dropped", "server: dropped by INPUT policy DROP")
 
 
 # --- by hand, in one built lab: the internet at the uplink, ufw's limit, rule coverage ------------

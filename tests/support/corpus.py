@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -64,3 +65,18 @@ def built(lab: Path, listeners: Iterable[tuple[str, int]]) -> Iterator[LabSessio
     finally:
         session.close()
     assert host_snapshot() == before
+
+
+def row_is(row: dict[str, str], outcome: str, words: str, seen_from: str | None = None) -> None:
+    """An explore row's outcome, the words its deciding rule must hold, and (given) the
+    source the destination saw."""
+    assert row["outcome"] == outcome and words in row["decided_by"], row
+    if seen_from is not None:
+        assert row["seen_from"] == seen_from, row
+
+
+def shellcheck_clean(script: Path) -> None:
+    """A corpus generator (make.sh) passes shellcheck, where shellcheck is installed."""
+    if shutil.which("shellcheck"):
+        r = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout
