@@ -25,6 +25,14 @@ class Need:
     # whether a session may run the check on the target itself: it only reads (tools'
     # `command -v`, a /proc file); the other kernel checks add links or rules
     reads_only: bool = False
+    programs: tuple[str, ...] = ()  # managers: the programs it runs (the doctor names those missing)
+
+
+def _manager(name: str, programs: tuple[str, ...], what: str) -> Need:
+    """A firewall manager of lab hosts (nslab.managers), its Debian package named like it:
+    every program it runs must be there."""
+    check = ("sh", "-c", 'for p in "$@"; do command -v "$p" >/dev/null || exit 1; done', "needs", *programs)
+    return Need(name, "manager", check, what, f"apt-get install {name}", name, True, programs)
 
 
 def _tool(name: str, package: str, what: str) -> Need:
@@ -119,23 +127,11 @@ NEEDS: tuple[Need, ...] = (
     ),
     # firewall managers on lab hosts (nslab.managers): optional; a lab naming one skips its
     # scenarios on a target without it, naming the package (nslab doctor lists them apart)
-    Need(
-        "ufw",
-        "manager",
-        ("sh", "-c", "command -v ufw"),
-        "ufw on lab hosts (firewall = { ufw = ... })",
-        "apt-get install ufw",
-        "ufw",
-        reads_only=True,
-    ),
-    Need(
+    _manager("ufw", ("ufw",), "ufw on lab hosts (firewall = { ufw = ... })"),
+    _manager(
         "firewalld",
-        "manager",
-        ("sh", "-c", "command -v firewalld && command -v firewall-cmd && command -v dbus-daemon"),
+        ("firewalld", "firewall-cmd", "dbus-daemon"),
         "firewalld on lab hosts, each with its own dbus (firewall = { firewalld = ... })",
-        "apt-get install firewalld",
-        "firewalld",
-        reads_only=True,
     ),
 )
 

@@ -14,7 +14,6 @@ from nslab import needs
 from nslab.errors import NslabError
 from nslab.machine.targets.base import Target
 from nslab.machine.world import World
-from nslab.managers.common import KINDS
 
 
 @dataclass(frozen=True)
@@ -25,11 +24,16 @@ class Check:
     fix: str = ""
 
 
+def _missing(target: Target, programs: list[str]) -> set[str]:
+    """Which of `programs` the target's PATH lacks, in one command."""
+    script = 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done'
+    return set(target.run(["sh", "-c", script, "doctor", *programs]).stdout.split())
+
+
 def check_tools(target: Target) -> list[Check]:
     checks = []
-    script = 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done'
     tools = needs.of_kind("tool")
-    missing = set(target.run(["sh", "-c", script, "doctor", *(t.name for t in tools)]).stdout.split())
+    missing = _missing(target, [t.name for t in tools])
     for t in tools:
         if t.name in missing:
             checks.append(Check(f"tool {t.name}", False, f"not found ({t.what})", t.fix))
@@ -41,19 +45,18 @@ def check_tools(target: Target) -> list[Check]:
 def check_managers(target: Target) -> list[Check]:
     """Optional: a lab naming a manager the target lacks skips its scenarios, saying which
     package to install; listed here so nobody learns it from a skip."""
-    script = 'for t in "$@"; do command -v "$t" >/dev/null || echo "$t"; done'
-    every = [t for kind in KINDS.values() for t in kind.programs]
-    missing = set(target.run(["sh", "-c", script, "doctor", *every]).stdout.split())
+    rows = needs.of_kind("manager")
+    missing = _missing(target, [p for row in rows for p in row.programs])
     checks = []
-    for kind, manager in KINDS.items():
-        lacks = [t for t in manager.programs if t in missing]
+    for row in rows:
+        lacks = [p for p in row.programs if p in missing]
         detail = (
-            f"labs with firewall = {{ {kind} = ... }} run it in their hosts' namespaces"
+            f"labs with firewall = {{ {row.name} = ... }} run it in their hosts' namespaces"
             if not lacks
-            else f"not installed ({', '.join(lacks)} missing): labs naming {kind} skip; "
-            f"to run them: apt-get install {manager.package}"
+            else f"not installed ({', '.join(lacks)} missing): labs naming {row.name} skip; "
+            f"to run them: {row.fix}"
         )
-        checks.append(Check(f"manager {kind}", True, detail))
+        checks.append(Check(f"manager {row.name}", True, detail))
     return checks
 
 

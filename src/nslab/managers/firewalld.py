@@ -8,8 +8,6 @@ from nslab.managers.kind import ManagerKind
 
 KIND = ManagerKind(
     name="firewalld",
-    package="firewalld",
-    programs=("firewalld", "firewall-cmd", "dbus-daemon"),
     commands=("firewall-cmd", "firewall-offline-cmd"),
     tool="nft",
     listings=(("nft", "list", "ruleset"),),

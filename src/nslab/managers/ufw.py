@@ -8,8 +8,6 @@ from nslab.managers.kind import ManagerKind
 
 KIND = ManagerKind(
     name="ufw",
-    package="ufw",
-    programs=("ufw",),
     commands=("ufw",),
     tool="iptables",
     listings=(("iptables-save",), ("ip6tables-save",)),
