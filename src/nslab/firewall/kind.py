@@ -98,6 +98,7 @@ class Kind:
     made_by: ClassVar[str] = ""  # what made its rules, said in the evidence ("ufw"; "": the file)
     from_world: ClassVar[bool] = False  # its rules are read from the place once it loaded
     include_depth: ClassVar[int] = 0  # how deep its files may include others (0: none)
+    noun: ClassVar[str] = "file"  # what a fix calls its file ("fix the script at that line")
 
     def loader(self, backend: str) -> tuple[str, ...]:
         """The argv the rulesets stage loads a file of this kind with."""
@@ -132,7 +133,7 @@ class Kind:
         `loads(text)`: loads a changed file for real; `interfaces`: the host's."""
         m = re.search(r"line (\d+): (.*)", said)
         what = m[2] if m else said.strip()
-        return Problem(path, int(m[1]) if m else None, what, "fix the file at that line")
+        return Problem(path, int(m[1]) if m else None, what, f"fix the {self.noun} at that line")
 
     def check_static(self, path: Path) -> Problem | None:
         """Without root (no world to load it in): a problem a reader can see, or None."""

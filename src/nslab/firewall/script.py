@@ -10,13 +10,10 @@ call nft or iptables).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import ClassVar
 
 from nslab.firewall import iptables, nft
-from nslab.firewall.kind import Kind, Problem, dnat_daddrs
+from nslab.firewall.kind import Kind, dnat_daddrs
 
 
 class Script(Kind):
@@ -24,18 +21,7 @@ class Script(Kind):
     load: ClassVar[tuple[str, ...]] = ("bash",)
     check: ClassVar[tuple[str | None, ...]] = ("bash", "-n")
     from_world: ClassVar[bool] = True
-
-    def problem(
-        self,
-        said: str,
-        content: str,
-        path: Path,
-        loads: Callable[[str], bool] | None,
-        interfaces: Sequence[str] = (),
-    ) -> Problem:
-        m = re.search(r"line (\d+): (.*)", said)
-        what = m[2] if m else said.strip()
-        return Problem(path, int(m[1]) if m else None, what, "fix the script at that line")
+    noun: ClassVar[str] = "script"
 
     def ports(self, text: str) -> list[tuple[str, int]]:
         return sorted(nft.ports(text) | iptables.ports(text))
