@@ -13,9 +13,8 @@
     top       behave/ (steps and hooks), cli/, scaffold/
 
 A module may import its own layer and any layer below it; an import upward (lazy ones
-inside functions included) fails here, as does any cycle (tests/unit/test_lint.py). The one
-list of exceptions below names each upward import that is still to be taken out; an
-entry that no longer happens fails too, so the list only shrinks.
+inside functions included) fails here, as does any cycle (tests/unit/test_lint.py). There
+are no exceptions (the move's list of upward imports to take out was emptied, and gone).
 """
 
 from __future__ import annotations
@@ -47,10 +46,6 @@ LAYERS = [
     ["nslab.runner"],
     ["nslab.behave", "nslab.cli", "nslab.scaffold"],
 ]
-
-# (importer, imported): upward imports still to be removed (issue: firewall kinds as
-# plugins; a session that holds a session; no side channels).
-KNOWN_UPWARD: set[tuple[str, str]] = set()  # none left: add none
 
 
 def layer_of(module: str) -> int:
@@ -94,15 +89,8 @@ def upward() -> set[tuple[str, str]]:
 
 def test_no_layer_imports_a_layer_above_it() -> None:
     found = upward()
-    new = sorted(found - KNOWN_UPWARD)
-    assert new == [], "imports of a layer above: " + ", ".join(f"{a} -> {b}" for a, b in new)
-
-
-def test_the_exceptions_list_only_shrinks() -> None:
-    stale = sorted(KNOWN_UPWARD - upward())
-    assert stale == [], "no longer imported upward, take out of KNOWN_UPWARD: " + ", ".join(
-        f"{a} -> {b}" for a, b in stale
-    )
+    up = sorted(found)
+    assert up == [], "imports of a layer above: " + ", ".join(f"{a} -> {b}" for a, b in up)
 
 
 def test_the_top_level_holds_at_most_ten_modules() -> None:
@@ -116,9 +104,6 @@ def test_every_module_is_in_a_layer() -> None:
 
 
 MOST_LINES = 450
-# Modules still over MOST_LINES, each to be split by whoever owns it; an entry no longer
-# over fails, so the list only shrinks.
-KNOWN_LONG: set[str] = set()  # none left: add none
 
 
 def test_no_module_is_over_450_lines() -> None:
@@ -126,11 +111,8 @@ def test_no_module_is_over_450_lines() -> None:
         str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in (ROOT / "src/nslab").rglob("*.py")
     }
     long = {path for path, n in lines.items() if n > MOST_LINES}
-    assert sorted(long - KNOWN_LONG) == [], "over 450 lines: split them: " + ", ".join(
-        f"{p} ({lines[p]})" for p in sorted(long - KNOWN_LONG)
-    )
-    assert sorted(KNOWN_LONG - long) == [], "no longer over 450 lines, take out of KNOWN_LONG: " + ", ".join(
-        sorted(KNOWN_LONG - long)
+    assert sorted(long) == [], "over 450 lines: split them: " + ", ".join(
+        f"{p} ({lines[p]})" for p in sorted(long)
     )
 
 
