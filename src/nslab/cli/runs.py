@@ -145,17 +145,19 @@ def mutate(
             progress=lambda line: click.echo(f"nslab: {line}", err=True),
         )  # fmt: skip
         try:
-            found = mutate_mod.of_lab(mutator.lab, Path(lab_file))
-            if not found:
+            found, unmade = mutate_mod.every_mutant(mutator.lab, Path(lab_file))
+            if not found and not unmade:
                 raise NslabError(
-                    f"lab '{mutator.lab.name}' has no ruleset file to mutate",
-                    'give a host firewall = { nft = "FILE" } (or iptables, ip6tables)',
+                    f"lab '{mutator.lab.name}' has no ruleset file or firewall manager rule to mutate",
+                    'give a host firewall = { nft = "FILE" } (or iptables, ip6tables, ufw, firewalld)',
                 )
             if shard is not None:
                 k, n = shards.parse_shard(shard)
                 found = shards.balance(found, n)[k - 1]  # dealt round: every kind in each
+                unmade = unmade if k == 1 else []  # said once, by the first shard
                 click.echo(f"nslab: shard {k}/{n}: {len(found)} mutants", err=True)
-            results = mutator.run(found)
+            results = mutator.run(found) if found else []
+            results += [mutate_mod.MutantResult.unmade(u) for u in unmade]
         finally:
             mutator.close()
     except NslabError as exc:

@@ -18,6 +18,11 @@ reached the mutated file first) in a behave process that stops at the first red 
 behave's JSON formatter, not its text. The public interface: the last line `mutation
 score: K of N mutants killed` (N: the mutants that loaded), and `--format json`: every
 mutant as {file, line, mutation, status, why} (and `element` for an element removed).
+
+The rules of a host's firewall manager (ufw commands, ufw's user.rules, firewalld's zones
+and policies) are mutated too (nslab.managers.mutants): the same runs and kill rules; the
+manager's own check, or its refusal at the build, makes one `invalid`
+(nslab.coverage.mutate_managers). What cannot be mutated is said (status `unmade`).
 """
 
 from __future__ import annotations
@@ -38,12 +43,18 @@ from pathlib import Path
 
 from nslab.config import Settings, find_pyproject
 from nslab.coverage.counts import Coverage
+from nslab.coverage.mutate_managers import check_managers, refused
 from nslab.errors import NslabError
 from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab
 from nslab.firewall.rulesets import with_included
-from nslab.lab import load_lab
+from nslab.lab import Lab, load_lab
+from nslab.managers import mutants as manager_mutants
+from nslab.managers.mutants import Unmade
 
-__all__ = ["KINDS", "Mutant", "MutantResult", "Mutator", "line_mutants", "mutants", "of_lab"]
+__all__ = [
+    "KINDS", "Mutant", "MutantResult", "Mutator", "Unmade",
+    "every_mutant", "line_mutants", "mutants", "of_lab",
+]  # fmt: skip
 
 # behave's JSON statuses that say a scenario ran and did not pass
 _RED = {"failed", "error", "hook_error", "cleanup_error"}
@@ -52,7 +63,7 @@ _RED = {"failed", "error", "hook_error", "cleanup_error"}
 @dataclass(frozen=True)
 class MutantResult:
     mutant: Mutant
-    status: str  # killed, survived, invalid
+    status: str  # killed, survived, invalid; unmade (a manager's rule nslab cannot mutate)
     why: str = ""  # invalid: the load error; killed: the scenario that turned red; survived: why not
 
     def as_json(self) -> dict[str, object]:
@@ -64,7 +75,19 @@ class MutantResult:
             "status": self.status,
             "why": self.why,
             **({"element": m.element} if m.element else {}),
+            **({"host": m.host, "manager": m.manager} if m.manager else {}),
         }
+
+    @classmethod
+    def unmade(cls, u: Unmade) -> MutantResult:
+        """A rule nslab makes no mutant of, as the report says it."""
+        return cls(Mutant(Path(u.name), u.name, u.line, u.what, ""), "unmade", u.why)
+
+
+def every_mutant(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
+    """The lab's ruleset files' mutants, then its managers' (and what of theirs cannot be)."""
+    found, unmade = manager_mutants.of_lab(lab, lab_path)
+    return [*of_lab(lab, lab_path), *found], unmade
 
 
 def scenario_statuses(report: Path) -> dict[str, str]:
@@ -227,6 +250,8 @@ class Mutator:
         files = {self.lab_path}
         for r in (r for h in self.lab.hosts for r in h.rulesets):  # and the files they include
             files.update(f.resolve() for f in with_included(r.kind, r.path))
+        for folder in manager_mutants.folders(self.lab):  # a manager's folder, every file
+            files.update(f.resolve() for f in folder.rglob("*") if f.is_file())
         for f in files:
             dest = self._mirror(n, f)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -262,12 +287,16 @@ class Mutator:
                         f"can be checked: {said}",
                         f"make `nslab validate {self.lab_path.name}` pass first",
                     ) from None
+                labs: dict[int, Lab] = {}
                 for n, m in enumerate(mutants):
+                    labs[n] = load_lab(self._copy(n, m))
                     try:
-                        check_rulesets(scratch, load_lab(self._copy(n, m)))
+                        check_rulesets(scratch, labs[n])
                     except NslabError as exc:  # named by the user's file, not the scratch copy
                         copy = self._mirror(n, m.file)
                         out[n] = str(exc).splitlines()[0].replace(str(copy), m.name)
+                for n, why in check_managers(mutants, labs.__getitem__, scratch).items():
+                    out.setdefault(n, why.replace(str(self.scratch / f"m{n}"), ""))
         finally:
             target.close()
         return out
@@ -304,6 +333,10 @@ class Mutator:
             lab_as = ["-D", f"lab_as={self.lab_path}={self._mirror(n, self.lab_path)}"]  # copied by invalid()
             r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", lab_as, stop=True)
             red = [s for s, st in statuses.items() if st in _RED]
+            if red and m.manager:  # no lab was built: the manager refused the mutant
+                why = refused(self.scratch / f"m{n}" / "reports" / "behave.json", red[0])
+                if why is not None:
+                    return MutantResult(m, "invalid", why)
             if red:
                 return MutantResult(m, "killed", red[0])
             if not statuses:
@@ -346,6 +379,9 @@ def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -
     for r in results:
         if r.status == "invalid":
             out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation} does not load: {r.why}")
+    for r in results:
+        if r.status == "unmade":
+            out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation}: no mutant made: {r.why}")
     invalid = sum(r.status == "invalid" for r in results)
     if base is not None:
         if base.failing:
