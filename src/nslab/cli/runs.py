@@ -149,7 +149,8 @@ def mutate(
             if not found and not unmade:
                 raise NslabError(
                     f"lab '{mutator.lab.name}' has no ruleset file or firewall manager rule to mutate",
-                    'give a host firewall = { nft = "FILE" } (or iptables, ip6tables, ufw, firewalld)',
+                    'give a host firewall = { nft = "FILE" } (or iptables, ip6tables), '
+                    '{ ufw = [...] } or { firewalld = "FOLDER" }',
                 )
             if shard is not None:
                 k, n = shards.parse_shard(shard)
