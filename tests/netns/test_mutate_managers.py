@@ -106,3 +106,32 @@ def test_user_rules_mutants_run_and_one_ufw_refuses_is_invalid_not_killed() -> N
     assert "1 mutant(s) did not load and are not scored" in report
     assert report[-1] == "mutation score: 2 of 4 mutants killed"
     assert machine() == before
+
+
+@needs_netns
+@needs_managers
+def test_mutants_the_managers_own_checks_refuse_are_invalid_before_any_run() -> None:
+    """Before any scenario runs: a ufw command ufw's parser refuses, a zone firewalld's
+    check refuses, each `invalid` with the manager's words (a mutant nslab makes is never
+    refused by these: the two are made by hand here)."""
+    lab_path = LABS / "mutate-managers.toml"
+    mutator = Mutator(lab_path, [str(HERE_FEATURES / "mutate-managers")], jobs=2)
+    try:
+        found, _ = every_mutant(mutator.lab, lab_path)
+        command = next(m for m in found if m.manager == "ufw")
+        zone = next(m for m in found if m.manager == "firewalld")
+        bad = [
+            replace(command, text=command.text.replace('"allow 8080/tcp"', '"allow 99999/tcp"')),
+            replace(
+                zone, text=zone.text.replace('<port protocol="tcp" port="9443"/>', '<service name="nope"/>')
+            ),
+            command,
+        ]
+        said = mutator.invalid(bad)
+    finally:
+        mutator.close()
+    assert said == {
+        0: "ufw refuses `ufw allow 99999/tcp`: Bad port",
+        1: "host f: firewalld refuses its folder mutate-managers-firewalld: INVALID_SERVICE: Zone 'public': "
+        "'nope' not among existing services",
+    }

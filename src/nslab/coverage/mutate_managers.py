@@ -27,6 +27,7 @@ from nslab.errors import LabError
 from nslab.firewall.mutants import Mutant
 from nslab.lab import Lab
 from nslab.managers import check
+from nslab.managers.mutants import UFW_FILES
 
 # the managers stage's summary of a failed start (provision/56-managers.sh), and its lines
 # naming why (a ufw command, firewalld's refusal, ufw's own start)
@@ -63,7 +64,7 @@ def check_managers(mutants: Sequence[Mutant], labs: Callable[[int], Lab], scratc
     out: dict[int, str] = {}
     commands: list[tuple[int, list[str]]] = []
     for n, m in enumerate(mutants):
-        if m.manager == "ufw" and m.file.suffix == ".toml":
+        if m.manager == "ufw" and m.file.name not in UFW_FILES:  # a lab file's command
             host = labs(n).namespace(m.host)
             if host.manager is not None:
                 commands.extend((n, list(c)) for c in host.manager.commands)
