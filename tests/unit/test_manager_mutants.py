@@ -271,7 +271,7 @@ def test_each_firewalld_zone_element_is_removed_on_its_own(tmp_path: Path) -> No
     ]
 
 
-def test_firewalld_shipped_zones_and_policies_give_mutants_without_error() -> None:
+def test_firewalld_shipped_zones_and_policies_give_mutants_without_error(tmp_path: Path) -> None:
     shipped = Path("/usr/lib/firewalld")
     if not (shipped / "zones").is_dir():
         pytest.skip("firewalld is not installed (apt-get install firewalld)")
@@ -287,6 +287,12 @@ def test_firewalld_shipped_zones_and_policies_give_mutants_without_error() -> No
             )
             count += 1
     assert count >= 20  # public's ssh, allow-host-ipv6's rich rules, libvirt's services ...
+    # the package's files as a lab's folder: a mutant each, nothing unmade
+    for sub in ("zones", "policies"):
+        shutil.copytree(shipped / sub, tmp_path / "gw" / sub)
+    path = _lab(tmp_path, '["allow 22/tcp"]', 'firewalld = "gw"')
+    found, unmade = mutants.of_lab(load_lab(path), path)
+    assert len([m for m in found if m.manager == "firewalld"]) == count and unmade == []
 
 
 # --- the report -----------------------------------------------------------------------------------------
