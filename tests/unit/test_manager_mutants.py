@@ -97,7 +97,7 @@ def test_each_ufw_command_is_turned_and_its_ports_moved_each_a_lab_with_that_com
     # a named service's port is not a number nslab can move: said, not skipped
     assert [u.words() for u in unmade] == [
         "lab.toml:9: host web ufw command 4 `allow ssh`: "
-        "its service 'ssh' names no port number: no port mutant"
+        "no port mutant: its service 'ssh' names no port number"
     ]
     # each mutant is the lab file with that one command changed (read back by nslab itself)
     for m in found:
@@ -139,10 +139,12 @@ def test_ufw_commands_actions_and_ports_are_found_where_ufw_reads_them() -> None
     assert [(p.value, p.source) for p in c.ports] == [("1024:2000", True), ("80", False), ("443", False)]
     assert elements.ufw_command(("route", "allow", "80/tcp")).action == 1
     assert elements.ufw_command(("allow", "log", "80,443/tcp")).ports[1].value == "443"
-    assert elements.ufw_command(("allow", "OpenSSH")).unread.startswith("its service 'OpenSSH'")
+    assert elements.ufw_command(("allow", "OpenSSH")).unread.startswith(
+        "no port mutant: its service 'OpenSSH'"
+    )
     assert "app profile 'Apache'" in elements.ufw_command(("allow", "to", "any", "app", "Apache")).unread
     assert elements.ufw_command(("logging", "on")).action is None
-    assert elements.ufw_command(("delete", "allow", "22")).unread.startswith("a delete")
+    assert elements.ufw_command(("delete", "allow", "22")).unread.startswith("no mutant: a delete")
 
 
 # --- ufw's user.rules ----------------------------------------------------------------------------------
@@ -199,7 +201,7 @@ def test_user_rules_blocks_are_turned_and_moved_in_their_tuple_and_lines_alike(t
     assert ("web-ufw/user.rules", 50, "allow -> deny") in by
     assert not [k for k in by if k[:2] == ("web-ufw/user.rules", 50) and "port" in k[2]]
     app = "web-ufw/user.rules:50: rule `allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in`: "
-    assert app + "an app profile's rule: its ports are the profile's, not moved" in [
+    assert app + "no port mutant: an app profile's rule, its ports are the profile's" in [
         u.words() for u in unmade
     ]
     assert original == (UFW / "user.rules").read_text()  # the user's file untouched
@@ -216,7 +218,7 @@ def test_a_tuple_ufw_would_skip_is_said() -> None:
     blocks, unread = elements.ufw_blocks(
         "### tuple ### allow tcp 22\n-A ufw-user-input -p tcp --dport 22 -j ACCEPT\n"
     )
-    assert blocks == [] and unread == [(1, "3 fields, which ufw skips (it reads 6 to 9)")]
+    assert blocks == [] and unread == [(1, "no mutant: 3 fields, which ufw skips (it reads 6 to 9)")]
 
 
 # --- firewalld zones and policies --------------------------------------------------------------------
@@ -266,8 +268,8 @@ def test_each_firewalld_zone_element_is_removed_on_its_own(tmp_path: Path) -> No
     assert zone[1].element == '<port port="8443" protocol="tcp"/>' and zone[1].host == "db"
     # a file firewalld cannot read is said, never skipped silently
     assert [u.words() for u in unmade if u.name.endswith("broken.xml")] == [
-        "gw/zones/broken.xml:0: its elements: not well-formed XML (line 3: mismatched tag): "
-        "firewalld refuses it too"
+        "gw/zones/broken.xml:0: its elements: no mutant: not well-formed XML (line 3: mismatched tag), "
+        "which firewalld refuses too"
     ]
 
 
@@ -309,8 +311,8 @@ def test_the_report_says_each_rule_not_mutated_and_json_names_host_and_manager(t
     assert lines == [
         "lab.toml:9: host web ufw command 1 `allow ssh` -> `deny ssh` turns no scenario red "
         "(1 passing scenario ran, none turned red)",
-        "lab.toml:9: host web ufw command 1 `allow ssh`: no mutant made: "
-        "its service 'ssh' names no port number: no port mutant",
+        "lab.toml:9: host web ufw command 1 `allow ssh`: "
+        "no port mutant: its service 'ssh' names no port number",
         "mutation score: 0 of 1 mutants killed",
     ]
     got = json.loads(as_json(results))

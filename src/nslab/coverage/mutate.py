@@ -381,7 +381,7 @@ def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -
             out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation} does not load: {r.why}")
     for r in results:
         if r.status == "unmade":
-            out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation}: no mutant made: {r.why}")
+            out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation}: {r.why}")
     invalid = sum(r.status == "invalid" for r in results)
     if base is not None:
         if base.failing:

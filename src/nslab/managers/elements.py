@@ -72,18 +72,18 @@ def ufw_command(argv: tuple[str, ...]) -> UfwCommand:
     >>> c.action, [p.value for p in c.ports]
     (0, ['5432'])
     >>> ufw_command(("allow", "ssh")).unread
-    "its service 'ssh' names no port number: no port mutant"
+    "no port mutant: its service 'ssh' names no port number"
     """
     words = list(argv)
     i = 0
     if words[:1] == ["default"]:
         return UfwCommand(argv, 1 if len(words) > 1 and words[1] in ("allow", "deny", "reject") else None)
     if words[:1] == ["delete"]:
-        return UfwCommand(argv, None, unread="a delete removes a rule: nothing of its own to mutate")
+        return UfwCommand(argv, None, unread="no mutant: a delete removes a rule, it has none of its own")
     while i < len(words) and (words[i] in _PREFIX or (words[i] == "insert" and i + 1 < len(words))):
         i += 2 if words[i] == "insert" else 1
     if i >= len(words) or words[i] not in ACTIONS:
-        return UfwCommand(argv, None, unread="not a rule (no allow, deny, reject or limit)")
+        return UfwCommand(argv, None, unread="no mutant: not a rule (no allow, deny, reject or limit)")
     action = i
     ports: list[Port] = []
     keyworded = any(w in ("from", "to", "proto", "on", "port", "app") for w in words[i + 1 :])
@@ -93,7 +93,7 @@ def ufw_command(argv: tuple[str, ...]) -> UfwCommand:
                 side = next((w for w in reversed(words[:j]) if w in ("from", "to")), "to")
                 ports.extend(_port_words(argv, j + 1, source=side == "from"))
         named = [words[j + 1] for j in range(i + 1, len(words) - 1) if words[j] == "app"]
-        unread = f"its app profile {named[0]!r} gives its ports: no port mutant" if named else ""
+        unread = f"no port mutant: its app profile {named[0]!r} gives its ports" if named else ""
         return UfwCommand(argv, action, tuple(ports), unread)
     j = i + 1
     while j < len(words) and words[j] in _SKIPPED:
@@ -104,7 +104,7 @@ def ufw_command(argv: tuple[str, ...]) -> UfwCommand:
     if ports:
         return UfwCommand(argv, action, tuple(ports))
     return UfwCommand(
-        argv, action, (), f"its service {words[j].split('/')[0]!r} names no port number: no port mutant"
+        argv, action, (), f"no port mutant: its service {words[j].split('/')[0]!r} names no port number"
     )
 
 
@@ -148,7 +148,7 @@ def ufw_blocks(text: str) -> tuple[list[UfwBlock], list[tuple[int, str]]]:
         body, _, comment = line.partition(" comment=")
         fields = tuple(_TUPLE.sub("", body).split())
         if not 6 <= len(fields) <= 9:
-            unread.append((n + 1, f"{len(fields)} fields, which ufw skips (it reads 6 to 9)"))
+            unread.append((n + 1, f"no mutant: {len(fields)} fields, which ufw skips (it reads 6 to 9)"))
             continue
         rules = []
         for m in range(n + 1, len(lines)):

@@ -130,7 +130,9 @@ def _command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant
         for p in c.ports:
             to = _moved(p.span, [u for u in used if u != p.span])
             if to is None:
-                unmade.append(Unmade(name, 0, what, f"no free port to move {p.value} to"))
+                unmade.append(
+                    Unmade(name, 0, what, f"no mutant of port {p.value}: no free port to move it to")
+                )
                 continue
             argv = list(c.argv)
             word = argv[p.word]
@@ -145,7 +147,9 @@ def _command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant
             found = _lab_with(text, host.name, k, now)
             if found is None:
                 unmade.append(
-                    Unmade(name, 0, what, f"its string was not found in {name} (written over lines?)")
+                    Unmade(
+                        name, 0, what, f"no mutant: its string was not found in {name} (written over lines?)"
+                    )
                 )
                 break
             mutated, line = found
@@ -196,14 +200,16 @@ def _block_mutants(
     route, _, rest = action.rpartition(":")
     base, _, log = rest.partition("_")
     if base not in TURNED:
-        unmade.append(Unmade(name, block.line, what, f"its action {base!r} is none of ufw's"))
+        unmade.append(Unmade(name, block.line, what, f"not turned: its action {base!r} is none of ufw's"))
     else:
         new = TURNED[base]
         changes = {i: _turn_rule(lines[i].rstrip("\n"), base, new) for i in block.rules}
         changes = {i: s for i, s in changes.items() if s != lines[i].rstrip("\n")}
         if not changes:
             unmade.append(
-                Unmade(name, block.line, what, "none of its -A lines ends in ACCEPT, DROP or REJECT")
+                Unmade(
+                    name, block.line, what, "not turned: none of its -A lines ends in ACCEPT, DROP or REJECT"
+                )
             )
         else:
             fields = list(block.fields)
@@ -212,13 +218,17 @@ def _block_mutants(
             out.append(mutant(changes, f"{what}: {base} -> {new}"))
     if block.app and block.ports():
         unmade.append(
-            Unmade(name, block.line, what, "an app profile's rule: its ports are the profile's, not moved")
+            Unmade(
+                name, block.line, what, "no port mutant: an app profile's rule, its ports are the profile's"
+            )
         )
         return out, unmade
     for p in block.ports():
         to = _moved(p.span, [u for u in used if u != p.span])
         if to is None:
-            unmade.append(Unmade(name, block.line, what, f"no free port to move {p.value} to"))
+            unmade.append(
+                Unmade(name, block.line, what, f"no mutant of port {p.value}: no free port to move it to")
+            )
             continue
         said = _shown(to, p.value)
         fields = list(block.fields)
@@ -230,7 +240,9 @@ def _block_mutants(
             if flag.search(lines[i]) and now != lines[i].rstrip("\n"):
                 changes[i] = now
         if len(changes) == 1:
-            unmade.append(Unmade(name, block.line, what, f"port {p.value} is in none of its -A lines"))
+            unmade.append(
+                Unmade(name, block.line, what, f"no mutant of port {p.value}: it is in none of its -A lines")
+            )
             continue
         out.append(
             mutant(changes, f"{what}: port {p.value} -> {said} (a port no other rule of {host} names)")
@@ -273,7 +285,9 @@ def _zone_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant],
             try:
                 found = elements.zone_elements(text)
             except ValueError as exc:
-                unmade.append(Unmade(name, 0, "its elements", f"{exc}: firewalld refuses it too"))
+                unmade.append(
+                    Unmade(name, 0, "its elements", f"no mutant: {exc}, which firewalld refuses too")
+                )
                 continue
             for e in found:
                 kept = "\n" * text.count("\n", e.start, e.end)
