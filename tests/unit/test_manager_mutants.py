@@ -381,3 +381,13 @@ def test_the_managers_lab_of_the_features_gets_mutants() -> None:
         'gw-firewalld/zones/public.xml:5: <service name="ssh"/> removed',
         'gw-firewalld/zones/public.xml:6: <port protocol="tcp" port="8443"/> removed',
     ] and unmade == []
+
+
+def test_a_ufw_command_that_is_no_rule_is_said_at_its_line(tmp_path: Path) -> None:
+    path = _lab(tmp_path, '[\n  "allow 22/tcp",\n  "logging on",\n]', 'ufw = ["allow 80"]')
+    found, unmade = mutants.of_lab(load_lab(path), path)
+    assert [u.words() for u in unmade] == [
+        "lab.toml:11: host web ufw command 2 `logging on`: "
+        "no mutant: not a rule (no allow, deny, reject or limit)"
+    ]
+    assert [(m.line, m.host) for m in found] == [(10, "web"), (10, "web"), (16, "db"), (16, "db")]

@@ -119,9 +119,13 @@ def _command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant
     used = [p.span for c in commands for p in c.ports]
     out: list[Mutant] = []
     unmade: list[Unmade] = []
+    raw = _ufw_list(tomllib.loads(text), host.name) or []
     for k, c in enumerate(commands):
         was = shlex.join(c.argv)
         what = f"host {host.name} ufw command {k + 1} `{was}`"
+        # its line: the lab file with the command as it is (0 where its string is not found)
+        at = _lab_with(text, host.name, k, raw[k]) if k < len(raw) and isinstance(raw[k], str) else None
+        line = at[1] if at else 0
         variants: list[tuple[list[str], str]] = []
         if c.action is not None:
             argv = list(c.argv)
@@ -131,7 +135,7 @@ def _command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant
             to = _moved(p.span, [u for u in used if u != p.span])
             if to is None:
                 unmade.append(
-                    Unmade(name, 0, what, f"no mutant of port {p.value}: no free port to move it to")
+                    Unmade(name, line, what, f"no mutant of port {p.value}: no free port to move it to")
                 )
                 continue
             argv = list(c.argv)
@@ -141,20 +145,22 @@ def _command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant
             variants.append(
                 (argv, f" (port {p.value} moved to {said}, which no other rule of {host.name} names)")
             )
-        line = 0
         for argv, why in variants:
             now = shlex.join(argv)
             found = _lab_with(text, host.name, k, now)
             if found is None:
                 unmade.append(
                     Unmade(
-                        name, 0, what, f"no mutant: its string was not found in {name} (written over lines?)"
+                        name,
+                        line,
+                        what,
+                        f"no mutant: its string was not found in {name} (written over lines?)",
                     )
                 )
                 break
-            mutated, line = found
+            mutated = found[0]
             out.append(
-                Mutant(lab_path, name, line, f"{what} -> `{now}`{why}", mutated, 0, "", host.name, "ufw")
+                Mutant(lab_path, name, found[1], f"{what} -> `{now}`{why}", mutated, 0, "", host.name, "ufw")
             )
         if c.unread:
             unmade.append(Unmade(name, line, what, c.unread))
