@@ -123,7 +123,8 @@ def mutate(
 ) -> None:
     """Would your scenarios notice a wrong rule? Each rule of the lab's ruleset files
     deleted, its verdict turned, its ports moved by one, its address and interface
-    matches negated or changed, each set or map element removed; each mutant runs, under
+    matches negated or changed, each set or map element removed; a ufw or firewalld host's
+    rules turned, their ports moved, zone elements removed; each mutant runs, under
     the suite's settings, the scenarios that pass on the unmutated lab until one turns
     red. Prints every survivor and, last, `mutation score: K of N mutants killed`."""
     from nslab.coverage import mutate as mutate_mod
