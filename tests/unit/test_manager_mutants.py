@@ -236,6 +236,8 @@ ZONE = """<?xml version="1.0" encoding="utf-8"?>
   </rule>
   <forward-port port="80" protocol="tcp" to-port="8080"/>
   <source address="192.0.2.0/24"/>
+  <masquerade/>
+  <interface name="eth1"/>
 </zone>
 """
 
@@ -261,6 +263,8 @@ def test_each_firewalld_zone_element_is_removed_on_its_own(tmp_path: Path) -> No
         ),
         ("gw/zones/public.xml", 12, '<forward-port port="80" protocol="tcp" to-port="8080"/> removed'),
         ("gw/zones/public.xml", 13, '<source address="192.0.2.0/24"/> removed'),
+        ("gw/zones/public.xml", 14, "<masquerade/> removed"),
+        ("gw/zones/public.xml", 15, '<interface name="eth1"/> removed'),
     ]
     lines = ZONE.splitlines()
     rich = zone[2].text.splitlines()

@@ -7,10 +7,12 @@ text in, positions out; nslab.managers.mutants changes them):
   `_write_rules`): a `### tuple ### ACTION PROTO DPORT DST SPORT SRC [DAPP SAPP] DIR`
   line, then the `-A ufw-user-...` lines made from it, up to a blank line;
 - a firewalld zone or policy file: its rule elements (`<service>`, `<port>`, `<rule>`, a
-  rich rule as firewalld stores it, `<forward-port>`, `<source>`), each with its span in
-  the text and its first line.
+  rich rule as firewalld stores it, `<forward-port>`, `<source>`, and `<source-port>`,
+  `<protocol>`, `<icmp-block>`, `<masquerade>`, `<forward>`, `<interface>`), each with
+  its span in the text and its first line.
 
-What cannot be read is said (`Unread`), never dropped: a wrong mutant is worse than none.
+What cannot be read is said (a command's `unread`, user.rules' skipped tuples, a zone
+file's ValueError), never dropped: a wrong mutant is worse than none.
 """
 
 from __future__ import annotations
@@ -161,7 +163,12 @@ def ufw_blocks(text: str) -> tuple[list[UfwBlock], list[tuple[int, str]]]:
 
 # --- firewalld zones and policies ----------------------------------------------------------------
 
-ELEMENTS = ("service", "port", "rule", "forward-port", "source")
+# what a zone or policy opens, closes or binds, each removable on its own (a policy's
+# ingress-zone and egress-zone are not: firewalld refuses a policy without them)
+ELEMENTS = (
+    "service", "port", "rule", "forward-port", "source",
+    "source-port", "protocol", "icmp-block", "masquerade", "forward", "interface",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

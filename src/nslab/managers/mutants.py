@@ -10,7 +10,8 @@ nslab.managers.elements; nslab.coverage.mutate runs them as it runs a ruleset fi
   and in its `-A` lines alike (ACCEPT <-> DROP, REJECT -> ACCEPT, a limit's `recent`
   lines gone), or a port moved in the tuple's field and in every line's `--dport(s)`;
 - an element of a firewalld zone or policy file (`<service>`, `<port>`, a rich rule,
-  `<forward-port>`, `<source>`) removed, one a mutant.
+  `<forward-port>`, `<source>`; `<source-port>`, `<protocol>`, `<icmp-block>`,
+  `<masquerade>`, `<forward>`, `<interface>`) removed, one a mutant.
 
 Removed text keeps its newlines, so every other line keeps its number. What cannot be
 mutated is an `Unmade` (the report says each), never skipped silently.
