@@ -287,16 +287,17 @@ class Mutator:
                         f"can be checked: {said}",
                         f"make `nslab validate {self.lab_path.name}` pass first",
                     ) from None
-                labs: dict[int, Lab] = {}
+                loaded: dict[int, tuple[Mutant, Lab]] = {}  # those that load, for their managers
                 for n, m in enumerate(mutants):
-                    labs[n] = load_lab(self._copy(n, m))
                     try:
-                        check_rulesets(scratch, labs[n])
+                        lab = load_lab(self._copy(n, m))
+                        check_rulesets(scratch, lab)
+                        loaded[n] = (m, lab)
                     except NslabError as exc:  # named by the user's file, not the scratch copy
                         copy = self._mirror(n, m.file)
                         out[n] = str(exc).splitlines()[0].replace(str(copy), m.name)
-                for n, why in check_managers(mutants, labs.__getitem__, scratch).items():
-                    out.setdefault(n, why.replace(str(self.scratch / f"m{n}"), ""))
+                for n, why in check_managers(loaded, scratch).items():
+                    out[n] = why.replace(str(self.scratch / f"m{n}"), "")
         finally:
             target.close()
         return out

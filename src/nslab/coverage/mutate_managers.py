@@ -19,7 +19,7 @@ import contextlib
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from nslab.commands import Runner
@@ -58,18 +58,17 @@ def ufw_refusals(commands: Sequence[tuple[int, list[str]]]) -> dict[int, str]:
     }
 
 
-def check_managers(mutants: Sequence[Mutant], labs: Callable[[int], Lab], scratch: Runner) -> dict[int, str]:
-    """Mutant n -> why its manager refuses it, for the managers' mutants of `mutants`
-    (`labs(n)`: mutant n's copy of the lab, loaded)."""
+def check_managers(mutants: Mapping[int, tuple[Mutant, Lab]], scratch: Runner) -> dict[int, str]:
+    """Mutant n -> why its manager refuses it, for the managers' mutants of `mutants` (n ->
+    the mutant and its copy of the lab, loaded)."""
     out: dict[int, str] = {}
     commands: list[tuple[int, list[str]]] = []
-    for n, m in enumerate(mutants):
+    for n, (m, lab) in mutants.items():
         if m.manager == "ufw" and m.file.name not in UFW_FILES:  # a lab file's command
-            host = labs(n).namespace(m.host)
+            host = lab.namespace(m.host)
             if host.manager is not None:
                 commands.extend((n, list(c)) for c in host.manager.commands)
         elif m.manager == "firewalld":
-            lab = labs(n)
             try:
                 check.check_firewalld(lab, m.name, lambda: contextlib.nullcontext(scratch))
             except LabError as exc:
