@@ -395,3 +395,13 @@ def test_a_ufw_command_that_is_no_rule_is_said_at_its_line(tmp_path: Path) -> No
         "no mutant: not a rule (no allow, deny, reject or limit)"
     ]
     assert [(m.line, m.host) for m in found] == [(10, "web"), (10, "web"), (16, "db"), (16, "db")]
+
+
+def test_a_folder_two_hosts_share_is_mutated_once_naming_both(tmp_path: Path) -> None:
+    (tmp_path / "fw" / "zones").mkdir(parents=True)
+    (tmp_path / "fw" / "zones" / "public.xml").write_text(ZONE)
+    path = tmp_path / "lab.toml"
+    path.write_text(LAB.format(web='"x"', db='firewalld = "fw"').replace('ufw = "x"', 'firewalld = "fw"'))
+    found, unmade = mutants.of_lab(load_lab(path), path)
+    assert len(found) == len(elements.zone_elements(ZONE)) == 7 and unmade == []
+    assert {m.host for m in found} == {"web, db"}

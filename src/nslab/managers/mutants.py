@@ -306,20 +306,27 @@ def _zone_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant],
 
 def of_lab(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
     """Every mutant of the rules the lab's managers are given, host by host, and what
-    could not be mutated."""
+    could not be mutated. A folder several hosts share is mutated once (a mutant changes
+    it for each of them, named by all: `gw, gw2`), as a ruleset file several load is."""
     lab_dir = lab_path.resolve().parent
     out: list[Mutant] = []
     unmade: list[Unmade] = []
+    sharing: dict[tuple[str, Path], list[str]] = {}
+    for host in lab.hosts:
+        if host.manager is not None and host.manager.folder is not None:
+            sharing.setdefault((host.manager.kind, host.manager.folder.resolve()), []).append(host.name)
     for host in lab.hosts:
         manager = host.manager
         if manager is None:
             continue
         if manager.commands:
             m, u = _command_mutants(lab_path.resolve(), lab_path.name, host)
-        elif manager.folder is not None and manager.kind == "ufw":
-            m, u = _rules_mutants(manager.folder, lab_dir, host.name)
         elif manager.folder is not None:
-            m, u = _zone_mutants(manager.folder, lab_dir, host.name)
+            names = sharing.pop((manager.kind, manager.folder.resolve()), [])
+            if not names:
+                continue  # an earlier host's, mutated with it
+            make = _rules_mutants if manager.kind == "ufw" else _zone_mutants
+            m, u = make(manager.folder, lab_dir, ", ".join(names))
         else:
             continue
         out.extend(m)
