@@ -68,7 +68,7 @@ def test_exactly_the_unreached_ufw_command_and_zone_ports_mutants_survive() -> N
         "f",
         "firewalld",
     )
-    assert zone["why"] == "1 passing scenario ran, none turned red"
+    assert zone["why"].startswith("1 passing scenario ran, none turned red")  # and its hits, if counted
     assert got[f"{u} 1 `allow 22/tcp` -> `deny 22/tcp`"]["file"] == "mutate-managers.toml"
     assert r.stderr.strip().splitlines()[-1] == "mutation score: 3 of 6 mutants killed"
     assert machine() == before and host_snapshot() == rules

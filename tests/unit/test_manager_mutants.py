@@ -19,11 +19,12 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import cast
 
 import pytest
 from conftest import DATA, ROOT
 
-from nslab.coverage.mutate import MutantResult, as_json, text_report
+from nslab.coverage.mutate import Baseline, MutantResult, Mutator, as_json, text_report
 from nslab.coverage.mutate_managers import refused, ufw_refusals
 from nslab.lab import load_lab
 from nslab.managers import elements, mutants
@@ -405,3 +406,24 @@ def test_a_folder_two_hosts_share_is_mutated_once_naming_both(tmp_path: Path) ->
     found, unmade = mutants.of_lab(load_lab(path), path)
     assert len(found) == len(elements.zone_elements(ZONE)) == 7 and unmade == []
     assert {m.host for m in found} == {"web, db"}
+
+
+def test_a_survivors_why_gives_the_hits_coverage_counted_for_its_element(tmp_path: Path) -> None:
+    """Where rule coverage names a zone element or a user.rules tuple by its line, a manager
+    mutant's survivor says how often the rule matched, as a ruleset file's does."""
+    (tmp_path / "fw" / "zones").mkdir(parents=True)
+    (tmp_path / "fw" / "zones" / "public.xml").write_text(ZONE)
+    shutil.copytree(UFW, tmp_path / "web-ufw")
+    path = _lab(tmp_path, '"web-ufw"', 'firewalld = "fw"')
+    found, _ = mutants.of_lab(load_lab(path), path)
+    port = next(m for m in found if m.element == '<port port="8443" protocol="tcp"/>')
+    tuple22 = next(m for m in found if m.manager == "ufw" and m.line == 20)
+    base = Baseline(["f:3", "f:9"], [], counted=True)
+    base.hits = {(port.file.resolve(), 5): 0, (tuple22.file.resolve(), 20): 7}
+    survived = Mutator._survived  # it reads the baseline and the mutant only
+    assert survived(cast(Mutator, None), base, port, 2) == (
+        "2 passing scenarios ran, none turned red; the rule matched none of their packets unmutated"
+    )
+    assert survived(cast(Mutator, None), base, tuple22, 2).endswith(
+        "the rule matched 7 of their packets unmutated"
+    )

@@ -201,7 +201,9 @@ def _block_mutants(
         new = list(lines)
         for i, s in changes.items():
             new[i] = s + ("\n" if lines[i].endswith("\n") else "")
-        return Mutant(path, name, block.line, mutation, "".join(new), 0, "", host, "ufw")
+        # rule: the tuple's line, where rule coverage names a user.rules rule, so its hits
+        # (where coverage counted them) say why a mutant survived, as for a ruleset file's
+        return Mutant(path, name, block.line, mutation, "".join(new), block.line, "", host, "ufw")
 
     action = block.fields[0]
     route, _, rest = action.rpartition(":")
@@ -300,7 +302,9 @@ def _zone_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant],
                 kept = "\n" * text.count("\n", e.start, e.end)
                 said = f'rich rule "{e.words}"' if e.tag == "rule" else e.words
                 mutated = text[: e.start] + kept + text[e.end :]
-                out.append(Mutant(f, name, e.line, f"{said} removed", mutated, 0, e.words, host, "firewalld"))
+                out.append(  # rule: its line, where coverage names a zone's element
+                    Mutant(f, name, e.line, f"{said} removed", mutated, e.line, e.words, host, "firewalld")
+                )
     return out, unmade
 
 
