@@ -43,6 +43,7 @@ def _dead_docker_cgroups() -> set[str]:
     return left
 
 
+@pytest.mark.slow  # 18 scenarios with their daemons: 51 to 97 s of a worker each, measured here
 @pytest.mark.parametrize("who", ["root", "sudo-user"])
 def test_the_managers_stories_run_over_ssh_and_leave_nothing(
     sshd: TestSshd, test_users: list[str], tmp_path: Path, who: str
