@@ -173,3 +173,6 @@ def mutate(
     else:
         for line in mutate_mod.text_report(results, mutator.baseline):
             click.echo(line)
+    unscored = mutate_mod.nothing_scored(results)
+    if unscored is not None:
+        fail(unscored, 2)

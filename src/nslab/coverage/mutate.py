@@ -46,10 +46,10 @@ from nslab.coverage.counts import Coverage
 from nslab.coverage.mutate_managers import check_managers, refused
 from nslab.errors import NslabError
 from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab
-from nslab.firewall.rulesets import with_included
 from nslab.lab import Lab, load_lab
 from nslab.managers import mutants as manager_mutants
 from nslab.managers.mutants import Unmade
+from nslab.reach.lab_paths import in_lab
 
 __all__ = [
     "KINDS", "Mutant", "MutantResult", "Mutator", "Unmade",
@@ -248,10 +248,12 @@ class Mutator:
         (absolute paths mirrored, so every relative path of the lab file still holds),
         the mutated file in place of the user's."""
         files = {self.lab_path}
-        for r in (r for h in self.lab.hosts for r in h.rulesets):  # and the files they include
-            files.update(f.resolve() for f in with_included(r.kind, r.path))
-        for folder in manager_mutants.folders(self.lab):  # a manager's folder, every file
-            files.update(f.resolve() for f in folder.rglob("*") if f.is_file())
+        # every file and folder the lab names, as `nslab diff --base` copies a lab: ruleset
+        # files with what they include, managers' folders, Docker's daemon.json (a copy
+        # without the daemon.json made every mutant of a Docker lab `invalid`)
+        for path in in_lab(self.lab):
+            found = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+            files.update(f.resolve() for f in found)
         for f in files:
             dest = self._mirror(n, f)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -367,6 +369,22 @@ def score(results: Sequence[MutantResult]) -> str:
     killed = sum(r.status == "killed" for r in results)
     judged = sum(r.status in ("killed", "survived") for r in results)
     return f"mutation score: {killed} of {judged} mutants killed"
+
+
+def nothing_scored(results: Sequence[MutantResult]) -> NslabError | None:
+    """Mutants were made and none of them loaded: a score of 0 of 0 would read as a result.
+    Mutating a rule (turned, moved, removed) keeps a file loadable, so when every copy
+    fails it is the copy nslab made, or the lab, that fails: said, and the run fails."""
+    invalid = [r for r in results if r.status == "invalid"]
+    if not invalid or any(r.status in ("killed", "survived") for r in results):
+        return None
+    first = invalid[0]
+    return NslabError(
+        f"none of the {len(invalid)} mutants loaded, so nothing was scored (the first: "
+        f"{first.mutant.name}:{first.mutant.line}: {first.why})",
+        "check that the lab builds as it is (`nslab validate` and the suite); if it does, "
+        "the mutants' copies of the lab lack something it needs: report it",
+    )
 
 
 def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -> list[str]:

@@ -336,8 +336,3 @@ def of_lab(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
         out.extend(m)
         unmade.extend(u)
     return out, unmade
-
-
-def folders(lab: Lab) -> list[Path]:
-    """The managers' folders of the lab (a mutant's copy of the lab carries them)."""
-    return [h.manager.folder for h in lab.hosts if h.manager is not None and h.manager.folder is not None]
