@@ -58,8 +58,9 @@ def never_matched(f: FileCoverage) -> list[str]:
 
 
 def total(cov: Coverage) -> tuple[int, int]:
-    """(rules matched, rules counted) over every file."""
-    files = cov.files.values()
+    """(rules matched, rules counted) over every file of the user's (a manager's own rules
+    are not: nslab.coverage.files)."""
+    files = [f for f in cov.files.values() if not f.own]
     return sum(len(f.covered) for f in files), sum(len(f.counted) for f in files)
 
 
@@ -67,11 +68,15 @@ def summary(cov: Coverage) -> list[str]:
     """`rule coverage: dmz-edge.nft 8/9 rules (89%); never matched: line 14 ...` per file."""
     out = []
     for f in sorted(cov.files.values(), key=lambda f: f.key):
+        where = f"{f.place}, {f.manager}" if f.manager else f.place
+        if f.own:
+            out.append(own_line(f))
+            continue
         if not f.measured:
-            out.append(f"rule coverage: {f.file} ({f.place}) not measured: {why_not(f)}")
+            out.append(f"rule coverage: {f.file} ({where}) not measured: {why_not(f)}")
             continue
         never = never_matched(f)
-        line = f"rule coverage: {f.file} ({f.place}) {share(f)}"
+        line = f"rule coverage: {f.file} ({where}) {share(f)}"
         if never:
             shown = ", ".join(never[:NEVER_SHOWN])
             more = (  # where the rest are: a new user read "and 2 more" as lost
@@ -86,6 +91,23 @@ def summary(cov: Coverage) -> list[str]:
     return out
 
 
+def own_line(f: FileCoverage) -> str:
+    """A manager's own rules, per chain: `rule coverage: ufw's own rules (web), not the lab
+    file's (not in the percentage): ufw-before-input 3/12, INPUT policy 1/1 ...`."""
+    chains: dict[str, list[int]] = {}
+    for r in f.counted:
+        name = re.sub(r" rule \d+", "", r.rule.split(":", 1)[0])  # `ufw-before-input in table ip6 filter`
+        got = chains.setdefault(name, [0, 0])
+        got[0] += 1 if r.hits else 0
+        got[1] += 1
+    matched = [f"{c} {n}/{m}" for c, (n, m) in chains.items() if n]
+    shown = ", ".join(matched) if matched else "none matched"
+    return (
+        f"rule coverage: {f.manager}'s own rules ({f.place}), not the lab's, per chain "
+        f"(not in the percentage): {len(f.covered)}/{len(f.counted)} rules matched: {shown}"
+    )
+
+
 def below(cov: Coverage, minimum: float) -> str | None:
     """One line if the run's rule coverage is under `minimum` percent, like coverage.py's
     fail_under; None when it is not. A ruleset file nslab could not count fails it: its
@@ -93,7 +115,7 @@ def below(cov: Coverage, minimum: float) -> str | None:
     hit, counted = total(cov)
     if minimum <= 0:
         return None
-    unmeasured = [f for f in sorted(cov.files.values(), key=lambda f: f.key) if not f.measured]
+    unmeasured = [f for f in sorted(cov.files.values(), key=lambda f: f.key) if not f.measured and not f.own]
     if unmeasured:
         f = unmeasured[0]
         more = f" and {len(unmeasured) - 1} more file(s)" if len(unmeasured) > 1 else ""
@@ -182,7 +204,7 @@ def _lined(cov: Coverage) -> Coverage:
     out.files = {
         k: f
         for k, f in cov.files.items()
-        if all(r.line is not None for r in f.rules) and f.rules and f.measured
+        if all(r.line is not None for r in f.rules) and f.rules and f.measured and not f.own
     }
     return out
 
@@ -233,7 +255,7 @@ def _row(rule: RuleHits | None, n: int | None, text: str) -> str:
 def file_page(f: FileCoverage) -> str:
     """One ruleset file, every line, with each rule's hits beside it (a script: the rules
     it made, chain by chain)."""
-    if get_kind(f.kind).from_world:
+    if get_kind(f.kind).from_world or f.own:  # rules with no line of a file: as read
         rows = [_row(r, None, r.rule) for r in f.rules]
     else:
         try:
