@@ -3,8 +3,8 @@ elements of the lab's zone files.
 
 firewalld's rules keep no counters and are rewritten on every reload, so a scenario's probe
 in a lab with a firewalld host is traced by nftables (nslab.probe.traced): the kernel names
-the rule that decided it. firewalld writes a zone's `<service>`, `<port>` and `<rich-rule>`
-elements as rules of its chains `filter_IN_ZONE_allow` (accept) and `filter_IN_ZONE_deny`
+the rule that decided it. firewalld writes a zone's `<service>`, `<port>` and rich rule
+(`<rule>`) elements as rules of its chains `filter_IN_ZONE_allow` (accept) and `filter_IN_ZONE_deny`
 (reject, drop): `<port port="8443" protocol="tcp"/>` is `tcp dport 8443 accept`; a
 service is each of its ports (its file from the lab's folder, else the package's
 /usr/lib/firewalld/services, read only), `ip6 daddr fe80::/64 udp dport 546 accept` where
@@ -29,7 +29,8 @@ from nslab.machine.world import World
 
 TABLE = "inet firewalld"
 SERVICES = Path("/usr/lib/firewalld/services")  # the package's: read, never written
-MAPPED = ("service", "port", "rich-rule")  # the elements a zone file's rules come from
+# the elements a zone file's rules come from (a rich rule is a `<rule>` element in the file)
+MAPPED = ("service", "port", "rule")
 _FAMILY = {"ipv4": "ip", "ipv6": "ip6"}
 _VERDICT = re.compile(r"\b(accept|drop|reject)\b")
 
@@ -109,7 +110,7 @@ def expected(element: Node, folders: list[Path]) -> tuple[str, list[str]] | None
     if element.tag == "service" and element.attrs.get("name"):
         found = service_rules(element.attrs["name"], folders)
         return ("allow", [f"{m} accept" for m in found]) if found is not None else None
-    if element.tag == "rich-rule":
+    if element.tag == "rule":
         return _rich(element, folders)
     return None
 
@@ -147,13 +148,13 @@ def _rich(rule: Node, folders: list[Path]) -> tuple[str, list[str]] | None:
 
 
 def element_words(e: Node) -> str:
-    """`service ssh`, `port 8443/tcp`, `rich-rule` (with its family)."""
+    """`service ssh`, `port 8443/tcp`, `rich rule` (with its family)."""
     if e.tag == "service":
         return f"service {e.attrs.get('name', '')}"
     if e.tag == "port":
         return f"port {e.attrs.get('port', '')}/{e.attrs.get('protocol', '')}"
     family = e.attrs.get("family")
-    return f"rich-rule{f' family={family}' if family else ''}"
+    return f"rich rule{f' family={family}' if family else ''}"
 
 
 def listing(text: str) -> dict[str, list[str]]:

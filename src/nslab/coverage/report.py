@@ -34,11 +34,12 @@ def percent(f: FileCoverage) -> float | None:
 
 
 def share(f: FileCoverage) -> str:
-    """`8/9 rules (89%)`, `not measured`, `no rules`."""
+    """`8/9 rules (89%)`, `not measured`, `no rules` (a zone file's: `elements`)."""
     got = percent(f)
+    noun = "elements" if f.manager == "firewalld" else "rules"
     if got is not None:
-        return f"{len(f.covered)}/{len(f.counted)} rules ({got:.0f}%)"
-    return "not measured" if not f.measured else "no rules"
+        return f"{len(f.covered)}/{len(f.counted)} {noun} ({got:.0f}%)"
+    return "not measured" if not f.measured else f"no {noun}"
 
 
 def why_not(f: FileCoverage) -> str:

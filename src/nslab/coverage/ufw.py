@@ -180,6 +180,7 @@ class UfwPlace:
     files: list[FileCoverage]  # the user's (the lab file's list, or the folder's files), then ufw's own
     wants: list[list[list[tuple[str, ...]]]]  # per file, per rule: the reading keys it sums
     notes: dict[tuple[int, int], str] = field(default_factory=dict)  # (file, rule) -> why not counted
+    originals: dict[str, str] = field(default_factory=dict)  # table -> the folder's user rules file
     before: Reading = field(default_factory=dict)
     hits: dict[tuple[str, ...], int | None] = field(default_factory=dict)
     explored: bool = False
@@ -192,7 +193,7 @@ class UfwPlace:
         snap = firewalls.V6_MARK.join(
             world.run(list(a), ns=self.host.name).stdout for a in firewalls.get(tool).snapshot
         )
-        return reading(firewalls.parse_snapshot(tool, snap), files.split(_SPLIT))
+        return reading(firewalls.parse_snapshot(tool, snap), files.split(_SPLIT), self.originals)
 
     def fold(self, world: World) -> None:
         now = self.read(world)
@@ -217,6 +218,9 @@ class UfwPlace:
                 got = [self.hits.get(k) for k in keys]
                 known = [g for g in got if g is not None]
                 rule.hits = None if (f, r) in self.notes or not keys or len(known) < len(got) else sum(known)
+            held = [k[2] for k in self.before if k[0] == "mismatch"]
+            if held and not cov.own:  # its tuples' rules cannot be told apart: say why
+                cov.note = "; ".join(n for n in dict.fromkeys([*cov.note.split("; "), *held]) if n)
             if any(r.hits for r in cov.rules):
                 cov.scenarios.add(scenario)
             if self.explored:
@@ -224,14 +228,36 @@ class UfwPlace:
         return self.files
 
 
-def reading(rs: Ruleset, files: list[str]) -> Reading:
+def _held(rs: Ruleset, table: str, user: UserRules) -> list[str]:
+    """The user chains the kernel holds otherwise than the file gives them (how many)."""
+    out = []
+    for name, n in user.lengths.items():
+        chain = rs.chain(name, table)
+        if chain is None or len(chain.rules) != n:
+            got = len(chain.rules) if chain else 0
+            out.append(f"chain {name} holds {got} rules where {dict(FILES)[table]} gives {n}")
+    return out
+
+
+def reading(rs: Ruleset, files: list[str], originals: dict[str, str] | None = None) -> Reading:
     """Packets by tuple (its deciding rules' sum), by built-in chain's policy, and by ufw's
-    own rule (table, chain, position, rule); a user chain whose rules the kernel holds
-    otherwise than the file gives them: its tuples unknown (None)."""
+    own rule (table, chain, position, rule). The user chains are read with the world's
+    user.rules, else with the user's own file where the kernel holds that one (ufw drops
+    a rule with no tuple when it rewrites the file, not from the kernel); a chain held
+    otherwise than either gives it: its tuples unknown (None), and why."""
     out: Reading = {}
     mapped: set[tuple[str, str]] = set()
     for (table, _), text in zip(FILES, files, strict=False):
         user = user_rules(text, table)
+        mine = (originals or {}).get(table)
+        if (
+            _held(rs, table, user)
+            and mine is not None
+            and not _held(rs, table, theirs := user_rules(mine, table))
+        ):
+            user = theirs
+        for why in _held(rs, table, user):
+            out[("mismatch", table, why)] = None
         for t in user.tuples:
             key = ("tuple", table, t.text)
             total: int | None = out.get(key, 0) if t.rules else None
@@ -270,6 +296,10 @@ def place(world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: s
     """A ufw host as the lab file wrote it, its rules read once now (after the build)."""
     assert host.manager is not None
     up = UfwPlace(host, lab, [], [])
+    laid = host.manager.folder
+    for table, name in FILES if laid is not None else ():
+        if laid is not None and (laid / name).is_file():
+            up.originals[table] = (laid / name).read_text(errors="replace")
     # the kernel's IPv6 housekeeping (router solicitations, MLD: sent from a link-local
     # address in a lab without IPv6 too; measured, OUTPUT's rules in ip6 filter matched
     # them) counted apart, as for an ip6tables file (nslab.firewall.instrument)
@@ -314,9 +344,9 @@ def place(world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: s
     if host.manager.folder is not None:
         for table, name in FILES:
             path = host.manager.folder / name
-            if not path.is_file():
+            if table not in up.originals:
                 continue
-            user = user_rules(path.read_text(errors="replace"), table)
+            user = user_rules(up.originals[table], table)
             rules = [RuleHits(t.line, t.text, 0) for t in user.tuples]
             wants = [[("tuple", table, t.text)] for t in user.tuples]
             claimed |= {k for w in wants for k in w}

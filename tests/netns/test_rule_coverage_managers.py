@@ -1,0 +1,95 @@
+"""Rule coverage through the firewall managers (nslab.coverage.ufw, .firewalld): hits
+mapped back to what the user wrote, ufw's commands of the lab file, a ufw folder's
+user.rules tuples and a firewalld zone file's elements; the managers' own rules per chain,
+outside the percentage; what nslab cannot map said, never guessed; nslab's own traffic (the
+tracer's loopback marks, IPv6 housekeeping) never counted. Real ufw and firewalld in worlds.
+
+    client ---- br-lan ---- web (ufw commands), nas (ufw folder), gw (firewalld)
+                            (tests/labs/mgrcov.toml, tests/features/manager-coverage.feature)
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from conftest import HERE_FEATURES, needs_netns, run_feature
+from test_manager_world import machine, needs_managers
+
+FEATURE = HERE_FEATURES / "manager-coverage.feature"
+
+
+def _file(found: list[dict[str, Any]], place: str, *, own: bool = False) -> dict[str, Any]:
+    (f,) = [f for f in found if f["place"] == place and bool(f.get("own")) == own]
+    return f
+
+
+@needs_netns
+@needs_managers
+def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path) -> None:
+    before = machine()
+    r = run_feature(FEATURE, tmp_path)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    # web's ufw list: `allow 8080/tcp` (line 26 of the lab file) no scenario probes;
+    # `default deny incoming` is INPUT's policy, which port 23's probe met; `logging off`
+    # makes no rule, so it is not one to cover
+    assert (
+        "rule coverage: mgrcov.toml (web, ufw) 2/3 rules (67%); never matched: line 26 (allow 8080/tcp)\n"
+        in out
+    )
+    # nas's folder: each tuple at its line of user.rules; the rule with no tuple said so
+    assert (
+        "rule coverage: mgrcov-ufw/user.rules (nas, ufw) 1/2 rules (50%); never matched: line 23 "
+        "(allow tcp 2223 0.0.0.0/0 any 0.0.0.0/0 in); line 26 not counted: no `### tuple ###` "
+        "above it: ufw keeps no map for it\n"
+    ) in out
+    # gw's zone file: its elements by line; the rich rule with a log nslab cannot identify
+    assert (
+        "rule coverage: mgrcov-firewalld/zones/public.xml (gw, firewalld) 2/4 elements (50%); "
+        "never matched: line 4 (service ssh), line 6 (port 9443/tcp); line 12 not counted: "
+        "nslab cannot tell which rule firewalld made of it\n"
+    ) in out
+    assert "rule coverage: ufw's own rules (web), not the lab's, per chain (not in the percentage): " in out
+    assert (
+        "rule coverage: firewalld's own rules (gw), not the lab's, per chain (not in the percentage): " in out
+    )
+
+    found = json.loads((tmp_path / "rule-coverage.json").read_text())
+    web = _file(found, "web")
+    assert (web["kind"], web["manager"], web["file"]) == ("ufw", "ufw", "mgrcov.toml")
+    assert [(x["line"], x["rule"], bool(x["hits"])) for x in web["rules"]] == [
+        (24, "default deny incoming", True),
+        (25, "allow 22/tcp", True),
+        (26, "allow 8080/tcp", False),
+    ]
+    gw = _file(found, "gw")
+    assert [(x["line"], x["rule"], x["hits"]) for x in gw["rules"]] == [
+        (4, "service ssh", 0),
+        (5, "port 8443/tcp", 1),
+        (6, "port 9443/tcp", 0),
+        (7, "rich rule family=ipv4", 1),
+        (12, "rich rule family=ipv4", None),
+    ]
+    # nslab's own traffic: the tracer's loopback marks (every probe of a lab with a firewalld
+    # host is traced, on ufw's hosts too) reach ufw's `-i lo -j ACCEPT`; counted apart
+    for host in ("web", "nas"):
+        own = _file(found, host, own=True)
+        assert own["manager"] == "ufw"
+        (lo,) = [x for x in own["rules"] if x["rule"] == "ufw-before-input rule 1: -i lo -j ACCEPT"]
+        assert lo["hits"] == 0, lo
+        # and IPv6 housekeeping (router solicitations, MLD from link-local addresses) too
+        v6 = [x for x in own["rules"] if "in table ip6 filter" in x["rule"] and x["hits"]]
+        assert not v6, v6
+    # the percentage is the user's rules only: the Cobertura file has no manager's own
+    cobertura = ET.parse(tmp_path / "rule-coverage.xml").getroot()
+    assert (cobertura.get("lines-covered"), cobertura.get("lines-valid")) == ("5", "9")
+    names = sorted(c.get("name", "") for c in cobertura.iter("class"))
+    assert names == [
+        "mgrcov-firewalld/zones/public.xml (gw)",
+        "mgrcov-ufw/user.rules (nas)",
+        "mgrcov.toml (web)",
+    ]
+    assert machine() == before
