@@ -11,12 +11,14 @@ tracer's loopback marks, IPv6 housekeeping) never counted. Real ufw and firewall
 from __future__ import annotations
 
 import json
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conftest import HERE_FEATURES, needs_netns, run_feature
+from conftest import HERE_FEATURES, needs_netns, run_behave, run_feature
 from test_manager_world import machine, needs_managers
+from test_rule_coverage_honest import GOLDEN, NSLAB, project
 
 FEATURE = HERE_FEATURES / "manager-coverage.feature"
 
@@ -93,3 +95,35 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
         "mgrcov.toml (web)",
     ]
     assert machine() == before
+
+
+@needs_netns
+@needs_managers
+def test_the_golden_steps_exploration_covers_no_ufw_rule(tmp_path: Path) -> None:
+    """The golden-file step's exploration probes web's ufw ports (port 80, which `allow
+    80/tcp` accepts, and others its default drops): nslab's traffic, counted for no rule;
+    the scenario is recorded as one that explored them (nslab mutate runs it)."""
+    proj = project(tmp_path, "", GOLDEN)
+    lab = proj / "labs" / "lab.toml"
+    text = lab.read_text()
+    assert 'firewall = { nft = "web.nft" }' in text
+    ufw = 'firewall = { ufw = ["default deny incoming", "allow 80/tcp"] }'
+    lab.write_text(text.replace('firewall = { nft = "web.nft" }', ufw))
+    recorded = subprocess.run(
+        [*NSLAB, "explore", "--lab", "labs/lab.toml", "--record", "features/lab.reach"],
+        cwd=proj, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert recorded.returncode == 0, recorded.stderr
+    assert "web tcp/80 v4 accepted" in (proj / "features" / "lab.reach").read_text()
+    run = run_behave("features/", "--no-junit", "-D", "html=", cwd=proj)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    found = _file(json.loads((proj / "reports" / "rule-coverage.json").read_text()), "web")
+    assert [(r["rule"], r["hits"]) for r in found["rules"]] == [
+        ("default deny incoming", 0),
+        ("allow 80/tcp", 0),
+    ]
+    assert found["scenarios"] == [] and found["explored_by"] == ["features/test.feature:2"]
+    assert (
+        "rule coverage: lab.toml (web, ufw) 0/2 rules (0%); never matched: line 22 (default deny "
+        "incoming), line 22 (allow 80/tcp)\n"
+    ) in run.stderr

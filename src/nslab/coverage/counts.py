@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from nslab import firewall as firewalls
 from nslab import parse
 from nslab.coverage import firewalld as firewalld_cov
+from nslab.coverage import managed
 from nslab.coverage import ufw as ufw_cov
 from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.firewall import instrument as instrument_
@@ -108,7 +109,8 @@ class Coverage:
         self.files: dict[tuple[str, str, str], FileCoverage] = {}
         self._world: list[_LoadedFile] = []
         # the world's firewall managers (nslab.coverage.ufw, .firewalld): what the user wrote
-        self._managers: list[ufw_cov.UfwPlace | firewalld_cov.FirewalldPlace] = []
+        self._managers: list[managed.Place] = []
+        self._parsed_ufw = managed.Parsed()
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
         self._paused = False
         # per ruleset file: the rules (table, chain, position) nft took no counting rule for
@@ -148,7 +150,8 @@ class Coverage:
         counts, and every place's counters now (the scenarios' traffic starts here)."""
         self._world = self._places(lab, lab_path)
         self._paused = False
-        self._managers = self._manager_places(world, lab, lab_path)
+        name = _relative(lab_path, Path.cwd()) if lab_path else lab.name
+        self._managers = managed.places(world, lab, lab_path, name, self._parsed_ufw)
         for place in self._world:
             if firewalls.get_kind(place.kind).from_world:  # its rules as it left them: as a file's
                 self._script_rules(world, place)
@@ -162,25 +165,6 @@ class Coverage:
                 place.before, place.before_elements = counts(place.tool, unchanged), elements(unchanged)
             else:
                 place.before, place.before_elements = self._take(world, place)
-
-    @staticmethod
-    def _manager_places(
-        world: World, lab: Lab, lab_path: Path | None
-    ) -> list[ufw_cov.UfwPlace | firewalld_cov.FirewalldPlace]:
-        """Each manager host's rules, mapped to what the user wrote, read now (built)."""
-        from nslab.managers.common import host_argv, managed
-
-        folder = lab_path.parent if lab_path else Path.cwd()
-        name = _relative(lab_path, Path.cwd()) if lab_path else lab.name
-        out: list[ufw_cov.UfwPlace | firewalld_cov.FirewalldPlace] = []
-        for host in managed(lab):
-            assert host.manager is not None
-            if host.manager.kind == "ufw":
-                out.append(ufw_cov.place(world, lab, host, lab_path, name, folder))
-            elif host.manager.kind == "firewalld":
-                argv = host_argv(lab, host, ["nft", "list", "table", *firewalld_cov.TABLE.split()])
-                out.append(firewalld_cov.place(world, lab, host, name, folder, argv))
-        return out
 
     def traced(self, decisions: list[Decision]) -> None:
         """A scenario probe's traced decisions (nslab.probe.traced): a firewalld host's

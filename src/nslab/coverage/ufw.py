@@ -292,7 +292,15 @@ def parse_commands(world: World, commands: list[tuple[str, ...]]) -> list[dict[s
     return said if isinstance(said, list) and len(said) == len(commands) else [None] * len(commands)
 
 
-def place(world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: str, folder: Path) -> UfwPlace:
+def place(
+    world: World,
+    lab: Lab,
+    host: Host,
+    lab_path: Path | None,
+    lab_name: str,
+    folder: Path,
+    parsed: list[dict[str, list[str]] | None],
+) -> UfwPlace:
     """A ufw host as the lab file wrote it, its rules read once now (after the build)."""
     assert host.manager is not None
     up = UfwPlace(host, lab, [], [])
@@ -321,7 +329,7 @@ def place(world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: s
         lines = command_lines(text, host.name, commands)
         rules: list[RuleHits] = []
         wants: list[list[tuple[str, ...]]] = []
-        for argv, line, said in zip(commands, lines, parse_commands(world, commands), strict=True):
+        for argv, line, said in zip(commands, lines, parsed, strict=True):
             words = shlex.join(argv)
             if said is None:
                 continue  # no rule of its own (`logging on`): nothing to cover
