@@ -50,9 +50,10 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
     ) in out
     # gw's zone file: its elements by line; the rich rule with a log nslab cannot identify
     assert (
-        "rule coverage: mgrcov-firewalld/zones/public.xml (gw, firewalld) 2/4 elements (50%); "
-        "never matched: line 4 (service ssh), line 6 (port 9443/tcp); line 12 not counted: "
-        "nslab cannot tell which rule firewalld made of it\n"
+        "rule coverage: mgrcov-firewalld/zones/public.xml (gw, firewalld) 2/5 elements (40%); "
+        "never matched: line 4 (service ssh), line 6 (port 9443/tcp), line 18 (protocol gre); line 12 "
+        "not counted: nslab cannot tell which rule firewalld made of it; line 19 not counted: nslab "
+        "does not map a <icmp-block> to its rules\n"
     ) in out
     assert "rule coverage: ufw's own rules (web), not the lab's, per chain (not in the percentage): " in out
     assert (
@@ -74,6 +75,8 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
         (6, "port 9443/tcp", 0),
         (7, "rich rule family=ipv4", 1),
         (12, "rich rule family=ipv4", None),
+        (18, "protocol gre", 0),
+        (19, "icmp-block timestamp-request", None),
     ]
     # nslab's own traffic: the tracer's loopback marks (every probe of a lab with a firewalld
     # host is traced, on ufw's hosts too) reach ufw's `-i lo -j ACCEPT`; counted apart
@@ -87,7 +90,7 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
         assert not v6, v6
     # the percentage is the user's rules only: the Cobertura file has no manager's own
     cobertura = ET.parse(tmp_path / "rule-coverage.xml").getroot()
-    assert (cobertura.get("lines-covered"), cobertura.get("lines-valid")) == ("5", "9")
+    assert (cobertura.get("lines-covered"), cobertura.get("lines-valid")) == ("5", "10")
     names = sorted(c.get("name", "") for c in cobertura.iter("class"))
     assert names == [
         "mgrcov-firewalld/zones/public.xml (gw)",

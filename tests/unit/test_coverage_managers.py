@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,8 @@ def test_a_zone_files_elements_and_the_rules_firewalld_writes_of_them(tmp_path: 
         ' <rule family="ipv4"><source address="10.0.0.0/8"/><service name="web"/><drop/></rule>\n'
         ' <rule family="ipv4"><port protocol="tcp" port="23"/><log/><accept/></rule>\n'
         ' <service name="nowhere"/>\n'
+        ' <source-port protocol="udp" port="5000"/>\n'
+        ' <protocol value="gre"/>\n'
         "</zone>\n"
     )
     got = [(e.line, fwd.element_words(e), fwd.expected(e, [services])) for e in zone.children]
@@ -152,6 +155,8 @@ def test_a_zone_files_elements_and_the_rules_firewalld_writes_of_them(tmp_path: 
         ),
         (7, "rich rule family=ipv4", None),  # a log: nslab does not know all it writes
         (8, "service nowhere", None),  # no file of that service: cannot tell
+        (9, "source-port 5000/udp", ("allow", ["udp sport 5000 accept"])),  # as firewalld 1.3 wrote them
+        (10, "protocol gre", ("allow", ["meta l4proto gre accept"])),
     ]
 
 
@@ -260,3 +265,21 @@ def test_ufws_parser_gives_each_commands_tuple() -> None:
         ["allow", "tcp", "22", "::/0", "any", "::/0", "in"]
     )
     assert said[3]["tuple"][0] == "route:allow"
+
+
+def test_commands_on_one_line_are_one_cobertura_line_with_a_branch_each() -> None:
+    """`ufw = ["default deny incoming", "allow 22/tcp", "allow 80/tcp"]` on one line of the
+    lab file: a CI system reads each line once, so they are one line, each a branch."""
+    cov = Coverage()
+    f = FileCoverage(
+        "lab.toml", "web", "lab.toml",
+        [RuleHits(7, "default deny incoming", 2), RuleHits(7, "allow 22/tcp", 3),
+         RuleHits(7, "allow 80/tcp", 0)],
+        kind="ufw", manager="ufw",
+    )  # fmt: skip
+    cov.files = {f.key: f}
+    lines = [
+        (x.get("number"), x.get("hits"), x.get("condition-coverage"))
+        for x in ET.fromstring(report.cobertura(cov).split("\n", 2)[2]).iter("line")
+    ]
+    assert lines == [("7", "5", "66% (2/3)")]

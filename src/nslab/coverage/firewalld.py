@@ -30,7 +30,9 @@ from nslab.machine.world import World
 TABLE = "inet firewalld"
 SERVICES = Path("/usr/lib/firewalld/services")  # the package's: read, never written
 # the elements a zone file's rules come from (a rich rule is a `<rule>` element in the file)
-MAPPED = ("service", "port", "rule")
+MAPPED = ("service", "port", "source-port", "protocol", "rule")
+# elements whose rules nslab does not map (icmp types' rules per family, NAT chains): said
+UNMAPPED = ("icmp-block", "forward-port", "masquerade")
 _FAMILY = {"ipv4": "ip", "ipv6": "ip6"}
 _VERDICT = re.compile(r"\b(accept|drop|reject)\b")
 
@@ -105,8 +107,11 @@ def service_rules(name: str, folders: list[Path], seen: frozenset[str] = frozens
 def expected(element: Node, folders: list[Path]) -> tuple[str, list[str]] | None:
     """(chain suffix, the rules firewalld writes of a zone file's element), or None
     where nslab cannot tell."""
-    if element.tag == "port" and element.attrs.get("port"):
-        return "allow", [f"{element.attrs.get('protocol', '')} dport {element.attrs['port']} accept"]
+    if element.tag in ("port", "source-port") and element.attrs.get("port"):
+        way = "dport" if element.tag == "port" else "sport"
+        return "allow", [f"{element.attrs.get('protocol', '')} {way} {element.attrs['port']} accept"]
+    if element.tag == "protocol" and element.attrs.get("value"):
+        return "allow", [f"meta l4proto {element.attrs['value']} accept"]
     if element.tag == "service" and element.attrs.get("name"):
         found = service_rules(element.attrs["name"], folders)
         return ("allow", [f"{m} accept" for m in found]) if found is not None else None
@@ -148,11 +153,15 @@ def _rich(rule: Node, folders: list[Path]) -> tuple[str, list[str]] | None:
 
 
 def element_words(e: Node) -> str:
-    """`service ssh`, `port 8443/tcp`, `rich rule` (with its family)."""
+    """`service ssh`, `port 8443/tcp`, `rich rule` (with its family), `icmp-block echo-request`."""
     if e.tag == "service":
         return f"service {e.attrs.get('name', '')}"
-    if e.tag == "port":
-        return f"port {e.attrs.get('port', '')}/{e.attrs.get('protocol', '')}"
+    if e.tag in ("port", "source-port", "forward-port"):
+        return f"{e.tag} {e.attrs.get('port', '')}/{e.attrs.get('protocol', '')}"
+    if e.tag in ("protocol", "icmp-block"):
+        return f"{e.tag} {e.attrs.get('value', e.attrs.get('name', ''))}"
+    if e.tag != "rule":
+        return e.tag
     family = e.attrs.get("family")
     return f"rich rule{f' family={family}' if family else ''}"
 
@@ -227,13 +236,18 @@ def place(
             root = parse_xml(path.read_text(errors="replace"))
         except ValueError as exc:
             root, notes = Node("zone", {}, 0), [f"not read: {exc}"]
-        for e in (c for c in root.children if c.tag in MAPPED):
+        for e in (c for c in root.children if c.tag in (*MAPPED, *UNMAPPED)):
             rule = RuleHits(e.line, element_words(e), 0)
-            found = expected(e, services)
+            found = expected(e, services) if e.tag in MAPPED else None
             want = {(f"filter_IN_{path.stem}_{found[0]}", r) for r in found[1]} if found else set()
             if not want or any(r not in chains.get(c, []) for c, r in want):
                 rule.hits = None
-                notes.append(f"line {e.line} not counted: nslab cannot tell which rule firewalld made of it")
+                why = (
+                    f"nslab does not map a <{e.tag}> to its rules"
+                    if e.tag in UNMAPPED
+                    else "nslab cannot tell which rule firewalld made of it"
+                )
+                notes.append(f"line {e.line} not counted: {why}")
             claimed |= want
             rules.append(rule)
             wants.append(want)

@@ -186,9 +186,9 @@ def cobertura(cov: Coverage) -> str:
             )
             ET.SubElement(cls, "methods")
             lines = ET.SubElement(cls, "lines")
-            for r in f.counted:
+            for r in _one_per_line(f.counted):
                 attrs = {"number": str(r.line), "hits": str(r.hits), "branch": "false"}
-                if r.elements:  # a map's elements are the line's branches
+                if r.elements:  # a map's elements (a line's ufw commands) are the line's branches
                     found = sum(1 for v in r.elements.values() if v)
                     share = f"{100 * found // len(r.elements)}% ({found}/{len(r.elements)})"
                     attrs.update({"branch": "true", "condition-coverage": share})
@@ -196,6 +196,21 @@ def cobertura(cov: Coverage) -> str:
     ET.indent(root)
     doctype = '<!DOCTYPE coverage SYSTEM "http://cobertura.sourceforge.net/xml/coverage-04.dtd">'
     return f'<?xml version="1.0" ?>\n{doctype}\n{ET.tostring(root, encoding="unicode")}\n'
+
+
+def _one_per_line(rules: list[RuleHits]) -> list[RuleHits]:
+    """A line per rule; where several rules share a line (a lab file's ufw commands,
+    `ufw = ["default deny incoming", "allow 22/tcp"]`), one line: their hits summed, each
+    rule a branch (a CI system reads a line once)."""
+    by_line: dict[int | None, list[RuleHits]] = {}
+    for r in rules:
+        by_line.setdefault(r.line, []).append(r)
+    out = []
+    for n, rs in by_line.items():
+        known = [r.hits for r in rs if r.hits is not None]
+        hits = sum(known) if len(known) == len(rs) else None  # one unknown: the line's unknown
+        out.append(rs[0] if len(rs) == 1 else RuleHits(n, "", hits, {r.rule: r.hits or 0 for r in rs}))
+    return out
 
 
 def _lined(cov: Coverage) -> Coverage:
@@ -263,7 +278,7 @@ def file_page(f: FileCoverage) -> str:
             text = Path(f.path).read_text(errors="replace") if f.path else ""
         except OSError:
             text = ""
-        by_line = {r.line: r for r in f.rules}
+        by_line = {r.line: r for r in _one_per_line(f.rules)}
         rows = []
         for n, line in enumerate(text.splitlines(), 1):
             rows.append(_row(by_line.get(n), n, line))
