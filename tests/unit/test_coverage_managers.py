@@ -90,11 +90,14 @@ def test_a_commands_line_is_found_under_its_host() -> None:
     lab = (
         '[[host]]\nname = "a"\nfirewall = { ufw = ["allow 22/tcp"] }\n\n'
         '[[host]]\nname = "b"\nfirewall = { ufw = ["default deny incoming", "ufw allow 22/tcp",\n'
-        '  "allow 80/tcp"] }\n'
+        '  "allow 80/tcp"] }\n\n'
+        "[[host]]\nname = 'c'\n# firewall = { ufw = ['allow 22/tcp'] }\n"
+        "firewall = { ufw = ['allow 22/tcp'] }\n"
     )
     commands = [("default", "deny", "incoming"), ("allow", "22/tcp"), ("allow", "80/tcp"), ("deny", "1")]
     assert ufw.command_lines(lab, "b", commands) == [7, 7, 8, None]
     assert ufw.command_lines(lab, "a", [("allow", "22/tcp")]) == [3]
+    assert ufw.command_lines(lab, "c", [("allow", "22/tcp")]) == [13]  # TOML's literal strings
 
 
 def test_nslabs_mark_counting_rules_shadow_only_what_the_marks_could_match() -> None:

@@ -146,14 +146,18 @@ def user_rules(text: str, table: str) -> UserRules:
 
 
 def command_lines(lab_text: str, host: str, commands: list[tuple[str, ...]]) -> list[int | None]:
-    """Each ufw command's line in the lab file: the quoted strings after the host's
-    `name = "HOST"`, in order, as the lab file's reader split them (None: not found)."""
+    """Each ufw command's line in the lab file: the quoted strings (TOML's basic or literal)
+    after the host's `name = "HOST"`, in order, as the lab file's reader split them (None:
+    not found)."""
     lines = lab_text.splitlines()
-    named = re.compile(rf'\s*name\s*=\s*"{re.escape(host)}"')
+    named = re.compile(rf"""\s*name\s*=\s*(["']){re.escape(host)}\1""")
     start = next((i for i, ln in enumerate(lines) if named.match(ln)), len(lines))
     quoted: list[tuple[int, tuple[str, ...]]] = []  # (line, its words), in order
     for n in range(start, len(lines)):
-        for s in re.findall(r'"((?:[^"\\]|\\.)*)"', lines[n]):
+        if lines[n].lstrip().startswith("#"):
+            continue  # a comment's example is not a command
+        for basic, literal in re.findall(r""""((?:[^"\\]|\\.)*)"|'([^']*)'""", lines[n]):
+            s = basic or literal
             try:
                 words = shlex.split(s)
             except ValueError:
