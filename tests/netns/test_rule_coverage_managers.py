@@ -55,6 +55,11 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
         "not counted: nslab cannot tell which rule firewalld made of it; line 19 not counted: nslab "
         "does not map a <icmp-block> to its rules\n"
     ) in out
+    # a policy's elements: nslab does not map them, and says so (no percentage)
+    assert (
+        "rule coverage: mgrcov-firewalld/policies/host-out.xml (gw, firewalld) not measured: nslab "
+        "does not map a policy's elements to the rules firewalld writes of them\n"
+    ) in out
     assert "rule coverage: ufw's own rules (web), not the lab's, per chain (not in the percentage): " in out
     assert (
         "rule coverage: firewalld's own rules (gw), not the lab's, per chain (not in the percentage): " in out
@@ -68,7 +73,7 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
         (25, "allow 22/tcp", True),
         (26, "allow 8080/tcp", False),
     ]
-    gw = _file(found, "gw")
+    (gw,) = [f for f in found if f["place"] == "gw" and f["file"].endswith("public.xml")]
     assert [(x["line"], x["rule"], x["hits"]) for x in gw["rules"]] == [
         (4, "service ssh", 0),
         (5, "port 8443/tcp", 1),

@@ -258,6 +258,15 @@ def place(
             )
         )  # fmt: skip
         fw.wants.append(wants)
+    for path in sorted((user_folder / "policies").glob("*.xml")) if user_folder is not None else []:
+        why = "nslab does not map a policy's elements to the rules firewalld writes of them"
+        fw.files.append(
+            FileCoverage(
+                _relative(path, folder), host.name, lab_name, [], kind="firewalld", path=str(path.resolve()),
+                note=why, known=False, manager="firewalld",
+            )
+        )  # fmt: skip
+        fw.wants.append([])
     own = [
         RuleHits(None, own_words(c, n, r), 0)
         for c, rs in chains.items()
