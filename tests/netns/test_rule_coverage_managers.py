@@ -135,3 +135,19 @@ def test_the_golden_steps_exploration_covers_no_ufw_rule(tmp_path: Path) -> None
         "rule coverage: lab.toml (web, ufw) 0/2 rules (0%); never matched: line 22 (default deny "
         "incoming), line 22 (allow 80/tcp)\n"
     ) in run.stderr
+
+
+@needs_netns
+@needs_managers
+def test_a_ufw_reload_leaves_what_matched_before_it_unknown_not_unmatched(tmp_path: Path) -> None:
+    """`ufw reload` restores ufw's chains: counters restart, nslab's counting rules go.
+    `allow 22/tcp` matched before it: unknown (the packets are gone), never "never
+    matched"; `default deny incoming` matched after it: counted."""
+    r = run_feature(HERE_FEATURES / "manager-coverage-reload.feature", tmp_path)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
+    web = _file(json.loads((tmp_path / "rule-coverage.json").read_text()), "web")
+    got = [(x["rule"], x["hits"]) for x in web["rules"]]
+    assert got == [("default deny incoming", 1), ("allow 22/tcp", None)]
+    assert "ufw reloaded its rules in a scenario (ufw reload, enable)" in web["note"]
+    assert "rule coverage: ufw-only.toml (web, ufw) 1/1 rules (100%); ufw reloaded its rules" in out

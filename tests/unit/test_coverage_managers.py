@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from nslab.coverage import firewalld as fwd
-from nslab.coverage import report, ufw
+from nslab.coverage import marks, report, ufw
 from nslab.coverage.counts import Coverage
 from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.managers import check
@@ -106,14 +106,14 @@ def test_nslabs_mark_counting_rules_shadow_only_what_the_marks_could_match() -> 
         "[0:0] -A ufw-before-input -p tcp -m tcp --dport 22 -j ACCEPT\n"
         "[0:0] -A ufw-before-input -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n"
     )
-    text = ufw.marks_instrument(save)
+    text = marks.marks_instrument(save)
     assert text is not None
     added = [ln for ln in text.splitlines() if "nslab-mark" in ln]
     assert added == [
         "[0:0] -A ufw-before-input -p icmp -i lo -s 127.0.0.0/8 -d 127.0.0.0/8 "
         "-m comment --comment nslab-mark"
     ]
-    assert ufw.marks_instrument("*filter\n[0:0] -A INPUT -p tcp -j ACCEPT\nCOMMIT\n") is None
+    assert marks.marks_instrument("*filter\n[0:0] -A INPUT -p tcp -j ACCEPT\nCOMMIT\n") is None
 
 
 # --- firewalld ----------------------------------------------------------------------------------

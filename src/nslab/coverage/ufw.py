@@ -31,12 +31,13 @@ from pathlib import Path
 
 from nslab import firewall as firewalls
 from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.marks import MARK_COMMENT, count_marks
 from nslab.firewall import iptables
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
 from nslab.managers import check
 from nslab.managers.common import host_argv
-from nslab.parse import NSLAB_OWN, Ruleset
+from nslab.parse import Ruleset
 
 # the user's rules' chains (ufw6-user-input in user6.rules), and their logging
 MAIN = tuple(f"{p}-user-{d}" for p in ("ufw", "ufw6") for d in ("input", "output", "forward"))
@@ -172,6 +173,11 @@ def command_lines(lab_text: str, host: str, commands: list[tuple[str, ...]]) -> 
     return out
 
 
+MARKS = ("marks",)  # a reading's count of nslab's mark counting rules (ufw's reload drops them)
+RELOADED = (
+    "ufw reloaded its rules in a scenario (ufw reload, enable): a rule matched only before the "
+    "reload has hits unknown"
+)
 Reading = dict[tuple[str, ...], int | None]  # ("tuple", table, text) / ("policy", ...) / ("own", ...)
 
 
@@ -188,6 +194,8 @@ class UfwPlace:
     before: Reading = field(default_factory=dict)
     hits: dict[tuple[str, ...], int | None] = field(default_factory=dict)
     explored: bool = False
+    reloaded: bool = False  # ufw restored its chains in the scenario (fold)
+    unsure: set[tuple[str, ...]] = field(default_factory=set)  # no packets since a reload: unknown
 
     def read(self, world: World) -> Reading:
         """The host's counters, keyed by what made each rule (one reading of both)."""
@@ -197,18 +205,35 @@ class UfwPlace:
         snap = firewalls.V6_MARK.join(
             world.run(list(a), ns=self.host.name).stdout for a in firewalls.get(tool).snapshot
         )
-        return reading(firewalls.parse_snapshot(tool, snap), files.split(_SPLIT), self.originals)
+        found = reading(firewalls.parse_snapshot(tool, snap), files.split(_SPLIT), self.originals)
+        found[MARKS] = snap.count(MARK_COMMENT)  # nslab's counting rules still there
+        return found
 
     def fold(self, world: World) -> None:
         now = self.read(world)
+        # `ufw reload` (disable, enable) restores ufw's chains: counters restart from 0 and
+        # nslab's counting rules are gone (measured: `ufw allow` keeps both). A rule's
+        # packets since are then its count; those between the last reading and the reload
+        # are lost, so a rule with none since is unknown, not "never matched"
+        reloaded = (now.get(MARKS) or 0) < (self.before.get(MARKS) or 0)
         for key, packets in now.items():
             then, mine = self.before.get(key), self.hits.get(key, 0)
-            if key not in self.before:
+            if key not in self.before or key == MARKS:
                 continue  # a rule the scenario added: none of the user's
             if packets is None or then is None or mine is None:
                 self.hits[key] = None
+            elif reloaded and (key[0] != "own" or key[2].startswith("ufw")):
+                # ufw's chains and the policies restarted (the built-in chains' own jumps
+                # to them kept their counters: measured, `-A INPUT -j ufw-after-input`)
+                self.hits[key] = mine + packets
+                if not self.hits[key]:
+                    self.unsure.add(key)
             else:
                 self.hits[key] = mine + max(0, packets - then)
+        if reloaded:
+            self.reloaded = True
+            instrument(world, self.host.name, self.lab.backend)
+            now = self.read(world)
         self.before = now
 
     def resume(self, world: World) -> None:
@@ -221,8 +246,10 @@ class UfwPlace:
             for r, (rule, keys) in enumerate(zip(cov.rules, wants, strict=True)):
                 got = [self.hits.get(k) for k in keys]
                 known = [g for g in got if g is not None]
-                rule.hits = None if (f, r) in self.notes or not keys or len(known) < len(got) else sum(known)
-            held = [k[2] for k in self.before if k[0] == "mismatch"]
+                unsure = not sum(known) and any(k in self.unsure for k in keys)  # 0 since a reload
+                unknown = (f, r) in self.notes or not keys or len(known) < len(got) or unsure
+                rule.hits = None if unknown else sum(known)
+            held = [k[2] for k in self.before if k[0] == "mismatch"] + ([RELOADED] if self.reloaded else [])
             if held and not cov.own:  # its tuples' rules cannot be told apart: say why
                 cov.note = "; ".join(n for n in dict.fromkeys([*cov.note.split("; "), *held]) if n)
             if any(r.hits for r in cov.rules):
@@ -315,8 +342,7 @@ def place(
     # the kernel's IPv6 housekeeping (router solicitations, MLD: sent from a link-local
     # address in a lab without IPv6 too; measured, OUTPUT's rules in ip6 filter matched
     # them) counted apart, as for an ip6tables file (nslab.firewall.instrument)
-    iptables.count_nd(world, host.name, {"ip6 filter"}, lab.backend)
-    count_marks(world, host.name, lab.backend)
+    instrument(world, host.name, lab.backend)
     first = up.read(world)
     tuples = [k for k in first if k[0] == "tuple"]
     claimed: set[tuple[str, ...]] = set()
@@ -380,47 +406,11 @@ def place(
     return up
 
 
-MARK_COMMENT = NSLAB_OWN + "mark"  # counts nslab's tracer marks the rule after it would match
-_LOOPBACK = ["-s", "127.0.0.0/8", "-d", "127.0.0.0/8"]
-
-
-def marks_instrument(save: str) -> str | None:
-    """The iptables-restore text (from `iptables-save -c`) with a counting rule of nslab's
-    (no target, `--comment nslab-mark`) before each filter rule the nftables tracer's
-    marks could match: its loopback pings (nslab.probe.trace, 127.0.x.y), sent in every
-    traced place, are nslab's own traffic (measured: 30 packets a scenario on a ufw host
-    beside a firewalld host, all on ufw's `-i lo -j ACCEPT`); None where none is needed.
-    As for ND: the counting rule has the rule's own matches, so it counts what the rule
-    would, and nslab.parse takes it from the rule's count."""
-    out: list[str] = []
-    table, added = "", False
-    for line in save.splitlines():
-        if line.startswith("*"):
-            table = line[1:].strip()
-        counted = re.match(r"^(\[\d+:\d+\] )?-A (\S+) (.*)$", line)
-        if counted and table == "filter" and NSLAB_OWN not in line:
-            args = shlex.split(counted[3])
-            matches = args[: next((i for i, a in enumerate(args) if a in ("-j", "-g")), len(args))]
-            proto = matches[matches.index("-p") + 1] if "-p" in matches else None
-            if proto in (None, "icmp", "1") and not {"!", "-s", "-d"} & set(matches):
-                base = matches if proto else ["-p", "icmp", *matches]
-                shadow = [*base, *_LOOPBACK, "-m", "comment", "--comment", MARK_COMMENT]
-                out.append(f"[0:0] -A {counted[2]} {shlex.join(shadow)}")
-                added = True
-        out.append(line)
-    return "\n".join(out) + "\n" if added else None
-
-
-def count_marks(world: World, ns: str, backend: str) -> bool:
-    """nslab's mark counting rules in the place's IPv4 filter table, in one atomic restore
-    (counters kept): False where they did not load (the marks are then counted)."""
-    legacy = backend == "legacy"
-    save = world.run(["iptables-legacy-save" if legacy else "iptables-save", "-c"], ns=ns).stdout
-    text = marks_instrument(save)
-    if text is None:
-        return True
-    restore = ["iptables-legacy-restore" if legacy else "iptables-restore", iptables.WAIT, "-c"]
-    return world.run(restore, ns=ns, stdin=text).rc == 0
+def instrument(world: World, host: str, backend: str) -> None:
+    """nslab's counting rules in the host's copy: the kernel's IPv6 housekeeping and the
+    tracer's marks, each counted apart from the rule after it."""
+    iptables.count_nd(world, host, {"ip6 filter"}, backend)
+    count_marks(world, host, backend)
 
 
 def own_words(key: tuple[str, ...]) -> str:
