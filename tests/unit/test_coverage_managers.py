@@ -84,6 +84,7 @@ def test_a_commands_tuple_is_the_same_rule_in_both_families() -> None:
     # an application's rule: its name (the ports are the profile's, filled in by ufw)
     app = ufw.tuple_key(["allow", "any", "OpenSSH", "0.0.0.0/0", "any", "0.0.0.0/0", "OpenSSH", "-", "in"])
     assert key("allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in") == app
+    assert key("allow tcp 22") == ("malformed", "allow", "tcp", "22")  # ufw skips it: no command's
 
 
 def test_a_commands_line_is_found_under_its_host() -> None:

@@ -83,7 +83,10 @@ print(json.dumps(out))
 
 def tuple_key(fields: list[str]) -> tuple[str, ...]:
     """What identifies a ufw rule across its two files: any address (0.0.0.0/0, ::/0) as
-    one; an application's rule by its name (its ports are the profile's)."""
+    one; an application's rule by its name (its ports are the profile's). A malformed
+    tuple (ufw skips it, warning) is its words: it matches no command."""
+    if len(fields) < 6:
+        return ("malformed", *fields)
     action, proto, dport, dst, sport, src = fields[:6]
     dapp, sapp, ifaces = (
         fields[6:9] if len(fields) >= 9 else ("-", "-", fields[6] if len(fields) > 6 else "in")
