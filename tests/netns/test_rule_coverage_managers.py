@@ -48,6 +48,8 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
         "(allow tcp 2223 0.0.0.0/0 any 0.0.0.0/0 in); line 26 not counted: no `### tuple ###` "
         "above it: ufw keeps no map for it\n"
     ) in out
+    # nas's own before.rules (laid over the package's): the user's, each rule at its line
+    assert "rule coverage: mgrcov-ufw/before.rules (nas, ufw) 2/6 rules (33%); never matched: line 7 " in out
     # gw's zone file: its elements by line; the rich rule with a log nslab cannot identify
     assert (
         "rule coverage: mgrcov-firewalld/zones/public.xml (gw, firewalld) 2/5 elements (40%); "
@@ -85,20 +87,30 @@ def test_rule_coverage_names_what_the_user_wrote_in_each_manager(tmp_path: Path)
     ]
     # nslab's own traffic: the tracer's loopback marks (every probe of a lab with a firewalld
     # host is traced, on ufw's hosts too) reach ufw's `-i lo -j ACCEPT`; counted apart
+    (laid,) = [f for f in found if f["file"] == "mgrcov-ufw/before.rules"]
+    assert [(x["line"], x["rule"], bool(x["hits"])) for x in laid["rules"]] == [
+        (7, "-i lo -j ACCEPT", False),  # the marks went over nas's loopback: nslab's own
+        (9, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", True),
+        (11, "-p icmp --icmp-type echo-request -j ACCEPT", False),
+        (12, "-p tcp --dport 2225 -j ACCEPT", False),
+        (8, "-o lo -j ACCEPT", False),
+        (10, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", True),
+    ]
     for host in ("web", "nas"):
         own = _file(found, host, own=True)
         assert own["manager"] == "ufw"
-        (lo,) = [x for x in own["rules"] if x["rule"] == "ufw-before-input rule 1: -i lo -j ACCEPT"]
-        assert lo["hits"] == 0, lo
+        lo = [x for x in (*own["rules"], *laid["rules"]) if x["rule"].endswith("-i lo -j ACCEPT")]
+        assert lo and all(x["hits"] == 0 for x in lo), lo
         # and IPv6 housekeeping (router solicitations, MLD from link-local addresses) too
         v6 = [x for x in own["rules"] if "in table ip6 filter" in x["rule"] and x["hits"]]
         assert not v6, v6
     # the percentage is the user's rules only: the Cobertura file has no manager's own
     cobertura = ET.parse(tmp_path / "rule-coverage.xml").getroot()
-    assert (cobertura.get("lines-covered"), cobertura.get("lines-valid")) == ("5", "10")
+    assert (cobertura.get("lines-covered"), cobertura.get("lines-valid")) == ("7", "16")
     names = sorted(c.get("name", "") for c in cobertura.iter("class"))
     assert names == [
         "mgrcov-firewalld/zones/public.xml (gw)",
+        "mgrcov-ufw/before.rules (nas)",
         "mgrcov-ufw/user.rules (nas)",
         "mgrcov.toml (web)",
     ]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from nslab.coverage import firewalld as fwd
-from nslab.coverage import marks, report, ufw
+from nslab.coverage import marks, report, ufw, ufw_files
 from nslab.coverage.counts import Coverage
 from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.managers import check
@@ -287,3 +287,29 @@ def test_commands_on_one_line_are_one_cobertura_line_with_a_branch_each() -> Non
         for x in ET.fromstring(report.cobertura(cov).split("\n", 2)[2]).iter("line")
     ]
     assert lines == [("7", "5", "66% (2/3)")]
+
+
+def test_a_folders_own_before_rules_map_to_the_chains_ufw_filled_with_them(tmp_path: Path) -> None:
+    (tmp_path / "before.rules").write_text(
+        "*filter\n:ufw-before-input - [0:0]\n:ufw-not-local - [0:0]\n"
+        "-A ufw-before-input -i lo -j ACCEPT\n-A ufw-not-local -j DROP\n"
+        "-A ufw-before-input -p tcp --dport 2225 -j ACCEPT\nCOMMIT\n"
+    )
+    read = {
+        ("own", "filter", "ufw-before-input", "1", "-i lo -j ACCEPT"): 0,
+        ("own", "filter", "ufw-before-input", "2", "-p tcp -m tcp --dport 2225 -j ACCEPT"): 3,
+        ("own", "filter", "ufw-before-input", "3", "-j ufw-user-input"): 9,  # ufw appends it
+        ("own", "filter", "ufw-not-local", "1", "-j RETURN"): 0,  # held otherwise than the file
+        ("own", "filter", "ufw-not-local", "2", "-j DROP"): 0,
+    }
+    (mapped,) = ufw_files.folder_files(tmp_path, read)
+    assert [(r.line, r.rule, r.hits) for r in mapped.rules] == [
+        (4, "-i lo -j ACCEPT", 0),
+        (6, "-p tcp --dport 2225 -j ACCEPT", 0),
+        (5, "-j DROP", None),
+    ]
+    assert [w[0][3] if w else None for w in mapped.wants] == ["1", "2", None]
+    assert mapped.note == (
+        "chain ufw-not-local of table filter holds 2 rules where before.rules gives 1: "
+        "its rules are not counted"
+    )

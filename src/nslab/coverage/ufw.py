@@ -17,8 +17,9 @@ What the user wrote, per form of the lab file:
   tuple, so `allow 22/tcp` is the tuples `allow tcp 22 ... in` of user.rules and user6.rules.
   `default deny|allow incoming|outgoing|routed` is the policy of INPUT, OUTPUT, FORWARD.
 - `{ ufw = "FOLDER" }`: each tuple of the folder's user.rules, user6.rules, at its line.
-The rest (before.rules, after.rules, logging, the built-in chains' policies no command
-set) is ufw's own, reported per chain, never in the user's percentage. Where nslab cannot
+  A folder's own before.rules, after.rules: each rule at its line (nslab.coverage.ufw_files).
+The rest (the package's before.rules, after.rules, logging, the built-in chains' policies
+no command set) is ufw's own, reported per chain, never in the user's percentage. Where nslab cannot
 map (a rule with no tuple, a command no tuple matches) it says so: hits unknown."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nslab import firewall as firewalls
+from nslab.coverage import ufw_files
 from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.coverage.marks import MARK_COMMENT, count_marks
 from nslab.firewall import iptables
@@ -302,11 +304,11 @@ def reading(rs: Ruleset, files: list[str], originals: dict[str, str] | None = No
                 total = None if total is None or packets is None else total + packets
             out[key] = total
         mapped |= {(table, c) for c in (*MAIN, *LOGGING)}
-    for table in ("filter", "ip6 filter"):
+    for table in rs.tables:  # a folder's before.rules may fill nat's too
         for name in rs.chain_names(table):
             chain = rs.chain(name, table)
             assert chain is not None
-            if chain.policy is not None:
+            if chain.policy is not None and table in ("filter", "ip6 filter"):
                 out[("policy", table, name)] = chain.packets
             if (table, name) in mapped:
                 continue
@@ -397,6 +399,11 @@ def place(
                 wants.append([])
             up.files.append(cov(_relative(path, folder), path, rules))
             up.wants.append(wants)
+        for mapped in ufw_files.folder_files(host.manager.folder, first):  # its before.rules ...
+            up.files.append(cov(_relative(mapped.path, folder), mapped.path, mapped.rules))
+            up.files[-1].note = mapped.note
+            up.wants.append(mapped.wants)
+            claimed |= {k for w in mapped.wants for k in w}
     own = [k for k in first if k[0] in ("own", "policy") and k not in claimed and first[k] is not None]
     up.files.append(cov("ufw", None, [RuleHits(None, own_words(k), 0) for k in own], own=True))
     up.wants.append([[k] for k in own])
@@ -404,7 +411,7 @@ def place(
         named = [
             f"{c.rules[r].where()} not counted: {why}" for (ff, r), why in sorted(up.notes.items()) if ff == f
         ]
-        c.note = "; ".join(named)
+        c.note = "; ".join(x for x in (c.note, *named) if x)
     up.before = first
     return up
 
