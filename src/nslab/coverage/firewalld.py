@@ -190,7 +190,6 @@ class FirewalldPlace:
     files: list[FileCoverage]  # each zone file of the lab's folder, then firewalld's own
     wants: list[list[set[tuple[str, str]]]]  # per element: the (chain, rule) it is written as
     chains: dict[str, list[str]]  # the table's rules once the lab was built
-    explored: bool = False
 
     def traced(self, decisions: list[Decision]) -> None:
         """A scenario probe's decisions: each of this host's firewalld rules, a hit."""
