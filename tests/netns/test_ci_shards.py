@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs_netns
+from conftest import ROOT, SEED_STORY, needs_netns
 
 from nslab.errors import NslabError
 from nslab.report.junit import read as junit_suites
@@ -57,11 +57,11 @@ def verdicts(files: list[Path]) -> list[tuple[str, str, bool]]:
 
 
 @needs_netns
-@pytest.mark.slow  # four shard runs and a serial one: 94 s of a worker in the whole suite
+@pytest.mark.slow  # four shard runs and a serial one of the seed story
 def test_four_shards_one_after_another_merge_to_the_serial_verdicts(tmp_path: Path) -> None:
     serial = tmp_path / "serial"
     r = subprocess.run(
-        [sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", f"reports={serial}",
+        [sys.executable, "-m", "behave", *SEED_STORY, "-f", "progress", "-D", f"reports={serial}",
          "-D", "html=", "--junit-directory", str(serial / "junit")],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -71,12 +71,12 @@ def test_four_shards_one_after_another_merge_to_the_serial_verdicts(tmp_path: Pa
     for k in range(1, 5):
         r = subprocess.run(
             [*NSLAB, "run", "-j", "1", "--shard", f"{k}/4", "--reports", str(tmp_path / f"shard-{k}"),
-             "--timings", str(timings), "--update-timings" if k == 4 else "--"],
+             "--timings", str(timings), "--update-timings" if k == 4 else "--", *SEED_STORY],
             cwd=ROOT, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-1000:]
     # the last shard wrote its times (after every shard had computed the same split)
-    assert len(json.loads(timings.read_text())) == len(pick(scenarios(["features"]), 4, 4, {}))
+    assert len(json.loads(timings.read_text())) == len(pick(scenarios(list(SEED_STORY)), 4, 4, {}))
     out = tmp_path / "merged"
     shards = [str(tmp_path / f"shard-{k}") for k in range(1, 5)]
     r = subprocess.run(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, host_snapshot, needs_netns
+from conftest import ROOT, SEED_STORY, host_snapshot, needs_netns
 
 from nslab.report.junit import read as junit_suites
 from nslab.runner.selection import Location, scenarios
@@ -41,7 +41,7 @@ def _verdicts(junit_dir: Path) -> dict[str, str]:
 
 
 @needs_netns
-@pytest.mark.slow  # the seed features serially and in workers: 57 s of a worker in the whole suite
+@pytest.mark.slow  # the seed story serially and in two workers
 def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
     before = host_snapshot()
     serial = tmp_path / "serial"
@@ -58,7 +58,7 @@ def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
             f"html={serial}/index.html",
             "-D",
             f"reports={serial}",
-            "features/",
+            *SEED_STORY,
             str(ROOT / "tests" / "features" / "deliberate-failure.feature"),
         ],
         cwd=ROOT,
@@ -77,7 +77,7 @@ def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
             "2",
             "--reports",
             str(par),
-            "features/",
+            *SEED_STORY,
             "tests/features/deliberate-failure.feature",
         ],
         cwd=ROOT,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_behave
+from conftest import ROOT, SEED_STORY, TESTS, host_snapshot, needs_netns, run_behave
 
 from nslab.lab import default_lab, load_lab
 from nslab.report import diagram
@@ -26,9 +26,8 @@ def test_junit_counts_the_same_scenarios_as_behave(tmp_path: Path) -> None:
     junit.mkdir()
     stale = junit / "TESTS-nslab.xml"  # an earlier parallel run's merged file
     stale.write_text('<testsuite name="old" tests="1"><testcase classname="old" name="gone"/></testsuite>')
-    r = run_behave(
-        "features/", "-f", "progress", "--junit-directory", str(junit), "-D", f"reports={tmp_path}"
-    )
+    stories = [*SEED_STORY, "features/dmz"]  # outline rows, and features in a folder
+    r = run_behave(*stories, "-f", "progress", "--junit-directory", str(junit), "-D", f"reports={tmp_path}")
     assert r.returncode == 0
     import re
 

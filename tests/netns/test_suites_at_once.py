@@ -39,20 +39,6 @@ def _all_pass(argvs: list[list[str]]) -> list[str]:
 
 
 @needs_netns
-@pytest.mark.slow  # two behave runs at once: 48 s of a worker in the whole suite
-def test_two_behave_runs_at_once_both_pass(tmp_path: Path) -> None:
-    outputs = _all_pass(
-        [
-            [sys.executable, "-m", "behave", "features/", "-f", "progress", "-D",
-             f"reports={tmp_path / str(i)}", "-D", "html=", "--junit-directory",
-             str(tmp_path / str(i) / "junit")]
-            for i in range(2)
-        ]
-    )  # fmt: skip
-    assert all(" 0 failed" in out for out in outputs)
-
-
-@needs_netns
 @needs_sshd
 @pytest.mark.slow  # two pytest sessions at once: 64 s of a worker in the whole suite
 def test_two_test_suites_at_once_both_pass(tmp_path: Path) -> None:
