@@ -313,3 +313,20 @@ def test_a_folders_own_before_rules_map_to_the_chains_ufw_filled_with_them(tmp_p
         "chain ufw-not-local of table filter holds 2 rules where before.rules gives 1: "
         "its rules are not counted"
     )
+
+
+def test_housekeeping_reaching_a_policy_is_counted_apart() -> None:
+    save = (
+        "*filter\n:INPUT DROP [5:400]\n:OUTPUT ACCEPT [9:700]\n[1:60] -A INPUT -j ufw6-before-input\nCOMMIT\n"
+    )
+    text = marks.policy_nd(save)
+    added = [ln for ln in text.splitlines() if "nslab-pnd" in ln]
+    assert len(added) == 2 * 9  # INPUT and OUTPUT, each housekeeping ICMPv6 type
+    assert added[0] == "[0:0] -A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 130 -m comment --comment nslab-pnd"
+    assert text.index("nslab-pnd") > text.index("-j ufw6-before-input")  # after the chain's rules
+    assert marks.policy_nd(text) == text  # once: a reload of ufw's chains keeps the built-in's
+    counted = text.replace(
+        "[0:0] -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 143 ",
+        "[2:180] -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 143 ",
+    )
+    assert marks.policy_nd_packets(counted) == {"INPUT": 0, "OUTPUT": 2}

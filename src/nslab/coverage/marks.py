@@ -1,5 +1,6 @@
-"""nslab's counting rules for the nftables tracer's marks on a ufw host (nslab.coverage.ufw):
-its loopback pings are nslab's own traffic, never a scenario's."""
+"""nslab's counting rules on a ufw host (nslab.coverage.ufw): the nftables tracer's marks
+(its loopback pings) and the kernel's IPv6 housekeeping are nslab's and the kernel's own
+traffic, never a scenario's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import shlex
 
 from nslab.firewall import iptables
+from nslab.firewall.instrument import HOUSEKEEPING_TYPES, ip6tables_instrument
 from nslab.machine.world import World
 from nslab.parse import NSLAB_OWN
 
@@ -50,4 +52,53 @@ def count_marks(world: World, ns: str, backend: str) -> bool:
     if text is None:
         return True
     restore = ["iptables-legacy-restore" if legacy else "iptables-restore", iptables.WAIT, "-c"]
+    return world.run(restore, ns=ns, stdin=text).rc == 0
+
+
+POLICY_ND = NSLAB_OWN + "pnd"  # counts the housekeeping that reaches the chain's policy
+_POLICY_CHAINS = ("INPUT", "OUTPUT")  # housekeeping is never forwarded
+_PND_LINE = re.compile(r"^\[(\d+):\d+\] -A (\S+) .*" + POLICY_ND)
+
+
+def policy_nd(save: str) -> str:
+    """The ip6tables-restore text with nslab's counting rules at the end of INPUT and
+    OUTPUT, one per housekeeping ICMPv6 type: what reaches the policy from the kernel's
+    housekeeping (measured: an MLD report from a link-local-only host fell through ufw's
+    rules to OUTPUT's policy in a scenario; an MLD report from `::` would reach INPUT's
+    DROP, which is `default deny incoming`); the text as it was where they are there."""
+    if POLICY_ND in save:
+        return save
+    out, table = [], ""
+    for line in save.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        if line == "COMMIT" and table == "filter":
+            for chain in _POLICY_CHAINS:
+                for kind in HOUSEKEEPING_TYPES:
+                    shadow = ["-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", str(kind)]
+                    out.append(
+                        f"[0:0] -A {chain} {shlex.join([*shadow, '-m', 'comment', '--comment', POLICY_ND])}"
+                    )
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def policy_nd_packets(save6: str) -> dict[str, int]:
+    """Each chain's housekeeping packets that reached its policy (the `nslab-pnd` rules')."""
+    out: dict[str, int] = {}
+    for line in save6.splitlines():
+        m = _PND_LINE.match(line)
+        if m:
+            out[m[2]] = out.get(m[2], 0) + int(m[1])
+    return out
+
+
+def count_v6(world: World, ns: str, backend: str) -> bool:
+    """nslab's IPv6 housekeeping counting rules on a ufw host, in one atomic restore
+    (counters kept): before each rule it could match (nslab.firewall.instrument), and
+    before each built-in chain's policy."""
+    legacy = backend == "legacy"
+    save = world.run(["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=ns).stdout
+    text = policy_nd(ip6tables_instrument(save, {"ip6 filter"}) or save)
+    restore = ["ip6tables-legacy-restore" if legacy else "ip6tables-restore", iptables.WAIT, "-c"]
     return world.run(restore, ns=ns, stdin=text).rc == 0

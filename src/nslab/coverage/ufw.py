@@ -33,8 +33,7 @@ from pathlib import Path
 from nslab import firewall as firewalls
 from nslab.coverage import ufw_files
 from nslab.coverage.files import FileCoverage, RuleHits
-from nslab.coverage.marks import MARK_COMMENT, count_marks
-from nslab.firewall import iptables
+from nslab.coverage.marks import MARK_COMMENT, count_marks, count_v6, policy_nd_packets
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
 from nslab.managers import check
@@ -212,6 +211,11 @@ class UfwPlace:
         )
         found = reading(firewalls.parse_snapshot(tool, snap), files.split(_SPLIT), self.originals)
         found[MARKS] = snap.count(MARK_COMMENT)  # nslab's counting rules still there
+        v6 = snap.partition(firewalls.V6_MARK)[2]
+        for chain, packets in policy_nd_packets(v6).items():  # housekeeping is not the scenario's
+            got = found.get(("policy", "ip6 filter", chain))
+            if got is not None:
+                found[("policy", "ip6 filter", chain)] = max(0, got - packets)
         return found
 
     def fold(self, world: World) -> None:
@@ -419,7 +423,7 @@ def place(
 def instrument(world: World, host: str, backend: str) -> None:
     """nslab's counting rules in the host's copy: the kernel's IPv6 housekeeping and the
     tracer's marks, each counted apart from the rule after it."""
-    iptables.count_nd(world, host, {"ip6 filter"}, backend)
+    count_v6(world, host, backend)
     count_marks(world, host, backend)
 
 
