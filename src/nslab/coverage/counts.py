@@ -39,11 +39,13 @@ from nslab.coverage import firewalld as firewalld_cov
 from nslab.coverage import managed
 from nslab.coverage import ufw as ufw_cov
 from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.marks import count_marks
 from nslab.firewall import instrument as instrument_
 from nslab.firewall import iptables, rulemap
 from nslab.firewall import nft as nft_kind
 from nslab.firewall import places as firewall_places
 from nslab.firewall.rulesets import with_included
+from nslab.managers.evidence import traced
 
 if TYPE_CHECKING:
     from nslab.firewall.evidence import Decision
@@ -158,6 +160,8 @@ class Coverage:
             nft = firewalls.get(place.tool).nft  # nft's own rules: nslab's counting rules are nft's
             if not nft and any(r.table.startswith("ip6 ") for r in place.rules):
                 self._ip6tables_nd(world, place, lab.backend)
+            if not nft and traced(lab) and any(r.table == "filter" for r in place.rules):
+                count_marks(world, place.host, lab.backend)  # the tracer's loopback pings: nslab's
             place.hits = [0] * len(place.rules)
             place.elements = [None] * len(place.rules)
             unchanged = self._nft_counting(world, place) if nft else None
