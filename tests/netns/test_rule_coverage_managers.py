@@ -167,14 +167,19 @@ def test_a_ufw_reload_leaves_what_matched_before_it_unknown_not_unmatched(tmp_pa
 
 @needs_netns
 @needs_managers
-def test_the_tracers_marks_cover_no_rule_of_an_iptables_file_beside_firewalld(tmp_path: Path) -> None:
+def test_the_tracers_marks_cover_no_rule_of_a_ruleset_file_beside_firewalld(tmp_path: Path) -> None:
     """A firewalld host makes every probe of its lab traced; the tracer pings loopback in
-    every traced place, fw's too: nslab's traffic, not a hit of fw's `-i lo -j ACCEPT`."""
+    every traced place, fw's and nf's too: nslab's traffic, not a hit of their loopback
+    rules (`-i lo -j ACCEPT`, `iif lo accept`)."""
     r = run_feature(HERE_FEATURES / "manager-coverage-marks.feature", tmp_path)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-3000:]
-    (fw,) = [f for f in json.loads((tmp_path / "rule-coverage.json").read_text()) if f["place"] == "fw"]
+    found = json.loads((tmp_path / "rule-coverage.json").read_text())
+    (fw,) = [f for f in found if f["place"] == "fw"]
     assert [(x["line"], bool(x["hits"])) for x in fw["rules"]] == [(5, False), (6, True), (7, True)]
+    (nf,) = [f for f in found if f["place"] == "nf"]  # nft's own counting rules (nslab-loop)
+    assert [(x["line"], bool(x["hits"])) for x in nf["rules"]] == [(4, False), (5, True), (6, True)]
+    assert "rule coverage: mgrcov-nf.nft (nf) 2/3 rules (67%); never matched: line 4 (iif lo accept)\n" in out
     assert (
         "rule coverage: mgrcov-fw.rules (fw) 2/3 rules (67%); never matched: line 5 (-i lo -j ACCEPT)\n"
         in out

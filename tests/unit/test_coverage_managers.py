@@ -18,6 +18,7 @@ from nslab.coverage import firewalld as fwd
 from nslab.coverage import marks, report, ufw, ufw_files
 from nslab.coverage.counts import Coverage
 from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.firewall import instrument
 from nslab.managers import check
 
 UFW_SHIPPED = sorted(
@@ -330,3 +331,33 @@ def test_housekeeping_reaching_a_policy_is_counted_apart() -> None:
         "[2:180] -A OUTPUT -p ipv6-icmp -m icmp6 --icmpv6-type 143 ",
     )
     assert marks.policy_nd_packets(counted) == {"INPUT": 0, "OUTPUT": 2}
+
+
+def test_the_tracers_marks_get_an_optional_nft_counting_rule_where_they_could_match() -> None:
+    def rule(chain: str, handle: int, *expr: dict[str, object], family: str = "inet") -> dict[str, object]:
+        return {
+            "rule": {
+                "family": family,
+                "table": "t",
+                "chain": chain,
+                "handle": handle,
+                "expr": [*expr, {"accept": None}],
+            }
+        }
+
+    lo = {"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}
+    tcp = {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}
+    listing = {
+        "nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "input", "hook": "input"}},
+            {"chain": {"family": "inet", "table": "t", "name": "forward", "hook": "forward"}},
+            rule("input", 2, lo),
+            rule("input", 3, tcp),
+            rule("forward", 4, lo),
+        ]
+    }
+    marks = [g for g in instrument.plan(listing, {"inet t"}, loop=True) if g.optional]
+    assert [(g.chain, g.position) for g in marks] == [("input", 1)]  # not tcp's, never forwarded
+    (command,) = marks[0].commands
+    assert command["insert"]["rule"]["comment"] == "nslab-loop" and command["insert"]["rule"]["handle"] == 2
+    assert not [g for g in instrument.plan(listing, {"inet t"}) if g.optional]  # only where traced

@@ -113,6 +113,7 @@ class Coverage:
         # the world's firewall managers (nslab.coverage.ufw, .firewalld): what the user wrote
         self._managers: list[managed.Place] = []
         self._parsed_ufw = managed.Parsed()
+        self._traced_lab = False
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
         self._paused = False
         # per ruleset file: the rules (table, chain, position) nft took no counting rule for
@@ -152,6 +153,7 @@ class Coverage:
         counts, and every place's counters now (the scenarios' traffic starts here)."""
         self._world = self._places(lab, lab_path)
         self._paused = False
+        self._traced_lab = traced(lab)  # every probe traced: the tracer's marks counted apart
         name = _relative(lab_path, Path.cwd()) if lab_path else lab.name
         self._managers = managed.places(world, lab, lab_path, name, self._parsed_ufw)
         for place in self._world:
@@ -160,7 +162,7 @@ class Coverage:
             nft = firewalls.get(place.tool).nft  # nft's own rules: nslab's counting rules are nft's
             if not nft and any(r.table.startswith("ip6 ") for r in place.rules):
                 self._ip6tables_nd(world, place, lab.backend)
-            if not nft and traced(lab) and any(r.table == "filter" for r in place.rules):
+            if not nft and self._traced_lab and any(r.table == "filter" for r in place.rules):
                 count_marks(world, place.host, lab.backend)  # the tracer's loopback pings: nslab's
             place.hits = [0] * len(place.rules)
             place.elements = [None] * len(place.rules)
@@ -185,12 +187,15 @@ class Coverage:
         worlds skip it without asking nft again). The place's listing where nothing was
         added (its snapshot as it stands)."""
         listed = nft_kind.listing(world, place.host)
-        groups = instrument_.plan(json.loads(listed or "{}"), {r.table for r in place.rules})
+        tables = {r.table for r in place.rules}
+        groups = instrument_.plan(json.loads(listed or "{}"), tables, loop=self._traced_lab)
         index = self._index(place)
         refused = self._refused.setdefault(place.cov.path, set())
         for g in groups:
             i = index.get((g.table, g.chain, g.position))
-            if i is not None and g.why:
+            if g.optional:  # the tracer's marks' count: refused once, not asked again
+                g.commands = [] if (g.table, g.chain, -g.position) in refused else g.commands
+            elif i is not None and g.why:
                 place.uncounted[i] = g.why
             elif i is not None and (g.table, g.chain, g.position) in refused:
                 place.uncounted[i], g.commands = REFUSED, []
@@ -203,6 +208,9 @@ class Coverage:
             return None
         for g in groups:
             if self._nft(world, place, g.commands):
+                continue
+            if g.optional:  # costs only its own count: the rule stays counted
+                refused.add((g.table, g.chain, -g.position))
                 continue
             refused.add((g.table, g.chain, g.position))
             i = index.get((g.table, g.chain, g.position))
