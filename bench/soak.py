@@ -4,10 +4,14 @@ the machine's root namespace must be exactly as before. Prints figures; asserts 
     .venv/bin/python bench/soak.py                      # 200 runs: 20 KILL, 20 INT, 10 TERM
     .venv/bin/python bench/soak.py --budget 900         # as many as fit in 15 minutes
     .venv/bin/python bench/soak.py --ssh-faults 10      # and over ssh: 10 sshd kills, 10 cuts
+    .venv/bin/python bench/soak.py --features features/docker --budget 600   # Docker's labs only
 
 After each run it compares links, addresses, routes, iptables-save, nft list ruleset, the
-network sysctls, mounts, /run/netns and the processes living in other network namespaces
-with the snapshot taken before the first run: any difference is a leak. A run left alone
+network sysctls, mounts, /run/netns, the processes living in other network namespaces, the
+firewall managers' own state (/etc/ufw, /etc/firewalld, /etc/docker, /var/lib/docker,
+/run/docker*, /run/containerd, /run/firewalld) and the cgroup tree's directories with the
+snapshot taken before the first run: any difference is a leak (a dockerd killed with its
+run must leave no cgroup directory, no socket, no state of the machine's Docker). A run left alone
 that does not pass every scenario is a flaky verdict. An interrupted run (INT, TERM) must
 exit non-zero with a readable report: JUnit that marks the interrupted scenario, a page.
 """
@@ -35,6 +39,10 @@ from support.sshd import TestSshd  # noqa: E402
 ENV = {**os.environ, "NSLAB_SOAK": "1"}
 SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT, "term": signal.SIGTERM}
 SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/ipv4/conf/all/forwarding")
+# The managers' places on the machine: a lab's ufw, firewalld and dockerd use copies and
+# private roots inside their worlds, never these.
+MANAGED = ("/etc/ufw", "/etc/firewalld", "/etc/docker", "/var/lib/docker", "/run/docker", "/run/containerd",
+           "/run/firewalld", "/run/docker.sock")  # fmt: skip
 
 
 def out(argv: list[str]) -> str:
@@ -79,6 +87,12 @@ def snapshot() -> dict[str, object]:
             )
         ),
         "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
+        "managers": "\n".join(
+            out(["find", path, "-maxdepth", "2", "-printf", "%p %s %T@\\n"]) for path in MANAGED
+        ),
+        # the cgroup directories a lab's dockerd made (nslab-docker-WORLDPID-HOST, removed by
+        # its reaper once the world is gone) or any Docker made by default (docker/...)
+        "cgroups": out(["find", "/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", *DOCKER_CGROUPS]),
     }
     for key in SYSCTLS:
         path = Path("/proc/sys") / key
@@ -87,14 +101,15 @@ def snapshot() -> dict[str, object]:
 
 
 def leaks(before: dict[str, object], baseline_procs: set[tuple[int, str]]) -> list[str]:
-    """What differs from the snapshot; processes in other namespaces get 3 s to go."""
-    found = [k for k, v in snapshot().items() if before[k] != v]
+    """What differs from the snapshot; processes in other namespaces get 3 s to go (and
+    the cgroup reaper with them: it removes a dockerd's cgroups once its world is gone)."""
     deadline = time.monotonic() + 3
     while True:
         extra = other_netns_processes() - baseline_procs
         if not extra or time.monotonic() > deadline:
             break
         time.sleep(0.1)
+    found = [k for k, v in snapshot().items() if before[k] != v]
     if extra:
         found.append(
             "processes in other network namespaces: " + ", ".join(f"{p} {c}" for p, c in sorted(extra))
@@ -102,9 +117,13 @@ def leaks(before: dict[str, object], baseline_procs: set[tuple[int, str]]) -> li
     return found
 
 
+FEATURES = ["features/"]  # --features
+DOCKER_CGROUPS = ["(", "-name", "nslab-docker-*", "-o", "-name", "docker", ")"]
+
+
 def suite(tmp: Path, extra: list[str]) -> list[str]:
     return [
-        sys.executable, "-m", "behave", "features/", "-f", "progress", "-D", f"reports={tmp}",
+        sys.executable, "-m", "behave", *FEATURES, "-f", "progress", "-D", f"reports={tmp}",
         "-D", f"html={tmp}/index.html", "--junit-directory", str(tmp / "junit"), *extra,
     ]  # fmt: skip
 
@@ -154,7 +173,9 @@ def main() -> None:
         "--budget", type=float, default=0, help="stop the local runs after this many seconds (0: none)"
     )
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--features", nargs="+", default=FEATURES, help="what each run runs (default: features/)")
     args = ap.parse_args()
+    FEATURES[:] = args.features
     rng = random.Random(args.seed)
     plan = ["kill"] * args.kills + ["int"] * args.ints + ["term"] * args.terms
     plan += ["full"] * max(0, args.runs - len(plan))

@@ -22,8 +22,8 @@ HERE_FEATURES = Path(__file__).parent / "features"
 # notation) need a real suite of several features, not every story: the DMZ, manager and
 # Docker stories bring their own labs and daemons (dockerd, firewalld): measured, behave
 # took 36.3 s over features/ (65 scenarios) and 9.5 s over these (37), and a dozen tests
-# ran it. The whole of features/ still runs in test_seed_features.py, over ssh as root,
-# unprivileged, and twice at once beside `nslab up` (test_reliability.py).
+# ran it. The whole of features/ still runs in test_seed_features.py, over ssh as root and
+# unprivileged.
 SEED_STORY = tuple(sorted(str(p.relative_to(ROOT)) for p in (ROOT / "features").glob("*.feature")))
 SYSCTLS = (
     "net.ipv4.ip_forward",
