@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from nslab.coverage import firewalld as fwd
-from nslab.coverage import marks, report, ufw, ufw_files
+from nslab.coverage import managed, marks, report, ufw, ufw_files
 from nslab.coverage.counts import Coverage
 from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.errors import TargetError
 from nslab.firewall import instrument
+from nslab.lab import load_lab
 from nslab.managers import check
 
 UFW_SHIPPED = sorted(
@@ -345,8 +347,10 @@ def test_the_tracers_marks_get_an_optional_nft_counting_rule_where_they_could_ma
             }
         }
 
-    lo = {"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}
-    tcp = {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}
+    lo: dict[str, object] = {"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}
+    tcp: dict[str, object] = {
+        "match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}
+    }
     listing = {
         "nftables": [
             {"chain": {"family": "inet", "table": "t", "name": "input", "hook": "input"}},
@@ -361,3 +365,24 @@ def test_the_tracers_marks_get_an_optional_nft_counting_rule_where_they_could_ma
     (command,) = marks[0].commands
     assert command["insert"]["rule"]["comment"] == "nslab-loop" and command["insert"]["rule"]["handle"] == 2
     assert not [g for g in instrument.plan(listing, {"inet t"}) if g.optional]  # only where traced
+
+
+def test_a_manager_host_nslab_cannot_read_is_not_measured_and_says_why() -> None:
+    """The world failing under the reading (a fake: only the error path is under test)
+    never fails the build: the host's entry is 'not measured', with the reason."""
+
+    class Gone:
+        def run(self, *args: object, **kwargs: object) -> None:
+            raise TargetError("the world is gone", "start a new one")
+
+    lab_path = Path(__file__).parents[1] / "labs" / "ufw-only.toml"
+    (unread,) = managed.places(Gone(), load_lab(lab_path), lab_path, "ufw-only.toml", managed.Parsed())  # type: ignore[arg-type]
+    assert isinstance(unread, managed.Unread)
+    (f,) = unread.end("s")
+    assert (f.file, f.manager, f.measured) == ("ufw (not read)", "ufw", False)
+    cov = Coverage()
+    cov.files = {f.key: f}
+    assert report.summary(cov) == [
+        "rule coverage: ufw (not read) (web, ufw) not measured: nslab could not read ufw's rules: "
+        "the world is gone (fix: start a new one)"
+    ]

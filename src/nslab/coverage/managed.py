@@ -56,9 +56,8 @@ def places(world: World, lab: Lab, lab_path: Path | None, name: str, parsed: Par
                 out.append(firewalld_cov.place(world, lab, host, name, folder, argv))
         except (NslabError, OSError, ValueError) as exc:
             why = f"nslab could not read {kind}'s rules: {exc}"
-            out.append(
-                Unread(
-                    FileCoverage(kind, host.name, name, [], kind=kind, note=why, known=False, manager=kind)
-                )
-            )
+            # an entry of its own: never summed into the host's readable ones of other worlds
+            unread = FileCoverage(f"{kind} (not read)", host.name, name, [], kind=kind, note=why, known=False)
+            unread.manager = kind
+            out.append(Unread(unread))
     return out
