@@ -46,6 +46,11 @@ LOGGING = tuple(f"{p}-user-logging-{d}" for p in ("ufw", "ufw6") for d in ("inpu
 FILES = (("filter", "user.rules"), ("ip6 filter", "user6.rules"))
 _TUPLE = re.compile(r"^### tuple ###\s*(.*?)(?:\s+comment=\S*)?\s*$")
 _SPLIT = "@@nslab-ufw-file\n"
+# the world's copy of ufw's user rules, then each family's counters, `_SPLIT` between
+_READ = (
+    'sep=$1; shift; cat /etc/ufw/user.rules; printf "$sep"; cat /etc/ufw/user6.rules; '
+    'for save in "$@"; do printf "$sep"; "$save" -c; done'
+)
 _ANY = {"0.0.0.0/0", "::/0", "any"}
 _POLICY = {"incoming": "INPUT", "outgoing": "OUTPUT", "routed": "FORWARD"}
 
@@ -202,14 +207,16 @@ class UfwPlace:
     unsure: set[tuple[str, ...]] = field(default_factory=set)  # no packets since a reload: unknown
 
     def read(self, world: World) -> Reading:
-        """The host's counters, keyed by what made each rule (one reading of both)."""
-        cat = 'cat /etc/ufw/user.rules; printf "$1"; cat /etc/ufw/user6.rules'
-        files = world.run(host_argv(self.lab, self.host, ["sh", "-c", cat, "nslab", _SPLIT])).stdout
+        """The host's counters, keyed by what made each rule: the files and the counters in
+        one command in the host's namespaces (one process where three were: it runs at least
+        twice a scenario)."""
         tool = self.host.manager.tool if self.host.manager else "iptables"
-        snap = firewalls.V6_MARK.join(
-            world.run(list(a), ns=self.host.name).stdout for a in firewalls.get(tool).snapshot
-        )
-        found = reading(firewalls.parse_snapshot(tool, snap), files.split(_SPLIT), self.originals)
+        saves = [list(a) for a in firewalls.get(tool).snapshot]  # [["iptables-save", "-c"], ...]
+        assert all(a[1:] == ["-c"] for a in saves), saves
+        argv = ["sh", "-c", _READ, "nslab", _SPLIT, *(a[0] for a in saves)]
+        parts = world.run(host_argv(self.lab, self.host, argv)).stdout.split(_SPLIT)
+        files, snap = parts[:2], firewalls.V6_MARK.join(parts[2:])
+        found = reading(firewalls.parse_snapshot(tool, snap), files, self.originals)
         found[MARKS] = snap.count(MARK_COMMENT)  # nslab's counting rules still there
         v6 = snap.partition(firewalls.V6_MARK)[2]
         for chain, packets in policy_nd_packets(v6).items():  # housekeeping is not the scenario's
