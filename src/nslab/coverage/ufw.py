@@ -36,15 +36,13 @@ from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.coverage.marks import MARK_COMMENT, count_marks, count_v6, policy_nd_packets
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
-from nslab.managers import check
+from nslab.managers import check, elements
 from nslab.managers.common import host_argv
 from nslab.parse import Ruleset
 
 # the user's rules' chains (ufw6-user-input in user6.rules), and their logging
-MAIN = tuple(f"{p}-user-{d}" for p in ("ufw", "ufw6") for d in ("input", "output", "forward"))
-LOGGING = tuple(f"{p}-user-logging-{d}" for p in ("ufw", "ufw6") for d in ("input", "output", "forward"))
+MAIN, LOGGING = elements.USER_CHAINS, elements.LOGGING
 FILES = (("filter", "user.rules"), ("ip6 filter", "user6.rules"))
-_TUPLE = re.compile(r"^### tuple ###\s*(.*?)(?:\s+comment=\S*)?\s*$")
 _SPLIT = "@@nslab-ufw-file\n"
 # the world's copy of ufw's user rules, then each family's counters, `_SPLIT` between
 _READ = (
@@ -125,34 +123,11 @@ class UserRules:
 
 
 def user_rules(text: str, table: str) -> UserRules:
-    """A user.rules file's tuples, each with its rules' positions in the user chains."""
-    out = UserRules([], {}, [])
-    current: Tuple | None = None
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        found = _TUPLE.match(line)
-        if found:
-            current = Tuple(table, found[1], n)
-            out.tuples.append(current)
-            continue
-        if not line or line.startswith("#"):
-            current = None  # ufw writes a tuple's rules right under it, a blank line after
-            continue
-        if not line.startswith(("-A ", "-I ")):
-            continue
-        args = shlex.split(line)
-        chain = args[1] if len(args) > 1 else ""
-        if chain not in MAIN and chain not in LOGGING:
-            continue
-        out.lengths[chain] = out.lengths.get(chain, 0) + 1
-        target = args[args.index("-j") + 1] if "-j" in args[:-1] else ""
-        if chain not in MAIN or not target or target in LOGGING:
-            continue
-        if current is None:
-            out.untupled.append((n, line))
-        else:
-            current.rules.append((chain, out.lengths[chain]))
-    return out
+    """A user.rules file's tuples (nslab.managers.elements reads them), each with its rules'
+    positions in the user chains."""
+    found = elements.user_rules(text)
+    tuples = [Tuple(table, b.text, b.line, list(b.positions)) for b in found.blocks]
+    return UserRules(tuples, dict(found.lengths), list(found.untupled))
 
 
 def command_lines(lab_text: str, host: str, commands: list[tuple[str, ...]]) -> list[int | None]:

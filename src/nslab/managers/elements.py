@@ -1,11 +1,12 @@
 """The one place nslab parses a firewall manager's own configuration into its rules (pure
-text in, positions out; nslab.managers.mutants changes them):
+text in, positions out; nslab.managers.mutants changes them, nslab.coverage maps hits to them):
 
 - a ufw command of the lab file (`allow 22/tcp`, `deny from 10.0.0.0/8 to any port 5432`,
   `default deny incoming`): where its action word and its port numbers are;
 - ufw's user.rules (user6.rules): its rule blocks, as ufw writes them (backend_iptables
   `_write_rules`): a `### tuple ### ACTION PROTO DPORT DST SPORT SRC [DAPP SAPP] DIR`
-  line, then the `-A ufw-user-...` lines made from it, up to a blank line;
+  line, then the `-A ufw-user-...` lines made from it, up to a blank line; each deciding
+  rule's position in its user chain (nslab.coverage.ufw counts it there);
 - a firewalld zone or policy file: its rule elements (`<service>`, `<port>`, `<rule>`, a
   rich rule as firewalld stores it, `<forward-port>`, `<source>`, and `<source-port>`,
   `<protocol>`, `<icmp-block>`, `<masquerade>`, `<forward>`, `<interface>`), each with
@@ -18,6 +19,7 @@ file's ValueError), never dropped: a wrong mutant is worse than none.
 from __future__ import annotations
 
 import re
+import shlex
 import xml.parsers.expat
 from dataclasses import dataclass
 
@@ -112,18 +114,33 @@ def ufw_command(argv: tuple[str, ...]) -> UfwCommand:
 
 # --- user.rules ---------------------------------------------------------------------------------
 
+# the user's rules' chains (ufw6-user-input in user6.rules), and their logging
+USER_CHAINS = tuple(f"{p}-user-{d}" for p in ("ufw", "ufw6") for d in ("input", "output", "forward"))
+LOGGING = tuple(f"{p}-user-logging-{d}" for p in ("ufw", "ufw6") for d in ("input", "output", "forward"))
 _TUPLE = re.compile(r"^### tuple ###\s*")
 
 
 @dataclass(frozen=True)
 class UfwBlock:
-    """One rule of user.rules: its tuple line (1-based `line`), the tuple's fields (its
-    ` comment=` cut off, kept in `comment`) and the 0-based indexes of its `-A` lines."""
+    """One `### tuple ###` of user.rules: its line (1-based), its words as written (its
+    ` comment=` cut off, kept in `comment`), the 0-based indexes of its `-A` lines, and
+    where its deciding rules are: (user chain, position in it from 1)."""
 
     line: int
-    fields: tuple[str, ...]
+    text: str
     comment: str
     rules: tuple[int, ...]
+    positions: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.text.split())
+
+    @property
+    def malformed(self) -> str:
+        """Why ufw skips it (`_read_rules` takes 6 to 9 fields), or ""."""
+        n = len(self.fields)
+        return "" if 6 <= n <= 9 else f"{n} fields, which ufw skips (it reads 6 to 9)"
 
     @property
     def app(self) -> bool:
@@ -138,27 +155,70 @@ class UfwBlock:
         return out
 
 
+@dataclass(frozen=True)
+class UserRules:
+    """A user.rules file: every tuple in file order (a malformed one too), each user chain's
+    rules in the file (iptables-restore loads them in that order), and each user chain's
+    deciding rule with no tuple above it (line, rule): ufw keeps no map for it."""
+
+    blocks: tuple[UfwBlock, ...]
+    lengths: dict[str, int]
+    untupled: tuple[tuple[int, str], ...]
+
+
+def _chain_target(line: str) -> tuple[str, str]:
+    """An `-A CHAIN ... -j TARGET` line's chain and target ("": none)."""
+    try:
+        args = shlex.split(line)
+    except ValueError:  # an unclosed quote (a log prefix): chain and target are plain words
+        args = line.split()
+    chain = args[1] if len(args) > 1 else ""
+    return chain, args[args.index("-j") + 1] if "-j" in args[:-1] else ""
+
+
+def user_rules(text: str) -> UserRules:
+    """user.rules as ufw writes it (backend_iptables `_write_rules`): a tuple line, then its
+    `-A` lines, up to a blank line (a comment line ends it too). A tuple is read as ufw's
+    `_read_rules` reads it: ` comment=` cut off first, then the `### tuple ###` prefix. A
+    tuple's deciding rules are its user chains' rules with a verdict or a jump (not ufw's
+    logging jumps, nor a `limit` rule's `-m recent --set`, which has no `-j`)."""
+    blocks: list[tuple[int, str, str, list[int], list[tuple[str, int]]]] = []
+    lengths: dict[str, int] = {}
+    untupled: list[tuple[int, str]] = []
+    current: tuple[int, str, str, list[int], list[tuple[str, int]]] | None = None
+    for n, raw in enumerate(text.splitlines()):
+        body, _, comment = raw.partition(" comment=")
+        if _TUPLE.match(body):
+            current = (n + 1, _TUPLE.sub("", body).strip(), comment.strip(), [], [])
+            blocks.append(current)
+            continue
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            current = None  # ufw writes a tuple's rules right under it, a blank line after
+            continue
+        if not line.startswith(("-A ", "-I ")):
+            continue
+        if current is not None:
+            current[3].append(n)
+        chain, target = _chain_target(line)
+        if chain not in USER_CHAINS and chain not in LOGGING:
+            continue
+        lengths[chain] = lengths.get(chain, 0) + 1
+        if chain not in USER_CHAINS or not target or target in LOGGING:
+            continue
+        if current is None:
+            untupled.append((n + 1, line))
+        else:
+            current[4].append((chain, lengths[chain]))
+    found = tuple(UfwBlock(ln, t, c, tuple(r), tuple(p)) for ln, t, c, r, p in blocks)
+    return UserRules(found, lengths, tuple(untupled))
+
+
 def ufw_blocks(text: str) -> tuple[list[UfwBlock], list[tuple[int, str]]]:
-    """user.rules' rule blocks, and (line, why) for each tuple ufw itself would skip (its
-    length: `_read_rules` takes 6 to 9 fields)."""
-    lines = text.splitlines()
-    blocks: list[UfwBlock] = []
-    unread: list[tuple[int, str]] = []
-    for n, line in enumerate(lines):
-        if not _TUPLE.match(line):
-            continue
-        body, _, comment = line.partition(" comment=")
-        fields = tuple(_TUPLE.sub("", body).split())
-        if not 6 <= len(fields) <= 9:
-            unread.append((n + 1, f"no mutant: {len(fields)} fields, which ufw skips (it reads 6 to 9)"))
-            continue
-        rules = []
-        for m in range(n + 1, len(lines)):
-            if not lines[m].startswith("-A "):
-                break
-            rules.append(m)
-        blocks.append(UfwBlock(n + 1, fields, comment, tuple(rules)))
-    return blocks, unread
+    """user.rules' tuples ufw reads, and (line, why) for each it would skip."""
+    found = user_rules(text).blocks
+    unread = [(b.line, f"no mutant: {b.malformed}") for b in found if b.malformed]
+    return [b for b in found if not b.malformed], unread
 
 
 # --- firewalld zones and policies ----------------------------------------------------------------
