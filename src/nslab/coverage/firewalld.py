@@ -18,14 +18,14 @@ own, reported per chain, never in the user's percentage."""
 from __future__ import annotations
 
 import re
-import xml.parsers.expat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.firewall.evidence import Decision
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
+from nslab.managers.elements import Node, XmlError, parse_xml
 
 TABLE = "inet firewalld"
 SERVICES = Path("/usr/lib/firewalld/services")  # the package's: read, never written
@@ -35,41 +35,6 @@ MAPPED = ("service", "port", "source-port", "protocol", "rule")
 UNMAPPED = ("icmp-block", "forward-port", "masquerade")
 _FAMILY = {"ipv4": "ip", "ipv6": "ip6"}
 _VERDICT = re.compile(r"\b(accept|drop|reject)\b")
-
-
-@dataclass
-class Node:
-    """An XML element with the line it starts on (what ElementTree does not keep)."""
-
-    tag: str
-    attrs: dict[str, str]
-    line: int
-    children: list[Node] = field(default_factory=list)
-
-    def find(self, tag: str) -> Node | None:
-        return next((c for c in self.children if c.tag == tag), None)
-
-
-def parse_xml(text: str) -> Node:
-    """A firewalld XML file as a tree of Nodes; ValueError where it is not XML."""
-    root = Node("", {}, 0)
-    stack = [root]
-    p = xml.parsers.expat.ParserCreate()
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        node = Node(tag, attrs, p.CurrentLineNumber)
-        stack[-1].children.append(node)
-        stack.append(node)
-
-    p.StartElementHandler = start
-    p.EndElementHandler = lambda _tag: stack.pop()
-    try:
-        p.Parse(text.encode(), True)
-    except xml.parsers.expat.ExpatError as exc:
-        raise ValueError(str(exc)) from None
-    if not root.children:
-        raise ValueError("no root element")
-    return root.children[0]
 
 
 def service_rules(name: str, folders: list[Path], seen: frozenset[str] = frozenset()) -> list[str] | None:
@@ -233,8 +198,8 @@ def place(
         rules, wants, notes = [], [], []
         try:
             root = parse_xml(path.read_text(errors="replace"))
-        except ValueError as exc:
-            root, notes = Node("zone", {}, 0), [f"not read: {exc}"]
+        except XmlError as exc:
+            root, notes = Node("zone", {}, 0), [f"not read: {exc.expat}"]
         for e in (c for c in root.children if c.tag in (*MAPPED, *UNMAPPED)):
             rule = RuleHits(e.line, element_words(e), 0)
             found = expected(e, services) if e.tag in MAPPED else None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import shlex
 import xml.parsers.expat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ACTIONS = ("allow", "deny", "reject", "limit")
 # the words of a ufw command before its action (`insert 2 allow ...`, `route allow ...`)
@@ -244,6 +244,31 @@ class XmlElement:
     words: str
 
 
+@dataclass
+class Node:
+    """An XML element: its attributes, the line it starts on and its text [start, end)
+    (what ElementTree does not keep), its child elements in order."""
+
+    tag: str
+    attrs: dict[str, str]
+    line: int
+    children: list[Node] = field(default_factory=list)
+    start: int = 0
+    end: int = 0
+
+    def find(self, tag: str) -> Node | None:
+        return next((c for c in self.children if c.tag == tag), None)
+
+
+class XmlError(ValueError):
+    """A file that is not well-formed XML: `not well-formed XML (line 3: mismatched tag)`;
+    `expat`: expat's own words (`mismatched tag: line 3, column 2`)."""
+
+    def __init__(self, said: str, expat: str) -> None:
+        super().__init__(said)
+        self.expat = expat
+
+
 def _tag_end(data: bytes, at: int) -> int:
     """Just past the `>` of the tag starting at `at` (a `>` in a quoted value skipped)."""
     quote = 0
@@ -258,49 +283,51 @@ def _tag_end(data: bytes, at: int) -> int:
     return len(data)
 
 
-def _rich(node: tuple[str, dict[str, str], list[object]]) -> str:
-    """A `<rule>`'s words as firewall-cmd --list-rich-rules shows it: each child its name and
-    attributes, its own children after it (`log prefix="x" limit value="1/m"`)."""
-    tag, attrs, children = node
-    words = [tag, *(f'{k}="{v}"' for k, v in attrs.items())]
-    for child in children:
-        assert isinstance(child, tuple)
-        words.append(_rich(child))
-    return " ".join(words)
-
-
-def zone_elements(text: str) -> list[XmlElement]:
-    """The rule elements of a zone or policy file, in file order; raises ValueError (with
-    expat's words and line) where the file is not well-formed XML."""
+def parse_xml(text: str) -> Node:
+    """A firewalld XML file (zone, policy, service) as a tree of Nodes, its root returned;
+    raises XmlError where it is not well-formed XML (expat has a root element otherwise)."""
     data = text.encode()
     parser = xml.parsers.expat.ParserCreate()
-    out: list[XmlElement] = []
-    stack: list[tuple[str, dict[str, str], list[object], int, int]] = []
+    top = Node("", {}, 0)
+    stack: list[tuple[Node, int]] = [(top, 0)]  # each open element, its start tag's byte
 
     def start(tag: str, attrs: dict[str, str]) -> None:
-        stack.append((tag, attrs, [], parser.CurrentByteIndex, parser.CurrentLineNumber))
+        node = Node(tag, attrs, parser.CurrentLineNumber)
+        stack[-1][0].children.append(node)
+        stack.append((node, parser.CurrentByteIndex))
 
-    def end(tag: str) -> None:
-        name, attrs, children, at, line = stack.pop()
-        node = (name, attrs, children)
-        if stack:
-            stack[-1][2].append(node)
-        if len(stack) != 1 or name not in ELEMENTS:
-            return
+    def end(_tag: str) -> None:
+        node, at = stack.pop()
         # an empty element (`<port .../>`) ends with its start tag; else at its end tag's `>`
         # (expat's index at an empty element's end is not its start: measured, expat 2.5)
         opened = _tag_end(data, at)
         stop = opened if data[:opened].endswith(b"/>") else _tag_end(data, parser.CurrentByteIndex)
-        a, b = len(data[:at].decode()), len(data[:stop].decode())
-        words = _rich(node) if name == "rule" else " ".join(text[a:b].split())
-        out.append(XmlElement(name, a, b, line, words))
+        node.start, node.end = len(data[:at].decode()), len(data[:stop].decode())
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    parser.ordered_attributes = False
     try:
         parser.Parse(data, True)
     except xml.parsers.expat.ExpatError as exc:
         said = xml.parsers.expat.errors.messages[exc.code]
-        raise ValueError(f"not well-formed XML (line {exc.lineno}: {said})") from None
+        raise XmlError(f"not well-formed XML (line {exc.lineno}: {said})", str(exc)) from None
+    return top.children[0]
+
+
+def _rich(node: Node) -> str:
+    """A `<rule>`'s words as firewall-cmd --list-rich-rules shows it: each child its name and
+    attributes, its own children after it (`log prefix="x" limit value="1/m"`)."""
+    words = [node.tag, *(f'{k}="{v}"' for k, v in node.attrs.items())]
+    words.extend(_rich(child) for child in node.children)
+    return " ".join(words)
+
+
+def zone_elements(text: str) -> list[XmlElement]:
+    """The rule elements of a zone or policy file, in file order; raises XmlError (a
+    ValueError, with expat's words and line) where the file is not well-formed XML."""
+    out: list[XmlElement] = []
+    for e in parse_xml(text).children:
+        if e.tag in ELEMENTS:
+            words = _rich(e) if e.tag == "rule" else " ".join(text[e.start : e.end].split())
+            out.append(XmlElement(e.tag, e.start, e.end, e.line, words))
     return out
