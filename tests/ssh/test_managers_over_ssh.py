@@ -1,5 +1,5 @@
 """The firewall managers' stories (ufw, firewalld and Docker on lab hosts: features/managers,
-features/docker) through a real OpenSSH sshd on 127.0.0.1, as root and as a sudo user:
+features/docker) through a real OpenSSH sshd on 127.0.0.1 as a sudo user (as root: the whole suite):
 every scenario runs (none skips), the managers' daemons run below the ssh session (on the
 target, not in this process's machine-side worlds), and none of them, nor a cgroup of
 Docker's, outlives the run. A target without a manager skips naming the package, whatever
@@ -40,14 +40,14 @@ def _docker_cgroups(worlds: set[int]) -> set[str]:
     return {str(d) for d in found if d.name.split("-")[2] in pids}
 
 
-@pytest.mark.slow  # 18 scenarios with their daemons: 51 to 97 s of a worker each, measured here
-@pytest.mark.parametrize("who", ["root", "sudo-user"])
+@pytest.mark.slow  # 18 scenarios with their daemons: 51 to 97 s of a worker, measured here
 def test_the_managers_stories_run_over_ssh_and_leave_nothing(
-    sshd: TestSshd, test_users: list[str], tmp_path: Path, who: str
+    sshd: TestSshd, test_users: list[str], tmp_path: Path
 ) -> None:
-    if who == "sudo-user" and SUDO_USER not in test_users:
+    """As the sudo user (as root they run in test_whole_suite_over_ssh_as_root, none skipped)."""
+    if SUDO_USER not in test_users:
         pytest.skip("sudo is not installed")
-    user = "root" if who == "root" else SUDO_USER
+    user = SUDO_USER
     before = host_snapshot()
     run = subprocess.Popen(
         [sys.executable, "-m", "behave", "-f", "progress", "--no-junit", *STORIES, *sshd.userdata(user),
