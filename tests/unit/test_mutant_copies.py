@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from nslab.coverage.mutate import Mutant, MutantResult, Mutator, nothing_scored, of_lab
+from nslab.coverage.mutate import Baseline, Mutant, MutantResult, Mutator, nothing_scored, of_lab
 from nslab.lab import load_lab
 
 LAB = """\
@@ -67,3 +68,21 @@ def test_mutants_that_all_fail_to_load_fail_the_run_instead_of_scoring_0_of_0() 
     )
     assert nothing_scored([*invalid, MutantResult(m, "survived")]) is None  # one scored: a result
     assert nothing_scored([]) is None  # nothing to mutate is said elsewhere
+
+
+def test_a_surviving_map_elements_why_gives_the_elements_hits_not_the_rules() -> None:
+    """Element 2000 of a DNAT map that no scenario reached said "the rule matched 1 of their
+    packets unmutated" (the map's rule, hit by element 1000's packet): now the element's."""
+    file = Path("/lab/nat.nft")
+    m = Mutant(
+        file, "nat.nft", 14, "element 2000 : 10.2.0.20 removed", "", rule=14, element="2000 : 10.2.0.20"
+    )
+    base = Baseline(["f:3"], [], counted=True)
+    base.hits = {(file, 14): 1}
+    base.element_hits = {(file, 14): {"1000": 1, "2000": 0}}  # by key, as coverage counts them
+    why = Mutator._survived(cast(Mutator, None), base, m, 1)
+    assert (
+        why == "1 passing scenario ran, none turned red; the element matched none of their packets unmutated"
+    )
+    base.element_hits = {}  # not counted element by element: nothing said of the rule's hits
+    assert Mutator._survived(cast(Mutator, None), base, m, 1) == "1 passing scenario ran, none turned red"

@@ -90,6 +90,10 @@ def every_mutant(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
     return [*of_lab(lab, lab_path), *found], unmade
 
 
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
 def scenario_statuses(report: Path) -> dict[str, str]:
     """Each scenario's location -> its status, from behave's JSON formatter output."""
     out: dict[str, str] = {}
@@ -121,6 +125,8 @@ class Baseline:
     reaching: dict[Path, list[str]] = field(default_factory=dict)
     # (ruleset file, line) -> the rule's hits over the run (None: not counted)
     hits: dict[tuple[Path, int], int | None] = field(default_factory=dict)
+    # (ruleset file, line) -> a map's or set's elements (spaces collapsed) -> their hits
+    element_hits: dict[tuple[Path, int], dict[str, int]] = field(default_factory=dict)
     counted: bool = False  # rule coverage ran (the suite's settings may turn it off)
 
     def order(self, file: Path) -> list[str]:
@@ -240,6 +246,9 @@ class Mutator:
                     for r in f.rules:
                         if r.line is not None:
                             base.hits[(path, r.line)] = r.hits
+                            if r.elements is not None:
+                                found = {_words(k): v for k, v in r.elements.items()}
+                                base.element_hits[(path, r.line)] = found
         self.baseline = base
         return base
 
@@ -308,6 +317,15 @@ class Mutator:
         """Why no scenario noticed, in the words coverage gives."""
         said = f"{ran} passing scenario{'s' if ran != 1 else ''} ran, none turned red"
         if not base.counted or not m.rule:
+            return said
+        if m.element and not m.manager:  # a set or map element: its own hits, not its rule's
+            elements = base.element_hits.get((m.file.resolve(), m.rule))
+            key = m.element.split(" : ")[0]  # coverage counts a map's elements by key
+            hits = None if elements is None else elements.get(_words(key))
+            if hits == 0:
+                return f"{said}; the element matched none of their packets unmutated"
+            if hits:
+                return f"{said}; the element matched {hits} of their packets unmutated"
             return said
         hits = base.hits.get((m.file.resolve(), m.rule))
         if hits == 0:
