@@ -164,6 +164,8 @@ class Tracer:
         self.landed: list[tuple[str, int] | None] = []
         self.marks = 0  # checkpoints so far: each its own loopback address
         self.lost = 0  # nft's "We lost some netlink events" lines a checkpoint has reported
+        # after decisions(): every neighbour discovery packet a rule dropped (its headers, the drop)
+        self.nd_drops: list[tuple[str, Decision]] = []
 
     def _place(self, spec: str) -> TracedFirewall:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
@@ -293,13 +295,21 @@ class Tracer:
                 "run it again on a less loaded machine, or with fewer flows",
             )
 
-    def decisions(self, keys: Sequence[Key], targets: Sequence[str] = ()) -> list[list[Decision]]:
+    def decisions(
+        self,
+        keys: Sequence[Key],
+        targets: Sequence[str | Sequence[str]] = (),
+        earlier: Sequence[tuple[str, Decision]] = (),
+    ) -> list[list[Decision]]:
         """Each key's decisions, in every place: the rules its first packet met. A flow to
-        `targets[i]` (its destination address) that nothing dropped, where a place dropped
-        the neighbour discovery about that address, gets that drop (its loss is the
-        discovery's: without it the packet never left the last hop)."""
+        `targets[i]` (its destination address, or every address whose neighbour its way
+        needed: nslab.probe.neighbours) that nothing dropped, where a place dropped the
+        neighbour discovery about one of them, gets that drop (its loss is the discovery's:
+        without it the packet never left that hop). `earlier`: the discovery drops an
+        earlier trace of the same world saw (`nd_drops` after decisions()): a neighbour
+        still unresolved solicits no more while a later batch waits on it."""
         found: list[list[Decision]] = [[] for _ in keys]
-        nd_drops: list[tuple[str, Decision]] = []
+        nd_drops: list[tuple[str, Decision]] = list(earlier)
         self.landed = [None] * len(keys)
         moved: set[int] = set()  # flows a DNAT or redirect sent elsewhere
         exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
@@ -329,9 +339,11 @@ class Tracer:
                         found[index].append(d)
                     if d is not None and d.target in ("DNAT", "REDIRECT"):
                         moved.add(index)
+        self.nd_drops = nd_drops
         for i, target in enumerate(targets):
-            if target and not any(d.drops for d in found[i]):
+            addresses = [target] if isinstance(target, str) else list(target)
+            if any(addresses) and not any(d.drops for d in found[i]):
                 for nd, d in nd_drops:
-                    if concerns(nd, target) and d not in found[i]:
+                    if any(a and concerns(nd, a) for a in addresses) and d not in found[i]:
                         found[i].append(d)
         return [settle(f) for f in found]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import Decision, deciders
 from nslab.managers.evidence import credit_all
-from nslab.probe import trace
+from nslab.probe import neighbours, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
 from nslab.reach import no_route
@@ -122,6 +122,12 @@ class Explorer:
         self.listening: set[tuple[str | None, str, int]] = set()
         self.confirming = False  # timed-out flows probed again, with a longer wait
         self.sources: dict[tuple[str | None, str], str | None] = {}
+        # neighbour discovery: the drops the world's traces saw so far (a later batch's
+        # trace may see none: the neighbour's solicitations were sent already), the routers'
+        # addresses (nslab.probe.neighbours), and the flows it lost (final: not asked again)
+        self.nd_seen: list[tuple[str, Decision]] = []
+        self.held6: dict[str, neighbours.Owner] | None = None
+        self.nd_lost: set[Flow] = set()
 
     @property
     def prober(self) -> Prober:
@@ -190,7 +196,9 @@ class Explorer:
 
     def _confirmed(self, measured: list[Measured], traced: bool) -> list[Measured]:
         """Flows that timed out, probed again together with a longer wait (TIMED_OUT)."""
-        silent = [i for i, m in enumerate(measured) if m.verdict.outcome in AGAIN]
+        silent = [
+            i for i, m in enumerate(measured) if m.verdict.outcome in AGAIN and m.flow not in self.nd_lost
+        ]
         if not silent:
             return measured
         # each said as it was: flows with no route at all (`nslab init`'s lab, whose hosts
@@ -210,7 +218,7 @@ class Explorer:
             self.confirming = False
         out = list(measured)
         for i, second in zip(silent, again, strict=True):
-            if second.verdict.outcome not in AGAIN:
+            if second.verdict.outcome not in AGAIN or second.flow in self.nd_lost:
                 out[i] = second
         return out
 
@@ -260,24 +268,46 @@ class Explorer:
             else trace.Key("icmp", 0, int(str(r.get("ident") or 0)))
             for f, r in zip(flows, raws, strict=True)
         ]
-        decided = tracer.decisions(keys, [self._dst(f) for f in flows])
-        outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
+        got = [Outcome.from_reply(raw) for raw in raws]
+        needed = [self._neighbours(f, r, o) for f, r, o in zip(flows, raws, got, strict=True)]
+        decided = tracer.decisions(keys, needed, self.nd_seen)
+        self.nd_seen = tracer.nd_drops
+        outcomes = [self._nd_outcome(f, o, found) for f, o, found in zip(flows, got, decided, strict=True)]
         seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
         landed = [
             self._landed(to) if to and o not in LOST else None
             for to, o in zip(tracer.landed, outcomes, strict=True)
         ]
         return [
-            Measured(
-                flow,
-                self._verdict(
-                    flow, raw, o, decided_by(self._credit(found), o in LOST, o == "refused"), peer, where, at
-                ),
-            )
+            Measured(flow, self._verdict(flow, raw, o, self._why(flow, o, found), peer, where, at))
             for flow, raw, o, found, (peer, where), at in zip(
                 flows, raws, outcomes, decided, seen, landed, strict=True
             )
         ]
+
+    def _neighbours(self, flow: Flow, raw: dict[str, object], got: Outcome) -> list[str]:
+        """The addresses whose neighbour discovery a lost IPv6 flow needed: its destination,
+        every router on its way, and its source (the answer's last hop resolves it)."""
+        if not flow.v6 or got.outcome not in LOST:
+            return [self._dst(flow)]
+        if self.held6 is None:
+            spaces = sorted({p.ns for p in self.where.values()}, key=str)
+            self.held6 = neighbours.owners(self.session.w, spaces)
+        src = self._source(flow, raw) or ""
+        ns = self.where[flow.src].ns
+        hops = neighbours.next_hops(self.session.w, self.held6, ns, src, self._dst(flow))
+        return [self._dst(flow), *hops, src]
+
+    def _nd_outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision]) -> str:
+        """One outcome for a flow neighbour discovery lost, whatever the kernel's timing."""
+        if not neighbours.decided(found, got.outcome, got.icmp, got.error):
+            return got.outcome
+        self.nd_lost.add(flow)
+        return neighbours.SILENT[flow.proto]
+
+    def _why(self, flow: Flow, outcome: str, found: Sequence[Decision]) -> str:
+        why = decided_by(self._credit(found), outcome in LOST, outcome == "refused")
+        return f"{why} {neighbours.because(outcome)}" if flow in self.nd_lost else why
 
     def _landed(self, to: tuple[str, int]) -> str:
         """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""

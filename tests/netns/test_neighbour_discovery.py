@@ -1,0 +1,72 @@
+"""IPv6 flows lost because a firewall dropped neighbour discovery (nslab.probe.neighbours):
+the host whose rules dropped it is named for flows through a gateway and from the gateway
+to its next hop, and such a flow reads the same on every run, however soon the kernel's
+address-unreachable answers it. The lab (tests/labs/ndgw.toml) is a new user's office
+lab, trimmed, with discovery giving up within a probe's wait: the timing where one run
+read "rejected" and the next "dropped"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
+from support.corpus import PATIENT, nslab
+
+LAB = ROOT / "tests" / "labs" / "ndgw.toml"
+CULPRIT = "neighbour discovery failed: fw: dropped by input policy DROP in table inet fw"
+# every IPv6 flow fw's dropping of discovery loses: desk cannot resolve fw, fw cannot
+# resolve the internet's router (it drops the adverts) nor desk
+THROUGH = [
+    ("desk", "the internet", "icmp", "lost"),
+    ("desk", "the internet", "tcp/22", "dropped"),
+    ("fw", "the internet", "icmp", "lost"),
+    ("fw", "the internet", "tcp/22", "dropped"),
+    ("fw", "desk", "tcp/22", "dropped"),
+]
+
+pytestmark = needs_netns
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[tuple[str, str, str], dict[str, str]]:
+    before = host_snapshot()
+    # waits of 1 s: discovery gives up (3 x 50 ms) well within them, so the kernel's
+    # address-unreachable came back for these flows, read "rejected" before
+    r = nslab("explore", "--lab", str(LAB), "--format", "json", *PATIENT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert host_snapshot() == before
+    found = json.loads(r.stdout)
+    return {(f["from"], f["to"], f["service"]): f for f in found if f["family"] == "v6"}
+
+
+def test_flows_through_the_gateway_name_the_host_that_dropped_discovery(
+    rows: dict[tuple[str, str, str], dict[str, str]],
+) -> None:
+    for src, dst, service, _ in THROUGH:
+        decided = rows[(src, dst, service)]["decided_by"]
+        assert decided.startswith(CULPRIT), (src, dst, service, decided)
+
+
+def test_a_flow_discovery_lost_reads_as_lost_whatever_the_kernel_answered(
+    rows: dict[tuple[str, str, str], dict[str, str]],
+) -> None:
+    for src, dst, service, outcome in THROUGH:
+        row = rows[(src, dst, service)]
+        assert row["outcome"] == outcome, (src, dst, service, row)
+        assert f"(read as {outcome} however late the kernel's address-unreachable comes" in row["decided_by"]
+
+
+def test_a_golden_file_of_discovery_failures_matches_run_after_run(tmp_path: Path) -> None:
+    """Recorded once, checked three times (three worlds): the same verdicts every time."""
+    recorded = nslab("explore", "--lab", str(LAB), "--record", str(tmp_path / "ndgw.reach"))
+    assert recorded.returncode == 0, recorded.stderr[-2000:]
+    golden = (tmp_path / "ndgw.reach").read_text()
+    for src, dst, service, outcome in THROUGH:
+        assert f"{src} -> {dst} {service} v6 {outcome}\n" in golden, golden
+    feature = str(HERE_FEATURES / "nd-golden.feature")
+    args = (feature, "-D", f"lab={LAB}", "-D", f"reports={tmp_path / 'r'}", "-D", "html=", "--no-junit")
+    r = run_behave(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "3 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
