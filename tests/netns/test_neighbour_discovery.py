@@ -70,3 +70,13 @@ def test_a_golden_file_of_discovery_failures_matches_run_after_run(tmp_path: Pat
     r = run_behave(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "3 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+def test_a_scenarios_probe_discovery_lost_is_dropped_however_soon_the_kernel_answers(tmp_path: Path) -> None:
+    """fw gives up on desk within the probe's wait: its address-unreachable came back in
+    time, and the step read "rejected with host-unreachable"."""
+    feature = str(HERE_FEATURES / "nd-scenario.feature")
+    args = (feature, "-D", f"lab={LAB}", "-D", f"reports={tmp_path / 'r'}", "-D", "html=", "--no-junit")
+    r = run_behave(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "1 scenario passed, 0 failed" in r.stdout, r.stdout[-3000:]

@@ -26,7 +26,7 @@ from nslab.machine.world import World
 from nslab.managers import evidence as managed_evidence
 from nslab.managers.docker_session import DockerRun
 from nslab.probe import checks as probe
-from nslab.probe import landing, ports
+from nslab.probe import landing, neighbours, ports
 from nslab.probe.flow import Flow
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.probe.spec import Spec, wait
@@ -225,8 +225,8 @@ class LabProbes:
                 "so there is no verdict",
                 "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
             )
-        outcome = ports.Outcome.from_reply(raw)
-        note = self.unrouted_rejects(src, service, outcome, evidence)
+        outcome, nd_note = self.undiscovered(src, spec, ports.Outcome.from_reply(raw), evidence)
+        note = "; ".join(n for n in (self.unrouted_rejects(src, service, outcome, evidence), nd_note) if n)
         # where a DNAT or redirect sent it (nslab.probe.landing)
         landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
         return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, note, landed=landed)
@@ -267,6 +267,26 @@ class LabProbes:
             )
         outcome = ports.Outcome.from_reply(raw)
         return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, spoofed=source)
+
+    def undiscovered(
+        self, src: str, spec: Spec, outcome: ports.Outcome, evidence: ports.Evidence
+    ) -> tuple[ports.Outcome, str]:
+        """An IPv6 probe the kernel answered as it answers a failed neighbour discovery,
+        where no REJECT rule counted it and the neighbour table of its source (or of the
+        router that answered) holds its way's next hop unresolved: the protocol's silent
+        outcome, however soon that answer came (nslab.probe.neighbours), and a note why."""
+        if ":" not in spec.dst or not neighbours.answered(outcome.outcome, outcome.icmp, outcome.error):
+            return outcome, ""
+        if any(d.target == "REJECT" for d in evidence.decisions):
+            return outcome, ""
+        routers = [h.name for h in self.lab.hosts if outcome.by in {str(a) for a in h.addresses(True)}]
+        for ns in dict.fromkeys([self.namespace(src), *routers]):
+            hop = neighbours.unresolved(self.w, ns, spec.dst)
+            if hop is not None:
+                silent = neighbours.SILENT[spec.proto]
+                why = f"neighbour discovery failed: {ns} could not resolve {hop} {neighbours.because(silent)}"
+                return ports.Outcome(silent, seconds=outcome.seconds, sport=outcome.sport), why
+        return outcome, ""
 
     def unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence

@@ -100,9 +100,38 @@ def decided(
 ) -> bool:
     """Whether a flow's loss was neighbour discovery's alone: it was lost (silent, or
     answered as a failed discovery is) and what dropped it dropped only the discovery."""
-    answered = outcome == "rejected" and icmp in ND_ANSWERS
-    unresolved = outcome == "unreachable" and error in ND_ANSWERS
-    if outcome not in SILENT.values() and not answered and not unresolved:
+    if outcome not in SILENT.values() and not answered(outcome, icmp, error):
         return False
     chosen = deciders(found, lost=True)
     return bool(chosen) and all(d.nd for d in chosen)
+
+
+def answered(outcome: str, icmp: str | None, error: str | None) -> bool:
+    """Whether a probe came back as the kernel answers a failed discovery: an ICMPv6
+    address-unreachable, or a local connect's EHOSTUNREACH."""
+    return (outcome == "rejected" and icmp in ND_ANSWERS) or (
+        outcome == "unreachable" and error in ND_ANSWERS
+    )
+
+
+UNRESOLVED = ("FAILED", "INCOMPLETE")  # a neighbour entry whose discovery got no answer
+
+
+def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
+    """The neighbour `ns` could not resolve on its way to `dst` (its next hop, or `dst`
+    itself on a link), as the kernel's neighbour table says; None where it resolved it,
+    or has no entry (the kernel's answer then was no discovery's)."""
+    r = w.run(["ip", "-j", "-6", "route", "get", dst], ns=ns)
+    try:
+        hop = str(json.loads(r.stdout)[0].get("gateway") or dst) if r.rc == 0 else ""
+    except (ValueError, LookupError):
+        return None
+    if not hop:
+        return None
+    n = w.run(["ip", "-j", "-6", "neigh", "show", "to", hop], ns=ns)
+    try:
+        entries = json.loads(n.stdout) if n.rc == 0 else []
+    except ValueError:
+        return None
+    states = {s for e in entries for s in e.get("state", [])}
+    return hop if states & set(UNRESOLVED) else None
