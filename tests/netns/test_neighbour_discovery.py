@@ -58,8 +58,10 @@ def test_a_flow_discovery_lost_reads_as_lost_whatever_the_kernel_answered(
         assert f"(read as {outcome} however late the kernel's address-unreachable comes" in row["decided_by"]
 
 
-def test_a_golden_file_of_discovery_failures_matches_run_after_run(tmp_path: Path) -> None:
-    """Recorded once, checked three times (three worlds): the same verdicts every time."""
+@pytest.mark.parametrize("rounds", [1, pytest.param(7, marks=pytest.mark.soak)])
+def test_a_golden_file_of_discovery_failures_matches_run_after_run(tmp_path: Path, rounds: int) -> None:
+    """Recorded once, checked three times a round (three worlds), and the lab diffed
+    against itself: the same verdicts every time (the suite: one round, ~25 s; soak: 7)."""
     recorded = nslab("explore", "--lab", str(LAB), "--record", str(tmp_path / "ndgw.reach"))
     assert recorded.returncode == 0, recorded.stderr[-2000:]
     golden = (tmp_path / "ndgw.reach").read_text()
@@ -67,9 +69,12 @@ def test_a_golden_file_of_discovery_failures_matches_run_after_run(tmp_path: Pat
         assert f"{src} -> {dst} {service} v6 {outcome}\n" in golden, golden
     feature = str(HERE_FEATURES / "nd-golden.feature")
     args = (feature, "-D", f"lab={LAB}", "-D", f"reports={tmp_path / 'r'}", "-D", "html=", "--no-junit")
-    r = run_behave(*args, cwd=tmp_path)
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert "3 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+    for _ in range(rounds):
+        r = run_behave(*args, cwd=tmp_path)
+        assert r.returncode == 0, r.stdout[-3000:]
+        assert "3 scenarios passed, 0 failed" in r.stdout, r.stdout[-3000:]
+        same = nslab("diff", "--lab", str(LAB), "--against", str(LAB))
+        assert same.returncode == 0, (same.stdout + same.stderr)[-3000:]
 
 
 def test_a_scenarios_probe_discovery_lost_is_dropped_however_soon_the_kernel_answers(tmp_path: Path) -> None:
