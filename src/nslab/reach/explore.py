@@ -390,11 +390,12 @@ class Explorer:
             again = Outcome.from_reply(raw) if raw.get("outcome") else got
             # a flow that got through alone got through: its run is the one with the evidence
             final = again if again.outcome not in LOST else got
-            lost = final.outcome in LOST
+            outcome = self._nd_outcome(flow, final, evidence.decisions)
+            lost = outcome in LOST
             # counted alone: the destination's own listener only (where DNAT sent it is not read)
             verdict = Verdict(
-                final.outcome,
-                decided_by(self._credit(evidence.decisions), lost, final.outcome == "refused"),
+                outcome,
+                self._why(flow, outcome, evidence.decisions),
                 None if lost or not seen else seen[0],
                 self._source(flow, raw if raw.get("src") else dict(raw0)),
                 self._dst(flow),
