@@ -85,3 +85,26 @@ def test_a_scenarios_probe_discovery_lost_is_dropped_however_soon_the_kernel_ans
     r = run_behave(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "1 scenario passed, 0 failed" in r.stdout, r.stdout[-3000:]
+
+
+def test_a_scenarios_probe_through_the_gateway_names_the_neighbour_it_could_not_resolve() -> None:
+    """desk -> the internet over IPv6: nothing drops desk's packets (they never leave), the
+    counters show only fw's input policy; the note names what desk could not resolve."""
+    from nslab.config import Settings
+    from nslab.scenario.session import LabSession
+
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(LAB)))
+    try:
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        conn = session.connect("desk", "the internet", "tcp", 22, v6=True)
+        assert conn.outcome.outcome == "dropped", conn.why()
+        assert "neighbour discovery failed: desk got no answer for 2001:db8:10::1" in conn.why(), conn.why()
+        out = session.connect("fw", "the internet", "tcp", 22, v6=True)
+        assert out.outcome.outcome == "dropped", out.why()
+        assert "neighbour discovery failed: fw got no answer for 2001:db8:f::2" in out.why(), out.why()
+    finally:
+        session.close()
+    assert host_snapshot() == before

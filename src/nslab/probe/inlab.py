@@ -271,21 +271,28 @@ class LabProbes:
     def undiscovered(
         self, src: str, spec: Spec, outcome: ports.Outcome, evidence: ports.Evidence
     ) -> tuple[ports.Outcome, str]:
-        """An IPv6 probe the kernel answered as it answers a failed neighbour discovery,
-        where no REJECT rule counted it and the neighbour table of its source (or of the
-        router that answered) holds its way's next hop unresolved: the protocol's silent
-        outcome, however soon that answer came (nslab.probe.neighbours), and a note why."""
-        if ":" not in spec.dst or not neighbours.answered(outcome.outcome, outcome.icmp, outcome.error):
+        """An IPv6 probe lost where the neighbour table of its source (or of the router
+        that answered) holds its way's next hop unresolved: a note naming it (the counters
+        name the rule that dropped the discovery, or only a policy that also counted it).
+        Answered as the kernel answers a failed discovery, with no REJECT rule counting
+        it, its outcome is the protocol's silent one, however soon that answer came
+        (nslab.probe.neighbours)."""
+        answered = neighbours.answered(outcome.outcome, outcome.icmp, outcome.error)
+        silent = neighbours.SILENT[spec.proto]
+        if ":" not in spec.dst or not (answered or outcome.outcome == silent):
             return outcome, ""
-        if any(d.target == "REJECT" for d in evidence.decisions):
+        if answered and any(d.target == "REJECT" for d in evidence.decisions):
             return outcome, ""
         routers = [h.name for h in self.lab.hosts if outcome.by in {str(a) for a in h.addresses(True)}]
         for ns in dict.fromkeys([self.namespace(src), *routers]):
             hop = neighbours.unresolved(self.w, ns, spec.dst)
-            if hop is not None:
-                silent = neighbours.SILENT[spec.proto]
-                why = f"neighbour discovery failed: {ns} could not resolve {hop} {neighbours.because(silent)}"
-                return ports.Outcome(silent, seconds=outcome.seconds, sport=outcome.sport), why
+            if hop is None:
+                continue
+            why = f"neighbour discovery failed: {ns} got no answer for {hop}"
+            if not answered:
+                return outcome, why
+            silenced = ports.Outcome(silent, seconds=outcome.seconds, sport=outcome.sport)
+            return silenced, f"{why} {neighbours.because(silent)}"
         return outcome, ""
 
     def unrouted_rejects(
