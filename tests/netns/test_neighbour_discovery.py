@@ -105,6 +105,9 @@ def test_a_scenarios_probe_through_the_gateway_names_the_neighbour_it_could_not_
         out = session.connect("fw", "the internet", "tcp", 22, v6=True)
         assert out.outcome.outcome == "dropped", out.why()
         assert "neighbour discovery failed: fw got no answer for 2001:db8:f::2" in out.why(), out.why()
+        ping = session.ping("desk", "the internet", count=1, v6=True)
+        assert ping.lost
+        assert "neighbour discovery failed: desk got no answer for 2001:db8:10::1" in ping.why(), ping.why()
     finally:
         session.close()
     assert host_snapshot() == before

@@ -207,7 +207,9 @@ class LabProbes:
         if found.lost:
             lost = ports.Outcome("lost")
             note = self.unrouted_rejects(src, ports.Service("icmp", 0, v6), lost, found.evidence)
-            found = replace(found, note=note)
+            # a ping's lost requests are lost however the kernel answered them (its count says)
+            _, nd = self.undiscovered(src, Spec(ns, "icmp", str(addr), 0, 0), lost, found.evidence)
+            found = replace(found, note="; ".join(n for n in (note, nd) if n))
         return found
 
     def connect(self, src: str, dest: str, proto: str, port: int | str, v6: bool = False) -> ports.Connection:
