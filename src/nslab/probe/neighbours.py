@@ -135,3 +135,19 @@ def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
         return None
     states = {s for e in entries for s in e.get("state", [])}
     return hop if states & set(UNRESOLVED) else None
+
+
+def unresolved_anywhere(w: Runs, spaces: Sequence[str | None]) -> set[str]:
+    """Every IPv6 neighbour some namespace of `spaces` tried and failed to resolve (one
+    `ip neigh` each): a router's address a flow's way needed counts only if so, as the
+    trace's discovery packets name a solicited-node group, which addresses with the same
+    last 24 bits share (2001:db8:10::1's is 2001:db8:f::1's)."""
+    out: set[str] = set()
+    for ns in spaces:
+        r = w.run(["ip", "-j", "-6", "neigh", "show"], ns=ns)
+        try:
+            entries = json.loads(r.stdout) if r.rc == 0 else []
+        except ValueError:
+            continue
+        out |= {str(e["dst"]) for e in entries if e.get("dst") and set(e.get("state", [])) & set(UNRESOLVED)}
+    return out

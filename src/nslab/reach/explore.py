@@ -127,6 +127,7 @@ class Explorer:
         # addresses (nslab.probe.neighbours), and the flows it lost (final: not asked again)
         self.nd_seen: list[tuple[str, Decision]] = []
         self.held6: dict[str, neighbours.Owner] | None = None
+        self.unresolved: set[str] | None = None
         self.nd_lost: set[Flow] = set()
 
     @property
@@ -269,6 +270,7 @@ class Explorer:
             for f, r in zip(flows, raws, strict=True)
         ]
         got = [Outcome.from_reply(raw) for raw in raws]
+        self.unresolved = None  # the neighbour tables as they are after this batch
         needed = [self._neighbours(f, r, o) for f, r, o in zip(flows, raws, got, strict=True)]
         decided = tracer.decisions(keys, needed, self.nd_seen)
         self.nd_seen = tracer.nd_drops
@@ -290,13 +292,15 @@ class Explorer:
         every router on its way, and its source (the answer's last hop resolves it)."""
         if not flow.v6 or got.outcome not in LOST:
             return [self._dst(flow)]
+        spaces = sorted({p.ns for p in self.where.values()}, key=str)
         if self.held6 is None:
-            spaces = sorted({p.ns for p in self.where.values()}, key=str)
             self.held6 = neighbours.owners(self.session.w, spaces)
+        if self.unresolved is None:
+            self.unresolved = neighbours.unresolved_anywhere(self.session.w, spaces)
         src = self._source(flow, raw) or ""
         ns = self.where[flow.src].ns
         hops = neighbours.next_hops(self.session.w, self.held6, ns, src, self._dst(flow))
-        return [self._dst(flow), *hops, src]
+        return [self._dst(flow), *(a for a in (*hops, src) if a in self.unresolved)]
 
     def _nd_outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision]) -> str:
         """One outcome for a flow neighbour discovery lost, whatever the kernel's timing."""
