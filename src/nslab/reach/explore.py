@@ -128,6 +128,7 @@ class Explorer:
         self.nd_seen: list[tuple[str, Decision]] = []
         self.held6: dict[str, neighbours.Owner] | None = None
         self.unresolved: set[str] | None = None
+        self.hops: dict[tuple[str | None, str, str], list[str]] = {}
         self.nd_lost: set[Flow] = set()
 
     @property
@@ -293,14 +294,17 @@ class Explorer:
         if not flow.v6 or got.outcome not in LOST:
             return [self._dst(flow)]
         spaces = sorted({p.ns for p in self.where.values()}, key=str)
-        if self.held6 is None:
-            self.held6 = neighbours.owners(self.session.w, spaces)
         if self.unresolved is None:
             self.unresolved = neighbours.unresolved_anywhere(self.session.w, spaces)
+        if not self.unresolved:  # no discovery failed anywhere: no way to follow
+            return [self._dst(flow)]
+        if self.held6 is None:
+            self.held6 = neighbours.owners(self.session.w, spaces)
         src = self._source(flow, raw) or ""
-        ns = self.where[flow.src].ns
-        hops = neighbours.next_hops(self.session.w, self.held6, ns, src, self._dst(flow))
-        return [self._dst(flow), *(a for a in (*hops, src) if a in self.unresolved)]
+        way = (self.where[flow.src].ns, src, self._dst(flow))
+        if way not in self.hops:  # a flow's ports share its way: asked once
+            self.hops[way] = neighbours.next_hops(self.session.w, self.held6, *way)
+        return [self._dst(flow), *(a for a in (*self.hops[way], src) if a in self.unresolved)]
 
     def _nd_outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision]) -> str:
         """One outcome for a flow neighbour discovery lost, whatever the kernel's timing."""
