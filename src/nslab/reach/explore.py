@@ -308,7 +308,8 @@ class Explorer:
 
     def _nd_outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision]) -> str:
         """One outcome for a flow neighbour discovery lost, whatever the kernel's timing."""
-        if not neighbours.decided(found, got.outcome, got.icmp, got.error):
+        # IPv6's only: an IPv4 host-unreachable may be ARP's, or a rule's
+        if not flow.v6 or not neighbours.decided(found, got.outcome, got.icmp, got.error):
             return got.outcome
         self.nd_lost.add(flow)
         return neighbours.SILENT[flow.proto]
