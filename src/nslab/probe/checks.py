@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from nslab import firewall as firewalls
 from nslab import parse
 from nslab.commands import Result, Runner, as_argv
-from nslab.errors import ProbeError
+from nslab.errors import NO_LAB_FIX, ProbeError
 from nslab.firewall import sources
 from nslab.firewall.evidence import Evidence, Sources, decisions
 from nslab.firewall.iptables_parse import iptables_save
@@ -100,7 +100,7 @@ def not_run(raw: Result, tool: str) -> tuple[str, str] | None:
     if m:
         return (
             f"namespace {m[1]} does not exist",
-            "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
+            NO_LAB_FIX,
         )
     m = _EXEC_FAILED.search(text)
     if m:

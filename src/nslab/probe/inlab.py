@@ -17,7 +17,7 @@ from nslab import firewall as firewalls_registry
 from nslab import parse
 from nslab.commands import Result
 from nslab.config import Settings
-from nslab.errors import LabError, ProbeError, TargetError
+from nslab.errors import NO_LAB_FIX, LabError, ProbeError, TargetError
 from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
 from nslab.lab import Lab
@@ -223,7 +223,7 @@ class LabProbes:
             raise ProbeError(
                 f"{service.words()} probe from {src} to {dest} did not run: {raw.get('error')}, "
                 "so there is no verdict",
-                "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
+                NO_LAB_FIX,
             )
         outcome = ports.Outcome.from_reply(raw)
         note = self.unrouted_rejects(src, service, outcome, evidence)

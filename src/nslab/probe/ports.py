@@ -19,7 +19,7 @@ from typing import Any
 
 from nslab import firewall as firewalls_registry
 from nslab import parse
-from nslab.errors import ProbeError, TargetError
+from nslab.errors import NO_LAB_FIX, ProbeError, TargetError
 from nslab.firewall import sources
 from nslab.firewall.evidence import Evidence, Sources, decisions
 from nslab.machine.targets.base import Spawned
@@ -168,7 +168,7 @@ class Prober:
             # a scenario without 'Given the lab ...' (a new user's first feature file): the
             # probe's own error says how to build it; this one said nothing more
             gone = "does not exist" in str(reply["error"])
-            fix = "the lab's namespaces are made by 'Given the lab'; did a step delete it?" if gone else ""
+            fix = NO_LAB_FIX if gone else ""
             raise ProbeError(f"{ns} cannot listen on {proto} port {port}: {reply['error']}", fix)
 
     def record_echoes(self, namespaces: Sequence[str]) -> None:
