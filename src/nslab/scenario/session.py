@@ -33,6 +33,7 @@ from nslab.machine.targets.base import Target
 from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
 from nslab.managers.docker_session import DockerRun, docker_hosts
+from nslab.managers.ufw_rules import load_ufw_folders, ufw_folder_hosts
 from nslab.probe import checks as probe
 from nslab.probe import ports
 from nslab.probe.inlab import LabProbes
@@ -137,9 +138,10 @@ class LabSession:
             return
         where = str(self.lab_path) if self.lab_path else f"lab '{lab.name}'"
         check_sysctls(lab, self.kernel_sysctls, where, self.target.name)
-        if lab.host_rulesets or any(h.rulesets for h in lab.hosts):
+        if lab.host_rulesets or any(h.rulesets for h in lab.hosts) or ufw_folder_hosts(lab):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
+                load_ufw_folders(scratch, lab)  # a bad rule: its file and line, not ufw-init's words
         self._checked.add(id(lab))
 
     @classmethod
