@@ -30,7 +30,7 @@ from nslab.probe import landing, ports
 from nslab.probe.flow import Flow
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.probe.spec import Spec, wait
-from nslab.probe.traced import traced_ping, traced_probe
+from nslab.probe.traced import retraced_ping, retraced_probe, traced_ping, traced_probe, undecided
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
@@ -203,6 +203,8 @@ class LabProbes:
             )
 
         found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
+        if not traced and undecided(found.evidence, found.lost):  # a drop policy nft counts not
+            found = retraced_ping(self.w, self.firewalls, self.written, str(addr), run, found)
         found = replace(found, evidence=managed_evidence.credit(self.lab, found.evidence))  # made by ufw
         if found.lost:
             lost = ports.Outcome("lost")
@@ -226,6 +228,11 @@ class LabProbes:
                 NO_LAB_FIX,
             )
         outcome = ports.Outcome.from_reply(raw)
+        if undecided(evidence, outcome.lost):  # a drop policy nft counts not: the trace says
+            again = retraced_probe(
+                self.w, self.prober, self.firewalls, self.written, spec.request(), raw, evidence
+            )
+            evidence = managed_evidence.credit(self.lab, again)
         note = self.unrouted_rejects(src, service, outcome, evidence)
         # where a DNAT or redirect sent it (nslab.probe.landing)
         landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)

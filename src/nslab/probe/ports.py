@@ -21,7 +21,7 @@ from nslab import firewall as firewalls_registry
 from nslab import parse
 from nslab.errors import NO_LAB_FIX, ProbeError, TargetError
 from nslab.firewall import sources
-from nslab.firewall.evidence import Evidence, Sources, decisions
+from nslab.firewall.evidence import Evidence, Sources, decisions, uncounted_policies
 from nslab.machine.targets.base import Spawned
 from nslab.probe.flow import PROTOCOLS as PROTOCOLS
 from nslab.probe.flow import Flow
@@ -210,8 +210,10 @@ class Prober:
                 for k, v in snaps.items()
             }
 
-        found = decisions(rulesets(reply["before"]), rulesets(reply["after"]), self.written)
-        return reply["results"], Evidence(tuple(sources.listed(self.world, found, firewalls)))
+        after = rulesets(reply["after"])
+        found = decisions(rulesets(reply["before"]), after, self.written)
+        listed = tuple(sources.listed(self.world, found, firewalls))
+        return reply["results"], Evidence(listed, uncounted_policies(after))
 
     def close(self) -> None:
         if self.child is not None:
