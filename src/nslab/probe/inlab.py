@@ -203,7 +203,8 @@ class LabProbes:
             )
 
         found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
-        if not traced and undecided(found.evidence, found.lost):  # a drop policy nft counts not
+        # a drop policy nft counts not drops every request: a partial loss is no policy's
+        if not traced and found.result.received == 0 and undecided(found.evidence, found.lost):
             found = retraced_ping(self.w, self.firewalls, self.written, str(addr), run, found)
         found = replace(found, evidence=managed_evidence.credit(self.lab, found.evidence))  # made by ufw
         if found.lost:
