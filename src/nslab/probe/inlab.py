@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 from nslab import firewall as firewalls_registry
@@ -46,6 +48,9 @@ class LabProbes:
     # none (no process spent asking, ~4 ms a scenario); a host command or a real host may.
     host_nft: bool | None = False
     docker: DockerRun | None = None  # the world's dockerds: their containers, rules, places
+    # around nslab's own probes (a lost one sent again under the trace): the session pauses
+    # the run's rule coverage there (nslab.coverage.counts)
+    uncounted: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
     _prober: ports.Prober | None = field(default=None, repr=False)
 
     @property
@@ -205,7 +210,8 @@ class LabProbes:
         found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
         # a drop policy nft counts not drops every request: a partial loss is no policy's
         if not traced and found.result.received == 0 and undecided(found.evidence, found.lost):
-            found = retraced_ping(self.w, self.firewalls, self.written, str(addr), run, found)
+            with self.uncounted():
+                found = retraced_ping(self.w, self.firewalls, self.written, str(addr), run, found)
         found = replace(found, evidence=managed_evidence.credit(self.lab, found.evidence))  # made by ufw
         if found.lost:
             lost = ports.Outcome("lost")
@@ -230,9 +236,10 @@ class LabProbes:
             )
         outcome = ports.Outcome.from_reply(raw)
         if undecided(evidence, outcome.lost):  # a drop policy nft counts not: the trace says
-            again = retraced_probe(
-                self.w, self.prober, self.firewalls, self.written, spec.request(), raw, evidence
-            )
+            with self.uncounted():
+                again = retraced_probe(
+                    self.w, self.prober, self.firewalls, self.written, spec.request(), raw, evidence
+                )
             evidence = managed_evidence.credit(self.lab, again)
         note = self.unrouted_rejects(src, service, outcome, evidence)
         # where a DNAT or redirect sent it (nslab.probe.landing)

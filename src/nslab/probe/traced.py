@@ -5,10 +5,12 @@ probe's first packet met; nslab.managers.evidence says which manager made it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+from nslab.commands import Result
 from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import Evidence, Sources
 from nslab.machine.world import World
@@ -81,6 +83,23 @@ def traced_ping(
 # every probe costs a monitor per firewall place around each one.
 
 
+@contextlib.contextmanager
+def _unlogged(world: World, keep: list[Result]) -> Iterator[None]:
+    """The tracer's own commands (its table, monitors, marks) left out of the scenario's
+    command log, which a failure's diagnostics show: they are nslab's housekeeping, as its
+    counting rules are (a bundle read `truncate -s 0 /run/nslab-trace-b.txt` among the
+    user's commands). What `keep` holds at the end (the ping sent again) stays in."""
+    log = getattr(world, "log", None)
+    if log is None:
+        yield
+        return
+    before = {id(r) for r in log.entries}
+    try:
+        yield
+    finally:
+        log.entries[:] = [r for r in log.entries if id(r) in before or any(r is k for k in keep)]
+
+
 def undecided(evidence: Evidence, lost: bool) -> bool:
     """Whether a lost probe's counters name nothing that dropped it while a drop policy
     that keeps no counter may have (Evidence.uncounted)."""
@@ -99,10 +118,11 @@ def retraced_probe(
     """The evidence of an undecided lost probe, from the same probe sent again under the
     trace where that is lost the same way and the trace names what dropped it; else the
     counters' own (which say what they cannot tell)."""
-    if trace.usable(world, places) is not None:
-        return evidence
     try:
-        again, traced = traced_probe(world, prober, places, written, spec)
+        with _unlogged(world, []):
+            if trace.usable(world, places) is not None:
+                return evidence
+            again, traced = traced_probe(world, prober, places, written, spec)
     except (TargetError, ProbeError):  # the trace failed (lost events): the counters' words
         return evidence
     if again.get("outcome") != raw.get("outcome"):
@@ -122,10 +142,18 @@ def retraced_ping(
 ) -> Ping:
     """A lost ping the counters could not decide: its evidence from the same ping sent
     again under the trace where all of it is lost again and the trace names the drop."""
-    if trace.usable(world, places) is not None:
-        return first
+    pinged: list[Result] = []
+
+    def ping_again() -> Ping:
+        p = run()
+        pinged.append(p.raw)  # the ping sent again stays in the log; the tracer's commands go
+        return p
+
     try:
-        again = traced_ping(world, places, written, dst, run)
+        with _unlogged(world, pinged):
+            if trace.usable(world, places) is not None:
+                return first
+            again = traced_ping(world, places, written, dst, ping_again)
     except (TargetError, ProbeError):  # the trace failed (lost events): the counters' words
         return first
     if again.result.received != first.result.received:

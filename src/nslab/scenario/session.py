@@ -14,8 +14,10 @@ methods; the CLI and the tests use them directly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +47,8 @@ class Counting(Protocol):
     starts counting when a scenario's rulesets are loaded."""
 
     def begin(self, world: World, lab: Lab, lab_path: Path | None) -> None: ...
+
+    def paused(self, world: World, *, explored: bool = True) -> AbstractContextManager[None]: ...
 
 
 @dataclass
@@ -193,7 +197,15 @@ class LabSession:
         native nft tables (False for a fresh world; None, unknown, for a real host's)."""
         self.world = world
         self._probes = LabProbes(world, self.lab, self.settings, host_nft=host_nft, docker=self.docker)
+        self._probes.uncounted = self._uncounted
         return world
+
+    def _uncounted(self) -> AbstractContextManager[None]:
+        """nslab's own probes (a lost one sent again under nft's trace): counted for no
+        rule by the run's rule coverage, whose hits are the scenarios' own traffic."""
+        if self.coverage is None or self.world is None:
+            return contextlib.nullcontext()
+        return self.coverage.paused(self.world, explored=False)
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -268,6 +280,7 @@ class LabSession:
         if p is not None and p.world is self.world and p.lab is self.lab and p.settings is self.settings:
             return p
         new = LabProbes(self.world, self.lab, self.settings, docker=self.docker)
+        new.uncounted = self._uncounted
         if p is not None and p.world is self.world:
             new.host_nft, new._prober = p.host_nft, p._prober
         elif p is not None:
