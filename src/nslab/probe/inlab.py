@@ -22,6 +22,7 @@ from nslab.config import Settings
 from nslab.errors import NO_LAB_FIX, LabError, ProbeError, TargetError
 from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
+from nslab.firewall.evidence import Decision
 from nslab.lab import Lab
 from nslab.lab.checks import DOC4, DOC6
 from nslab.machine.world import World
@@ -48,6 +49,8 @@ class LabProbes:
     # none (no process spent asking, ~4 ms a scenario); a host command or a real host may.
     host_nft: bool | None = False
     docker: DockerRun | None = None  # the world's dockerds: their containers, rules, places
+    # told each traced probe's decisions (the run's rule coverage of a firewalld host)
+    traced: Callable[[list[Decision]], None] | None = None
     # around nslab's own probes (a lost one sent again under the trace): the session pauses
     # the run's rule coverage there (nslab.coverage.counts)
     uncounted: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
@@ -208,6 +211,8 @@ class LabProbes:
             )
 
         found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
+        if traced and self.traced is not None:
+            self.traced(list(found.evidence.decisions))
         # a drop policy nft counts not drops every request: a partial loss is no policy's
         if not traced and found.result.received == 0 and undecided(found.evidence, found.lost):
             with self.uncounted():
@@ -225,6 +230,8 @@ class LabProbes:
         spec = self.spec(src, dest, service)
         if managed_evidence.traced(self.lab):  # a firewalld host's rules count nothing
             raw, evidence = traced_probe(self.w, self.prober, self.firewalls, self.written, spec.request())
+            if self.traced is not None:
+                self.traced(list(evidence.decisions))
         else:
             (raw,), evidence = self.prober.probe([spec.request()], self.firewalls)
         evidence = managed_evidence.credit(self.lab, evidence)  # "(made by ufw)"
