@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import Decision, deciders
+from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
 from nslab.managers.evidence import credit_all
 from nslab.probe import trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
@@ -51,11 +51,16 @@ CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real
 
 def decided_by(evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False) -> str:
     """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
-    later packets (its replies) did not decide it where another rule accepted its first."""
+    later packets (its replies) did not decide it where another rule accepted its first.
+    A dropped flow's translations are named before its drop."""
     found = deciders(evidence_decisions, lost=lost, refused=refused)
     first = [d for d in found if "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
         found = first
+    if lost and any(d.drops for d in found):
+        # what sent a dropped flow where it was dropped (a port-forward to a host that drops
+        # it), in the order its packet met them, as for a flow that got through
+        found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
     return "no firewall rule or policy decided it"
@@ -262,10 +267,10 @@ class Explorer:
         ]
         decided = tracer.decisions(keys, [self._dst(f) for f in flows])
         outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
-        seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
+        seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes], tracer.landed)
         landed = [
-            self._landed(to) if to and o not in LOST else None
-            for to, o in zip(tracer.landed, outcomes, strict=True)
+            self._landed(to) if to and (o not in LOST or self._dropped_at(to, found)) else None
+            for to, o, found in zip(tracer.landed, outcomes, decided, strict=True)
         ]
         return [
             Measured(
@@ -278,6 +283,13 @@ class Explorer:
                 flows, raws, outcomes, decided, seen, landed, strict=True
             )
         ]
+
+    def _dropped_at(self, to: tuple[str, int], found: Sequence[Decision]) -> bool:
+        """Whether the place a DNAT sent a lost flow to is the one that dropped it (its
+        trace there says so): `dropped at srv2:2345`. A flow dropped before it got there,
+        or lost with no drop seen, does not say where it landed."""
+        place = self._landed(to).rpartition(":")[0] if to[1] else self._landed(to)
+        return any(d.drops and not d.nd and d.where == place for d in found)
 
     def _landed(self, to: tuple[str, int]) -> str:
         """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
@@ -316,22 +328,41 @@ class Explorer:
                 self.sources[key] = None  # no route, or a route without a preferred source
         return self.sources[key]
 
+    def _landing_listener(self, flow: Flow, to: tuple[str, int] | None) -> Where:
+        """The listener where the trace says a DNAT sent the flow (its landing place's, on
+        the port it landed on), else its destination's."""
+        if to is not None and to[1]:
+            owner = next((p for p, addrs in own_addresses(self.session.lab).items() if to[0] in addrs), None)
+            place = self.where.get(owner) if owner else None
+            key = (place.ns, flow.proto, to[1]) if place is not None else None
+            if key is not None and key in self.listening:
+                return key
+        return self._listen(flow)
+
     def _seen_from(
-        self, flows: Sequence[Flow], raws: Sequence[dict[str, object]], through: Sequence[bool]
+        self,
+        flows: Sequence[Flow],
+        raws: Sequence[dict[str, object]],
+        through: Sequence[bool],
+        landed: Sequence[tuple[str, int] | None] = (),
     ) -> list[tuple[str | None, Where | None]]:
         """The source address each flow that got through was seen from, matched in its
         listener's log by the probe's source port (the echo ident for pings). Ports alone
         collide: two namespaces pick their ephemeral ports independently, and one CI run
         gave pc's flow to edge the port of db's (pc "seen from" db's address). So a peer
         that is exactly the probe's (address, port) is claimed first; only a flow with no
-        such peer (NAT changed its address) takes an unclaimed peer with its port."""
+        such peer (NAT changed its address) takes an unclaimed peer with its port. A flow
+        the trace saw DNAT'd is looked for at the listener it landed on: there a peer with
+        its port is it though an SNAT changed its source too (pc's forward through Debian's
+        nat.nft, whose SNAT map holds pc, read "seen from" nothing)."""
         logs: dict[Where, list[tuple[str, int]]] = {}
         wanted: list[tuple[Where, str, int] | None] = []
-        for flow, raw, ok in zip(flows, raws, through, strict=True):
+        moved = list(landed) or [None] * len(flows)
+        for flow, raw, ok, to in zip(flows, raws, through, moved, strict=True):
             if not ok:
                 wanted.append(None)
                 continue
-            where = self._listen(flow)
+            where = self._landing_listener(flow, to)
             if where not in logs:
                 reply = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])
                 logs[where] = [(str(a), int(n)) for a, n in reply.get("peers", [])]

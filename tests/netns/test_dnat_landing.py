@@ -1,0 +1,83 @@
+"""Port-forwards that land on another host, as a new user found them on Debian's own nftables
+examples (tests/labs/debmap.toml): router r runs examples/nat.nft, whose one DNAT rule
+sends tcp 1000 and 3000 to srv1 (no firewall) and 2000 to srv2, with the ports in a second
+map (1000 -> 1234, 2000 -> 2345, 3000 -> 3456); srv2 runs the unmodified workstation.nft,
+which drops every new connection. Every expected row is read from the two files by hand:
+
+debmap-nat.nft, table ip nat:
+  prerouting  rule 1 (line 14, with its continuation) DNATs every tcp 1000/2000/3000 that
+              enters r, whatever its address or interface
+  postrouting rule 1 (line 28) SNATs 10.2.0.10 and 10.2.0.50 (pc) to 198.51.100.1, on every
+              interface: pc's forwarded flows reach srv1 and srv2 from 198.51.100.1
+debmap-workstation.nft, table inet filter, input: 1 iif lo, 2 established/related, 3 and 4
+  ICMPv6, 5 (line 23) `counter drop`: a new tcp connection meets rule 5.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, needs_netns
+from support.corpus import Key, explore
+
+from nslab.lab import load_lab
+from nslab.reach import flows
+
+LAB = ROOT / "tests" / "labs" / "debmap.toml"
+UPLINK = "r@198.51.100.1"  # explore's name for r's uplink address
+
+# the rules in the files' own words, where they wrote them (line 14 continues on line 15)
+DNAT = (
+    "r: translated by prerouting rule 1 (dnat tcp dport map { 1000 : 10.2.0.10, 2000 : 10.2.0.20,"
+    " 3000 : 10.2.0.10} : tcp dport map { 1000 : 1234, 2000 : 2345, 3000 : 3456 }) in table ip nat"
+    " at debmap-nat.nft:14"
+)
+SNAT = (
+    "r: translated by postrouting rule 1 (snat ip saddr map { 10.2.0.10 : 198.51.100.1, 10.2.0.50 :"
+    " 198.51.100.1 }) in table ip nat at debmap-nat.nft:28"
+)
+SRV2_DROP = "srv2: dropped by input rule 5 (counter drop) in table inet filter at debmap-workstation.nft:23"
+
+
+def test_the_ports_the_map_lands_on_are_the_labs() -> None:
+    """The second map's values are where the forwards land: explore listens there (it
+    found the first map's keys only, so a working forward to srv1:1234 read "refused")."""
+    assert flows.lab_ports(load_lab(LAB)) == [
+        ("tcp", 1000), ("tcp", 1234), ("tcp", 2000), ("tcp", 2345), ("tcp", 3000), ("tcp", 3456),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def explored() -> dict[Key, dict[str, str]]:
+    return explore(LAB)
+
+
+@pytest.mark.netns
+@needs_netns
+def test_a_forward_dropped_where_it_landed_names_both_places(explored: dict[Key, dict[str, str]]) -> None:
+    """tcp/2000 to r: r's DNAT sends it to srv2:2345 (pc's, SNAT'd on the way), where
+    workstation.nft's input rule 5 drops it. Explore read the trace of r only and said
+    "dropped: no firewall rule or policy decided it"."""
+    pc = explored[("pc", "r", "tcp/2000", "v4")]
+    assert (pc["outcome"], pc["landed_at"]) == ("dropped", "srv2:2345"), pc
+    assert pc["decided_by"] == f"{DNAT}; {SNAT}; {SRV2_DROP}", pc
+    # the internet's, in by the uplink's address: 198.51.100.2 is in no SNAT map
+    net = explored[("the internet", UPLINK, "tcp/2000", "v4")]
+    assert (net["outcome"], net["landed_at"]) == ("dropped", "srv2:2345"), net
+    assert net["decided_by"] == f"{DNAT}; {SRV2_DROP}", net
+    # srv2 sent to directly: dropped where it was sent, nothing translated it
+    direct = explored[("pc", "srv2", "tcp/2345", "v4")]
+    assert (direct["outcome"], direct["landed_at"], direct["decided_by"]) == ("dropped", None, SRV2_DROP)
+
+
+@pytest.mark.netns
+@needs_netns
+def test_a_forward_in_the_map_lands_on_a_listener(explored: dict[Key, dict[str, str]]) -> None:
+    """tcp/1000 and 3000 land on srv1's 1234 and 3456, which no firewall guards: accepted
+    there (it read "refused at srv1:1234": nothing listened on 1234)."""
+    for port, landed in ((1000, "srv1:1234"), (3000, "srv1:3456")):
+        net = explored[("the internet", UPLINK, f"tcp/{port}", "v4")]
+        assert (net["outcome"], net["landed_at"], net["seen_from"]) == ("accepted", landed, "198.51.100.2")
+        assert net["decided_by"] == DNAT, net
+        pc = explored[("pc", "r", f"tcp/{port}", "v4")]
+        assert (pc["outcome"], pc["landed_at"], pc["seen_from"]) == ("accepted", landed, "198.51.100.1")
+        assert pc["decided_by"] == f"{DNAT}; {SNAT}", pc
