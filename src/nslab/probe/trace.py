@@ -338,27 +338,29 @@ class Tracer:
     ) -> dict[int, int]:
         """Which flow each trace (by its position in `traced`) is: its exact key first; then
         the packet a DNAT sent on, in the place it landed at or crossed next, by where the
-        translating place sent it (its protocol, source port, new destination address and
-        port: its source may be SNAT'd on the way); then, for a flow whose addresses NAT
-        changed, its ports alone. Each only where it names one flow: an ambiguous trace is
-        nobody's (Debian's workstation.nft dropping a forward on srv2 read "no firewall rule
-        or policy decided it": the packet srv2 saw had the DNAT's destination port)."""
+        translating place sent it (its protocol, source port, IPv4 identification, new
+        destination address and port: its source may be SNAT'd on the way); then, for a
+        flow whose addresses NAT changed, its ports alone. Each only where it names one
+        flow: an ambiguous trace is nobody's (Debian's workstation.nft dropping a forward on
+        srv2 read "no firewall rule or policy decided it": the packet srv2 saw had the
+        DNAT's destination port)."""
         exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
         by_key: dict[tuple[str, int, int, int], list[int]] = {}
         for i, k in enumerate(keys):
             by_key.setdefault(k.loose, []).append(i)
         owner: dict[int, int] = {n: exact[t.key] for n, (_, t, _) in enumerate(traced) if t.key in exact}
 
-        def onward() -> dict[tuple[str, int, str, int], set[int]]:
+        def onward() -> dict[tuple[str, int, int, str, int], set[int]]:
             """Where each translating place sent its flows: the chains after its DNAT see it."""
-            out: dict[tuple[str, int, str, int], set[int]] = {}
+            out: dict[tuple[str, int, int, str, int], set[int]] = {}
             moved: set[tuple[int, str]] = set()
             for n, (place, trace, decided) in enumerate(traced):
                 index = owner.get(n)
                 if index is None or trace.key is None:
                     continue
-                if (index, place.spec) in moved and trace.to[0] and trace.key.proto != "icmp":
-                    out.setdefault((trace.key.proto, trace.key.sport, *trace.to), set()).add(index)
+                k = trace.key
+                if (index, place.spec) in moved and trace.to[0] and k.proto != "icmp":
+                    out.setdefault((k.proto, k.sport, trace.ipid, *trace.to), set()).add(index)
                 if any(d is not None and d.target in ("DNAT", "REDIRECT") for d in decided):
                     moved.add((index, place.spec))
             return out
@@ -369,7 +371,8 @@ class Tracer:
             for n, (_, trace, _) in enumerate(traced):
                 if n in owner or trace.key is None:
                     continue
-                went = sent.get((trace.key.proto, trace.key.sport, trace.key.dst, trace.key.dport), set())
+                k = trace.key
+                went = sent.get((k.proto, k.sport, trace.ipid, k.dst, k.dport), set())
                 if len(went) == 1:
                     owner[n], progress = next(iter(went)), True
             if progress:
