@@ -49,10 +49,14 @@ CONFIRM_WAIT = 4.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
 
 
-def decided_by(evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False) -> str:
+def decided_by(
+    evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False, *, first_only: bool = False
+) -> str:
     """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
     later packets (its replies) did not decide it where another rule accepted its first.
-    A dropped flow's translations are named before its drop."""
+    A dropped flow's translations are named before its drop. `first_only`: the evidence
+    is its first packet's (the trace), so a lost forward no rule dropped says what is not
+    known: its answer may have come back another way and been dropped there."""
     found = deciders(evidence_decisions, lost=lost, refused=refused)
     first = [d for d in found if "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
@@ -63,6 +67,16 @@ def decided_by(evidence_decisions: Sequence[Decision], lost: bool, refused: bool
         found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
+    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    if lost and first_only and moved:
+        # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
+        # srv1 straight to srv2, whose firewall drops an answer from an address it never
+        # called; only first packets are traced, so the rule that did is not seen
+        return (
+            "no firewall rule or policy dropped its first packet ("
+            + "; ".join(d.describe(counted=False) for d in moved)
+            + "); its answers are not traced, so what dropped them is not known"
+        )
     return "no firewall rule or policy decided it"
 
 
@@ -276,7 +290,13 @@ class Explorer:
             Measured(
                 flow,
                 self._verdict(
-                    flow, raw, o, decided_by(self._credit(found), o in LOST, o == "refused"), peer, where, at
+                    flow,
+                    raw,
+                    o,
+                    decided_by(self._credit(found), o in LOST, o == "refused", first_only=True),
+                    peer,
+                    where,
+                    at,
                 ),
             )
             for flow, raw, o, found, (peer, where), at in zip(
