@@ -15,12 +15,18 @@ debmap-workstation.nft, table inet filter, input: 1 iif lo, 2 established/relate
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
-from conftest import ROOT, needs_netns
+from conftest import ROOT, host_snapshot, needs_netns
 from support.corpus import Key, explore
 
+from nslab.config import Settings
 from nslab.lab import load_lab
+from nslab.reach import explore as exploring
 from nslab.reach import flows
+from nslab.reach.flows import Flow
+from nslab.scenario.session import LabSession
 
 LAB = ROOT / "tests" / "labs" / "debmap.toml"
 UPLINK = "r@198.51.100.1"  # explore's name for r's uplink address
@@ -97,3 +103,64 @@ def test_a_hairpin_forward_says_its_answer_was_not_traced(explored: dict[Key, di
         f"no firewall rule or policy dropped its first packet ({DNAT}); its answers are not traced,"
         " so what dropped them is not known"
     ), row
+
+
+# --- where nft cannot trace: iptables-legacy, each flow counted alone ------------------------
+
+LEGACY = ROOT / "tests" / "labs" / "debmap-legacy.toml"
+
+
+@pytest.mark.netns
+@needs_netns
+@pytest.mark.skipif(
+    shutil.which("iptables-legacy") is None, reason="needs iptables-legacy (apt-get install iptables)"
+)
+def test_counted_alone_a_forward_says_where_it_landed() -> None:
+    """The same forwards in iptables-legacy (debmap-nat.rules, debmap-workstation.rules):
+    counters around each flow alone, and the translating place's conntrack for where it
+    landed. Before, a counted flow's landed_at held the address it left from."""
+    lab = load_lab(LEGACY)
+    # the forwards, and flows to the ports they land on (explore listens on every port it
+    # probes, in every place: a full explore's flows hold them, as they are the lab's ports)
+    wanted = [Flow("pc", "r", "tcp", p) for p in (1000, 2000)] + [
+        Flow("pc", "srv1", "tcp", 1234),
+        Flow("pc", "srv2", "tcp", 2345),
+    ]
+    assert set(wanted) <= set(flows.derive(lab))
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(LEGACY), ping_wait=1, probe_wait=1))
+    try:
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        got = {m.flow.port: m.verdict for m in exploring.explore(session, wanted) if m.flow.dst == "r"}
+    finally:
+        session.close()
+    assert host_snapshot() == before
+    dnat = (
+        "r: translated by PREROUTING rule {n} (-p tcp --dport {port} -j DNAT --to-destination {to})"
+        " in table nat at debmap-nat.rules:{line}"
+    )
+    snat = (
+        "r: translated by POSTROUTING rule 1 (-s 10.2.0.50 -j SNAT --to-source 10.2.0.1)"
+        " in table nat at debmap-nat.rules:9"
+    )
+    # 1000: DNAT'd to srv1:1234, which listens; SNAT'd to r's own 10.2.0.1 (srv1 answers r)
+    ok = got[1000]
+    assert (ok.outcome, ok.landed_at, ok.from_address, ok.to_address) == (
+        "accepted",
+        "srv1:1234",
+        "10.2.0.50",
+        "10.2.0.1",
+    )
+    assert ok.decided_by == "; ".join((dnat.format(n=1, port=1000, to="10.2.0.10:1234", line=7), snat))
+    # 2000: DNAT'd to srv2:2345, whose INPUT rule 3 drops it
+    lost = got[2000]
+    assert (lost.outcome, lost.landed_at) == ("dropped", "srv2:2345")
+    assert lost.decided_by == "; ".join(
+        (
+            dnat.format(n=2, port=2000, to="10.2.0.20:2345", line=8),
+            snat,
+            "srv2: dropped by INPUT rule 3 (-j DROP) at debmap-workstation.rules:8",
+        )
+    )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
 from nslab.managers.evidence import credit_all
-from nslab.probe import trace
+from nslab.probe import landing, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
 from nslab.reach import no_route
@@ -412,13 +412,21 @@ class Explorer:
             # a flow that got through alone got through: its run is the one with the evidence
             final = again if again.outcome not in LOST else got
             lost = final.outcome in LOST
-            # counted alone: the destination's own listener only (where DNAT sent it is not read)
+            # counted alone: the destination's own listener only; where a DNAT sent it, from
+            # the translating place's conntrack (a scenario's way: nslab.probe.landing)
+            moved = any(d.target in ("DNAT", "REDIRECT") for d in evidence.decisions)
+            w, lab = self.session.w, self.session.lab
+            at = landing.landed(w, lab, self.session.written, raw, evidence) if moved else ""
+            here = at.rpartition(":")[0] or at
+            if lost and not any(d.drops and not d.nd and d.where == here for d in evidence.decisions):
+                at = ""  # lost before it got there, or nothing says where
             verdict = Verdict(
                 final.outcome,
                 decided_by(self._credit(evidence.decisions), lost, final.outcome == "refused"),
                 None if lost or not seen else seen[0],
-                self._source(flow, raw if raw.get("src") else dict(raw0)),
-                self._dst(flow),
+                landed_at=at or None,
+                from_address=self._source(flow, raw if raw.get("src") else dict(raw0)),
+                to_address=self._dst(flow),
             )
             out.append(Measured(flow, verdict))
             if n % 50 == 0:
