@@ -17,6 +17,28 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends iproute2 iptables iputils-ping dnsmasq-base \
     python3 procps util-linux libc-bin conntrack nftables >/dev/null
 fi
+# The firewall managers lab hosts run (ufw, Docker) and the static busybox Docker's offline
+# image is made of (nslab.managers). Their services are kept from starting and disabled:
+# Docker runs only inside worlds; the VM's own dockerd would set its root namespace's
+# FORWARD policy to DROP under the manual lab built there.
+missing=()
+for tool in ufw dockerd containerd runc; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+busybox=$(ldd /bin/busybox 2>&1 || true) # not a pipe into grep -q: pipefail sees ldd's exit 1
+case $busybox in *"not a dynamic executable"*) ;; *) missing+=("a static busybox") ;; esac
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "nslab: installing the firewall managers (missing: ${missing[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  # invoke-rc.d's veto while apt installs (exit 101: start no service); a box's own is kept
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends ufw docker.io busybox-static >/dev/null
+  systemctl --quiet disable --now docker.socket docker.service containerd.service
+fi
 # Bridged frames through iptables: a kernel module on stock Ubuntu. Loading it is a
 # host-wide change, which is what this disposable VM is for.
 [ -e /proc/sys/net/bridge ] || modprobe br_netfilter

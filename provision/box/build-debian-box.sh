@@ -11,7 +11,9 @@ out=${1:-$HOME/.cache/nslab/box}
 box="$out/nslab-debian12.box"
 # The packages in the box; a box built with another list is rebuilt (its list is kept
 # beside it), so a tool the lab gains reaches a cached box too.
-packages=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3,procps,util-linux,libc-bin,conntrack,nftables
+# ufw, docker.io (dockerd, containerd, runc, tini) and busybox-static (Docker's offline
+# image): the firewall managers lab hosts run (the VM lane runs the ufw+Docker story).
+packages=systemd-sysv,openssh-server,sudo,iproute2,iptables,iputils-ping,ifupdown,isc-dhcp-client,linux-image-amd64,initramfs-tools,kmod,dnsmasq-base,python3,procps,util-linux,libc-bin,conntrack,nftables,ufw,docker.io,busybox-static
 if [ -s "$box" ] && [ "$(cat "$box.packages" 2>/dev/null)" = "$packages" ]; then
   echo "box: $box exists (delete it to rebuild)"
   exit 0
@@ -46,6 +48,9 @@ chmod 440 "$root/etc/sudoers.d/vagrant"
 printf 'UseDNS no\n' >"$root/etc/ssh/sshd_config.d/nslab.conf"
 rm -f "$root"/etc/ssh/ssh_host_*_key*  # fresh host keys on first boot
 chroot "$root" systemctl enable ssh >/dev/null 2>&1 || true
+# Docker runs only inside worlds (nslab.managers.docker): the VM's own dockerd would set
+# its root namespace's FORWARD policy to DROP under the manual lab built there.
+chroot "$root" systemctl --quiet disable docker.service docker.socket containerd.service
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
 printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
   >"$root/etc/systemd/system/ssh.service.d/keys.conf"

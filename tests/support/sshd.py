@@ -68,7 +68,9 @@ class TestSshd:
     users: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, directory: Path, users: list[str]) -> TestSshd:
+    def start(cls, directory: Path, users: list[str], extra: str = "") -> TestSshd:
+        """`extra`: sshd_config lines of this server's own (`SetEnv PATH=...`: a target whose
+        sessions see other programs than this machine)."""
         binary = sshd_binary()
         if binary is None:
             raise TargetError("sshd is not installed", "apt-get install openssh-server")
@@ -81,7 +83,7 @@ class TestSshd:
         for user in users:
             (directory / "authorized" / user).write_text(public)
         port = free_port()
-        (directory / "sshd_config").write_text(CONFIG.format(port=port, dir=directory))
+        (directory / "sshd_config").write_text(CONFIG.format(port=port, dir=directory) + extra)
         Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
         log = open(directory / "sshd.log", "wb")  # noqa: SIM115 - sshd writes to it until stopped
         proc = subprocess.Popen(
