@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from nslab import firewall as firewalls_registry
@@ -20,6 +21,7 @@ from nslab.config import Settings
 from nslab.errors import LabError, ProbeError, TargetError
 from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
+from nslab.firewall.evidence import Decision
 from nslab.lab import Lab
 from nslab.lab.checks import DOC4, DOC6
 from nslab.machine.world import World
@@ -46,6 +48,8 @@ class LabProbes:
     # none (no process spent asking, ~4 ms a scenario); a host command or a real host may.
     host_nft: bool | None = False
     docker: DockerRun | None = None  # the world's dockerds: their containers, rules, places
+    # told each traced probe's decisions (the run's rule coverage of a firewalld host)
+    traced: Callable[[list[Decision]], None] | None = None
     _prober: ports.Prober | None = field(default=None, repr=False)
 
     @property
@@ -203,6 +207,8 @@ class LabProbes:
             )
 
         found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
+        if traced and self.traced is not None:
+            self.traced(list(found.evidence.decisions))
         found = replace(found, evidence=managed_evidence.credit(self.lab, found.evidence))  # made by ufw
         if found.lost:
             lost = ports.Outcome("lost")
@@ -216,6 +222,8 @@ class LabProbes:
         spec = self.spec(src, dest, service)
         if managed_evidence.traced(self.lab):  # a firewalld host's rules count nothing
             raw, evidence = traced_probe(self.w, self.prober, self.firewalls, self.written, spec.request())
+            if self.traced is not None:
+                self.traced(list(evidence.decisions))
         else:
             (raw,), evidence = self.prober.probe([spec.request()], self.firewalls)
         evidence = managed_evidence.credit(self.lab, evidence)  # "(made by ufw)"

@@ -25,6 +25,7 @@ from nslab.commands import Result
 from nslab.config import Settings
 from nslab.errors import LabError, MissingFeature, NslabError, ProbeError, TargetError
 from nslab.firewall import get_kind, sources
+from nslab.firewall.evidence import Decision
 from nslab.lab import Host, Interface, Lab, Network, default_lab, load_lab
 from nslab.machine.host_world import HostWorld
 from nslab.machine.provision import check_rulesets, provision, select
@@ -190,8 +191,17 @@ class LabSession:
         """`world` is the scenario's, its probes new. `host_nft`: whether its root holds
         native nft tables (False for a fresh world; None, unknown, for a real host's)."""
         self.world = world
-        self._probes = LabProbes(world, self.lab, self.settings, host_nft=host_nft, docker=self.docker)
+        self._probes = LabProbes(
+            world, self.lab, self.settings, host_nft=host_nft, docker=self.docker, traced=self._traced
+        )
         return world
+
+    def _traced(self, decisions: list[Decision]) -> None:
+        """A scenario probe's traced decisions, to the run's rule coverage (a firewalld
+        host's rules count nothing: nslab.coverage.firewalld)."""
+        told = getattr(self.coverage, "traced", None)
+        if told is not None:
+            told(decisions)
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -253,7 +263,8 @@ class LabSession:
                 self.require(need)
         provision(self.w, self.lab, upto=upto, only=only)
         self.docker.after_provision(self.w, self.lab, [s.name for s in chosen], self.written)
-        if self.coverage is not None and any(s.name == "rulesets" for s in chosen):
+        # counted from the build on: the rulesets', and the managers' (ufw, firewalld) rules
+        if self.coverage is not None and any(s.name in ("rulesets", "managers") for s in chosen):
             self.coverage.begin(self.w, self.lab, self.lab_path)
 
     # --- probing (nslab.probe.inlab), written into the record ---------------------------
@@ -265,7 +276,7 @@ class LabSession:
         p = self._probes
         if p is not None and p.world is self.world and p.lab is self.lab and p.settings is self.settings:
             return p
-        new = LabProbes(self.world, self.lab, self.settings, docker=self.docker)
+        new = LabProbes(self.world, self.lab, self.settings, docker=self.docker, traced=self._traced)
         if p is not None and p.world is self.world:
             new.host_nft, new._prober = p.host_nft, p._prober
         elif p is not None:
