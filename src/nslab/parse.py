@@ -265,6 +265,7 @@ NSLAB_COUNT = NSLAB_OWN + "count"  # counts the user's rule after it, which has 
 NSLAB_ND = NSLAB_OWN + "nd"  # counts the neighbour discovery that could match the rule after it
 NSLAB_ELEM = NSLAB_OWN + "elem"  # counts one element of the map the rule after it looks up
 NSLAB_ELEM_ND = NSLAB_OWN + "xnd"  # counts the neighbour discovery found as that element
+NSLAB_LOOP = NSLAB_OWN + "loop"  # counts the tracer's loopback pings the rule after it could match
 # nft's `comment "nslab-nd"`, iptables-save's `--comment nslab-nd`, iptables -L's `/* nslab-nd */`
 _LISTED_OWN = re.compile(r'comment "?' + NSLAB_OWN + r"|/\* " + NSLAB_OWN)
 

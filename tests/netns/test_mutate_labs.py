@@ -141,8 +141,9 @@ def test_the_scaffolds_lab_has_coverage_and_mutants(tmp_path: Path) -> None:
 def test_bad_input_to_mutate_is_one_line(tmp_path: Path) -> None:
     seed = nslab("mutate", "--lab", str(ROOT / "labs" / "seed.toml"))
     assert seed.returncode == 2 and seed.stderr.strip() == (
-        "nslab: lab 'seed' has no ruleset file to mutate "
-        '(fix: give a host firewall = { nft = "FILE" } (or iptables, ip6tables))'
+        "nslab: lab 'seed' has no ruleset file or firewall manager rule to mutate "
+        '(fix: give a host firewall = { nft = "FILE" } (or iptables, ip6tables), '
+        '{ ufw = [...] } or { firewalld = "FOLDER" })'
     )
     missing = nslab("mutate", "--lab", str(tmp_path / "nope.toml"))
     assert (

@@ -334,8 +334,8 @@ def test_a_rule_nft_refuses_a_counting_rule_for_costs_that_rule_alone(
     batch fails, so nslab loads rule by rule: line 6 is named, the others counted."""
     real = instrument.plan
 
-    def spoiled(listing: dict[str, object], tables: set[str]) -> list[instrument.Group]:
-        groups = real(listing, tables)
+    def spoiled(listing: dict[str, object], tables: set[str], loop: bool = False) -> list[instrument.Group]:
+        groups = real(listing, tables, loop)
         for g in groups:
             if g.position == 3:
                 g.commands[-1]["insert"]["rule"]["expr"].insert(

@@ -123,7 +123,8 @@ def mutate(
 ) -> None:
     """Would your scenarios notice a wrong rule? Each rule of the lab's ruleset files
     deleted, its verdict turned, its ports moved by one, its address and interface
-    matches negated or changed, each set or map element removed; each mutant runs, under
+    matches negated or changed, each set or map element removed; a ufw or firewalld host's
+    rules turned, their ports moved, zone elements removed; each mutant runs, under
     the suite's settings, the scenarios that pass on the unmutated lab until one turns
     red. Prints every survivor and, last, `mutation score: K of N mutants killed`."""
     from nslab.coverage import mutate as mutate_mod
@@ -145,17 +146,20 @@ def mutate(
             progress=lambda line: click.echo(f"nslab: {line}", err=True),
         )  # fmt: skip
         try:
-            found = mutate_mod.of_lab(mutator.lab, Path(lab_file))
-            if not found:
+            found, unmade = mutate_mod.every_mutant(mutator.lab, Path(lab_file))
+            if not found and not unmade:
                 raise NslabError(
-                    f"lab '{mutator.lab.name}' has no ruleset file to mutate",
-                    'give a host firewall = { nft = "FILE" } (or iptables, ip6tables)',
+                    f"lab '{mutator.lab.name}' has no ruleset file or firewall manager rule to mutate",
+                    'give a host firewall = { nft = "FILE" } (or iptables, ip6tables), '
+                    '{ ufw = [...] } or { firewalld = "FOLDER" }',
                 )
             if shard is not None:
                 k, n = shards.parse_shard(shard)
                 found = shards.balance(found, n)[k - 1]  # dealt round: every kind in each
+                unmade = unmade if k == 1 else []  # said once, by the first shard
                 click.echo(f"nslab: shard {k}/{n}: {len(found)} mutants", err=True)
-            results = mutator.run(found)
+            results = mutator.run(found) if found else []
+            results += [mutate_mod.MutantResult.unmade(u) for u in unmade]
         finally:
             mutator.close()
     except NslabError as exc:
@@ -169,3 +173,6 @@ def mutate(
     else:
         for line in mutate_mod.text_report(results, mutator.baseline):
             click.echo(line)
+    unscored = mutate_mod.nothing_scored(results)
+    if unscored is not None:
+        fail(unscored, 2)

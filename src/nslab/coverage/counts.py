@@ -35,13 +35,20 @@ from typing import TYPE_CHECKING, Any
 
 from nslab import firewall as firewalls
 from nslab import parse
+from nslab.coverage import firewalld as firewalld_cov
+from nslab.coverage import managed
+from nslab.coverage import ufw as ufw_cov
+from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.marks import count_marks
 from nslab.firewall import instrument as instrument_
 from nslab.firewall import iptables, rulemap
 from nslab.firewall import nft as nft_kind
 from nslab.firewall import places as firewall_places
 from nslab.firewall.rulesets import with_included
+from nslab.managers.evidence import traced
 
 if TYPE_CHECKING:
+    from nslab.firewall.evidence import Decision
     from nslab.lab import Lab
     from nslab.machine.world import World
 
@@ -71,102 +78,6 @@ def _counts_of(rs: parse.Ruleset) -> Counts:
     return {
         (t.name, c.name): [r.packets for r in c.rules] for t in rs.tables.values() for c in t.chains.values()
     }
-
-
-# --- the run's record -------------------------------------------------------------------------
-
-
-@dataclass
-class RuleHits:
-    line: int | None  # None: a script's rule (it has no line of a ruleset file)
-    rule: str
-    hits: int | None = 0  # None: not counted (the note says why)
-    elements: dict[str, int] | None = None  # a rule with a map: each element's hits
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"line": self.line, "rule": self.rule, "hits": self.hits}
-        if self.elements is not None:
-            out["elements"] = [{"element": k, "hits": v} for k, v in self.elements.items()]
-        return out
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> RuleHits:
-        found = d.get("elements")
-        return cls(
-            d["line"],
-            d["rule"],
-            d["hits"],
-            None if found is None else {e["element"]: e["hits"] for e in found},
-        )
-
-    def where(self) -> str:
-        return f"line {self.line}" if self.line is not None else self.rule
-
-
-@dataclass
-class FileCoverage:
-    file: str  # relative to the lab file's folder
-    place: str  # the host whose namespace loads it
-    lab: str  # the lab file, relative to the run's folder where it can be
-    rules: list[RuleHits]
-    scenarios: set[str] = field(default_factory=set)
-    kind: str = "nft"
-    path: str = ""  # the file on this machine (for the HTML page)
-    note: str = ""  # why some rules could not be counted
-    # scenarios whose nslab-made traffic (the golden-file step's exploration) crossed its
-    # rules: no hits, yet such a scenario tells a wrong rule (nslab mutate runs it)
-    explored: set[str] = field(default_factory=set)
-    known: bool = True  # False: its kind maps no rule to a line and reads none (note: why)
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.lab, self.place, self.file)
-
-    @property
-    def measured(self) -> bool:
-        """Whether any of its rules was counted: a file none of whose rules nslab could
-        count has no coverage to give (never "0 of 0 rules, 100%")."""
-        return self.known and (not self.rules or bool(self.counted))
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "place": self.place,
-            "lab": self.lab,
-            "kind": self.kind,
-            "rules": [r.as_json() for r in self.rules],
-            "scenarios": sorted(self.scenarios),
-            "measured": self.measured,
-            "explored_by": sorted(self.explored),
-            **({"note": self.note} if self.note else {}),
-            **({"path": self.path} if self.path else {}),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> FileCoverage:
-        return cls(
-            d["file"], d["place"], d.get("lab", ""), [RuleHits.from_json(r) for r in d["rules"]],
-            set(d.get("scenarios", [])), d.get("kind", "nft"), d.get("path", ""), d.get("note", ""),
-            set(d.get("explored_by", [])), d.get("measured", True) or bool(d["rules"]),
-        )  # fmt: skip
-
-    def add(self, other: FileCoverage) -> None:
-        for mine, theirs in zip(self.rules, other.rules, strict=False):
-            mine.hits = None if mine.hits is None or theirs.hits is None else mine.hits + theirs.hits
-            if mine.elements is not None and theirs.elements is not None:
-                for k, v in theirs.elements.items():
-                    mine.elements[k] = mine.elements.get(k, 0) + v
-        self.scenarios |= other.scenarios
-        self.explored |= other.explored
-        self.note = self.note or other.note
-
-    @property
-    def counted(self) -> list[RuleHits]:
-        return [r for r in self.rules if r.hits is not None]
-
-    @property
-    def covered(self) -> list[RuleHits]:
-        return [r for r in self.rules if r.hits]
 
 
 @dataclass
@@ -199,6 +110,10 @@ class Coverage:
     def __init__(self) -> None:
         self.files: dict[tuple[str, str, str], FileCoverage] = {}
         self._world: list[_LoadedFile] = []
+        # the world's firewall managers (nslab.coverage.ufw, .firewalld): what the user wrote
+        self._managers: list[managed.Place] = []
+        self._parsed_ufw = managed.Parsed()
+        self._traced_lab = False
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
         self._paused = False
         # per ruleset file: the rules (table, chain, position) nft took no counting rule for
@@ -238,12 +153,17 @@ class Coverage:
         counts, and every place's counters now (the scenarios' traffic starts here)."""
         self._world = self._places(lab, lab_path)
         self._paused = False
+        self._traced_lab = traced(lab)  # every probe traced: the tracer's marks counted apart
+        name = _relative(lab_path, Path.cwd()) if lab_path else lab.name
+        self._managers = managed.places(world, lab, lab_path, name, self._parsed_ufw)
         for place in self._world:
             if firewalls.get_kind(place.kind).from_world:  # its rules as it left them: as a file's
                 self._script_rules(world, place)
             nft = firewalls.get(place.tool).nft  # nft's own rules: nslab's counting rules are nft's
             if not nft and any(r.table.startswith("ip6 ") for r in place.rules):
                 self._ip6tables_nd(world, place, lab.backend)
+            if not nft and self._traced_lab and any(r.table == "filter" for r in place.rules):
+                count_marks(world, place.host, lab.backend)  # the tracer's loopback pings: nslab's
             place.hits = [0] * len(place.rules)
             place.elements = [None] * len(place.rules)
             unchanged = self._nft_counting(world, place) if nft else None
@@ -252,18 +172,30 @@ class Coverage:
             else:
                 place.before, place.before_elements = self._take(world, place)
 
+    def traced(self, decisions: list[Decision]) -> None:
+        """A scenario probe's traced decisions (nslab.probe.traced): a firewalld host's
+        rules keep no counters, so its hits are the probes its rules decided."""
+        if self._paused:
+            return
+        for m in self._managers:
+            if isinstance(m, firewalld_cov.FirewalldPlace):
+                m.traced(decisions)
+
     def _nft_counting(self, world: World, place: _LoadedFile) -> str | None:
         """nslab's counting rules in the place's copy: all at once, else rule by rule (a
         rule nft will not take a counting rule for is named, and not counted; the next
         worlds skip it without asking nft again). The place's listing where nothing was
         added (its snapshot as it stands)."""
         listed = nft_kind.listing(world, place.host)
-        groups = instrument_.plan(json.loads(listed or "{}"), {r.table for r in place.rules})
+        tables = {r.table for r in place.rules}
+        groups = instrument_.plan(json.loads(listed or "{}"), tables, loop=self._traced_lab)
         index = self._index(place)
         refused = self._refused.setdefault(place.cov.path, set())
         for g in groups:
             i = index.get((g.table, g.chain, g.position))
-            if i is not None and g.why:
+            if g.optional:  # the tracer's marks' count: refused once, not asked again
+                g.commands = [] if (g.table, g.chain, -g.position) in refused else g.commands
+            elif i is not None and g.why:
                 place.uncounted[i] = g.why
             elif i is not None and (g.table, g.chain, g.position) in refused:
                 place.uncounted[i], g.commands = REFUSED, []
@@ -276,6 +208,9 @@ class Coverage:
             return None
         for g in groups:
             if self._nft(world, place, g.commands):
+                continue
+            if g.optional:  # costs only its own count: the rule stays counted
+                refused.add((g.table, g.chain, -g.position))
                 continue
             refused.add((g.table, g.chain, g.position))
             i = index.get((g.table, g.chain, g.position))
@@ -359,27 +294,39 @@ class Coverage:
         place.before, place.before_elements = after, found
 
     @contextlib.contextmanager
-    def paused(self, world: World) -> Iterator[None]:
-        """nslab's own traffic (the golden step's exploration of the whole lab): counted
-        for no rule; the scenario's counts resume after it."""
-        if self._paused or not self._world:
+    def paused(self, world: World, *, explored: bool = True) -> Iterator[None]:
+        """nslab's own traffic (the golden step's exploration of the whole lab; a lost probe
+        sent again under nft's trace, `explored=False`: no exploration): counted for no
+        rule; the scenario's counts resume after it."""
+        if self._paused or not (self._world or self._managers):
             yield
             return
         for place in self._world:
             self._fold(world, place)
+        ufws = [m for m in self._managers if isinstance(m, ufw_cov.UfwPlace)]
+        for m in ufws:
+            m.fold(world)
         self._paused = True
         try:
             yield
         finally:
             self._paused = False
+            for m in ufws:
+                m.resume(world)
             for place in self._world:
                 after = self._take(world, place)
-                place.explored = place.explored or after[0] != place.before
+                place.explored = place.explored or (explored and after[0] != place.before)
                 place.before, place.before_elements = after
 
     def end(self, world: World, scenario: str) -> None:
         """The scenario ended: each rule's hits in its world, added to the run's."""
         places, self._world = self._world, []
+        managers, self._managers = self._managers, []
+        for m in managers:
+            if isinstance(m, ufw_cov.UfwPlace):
+                m.fold(world)
+            for cov in m.end(scenario):
+                self._keep(cov)
         for place in places:
             self._fold(world, place)
             for i, rule in enumerate(place.cov.rules):
@@ -396,11 +343,14 @@ class Coverage:
                 place.cov.scenarios.add(scenario)
             if place.explored:
                 place.cov.explored.add(scenario)
-            mine = self.files.get(place.cov.key)
-            if mine is None:
-                self.files[place.cov.key] = place.cov
-            else:
-                mine.add(place.cov)
+            self._keep(place.cov)
+
+    def _keep(self, cov: FileCoverage) -> None:
+        mine = self.files.get(cov.key)
+        if mine is None:
+            self.files[cov.key] = cov
+        else:
+            mine.add(cov)
 
     # --- files ---
 

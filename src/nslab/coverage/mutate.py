@@ -18,6 +18,11 @@ reached the mutated file first) in a behave process that stops at the first red 
 behave's JSON formatter, not its text. The public interface: the last line `mutation
 score: K of N mutants killed` (N: the mutants that loaded), and `--format json`: every
 mutant as {file, line, mutation, status, why} (and `element` for an element removed).
+
+The rules of a host's firewall manager (ufw commands, ufw's user.rules, firewalld's zones
+and policies) are mutated too (nslab.managers.mutants): the same runs and kill rules; the
+manager's own check, or its refusal at the build, makes one `invalid`
+(nslab.coverage.mutate_managers). What cannot be mutated is said (status `unmade`).
 """
 
 from __future__ import annotations
@@ -38,12 +43,18 @@ from pathlib import Path
 
 from nslab.config import Settings, find_pyproject
 from nslab.coverage.counts import Coverage
+from nslab.coverage.mutate_managers import check_managers, refused
 from nslab.errors import NslabError
 from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab
-from nslab.firewall.rulesets import with_included
-from nslab.lab import load_lab
+from nslab.lab import Lab, load_lab
+from nslab.managers import mutants as manager_mutants
+from nslab.managers.mutants import Unmade
+from nslab.reach.lab_paths import in_lab
 
-__all__ = ["KINDS", "Mutant", "MutantResult", "Mutator", "line_mutants", "mutants", "of_lab"]
+__all__ = [
+    "KINDS", "Mutant", "MutantResult", "Mutator", "Unmade",
+    "every_mutant", "line_mutants", "mutants", "of_lab",
+]  # fmt: skip
 
 # behave's JSON statuses that say a scenario ran and did not pass
 _RED = {"failed", "error", "hook_error", "cleanup_error"}
@@ -52,7 +63,7 @@ _RED = {"failed", "error", "hook_error", "cleanup_error"}
 @dataclass(frozen=True)
 class MutantResult:
     mutant: Mutant
-    status: str  # killed, survived, invalid
+    status: str  # killed, survived, invalid; unmade (a manager's rule nslab cannot mutate)
     why: str = ""  # invalid: the load error; killed: the scenario that turned red; survived: why not
 
     def as_json(self) -> dict[str, object]:
@@ -64,7 +75,23 @@ class MutantResult:
             "status": self.status,
             "why": self.why,
             **({"element": m.element} if m.element else {}),
+            **({"host": m.host, "manager": m.manager} if m.manager else {}),
         }
+
+    @classmethod
+    def unmade(cls, u: Unmade) -> MutantResult:
+        """A rule nslab makes no mutant of, as the report says it."""
+        return cls(Mutant(Path(u.name), u.name, u.line, u.what, ""), "unmade", u.why)
+
+
+def every_mutant(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
+    """The lab's ruleset files' mutants, then its managers' (and what of theirs cannot be)."""
+    found, unmade = manager_mutants.of_lab(lab, lab_path)
+    return [*of_lab(lab, lab_path), *found], unmade
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def scenario_statuses(report: Path) -> dict[str, str]:
@@ -98,6 +125,8 @@ class Baseline:
     reaching: dict[Path, list[str]] = field(default_factory=dict)
     # (ruleset file, line) -> the rule's hits over the run (None: not counted)
     hits: dict[tuple[Path, int], int | None] = field(default_factory=dict)
+    # (ruleset file, line) -> a map's or set's elements (spaces collapsed) -> their hits
+    element_hits: dict[tuple[Path, int], dict[str, int]] = field(default_factory=dict)
     counted: bool = False  # rule coverage ran (the suite's settings may turn it off)
 
     def order(self, file: Path) -> list[str]:
@@ -217,6 +246,9 @@ class Mutator:
                     for r in f.rules:
                         if r.line is not None:
                             base.hits[(path, r.line)] = r.hits
+                            if r.elements is not None:
+                                found = {_words(k): v for k, v in r.elements.items()}
+                                base.element_hits[(path, r.line)] = found
         self.baseline = base
         return base
 
@@ -225,8 +257,12 @@ class Mutator:
         (absolute paths mirrored, so every relative path of the lab file still holds),
         the mutated file in place of the user's."""
         files = {self.lab_path}
-        for r in (r for h in self.lab.hosts for r in h.rulesets):  # and the files they include
-            files.update(f.resolve() for f in with_included(r.kind, r.path))
+        # every file and folder the lab names, as `nslab diff --base` copies a lab: ruleset
+        # files with what they include, managers' folders, Docker's daemon.json (a copy
+        # without the daemon.json made every mutant of a Docker lab `invalid`)
+        for path in in_lab(self.lab):
+            found = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+            files.update(f.resolve() for f in found)
         for f in files:
             dest = self._mirror(n, f)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -262,12 +298,17 @@ class Mutator:
                         f"can be checked: {said}",
                         f"make `nslab validate {self.lab_path.name}` pass first",
                     ) from None
+                loaded: dict[int, tuple[Mutant, Lab]] = {}  # those that load, for their managers
                 for n, m in enumerate(mutants):
                     try:
-                        check_rulesets(scratch, load_lab(self._copy(n, m)))
+                        lab = load_lab(self._copy(n, m))
+                        check_rulesets(scratch, lab)
+                        loaded[n] = (m, lab)
                     except NslabError as exc:  # named by the user's file, not the scratch copy
                         copy = self._mirror(n, m.file)
                         out[n] = str(exc).splitlines()[0].replace(str(copy), m.name)
+                for n, why in check_managers(loaded, scratch).items():
+                    out[n] = why.replace(str(self.scratch / f"m{n}"), "")
         finally:
             target.close()
         return out
@@ -276,6 +317,15 @@ class Mutator:
         """Why no scenario noticed, in the words coverage gives."""
         said = f"{ran} passing scenario{'s' if ran != 1 else ''} ran, none turned red"
         if not base.counted or not m.rule:
+            return said
+        if m.element and not m.manager:  # a set or map element: its own hits, not its rule's
+            elements = base.element_hits.get((m.file.resolve(), m.rule))
+            key = m.element.split(" : ")[0]  # coverage counts a map's elements by key
+            hits = None if elements is None else elements.get(_words(key))
+            if hits == 0:
+                return f"{said}; the element matched none of their packets unmutated"
+            if hits:
+                return f"{said}; the element matched {hits} of their packets unmutated"
             return said
         hits = base.hits.get((m.file.resolve(), m.rule))
         if hits == 0:
@@ -304,6 +354,10 @@ class Mutator:
             lab_as = ["-D", f"lab_as={self.lab_path}={self._mirror(n, self.lab_path)}"]  # copied by invalid()
             r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", lab_as, stop=True)
             red = [s for s, st in statuses.items() if st in _RED]
+            if red and m.manager:  # no lab was built: the manager refused the mutant
+                why = refused(self.scratch / f"m{n}" / "reports" / "behave.json", red[0])
+                if why is not None:
+                    return MutantResult(m, "invalid", why)
             if red:
                 return MutantResult(m, "killed", red[0])
             if not statuses:
@@ -335,6 +389,22 @@ def score(results: Sequence[MutantResult]) -> str:
     return f"mutation score: {killed} of {judged} mutants killed"
 
 
+def nothing_scored(results: Sequence[MutantResult]) -> NslabError | None:
+    """Mutants were made and none of them loaded: a score of 0 of 0 would read as a result.
+    Mutating a rule (turned, moved, removed) keeps a file loadable, so when every copy
+    fails it is the copy nslab made, or the lab, that fails: said, and the run fails."""
+    invalid = [r for r in results if r.status == "invalid"]
+    if not invalid or any(r.status in ("killed", "survived") for r in results):
+        return None
+    first = invalid[0]
+    return NslabError(
+        f"none of the {len(invalid)} mutants loaded, so nothing was scored (the first: "
+        f"{first.mutant.name}:{first.mutant.line}: {first.why})",
+        "check that the lab builds as it is (`nslab validate` and the suite); if it does, "
+        "the mutants' copies of the lab lack something it needs: report it",
+    )
+
+
 def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -> list[str]:
     """Every survivor (and why) and invalid mutant in words; what the score counts; the
     score last."""
@@ -346,6 +416,9 @@ def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -
     for r in results:
         if r.status == "invalid":
             out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation} does not load: {r.why}")
+    for r in results:
+        if r.status == "unmade":
+            out.append(f"{r.mutant.name}:{r.mutant.line}: {r.mutant.mutation}: {r.why}")
     invalid = sum(r.status == "invalid" for r in results)
     if base is not None:
         if base.failing:

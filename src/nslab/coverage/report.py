@@ -34,11 +34,12 @@ def percent(f: FileCoverage) -> float | None:
 
 
 def share(f: FileCoverage) -> str:
-    """`8/9 rules (89%)`, `not measured`, `no rules`."""
+    """`8/9 rules (89%)`, `not measured`, `no rules` (a zone file's: `elements`)."""
     got = percent(f)
+    noun = "elements" if f.manager == "firewalld" else "rules"
     if got is not None:
-        return f"{len(f.covered)}/{len(f.counted)} rules ({got:.0f}%)"
-    return "not measured" if not f.measured else "no rules"
+        return f"{len(f.covered)}/{len(f.counted)} {noun} ({got:.0f}%)"
+    return "not measured" if not f.measured else f"no {noun}"
 
 
 def why_not(f: FileCoverage) -> str:
@@ -58,8 +59,9 @@ def never_matched(f: FileCoverage) -> list[str]:
 
 
 def total(cov: Coverage) -> tuple[int, int]:
-    """(rules matched, rules counted) over every file."""
-    files = cov.files.values()
+    """(rules matched, rules counted) over every file of the user's (a manager's own rules
+    are not: nslab.coverage.files)."""
+    files = [f for f in cov.files.values() if not f.own]
     return sum(len(f.covered) for f in files), sum(len(f.counted) for f in files)
 
 
@@ -67,11 +69,15 @@ def summary(cov: Coverage) -> list[str]:
     """`rule coverage: dmz-edge.nft 8/9 rules (89%); never matched: line 14 ...` per file."""
     out = []
     for f in sorted(cov.files.values(), key=lambda f: f.key):
+        where = f"{f.place}, {f.manager}" if f.manager else f.place
+        if f.own:
+            out.append(own_line(f))
+            continue
         if not f.measured:
-            out.append(f"rule coverage: {f.file} ({f.place}) not measured: {why_not(f)}")
+            out.append(f"rule coverage: {f.file} ({where}) not measured: {why_not(f)}")
             continue
         never = never_matched(f)
-        line = f"rule coverage: {f.file} ({f.place}) {share(f)}"
+        line = f"rule coverage: {f.file} ({where}) {share(f)}"
         if never:
             shown = ", ".join(never[:NEVER_SHOWN])
             more = (  # where the rest are: a new user read "and 2 more" as lost
@@ -86,6 +92,23 @@ def summary(cov: Coverage) -> list[str]:
     return out
 
 
+def own_line(f: FileCoverage) -> str:
+    """A manager's own rules, per chain: `rule coverage: ufw's own rules (web), not the lab
+    file's (not in the percentage): ufw-before-input 3/12, INPUT policy 1/1 ...`."""
+    chains: dict[str, list[int]] = {}
+    for r in f.counted:
+        name = re.sub(r" rule \d+", "", r.rule.split(":", 1)[0])  # `ufw-before-input in table ip6 filter`
+        got = chains.setdefault(name, [0, 0])
+        got[0] += 1 if r.hits else 0
+        got[1] += 1
+    matched = [f"{c} {n}/{m}" for c, (n, m) in chains.items() if n]
+    shown = ", ".join(matched) if matched else "none matched"
+    return (
+        f"rule coverage: {f.manager}'s own rules ({f.place}), not the lab's, per chain "
+        f"(not in the percentage): {len(f.covered)}/{len(f.counted)} rules matched: {shown}"
+    )
+
+
 def below(cov: Coverage, minimum: float) -> str | None:
     """One line if the run's rule coverage is under `minimum` percent, like coverage.py's
     fail_under; None when it is not. A ruleset file nslab could not count fails it: its
@@ -93,7 +116,7 @@ def below(cov: Coverage, minimum: float) -> str | None:
     hit, counted = total(cov)
     if minimum <= 0:
         return None
-    unmeasured = [f for f in sorted(cov.files.values(), key=lambda f: f.key) if not f.measured]
+    unmeasured = [f for f in sorted(cov.files.values(), key=lambda f: f.key) if not f.measured and not f.own]
     if unmeasured:
         f = unmeasured[0]
         more = f" and {len(unmeasured) - 1} more file(s)" if len(unmeasured) > 1 else ""
@@ -163,9 +186,9 @@ def cobertura(cov: Coverage) -> str:
             )
             ET.SubElement(cls, "methods")
             lines = ET.SubElement(cls, "lines")
-            for r in f.counted:
+            for r in _one_per_line(f.counted):
                 attrs = {"number": str(r.line), "hits": str(r.hits), "branch": "false"}
-                if r.elements:  # a map's elements are the line's branches
+                if r.elements:  # a map's elements (a line's ufw commands) are the line's branches
                     found = sum(1 for v in r.elements.values() if v)
                     share = f"{100 * found // len(r.elements)}% ({found}/{len(r.elements)})"
                     attrs.update({"branch": "true", "condition-coverage": share})
@@ -175,6 +198,21 @@ def cobertura(cov: Coverage) -> str:
     return f'<?xml version="1.0" ?>\n{doctype}\n{ET.tostring(root, encoding="unicode")}\n'
 
 
+def _one_per_line(rules: list[RuleHits]) -> list[RuleHits]:
+    """A line per rule; where several rules share a line (a lab file's ufw commands,
+    `ufw = ["default deny incoming", "allow 22/tcp"]`), one line: their hits summed, each
+    rule a branch (a CI system reads a line once)."""
+    by_line: dict[int | None, list[RuleHits]] = {}
+    for r in rules:
+        by_line.setdefault(r.line, []).append(r)
+    out = []
+    for n, rs in by_line.items():
+        known = [r.hits for r in rs if r.hits is not None]
+        hits = sum(known) if len(known) == len(rs) else None  # one unknown: the line's unknown
+        out.append(rs[0] if len(rs) == 1 else RuleHits(n, "", hits, {r.rule: r.hits or 0 for r in rs}))
+    return out
+
+
 def _lined(cov: Coverage) -> Coverage:
     """The ruleset files whose rules have lines (not scripts) and were measured (a file
     not measured has no line to annotate: left out, not shown as covered)."""
@@ -182,7 +220,7 @@ def _lined(cov: Coverage) -> Coverage:
     out.files = {
         k: f
         for k, f in cov.files.items()
-        if all(r.line is not None for r in f.rules) and f.rules and f.measured
+        if all(r.line is not None for r in f.rules) and f.rules and f.measured and not f.own
     }
     return out
 
@@ -233,14 +271,14 @@ def _row(rule: RuleHits | None, n: int | None, text: str) -> str:
 def file_page(f: FileCoverage) -> str:
     """One ruleset file, every line, with each rule's hits beside it (a script: the rules
     it made, chain by chain)."""
-    if get_kind(f.kind).from_world:
+    if get_kind(f.kind).from_world or f.own:  # rules with no line of a file: as read
         rows = [_row(r, None, r.rule) for r in f.rules]
     else:
         try:
             text = Path(f.path).read_text(errors="replace") if f.path else ""
         except OSError:
             text = ""
-        by_line = {r.line: r for r in f.rules}
+        by_line = {r.line: r for r in _one_per_line(f.rules)}
         rows = []
         for n, line in enumerate(text.splitlines(), 1):
             rows.append(_row(by_line.get(n), n, line))

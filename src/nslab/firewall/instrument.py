@@ -18,6 +18,10 @@ the user's rule they count for. The user's file and rules are never changed.
   an `nslab-xnd LABEL` rule too, taken off the element's count. A map keyed by a number
   drawn per packet (`numgen`, `jhash`, `symhash`) gets none: a copy of the key draws its
   own, so which element the user's rule found cannot be told; the rule is not counted.
+- `nslab-loop`: where probes are traced (a lab with a firewalld host), the tracer's
+  loopback pings (127.0.x.y, nslab.probe.trace) that could match the rule: nslab's own
+  traffic, taken off the rule's count. Its own group, optional: one nft refuses costs
+  nothing but that count.
 - None for a rule whose `limit`, `quota`, `ct count` or `meter` decides after its matches
   (`quota over 10 mbytes drop` matches nothing until the quota is over; a counter before
   it counts every packet that reached it): only the user's counter after it counts such
@@ -42,6 +46,7 @@ ND_COMMENT = parse.NSLAB_ND
 COUNT_COMMENT = parse.NSLAB_COUNT
 ELEM_COMMENT = parse.NSLAB_ELEM
 ELEM_ND_COMMENT = parse.NSLAB_ELEM_ND
+LOOP_COMMENT = parse.NSLAB_LOOP
 # ICMPv6 types of the kernel's own housekeeping: MLD (130-132, 143), ND (133-137)
 HOUSEKEEPING_TYPES = [130, 131, 132, 133, 134, 135, 136, 137, 143]
 # match subjects that keep neighbour discovery out of a rule: it is ICMPv6 over IPv6 only
@@ -74,6 +79,7 @@ class Group:
     commands: list[dict[str, Any]] = field(default_factory=list)
     elements: list[str] = field(default_factory=list)  # the labels of its map's elements
     why: str = ""  # why its hits cannot be known (then it has no counting rules)
+    optional: bool = False  # refused, it costs only its own count (the rule stays counted)
 
 
 def _leading_matches(expr: list[dict[str, Any]]) -> int:
@@ -82,6 +88,39 @@ def _leading_matches(expr: list[dict[str, Any]]) -> int:
     while n < len(expr) and "match" in expr[n]:
         n += 1
     return n
+
+
+def _ip_match(field: str) -> dict[str, Any]:
+    prefix = {"prefix": {"addr": "127.0.0.0", "len": 8}}
+    return {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": field}}, "right": prefix}}
+
+
+# the tracer's marks: ICMP between loopback addresses
+_LOOPBACK = [
+    _ip_match("saddr"),
+    _ip_match("daddr"),
+    {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "icmp"}},
+]
+_LOOP_PROTO = {"ip", "icmp"}
+
+
+def _loop_could_match(family: str, hook: str, matches: list[dict[str, Any]]) -> bool:
+    """Whether the tracer's loopback pings could pass these matches (IPv4 ICMP, never
+    forwarded; a rule matching another protocol or address family is left alone)."""
+    if family not in ("ip", "inet") or hook in ("forward", "ingress"):
+        return False
+    for m in matches:
+        left = m["match"].get("left", {})
+        if "payload" in left and left["payload"].get("protocol") not in _LOOP_PROTO:
+            return False
+        if "meta" in left and left["meta"].get("key") in ("l4proto", "nfproto", "protocol"):
+            right = m["match"].get("right")
+            values = right["set"] if isinstance(right, dict) and "set" in right else [right]
+            if m["match"].get("op", "==") in ("==", "in") and not any(
+                str(v) in ("icmp", "ipv4", "ip", "1") for v in values
+            ):
+                return False
+    return True
 
 
 def _nd_could_match(matches: list[dict[str, Any]]) -> bool:
@@ -166,9 +205,9 @@ def _xt(node: object) -> bool:
     return isinstance(node, list) and any(_xt(v) for v in node)
 
 
-def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
+def plan(listing: dict[str, Any], tables: set[str], loop: bool = False) -> list[Group]:
     """The counting rules for the user's rules of `tables` (every rule of nslab's own left
-    out: the world's copy is instrumented once)."""
+    out: the world's copy is instrumented once); `loop`: the tracer's marks too."""
     hooks = {
         (c["family"], c["table"], c["name"]): c.get("hook", "")
         for item in listing.get("nftables", [])
@@ -232,6 +271,10 @@ def plan(listing: dict[str, Any], tables: set[str]) -> list[Group]:
                 insert(_HOUSEKEEPING, ND_COMMENT)
             if not any("counter" in e for e in expr):
                 insert([], COUNT_COMMENT)
+            if loop and _loop_could_match(r["family"], hooks.get(where, ""), matches):
+                marks = Group(group.table, group.chain, group.position, optional=True)
+                insert(_LOOPBACK, LOOP_COMMENT, marks)
+                groups.append(marks)
         if group.commands:
             groups.append(group)
     return groups

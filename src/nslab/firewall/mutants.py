@@ -30,7 +30,9 @@ class Mutant:
     mutation: str  # `deleting "tcp dport 22 accept"`, `accept -> drop`, `port 443 -> 444` ...
     text: str  # the whole mutated file
     rule: int = 0  # the first line of the rule it changes (0: a named set's element)
-    element: str = ""  # the set or map element it removes
+    element: str = ""  # the set or map element it removes (a firewalld element: as written)
+    host: str = ""  # a manager's mutant (nslab.managers.mutants): the host that runs it
+    manager: str = ""  # and which manager: ufw, firewalld
 
     def words(self) -> str:
         return f"{self.name}:{self.line}: {self.mutation}"

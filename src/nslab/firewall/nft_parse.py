@@ -15,6 +15,7 @@ from nslab.parse import (
     NSLAB_COUNT,
     NSLAB_ELEM,
     NSLAB_ELEM_ND,
+    NSLAB_LOOP,
     NSLAB_ND,
     Chain,
     Rule,
@@ -171,6 +172,8 @@ def nft_json(text: str) -> Ruleset:
                 }
             if counter and NSLAB_ND in own:  # neighbour discovery is housekeeping, never a verdict
                 counter = {k: counter[k] - own[NSLAB_ND].get(k, 0) for k in ("packets", "bytes")}
+            if counter and NSLAB_LOOP in own:  # the tracer's loopback pings: nslab's own traffic
+                counter = {k: counter[k] - own[NSLAB_LOOP].get(k, 0) for k in ("packets", "bytes")}
             target = next((_NFT_VERDICTS[k] for e in exprs for k in e if k in _NFT_VERDICTS), None)
             target = target or next((e[k]["target"] for e in exprs for k in e if k in ("jump", "goto")), None)
             chain.rules.append(

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 from nslab import firewall as firewalls_registry
 from nslab import parse
 from nslab.commands import Result
 from nslab.config import Settings
-from nslab.errors import LabError, ProbeError, TargetError
+from nslab.errors import NO_LAB_FIX, LabError, ProbeError, TargetError
 from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
+from nslab.firewall.evidence import Decision
 from nslab.lab import Lab
 from nslab.lab.checks import DOC4, DOC6
 from nslab.machine.world import World
@@ -30,7 +33,7 @@ from nslab.probe import landing, neighbours, ports
 from nslab.probe.flow import Flow
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.probe.spec import Spec, wait
-from nslab.probe.traced import traced_ping, traced_probe
+from nslab.probe.traced import retraced_ping, retraced_probe, traced_ping, traced_probe, undecided
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
@@ -46,6 +49,11 @@ class LabProbes:
     # none (no process spent asking, ~4 ms a scenario); a host command or a real host may.
     host_nft: bool | None = False
     docker: DockerRun | None = None  # the world's dockerds: their containers, rules, places
+    # told each traced probe's decisions (the run's rule coverage of a firewalld host)
+    traced: Callable[[list[Decision]], None] | None = None
+    # around nslab's own probes (a lost one sent again under the trace): the session pauses
+    # the run's rule coverage there (nslab.coverage.counts)
+    uncounted: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
     _prober: ports.Prober | None = field(default=None, repr=False)
 
     @property
@@ -203,6 +211,12 @@ class LabProbes:
             )
 
         found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
+        if traced and self.traced is not None:
+            self.traced(list(found.evidence.decisions))
+        # a drop policy nft counts not drops every request: a partial loss is no policy's
+        if not traced and found.result.received == 0 and undecided(found.evidence, found.lost):
+            with self.uncounted():
+                found = retraced_ping(self.w, self.firewalls, self.written, str(addr), run, found)
         found = replace(found, evidence=managed_evidence.credit(self.lab, found.evidence))  # made by ufw
         if found.lost:
             lost = ports.Outcome("lost")
@@ -218,6 +232,8 @@ class LabProbes:
         spec = self.spec(src, dest, service)
         if managed_evidence.traced(self.lab):  # a firewalld host's rules count nothing
             raw, evidence = traced_probe(self.w, self.prober, self.firewalls, self.written, spec.request())
+            if self.traced is not None:
+                self.traced(list(evidence.decisions))
         else:
             (raw,), evidence = self.prober.probe([spec.request()], self.firewalls)
         evidence = managed_evidence.credit(self.lab, evidence)  # "(made by ufw)"
@@ -225,9 +241,16 @@ class LabProbes:
             raise ProbeError(
                 f"{service.words()} probe from {src} to {dest} did not run: {raw.get('error')}, "
                 "so there is no verdict",
-                "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
+                NO_LAB_FIX,
             )
-        outcome, nd_note = self.undiscovered(src, spec, ports.Outcome.from_reply(raw), evidence)
+        outcome = ports.Outcome.from_reply(raw)
+        if undecided(evidence, outcome.lost):  # a drop policy nft counts not: the trace says
+            with self.uncounted():
+                again = retraced_probe(
+                    self.w, self.prober, self.firewalls, self.written, spec.request(), raw, evidence
+                )
+            evidence = managed_evidence.credit(self.lab, again)
+        outcome, nd_note = self.undiscovered(src, spec, outcome, evidence)
         note = "; ".join(n for n in (self.unrouted_rejects(src, service, outcome, evidence), nd_note) if n)
         # where a DNAT or redirect sent it (nslab.probe.landing)
         landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
