@@ -17,7 +17,8 @@ set -euo pipefail
 need NSLAB_MANAGERS
 
 # Each line: HOST KIND DIR. DIR (in the world's own /run) holds user/ (the user's folder,
-# put there by nslab), commands (ufw's: one word a line, a blank line after each command).
+# put there by nslab), commands (ufw's: one word a line, a blank line after each command),
+# folder (the folder's name as the lab file gave it, where it gave one: said on a failure).
 
 # defaults KIND ETC: the package's own configuration, as its postinst makes it on a first
 # install; never the machine's rules or zones (its /etc/ufw/user.rules, /etc/firewalld/zones).
@@ -180,10 +181,14 @@ start() {
   local host=$1 kind=$2 dir=$3 pid
   if [ "$kind" = ufw ]; then
     in_host "$host" "$dir" /usr/bin/python3 -c "$UFW_RUN" "$dir/commands" >"$dir/log" 2>&1 || {
-      local failed err # one line: the command, and ufw's own words
+      local failed err fix # one line: the command, ufw's own words, and what the lab gave
       failed=$(grep -m 1 '^nslab-ufw-failed: ' "$dir/log" || true)
       err=$(grep '^ERROR: ' "$dir/log" | tail -n 1 || true)
-      echo "nslab: $host: \`${failed#nslab-ufw-failed: }\` failed: ${err:-$(tail -n 1 "$dir/log")} (fix: the host's firewall = { ufw = [...] } in the lab file)" >&2
+      fix="the host's firewall = { ufw = [...] } in the lab file"
+      if [ -s "$dir/folder" ]; then # the lab gave a folder: its rules files, not a list
+        fix="the rules files of the host's ufw folder $(cat "$dir/folder") (\`nslab validate\` names the file and line)"
+      fi
+      echo "nslab: $host: \`${failed#nslab-ufw-failed: }\` failed: ${err:-$(tail -n 1 "$dir/log")} (fix: $fix)" >&2
       return 1
     }
     return 0

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+# The fix where a probe finds a lab namespace missing: most often a scenario (or a feature
+# without its Background) that never built the lab. It names the step that builds the lab
+# as a scenario needs it: 'Given the lab' alone makes the namespaces without their
+# rulesets or managers, and a new user who followed that hint got wrong verdicts.
+NO_LAB_FIX = (
+    "build the lab with 'Given the lab is fully provisioned' (a Background step, as "
+    "`nslab init`'s example has; 'Given the lab' alone makes the namespaces without their "
+    "rulesets); did a step delete it?"
+)
+
 
 class NslabError(AssertionError):
     """A problem the user can act on; printed as one line, never as a traceback.

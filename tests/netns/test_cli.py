@@ -143,6 +143,8 @@ def test_up_status_exec_down(tmp_path: Path) -> None:
     finally:
         down = nslab("down", env=env)
     assert down.returncode == 0 and "lab removed" in down.stdout
+    # the lab is gone, and so is its lock: down left an empty lab.lock behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert nslab("status", env=env).returncode == 3
     assert "nothing to remove" in nslab("down", env=env).stdout
     assert host_snapshot() == before

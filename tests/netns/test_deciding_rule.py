@@ -172,10 +172,12 @@ def test_explore_names_the_rule_each_flow_met_in_the_users_words() -> None:
         " in table inet filter at decider.nft:26"
     )
     assert first[("pc", "sshbox", "tcp/81", "v4")]["outcome"] == "rejected"
-    # IPv6 to sshbox dies of the router's dropping sshbox's neighbour discovery
+    # IPv6 to sshbox dies of the router's dropping sshbox's neighbour discovery: lost,
+    # whenever the kernel's address-unreachable came (nslab.probe.neighbours)
     assert said("pc", "sshbox", "icmp", "v6") == (
         "neighbour discovery failed: router: dropped by input rule 6 (counter drop)"
-        " in table inet filter at decider.nft:15"
+        " in table inet filter at decider.nft:15 (read as lost however late the kernel's"
+        " address-unreachable comes: it answers when discovery gives up)"
     )
     # no flow crossed the router's loopback: its first input rule decided none
     assert not [k for k, v in first.items() if 'iif "lo"' in v["decided_by"]]

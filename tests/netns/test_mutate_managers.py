@@ -78,8 +78,9 @@ def test_exactly_the_unreached_ufw_command_and_zone_ports_mutants_survive() -> N
 @needs_managers
 def test_user_rules_mutants_run_and_one_ufw_refuses_is_invalid_not_killed() -> None:
     """u's ufw as a folder: its user.rules' mutants load in ufw for real (turning 22 kills,
-    8080's survive); a user.rules ufw cannot load (`-j NOSUCH`) fails the build, which
-    turned the scenario red: that is `invalid`, with ufw's words, not a kill."""
+    8080's survive); a user.rules that does not load (`-j NOSUCH`) is `invalid`, with
+    the faulty line, before any run (it would fail the build and turn the scenario red: never
+    a kill)."""
     before = machine()
     lab_path = LABS / "mutate-managers-folder.toml"
     mutator = Mutator(lab_path, [str(HERE_FEATURES / "mutate-managers-folder")], jobs=2)
@@ -101,7 +102,9 @@ def test_user_rules_mutants_run_and_one_ufw_refuses_is_invalid_not_killed() -> N
         (23, "port 8080 -> 8081 (a port no other rule of u names)", "survived"),
         (20, "-j NOSUCH", "invalid"),
     ]
-    assert got["-j NOSUCH"][1] == "u: `ufw --force enable` failed: ERROR: problem running ufw-init"
+    # refused before any run, by the load of the folder's rules files `nslab validate` makes
+    assert got["-j NOSUCH"][1].startswith("host u's ufw folder does not load: "), got["-j NOSUCH"]
+    assert "user.rules: line " in got["-j NOSUCH"][1] and "`NOSUCH`" in got["-j NOSUCH"][1]
     report = text_report(results, mutator.baseline)
     assert "1 mutant(s) did not load and are not scored" in report
     assert report[-1] == "mutation score: 2 of 4 mutants killed"

@@ -256,6 +256,6 @@ def test_listening_in_a_namespace_not_built_says_how_to_build_it() -> None:
     prober = object.__new__(Prober)  # its reply alone: the helper's words for a missing namespace
     prober.request = lambda op, **fields: {"error": "namespace web does not exist"}  # type: ignore[method-assign]
     with pytest.raises(
-        ProbeError, match=r"does not exist \(fix: the lab's namespaces are made by 'Given the lab'"
+        ProbeError, match=r"does not exist \(fix: build the lab with 'Given the lab is fully provisioned'"
     ):
         prober.listen("web", "tcp", 22)

@@ -49,6 +49,25 @@ DMZ = ROOT / "labs" / "dmz.toml"
         ("map fwd { type inet_service : ipv4_addr; elements = { 22 : 172.16.2.10 } }\n"
          "dnat ip to tcp dport map @fwd", "nft", [("tcp", 22)]),
         ("udp dport vmap { 53 : accept, 123 : jump ntp }", "nft", [("udp", 53), ("udp", 123)]),
+        # where a port-forward lands, however the rule names it: Debian's examples/nat.nft
+        # (a port map after the address map, over two lines), a named map, iptables'
+        # --to-destination, a redirect; a port in SNAT's or MASQUERADE's --to-ports is no landing
+        ("dnat tcp dport map { 1000 : 10.2.0.10, 2000 : 10.2.0.20 } \\\n"
+         "    : tcp dport map { 1000 : 1234, 2000 : 2345 }", "nft",
+         [("tcp", 1000), ("tcp", 1234), ("tcp", 2000), ("tcp", 2345)]),
+        ("map fwd { type inet_service : ipv4_addr . inet_service; elements = { 22 : 10.2.0.10 . 2022 } }\n"
+         "dnat ip addr . port to tcp dport map @fwd", "nft", [("tcp", 22), ("tcp", 2022)]),
+        ("map pm { type inet_service : inet_service; elements = { 80 : 8080 } }\n"
+         "dnat ip to 10.2.0.10 : tcp dport map @pm", "nft", [("tcp", 80), ("tcp", 8080)]),
+        ("tcp dport 8080 redirect to :7", "nft", [("tcp", 7), ("tcp", 8080)]),
+        ("-A PREROUTING -p tcp --dport 1000 -j DNAT --to-destination 10.2.0.10:1234", "iptables",
+         [("tcp", 1000), ("tcp", 1234)]),
+        ("-A PREROUTING -p tcp -j DNAT --to-destination [2001:db8:2::10]:8443-8444", "ip6tables",
+         [("tcp", 8443)]),
+        ("-A PREROUTING -p udp --dport 53 -j REDIRECT --to-ports 5353", "iptables",
+         [("udp", 53), ("udp", 5353)]),
+        ("-A POSTROUTING -p tcp -j MASQUERADE --to-ports 40000-40100", "iptables", []),
+        ("-A PREROUTING -p tcp --dport 2222 -j DNAT --to-destination 10.2.0.10", "iptables", [("tcp", 2222)]),
     ],
 )  # fmt: skip
 def test_ports_are_read_from_the_rules(text: str, kind: str, want: list[tuple[str, int]]) -> None:

@@ -72,6 +72,7 @@ def validate(files: tuple[str, ...]) -> None:
     from nslab.machine.provision import check_rulesets
     from nslab.managers.check import check_firewalld, check_ufw
     from nslab.managers.docker_session import check_backends
+    from nslab.managers.ufw_rules import check_ufw_folders
 
     if not files:  # as every other command takes the project's lab (`nslab init` sets it)
         own = lab_file_of(None)
@@ -98,6 +99,7 @@ def validate(files: tuple[str, ...]) -> None:
                         raise_for(host, r.kind, found)
                 how = f"; {len(files_of)} ruleset file(s) checked statically (not root: as root, loaded)"
             how += check_ufw(lab, path)
+            how += check_ufw_folders(lab, lambda: World.start(LocalTarget()))
             how += check_firewalld(lab, path, lambda: World.start(LocalTarget()))
         except NslabError as exc:
             fail(exc, 2)

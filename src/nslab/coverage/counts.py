@@ -294,9 +294,10 @@ class Coverage:
         place.before, place.before_elements = after, found
 
     @contextlib.contextmanager
-    def paused(self, world: World) -> Iterator[None]:
-        """nslab's own traffic (the golden step's exploration of the whole lab): counted
-        for no rule; the scenario's counts resume after it."""
+    def paused(self, world: World, *, explored: bool = True) -> Iterator[None]:
+        """nslab's own traffic (the golden step's exploration of the whole lab; a lost probe
+        sent again under nft's trace, `explored=False`: no exploration): counted for no
+        rule; the scenario's counts resume after it."""
         if self._paused or not (self._world or self._managers):
             yield
             return
@@ -314,7 +315,7 @@ class Coverage:
                 m.resume(world)
             for place in self._world:
                 after = self._take(world, place)
-                place.explored = place.explored or after[0] != place.before
+                place.explored = place.explored or (explored and after[0] != place.before)
                 place.before, place.before_elements = after
 
     def end(self, world: World, scenario: str) -> None:

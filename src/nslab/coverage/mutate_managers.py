@@ -8,9 +8,11 @@ nothing about the suite.
   of them in one python;
 - a firewalld folder: `firewall-offline-cmd --check-config` on a scratch copy, in the
   throwaway world of the ruleset files' check;
-- ufw's user.rules has no check of its own short of starting ufw: a build that fails at
-  the managers stage (`nslab: managers: no manager started on ...`) is read from the red
-  scenario's own error and makes the mutant invalid, naming the manager's words.
+- a ufw folder's rules files (user.rules): loaded as ufw-init loads them, in the same
+  throwaway world (nslab.managers.ufw_rules, as `nslab validate` does);
+- and whatever passes those yet fails at the build (`nslab: managers: no manager started
+  on ...`) is read from the red scenario's own error and makes the mutant invalid, naming
+  the manager's words.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from nslab.firewall.mutants import Mutant
 from nslab.lab import Lab
 from nslab.managers import check
 from nslab.managers.mutants import UFW_FILES
+from nslab.managers.ufw_rules import load_ufw_folders
 
 # the managers stage's summary of a failed start (provision/56-managers.sh), and its lines
 # naming why (a ufw command, firewalld's refusal, ufw's own start)
@@ -68,6 +71,11 @@ def check_managers(mutants: Mapping[int, tuple[Mutant, Lab]], scratch: Runner) -
             host = lab.namespace(m.host)
             if host.manager is not None:
                 commands.extend((n, list(c)) for c in host.manager.commands)
+        elif m.manager == "ufw":  # a folder's user.rules: loaded as ufw-init loads them
+            try:
+                load_ufw_folders(scratch, lab)
+            except LabError as exc:
+                out[n] = exc.problem
         elif m.manager == "firewalld":
             try:
                 check.check_firewalld(lab, m.name, lambda: contextlib.nullcontext(scratch))

@@ -134,6 +134,10 @@ class Evidence:
     """What the firewalls counted during one probe."""
 
     decisions: tuple[Decision, ...] = ()
+    # the chains whose drop policy keeps no counter (nft's: `fw: forward in table inet fw`)
+    # in the places read: where nothing counted a lost probe, one of them may have dropped
+    # it, and the counters cannot say (nslab.probe.traced asks nft's trace)
+    uncounted: tuple[str, ...] = ()
 
     def deciding(self, *, lost: bool, refused: bool = False) -> list[Decision]:
         """The decisions behind a verdict: what dropped for a loss, what accepted otherwise;
@@ -144,6 +148,8 @@ class Evidence:
         found = self.deciding(lost=lost, refused=refused)
         if found:
             return "; ".join(d.describe() for d in found)
+        # nft counts no policy: "no policy counted" would read as "no policy dropped it"
+        unsure = self.unsure() if lost else ""
         if self.decisions:
             return (
                 "no rule or policy "
@@ -151,8 +157,33 @@ class Evidence:
                 + " its packets ("
                 + "; ".join(d.describe() for d in self.decisions)
                 + ")"
+                + (f"; {unsure}" if unsure else "")
             )
+        if unsure:
+            return f"no rule counted its packets; {unsure}"
         return "no firewall rule or policy counted its packets"
+
+    def unsure(self) -> str:
+        """What the counters cannot say: a drop policy nft keeps no counter for."""
+        if not self.uncounted:
+            return ""
+        chains = " or ".join(self.uncounted)
+        return (
+            f"nft keeps no counter for a chain's policy, so nslab cannot say whether the drop "
+            f"policy of {chains} dropped them"
+        )
+
+
+def uncounted_policies(after: Mapping[str, Ruleset]) -> tuple[str, ...]:
+    """The filter chains whose DROP policy keeps no counter (a native nft chain's), as
+    `PLACE: CHAIN in table TABLE` (Evidence.uncounted)."""
+    return tuple(
+        f"{'' if where == HOST else f'{where}: '}{chain.name} in table {table.name}"
+        for where, ruleset in after.items()
+        for table in ruleset.tables.values()
+        for chain in table.chains.values()
+        if chain.policy == "DROP" and chain.packets is None and filters(chain.kind, table.name)
+    )
 
 
 def deciders(found: Sequence[Decision], *, lost: bool, refused: bool = False) -> list[Decision]:

@@ -33,6 +33,7 @@ from nslab.firewall.kind import (
     meant,
     port_values,
 )
+from nslab.firewall.landings import iptables_landings
 from nslab.firewall.nft_parse import nft_json
 from nslab.parse import Ruleset
 
@@ -195,14 +196,15 @@ _IPT_PORTS = re.compile(r"(?:--dport|--destination-port|--dports|--destination-p
 
 
 def ports(text: str) -> set[tuple[str, int]]:
-    """(protocol, port) of every `--dport(s)` of an iptables file; a rule without -p: both."""
+    """(protocol, port) of every `--dport(s)` of an iptables file and where its DNATs and
+    REDIRECTs land (nslab.firewall.landings); a rule without -p: both."""
     found: set[tuple[str, int]] = set()
     for line in (x.split("#", 1)[0] for x in text.splitlines()):
         proto = _IPT_PROTO.search(line)
         for expr in _IPT_PORTS.findall(line):
             for p in (proto[1],) if proto else ("tcp", "udp"):
                 found.update((p, port) for port in port_values(expr, p))
-    return found
+    return found | iptables_landings(text)
 
 
 # --- its readers: a place's rules and counters read back (nslab.firewall.REGISTRY) ------------

@@ -33,6 +33,7 @@ from nslab.firewall.kind import (
     port_values,
     shown,
 )
+from nslab.firewall.landings import nft_landings
 from nslab.firewall.nft_parse import nft_json
 
 NFT_WORDS = (
@@ -125,15 +126,13 @@ READERS = (
 # `tcp dport 22`, `{ 22, 443 }`, `@set`, and a map's or verdict map's keys (`tcp dport map
 # { 80 : 10.2.0.10 }`, `vmap @ports`): a port-forward's ports are in its map
 _NFT_PORTS = re.compile(r"\b(tcp|udp|th)\s+dport\s+(?:!=\s*)?(?:v?map\s+)?(\{[^}]*\}|@[\w-]+|[\w:-]+)")
-# where a port-forward lands: `dnat to 10.2.0.10:80`, `[2001:db8::10]:80`, a map's
-# `10.2.0.10 . 80`; its listener must be there, or the flow reads "refused"
-_NFT_DNAT_PORT = re.compile(r"(?:\]|\b\d{1,3}(?:\.\d{1,3}){3})(?::|\s+\.\s+)(\d+)\b")
 _NFT_SET = re.compile(r"\b(?:set|map)\s+([\w-]+)\s*\{[^{}]*?\belements\s*=\s*\{([^}]*)\}", re.S)
 
 
 def ports(text: str) -> set[tuple[str, int]]:
     """(protocol, port) of every `dport` of an nft file (sets and maps included) and of
-    where its DNATs land; `th dport`: both protocols."""
+    where its DNATs and redirects land (nslab.firewall.landings: its listener must be
+    there, or the flow reads "refused"); `th dport`: both protocols."""
     found: set[tuple[str, int]] = set()
     body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     sets = {name: elements for name, elements in _NFT_SET.findall(body)}
@@ -143,12 +142,7 @@ def ports(text: str) -> set[tuple[str, int]]:
         expr = ",".join(e.split(":", 1)[0] for e in expr.split(","))
         for p in ("tcp", "udp") if proto == "th" else (proto,):
             found.update((p, port) for port in port_values(expr, p))
-    for line in body.splitlines():
-        if re.search(r"\bdnat\b", line):
-            named = set(re.findall(r"\b(tcp|udp)\s+dport\b", line)) or {"tcp", "udp"}
-            for port in _NFT_DNAT_PORT.findall(line.split("dnat", 1)[1]):
-                found.update((p, int(port)) for p in named if 1 <= int(port) <= 65535)
-    return found
+    return found | nft_landings(text)
 
 
 # --- what `nft -c` says, as a Problem at the faulty line --------------------------------------

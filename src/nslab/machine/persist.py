@@ -53,14 +53,39 @@ class LabState:
 @contextlib.contextmanager
 def exclusive() -> Iterator[None]:
     """One `nslab up` or `nslab down` at a time: two at once would both find no lab up and
-    both start one, leaving a world no state file knows. The second is refused at once."""
+    both start one, leaving a world no state file knows. The second is refused at once.
+
+    When no lab is left up (after `nslab down`, or an `nslab up` that failed) the lock file
+    is removed too: `nslab down` left an empty lab.lock behind. It is removed while still
+    held, and a taker checks that the file it locked is still the one at the path, so an
+    `nslab up` that opened the file just before it went never shares the lock with one that
+    made a new file."""
     path = state_file().with_suffix(".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise NslabError(
                 "another `nslab up` or `nslab down` is running", "wait for it, then check `nslab status`"
             ) from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # its holder removed it after we opened it: take the new one
+    try:
         yield
+    finally:
+        if not state_file().exists():
+            path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)

@@ -61,7 +61,9 @@ class KernelSysctls:
         conf/default lists them); the interface itself is the lab file's to name."""
         parts = key.split(".")
         if len(parts) == 5 and parts[1] in ("ipv4", "ipv6") and parts[2] in ("conf", "neigh"):
-            names = self.names_in(*parts[:3], "default")
+            # a new namespace has no neigh/default (measured, 6.1): its loopback's neigh
+            # settings are every interface's
+            names = self.names_in(*parts[:3], "default") or self.names_in(*parts[:3], "lo")
             if parts[4] not in names:
                 close = difflib.get_close_matches(parts[4], names, n=1)
                 return f"{parts[1]} {parts[2]} has no setting {parts[4]!r}" + (

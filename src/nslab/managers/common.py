@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nslab.commands import Runner
 from nslab.errors import LabError
+from nslab.firewall.kind import shown
 from nslab.lab import Host, Lab
 from nslab.managers import firewalld, ufw
 from nslab.managers.kind import ManagerKind
@@ -101,13 +102,15 @@ def manager_lines(lab: Lab) -> str:
 
 def put_manager_files(runner: Runner, lab: Lab) -> None:
     """Each manager host's inputs, onto the target (a remote one has none of them): the
-    user's folder in DIR/user, ufw's commands in DIR/commands (one word a line, a blank
-    line after each command: no shell ever reads them)."""
+    user's folder in DIR/user (its name in DIR/folder), ufw's commands in DIR/commands (one
+    word a line, a blank line after each command: no shell ever reads them)."""
     for h in managed(lab):
         assert h.manager is not None
         where = host_dir(h.name)
         runner.run(["mkdir", "-p", f"{where}/user"], check=True)
         if h.manager.folder is not None:
+            # its name as the user reads it, for the stage's words on a folder ufw refuses
+            runner.put(f"{where}/folder", f"{shown(h.manager.folder)}\n".encode())
             for path in sorted(h.manager.folder.rglob("*")):
                 if path.is_file():
                     rel = path.relative_to(h.manager.folder).as_posix()

@@ -23,7 +23,7 @@ def credit(lab: Lab, found: Evidence) -> Evidence:
     kinds = {h.name: h.manager.kind for h in managed(lab) if h.manager is not None}
     if not kinds:
         return found
-    return Evidence(tuple(_credited(d, kinds) for d in found.decisions))
+    return replace(found, decisions=tuple(_credited(d, kinds) for d in found.decisions))
 
 
 def credit_all(lab: Lab, found: list[Decision]) -> list[Decision]:

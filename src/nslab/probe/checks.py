@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from nslab import firewall as firewalls
 from nslab import parse
 from nslab.commands import Result, Runner, as_argv
-from nslab.errors import ProbeError
+from nslab.errors import NO_LAB_FIX, ProbeError
 from nslab.firewall import sources
-from nslab.firewall.evidence import Evidence, Sources, decisions
+from nslab.firewall.evidence import Evidence, Sources, decisions, uncounted_policies
 from nslab.firewall.iptables_parse import iptables_save
 from nslab.firewall.nft_parse import nft_json
 from nslab.tools import install_hint
@@ -100,7 +100,7 @@ def not_run(raw: Result, tool: str) -> tuple[str, str] | None:
     if m:
         return (
             f"namespace {m[1]} does not exist",
-            "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
+            NO_LAB_FIX,
         )
     m = _EXEC_FAILED.search(text)
     if m:
@@ -190,8 +190,9 @@ def observe(
     log = getattr(runner, "log", None)
     if log is not None and log.entries and log.entries[-1].stdout == raw.stdout:
         log.entries[-1] = shown  # the report shows the probe, not its wrapping
-    found = decisions(_snapshots(before), _snapshots(after), written)
-    return shown, Evidence(tuple(sources.listed(runner, found, firewalls)))
+    later = _snapshots(after)
+    found = decisions(_snapshots(before), later, written)
+    return shown, Evidence(tuple(sources.listed(runner, found, firewalls)), uncounted_policies(later))
 
 
 def ping(

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 from nslab import firewall as firewalls_registry
 from nslab import parse
 from nslab.commands import Result
 from nslab.config import Settings
-from nslab.errors import LabError, ProbeError, TargetError
+from nslab.errors import NO_LAB_FIX, LabError, ProbeError, TargetError
 from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
 from nslab.firewall.evidence import Decision
@@ -28,11 +29,11 @@ from nslab.machine.world import World
 from nslab.managers import evidence as managed_evidence
 from nslab.managers.docker_session import DockerRun
 from nslab.probe import checks as probe
-from nslab.probe import landing, ports
+from nslab.probe import landing, neighbours, ports
 from nslab.probe.flow import Flow
 from nslab.probe.places import INTERNET_PLACES, facing, loopback, require_internet
 from nslab.probe.spec import Spec, wait
-from nslab.probe.traced import traced_ping, traced_probe
+from nslab.probe.traced import retraced_ping, retraced_probe, traced_ping, traced_probe, undecided
 
 # A ping waits `ping_interval` between requests: 100 per step keeps the longest step at
 # seconds (a typo like "100000 times" would otherwise run for minutes to hours).
@@ -50,6 +51,9 @@ class LabProbes:
     docker: DockerRun | None = None  # the world's dockerds: their containers, rules, places
     # told each traced probe's decisions (the run's rule coverage of a firewalld host)
     traced: Callable[[list[Decision]], None] | None = None
+    # around nslab's own probes (a lost one sent again under the trace): the session pauses
+    # the run's rule coverage there (nslab.coverage.counts)
+    uncounted: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
     _prober: ports.Prober | None = field(default=None, repr=False)
 
     @property
@@ -209,11 +213,17 @@ class LabProbes:
         found = traced_ping(self.w, self.firewalls, self.written, str(addr), run) if traced else run()
         if traced and self.traced is not None:
             self.traced(list(found.evidence.decisions))
+        # a drop policy nft counts not drops every request: a partial loss is no policy's
+        if not traced and found.result.received == 0 and undecided(found.evidence, found.lost):
+            with self.uncounted():
+                found = retraced_ping(self.w, self.firewalls, self.written, str(addr), run, found)
         found = replace(found, evidence=managed_evidence.credit(self.lab, found.evidence))  # made by ufw
         if found.lost:
             lost = ports.Outcome("lost")
             note = self.unrouted_rejects(src, ports.Service("icmp", 0, v6), lost, found.evidence)
-            found = replace(found, note=note)
+            # a ping's lost requests are lost however the kernel answered them (its count says)
+            _, nd = self.undiscovered(src, Spec(ns, "icmp", str(addr), 0, 0), lost, found.evidence)
+            found = replace(found, note="; ".join(n for n in (note, nd) if n))
         return found
 
     def connect(self, src: str, dest: str, proto: str, port: int | str, v6: bool = False) -> ports.Connection:
@@ -231,10 +241,17 @@ class LabProbes:
             raise ProbeError(
                 f"{service.words()} probe from {src} to {dest} did not run: {raw.get('error')}, "
                 "so there is no verdict",
-                "the lab's namespaces are made by 'Given the lab'; did a step delete it?",
+                NO_LAB_FIX,
             )
         outcome = ports.Outcome.from_reply(raw)
-        note = self.unrouted_rejects(src, service, outcome, evidence)
+        if undecided(evidence, outcome.lost):  # a drop policy nft counts not: the trace says
+            with self.uncounted():
+                again = retraced_probe(
+                    self.w, self.prober, self.firewalls, self.written, spec.request(), raw, evidence
+                )
+            evidence = managed_evidence.credit(self.lab, again)
+        outcome, nd_note = self.undiscovered(src, spec, outcome, evidence)
+        note = "; ".join(n for n in (self.unrouted_rejects(src, service, outcome, evidence), nd_note) if n)
         # where a DNAT or redirect sent it (nslab.probe.landing)
         landed = "" if outcome.lost else landing.landed(self.w, self.lab, self.written, raw, evidence)
         return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, note, landed=landed)
@@ -275,6 +292,33 @@ class LabProbes:
             )
         outcome = ports.Outcome.from_reply(raw)
         return ports.Connection(Flow.of(src, dest, service), spec.dst, outcome, evidence, spoofed=source)
+
+    def undiscovered(
+        self, src: str, spec: Spec, outcome: ports.Outcome, evidence: ports.Evidence
+    ) -> tuple[ports.Outcome, str]:
+        """An IPv6 probe lost where the neighbour table of its source (or of the router
+        that answered) holds its way's next hop unresolved: a note naming it (the counters
+        name the rule that dropped the discovery, or only a policy that also counted it).
+        Answered as the kernel answers a failed discovery, with no REJECT rule counting
+        it, its outcome is the protocol's silent one, however soon that answer came
+        (nslab.probe.neighbours)."""
+        answered = neighbours.answered(outcome.outcome, outcome.icmp, outcome.error)
+        silent = neighbours.SILENT[spec.proto]
+        if ":" not in spec.dst or not (answered or outcome.outcome == silent):
+            return outcome, ""
+        if answered and any(d.target == "REJECT" for d in evidence.decisions):
+            return outcome, ""
+        routers = [h.name for h in self.lab.hosts if outcome.by in {str(a) for a in h.addresses(True)}]
+        for ns in dict.fromkeys([self.namespace(src), *routers]):
+            hop = neighbours.unresolved(self.w, ns, spec.dst)
+            if hop is None:
+                continue
+            why = f"neighbour discovery failed: {ns} got no answer for {hop}"
+            if not answered:
+                return outcome, why
+            silenced = ports.Outcome(silent, seconds=outcome.seconds, sport=outcome.sport)
+            return silenced, f"{why} {neighbours.because(silent)}"
+        return outcome, ""
 
     def unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence

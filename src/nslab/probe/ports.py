@@ -19,9 +19,9 @@ from typing import Any
 
 from nslab import firewall as firewalls_registry
 from nslab import parse
-from nslab.errors import ProbeError, TargetError
+from nslab.errors import NO_LAB_FIX, ProbeError, TargetError
 from nslab.firewall import sources
-from nslab.firewall.evidence import Evidence, Sources, decisions
+from nslab.firewall.evidence import Evidence, Sources, decisions, uncounted_policies
 from nslab.machine.targets.base import Spawned
 from nslab.probe.flow import PROTOCOLS as PROTOCOLS
 from nslab.probe.flow import Flow
@@ -168,7 +168,7 @@ class Prober:
             # a scenario without 'Given the lab ...' (a new user's first feature file): the
             # probe's own error says how to build it; this one said nothing more
             gone = "does not exist" in str(reply["error"])
-            fix = "the lab's namespaces are made by 'Given the lab'; did a step delete it?" if gone else ""
+            fix = NO_LAB_FIX if gone else ""
             raise ProbeError(f"{ns} cannot listen on {proto} port {port}: {reply['error']}", fix)
 
     def record_echoes(self, namespaces: Sequence[str]) -> None:
@@ -210,8 +210,10 @@ class Prober:
                 for k, v in snaps.items()
             }
 
-        found = decisions(rulesets(reply["before"]), rulesets(reply["after"]), self.written)
-        return reply["results"], Evidence(tuple(sources.listed(self.world, found, firewalls)))
+        after = rulesets(reply["after"])
+        found = decisions(rulesets(reply["before"]), after, self.written)
+        listed = tuple(sources.listed(self.world, found, firewalls))
+        return reply["results"], Evidence(listed, uncounted_policies(after))
 
     def close(self) -> None:
         if self.child is not None:

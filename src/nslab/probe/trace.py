@@ -33,7 +33,7 @@ from nslab.errors import TargetError
 from nslab.firewall.evidence import HOST, Decision, Sources, attach, decides, filters, policy_decides, settle
 from nslab.machine.targets.base import Spawned
 from nslab.parse import Ruleset, nslab_own
-from nslab.probe.trace_text import TABLE, Key, concerns, parse, rule_text
+from nslab.probe.trace_text import TABLE, Key, Trace, concerns, parse, rule_text
 
 # A flow's first packet only (a SYN, an echo request; UDP's every datagram, as its first
 # has no mark): its verdict is the first packet's (Tracer.decisions), and tracing every
@@ -164,6 +164,8 @@ class Tracer:
         self.landed: list[tuple[str, int] | None] = []
         self.marks = 0  # checkpoints so far: each its own loopback address
         self.lost = 0  # nft's "We lost some netlink events" lines a checkpoint has reported
+        # after decisions(): every neighbour discovery packet a rule dropped (its headers, the drop)
+        self.nd_drops: list[tuple[str, Decision]] = []
 
     def _place(self, spec: str) -> TracedFirewall:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
@@ -293,45 +295,104 @@ class Tracer:
                 "run it again on a less loaded machine, or with fewer flows",
             )
 
-    def decisions(self, keys: Sequence[Key], targets: Sequence[str] = ()) -> list[list[Decision]]:
-        """Each key's decisions, in every place: the rules its first packet met. A flow to
-        `targets[i]` (its destination address) that nothing dropped, where a place dropped
-        the neighbour discovery about that address, gets that drop (its loss is the
-        discovery's: without it the packet never left the last hop)."""
+    def decisions(
+        self,
+        keys: Sequence[Key],
+        targets: Sequence[str | Sequence[str]] = (),
+        earlier: Sequence[tuple[str, Decision]] = (),
+    ) -> list[list[Decision]]:
+        """Each key's decisions, in every place: the rules its first packet met, in the
+        places it crossed and in the one a port-forward sent it on to (there its packet
+        has the new destination: found by where the translating place sent it, see
+        _assigned). A flow to `targets[i]` (its destination address, or every address whose
+        neighbour its way needed: nslab.probe.neighbours) that nothing dropped, where a
+        place dropped the neighbour discovery about one of them, gets that drop (its loss
+        is the discovery's: without it the packet never left that hop). `earlier`: the
+        discovery drops an earlier trace of the same world saw (`nd_drops` after
+        decisions()): a neighbour still unresolved solicits no more while a later batch
+        waits on it."""
         found: list[list[Decision]] = [[] for _ in keys]
-        nd_drops: list[tuple[str, Decision]] = []
+        nd_drops: list[tuple[str, Decision]] = list(earlier)
         self.landed = [None] * len(keys)
         moved: set[int] = set()  # flows a DNAT or redirect sent elsewhere
+        traced = [
+            (place, trace, [place.decision(*event) for event in trace.events])
+            for place in self.places
+            for trace in parse("".join(place.text))
+        ]
+        owner = self._assigned(keys, traced)
+        for n, (_, trace, decided) in enumerate(traced):
+            if trace.nd:
+                for d in decided:
+                    if d is not None and d.drops:
+                        nd_drops.append((trace.nd, replace(d, nd=True)))
+            index = owner.get(n)
+            if index is None:
+                continue
+            if index in moved:
+                self.landed[index] = trace.to  # a chain after the DNAT sees the new destination
+            for d in decided:
+                if d is not None and d not in found[index]:
+                    found[index].append(d)
+                if d is not None and d.target in ("DNAT", "REDIRECT"):
+                    moved.add(index)
+        self.nd_drops = nd_drops
+        for i, target in enumerate(targets):
+            addresses = [target] if isinstance(target, str) else list(target)
+            if any(addresses) and not any(d.drops for d in found[i]):
+                for nd, d in nd_drops:
+                    if any(a and concerns(nd, a) for a in addresses) and d not in found[i]:
+                        found[i].append(d)
+        return [settle(f) for f in found]
+
+    @staticmethod
+    def _assigned(
+        keys: Sequence[Key], traced: Sequence[tuple[TracedFirewall, Trace, list[Decision | None]]]
+    ) -> dict[int, int]:
+        """Which flow each trace (by its position in `traced`) is: its exact key first; then
+        the packet a DNAT sent on, in the place it landed at or crossed next, by where the
+        translating place sent it (its protocol, source port, IPv4 identification, new
+        destination address and port: its source may be SNAT'd on the way); then, for a
+        flow whose addresses NAT changed, its ports alone. Each only where it names one
+        flow: an ambiguous trace is nobody's (Debian's workstation.nft dropping a forward on
+        srv2 read "no firewall rule or policy decided it": the packet srv2 saw had the
+        DNAT's destination port)."""
         exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
         by_key: dict[tuple[str, int, int, int], list[int]] = {}
         for i, k in enumerate(keys):
             by_key.setdefault(k.loose, []).append(i)
-        for place in self.places:
-            for trace in parse("".join(place.text)):
-                if trace.nd:
-                    for event in trace.events:
-                        d = place.decision(*event)
-                        if d is not None and d.drops:
-                            nd_drops.append((trace.nd, replace(d, nd=True)))
-                if trace.key is None:
+        owner: dict[int, int] = {n: exact[t.key] for n, (_, t, _) in enumerate(traced) if t.key in exact}
+
+        def onward() -> dict[tuple[str, int, int, str, int], set[int]]:
+            """Where each translating place sent its flows: the chains after its DNAT see it."""
+            out: dict[tuple[str, int, int, str, int], set[int]] = {}
+            moved: set[tuple[int, str]] = set()
+            for n, (place, trace, decided) in enumerate(traced):
+                index = owner.get(n)
+                if index is None or trace.key is None:
                     continue
-                index = exact.get(trace.key)
-                if index is None:  # translated on the way: the ports or the id may still tell
-                    same = by_key.get(trace.key.loose, [])
-                    index = same[0] if len(same) == 1 else None
-                if index is None:
+                k = trace.key
+                if (index, place.spec) in moved and trace.to[0] and k.proto != "icmp":
+                    out.setdefault((k.proto, k.sport, trace.ipid, *trace.to), set()).add(index)
+                if any(d is not None and d.target in ("DNAT", "REDIRECT") for d in decided):
+                    moved.add((index, place.spec))
+            return out
+
+        while True:
+            sent = onward()
+            progress = False
+            for n, (_, trace, _) in enumerate(traced):
+                if n in owner or trace.key is None:
                     continue
-                if index in moved:
-                    self.landed[index] = trace.to  # a chain after the DNAT sees the new destination
-                for event in trace.events:
-                    d = place.decision(*event)
-                    if d is not None and d not in found[index]:
-                        found[index].append(d)
-                    if d is not None and d.target in ("DNAT", "REDIRECT"):
-                        moved.add(index)
-        for i, target in enumerate(targets):
-            if target and not any(d.drops for d in found[i]):
-                for nd, d in nd_drops:
-                    if concerns(nd, target) and d not in found[i]:
-                        found[i].append(d)
-        return [settle(f) for f in found]
+                k = trace.key
+                went = sent.get((k.proto, k.sport, trace.ipid, k.dst, k.dport), set())
+                if len(went) == 1:
+                    owner[n], progress = next(iter(went)), True
+            if progress:
+                continue
+            for n, (_, trace, _) in enumerate(traced):
+                same = by_key.get(trace.key.loose, []) if trace.key is not None and n not in owner else []
+                if len(same) == 1:  # translated on the way: the ports or the id may still tell
+                    owner[n], progress = same[0], True
+            if not progress:
+                return owner

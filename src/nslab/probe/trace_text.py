@@ -68,6 +68,7 @@ class Trace:
     events: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # family table chain kind text
     nd: str = ""  # a neighbour discovery packet's headers ("" for any other packet)
     to: tuple[str, int] = ("", 0)  # the packet's destination address and port as this chain saw it
+    ipid: int = 0  # its IPv4 identification (0: IPv6): no NAT or hop changes it
 
 
 _ND = re.compile(r"\bicmpv6 type nd-neighbor-(solicit|advert)\b")
@@ -119,7 +120,8 @@ def parse(text: str) -> list[Trace]:
                 re.search(r"\b(?:tcp|udp) dport (\d+)", rest),
             )
             to = (daddr[1] if daddr else "", int(dport[1]) if dport else 0)
-            last[ident] = Trace(key, nd=rest if nd else "", to=to)
+            ipid = re.search(r"\bip id (\d+)", rest)
+            last[ident] = Trace(key, nd=rest if nd else "", to=to, ipid=int(ipid[1]) if ipid else 0)
             out.append(last[ident])
             continue
         trace = last.get(ident)

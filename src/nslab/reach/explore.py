@@ -19,12 +19,13 @@ import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import Decision, deciders
+from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
 from nslab.managers.evidence import credit_all
-from nslab.probe import trace
+from nslab.probe import landing, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
 from nslab.reach import no_route
+from nslab.reach.discovery import Discovery
 from nslab.reach.flows import Endpoint, Flow, own_addresses, places
 from nslab.reach.verdict import Measured as Measured  # the row types, beside no_route
 from nslab.reach.verdict import Verdict as Verdict
@@ -49,15 +50,34 @@ CONFIRM_WAIT = 4.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
 
 
-def decided_by(evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False) -> str:
+def decided_by(
+    evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False, *, first_only: bool = False
+) -> str:
     """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
-    later packets (its replies) did not decide it where another rule accepted its first."""
+    later packets (its replies) did not decide it where another rule accepted its first.
+    A dropped flow's translations are named before its drop. `first_only`: the evidence
+    is its first packet's (the trace), so a lost forward no rule dropped says what is not
+    known: its answer may have come back another way and been dropped there."""
     found = deciders(evidence_decisions, lost=lost, refused=refused)
     first = [d for d in found if "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
         found = first
+    if lost and any(d.drops for d in found):
+        # what sent a dropped flow where it was dropped (a port-forward to a host that drops
+        # it), in the order its packet met them, as for a flow that got through
+        found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
+    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    if lost and first_only and moved:
+        # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
+        # srv1 straight to srv2, whose firewall drops an answer from an address it never
+        # called; only first packets are traced, so the rule that did is not seen
+        return (
+            "no firewall rule or policy dropped its first packet ("
+            + "; ".join(d.describe(counted=False) for d in moved)
+            + "); its answers are not traced, so what dropped them is not known"
+        )
     return "no firewall rule or policy decided it"
 
 
@@ -122,6 +142,8 @@ class Explorer:
         self.listening: set[tuple[str | None, str, int]] = set()
         self.confirming = False  # timed-out flows probed again, with a longer wait
         self.sources: dict[tuple[str | None, str], str | None] = {}
+        spaces = sorted({p.ns for p in self.where.values()}, key=str)
+        self.nd = Discovery(session.w, spaces)  # the flows neighbour discovery lost
 
     @property
     def prober(self) -> Prober:
@@ -190,7 +212,9 @@ class Explorer:
 
     def _confirmed(self, measured: list[Measured], traced: bool) -> list[Measured]:
         """Flows that timed out, probed again together with a longer wait (TIMED_OUT)."""
-        silent = [i for i, m in enumerate(measured) if m.verdict.outcome in AGAIN]
+        silent = [
+            i for i, m in enumerate(measured) if m.verdict.outcome in AGAIN and m.flow not in self.nd.lost
+        ]
         if not silent:
             return measured
         # each said as it was: flows with no route at all (`nslab init`'s lab, whose hosts
@@ -210,7 +234,7 @@ class Explorer:
             self.confirming = False
         out = list(measured)
         for i, second in zip(silent, again, strict=True):
-            if second.verdict.outcome not in AGAIN:
+            if second.verdict.outcome not in AGAIN or second.flow in self.nd.lost:
                 out[i] = second
         return out
 
@@ -260,24 +284,39 @@ class Explorer:
             else trace.Key("icmp", 0, int(str(r.get("ident") or 0)))
             for f, r in zip(flows, raws, strict=True)
         ]
-        decided = tracer.decisions(keys, [self._dst(f) for f in flows])
-        outcomes = [Outcome.from_reply(raw).outcome for raw in raws]
-        seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes])
+        got = [Outcome.from_reply(raw) for raw in raws]
+        self.nd.batch()
+        needed = [
+            self.nd.needed(f, o, self.where[f.src].ns, self._source(f, r) or "", self._dst(f))
+            for f, r, o in zip(flows, raws, got, strict=True)
+        ]
+        decided = tracer.decisions(keys, needed, self.nd.seen)
+        self.nd.seen = tracer.nd_drops
+        outcomes = [self.nd.outcome(f, o, found) for f, o, found in zip(flows, got, decided, strict=True)]
+        seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes], tracer.landed)
         landed = [
-            self._landed(to) if to and o not in LOST else None
-            for to, o in zip(tracer.landed, outcomes, strict=True)
+            self._landed(to) if to and (o not in LOST or self._dropped_at(to, found)) else None
+            for to, o, found in zip(tracer.landed, outcomes, decided, strict=True)
         ]
         return [
             Measured(
-                flow,
-                self._verdict(
-                    flow, raw, o, decided_by(self._credit(found), o in LOST, o == "refused"), peer, where, at
-                ),
+                flow, self._verdict(flow, raw, o, self._why(flow, o, found, first_only=True), peer, where, at)
             )
             for flow, raw, o, found, (peer, where), at in zip(
                 flows, raws, outcomes, decided, seen, landed, strict=True
             )
         ]
+
+    def _why(self, flow: Flow, outcome: str, found: Sequence[Decision], first_only: bool = False) -> str:
+        why = decided_by(self._credit(found), outcome in LOST, outcome == "refused", first_only=first_only)
+        return why + self.nd.note(flow, outcome)
+
+    def _dropped_at(self, to: tuple[str, int], found: Sequence[Decision]) -> bool:
+        """Whether the place a DNAT sent a lost flow to is the one that dropped it (its
+        trace there says so): `dropped at srv2:2345`. A flow dropped before it got there,
+        or lost with no drop seen, does not say where it landed."""
+        place = self._landed(to).rpartition(":")[0] if to[1] else self._landed(to)
+        return any(d.drops and not d.nd and d.where == place for d in found)
 
     def _landed(self, to: tuple[str, int]) -> str:
         """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
@@ -316,22 +355,41 @@ class Explorer:
                 self.sources[key] = None  # no route, or a route without a preferred source
         return self.sources[key]
 
+    def _landing_listener(self, flow: Flow, to: tuple[str, int] | None) -> Where:
+        """The listener where the trace says a DNAT sent the flow (its landing place's, on
+        the port it landed on), else its destination's."""
+        if to is not None and to[1]:
+            owner = next((p for p, addrs in own_addresses(self.session.lab).items() if to[0] in addrs), None)
+            place = self.where.get(owner) if owner else None
+            key = (place.ns, flow.proto, to[1]) if place is not None else None
+            if key is not None and key in self.listening:
+                return key
+        return self._listen(flow)
+
     def _seen_from(
-        self, flows: Sequence[Flow], raws: Sequence[dict[str, object]], through: Sequence[bool]
+        self,
+        flows: Sequence[Flow],
+        raws: Sequence[dict[str, object]],
+        through: Sequence[bool],
+        landed: Sequence[tuple[str, int] | None] = (),
     ) -> list[tuple[str | None, Where | None]]:
         """The source address each flow that got through was seen from, matched in its
         listener's log by the probe's source port (the echo ident for pings). Ports alone
         collide: two namespaces pick their ephemeral ports independently, and one CI run
         gave pc's flow to edge the port of db's (pc "seen from" db's address). So a peer
         that is exactly the probe's (address, port) is claimed first; only a flow with no
-        such peer (NAT changed its address) takes an unclaimed peer with its port."""
+        such peer (NAT changed its address) takes an unclaimed peer with its port. A flow
+        the trace saw DNAT'd is looked for at the listener it landed on: there a peer with
+        its port is it though an SNAT changed its source too (pc's forward through Debian's
+        nat.nft, whose SNAT map holds pc, read "seen from" nothing)."""
         logs: dict[Where, list[tuple[str, int]]] = {}
         wanted: list[tuple[Where, str, int] | None] = []
-        for flow, raw, ok in zip(flows, raws, through, strict=True):
+        moved = list(landed) or [None] * len(flows)
+        for flow, raw, ok, to in zip(flows, raws, through, moved, strict=True):
             if not ok:
                 wanted.append(None)
                 continue
-            where = self._listen(flow)
+            where = self._landing_listener(flow, to)
             if where not in logs:
                 reply = self.prober.request("seen", ns=where[0], proto=where[1], port=where[2])
                 logs[where] = [(str(a), int(n)) for a, n in reply.get("peers", [])]
@@ -360,14 +418,23 @@ class Explorer:
             again = Outcome.from_reply(raw) if raw.get("outcome") else got
             # a flow that got through alone got through: its run is the one with the evidence
             final = again if again.outcome not in LOST else got
-            lost = final.outcome in LOST
-            # counted alone: the destination's own listener only (where DNAT sent it is not read)
+            outcome = self.nd.outcome(flow, final, evidence.decisions)
+            lost = outcome in LOST
+            # counted alone: the destination's own listener only; where a DNAT sent it, from
+            # the translating place's conntrack (a scenario's way: nslab.probe.landing)
+            moved = any(d.target in ("DNAT", "REDIRECT") for d in evidence.decisions)
+            w, lab = self.session.w, self.session.lab
+            at = landing.landed(w, lab, self.session.written, raw, evidence) if moved else ""
+            here = at.rpartition(":")[0] or at
+            if lost and not any(d.drops and not d.nd and d.where == here for d in evidence.decisions):
+                at = ""  # lost before it got there, or nothing says where
             verdict = Verdict(
-                final.outcome,
-                decided_by(self._credit(evidence.decisions), lost, final.outcome == "refused"),
+                outcome,
+                self._why(flow, outcome, evidence.decisions),
                 None if lost or not seen else seen[0],
-                self._source(flow, raw if raw.get("src") else dict(raw0)),
-                self._dst(flow),
+                landed_at=at or None,
+                from_address=self._source(flow, raw if raw.get("src") else dict(raw0)),
+                to_address=self._dst(flow),
             )
             out.append(Measured(flow, verdict))
             if n % 50 == 0:

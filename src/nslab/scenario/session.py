@@ -14,8 +14,10 @@ methods; the CLI and the tests use them directly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -34,6 +36,7 @@ from nslab.machine.targets.base import Target
 from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
 from nslab.managers.docker_session import DockerRun, docker_hosts
+from nslab.managers.ufw_rules import load_ufw_folders, ufw_folder_hosts
 from nslab.probe import checks as probe
 from nslab.probe import ports
 from nslab.probe.inlab import LabProbes
@@ -45,6 +48,8 @@ class Counting(Protocol):
     starts counting when a scenario's rulesets are loaded."""
 
     def begin(self, world: World, lab: Lab, lab_path: Path | None) -> None: ...
+
+    def paused(self, world: World, *, explored: bool = True) -> AbstractContextManager[None]: ...
 
 
 @dataclass
@@ -138,9 +143,10 @@ class LabSession:
             return
         where = str(self.lab_path) if self.lab_path else f"lab '{lab.name}'"
         check_sysctls(lab, self.kernel_sysctls, where, self.target.name)
-        if lab.host_rulesets or any(h.rulesets for h in lab.hosts):
+        if lab.host_rulesets or any(h.rulesets for h in lab.hosts) or ufw_folder_hosts(lab):
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
+                load_ufw_folders(scratch, lab)  # a bad rule: its file and line, not ufw-init's words
         self._checked.add(id(lab))
 
     @classmethod
@@ -194,6 +200,7 @@ class LabSession:
         self._probes = LabProbes(
             world, self.lab, self.settings, host_nft=host_nft, docker=self.docker, traced=self._traced
         )
+        self._probes.uncounted = self._uncounted
         return world
 
     def _traced(self, decisions: list[Decision]) -> None:
@@ -202,6 +209,13 @@ class LabSession:
         told = getattr(self.coverage, "traced", None)
         if told is not None:
             told(decisions)
+
+    def _uncounted(self) -> AbstractContextManager[None]:
+        """nslab's own probes (a lost one sent again under nft's trace): counted for no
+        rule by the run's rule coverage, whose hits are the scenarios' own traffic."""
+        if self.coverage is None or self.world is None:
+            return contextlib.nullcontext()
+        return self.coverage.paused(self.world, explored=False)
 
     def new_world(self) -> World:
         """A fresh world for the next scenario; the one after it starts in the background."""
@@ -277,6 +291,7 @@ class LabSession:
         if p is not None and p.world is self.world and p.lab is self.lab and p.settings is self.settings:
             return p
         new = LabProbes(self.world, self.lab, self.settings, docker=self.docker, traced=self._traced)
+        new.uncounted = self._uncounted
         if p is not None and p.world is self.world:
             new.host_nft, new._prober = p.host_nft, p._prober
         elif p is not None:

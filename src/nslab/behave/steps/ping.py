@@ -215,11 +215,11 @@ def decided_by(context: Context, text: str) -> None:
     # the rule in the user's words and file:line ("router.nft:36"), or as parsed before
     deciding = [name for d in v.evidence.deciding(lost=v.lost) for name in d.names()]
     deciding += [v.note] if v.note else []  # "r2 rejected it, but the error could not reach h1 ..."
-    # a native nft chain's policy has no counter: a scenario cannot see it decide (the trace
-    # of `nslab explore` can); said, with the fix, where nothing at all was counted
+    # a native nft chain's policy has no counter: a loss no rule counted is sent again under
+    # nft's trace (nslab.probe.traced), which names it; said, with the fix, where it did not
     hint = (
-        "\n(fix: an nft chain's policy keeps no counter, so a scenario cannot see it decide; "
-        "end the chain with a `counter drop` rule, or ask `nslab explore`, which traces it)"
+        "\n(fix: an nft chain's policy keeps no counter, and nft's trace named no policy for this "
+        "probe; end the chain with a `counter drop` rule, or ask `nslab explore`, which traces it)"
         if "policy" in text and not deciding
         else ""
     )

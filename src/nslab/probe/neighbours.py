@@ -1,0 +1,153 @@
+"""IPv6 flows lost because a firewall dropped the neighbour discovery their way needed:
+which neighbours a flow needed (every next hop from its source to its destination), and
+one verdict for such a loss whatever the kernel's timing.
+
+A flow needs its source to resolve its first hop, each router its next, and the last one
+the destination; a rule that drops the solicitations (or the adverts answering them) of
+any of these loses the flow though nothing drops the flow's own packets: desk -> the
+internet through a gateway fw whose input chain drops ICMPv6 never leaves desk (desk
+cannot resolve fw), and fw -> the internet never leaves fw (fw drops the upstream's
+advert). Explore matched the discovery only to the destination's address, and said of
+both "no firewall rule or policy decided it".
+
+The outcome of such a flow raced the kernel: it answers a packet whose neighbour never
+resolved with an ICMPv6 address-unreachable (a local connect with EHOSTUNREACH) only once
+discovery gives up (3 solicitations, 1 s apart: ~3 s), so a probe that waited less said
+"dropped" and one that waited longer, or began while an earlier probe's discovery was
+ending, said "rejected" (a new user's golden file failed with no change, 5 runs in a row
+at load 6). So a loss decided by neighbour discovery alone reads as the protocol's silent
+loss (tcp dropped, udp no answer, icmp lost), whichever came back, and its reason says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from nslab.firewall.evidence import Decision, deciders
+
+if TYPE_CHECKING:
+    from nslab.commands import Result
+
+# the outcome class of a flow that neighbour discovery lost, by protocol: its packets
+# never left the hop that could not resolve its neighbour
+SILENT = {"tcp": "dropped", "udp": "no answer", "icmp": "lost"}
+# what the kernel answers once discovery gives up: ICMPv6 code 3 (netprobe names it
+# "host-unreachable", as `reject with icmpx host-unreachable` sends the same code), and a
+# local connect's EHOSTUNREACH
+ND_ANSWERS = ("host-unreachable", "No route to host")
+MAX_HOPS = 16  # more routers than any lab has: a routing loop stops here
+
+
+def because(outcome: str) -> str:
+    """The reason's note: which class, and why whatever the kernel's timing."""
+    return (
+        f"(read as {outcome} however late the kernel's address-unreachable comes: "
+        "it answers when discovery gives up)"
+    )
+
+
+class Runs(Protocol):
+    def run(self, cmd: Sequence[str], *, ns: str | None = None) -> Result: ...
+
+
+Owner = tuple[str | None, str]  # namespace, interface
+
+
+def owners(w: Runs, spaces: Sequence[str | None]) -> dict[str, Owner]:
+    """Every global IPv6 address of the given namespaces, with its holder."""
+    out: dict[str, Owner] = {}
+    for ns in spaces:
+        r = w.run(["ip", "-j", "-6", "addr", "show", "scope", "global"], ns=ns)
+        try:
+            links = json.loads(r.stdout) if r.rc == 0 else []
+        except ValueError:
+            continue
+        for link in links:
+            for info in link.get("addr_info", []):
+                if info.get("local"):
+                    out.setdefault(str(info["local"]), (ns, str(link.get("ifname", ""))))
+    return out
+
+
+def next_hops(w: Runs, held: Mapping[str, Owner], ns: str | None, src: str, dst: str) -> list[str]:
+    """The routers' addresses a packet from `src` (in `ns`) to `dst` is sent to on its way,
+    each as the hop before resolves it (`ip route get`, each router asked with the
+    interface the packet came in on); the destination itself is not among them. It stops
+    where the way leaves the namespaces nslab knows, or has no route."""
+    out: list[str] = []
+    iif: str | None = None
+    for _ in range(MAX_HOPS):
+        where = ["from", src, "iif", iif] if iif else (["from", src] if src else [])
+        r = w.run(["ip", "-j", "-6", "route", "get", dst, *where], ns=ns)
+        try:
+            route = json.loads(r.stdout)[0] if r.rc == 0 else {}
+        except (ValueError, LookupError):
+            route = {}
+        gateway = route.get("gateway")
+        if not gateway or route.get("type") not in (None, "unicast") or gateway in out:
+            return out
+        out.append(str(gateway))
+        if gateway not in held:
+            return out
+        ns, iif = held[gateway]
+    return out
+
+
+def decided(
+    found: Sequence[Decision], outcome: str, icmp: str | None = None, error: str | None = None
+) -> bool:
+    """Whether a flow's loss was neighbour discovery's alone: it was lost (silent, or
+    answered as a failed discovery is) and what dropped it dropped only the discovery."""
+    if outcome not in SILENT.values() and not answered(outcome, icmp, error):
+        return False
+    chosen = deciders(found, lost=True)
+    return bool(chosen) and all(d.nd for d in chosen)
+
+
+def answered(outcome: str, icmp: str | None, error: str | None) -> bool:
+    """Whether a probe came back as the kernel answers a failed discovery: an ICMPv6
+    address-unreachable, or a local connect's EHOSTUNREACH."""
+    return (outcome == "rejected" and icmp in ND_ANSWERS) or (
+        outcome == "unreachable" and error in ND_ANSWERS
+    )
+
+
+UNRESOLVED = ("FAILED", "INCOMPLETE")  # a neighbour entry whose discovery got no answer
+
+
+def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
+    """The neighbour `ns` could not resolve on its way to `dst` (its next hop, or `dst`
+    itself on a link), as the kernel's neighbour table says; None where it resolved it,
+    or has no entry (the kernel's answer then was no discovery's)."""
+    r = w.run(["ip", "-j", "-6", "route", "get", dst], ns=ns)
+    try:
+        hop = str(json.loads(r.stdout)[0].get("gateway") or dst) if r.rc == 0 else ""
+    except (ValueError, LookupError):
+        return None
+    if not hop:
+        return None
+    n = w.run(["ip", "-j", "-6", "neigh", "show", "to", hop], ns=ns)
+    try:
+        entries = json.loads(n.stdout) if n.rc == 0 else []
+    except ValueError:
+        return None
+    states = {s for e in entries for s in e.get("state", [])}
+    return hop if states & set(UNRESOLVED) else None
+
+
+def unresolved_anywhere(w: Runs, spaces: Sequence[str | None]) -> set[str]:
+    """Every IPv6 neighbour some namespace of `spaces` tried and failed to resolve (one
+    `ip neigh` each): a router's address a flow's way needed counts only if so, as the
+    trace's discovery packets name a solicited-node group, which addresses with the same
+    last 24 bits share (2001:db8:10::1's is 2001:db8:f::1's)."""
+    out: set[str] = set()
+    for ns in spaces:
+        r = w.run(["ip", "-j", "-6", "neigh", "show"], ns=ns)
+        try:
+            entries = json.loads(r.stdout) if r.rc == 0 else []
+        except ValueError:
+            continue
+        out |= {str(e["dst"]) for e in entries if e.get("dst") and set(e.get("state", [])) & set(UNRESOLVED)}
+    return out

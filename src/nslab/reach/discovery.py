@@ -1,0 +1,58 @@
+"""explore's neighbour discovery over one world's batches (nslab.probe.neighbours): which
+addresses' discovery each lost IPv6 flow needed, and the flows it lost (their outcome the
+protocol's silent one, final: not asked again). Its own module beside explore, which holds
+the probes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nslab.firewall.evidence import Decision
+from nslab.probe import neighbours
+from nslab.probe.flow import Flow
+from nslab.probe.ports import LOST, Outcome
+
+
+class Discovery:
+    def __init__(self, w: neighbours.Runs, spaces: Sequence[str | None]) -> None:
+        self.w, self.spaces = w, list(spaces)
+        # the drops the world's traces saw so far: a later batch's trace may see none, as
+        # the neighbour's solicitations were sent already
+        self.seen: list[tuple[str, Decision]] = []
+        self.held6: dict[str, neighbours.Owner] | None = None  # the routers' addresses
+        self.unresolved: set[str] | None = None  # the neighbour tables after this batch
+        self.hops: dict[tuple[str | None, str, str], list[str]] = {}
+        self.lost: set[Flow] = set()
+
+    def batch(self) -> None:
+        """A new batch was probed: the neighbour tables are read again."""
+        self.unresolved = None
+
+    def needed(self, flow: Flow, got: Outcome, ns: str | None, src: str, dst: str) -> list[str]:
+        """The addresses whose neighbour discovery a lost IPv6 flow needed: its destination,
+        every router on its way and its source (the answer's last hop resolves it), the
+        latter two where some namespace holds them unresolved: a solicitation names a
+        solicited-node group, which addresses ending alike share."""
+        if not flow.v6 or got.outcome not in LOST:
+            return [dst]
+        if self.unresolved is None:
+            self.unresolved = neighbours.unresolved_anywhere(self.w, self.spaces)
+        if not self.unresolved:  # no discovery failed anywhere: no way to follow
+            return [dst]
+        if self.held6 is None:
+            self.held6 = neighbours.owners(self.w, self.spaces)
+        way = (ns, src, dst)
+        if way not in self.hops:  # a flow's ports share its way: asked once
+            self.hops[way] = neighbours.next_hops(self.w, self.held6, *way)
+        return [dst, *(a for a in (*self.hops[way], src) if a in self.unresolved)]
+
+    def outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision]) -> str:
+        """One outcome for a flow neighbour discovery lost, whatever the kernel's timing."""
+        # IPv6's only: an IPv4 host-unreachable may be ARP's, or a rule's
+        if not flow.v6 or not neighbours.decided(found, got.outcome, got.icmp, got.error):
+            return got.outcome
+        self.lost.add(flow)
+        return neighbours.SILENT[flow.proto]
+
+    def note(self, flow: Flow, outcome: str) -> str:
+        return f" {neighbours.because(outcome)}" if flow in self.lost else ""
