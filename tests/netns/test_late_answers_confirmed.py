@@ -8,9 +8,11 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
 
 from conftest import ROOT, host_snapshot, needs_netns
 
+from nslab.reach.discovery import Discovery
 from nslab.reach.explore import Explorer, Measured, Verdict
 from nslab.reach.flows import Flow
 
@@ -47,6 +49,7 @@ def test_the_flows_probed_again_are_named_as_they_were() -> None:
     said: list[str] = []
     explorer = object.__new__(Explorer)  # _confirmed alone: its progress and its probing
     explorer.progress, explorer.confirming = said.append, False
+    explorer.nd = Discovery(lambda: cast(Any, None), [])  # no flow lost to neighbour discovery
     explorer._measure = lambda flows, traced: [Measured(f, Verdict("dropped")) for f in flows]  # type: ignore[method-assign]
 
     def first(*outcomes: str) -> list[Measured]:

@@ -5,7 +5,7 @@ the probes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nslab.firewall.evidence import Decision
 from nslab.probe import neighbours
@@ -14,8 +14,10 @@ from nslab.probe.ports import LOST, Outcome
 
 
 class Discovery:
-    def __init__(self, w: neighbours.Runs, spaces: Sequence[str | None]) -> None:
-        self.w, self.spaces = w, list(spaces)
+    def __init__(self, world: Callable[[], neighbours.Runs], spaces: Sequence[str | None]) -> None:
+        # the world is asked for when a batch needs it: an Explorer is made before its
+        # world starts (a scenario's probe spec is compared with explore's without one)
+        self._world, self.spaces = world, list(spaces)
         # the drops the world's traces saw so far: a later batch's trace may see none, as
         # the neighbour's solicitations were sent already
         self.seen: list[tuple[str, Decision]] = []
@@ -36,14 +38,14 @@ class Discovery:
         if not flow.v6 or got.outcome not in LOST:
             return [dst]
         if self.unresolved is None:
-            self.unresolved = neighbours.unresolved_anywhere(self.w, self.spaces)
+            self.unresolved = neighbours.unresolved_anywhere(self._world(), self.spaces)
         if not self.unresolved:  # no discovery failed anywhere: no way to follow
             return [dst]
         if self.held6 is None:
-            self.held6 = neighbours.owners(self.w, self.spaces)
+            self.held6 = neighbours.owners(self._world(), self.spaces)
         way = (ns, src, dst)
         if way not in self.hops:  # a flow's ports share its way: asked once
-            self.hops[way] = neighbours.next_hops(self.w, self.held6, *way)
+            self.hops[way] = neighbours.next_hops(self._world(), self.held6, *way)
         return [dst, *(a for a in (*self.hops[way], src) if a in self.unresolved)]
 
     def outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision]) -> str:

@@ -143,7 +143,7 @@ class Explorer:
         self.confirming = False  # timed-out flows probed again, with a longer wait
         self.sources: dict[tuple[str | None, str], str | None] = {}
         spaces = sorted({p.ns for p in self.where.values()}, key=str)
-        self.nd = Discovery(session.w, spaces)  # the flows neighbour discovery lost
+        self.nd = Discovery(lambda: session.w, spaces)  # the flows neighbour discovery lost
 
     @property
     def prober(self) -> Prober:
