@@ -55,19 +55,28 @@ class Runs(Protocol):
 Owner = tuple[str | None, str]  # namespace, interface
 
 
+def addresses(w: Runs, ns: str | None, *which: str) -> list[tuple[str, str]]:
+    """(address, interface) of each address `ip -j ADDR... addr show` lists in `ns` (`which`:
+    its options, e.g. "-6" and "scope", "global"); none where ip fails or says no JSON."""
+    r = w.run(["ip", "-j", *which[:1], "addr", "show", *which[1:]], ns=ns)
+    try:
+        links = json.loads(r.stdout) if r.rc == 0 else []
+    except ValueError:
+        return []
+    return [
+        (str(info["local"]), str(link.get("ifname", "")))
+        for link in links
+        for info in link.get("addr_info", [])
+        if info.get("local")
+    ]
+
+
 def owners(w: Runs, spaces: Sequence[str | None]) -> dict[str, Owner]:
     """Every global IPv6 address of the given namespaces, with its holder."""
     out: dict[str, Owner] = {}
     for ns in spaces:
-        r = w.run(["ip", "-j", "-6", "addr", "show", "scope", "global"], ns=ns)
-        try:
-            links = json.loads(r.stdout) if r.rc == 0 else []
-        except ValueError:
-            continue
-        for link in links:
-            for info in link.get("addr_info", []):
-                if info.get("local"):
-                    out.setdefault(str(info["local"]), (ns, str(link.get("ifname", ""))))
+        for address, ifname in addresses(w, ns, "-6", "scope", "global"):
+            out.setdefault(address, (ns, ifname))
     return out
 
 

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from nslab.probe.neighbours import addresses
 from nslab.reach.verdict import Measured
 
 if TYPE_CHECKING:
@@ -57,15 +58,9 @@ def owners(w: Runs, spaces: Mapping[str | None, str]) -> dict[str, Owner]:
     """Every IPv4 address of the given namespaces (namespace -> place name): its holder."""
     out: dict[str, Owner] = {}
     for ns, name in spaces.items():
-        r = w.run(["ip", "-j", "-4", "addr", "show"], ns=ns)
-        try:
-            links = json.loads(r.stdout) if r.rc == 0 else []
-        except ValueError:
-            continue
-        for link in links:
-            for info in link.get("addr_info", []):
-                if info.get("local") and link.get("ifname") != "lo":
-                    out.setdefault(str(info["local"]), (ns, str(link["ifname"]), name))
+        for address, ifname in addresses(w, ns, "-4"):
+            if ifname != "lo":
+                out.setdefault(address, (ns, ifname, name))
     return out
 
 
