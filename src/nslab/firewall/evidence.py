@@ -58,6 +58,9 @@ class Decision:
     # the firewall manager that wrote the rule or set the policy (ufw, firewalld, Docker:
     # nslab.managers), where nslab knows
     made_by: str = ""
+    # it decided the flow's answer on its way back (a SYN-ACK, an echo reply: nftables'
+    # trace follows both ways), not the flow's own packets
+    reply: bool = False
 
     @property
     def drops(self) -> bool:
@@ -80,7 +83,7 @@ class Decision:
         where = "" if self.where == HOST else f"{self.where}: "
         table = "" if self.table in ("filter", "ip filter") else f" in table {self.table}"
         at = f" at {self.source}" if self.source and not as_parsed else ""
-        nd = "neighbour discovery failed: " if self.nd else ""
+        nd = "neighbour discovery failed: " if self.nd else "its reply: " if self.reply else ""
         made = f" (made by {self.made_by})" if self.made_by else ""
         return f"{nd}{where}{verb} by {what}{table}{at}{made}" + (
             f" (+{self.packets} packets)" if counted else ""
@@ -125,8 +128,19 @@ def settle(found: Iterable[Decision]) -> list[Decision]:
     decided nothing (the packet met them on its way to the rule, or they took the
     replies of a flow the rule let in)."""
     found = list(found)
-    ruled = {d.where for d in found if d.rule is not None and d.target == "ACCEPT"}
-    return [d for d in found if not (d.rule is None and d.target == "ACCEPT" and d.where in ruled)]
+    ruled = {(d.where, d.reply) for d in found if d.rule is not None and d.target == "ACCEPT"}
+    return [d for d in found if not (d.rule is None and d.target == "ACCEPT" and (d.where, d.reply) in ruled)]
+
+
+def tally(found: list[Decision], d: Decision) -> None:
+    """`d` added to `found`, or counted once more where a packet before it met the same
+    rule or policy: a traced Decision's packets are the traced packets it decided (3 for
+    a ping's 3 echo requests, which read "+1 packets")."""
+    for i, seen in enumerate(found):
+        if replace(seen, packets=d.packets) == d:
+            found[i] = replace(seen, packets=seen.packets + d.packets)
+            return
+    found.append(d)
 
 
 @dataclass(frozen=True)
@@ -192,13 +206,18 @@ def deciders(found: Sequence[Decision], *, lost: bool, refused: bool = False) ->
     `refused`: a TCP connection answered by a reset, which `reject with tcp reset` sends
     as a closed port does: such a rule decided it (read as accepted, a connection it
     refused was "decided by no rule")."""
-    resets = [d for d in found if refused and d.target == "REJECT" and not d.nd]
+    resets = [d for d in found if refused and d.target == "REJECT" and not d.nd and not d.reply]
     if resets:
         return resets
-    chosen = [d for d in found if d.drops == lost]
+    chosen = [d for d in found if d.drops == lost and not d.reply]
     if any(not d.nd for d in chosen):
-        return [d for d in chosen if not d.nd]
-    return chosen
+        chosen = [d for d in chosen if not d.nd]
+    if any(d.target not in TRANSLATIONS for d in chosen):
+        return chosen
+    # nothing decided the flow's own packets (a NAT rule only sent them on): what decided
+    # its answer on the way back (a source host's input chain that dropped the SYN-ACK;
+    # the rule that let the answer in)
+    return chosen + [d for d in found if d.drops == lost and d.reply]
 
 
 def _counted(chain: Chain | None, index: int, spec: str, nd: bool = False) -> int:

@@ -30,10 +30,20 @@ from dataclasses import dataclass, field, replace
 from nslab import firewall as firewalls
 from nslab.commands import Runner
 from nslab.errors import TargetError
-from nslab.firewall.evidence import HOST, Decision, Sources, attach, decides, filters, policy_decides, settle
+from nslab.firewall.evidence import (
+    HOST,
+    Decision,
+    Sources,
+    attach,
+    decides,
+    filters,
+    policy_decides,
+    settle,
+    tally,
+)
 from nslab.machine.targets.base import Spawned
 from nslab.parse import Ruleset, nslab_own
-from nslab.probe.trace_text import TABLE, Key, Trace, concerns, parse, rule_text
+from nslab.probe.trace_text import TABLE, Key, Trace, answers_to, concerns, parse, rule_text
 
 # A flow's first packet only (a SYN, an echo request; UDP's every datagram, as its first
 # has no mark): its verdict is the first packet's (Tracer.decisions), and tracing every
@@ -41,9 +51,15 @@ from nslab.probe.trace_text import TABLE, Key, Trace, concerns, parse, rule_text
 # some netlink events!"). Neighbour discovery too (a few packets a neighbour): a flow lost
 # because a rule dropped the solicitations about its destination is named by them (tracing
 # first packets only had lost that: "no firewall rule or policy decided it").
+# The answer's first packet too (a SYN-ACK, a reset, an echo reply): a flow whose answer a
+# rule or policy dropped on its way back (a source host's input chain with a drop policy
+# and no `ct state established` rule) read "no firewall rule or policy decided it", and
+# one that got through did not name the rule that let its answer in.
 FIRST = (
     "tcp flags & (syn | ack) == syn meta nftrace set 1; meta l4proto udp meta nftrace set 1; "
-    "icmp type echo-request meta nftrace set 1; icmpv6 type echo-request meta nftrace set 1; "
+    "tcp flags & (syn | ack) == syn | ack meta nftrace set 1; tcp flags & rst == rst meta nftrace set 1; "
+    "icmp type { echo-request, echo-reply } meta nftrace set 1; "
+    "icmpv6 type { echo-request, echo-reply } meta nftrace set 1; "
     "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } meta nftrace set 1;"
 )
 TRACE_TABLE = (
@@ -321,20 +337,25 @@ class Tracer:
             for trace in parse("".join(place.text))
         ]
         owner = self._assigned(keys, traced)
+        answers = answers_to(keys, [t for _, t, _ in traced], owner)
         for n, (_, trace, decided) in enumerate(traced):
             if trace.nd:
                 for d in decided:
                     if d is not None and d.drops:
                         nd_drops.append((trace.nd, replace(d, nd=True)))
-            index = owner.get(n)
+            index = owner.get(n, answers.get(n))
             if index is None:
                 continue
-            if index in moved:
+            answer = n in answers
+            if index in moved and not answer:
                 self.landed[index] = trace.to  # a chain after the DNAT sees the new destination
             for d in decided:
-                if d is not None and d not in found[index]:
-                    found[index].append(d)
-                if d is not None and d.target in ("DNAT", "REDIRECT"):
+                if d is None:
+                    continue
+                if answer:
+                    d = replace(d, reply=True)
+                tally(found[index], d)
+                if d.target in ("DNAT", "REDIRECT") and not answer:
                     moved.add(index)
         self.nd_drops = nd_drops
         for i, target in enumerate(targets):
@@ -362,6 +383,7 @@ class Tracer:
         for i, k in enumerate(keys):
             by_key.setdefault(k.loose, []).append(i)
         owner: dict[int, int] = {n: exact[t.key] for n, (_, t, _) in enumerate(traced) if t.key in exact}
+        answers = answers_to(keys, [t for _, t, _ in traced], owner)
 
         def onward() -> dict[tuple[str, int, int, str, int], set[int]]:
             """Where each translating place sent its flows: the chains after its DNAT see it."""
@@ -369,7 +391,7 @@ class Tracer:
             moved: set[tuple[int, str]] = set()
             for n, (place, trace, decided) in enumerate(traced):
                 index = owner.get(n)
-                if index is None or trace.key is None:
+                if index is None or trace.key is None or n in answers:
                     continue
                 k = trace.key
                 if (index, place.spec) in moved and trace.to[0] and k.proto != "icmp":
@@ -382,7 +404,7 @@ class Tracer:
             sent = onward()
             progress = False
             for n, (_, trace, _) in enumerate(traced):
-                if n in owner or trace.key is None:
+                if n in owner or n in answers or trace.key is None or trace.key.reply:
                     continue
                 k = trace.key
                 went = sent.get((k.proto, k.sport, trace.ipid, k.dst, k.dport), set())
@@ -391,8 +413,11 @@ class Tracer:
             if progress:
                 continue
             for n, (_, trace, _) in enumerate(traced):
-                same = by_key.get(trace.key.loose, []) if trace.key is not None and n not in owner else []
+                loose = trace.key
+                if loose is None or loose.reply or n in owner or n in answers:
+                    continue
+                same = by_key.get(loose.loose, [])
                 if len(same) == 1:  # translated on the way: the ports or the id may still tell
                     owner[n], progress = same[0], True
             if not progress:
-                return owner
+                return owner  # the answers' own traces are decisions()' (answers_to)

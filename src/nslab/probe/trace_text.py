@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nslab.firewall.sources import listed_text
@@ -26,6 +27,16 @@ class Key:
     src: str = ""
     dst: str = ""
     dport: int = 0
+    # an answer's first packet (a SYN-ACK, a reset, an echo reply, a datagram back): its
+    # addresses and ports are the flow's the other way round (`asked` gives the flow's)
+    reply: bool = False
+
+    @property
+    def asked(self) -> Key:
+        """The flow an answer answers, as its first packet is known (Key.reply)."""
+        if self.proto == "icmp":
+            return Key("icmp", 0, self.ident)
+        return Key(self.proto, self.dport, 0, self.dst, self.src, self.sport)
 
     @property
     def loose(self) -> tuple[str, int, int, int]:
@@ -36,26 +47,64 @@ class Key:
         """Whether this is `earlier`'s packet at a later chain of the same place: a DNAT
         changes its destination, an SNAT its source; its protocol, source port and echo
         identifier stay."""
-        return (self.proto, self.sport, self.ident) == (earlier.proto, earlier.sport, earlier.ident)
+        return (self.proto, self.sport, self.ident, self.reply) == (
+            earlier.proto,
+            earlier.sport,
+            earlier.ident,
+            earlier.reply,
+        )
+
+
+_BITS = {
+    "fin": 0x01,
+    "syn": 0x02,
+    "rst": 0x04,
+    "psh": 0x08,
+    "ack": 0x10,
+    "urg": 0x20,
+    "ecn": 0x40,
+    "cwr": 0x80,
+}
+
+
+def _flags(headers: str) -> set[str]:
+    """A traced TCP packet's flags: nft 1.0.6 writes a SYN's `tcp flags == syn` but a
+    SYN-ACK's `tcp flags == 0x12` (measured); others `syn | ack`."""
+    m = re.search(r"\btcp flags == (\S+(?: \| \S+)*)", headers)
+    if m is None:
+        return set()
+    words = set(m[1].split(" | "))
+    if len(words) == 1 and m[1].startswith("0x"):
+        value = int(m[1], 16)
+        return {name for name, bit in _BITS.items() if value & bit}
+    return words
 
 
 def packet_key(headers: str) -> Key | None:
-    """The key of a traced packet from its `packet:` line; None for anything but a flow's
-    first packet (a reply, an ICMP error, neighbour discovery)."""
+    """The key of a traced packet from its `packet:` line: a flow's first packet, or an
+    answer's (a SYN-ACK, a reset, an echo reply: Key.reply; a UDP datagram is keyed as
+    sent, the Tracer tries it both ways); None for anything else (a later packet, an ICMP
+    error, neighbour discovery)."""
     m = re.search(r"\b(tcp|udp) sport (\d+) \1 dport (\d+)", headers)
     src, dst = (re.search(rf"\bip6? {w}addr (\S+)", headers) for w in ("s", "d"))
     if m:
-        if m[1] == "tcp" and "tcp flags == syn " not in headers + " ":
-            return None  # a SYN opens the flow; anything else is a later packet or an answer
-        return Key(m[1], int(m[2]), 0, src[1] if src else "", dst[1] if dst else "", int(m[3]))
-    echo = re.search(r"\bicmp type echo-request\b.*?\bicmp id (\d+)", headers)
-    if echo:
-        return Key("icmp", 0, int(echo[1]))  # the identifier alone: one per probe of a batch
+        bits = _flags(headers)
+        # a SYN opens the flow; a SYN-ACK or a reset answers it; anything else is later
+        answer = m[1] == "tcp" and ({"syn", "ack"} <= bits or "rst" in bits)
+        if m[1] == "tcp" and bits != {"syn"} and not answer:
+            return None
+        return Key(m[1], int(m[2]), 0, src[1] if src else "", dst[1] if dst else "", int(m[3]), answer)
+    echo = re.search(r"\bicmp type echo-(request|reply)\b.*?\bicmp id (\d+)", headers)
+    if echo:  # the identifier alone: one per probe of a batch
+        return Key("icmp", 0, int(echo[2]), reply=echo[1] == "reply")
     # nft 1.0.9 prints an ICMPv6 echo's identifier and sequence as one "parameter-problem"
     # word (identifier << 16 | sequence), measured; newer ones say "icmpv6 id N"
-    echo6 = re.search(r"\bicmpv6 type echo-request\b.*?\bicmpv6 (id|parameter-problem) (\d+)", headers)
+    echo6 = re.search(
+        r"\bicmpv6 type echo-(request|reply)\b.*?\bicmpv6 (id|parameter-problem) (\d+)", headers
+    )
     if echo6:
-        return Key("icmp", 0, int(echo6[2]) >> 16 if echo6[1] == "parameter-problem" else int(echo6[2]))
+        ident = int(echo6[3]) >> 16 if echo6[2] == "parameter-problem" else int(echo6[3])
+        return Key("icmp", 0, ident, reply=echo6[1] == "reply")
     return None
 
 
@@ -136,3 +185,26 @@ def rule_text(rest: str) -> str:
     """A traced rule as nft lists it (`nft -a list ruleset`), without its handle, verdict
     and the counts of the moment: `tcp dport 7 counter accept`."""
     return listed_text(rest.partition(" # handle ")[0])
+
+
+def answers_to(keys: Sequence[Key], traces: Sequence[Trace], owner: Mapping[int, int]) -> dict[int, int]:
+    """Which flow each answer's trace answers (by its position in `traces`; `owner`: the
+    traces known as a flow's own): a SYN-ACK, reset or echo reply (Key.reply), or a UDP
+    datagram that is no flow's own but one's the other way round, by the flow's key;
+    else, its addresses changed by NAT on the way back, by its ports or echo identifier
+    alone where they name one flow."""
+    exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
+    by_key: dict[tuple[str, int, int, int], list[int]] = {}
+    for i, k in enumerate(keys):
+        by_key.setdefault(k.loose, []).append(i)
+    out: dict[int, int] = {}
+    for n, trace in enumerate(traces):
+        key = trace.key
+        if key is None or n in owner or key in exact or not (key.reply or key.proto == "udp"):
+            continue
+        asked = key.asked
+        if asked in exact:
+            out[n] = exact[asked]
+        elif key.reply and len(by_key.get(asked.loose, [])) == 1:
+            out[n] = by_key[asked.loose][0]
+    return out

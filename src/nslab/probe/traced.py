@@ -67,7 +67,12 @@ def traced_ping(
         tracer.stop()
     seen = [trace.parse("".join(place.text)) for place in tracer.places]
     idents = sorted(
-        {t.key.ident for traces in seen for t in traces if t.key is not None and t.key.proto == "icmp"}
+        {
+            t.key.ident
+            for traces in seen
+            for t in traces
+            if t.key is not None and t.key.proto == "icmp" and not t.key.reply
+        }
     )
     found: list[Any] = []
     for decisions in tracer.decisions([trace.Key("icmp", 0, i) for i in idents], [dst] * len(idents)):

@@ -53,13 +53,14 @@ CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real
 def decided_by(
     evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False, *, first_only: bool = False
 ) -> str:
-    """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
-    later packets (its replies) did not decide it where another rule accepted its first.
+    """The rules that decided a flow. A conntrack "established" rule that the counters saw
+    accept a flow's later packets did not decide it where another rule accepted its first
+    (one the trace saw let its answer in is named as its reply's: Decision.reply).
     A dropped flow's translations are named before its drop. `first_only`: the evidence
     is its first packet's (the trace), so a lost forward no rule dropped says what is not
     known: its answer may have come back another way and been dropped there."""
     found = deciders(evidence_decisions, lost=lost, refused=refused)
-    first = [d for d in found if "established" not in d.spec.lower()]
+    first = [d for d in found if d.reply or "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
         found = first
     if lost and any(d.drops for d in found):
