@@ -91,17 +91,18 @@ def test_a_forward_in_the_map_lands_on_a_listener(explored: dict[Key, dict[str, 
 
 @pytest.mark.netns
 @needs_netns
-def test_a_hairpin_forward_says_its_answer_was_not_traced(explored: dict[Key, dict[str, str]]) -> None:
+def test_a_hairpin_forward_names_what_dropped_its_answer(explored: dict[Key, dict[str, str]]) -> None:
     """srv2 -> r tcp/1000: r DNATs it to srv1:1234 on srv2's own network and does not SNAT
     10.2.0.20, so srv1 answers srv2 straight from 10.2.0.10, an address srv2 never called:
-    not established for srv2, whose input rule 5 drops it. Only first packets are traced,
-    so nslab names the DNAT and says the answer's fate is not known (it said "no firewall
-    rule or policy decided it")."""
+    not established for srv2, whose input rule 5 drops it. The answer's first packet is
+    traced, found by where the DNAT sent the flow, so nslab names the DNAT and that drop
+    (it said "its answers are not traced, so what dropped them is not known"; before that,
+    "no firewall rule or policy decided it")."""
     row = explored[("srv2", "r", "tcp/1000", "v4")]
     assert (row["outcome"], row["landed_at"]) == ("dropped", None), row
     assert row["decided_by"] == (
-        f"no firewall rule or policy dropped its first packet ({DNAT}); its answers are not traced,"
-        " so what dropped them is not known"
+        f"{DNAT}; its reply: srv2: dropped by input rule 5 (counter drop) in table inet filter"
+        " at debmap-workstation.nft:23"
     ), row
 
 

@@ -337,26 +337,30 @@ class Tracer:
             for trace in parse("".join(place.text))
         ]
         owner = self._assigned(keys, traced)
-        answers = answers_to(keys, [t for _, t, _ in traced], owner)
         for n, (_, trace, decided) in enumerate(traced):
             if trace.nd:
                 for d in decided:
                     if d is not None and d.drops:
                         nd_drops.append((trace.nd, replace(d, nd=True)))
-            index = owner.get(n, answers.get(n))
+            index = owner.get(n)
             if index is None:
                 continue
-            answer = n in answers
-            if index in moved and not answer:
-                self.landed[index] = trace.to  # a chain after the DNAT sees the new destination
+            # a chain after the DNAT sees the new destination (a SYN sent again meets the
+            # DNAT's chain with the old one first: the hairpin's answer was not found by it)
+            if index in moved and trace.to != (keys[index].dst, keys[index].dport):
+                self.landed[index] = trace.to
             for d in decided:
-                if d is None:
-                    continue
-                if answer:
-                    d = replace(d, reply=True)
-                tally(found[index], d)
-                if d.target in ("DNAT", "REDIRECT") and not answer:
+                if d is not None:
+                    tally(found[index], d)
+                if d is not None and d.target in ("DNAT", "REDIRECT"):
                     moved.add(index)
+        # the answers, once it is known where a DNAT sent each flow (a hairpin's answer
+        # comes from there, not from the address its sender called)
+        answers = answers_to(keys, [t for _, t, _ in traced], owner, self.landed)
+        for n, index in answers.items():
+            for d in traced[n][2]:
+                if d is not None:
+                    tally(found[index], replace(d, reply=True))
         self.nd_drops = nd_drops
         for i, target in enumerate(targets):
             addresses = [target] if isinstance(target, str) else list(target)

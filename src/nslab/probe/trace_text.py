@@ -187,12 +187,19 @@ def rule_text(rest: str) -> str:
     return listed_text(rest.partition(" # handle ")[0])
 
 
-def answers_to(keys: Sequence[Key], traces: Sequence[Trace], owner: Mapping[int, int]) -> dict[int, int]:
+def answers_to(
+    keys: Sequence[Key],
+    traces: Sequence[Trace],
+    owner: Mapping[int, int],
+    landed: Sequence[tuple[str, int] | None] = (),
+) -> dict[int, int]:
     """Which flow each answer's trace answers (by its position in `traces`; `owner`: the
     traces known as a flow's own): a SYN-ACK, reset or echo reply (Key.reply), or a UDP
     datagram that is no flow's own but one's the other way round, by the flow's key;
     else, its addresses changed by NAT on the way back, by its ports or echo identifier
-    alone where they name one flow."""
+    alone where they name one flow; else from where a DNAT sent the flow (`landed`: its
+    address and port) straight back to its source (a hairpin's answer: the destination
+    answers from its own address, which the flow never called)."""
     exact: dict[Key, int] = {k: i for i, k in enumerate(keys)}
     by_key: dict[tuple[str, int, int, int], list[int]] = {}
     for i, k in enumerate(keys):
@@ -207,4 +214,12 @@ def answers_to(keys: Sequence[Key], traces: Sequence[Trace], owner: Mapping[int,
             out[n] = exact[asked]
         elif key.reply and len(by_key.get(asked.loose, [])) == 1:
             out[n] = by_key[asked.loose][0]
+        else:
+            sent = [
+                i
+                for i, to in enumerate(landed)
+                if to == (key.src, key.sport) and (keys[i].src, keys[i].sport) == (key.dst, key.dport)
+            ]
+            if len(sent) == 1:
+                out[n] = sent[0]
     return out

@@ -71,13 +71,12 @@ def decided_by(
         return "; ".join(d.describe(counted=False) for d in found)
     moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
     if lost and first_only and moved:
-        # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
-        # srv1 straight to srv2, whose firewall drops an answer from an address it never
-        # called; only first packets are traced, so the rule that did is not seen
+        # a forward whose answer the trace did not show dropped (a hairpin's answer, from
+        # where the DNAT sent it, is found and named: "its reply: srv2: dropped by ...")
         return (
             "no firewall rule or policy dropped its first packet ("
             + "; ".join(d.describe(counted=False) for d in moved)
-            + "); its answers are not traced, so what dropped them is not known"
+            + "); the trace showed no drop of its answer, so what lost it is not known"
         )
     return "no firewall rule or policy decided it"
 
