@@ -134,6 +134,18 @@ def test_an_answer_dropped_on_its_way_back_is_named_by_explore_and_a_scenario() 
         assert conn.outcome.outcome == "dropped", conn.why()
         assert conn.why().startswith(f"dropped; {REPLY_DROPPED} (+"), conn.why()
         assert [d.describe(counted=False) for d in conn.evidence.deciding(lost=True)] == [REPLY_DROPPED]
+        # a closed port's reset, dropped the same way
+        closed = session.connect("gw", "mail", "tcp", 23)
+        assert closed.why().startswith(f"dropped; {REPLY_DROPPED} (+"), closed.why()
+        # a closed UDP port's answer is an ICMP error, which the trace does not follow:
+        # gw's input policy dropped it, and nslab says it cannot tell (it said "no
+        # firewall rule or policy counted its packets")
+        udp = session.connect("gw", "mail", "udp", 5000)
+        assert udp.why() == (
+            "no answer; no rule counted its packets; nft keeps no counter for a chain's policy, so nslab"
+            " cannot say whether the drop policy of gw: input in table inet gw or gw: forward in table"
+            " inet gw dropped them"
+        ), udp.why()
         # mail's 3 echo requests, each dropped by gw's input policy: +3, not +1
         ping = session.ping("mail", "gw", count=3)
         assert ping.result.received == 0, ping.why()

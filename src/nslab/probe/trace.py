@@ -182,6 +182,7 @@ class Tracer:
         self.lost = 0  # nft's "We lost some netlink events" lines a checkpoint has reported
         # after decisions(): every neighbour discovery packet a rule dropped (its headers, the drop)
         self.nd_drops: list[tuple[str, Decision]] = []
+        self.answered: set[int] = set()  # after decisions(): the flows an answer was traced of
 
     def _place(self, spec: str) -> TracedFirewall:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
@@ -357,6 +358,7 @@ class Tracer:
         # the answers, once it is known where a DNAT sent each flow (a hairpin's answer
         # comes from there, not from the address its sender called)
         answers = answers_to(keys, [t for _, t, _ in traced], owner, self.landed)
+        self.answered = set(answers.values())
         for n, index in answers.items():
             for d in traced[n][2]:
                 if d is not None:

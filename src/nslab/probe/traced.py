@@ -23,7 +23,15 @@ def traced_probe(
     world: World, prober: Prober, places: Sequence[str], written: Sources | None, spec: dict[str, Any]
 ) -> tuple[dict[str, Any], Evidence]:
     """One TCP/UDP probe under nftables' trace in every firewall place (PLACE:TOOL), with
-    the rules its first packet met."""
+    the rules its first packet (and its answer's) met."""
+    raw, evidence, _ = _traced_probe(world, prober, places, written, spec)
+    return raw, evidence
+
+
+def _traced_probe(
+    world: World, prober: Prober, places: Sequence[str], written: Sources | None, spec: dict[str, Any]
+) -> tuple[dict[str, Any], Evidence, bool]:
+    """traced_probe, and whether the trace saw an answer of it."""
     tracer = trace.Tracer(world, world.spawn, places, written)
     tracer.start()
     try:
@@ -32,7 +40,7 @@ def traced_probe(
     finally:
         tracer.stop()
     if raw.get("outcome") is None:
-        return raw, Evidence()
+        return raw, Evidence(), False
     key = trace.Key(
         str(spec["proto"]),
         int(str(raw.get("sport") or 0)),
@@ -44,11 +52,11 @@ def traced_probe(
     if not key.sport and raw.get("outcome") == "unreachable":
         # never sent (no route: the kernel's error is in `raw`): no packet, so no trace; its
         # outcome and the kernel's words are its evidence, as for an untraced probe
-        return raw, Evidence()
+        return raw, Evidence(), False
     if not key.sport:
         raise ProbeError(f"the probe to {spec['dst']} gave no source port, so its trace cannot be found")
     (found,) = tracer.decisions([key], [str(spec["dst"])])
-    return raw, Evidence(tuple(found))
+    return raw, Evidence(tuple(found)), bool(tracer.answered)
 
 
 def traced_ping(
@@ -127,12 +135,17 @@ def retraced_probe(
         with _unlogged(world, []):
             if trace.usable(world, places) is not None:
                 return evidence
-            again, traced = traced_probe(world, prober, places, written, spec)
+            again, traced, answered = _traced_probe(world, prober, places, written, spec)
     except (TargetError, ProbeError):  # the trace failed (lost events): the counters' words
         return evidence
     if again.get("outcome") != raw.get("outcome"):
         return evidence  # not the same loss: nslab does not guess
-    if not traced.deciding(lost=True):  # the same loss, and no policy dropped it on its way
+    if not traced.deciding(lost=True) and not answered:
+        # no drop of its own packets, and no answer traced: one may have come as what the
+        # trace does not follow (an ICMP error: mail's port-unreachable to gw, which gw's
+        # input policy dropped, read "no firewall rule or policy counted its packets")
+        return evidence
+    if not traced.deciding(lost=True):  # the same loss, and no policy dropped it either way
         return replace(evidence, uncounted=())
     return traced
 
