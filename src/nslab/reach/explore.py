@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
+from nslab.firewall.evidence import Decision, deciders
 from nslab.managers.evidence import credit_all
 from nslab.probe import landing, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
@@ -29,6 +29,7 @@ from nslab.reach.discovery import Discovery
 from nslab.reach.flows import Endpoint, Flow, own_addresses, places
 from nslab.reach.verdict import Measured as Measured  # the row types, beside no_route
 from nslab.reach.verdict import Verdict as Verdict
+from nslab.reach.verdict import decided_by as decided_by  # the public name it has had
 from nslab.scenario.session import LabSession
 
 TRACED_FEWEST = 64  # flows at once below which a trace that still loses events is an error
@@ -48,37 +49,6 @@ TIMED_OUT = ("dropped", "no answer", "lost")
 AGAIN = (*TIMED_OUT, "unreachable")
 CONFIRM_WAIT = 4.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
-
-
-def decided_by(
-    evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False, *, first_only: bool = False
-) -> str:
-    """The rules that decided a flow. A conntrack "established" rule that the counters saw
-    accept a flow's later packets did not decide it where another rule accepted its first
-    (one the trace saw let its answer in is named as its reply's: Decision.reply).
-    A dropped flow's translations are named before its drop. `first_only`: the evidence
-    is its first packet's (the trace), so a lost forward no rule dropped says what is not
-    known: its answer may have come back another way and been dropped there."""
-    found = deciders(evidence_decisions, lost=lost, refused=refused)
-    first = [d for d in found if d.reply or "established" not in d.spec.lower()]
-    if not lost and first and len(first) < len(found):
-        found = first
-    if lost and any(d.drops for d in found):
-        # what sent a dropped flow where it was dropped (a port-forward to a host that drops
-        # it), in the order its packet met them, as for a flow that got through
-        found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
-    if found:
-        return "; ".join(d.describe(counted=False) for d in found)
-    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
-    if lost and first_only and moved:
-        # a forward whose answer the trace did not show dropped (a hairpin's answer, from
-        # where the DNAT sent it, is found and named: "its reply: srv2: dropped by ...")
-        return (
-            "no firewall rule or policy dropped its first packet ("
-            + "; ".join(d.describe(counted=False) for d in moved)
-            + "); the trace showed no drop of its answer, so what lost it is not known"
-        )
-    return "no firewall rule or policy decided it"
 
 
 Where = tuple[str | None, str, int]  # a listener: namespace, protocol, port
@@ -141,6 +111,8 @@ class Explorer:
         self.progress = progress or (lambda _: None)
         self.listening: set[tuple[str | None, str, int]] = set()
         self.confirming = False  # timed-out flows probed again, with a longer wait
+        self.answers = False  # the answers traced too (nslab.probe.trace.ANSWERS)
+        self.undecided: set[Flow] = set()  # flows whose own packets' trace decided nothing
         self.sources: dict[tuple[str | None, str], str | None] = {}
         spaces = sorted({p.ns for p in self.where.values()}, key=str)
         self.nd = Discovery(lambda: session.w, spaces)  # the flows neighbour discovery lost
@@ -203,6 +175,8 @@ class Explorer:
         if why_not is not None:
             self.progress(f"deciding rules from counters, one flow at a time ({why_not})")
         measured = self._confirmed(self._measure(flows, why_not is None), why_not is None)
+        if why_not is None:
+            measured = self._answered(measured)
         # a router's "no route" answers are rate limited machine-wide: its routing says (no_route.py)
         spaces = {p.name: p.ns for p in self.where.values()}
         return no_route.settle(self.session.w, spaces, measured)
@@ -238,6 +212,24 @@ class Explorer:
                 out[i] = second
         return out
 
+    def _answered(self, measured: list[Measured]) -> list[Measured]:
+        """Flows whose own packets nothing decided, probed again with their answers traced
+        (only they pay for it): what dropped an answer on its way back, or let it in."""
+        todo = [i for i, m in enumerate(measured) if m.flow in self.undecided]
+        if not todo:
+            return measured
+        self.progress(f"{len(todo)} flows decided by no rule on their way: tracing their answers")
+        self.answers = True
+        try:
+            again = self._traced([measured[i].flow for i in todo])
+        finally:
+            self.answers = False
+        out = list(measured)
+        for i, second in zip(todo, again, strict=True):
+            if second.verdict.outcome == measured[i].verdict.outcome:  # else: not the same flow's fate
+                out[i] = second
+        return out
+
     def _batch(self, flows: Sequence[Flow], tracer: trace.Tracer | None = None) -> list[dict[str, object]]:
         """Every flow probed at once (BATCH at a time); a probe that could not run is an error.
         Traced, each batch waits for nft to show it; one whose trace events the kernel
@@ -270,7 +262,7 @@ class Explorer:
     def _traced(self, flows: Sequence[Flow]) -> list[Measured]:
         """One batch under nftables' trace: every flow's rules from its first packet."""
         w = self.session.w
-        tracer = trace.Tracer(w, w.spawn, self.session.firewalls, self.session.written)
+        tracer = trace.Tracer(w, w.spawn, self.session.firewalls, self.session.written, self.answers)
         tracer.start()
         try:
             raws = self._batch(flows, tracer)
@@ -293,6 +285,9 @@ class Explorer:
         decided = tracer.decisions(keys, needed, self.nd.seen)
         self.nd.seen = tracer.nd_drops
         outcomes = [self.nd.outcome(f, o, found) for f, o, found in zip(flows, got, decided, strict=True)]
+        self.undecided |= {
+            f for f, o, d in zip(flows, outcomes, decided, strict=True) if not deciders(d, lost=o in LOST)
+        }
         seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes], tracer.landed)
         landed = [
             self._landed(to) if to and (o not in LOST or self._dropped_at(to, found)) else None

@@ -1,11 +1,14 @@
 """What explore measured of one flow: its verdict (the public JSON's outcome, decided_by,
-seen_from, landed_at, reached) and the flow with it. Its own module so that explore and
-what settles its verdicts afterwards (nslab.reach.no_route) share it without a cycle."""
+seen_from, landed_at, reached) and the flow with it, and the words of what decided it
+(decided_by). Its own module so that explore and what settles its verdicts afterwards
+(nslab.reach.no_route) share it without a cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
 from nslab.probe.flow import Flow
 
 
@@ -44,3 +47,34 @@ class Verdict:
 class Measured:
     flow: Flow
     verdict: Verdict
+
+
+def decided_by(
+    evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False, *, first_only: bool = False
+) -> str:
+    """The rules that decided a flow. A conntrack "established" rule that the counters saw
+    accept a flow's later packets did not decide it where another rule accepted its first
+    (one the trace saw let its answer in is named as its reply's: Decision.reply).
+    A dropped flow's translations are named before its drop. `first_only`: the evidence
+    is its first packet's (the trace), so a lost forward no rule dropped says what is not
+    known: its answer may have come back another way and been dropped there."""
+    found = deciders(evidence_decisions, lost=lost, refused=refused)
+    first = [d for d in found if d.reply or "established" not in d.spec.lower()]
+    if not lost and first and len(first) < len(found):
+        found = first
+    if lost and any(d.drops for d in found):
+        # what sent a dropped flow where it was dropped (a port-forward to a host that drops
+        # it), in the order its packet met them, as for a flow that got through
+        found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
+    if found:
+        return "; ".join(d.describe(counted=False) for d in found)
+    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    if lost and first_only and moved:
+        # a forward whose answer the trace did not show dropped (a hairpin's answer, from
+        # where the DNAT sent it, is found and named: "its reply: srv2: dropped by ...")
+        return (
+            "no firewall rule or policy dropped its first packet ("
+            + "; ".join(d.describe(counted=False) for d in moved)
+            + "); the trace showed no drop of its answer, so what lost it is not known"
+        )
+    return "no firewall rule or policy decided it"
