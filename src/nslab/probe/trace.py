@@ -196,7 +196,9 @@ class Tracer:
         self.lost = 0  # nft's "We lost some netlink events" lines a checkpoint has reported
         # after decisions(): every neighbour discovery packet a rule dropped (its headers, the drop)
         self.nd_drops: list[tuple[str, Decision]] = []
-        self.answered: set[int] = set()  # after decisions(): the flows an answer was traced of
+        # after decisions(): the flows whose own packets were traced, and those an answer was
+        self.seen: set[int] = set()
+        self.answered: set[int] = set()
 
     def _place(self, spec: str) -> TracedFirewall:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
@@ -373,6 +375,7 @@ class Tracer:
         # comes from there, not from the address its sender called)
         answers = answers_to(keys, [t for _, t, _ in traced], owner, self.landed)
         self.answered = set(answers.values())
+        self.seen = set(owner.values())
         for n, index in answers.items():
             for d in traced[n][2]:
                 if d is not None:

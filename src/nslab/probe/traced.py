@@ -31,7 +31,8 @@ def traced_probe(
 def _traced_probe(
     world: World, prober: Prober, places: Sequence[str], written: Sources | None, spec: dict[str, Any]
 ) -> tuple[dict[str, Any], Evidence, bool]:
-    """traced_probe, and whether the trace saw an answer of it."""
+    """traced_probe, and whether its answer went untraced: the trace saw its own packets
+    and no answer of them (one may have come as what the trace does not follow)."""
     tracer = trace.Tracer(world, world.spawn, places, written)
     tracer.start()
     try:
@@ -56,7 +57,7 @@ def _traced_probe(
     if not key.sport:
         raise ProbeError(f"the probe to {spec['dst']} gave no source port, so its trace cannot be found")
     (found,) = tracer.decisions([key], [str(spec["dst"])])
-    return raw, Evidence(tuple(found)), bool(tracer.answered)
+    return raw, Evidence(tuple(found)), bool(tracer.seen - tracer.answered)
 
 
 def traced_ping(
@@ -66,6 +67,13 @@ def traced_ping(
     met in every firewall place. Its identifier is the kernel's or ping's choice, so it is
     read from the trace: the only echo requests a scenario sends meanwhile are its own
     (the tracer's marks go over loopback, which no trace counts)."""
+    return _traced_ping(world, places, written, dst, run)[0]
+
+
+def _traced_ping(
+    world: World, places: Sequence[str], written: Sources | None, dst: str, run: Callable[[], Ping]
+) -> tuple[Ping, bool]:
+    """traced_ping, and whether its answers went untraced (_traced_probe)."""
     tracer = trace.Tracer(world, world.spawn, places, written)
     tracer.start()
     try:
@@ -85,7 +93,7 @@ def traced_ping(
     found: list[Any] = []
     for decisions in tracer.decisions([trace.Key("icmp", 0, i) for i in idents], [dst] * len(idents)):
         found += [d for d in decisions if d not in found]
-    return replace(ping, evidence=Evidence(tuple(found)))
+    return replace(ping, evidence=Evidence(tuple(found))), bool(tracer.seen - tracer.answered)
 
 
 # --- a probe the counters could not decide ---------------------------------------------------
@@ -135,12 +143,12 @@ def retraced_probe(
         with _unlogged(world, []):
             if trace.usable(world, places) is not None:
                 return evidence
-            again, traced, answered = _traced_probe(world, prober, places, written, spec)
+            again, traced, untraced = _traced_probe(world, prober, places, written, spec)
     except (TargetError, ProbeError):  # the trace failed (lost events): the counters' words
         return evidence
     if again.get("outcome") != raw.get("outcome"):
         return evidence  # not the same loss: nslab does not guess
-    if not traced.deciding(lost=True) and not answered:
+    if not traced.deciding(lost=True) and untraced:
         # no drop of its own packets, and no answer traced: one may have come as what the
         # trace does not follow (an ICMP error: mail's port-unreachable to gw, which gw's
         # input policy dropped, read "no firewall rule or policy counted its packets")
@@ -171,11 +179,13 @@ def retraced_ping(
         with _unlogged(world, pinged):
             if trace.usable(world, places) is not None:
                 return first
-            again = traced_ping(world, places, written, dst, ping_again)
+            again, untraced = _traced_ping(world, places, written, dst, ping_again)
     except (TargetError, ProbeError):  # the trace failed (lost events): the counters' words
         return first
     if again.result.received != first.result.received:
         return first  # not the same loss: nslab does not guess
+    if not again.evidence.deciding(lost=True) and untraced:
+        return first  # no drop seen, and no answer traced: one may have come untraced (retraced_probe)
     if not again.evidence.deciding(lost=True):  # the same loss, and no policy dropped it
         return replace(first, evidence=replace(first.evidence, uncounted=()))
     return replace(first, evidence=again.evidence)
