@@ -133,7 +133,8 @@ class Kind:
         `loads(text)`: loads a changed file for real; `interfaces`: the host's."""
         m = re.search(r"line (\d+): (.*)", said)
         what = m[2] if m else said.strip()
-        return Problem(path, int(m[1]) if m else None, what, f"fix the {self.noun} at that line")
+        fix = f"fix the {self.noun} at that line" if m else f"fix the {self.noun} where the checker says"
+        return Problem(path, int(m[1]) if m else None, what, fix)
 
     def check_static(self, path: Path) -> Problem | None:
         """Without root (no world to load it in): a problem a reader can see, or None."""
