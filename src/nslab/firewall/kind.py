@@ -154,6 +154,11 @@ class Kind:
         explore probes them); the default knows no syntax: none."""
         return []
 
+    def knows_ports(self) -> bool:
+        """Whether `ports` reads its files (a kind that does not is said by explore and
+        diff: their flows to its host are then only ICMP and the ports they were given)."""
+        return type(self).ports is not Kind.ports
+
     def dnat_destinations(self, text: str) -> list[str]:
         """Single addresses its DNAT rules answer for (`ip daddr 192.0.2.80 ... dnat`)."""
         return []
