@@ -51,6 +51,21 @@ def test_a_syn_ack_in_the_trace_is_the_answer_of_its_flow() -> None:
     assert met and set(met) == {("gw", "input", "policy", "drop")}, met
 
 
+def test_a_hairpin_answer_is_found_by_where_the_dnat_sent_its_flow() -> None:
+    """srv2 (10.2.0.20) -> r:1000, DNAT'd to srv1 10.2.0.10:1234, which answers srv2 from
+    its own address: found by where the flow landed, and only there (a flow that landed
+    elsewhere, or one whose source port differs, is not its)."""
+    flows = [
+        trace.Key("tcp", 40300, 0, "10.2.0.20", "10.2.0.1", 1000),
+        trace.Key("tcp", 40302, 0, "10.2.0.20", "10.2.0.1", 2000),
+    ]
+    landed = [("10.2.0.10", 1234), ("10.2.0.20", 2345)]
+    answer = trace.Trace(trace.Key("tcp", 1234, 0, "10.2.0.10", "10.2.0.20", 40300, reply=True))
+    stranger = trace.Trace(trace.Key("tcp", 1234, 0, "10.2.0.10", "10.2.0.20", 40999, reply=True))
+    assert trace.answers_to(flows, [answer, stranger], {}, landed) == {0: 0}
+    assert trace.answers_to(flows, [answer], {}) == {}  # not knowing where it landed: nobody's
+
+
 def test_what_dropped_the_answer_decides_where_nothing_dropped_the_flow() -> None:
     policy = Decision("gw", "inet gw", "input", None, "DROP", "", 1, reply=True)
     forwarded = Decision("gw", "inet gw", "forward", 2, "ACCEPT", 'iifname "eth0" counter accept', 1, 2)
