@@ -60,7 +60,7 @@ def test_a_family_the_target_cannot_load_is_left_unchecked_and_said(
     def world() -> Iterator[NoIPv6]:
         yield runner
 
-    said = check_ufw_folders(load_lab(tmp_path / "lab.toml"), world)  # type: ignore[arg-type]
+    said = check_ufw_folders(load_lab(tmp_path / "lab.toml").hosts, "lab.toml", world)  # type: ignore[arg-type]
     assert said == (
         "; ufw folders of u: 2 rules file(s) loaded in a throwaway world, as ufw-init loads them "
         "(1 not: its tool cannot load here, IPv6 off?)"

@@ -25,6 +25,7 @@ from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.firewall.evidence import Decision
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
+from nslab.managers.common import host_argv
 from nslab.managers.elements import Node, XmlError, parse_xml
 
 TABLE = "inet firewalld"
@@ -249,3 +250,12 @@ def _relative(path: Path, to: Path) -> str:
         return str(path.resolve().relative_to(to.resolve()))
     except ValueError:
         return str(path)
+
+
+def place_of(
+    world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: str, folder: Path, parsed: object
+) -> FirewalldPlace:
+    """The reader's entry (nslab.coverage.managed): its table listed in the host's namespaces."""
+    return place(
+        world, lab, host, lab_name, folder, host_argv(lab, host, ["nft", "list", "table", *TABLE.split()])
+    )

@@ -33,6 +33,7 @@ from pathlib import Path
 from nslab import firewall as firewalls
 from nslab.coverage import ufw_files
 from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.managed import Parsed
 from nslab.coverage.marks import MARK_COMMENT, count_marks, count_v6, policy_nd_packets
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
@@ -420,3 +421,14 @@ def _relative(path: Path, to: Path) -> str:
         return str(path.resolve().relative_to(to.resolve()))
     except ValueError:
         return str(path)
+
+
+def place_of(
+    world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: str, folder: Path, parsed: Parsed
+) -> UfwPlace:
+    """The reader's entry (nslab.coverage.managed): the host's commands parsed once a run."""
+    assert host.manager is not None
+    commands = tuple(host.manager.commands)
+    if commands and commands not in parsed.said:
+        parsed.said[commands] = parse_commands(world, list(commands))
+    return place(world, lab, host, lab_path, lab_name, folder, parsed.said.get(commands, []))

@@ -14,13 +14,13 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from nslab.commands import Runner
 from nslab.errors import LabError
-from nslab.lab import Lab
+from nslab.lab import Host
 
 # One python for every command of the lab (a python start is ~0.4 s on a loaded machine).
 # ufw's error() prints "ERROR: ..." and exits; its parser raises ValueError on some input
@@ -58,32 +58,37 @@ def interpreter() -> str | None:
     return first[2:].split()[0] if first.startswith("#!") and first[2:].split() else None
 
 
-def check_ufw(lab: Lab, path: str) -> str:
-    """What validate says it checked of the lab's ufw commands ("" where there are none);
-    raises LabError on the first command ufw's parser refuses."""
-    pairs = [
-        (h.name, list(c))
-        for h in lab.hosts
-        if h.manager is not None and h.manager.kind == "ufw"
-        for c in h.manager.commands
-    ]
-    if not pairs:
-        return ""
-    names = ", ".join(dict.fromkeys(host for host, _ in pairs))
+def ufw_says(argvs: Sequence[Sequence[str]], timeout: int = 60) -> list[str | None] | str:
+    """ufw's parser's words on each argv (None: it takes it), all in one python; or why
+    the parser did not run (ufw not installed, or its python failed)."""
     python = interpreter()
     if python is None:
-        return f"; ufw commands of {names} not checked (ufw is not installed: apt-get install ufw)"
-    argvs = [argv for _, argv in pairs]
+        return "ufw is not installed: apt-get install ufw"
     r = subprocess.run(
-        [python, "-c", PARSE], input=json.dumps(argvs), capture_output=True, text=True, timeout=60
-    )
+        [python, "-c", PARSE], input=json.dumps([list(a) for a in argvs]), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
     try:
         said = json.loads(r.stdout)
     except ValueError:
         said = None
     if r.returncode != 0 or not isinstance(said, list) or len(said) != len(argvs):
         last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"; ufw commands of {names} not checked (ufw's parser did not run: {last})"
+        return f"ufw's parser did not run: {last}"
+    return said
+
+
+def check_ufw(hosts: Sequence[Host], path: str, world: object = None) -> str:
+    """What validate says it checked of the ufw hosts' commands ("" where there are none);
+    raises LabError on the first command ufw's parser refuses. No world: the parser changes
+    nothing."""
+    pairs = [(h.name, list(c)) for h in hosts if h.manager is not None for c in h.manager.commands]
+    if not pairs:
+        return ""
+    names = ", ".join(dict.fromkeys(host for host, _ in pairs))
+    said = ufw_says([argv for _, argv in pairs])
+    if isinstance(said, str):
+        return f"; ufw commands of {names} not checked ({said})"
     for (host, argv), words in zip(pairs, said, strict=True):
         if words is not None:
             raise LabError(
@@ -119,11 +124,12 @@ def _scratch_etc(folder: Path, etc: Path) -> None:
     shutil.copytree(folder, etc, dirs_exist_ok=True)
 
 
-def check_firewalld(lab: Lab, path: str, world: Callable[[], AbstractContextManager[Runner]]) -> str:
-    """What validate says it checked of the lab's firewalld folders ("" where there are
+def check_firewalld(
+    hosts: Sequence[Host], path: str, world: Callable[[], AbstractContextManager[Runner]]
+) -> str:
+    """What validate says it checked of the firewalld hosts' folders ("" where there are
     none); raises LabError on the first folder firewalld refuses. `world`: a throwaway
     world to run firewalld's check in."""
-    hosts = [h for h in lab.hosts if h.manager is not None and h.manager.kind == "firewalld"]
     folders = [(h.name, h.manager.folder) for h in hosts if h.manager is not None and h.manager.folder]
     if not folders:
         return ""

@@ -23,6 +23,7 @@ from nslab.managers import firewalld, ufw
 from nslab.managers.kind import ManagerKind
 
 RUN_DIR = "/run/nslab/managers"  # in a world's own /run: never the machine's files
+# The manager kinds, one line each (and each its row of nslab.lab.managers.MANAGERS)
 KINDS: dict[str, ManagerKind] = {k.name: k for k in (ufw.KIND, firewalld.KIND)}
 
 # Hooks that add environment variables to a host's commands: (lab, host) -> {NAME: VALUE}
@@ -52,10 +53,10 @@ def managed(lab: Lab, kind: str | None = None) -> list[Host]:
 
 
 def env_for(lab: Lab, host: Host) -> dict[str, str]:
-    """The variables a command on `host` gets: its private bus where it runs firewalld (any
-    D-Bus client then reaches that bus, never another), then every hook's."""
+    """The variables a command on `host` gets: its private bus where its manager runs on one
+    (firewalld: any D-Bus client then reaches that bus, never another), then every hook's."""
     env: dict[str, str] = {}
-    if host.manager is not None and host.manager.kind == "firewalld":
+    if host.manager is not None and KINDS[host.manager.kind].bus:
         env["DBUS_SYSTEM_BUS_ADDRESS"] = bus_address(host.name)
     for hook in _ENV_HOOKS:
         env |= hook(lab, host)

@@ -35,8 +35,8 @@ from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.base import Target
 from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
+from nslab.managers.common import KINDS
 from nslab.managers.docker_session import DockerRun, docker_hosts
-from nslab.managers.ufw_rules import load_ufw_folders, ufw_folder_hosts
 from nslab.probe import checks as probe
 from nslab.probe import ports
 from nslab.probe.inlab import LabProbes
@@ -143,10 +143,19 @@ class LabSession:
             return
         where = str(self.lab_path) if self.lab_path else f"lab '{lab.name}'"
         check_sysctls(lab, self.kernel_sysctls, where, self.target.name)
-        if lab.host_rulesets or any(h.rulesets for h in lab.hosts) or ufw_folder_hosts(lab):
+        # a manager's folder its kind loads here (ufw's rules files): a bad rule is its file
+        # and line, not the manager's words at its start (ufw-init's)
+        loads = [
+            (kind.load, folders)
+            for kind in KINDS.values()
+            if kind.load is not None
+            and (folders := [h for h in kind.hosts(lab) if h.manager is not None and h.manager.folder])
+        ]
+        if lab.host_rulesets or any(h.rulesets for h in lab.hosts) or loads:
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
-                load_ufw_folders(scratch, lab)  # a bad rule: its file and line, not ufw-init's words
+                for load, hosts in loads:
+                    load(scratch, hosts)
         self._checked.add(id(lab))
 
     @classmethod
