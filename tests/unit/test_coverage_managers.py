@@ -7,8 +7,6 @@ real runs: tests/netns/test_rule_coverage_managers.py."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -252,26 +250,25 @@ def test_a_zone_file_counts_elements() -> None:
 
 
 def test_ufws_parser_gives_each_commands_tuple() -> None:
-    """ufw's own parser (what validate runs too: it reads and writes no file), as coverage
-    runs it in the world: a rule's tuple fields, a default, or nothing (no rule)."""
-    python = check.interpreter()
-    if python is None:
+    """ufw's own parser (what validate and mutate run too: it reads and writes no file), as
+    coverage reads it: a rule's tuple fields, a default, nothing (no rule), or ufw's words."""
+    if check.interpreter() is None:
         pytest.skip("ufw is not installed (apt-get install ufw)")
     commands = [
         ["allow", "22/tcp"],
         ["default", "deny", "incoming"],
         ["logging", "off"],
         ["route", "allow", "80"],
+        ["allow", "99999/tcp"],
     ]
-    r = subprocess.run(
-        [python, "-c", ufw.PARSE, json.dumps(commands)], capture_output=True, text=True, timeout=60
-    )
-    said = json.loads(r.stdout)
-    assert said[1:3] == [{"default": ["deny", "incoming"]}, None]
+    said = check.ufw_parse(commands)
+    assert not isinstance(said, str), said
+    assert said[1:3] == [{"default": ["deny", "incoming"]}, {}]
     assert ufw.tuple_key(said[0]["tuple"]) == ufw.tuple_key(
         ["allow", "tcp", "22", "::/0", "any", "::/0", "in"]
     )
     assert said[3]["tuple"][0] == "route:allow"
+    assert said[4] == {"error": "Bad port"}
 
 
 def test_commands_on_one_line_are_one_cobertura_line_with_a_branch_each() -> None:

@@ -24,7 +24,6 @@ map (a rule with no tuple, a command no tuple matches) it says so: hits unknown.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -52,38 +51,6 @@ _READ = (
 )
 _ANY = {"0.0.0.0/0", "::/0", "any"}
 _POLICY = {"incoming": "INPUT", "outgoing": "OUTPUT", "routed": "FORWARD"}
-
-# ufw's parser, in the world: each command's rule as the tuple ufw writes for it (fields of
-# backend_iptables' `### tuple ###` line), or its default, or null (no rule: `logging on`)
-PARSE = r"""
-import contextlib, gettext, io, json, sys
-import ufw.common, ufw.frontend
-gettext.install(ufw.common.programName)
-out = []
-for argv in json.loads(sys.argv[1]):
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            pr = ufw.frontend.parse_command(["ufw", *argv])
-    except BaseException:
-        out.append(None)
-        continue
-    r = pr.data.get("rule")
-    if pr.action.startswith("default-"):
-        out.append({"default": pr.action.split("-")[1:]})
-    elif r is None or pr.action not in ("allow", "deny", "reject", "limit"):
-        out.append(None)
-    else:
-        action = ("route:" if r.forward else "") + r.action + ("_" + r.logtype if r.logtype else "")
-        if r.interface_in and r.interface_out:
-            ifaces = "in_%s!out_%s" % (r.interface_in, r.interface_out)
-        elif r.interface_in or r.interface_out:
-            ifaces = "%s_%s" % (r.direction, r.interface_in or r.interface_out)
-        else:
-            ifaces = r.direction
-        out.append({"tuple": [action, r.protocol, r.dport, r.dst, r.sport, r.src,
-                              r.dapp.replace(" ", "%20") or "-", r.sapp.replace(" ", "%20") or "-", ifaces]})
-print(json.dumps(out))
-"""
 
 
 def tuple_key(fields: list[str]) -> tuple[str, ...]:
@@ -305,14 +272,12 @@ def reading(rs: Ruleset, files: list[str], originals: dict[str, str] | None = No
 
 
 def parse_commands(world: World, commands: list[tuple[str, ...]]) -> list[dict[str, list[str]] | None]:
-    """ufw's parser's answer for each command (see PARSE), run in the world."""
-    python = check.interpreter() or "python3"
-    r = world.run([python, "-c", PARSE, json.dumps([list(c) for c in commands])])
-    try:
-        said = json.loads(r.stdout)
-    except ValueError:
-        said = None
-    return said if isinstance(said, list) and len(said) == len(commands) else [None] * len(commands)
+    """ufw's parser's rule for each command (nslab.managers.check.PARSE), run in the world:
+    None where it makes none, or the parser refused or did not run (not counted, said)."""
+    said = check.ufw_parse(commands, world)
+    if isinstance(said, str):
+        return [None] * len(commands)
+    return [None if not a or "error" in a else a for a in said]
 
 
 def place(

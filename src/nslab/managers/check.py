@@ -17,14 +17,18 @@ import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from nslab.commands import Runner
 from nslab.errors import LabError
 from nslab.lab import Host
 
-# One python for every command of the lab (a python start is ~0.4 s on a loaded machine).
-# ufw's error() prints "ERROR: ..." and exits; its parser raises ValueError on some input
-# ("frobnicate": ufw itself then prints "ERROR: Invalid syntax").
+# ufw's own parser, one python for every command of the lab (a python start is ~0.4 s on a
+# loaded machine), read by validate and mutate (its words on a command it refuses) and by
+# rule coverage (the rule it makes: the fields of the `### tuple ###` line
+# backend_iptables writes for it, or its default; {}: no rule, `logging on`). ufw's error()
+# prints "ERROR: ..." and exits; its parser raises ValueError on some input ("frobnicate":
+# ufw itself then prints "ERROR: Invalid syntax").
 PARSE = r"""
 import contextlib, gettext, io, json, sys
 import ufw.common, ufw.frontend
@@ -34,15 +38,31 @@ for argv in json.load(sys.stdin):
     err, out_ = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())  # ufw writes bytes
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out_):
-            ufw.frontend.parse_command(["ufw", *argv])
-        out.append(None)
+            pr = ufw.frontend.parse_command(["ufw", *argv])
     except BaseException as exc:
         err.flush()
         text = err.buffer.getvalue().decode(errors="replace")
         said = [l[7:] for l in text.splitlines() if l.startswith("ERROR: ")]
-        out.append(said[-1] if said else (str(exc) or "Invalid syntax"))
+        out.append({"error": said[-1] if said else (str(exc) or "Invalid syntax")})
+        continue
+    r = pr.data.get("rule")
+    if pr.action.startswith("default-"):
+        out.append({"default": pr.action.split("-")[1:]})
+    elif r is None or pr.action not in ("allow", "deny", "reject", "limit"):
+        out.append({})
+    else:
+        action = ("route:" if r.forward else "") + r.action + ("_" + r.logtype if r.logtype else "")
+        if r.interface_in and r.interface_out:
+            ifaces = "in_%s!out_%s" % (r.interface_in, r.interface_out)
+        elif r.interface_in or r.interface_out:
+            ifaces = "%s_%s" % (r.direction, r.interface_in or r.interface_out)
+        else:
+            ifaces = r.direction
+        out.append({"tuple": [action, r.protocol, r.dport, r.dst, r.sport, r.src,
+                              r.dapp.replace(" ", "%20") or "-", r.sapp.replace(" ", "%20") or "-", ifaces]})
 print(json.dumps(out))
 """
+Parsed = dict[str, Any]  # {"error": words} | {"tuple": fields} | {"default": [policy, direction]} | {}
 
 
 def interpreter() -> str | None:
@@ -58,22 +78,27 @@ def interpreter() -> str | None:
     return first[2:].split()[0] if first.startswith("#!") and first[2:].split() else None
 
 
-def ufw_says(argvs: Sequence[Sequence[str]], timeout: int = 60) -> list[str | None] | str:
-    """ufw's parser's words on each argv (None: it takes it), all in one python; or why
-    the parser did not run (ufw not installed, or its python failed)."""
+def ufw_parse(
+    argvs: Sequence[Sequence[str]], runner: Runner | None = None, timeout: int = 60
+) -> list[Parsed] | str:
+    """ufw's parser's answer on each argv (see PARSE), all in one python: here, or run by
+    `runner` (a world); or why the parser did not run (ufw not installed, its python failed)."""
     python = interpreter()
     if python is None:
         return "ufw is not installed: apt-get install ufw"
-    r = subprocess.run(
-        [python, "-c", PARSE], input=json.dumps([list(a) for a in argvs]), capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
+    argv, given = [python, "-c", PARSE], json.dumps([list(a) for a in argvs])
+    if runner is not None:
+        r = runner.run(argv, stdin=given, timeout=timeout)
+        rc, out, err = r.rc, r.stdout, r.stderr
+    else:
+        done = subprocess.run(argv, input=given, capture_output=True, text=True, timeout=timeout)
+        rc, out, err = done.returncode, done.stdout, done.stderr
     try:
-        said = json.loads(r.stdout)
+        said = json.loads(out)
     except ValueError:
         said = None
-    if r.returncode != 0 or not isinstance(said, list) or len(said) != len(argvs):
-        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+    if rc != 0 or not isinstance(said, list) or len(said) != len(argvs):
+        last = (err.strip().splitlines() or ["no output"])[-1]
         return f"ufw's parser did not run: {last}"
     return said
 
@@ -86,11 +111,11 @@ def check_ufw(hosts: Sequence[Host], path: str, world: object = None) -> str:
     if not pairs:
         return ""
     names = ", ".join(dict.fromkeys(host for host, _ in pairs))
-    said = ufw_says([argv for _, argv in pairs])
+    said = ufw_parse([argv for _, argv in pairs])
     if isinstance(said, str):
         return f"; ufw commands of {names} not checked ({said})"
-    for (host, argv), words in zip(pairs, said, strict=True):
-        if words is not None:
+    for (host, argv), answer in zip(pairs, said, strict=True):
+        if (words := answer.get("error")) is not None:
             raise LabError(
                 f"{path}: host {host}: ufw command '{shlex.join(argv)}' is refused by ufw: {words}",
                 f"correct it in host {host}'s firewall = {{ ufw = [...] }} (see `man ufw`)",

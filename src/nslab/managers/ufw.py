@@ -17,13 +17,13 @@ from nslab.managers.kind import ManagerKind
 def ufw_refusals(commands: list[tuple[int, list[str]]]) -> dict[int, str]:
     """Mutant n -> ufw's words, for each (n, argv) its parser refuses; one python for all.
     Nothing where ufw is not installed (the build then says it)."""
-    said = check.ufw_says([argv for _, argv in commands], timeout=120) if commands else []
+    said = check.ufw_parse([argv for _, argv in commands], timeout=120) if commands else []
     if isinstance(said, str):
         return {}
     return {
-        n: f"ufw refuses `ufw {' '.join(argv)}`: {w}"
-        for (n, argv), w in zip(commands, said, strict=True)
-        if w
+        n: f"ufw refuses `ufw {' '.join(argv)}`: {a['error']}"
+        for (n, argv), a in zip(commands, said, strict=True)
+        if "error" in a
     }
 
 
