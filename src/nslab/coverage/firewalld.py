@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.files import FileCoverage, RuleHits, relative_name
 from nslab.firewall.evidence import Decision
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
@@ -218,7 +218,7 @@ def place(
             wants.append(want)
         fw.files.append(
             FileCoverage(
-                _relative(path, folder), host.name, lab_name, rules, kind="firewalld",
+                relative_name(path, folder), host.name, lab_name, rules, kind="firewalld",
                 path=str(path.resolve()), note="; ".join(notes), manager="firewalld",
             )
         )  # fmt: skip
@@ -227,8 +227,8 @@ def place(
         why = "nslab does not map a policy's elements to the rules firewalld writes of them"
         fw.files.append(
             FileCoverage(
-                _relative(path, folder), host.name, lab_name, [], kind="firewalld", path=str(path.resolve()),
-                note=why, known=False, manager="firewalld",
+                relative_name(path, folder), host.name, lab_name, [], kind="firewalld",
+                path=str(path.resolve()), note=why, known=False, manager="firewalld",
             )
         )  # fmt: skip
         fw.wants.append([])
@@ -243,13 +243,6 @@ def place(
     )
     fw.wants.append([set() for _ in own])
     return fw
-
-
-def _relative(path: Path, to: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(to.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def place_of(

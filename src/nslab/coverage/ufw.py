@@ -31,7 +31,7 @@ from pathlib import Path
 
 from nslab import firewall as firewalls
 from nslab.coverage import ufw_files
-from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.files import FileCoverage, RuleHits, relative_name
 from nslab.coverage.managed import Parsed
 from nslab.coverage.marks import MARK_COMMENT, count_marks, count_v6, policy_nd_packets
 from nslab.lab import Host, Lab
@@ -334,7 +334,7 @@ def place(
             claimed |= set(keys)
             rules.append(RuleHits(line, words, 0))
             wants.append(keys)
-        up.files.append(cov(_relative(lab_path, folder) if lab_path else lab.name, lab_path, rules))
+        up.files.append(cov(relative_name(lab_path, folder) if lab_path else lab.name, lab_path, rules))
         up.wants.append(wants)
     if host.manager.folder is not None:
         for table, name in FILES:
@@ -349,10 +349,10 @@ def place(
                 up.notes[(len(up.files), len(rules))] = "no `### tuple ###` above it: ufw keeps no map for it"
                 rules.append(RuleHits(line, rule, None))
                 wants.append([])
-            up.files.append(cov(_relative(path, folder), path, rules))
+            up.files.append(cov(relative_name(path, folder), path, rules))
             up.wants.append(wants)
         for mapped in ufw_files.folder_files(host.manager.folder, first):  # its before.rules ...
-            up.files.append(cov(_relative(mapped.path, folder), mapped.path, mapped.rules))
+            up.files.append(cov(relative_name(mapped.path, folder), mapped.path, mapped.rules))
             up.files[-1].note = mapped.note
             up.wants.append(mapped.wants)
             claimed |= {k for w in mapped.wants for k in w}
@@ -379,13 +379,6 @@ def own_words(key: tuple[str, ...]) -> str:
     """`ufw-before-input rule 3: -p icmp ...`, `INPUT policy` (`in table ip6 filter` for IPv6)."""
     where = "" if key[1] == "filter" else f" in table {key[1]}"
     return f"{key[2]} policy{where}" if key[0] == "policy" else f"{key[2]} rule {key[3]}{where}: {key[4]}"
-
-
-def _relative(path: Path, to: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(to.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def place_of(
