@@ -20,6 +20,7 @@ from nslab.errors import TargetError
 from nslab.firewall import instrument
 from nslab.lab import load_lab
 from nslab.managers import check
+from nslab.managers.mutants import command_lines
 
 UFW_SHIPPED = sorted(
     [*Path("/usr/share/ufw/iptables").glob("*.rules"), *Path("/usr/share/ufw").glob("*.rules")]
@@ -96,10 +97,11 @@ def test_a_commands_line_is_found_under_its_host() -> None:
         "[[host]]\nname = 'c'\n# firewall = { ufw = ['allow 22/tcp'] }\n"
         "firewall = { ufw = ['allow 22/tcp'] }\n"
     )
-    commands = [("default", "deny", "incoming"), ("allow", "22/tcp"), ("allow", "80/tcp"), ("deny", "1")]
-    assert ufw.command_lines(lab, "b", commands) == [7, 7, 8, None]
-    assert ufw.command_lines(lab, "a", [("allow", "22/tcp")]) == [3]
-    assert ufw.command_lines(lab, "c", [("allow", "22/tcp")]) == [13]  # TOML's literal strings
+    assert command_lines(lab, "b") == [7, 7, 8]
+    assert command_lines(lab, "a") == [3]
+    # TOML's literal strings; not host a's same string, nor the comment's
+    assert command_lines(lab, "c") == [13]
+    assert command_lines(lab, "nobody") == []
 
 
 def test_nslabs_mark_counting_rules_shadow_only_what_the_marks_could_match() -> None:

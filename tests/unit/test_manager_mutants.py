@@ -398,6 +398,14 @@ def test_a_ufw_command_that_is_no_rule_is_said_at_its_line(tmp_path: Path) -> No
     assert [(m.line, m.host) for m in found] == [(10, "web"), (10, "web"), (16, "db"), (16, "db")]
 
 
+def test_a_command_another_host_also_has_is_said_at_its_own_hosts_line(tmp_path: Path) -> None:
+    """The second host's `logging on` was said at the first host's line (the first string of
+    the same words in the file), in a report that names the second host."""
+    path = _lab(tmp_path, '["logging on"]', 'ufw = ["logging on"]')
+    _, unmade = of_lab(load_lab(path), path)
+    assert [u.words().split(": host ")[0] for u in unmade] == ["lab.toml:9", "lab.toml:13"]
+
+
 def test_a_folder_two_hosts_share_is_mutated_once_naming_both(tmp_path: Path) -> None:
     (tmp_path / "fw" / "zones").mkdir(parents=True)
     (tmp_path / "fw" / "zones" / "public.xml").write_text(ZONE)

@@ -24,7 +24,6 @@ map (a rule with no tuple, a command no tuple matches) it says so: hits unknown.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from nslab.coverage.managed import Parsed
 from nslab.coverage.marks import MARK_COMMENT, count_marks, count_v6, policy_nd_packets
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
-from nslab.managers import check, elements
+from nslab.managers import check, elements, mutants
 from nslab.managers.common import host_argv
 from nslab.parse import Ruleset
 
@@ -96,33 +95,6 @@ def user_rules(text: str, table: str) -> UserRules:
     found = elements.user_rules(text)
     tuples = [Tuple(table, b.text, b.line, list(b.positions)) for b in found.blocks]
     return UserRules(tuples, dict(found.lengths), list(found.untupled))
-
-
-def command_lines(lab_text: str, host: str, commands: list[tuple[str, ...]]) -> list[int | None]:
-    """Each ufw command's line in the lab file: the quoted strings (TOML's basic or literal)
-    after the host's `name = "HOST"`, in order, as the lab file's reader split them (None:
-    not found)."""
-    lines = lab_text.splitlines()
-    named = re.compile(rf"""\s*name\s*=\s*(["']){re.escape(host)}\1""")
-    start = next((i for i, ln in enumerate(lines) if named.match(ln)), len(lines))
-    quoted: list[tuple[int, tuple[str, ...]]] = []  # (line, its words), in order
-    for n in range(start, len(lines)):
-        if lines[n].lstrip().startswith("#"):
-            continue  # a comment's example is not a command
-        for basic, literal in re.findall(r""""((?:[^"\\]|\\.)*)"|'([^']*)'""", lines[n]):
-            s = basic or literal
-            try:
-                words = shlex.split(s)
-            except ValueError:
-                continue
-            quoted.append((n + 1, tuple(words[1:] if words[:1] == ["ufw"] else words)))
-    out: list[int | None] = []
-    at = 0
-    for argv in commands:
-        found = next((i for i in range(at, len(quoted)) if quoted[i][1] == tuple(argv)), None)
-        out.append(None if found is None else quoted[found][0])
-        at = at if found is None else found + 1
-    return out
 
 
 MARKS = ("marks",)  # a reading's count of nslab's mark counting rules (ufw's reload drops them)
@@ -313,7 +285,7 @@ def place(
     if host.manager.commands:
         commands = list(host.manager.commands)
         text = lab_path.read_text(errors="replace") if lab_path else ""
-        lines = command_lines(text, host.name, commands)
+        lines = (mutants.command_lines(text, host.name) + [None] * len(commands))[: len(commands)]
         rules: list[RuleHits] = []
         wants: list[list[tuple[str, ...]]] = []
         for argv, line, said in zip(commands, lines, parsed, strict=True):

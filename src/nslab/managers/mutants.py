@@ -113,6 +113,17 @@ def _lab_with(text: str, host: str, k: int, new: str) -> tuple[str, int] | None:
     return None
 
 
+def command_lines(text: str, host: str) -> list[int | None]:
+    """Each of the host's ufw commands' line in the lab file's text: that of the one string
+    whose change changes that command alone (None: not found, written over lines?). Not
+    the first string of its words: another host's, or a comment's, may come before it."""
+    commands = _ufw_list(tomllib.loads(text), host) or []
+    return [at[1] if (at := _lab_with(text, host, k, _PROBE)) else None for k in range(len(commands))]
+
+
+_PROBE = "nslab: a value no command has"
+
+
 def command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant], list[Unmade]]:
     assert host.manager is not None
     text = lab_path.read_text()
@@ -120,13 +131,11 @@ def command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant]
     used = [p.span for c in commands for p in c.ports]
     out: list[Mutant] = []
     unmade: list[Unmade] = []
-    raw = _ufw_list(tomllib.loads(text), host.name) or []
+    lines = command_lines(text, host.name)
     for k, c in enumerate(commands):
         was = shlex.join(c.argv)
         what = f"host {host.name} ufw command {k + 1} `{was}`"
-        # its line: the lab file with the command as it is (0 where its string is not found)
-        at = _lab_with(text, host.name, k, raw[k]) if k < len(raw) and isinstance(raw[k], str) else None
-        line = at[1] if at else 0
+        line = (lines[k] if k < len(lines) else None) or 0  # 0: its string is not found
         variants: list[tuple[list[str], str]] = []
         if c.action is not None:
             argv = list(c.argv)
