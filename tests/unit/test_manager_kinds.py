@@ -6,7 +6,10 @@ kind. Pure logic: no world is built."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,10 +20,12 @@ from conftest import ROOT
 from nslab.cli import main
 from nslab.commands import Runner
 from nslab.coverage import managed
+from nslab.coverage.counts import Coverage
 from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.coverage.mutate_managers import check_managers, of_lab
 from nslab.coverage.report import share
 from nslab.errors import LabError
+from nslab.firewall.evidence import Decision
 from nslab.firewall.mutants import Mutant
 from nslab.firewall.places import firewall_places
 from nslab.lab import Host, Lab, load_lab
@@ -174,6 +179,57 @@ def test_a_made_up_kind_is_taken_by_every_caller(zonewall: Path) -> None:
     (place,) = managed.places(None, lab, zonewall, "k", managed.Parsed())  # type: ignore[arg-type]
     (unread,) = place.end("s")
     assert (unread.file, unread.note) == ("zonewall (not read)", "nslab has no reader of zonewall's rules")
+
+
+class ZonesPlace:
+    """The made-up kind's coverage reader's place: what the run asked of it."""
+
+    def __init__(self, host: str) -> None:
+        self.asked: list[str] = []
+        self.cov = FileCoverage(
+            "web-zones/public.zone", host, "k", [RuleHits(2, "port 22", 0)], manager="zonewall"
+        )
+
+    def traced(self, decisions: list[Decision]) -> None:
+        self.asked.append("traced")
+        self.cov.rules[0].hits = (self.cov.rules[0].hits or 0) + len(decisions)
+
+    def fold(self, world: object) -> None:
+        self.asked.append("fold")
+
+    def resume(self, world: object) -> None:
+        self.asked.append("resume")
+
+    def end(self, scenario: str) -> list[FileCoverage]:
+        self.asked.append("end")
+        return [self.cov]
+
+
+def test_a_made_up_kinds_coverage_reader_is_asked_as_ufws_and_firewallds_are(
+    zonewall: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[ZonesPlace] = []
+
+    def place_of(world: object, lab: Lab, host: Host, *rest: object) -> ZonesPlace:
+        made.append(ZonesPlace(host.name))
+        return made[-1]
+
+    # its reader: a module of the coverage layer, named by the kind, imported by coverage
+    monkeypatch.setitem(sys.modules, "nslab_test_zonewall_cov", types.SimpleNamespace(place_of=place_of))
+    kind = dataclasses.replace(ZONEWALL, coverage="nslab_test_zonewall_cov")
+    monkeypatch.setitem(common.KINDS, "zonewall", kind)
+    cov = Coverage()
+    cov.begin(None, load_lab(zonewall), zonewall)  # type: ignore[arg-type]
+    d = Decision(
+        "web", "inet zonewall", "filter_IN_public_allow", 1, "accept", "tcp dport 22 accept", 1, of=1
+    )
+    cov.traced([d])
+    with cov.paused(None):  # type: ignore[arg-type]
+        pass
+    cov.end(None, "s")  # type: ignore[arg-type]
+    assert made[0].asked == ["traced", "fold", "resume", "fold", "end"]
+    (kept,) = cov.files.values()
+    assert (kept.file, kept.rules[0].hits, kept.scenarios) == ("web-zones/public.zone", 1, set())
 
 
 def test_a_made_up_kind_without_a_maker_says_it_makes_no_mutant(

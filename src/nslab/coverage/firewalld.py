@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nslab.coverage.files import FileCoverage, RuleHits, relative_name
+from nslab.coverage.managed import Quiet
 from nslab.firewall.evidence import Decision
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
@@ -149,7 +150,7 @@ def listing(text: str) -> dict[str, list[str]]:
 
 
 @dataclass
-class FirewalldPlace:
+class FirewalldPlace(Quiet):  # no counters: nothing to fold
     """One firewalld host in the current world: its zone files' elements, its hits."""
 
     host: str

@@ -12,19 +12,38 @@ from typing import Protocol
 
 from nslab.coverage.files import FileCoverage
 from nslab.errors import NslabError
+from nslab.firewall.evidence import Decision
 from nslab.lab import Lab
 from nslab.machine.world import World
 from nslab.managers.common import KINDS, managed
 
 
 class Place(Protocol):
-    """A manager host's rules in the current world (its kind's reader's), to the end."""
+    """A manager host's rules in the current world (its kind's reader's): a scenario's
+    traced decisions (for rules that count nothing), its counters folded in before
+    nslab's own traffic and read again after it, and its files' hits at the end."""
 
+    def traced(self, decisions: list[Decision]) -> None: ...
+    def fold(self, world: World) -> None: ...
+    def resume(self, world: World) -> None: ...
     def end(self, scenario: str) -> list[FileCoverage]: ...
 
 
+class Quiet:
+    """What a place that counts (or is traced) by no other way does: nothing."""
+
+    def traced(self, decisions: list[Decision]) -> None:
+        return None
+
+    def fold(self, world: World) -> None:
+        return None
+
+    def resume(self, world: World) -> None:
+        return None
+
+
 @dataclass
-class Unread:
+class Unread(Quiet):
     """A manager host whose rules nslab could not read: not measured, and why."""
 
     cov: FileCoverage

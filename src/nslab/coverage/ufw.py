@@ -31,7 +31,7 @@ from pathlib import Path
 from nslab import firewall as firewalls
 from nslab.coverage import ufw_files
 from nslab.coverage.files import FileCoverage, RuleHits, relative_name
-from nslab.coverage.managed import Parsed
+from nslab.coverage.managed import Parsed, Quiet
 from nslab.coverage.marks import MARK_COMMENT, count_marks, count_v6, policy_nd_packets
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
@@ -106,7 +106,7 @@ Reading = dict[tuple[str, ...], int | None]  # ("tuple", table, text) / ("policy
 
 
 @dataclass
-class UfwPlace:
+class UfwPlace(Quiet):  # its rules count: no trace is read
     """One ufw host in the current world: what the user wrote, its readings, its hits."""
 
     host: Host
