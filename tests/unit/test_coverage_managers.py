@@ -171,7 +171,8 @@ def test_a_tables_listing_by_chain() -> None:
     text = (
         "table inet firewalld { # handle 1\n\tchain filter_IN_public_allow { # handle 63\n"
         "\t\ttcp dport 22 accept # handle 73\n\t}\n\tchain filter_INPUT { # handle 2\n"
-        "\t\ttype filter hook input priority filter + 10; policy accept;\n\t\tct state invalid drop\n\t}\n}\n"
+        "\t\ttype filter hook input priority filter + 10; policy accept;\n"
+        "\t\tct state invalid drop # handle 4\n\t}\n}\n"
     )
     assert fwd.listing(text) == {
         "filter_IN_public_allow": ["tcp dport 22 accept"],

@@ -24,6 +24,7 @@ from pathlib import Path
 from nslab.coverage.files import FileCoverage, RuleHits, relative_name
 from nslab.coverage.managed import Quiet
 from nslab.firewall.evidence import Decision
+from nslab.firewall.sources import nft_texts
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
 from nslab.managers.common import host_argv
@@ -134,18 +135,11 @@ def element_words(e: Node) -> str:
 
 
 def listing(text: str) -> dict[str, list[str]]:
-    """`nft list table inet firewalld` as {chain: its rules' text}, in order."""
+    """`nft -a list table inet firewalld` as {chain: its rules' text}, in order (each rule
+    as nft lists it, read as the evidence reads a native nft rule: nslab.firewall.sources)."""
     out: dict[str, list[str]] = {}
-    chain = None
-    for raw in text.splitlines():
-        line = re.sub(r"\s*# handle \d+$", "", raw.strip())
-        m = re.match(r"chain (\S+) \{", line)
-        if m:
-            chain = out.setdefault(m[1], [])
-        elif line == "}":
-            chain = None
-        elif chain is not None and line and not line.startswith(("type ", "policy ")):
-            chain.append(line)
+    for (_, chain, _), rule in nft_texts(text).items():
+        out.setdefault(chain, []).append(rule)
     return out
 
 
@@ -251,5 +245,10 @@ def place_of(
 ) -> FirewalldPlace:
     """The reader's entry (nslab.coverage.managed): its table listed in the host's namespaces."""
     return place(
-        world, lab, host, lab_name, folder, host_argv(lab, host, ["nft", "list", "table", *TABLE.split()])
+        world,
+        lab,
+        host,
+        lab_name,
+        folder,
+        host_argv(lab, host, ["nft", "-a", "list", "table", *TABLE.split()]),
     )
