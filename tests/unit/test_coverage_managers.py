@@ -19,7 +19,7 @@ from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.errors import TargetError
 from nslab.firewall import instrument
 from nslab.lab import load_lab
-from nslab.managers import check
+from nslab.managers import check, elements
 from nslab.managers.mutants import command_lines
 
 UFW_SHIPPED = sorted(
@@ -54,8 +54,8 @@ COMMIT
 
 
 def test_each_tuple_owns_the_deciding_rules_written_under_it() -> None:
-    found = ufw.user_rules(WRITTEN, "filter")
-    assert [(t.text, t.line, t.rules) for t in found.tuples] == [
+    found = elements.user_rules(WRITTEN)
+    assert [(t.text, t.line, list(t.positions)) for t in found.blocks] == [
         # the `--set` rule (no -j) sees every packet its two verdict rules see: not summed
         ("limit tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", 5, [("ufw-user-input", 2), ("ufw-user-input", 3)]),
         # logging jumps are not verdicts; the logging chain's rules are the tuple's too
@@ -63,15 +63,14 @@ def test_each_tuple_owns_the_deciding_rules_written_under_it() -> None:
     ]
     assert found.lengths == {"ufw-user-input": 8, "ufw-user-logging-input": 2}
     # a rule with no tuple above it: ufw keeps no map for it, nslab says so
-    assert found.untupled == [(18, "-A ufw-user-input -p tcp --dport 99 -j ACCEPT")]
+    assert found.untupled == ((18, "-A ufw-user-input -p tcp --dport 99 -j ACCEPT"),)
 
 
 @pytest.mark.skipif(not UFW_SHIPPED, reason="ufw's rules are not installed (apt-get install ufw)")
 def test_ufws_shipped_rules_files_parse() -> None:
     for path in UFW_SHIPPED:
-        table = "ip6 filter" if "6" in path.name else "filter"
-        found = ufw.user_rules(path.read_text(), table)
-        assert found.tuples == [] and found.untupled == [], path  # before.rules ...: ufw's own
+        found = elements.user_rules(path.read_text())
+        assert found.blocks == () and found.untupled == (), path  # before.rules ...: ufw's own
 
 
 def test_a_commands_tuple_is_the_same_rule_in_both_families() -> None:

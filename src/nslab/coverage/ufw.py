@@ -68,35 +68,6 @@ def tuple_key(fields: list[str]) -> tuple[str, ...]:
     return (action, proto, dport, sport, *where)
 
 
-@dataclass
-class Tuple:
-    """One `### tuple ###` of a user rules file, and where its deciding rules are."""
-
-    table: str  # filter, ip6 filter
-    text: str  # `allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in`
-    line: int
-    rules: list[tuple[str, int]] = field(default_factory=list)  # (chain, position from 1)
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        return tuple_key(self.text.split())
-
-
-@dataclass
-class UserRules:
-    tuples: list[Tuple]
-    lengths: dict[str, int]  # each user chain's rules in the file
-    untupled: list[tuple[int, str]]  # (line, rule) of a user chain's rule with no tuple
-
-
-def user_rules(text: str, table: str) -> UserRules:
-    """A user.rules file's tuples (nslab.managers.elements reads them), each with its rules'
-    positions in the user chains."""
-    found = elements.user_rules(text)
-    tuples = [Tuple(table, b.text, b.line, list(b.positions)) for b in found.blocks]
-    return UserRules(tuples, dict(found.lengths), list(found.untupled))
-
-
 MARKS = ("marks",)  # a reading's count of nslab's mark counting rules (ufw's reload drops them)
 RELOADED = (
     "ufw reloaded its rules in a scenario (ufw reload, enable): a rule matched only before the "
@@ -190,7 +161,7 @@ class UfwPlace(Quiet):  # its rules count: no trace is read
         return self.files
 
 
-def _held(rs: Ruleset, table: str, user: UserRules) -> list[str]:
+def _held(rs: Ruleset, table: str, user: elements.UserRules) -> list[str]:
     """The user chains the kernel holds otherwise than the file gives them (how many)."""
     out = []
     for name, n in user.lengths.items():
@@ -210,20 +181,20 @@ def reading(rs: Ruleset, files: list[str], originals: dict[str, str] | None = No
     out: Reading = {}
     mapped: set[tuple[str, str]] = set()
     for (table, _), text in zip(FILES, files, strict=False):
-        user = user_rules(text, table)
+        user = elements.user_rules(text)
         mine = (originals or {}).get(table)
         if (
             _held(rs, table, user)
             and mine is not None
-            and not _held(rs, table, theirs := user_rules(mine, table))
+            and not _held(rs, table, theirs := elements.user_rules(mine))
         ):
             user = theirs
         for why in _held(rs, table, user):
             out[("mismatch", table, why)] = None
-        for t in user.tuples:
+        for t in user.blocks:
             key = ("tuple", table, t.text)
-            total: int | None = out.get(key, 0) if t.rules else None
-            for name, position in t.rules:
+            total: int | None = out.get(key, 0) if t.positions else None
+            for name, position in t.positions:
                 chain = rs.chain(name, table)
                 held = chain is not None and len(chain.rules) == user.lengths.get(name)
                 packets = chain.rules[position - 1].packets if chain is not None and held else None
@@ -313,9 +284,9 @@ def place(
             path = host.manager.folder / name
             if table not in up.originals:
                 continue
-            user = user_rules(up.originals[table], table)
-            rules = [RuleHits(t.line, t.text, 0) for t in user.tuples]
-            wants = [[("tuple", table, t.text)] for t in user.tuples]
+            user = elements.user_rules(up.originals[table])
+            rules = [RuleHits(t.line, t.text, 0) for t in user.blocks]
+            wants = [[("tuple", table, t.text)] for t in user.blocks]
             claimed |= {k for w in wants for k in w}
             for line, rule in user.untupled:
                 up.notes[(len(up.files), len(rules))] = "no `### tuple ###` above it: ufw keeps no map for it"
