@@ -274,14 +274,14 @@ def _swapped(m: re.Match[str], was: str, now: str) -> str:
 
 
 def rules_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant], list[Unmade]]:
-    files = [folder / f for f in UFW_FILES if (folder / f).is_file()]
-    read = {f: elements.ufw_blocks(f.read_text()) for f in files}
+    texts = {folder / f: (folder / f).read_text() for f in UFW_FILES if (folder / f).is_file()}
+    read = {f: elements.ufw_blocks(text) for f, text in texts.items()}
     used = [p.span for blocks, _ in read.values() for b in blocks for p in b.ports()]
     out: list[Mutant] = []
     unmade: list[Unmade] = []
     for f, (blocks, unread) in read.items():
         name = os.path.relpath(f, lab_dir)
-        text = f.read_text()
+        text = texts[f]
         unmade.extend(Unmade(name, line, "a tuple", why) for line, why in unread)
         for b in blocks:
             m, u = _block_mutants(f, name, host, text, b, used)
