@@ -179,12 +179,13 @@ def own_words(chain: str, n: int, text: str) -> str:
     return f"{chain} rule {n}: {text}"
 
 
-def place(
-    world: World, lab: Lab, host: Host, lab_name: str, folder: Path, run_argv: list[str]
+def place_of(
+    world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: str, folder: Path, parsed: object
 ) -> FirewalldPlace:
-    """A firewalld host's zone files (the lab's folder) and its table, read now (built)."""
+    """A firewalld host's zone files (the lab's folder) and its table, read now (built) in
+    the host's namespaces: the reader's entry (nslab.coverage.managed)."""
     assert host.manager is not None
-    chains = listing(world.run(run_argv).stdout)
+    chains = listing(world.run(host_argv(lab, host, ["nft", "-a", "list", "table", *TABLE.split()])).stdout)
     fw = FirewalldPlace(host.name, [], [], chains)
     user_folder = host.manager.folder
     zones = sorted((user_folder / "zones").glob("*.xml")) if user_folder is not None else []
@@ -238,17 +239,3 @@ def place(
     )
     fw.wants.append([set() for _ in own])
     return fw
-
-
-def place_of(
-    world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: str, folder: Path, parsed: object
-) -> FirewalldPlace:
-    """The reader's entry (nslab.coverage.managed): its table listed in the host's namespaces."""
-    return place(
-        world,
-        lab,
-        host,
-        lab_name,
-        folder,
-        host_argv(lab, host, ["nft", "-a", "list", "table", *TABLE.split()]),
-    )
