@@ -103,7 +103,7 @@ def ufw_parse(
     return said
 
 
-def check_ufw(hosts: Sequence[Host], path: str, world: object = None) -> str:
+def check_ufw(hosts: Sequence[Host], path: str, world: object) -> str:
     """What validate says it checked of the ufw hosts' commands ("" where there are none);
     raises LabError on the first command ufw's parser refuses. No world: the parser changes
     nothing."""
