@@ -57,3 +57,8 @@ class Shared:
 
     def abort(self) -> None:
         self._barrier.abort()
+
+    @property
+    def broken(self) -> bool:
+        """Whether a side failed (its error is the run's)."""
+        return self._barrier.broken

@@ -150,8 +150,12 @@ class LabSession:
         self._checked.add(id(lab))
 
     @classmethod
-    def open(cls, settings: Settings, userdata: dict[str, str] | None = None) -> LabSession:
-        lab = settings.load_lab()  # validate the lab before touching any machine
+    def open(
+        cls, settings: Settings, userdata: dict[str, str] | None = None, lab: Lab | None = None
+    ) -> LabSession:
+        """A session on the settings' target for `lab` (default: the settings' lab file),
+        its rulesets checked where the target can run it."""
+        lab = lab if lab is not None else settings.load_lab()  # validated before any machine
         session = cls(settings, open_target(settings, userdata or {}), lab)
         try:
             if session.missing_feature() is None:
