@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nslab.firewall.evidence import Decision, deciders
 
@@ -71,6 +71,19 @@ def addresses(w: Runs, ns: str | None, *which: str) -> list[tuple[str, str]]:
     ]
 
 
+def route_get(
+    w: Runs, ns: str | None, dst: str, *where: str, v6: bool = False
+) -> tuple[Result, dict[str, Any]]:
+    """`ip -j [-6] route get DST WHERE...` in `ns` (`where`: "from", SRC, "iif", DEV): its
+    result and its route ({} where ip failed or printed no route)."""
+    r = w.run(["ip", "-j", *(["-6"] if v6 else []), "route", "get", dst, *where], ns=ns)
+    try:
+        route = json.loads(r.stdout)[0] if r.rc == 0 else {}
+    except (ValueError, LookupError):
+        route = {}
+    return r, route if isinstance(route, dict) else {}
+
+
 def owners(w: Runs, spaces: Sequence[str | None]) -> dict[str, Owner]:
     """Every global IPv6 address of the given namespaces, with its holder."""
     out: dict[str, Owner] = {}
@@ -89,11 +102,7 @@ def next_hops(w: Runs, held: Mapping[str, Owner], ns: str | None, src: str, dst:
     iif: str | None = None
     for _ in range(MAX_HOPS):
         where = ["from", src, "iif", iif] if iif else (["from", src] if src else [])
-        r = w.run(["ip", "-j", "-6", "route", "get", dst, *where], ns=ns)
-        try:
-            route = json.loads(r.stdout)[0] if r.rc == 0 else {}
-        except (ValueError, LookupError):
-            route = {}
+        _, route = route_get(w, ns, dst, *where, v6=True)
         gateway = route.get("gateway")
         if not gateway or route.get("type") not in (None, "unicast") or gateway in out:
             return out
@@ -130,13 +139,10 @@ def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
     """The neighbour `ns` could not resolve on its way to `dst` (its next hop, or `dst`
     itself on a link), as the kernel's neighbour table says; None where it resolved it,
     or has no entry (the kernel's answer then was no discovery's)."""
-    r = w.run(["ip", "-j", "-6", "route", "get", dst], ns=ns)
-    try:
-        hop = str(json.loads(r.stdout)[0].get("gateway") or dst) if r.rc == 0 else ""
-    except (ValueError, LookupError):
+    _, route = route_get(w, ns, dst, v6=True)
+    if not route:
         return None
-    if not hop:
-        return None
+    hop = str(route.get("gateway") or dst)
     n = w.run(["ip", "-j", "-6", "neigh", "show", "to", hop], ns=ns)
     try:
         entries = json.loads(n.stdout) if n.rc == 0 else []

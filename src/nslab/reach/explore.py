@@ -15,13 +15,12 @@ run alone with a short timeout: its first packet has met every rule long before 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
 from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
 from nslab.managers.evidence import credit_all
-from nslab.probe import landing, trace
+from nslab.probe import landing, neighbours, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
 from nslab.reach import no_route
@@ -348,11 +347,9 @@ class Explorer:
             return str(raw["src"])
         key = (self.where[flow.src].ns, self._dst(flow))
         if key not in self.sources:
-            r = self.session.w.run(["ip", "-j", "route", "get", key[1]], ns=key[0])
-            try:
-                self.sources[key] = str(json.loads(r.stdout)[0]["prefsrc"]) if r.ok else None
-            except (ValueError, LookupError, TypeError):
-                self.sources[key] = None  # no route, or a route without a preferred source
+            _, route = neighbours.route_get(self.session.w, key[0], key[1])
+            # None: no route, or a route without a preferred source
+            self.sources[key] = str(route["prefsrc"]) if route.get("prefsrc") else None
         return self.sources[key]
 
     def _landing_listener(self, flow: Flow, to: tuple[str, int] | None) -> Where:
