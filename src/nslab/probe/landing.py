@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from nslab.commands import Runner
 from nslab.errors import ProbeError
-from nslab.firewall.evidence import HOST, Evidence, Sources
+from nslab.firewall.evidence import HOST, MOVES, Evidence, Sources
 from nslab.lab import Lab
 from nslab.probe import checks as probe
 from nslab.probe.places import own_addresses
@@ -28,7 +28,7 @@ def landed(runner: Runner, lab: Lab, written: Sources, raw: Mapping[str, object]
     tool leaves it unsaid, never wrong."""
     if not raw.get("sport"):
         return ""
-    moved = [d.where for d in evidence.decisions if d.target in ("DNAT", "REDIRECT")] or [
+    moved = [d.where for d in evidence.decisions if d.target in MOVES] or [
         where for (where, _, _), rules in written.items() if any(_TRANSLATES.search(r.text) for r in rules)
     ]
     for where in dict.fromkeys(moved):

@@ -30,7 +30,17 @@ from dataclasses import dataclass, field, replace
 from nslab import firewall as firewalls
 from nslab.commands import Runner
 from nslab.errors import TargetError
-from nslab.firewall.evidence import HOST, Decision, Sources, attach, decides, filters, policy_decides, settle
+from nslab.firewall.evidence import (
+    HOST,
+    MOVES,
+    Decision,
+    Sources,
+    attach,
+    decides,
+    filters,
+    policy_decides,
+    settle,
+)
 from nslab.machine.targets.base import Spawned
 from nslab.parse import Ruleset, nslab_own
 from nslab.probe.trace_text import TABLE, Key, Trace, concerns, parse, rule_text
@@ -337,7 +347,7 @@ class Tracer:
             for d in decided:
                 if d is not None and d not in found[index]:
                     found[index].append(d)
-                if d is not None and d.target in ("DNAT", "REDIRECT"):
+                if d is not None and d.target in MOVES:
                     moved.add(index)
         self.nd_drops = nd_drops
         for i, target in enumerate(targets):
@@ -377,7 +387,7 @@ class Tracer:
                 k = trace.key
                 if (index, place.spec) in moved and trace.to[0] and k.proto != "icmp":
                     out.setdefault((k.proto, k.sport, trace.ipid, *trace.to), set()).add(index)
-                if any(d is not None and d.target in ("DNAT", "REDIRECT") for d in decided):
+                if any(d is not None and d.target in MOVES for d in decided):
                     moved.add((index, place.spec))
             return out
 

@@ -18,7 +18,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
+from nslab.firewall.evidence import MOVES, TRANSLATIONS, Decision, deciders
 from nslab.managers.evidence import credit_all
 from nslab.probe import landing, neighbours, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
@@ -67,7 +67,7 @@ def decided_by(
         found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
-    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    moved = [d for d in evidence_decisions if d.target in MOVES and not d.nd]
     if lost and first_only and moved:
         # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
         # srv1 straight to srv2, whose firewall drops an answer from an address it never
@@ -419,7 +419,7 @@ class Explorer:
             lost = outcome in LOST
             # counted alone: the destination's own listener only; where a DNAT sent it, from
             # the translating place's conntrack (a scenario's way: nslab.probe.landing)
-            moved = any(d.target in ("DNAT", "REDIRECT") for d in evidence.decisions)
+            moved = any(d.target in MOVES for d in evidence.decisions)
             w, lab = self.session.w, self.session.lab
             at = landing.landed(w, lab, self.session.written, raw, evidence) if moved else ""
             here = at.rpartition(":")[0] or at
