@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns
+from support.labs import host, lan_lab
 from test_manager_world import needs_managers
 
 from nslab.commands import Runner
@@ -175,23 +176,12 @@ def test_two_features_of_one_name_in_two_folders_keep_two_bundles(tmp_path: Path
     assert host_snapshot() == before
 
 
-FIREWALLD_LAB = """
-[lab]
-name = "fwd"
-
-[[network]]
-name = "lan"
-subnet = "10.7.0.0/24"
-
-[[host]]
-name = "client"
-interfaces = [{ network = "lan", address = "10.7.0.10" }]
-
-[[host]]
-name = "gw"
-interfaces = [{ network = "lan", address = "10.7.0.30" }]
-firewall = { firewalld = "fwd-firewalld" }
-"""
+FIREWALLD_LAB = lan_lab(
+    "fwd",
+    "10.7.0.0/24",
+    host("client", "10.7.0.10"),
+    host("gw", "10.7.0.30", firewall='{ firewalld = "fwd-firewalld" }'),
+)
 
 
 @needs_netns
