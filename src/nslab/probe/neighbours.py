@@ -132,7 +132,22 @@ def answered(outcome: str, icmp: str | None, error: str | None) -> bool:
     )
 
 
-UNRESOLVED = ("FAILED", "INCOMPLETE")  # a neighbour entry whose discovery got no answer
+UNRESOLVED = {"FAILED", "INCOMPLETE"}  # a neighbour entry whose discovery got no answer
+
+
+def neighbour_states(w: Runs, ns: str | None, *which: str) -> dict[str, set[str]]:
+    """Each IPv6 neighbour `ip -j -6 neigh show WHICH...` lists in `ns` ("to", ADDRESS: one)
+    with its states (over every interface it has an entry on); none where ip fails."""
+    r = w.run(["ip", "-j", "-6", "neigh", "show", *which], ns=ns)
+    try:
+        entries = json.loads(r.stdout) if r.rc == 0 else []
+    except ValueError:
+        return {}
+    out: dict[str, set[str]] = {}
+    for e in entries:
+        if e.get("dst"):
+            out.setdefault(str(e["dst"]), set()).update(e.get("state", []))
+    return out
 
 
 def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
@@ -143,13 +158,8 @@ def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
     if not route:
         return None
     hop = str(route.get("gateway") or dst)
-    n = w.run(["ip", "-j", "-6", "neigh", "show", "to", hop], ns=ns)
-    try:
-        entries = json.loads(n.stdout) if n.rc == 0 else []
-    except ValueError:
-        return None
-    states = {s for e in entries for s in e.get("state", [])}
-    return hop if states & set(UNRESOLVED) else None
+    states = set().union(*neighbour_states(w, ns, "to", hop).values())
+    return hop if states & UNRESOLVED else None
 
 
 def unresolved_anywhere(w: Runs, spaces: Sequence[str | None]) -> set[str]:
@@ -157,12 +167,4 @@ def unresolved_anywhere(w: Runs, spaces: Sequence[str | None]) -> set[str]:
     `ip neigh` each): a router's address a flow's way needed counts only if so, as the
     trace's discovery packets name a solicited-node group, which addresses with the same
     last 24 bits share (2001:db8:10::1's is 2001:db8:f::1's)."""
-    out: set[str] = set()
-    for ns in spaces:
-        r = w.run(["ip", "-j", "-6", "neigh", "show"], ns=ns)
-        try:
-            entries = json.loads(r.stdout) if r.rc == 0 else []
-        except ValueError:
-            continue
-        out |= {str(e["dst"]) for e in entries if e.get("dst") and set(e.get("state", [])) & set(UNRESOLVED)}
-    return out
+    return {dst for ns in spaces for dst, states in neighbour_states(w, ns).items() if states & UNRESOLVED}
