@@ -51,6 +51,8 @@ class Counting(Protocol):
 
     def paused(self, world: World, *, explored: bool = True) -> AbstractContextManager[None]: ...
 
+    def traced(self, decisions: list[Decision]) -> None: ...
+
 
 @dataclass
 class LabSession:
@@ -210,9 +212,8 @@ class LabSession:
     def _traced(self, decisions: list[Decision]) -> None:
         """A scenario probe's traced decisions, to the run's rule coverage (a firewalld
         host's rules count nothing: nslab.coverage.firewalld)."""
-        told = getattr(self.coverage, "traced", None)
-        if told is not None:
-            told(decisions)
+        if self.coverage is not None:
+            self.coverage.traced(decisions)
 
     def _uncounted(self) -> AbstractContextManager[None]:
         """nslab's own probes (a lost one sent again under nft's trace): counted for no
