@@ -254,4 +254,4 @@ def test_a_side_whose_ruleset_does_not_load_lets_the_other_side_go(tmp_path: Pat
     shared = Shared()
     with pytest.raises(NslabError, match="does not load"):
         review.measure(settings_of(str(lab), ()), load_lab(lab), shared=shared)
-    assert shared.broken
+    assert shared.failed

@@ -68,7 +68,7 @@ def measure(
             live = live_ports(session.w, lab)
             if shared is not None:
                 live = shared(live)
-                if shared.broken:  # the other side failed: its error is the run's, not probed
+                if shared.failed:  # the other side failed: its error is the run's, not probed
                     return []
             flows = wanted(lab, extra_flows, [*ports, *live])
             progress(f"{lab.name}: probing {len(flows)} flows")
