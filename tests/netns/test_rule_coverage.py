@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import DATA, ROOT, host_snapshot, needs_netns, run_behave
-from support.labs import host, lan_lab
+from support.labs import host, lan_lab, provisioned
 
-from nslab.config import Settings
 from nslab.coverage import counts as coverage
 from nslab.coverage import mutate
 from nslab.firewall import rulemap
@@ -160,15 +159,8 @@ def test_mutants_of_a_rule_line() -> None:
 @contextlib.contextmanager
 def built(lab: Path, **settings: float) -> Iterator[LabSession]:
     """The lab built in a fresh world, its rule coverage counting (as behave's hooks do)."""
-    session = LabSession.open(Settings(lab=str(lab), **settings))  # type: ignore[arg-type]
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(lab, counting=True, **settings) as session:
         yield session
-    finally:
-        session.close()
 
 
 # --- on the real kernel --------------------------------------------------------------------

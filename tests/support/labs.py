@@ -53,11 +53,11 @@ def lan_lab(
     tail: str = "",
 ) -> str:
     """A lab file: its [lab] name (None: a file without the table), one network and
-    `hosts` (host()); `head`: what stands before the network (a comment, a [firewall]
+    `hosts` (host()); `head`: what stands between [lab] and the network (a [firewall]
     table), `tail`: tables after the hosts ([upstream])."""
-    parts = [head] if head else []
-    if name is not None:
-        parts.append(f'[lab]\nname = "{name}"\n')
+    parts = [f'[lab]\nname = "{name}"\n'] if name is not None else []
+    if head:
+        parts.append(head)
     net = f'[[network]]\nname = "{network}"\nsubnet = "{subnet}"\n'
     parts.append(net + (f'subnet6 = "{subnet6}"\n' if subnet6 else ""))
     parts += hosts
@@ -67,15 +67,19 @@ def lan_lab(
 
 
 @contextlib.contextmanager
-def provisioned(lab: Path | str, **settings: Any) -> Iterator[LabSession]:
+def provisioned(lab: Path | str, *, counting: bool = False, **settings: Any) -> Iterator[LabSession]:
     """The lab file built in a fresh world (`settings`: more run settings, e.g. patient
     waits: ping_wait=1, probe_wait=1), the world ended after: what many tests did by hand
-    around what they probe."""
+    around what they probe. `counting`: the run's rule coverage counts from the build on,
+    as behave's hooks have it."""
     from nslab.config import Settings  # here: the lab file builders need no session
+    from nslab.coverage.counts import Coverage
     from nslab.scenario.session import LabSession
 
     session = LabSession.open(Settings(lab=str(lab), **settings))
     try:
+        if counting:
+            session.coverage = Coverage()
         session.use_lab(None)
         session.new_world()
         session.provision()

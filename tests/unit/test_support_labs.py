@@ -23,12 +23,12 @@ def test_a_built_lab_loads_with_every_part_it_was_given(tmp_path: Path) -> None:
         host("b", "10.9.8.20", network="n", routes='["default via 10.9.8.10"]'),
         network="n",
         subnet6="2001:db8:98::/64",
-        head="# a comment before the lab\n",
+        head='[firewall]\nbackend = "nftables"\n',
         tail='[upstream]\nvia = "a"\n',
     )
     (tmp_path / "lab.toml").write_text(text)
     lab = load_lab(tmp_path / "lab.toml")
-    assert lab.name == "built"
+    assert (lab.name, lab.backend) == ("built", "nftables")
     assert [h.name for h in lab.hosts] == ["a", "b"]
     assert [str(n.subnet) for n in lab.networks] == ["10.9.8.0/24"]
     a = lab.hosts[0]
