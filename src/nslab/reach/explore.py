@@ -314,14 +314,12 @@ class Explorer:
         """Whether the place a DNAT sent a lost flow to is the one that dropped it (its
         trace there says so): `dropped at srv2:2345`. A flow dropped before it got there,
         or lost with no drop seen, does not say where it landed."""
-        place = self._landed(to).rpartition(":")[0] if to[1] else self._landed(to)
+        place = landing.named(self.session.lab, to[0])
         return any(d.drops and not d.nd and d.where == place for d in found)
 
     def _landed(self, to: tuple[str, int]) -> str:
         """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
-        address, port = to
-        own = next((p for p, addrs in own_addresses(self.session.lab).items() if address in addrs), address)
-        return f"{own}:{port}" if port else own
+        return landing.named(self.session.lab, *to)
 
     def _verdict(
         self,
