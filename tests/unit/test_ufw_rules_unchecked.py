@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.labs import host, lan_lab
 
 from nslab.commands import Result
 from nslab.lab import load_lab
@@ -19,17 +20,7 @@ from nslab.managers.ufw_rules import check_ufw_folders
 
 pytestmark = pytest.mark.unit
 
-LAB = """\
-[lab]
-name = "b"
-[[network]]
-name = "lan"
-subnet = "10.6.0.0/24"
-[[host]]
-name = "u"
-interfaces = [{ network = "lan", address = "10.6.0.1" }]
-firewall = { ufw = "uf" }
-"""
+LAB = lan_lab("b", "10.6.0.0/24", host("u", "10.6.0.1", firewall='{ ufw = "uf" }'))
 NO_V6 = "ip6tables-restore v1.8.9 (nf_tables): Could not fetch rule set generation id: Invalid argument\n"
 
 

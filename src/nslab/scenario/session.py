@@ -51,6 +51,8 @@ class Counting(Protocol):
 
     def paused(self, world: World, *, explored: bool = True) -> AbstractContextManager[None]: ...
 
+    def traced(self, decisions: list[Decision]) -> None: ...
+
 
 @dataclass
 class LabSession:
@@ -159,8 +161,12 @@ class LabSession:
         self._checked.add(id(lab))
 
     @classmethod
-    def open(cls, settings: Settings, userdata: dict[str, str] | None = None) -> LabSession:
-        lab = settings.load_lab()  # validate the lab before touching any machine
+    def open(
+        cls, settings: Settings, userdata: dict[str, str] | None = None, lab: Lab | None = None
+    ) -> LabSession:
+        """A session on the settings' target for `lab` (default: the settings' lab file),
+        its rulesets checked where the target can run it."""
+        lab = lab if lab is not None else settings.load_lab()  # validated before any machine
         session = cls(settings, open_target(settings, userdata or {}), lab)
         try:
             if session.missing_feature() is None:
@@ -215,9 +221,8 @@ class LabSession:
     def _traced(self, decisions: list[Decision]) -> None:
         """A scenario probe's traced decisions, to the run's rule coverage (a firewalld
         host's rules count nothing: nslab.coverage.firewalld)."""
-        told = getattr(self.coverage, "traced", None)
-        if told is not None:
-            told(decisions)
+        if self.coverage is not None:
+            self.coverage.traced(decisions)
 
     def _uncounted(self) -> AbstractContextManager[None]:
         """nslab's own probes (a lost one sent again under nft's trace): counted for no
