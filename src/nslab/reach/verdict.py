@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
+from nslab.firewall.evidence import MOVES, TRANSLATIONS, Decision, deciders
 from nslab.probe.flow import Flow
 
 
@@ -68,7 +68,7 @@ def decided_by(
         found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
-    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    moved = [d for d in evidence_decisions if d.target in MOVES and not d.nd]
     if lost and first_only and moved:
         # a forward whose answer the trace did not show dropped (a hairpin's answer, from
         # where the DNAT sent it, is found and named: "its reply: srv2: dropped by ...")
