@@ -97,6 +97,16 @@ class _LoadedFile:
     explored: bool = False  # nslab's own traffic crossed its rules (Coverage.paused)
 
 
+def _refusal(g: instrument_.Group) -> tuple[str, str, int, str]:
+    """A group nft refused, as remembered for the next worlds: its rule and which part."""
+    part = "marks" if g.optional else "elements" if g.only_elements else ""
+    return (g.table, g.chain, g.position, part)
+
+
+def _elements_refused(g: instrument_.Group) -> str:
+    return f"elements of {g.of} not measured: nft does not take a counting rule for them"
+
+
 def _relative(path: Path, to: Path) -> str:
     try:
         return os.path.relpath(path.resolve(), to.resolve())
@@ -116,8 +126,8 @@ class Coverage:
         self._traced_lab = False
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
         self._paused = False
-        # per ruleset file: the rules (table, chain, position) nft took no counting rule for
-        self._refused: dict[str, set[tuple[str, str, int]]] = {}
+        # per ruleset file: the groups (table, chain, position, part) nft took no counting rules for
+        self._refused: dict[str, set[tuple[str, str, int, str]]] = {}
 
     def _places(self, lab: Lab, lab_path: Path | None) -> list[_LoadedFile]:
         folder = lab_path.parent if lab_path else Path.cwd()
@@ -193,14 +203,19 @@ class Coverage:
         refused = self._refused.setdefault(place.cov.path, set())
         for g in groups:
             i = index.get((g.table, g.chain, g.position))
+            if i is not None and g.elements_why:  # the elements of its named set or map: said
+                place.cov.rules[i].elements_note = g.elements_why
             if g.optional:  # the tracer's marks' count: refused once, not asked again
-                g.commands = [] if (g.table, g.chain, -g.position) in refused else g.commands
+                g.commands = [] if _refusal(g) in refused else g.commands
+            elif i is not None and g.only_elements and _refusal(g) in refused:
+                place.cov.rules[i].elements_note, g.commands = _elements_refused(g), []
             elif i is not None and g.why:
                 place.uncounted[i] = g.why
-            elif i is not None and (g.table, g.chain, g.position) in refused:
+            elif i is not None and _refusal(g) in refused:
                 place.uncounted[i], g.commands = REFUSED, []
             elif i is not None and g.elements:
                 place.cov.rules[i].elements = dict.fromkeys(g.elements, 0)
+                place.cov.rules[i].of = g.of
         groups = [g for g in groups if g.commands]
         if not groups:
             return listed
@@ -209,14 +224,15 @@ class Coverage:
         for g in groups:
             if self._nft(world, place, g.commands):
                 continue
-            if g.optional:  # costs only its own count: the rule stays counted
-                refused.add((g.table, g.chain, -g.position))
-                continue
-            refused.add((g.table, g.chain, g.position))
+            refused.add(_refusal(g))
             i = index.get((g.table, g.chain, g.position))
-            if i is not None:
+            if g.optional or i is None:  # costs only its own count: the rule stays counted
+                continue
+            place.cov.rules[i].elements = None
+            if g.only_elements:  # costs the elements' counts: the rule's own stays
+                place.cov.rules[i].elements_note = _elements_refused(g)
+            else:
                 place.uncounted[i] = REFUSED
-                place.cov.rules[i].elements = None
         return None
 
     @staticmethod
@@ -333,12 +349,15 @@ class Coverage:
                 rule.hits = None if i in place.uncounted else place.hits[i]
                 if rule.elements is not None and rule.hits is not None:
                     rule.elements = {k: (place.elements[i] or {}).get(k, 0) for k in rule.elements}
-            if place.uncounted:
-                named = "; ".join(
-                    f"{place.cov.rules[i].where()} not counted: {why}"
-                    for i, why in sorted(place.uncounted.items())
-                )
-                place.cov.note = "; ".join(x for x in (place.cov.note, named) if x)
+            said = [  # a rule not counted; the elements of a counted rule's named set not measured
+                f"{r.where()} not counted: {place.uncounted[i]}"
+                if i in place.uncounted
+                else f"{r.where()}: {r.elements_note}"
+                for i, r in enumerate(place.cov.rules)
+                if i in place.uncounted or r.elements_note
+            ]
+            if said:
+                place.cov.note = "; ".join(x for x in (place.cov.note, *said) if x)
             if any(r.hits for r in place.cov.rules):
                 place.cov.scenarios.add(scenario)
             if place.explored:
