@@ -97,15 +97,17 @@ def test_elements_nslab_cannot_count_are_said_never_guessed() -> None:
     big = _set("big", list(range(1, 400)))
     moving = _set("seen", [], flags=["timeout"])
     filled = _set("filled", [80])
+    nets = _set("nets", [{"prefix": {"addr": "10.0.0.0", "len": 8}}], type="ipv4_addr")
     update = {"set": {"op": "update", "elem": SADDR, "set": "@filled"}}
     listing = _listing(
-        [big, moving, filled],
+        [big, moving, filled, nets],
         [
             [_match(DPORT, "@big"), {"accept": None}],
             [_match(SADDR, "@seen"), {"counter": None}, {"drop": None}],
             [_match(DPORT, "@filled", "!="), {"drop": None}],
             [_match(DPORT, "@filled"), update, {"accept": None}],
             [_match(DPORT, "@nowhere"), {"limit": {"rate": 1}}, {"counter": None}, {"accept": None}],
+            [_match(SADDR, "@nets"), _match(DPORT, "@filled"), {"accept": None}],
         ],
     )
     said = {g.position: g.elements_why for g in instrument.plan(listing, {"inet t"}) if g.elements_why}
@@ -115,8 +117,10 @@ def test_elements_nslab_cannot_count_are_said_never_guessed() -> None:
         3: "elements of @filled not measured: the rule matches what is not in it",
         4: "elements of @filled not measured: a rule adds its elements as packets come",
         5: "elements of @nowhere not measured: the listing lacks it",
+        6: "elements of @filled not measured: nslab counts one set a rule (@nets)",
     }
-    assert not [g for g in instrument.plan(listing, {"inet t"}) if g.only_elements]
+    (nets,) = [g for g in instrument.plan(listing, {"inet t"}) if g.only_elements]
+    assert (nets.position, nets.elements) == (6, ["10.0.0.0/8"])
 
 
 def test_a_named_maps_elements_are_counted_one_by_one() -> None:

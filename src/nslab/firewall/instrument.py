@@ -246,6 +246,9 @@ def _set_elements(
     if s is None or why:
         group.elements_why = f"elements of @{name} not measured: {why}"
         return None
+    later = set_elements.set_match(matches[n + 1 :])
+    if later is not None:  # `ip saddr @nets tcp dport @ports`: the first set's elements
+        group.elements_why = f"elements of @{later[1]} not measured: nslab counts one set a rule (@{name})"
     per = Group(group.table, group.chain, group.position, of=f"@{name}", only_elements=True)
 
     def insert(extra: list[dict[str, Any]], comment: str) -> dict[str, Any]:
