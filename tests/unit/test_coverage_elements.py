@@ -54,6 +54,12 @@ def test_the_json_says_whose_elements_and_which_were_not_measured() -> None:
     assert d["rules"][0]["elements_of"] == "@p"
     assert d["rules"][1]["elements_not_measured"] == "elements of @seen not measured: why"
     assert FileCoverage.from_json(d).as_json() == d
+    # a worker whose world refused the elements' counting rules, merged with one that took them
+    refused = RuleHits(4, "tcp dport @p accept", 2, elements_note="elements of @p not measured: refused")
+    merged = FileCoverage("a.nft", "a", "lab.toml", [refused, RuleHits(5, "ip saddr @seen drop", 0)])
+    merged.add(FileCoverage.from_json(d))
+    assert (merged.rules[0].hits, merged.rules[0].of) == (3, "@p")
+    assert merged.rules[1].elements_note == "elements of @seen not measured: why"
 
 
 def _listing(sets: list[dict[str, Any]], exprs: list[list[dict[str, Any]]]) -> dict[str, Any]:
