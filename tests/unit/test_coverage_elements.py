@@ -58,7 +58,8 @@ def test_the_json_says_whose_elements_and_which_were_not_measured() -> None:
     refused = RuleHits(4, "tcp dport @p accept", 2, elements_note="elements of @p not measured: refused")
     merged = FileCoverage("a.nft", "a", "lab.toml", [refused, RuleHits(5, "ip saddr @seen drop", 0)])
     merged.add(FileCoverage.from_json(d))
-    assert (merged.rules[0].hits, merged.rules[0].of) == (3, "@p")
+    assert (merged.rules[0].hits, merged.rules[0].elements, merged.rules[0].of) == (3, None, "")
+    assert merged.rules[0].elements_note == "elements of @p not measured: refused"
     assert merged.rules[1].elements_note == "elements of @seen not measured: why"
 
 

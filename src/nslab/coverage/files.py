@@ -106,7 +106,9 @@ class FileCoverage:
             if mine.elements is not None and theirs.elements is not None:
                 for k, v in theirs.elements.items():
                     mine.elements[k] = mine.elements.get(k, 0) + v
-            mine.of, mine.elements_note = mine.of or theirs.of, mine.elements_note or theirs.elements_note
+            elif mine.elements is not None or theirs.elements is not None:  # counted in some worlds only
+                mine.elements, mine.of = None, ""  # some worlds' count: not the run's
+            mine.elements_note = mine.elements_note or theirs.elements_note
         self.scenarios |= other.scenarios
         self.explored |= other.explored
         self.note = self.note or other.note
