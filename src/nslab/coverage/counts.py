@@ -10,7 +10,7 @@ How it is counted, and why so:
   whole lab (and its tracer's loopback pings) runs inside `Coverage.paused`, which reads
   the counters before and after it.
 - An nft rule the user wrote without `counter`, the kernel's IPv6 housekeeping (ND, MLD)
-  and a map's elements are counted by rules of nslab's own in the world's copy
+  and the elements of a map or a named set are counted by rules of nslab's own in the world's copy
   (nslab.firewall.instrument); the user's file and rules are never changed. A rule nslab cannot
   count (nft refuses its counting rules; a map keyed per packet) has hits None, and the
   file's note says which and why; a file with no rule counted is not measured.
@@ -18,7 +18,8 @@ How it is counted, and why so:
   script ran and reported per chain (`line` null).
 - The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
   with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
-  `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map); `lab`,
+  `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map or a named
+  set, `elements_of` naming a named one, `elements_not_measured` why its were not); `lab`,
   `scenarios` (the scenarios whose traffic hit it), `explored_by`, `measured` and `note`
   beside.
 """
