@@ -19,6 +19,7 @@ from pathlib import Path
 from nslab import __version__
 from nslab.coverage.counts import Coverage, FileCoverage, RuleHits
 from nslab.firewall import get_kind
+from nslab.managers.common import KINDS
 
 JSON = "rule-coverage.json"
 XML = "rule-coverage.xml"
@@ -39,7 +40,8 @@ def share(f: FileCoverage) -> str:
     elements of its rules' sets and maps beside (`2/2 rules (100%), 3/6 elements`: a new
     user read "100%" beside "never matched" as a contradiction)."""
     got = percent(f)
-    noun = "elements" if f.manager == "firewalld" else "rules"
+    kind = KINDS.get(f.manager)  # a manager's own noun; Docker's and a file's are rules
+    noun = kind.noun if kind is not None else "rules"
     if got is not None:
         found, of = element_share(f)
         elements = f", {found}/{of} elements" if of else ""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from nslab.commands import Runner
 from nslab.errors import ProbeError
-from nslab.firewall.evidence import HOST, Evidence, Sources
+from nslab.firewall.evidence import HOST, MOVES, Evidence, Sources
 from nslab.lab import Lab
 from nslab.probe import checks as probe
 from nslab.probe.places import own_addresses
@@ -28,7 +28,7 @@ def landed(runner: Runner, lab: Lab, written: Sources, raw: Mapping[str, object]
     tool leaves it unsaid, never wrong."""
     if not raw.get("sport"):
         return ""
-    moved = [d.where for d in evidence.decisions if d.target in ("DNAT", "REDIRECT")] or [
+    moved = [d.where for d in evidence.decisions if d.target in MOVES] or [
         where for (where, _, _), rules in written.items() if any(_TRANSLATES.search(r.text) for r in rules)
     ]
     for where in dict.fromkeys(moved):
@@ -46,7 +46,12 @@ def _landed_in(runner: Runner, lab: Lab, where: str, sport: str) -> str | None:
         sent = (f.original.get("dst"), f.original.get("dport"))
         came = (f.reply.get("src"), f.reply.get("sport"))
         if f.original.get("sport") == sport and came[0] and came != sent:
-            address = str(came[0])
-            place = next((p for p, addrs in own_addresses(lab).items() if address in addrs), address)
-            return f"{place}:{came[1]}" if came[1] else place
+            return named(lab, str(came[0]), came[1])
     return None
+
+
+def named(lab: Lab, address: str, port: object = None) -> str:
+    """`sshbox:22`: the place holding `address` (else the address itself), and the port
+    where there is one."""
+    place = next((p for p, addrs in own_addresses(lab).items() if address in addrs), address)
+    return f"{place}:{port}" if port else place

@@ -15,13 +15,12 @@ run alone with a short timeout: its first packet has met every rule long before 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
+from nslab.firewall.evidence import MOVES, TRANSLATIONS, Decision, deciders
 from nslab.managers.evidence import credit_all
-from nslab.probe import landing, trace
+from nslab.probe import landing, neighbours, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
 from nslab.reach import no_route
@@ -68,7 +67,7 @@ def decided_by(
         found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
-    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    moved = [d for d in evidence_decisions if d.target in MOVES and not d.nd]
     if lost and first_only and moved:
         # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
         # srv1 straight to srv2, whose firewall drops an answer from an address it never
@@ -315,14 +314,12 @@ class Explorer:
         """Whether the place a DNAT sent a lost flow to is the one that dropped it (its
         trace there says so): `dropped at srv2:2345`. A flow dropped before it got there,
         or lost with no drop seen, does not say where it landed."""
-        place = self._landed(to).rpartition(":")[0] if to[1] else self._landed(to)
+        place = landing.named(self.session.lab, to[0])
         return any(d.drops and not d.nd and d.where == place for d in found)
 
     def _landed(self, to: tuple[str, int]) -> str:
         """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
-        address, port = to
-        own = next((p for p, addrs in own_addresses(self.session.lab).items() if address in addrs), address)
-        return f"{own}:{port}" if port else own
+        return landing.named(self.session.lab, *to)
 
     def _verdict(
         self,
@@ -348,11 +345,9 @@ class Explorer:
             return str(raw["src"])
         key = (self.where[flow.src].ns, self._dst(flow))
         if key not in self.sources:
-            r = self.session.w.run(["ip", "-j", "route", "get", key[1]], ns=key[0])
-            try:
-                self.sources[key] = str(json.loads(r.stdout)[0]["prefsrc"]) if r.ok else None
-            except (ValueError, LookupError, TypeError):
-                self.sources[key] = None  # no route, or a route without a preferred source
+            _, route = neighbours.route_get(self.session.w, key[0], key[1])
+            # None: no route, or a route without a preferred source
+            self.sources[key] = str(route["prefsrc"]) if route.get("prefsrc") else None
         return self.sources[key]
 
     def _landing_listener(self, flow: Flow, to: tuple[str, int] | None) -> Where:
@@ -422,7 +417,7 @@ class Explorer:
             lost = outcome in LOST
             # counted alone: the destination's own listener only; where a DNAT sent it, from
             # the translating place's conntrack (a scenario's way: nslab.probe.landing)
-            moved = any(d.target in ("DNAT", "REDIRECT") for d in evidence.decisions)
+            moved = any(d.target in MOVES for d in evidence.decisions)
             w, lab = self.session.w, self.session.lab
             at = landing.landed(w, lab, self.session.written, raw, evidence) if moved else ""
             here = at.rpartition(":")[0] or at
