@@ -315,6 +315,13 @@ class Tracer:
         nd_drops: list[tuple[str, Decision]] = list(earlier)
         self.landed = [None] * len(keys)
         moved: set[int] = set()  # flows a DNAT or redirect sent elsewhere
+        # the destinations a DNAT translated each flow from: a place's trace that still
+        # sees one is from before the translation (the source host's own output chain, a
+        # router on the way), and says nothing of where it landed. The places' traces come
+        # place by place, not in the packet's order: Debian's workstation.nft on the
+        # source h1, listed after router r, gave h1 -> s2 tcp/1000 "landed at s2:1000",
+        # where r's map had sent it to s1:1234
+        before: dict[int, set[tuple[str, int]]] = {}
         traced = [
             (place, trace, [place.decision(*event) for event in trace.events])
             for place in self.places
@@ -329,13 +336,14 @@ class Tracer:
             index = owner.get(n)
             if index is None:
                 continue
-            if index in moved:
+            if index in moved and trace.to[0] and trace.to not in before.get(index, ()):
                 self.landed[index] = trace.to  # a chain after the DNAT sees the new destination
             for d in decided:
                 if d is not None and d not in found[index]:
                     found[index].append(d)
                 if d is not None and d.target in ("DNAT", "REDIRECT"):
                     moved.add(index)
+                    before.setdefault(index, set()).add(trace.to)  # its packet line: before the rule
         self.nd_drops = nd_drops
         for i, target in enumerate(targets):
             addresses = [target] if isinstance(target, str) else list(target)
