@@ -13,12 +13,14 @@ debvoid-pc.nft: pc's output chain accepts everything (policy accept, one `counte
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns
 
 from nslab.config import Settings
+from nslab.coverage import counts as coverage
 from nslab.reach import explore as exploring
 from nslab.reach.flows import Flow
 from nslab.reach.verdict import Verdict
@@ -42,7 +44,14 @@ FLOWS = [
     Flow("pc", "r", "tcp", 2000),
     Flow("pc", "srv1", "tcp", 1234),
     Flow("pc", "srv2", "tcp", 2345),
+    Flow("pc", "r", "tcp", 3000),
+    Flow("the internet", "r", "tcp", 3000, at="198.51.100.1"),
+    Flow("pc", "srv1", "tcp", 3456),
 ]
+ARP = (
+    "neighbour resolution failed: r got no ARP answer for 10.2.0.13 (read as dropped however late"
+    " the kernel's host-unreachable comes: it answers when ARP gives up)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +98,75 @@ def test_a_forward_from_a_host_with_a_ruleset_lands_where_the_map_sends_it(
     # sent straight to srv1: nothing translated it, nothing moved it
     direct = explored[("pc", "srv1", 1234)]
     assert (direct.outcome, direct.landed_at, direct.seen_from) == ("accepted", None, "10.2.0.50"), direct
+
+
+@pytest.mark.netns
+@needs_netns
+def test_a_forward_to_an_address_no_host_holds_names_its_unresolved_neighbour(
+    explored: dict[tuple[str, str, int], Verdict],
+) -> None:
+    """tcp/3000: r's map sends it to 10.2.0.13, which no host holds. r forwards the SYN,
+    ARP gets no answer, and ~3 s later the kernel answers with a host-unreachable
+    (measured: 2.8 to 3.1 s): explore said "rejected" (or "dropped", by its timing) with
+    "its answers are not traced, so what dropped them is not known". It is dropped (as a
+    scenario of the same flow says), and the note names the neighbour r could not resolve."""
+    for src in ("pc", "the internet"):
+        got = explored[(src, "r", 3000)]
+        assert (got.outcome, got.landed_at, got.seen_from) == ("dropped", None, None), got
+        assert got.decided_by == f"no firewall rule or policy dropped its first packet ({DNAT}); {ARP}", got
+
+
+@pytest.mark.netns
+@needs_netns
+@pytest.mark.parametrize("wait", [1.0, 4.0])
+def test_a_scenario_of_that_forward_says_what_explore_says(wait: float) -> None:
+    """`When the internet connects to the uplink on tcp port 3000`: dropped whether its
+    probe gave up before the kernel's host-unreachable came (1 s) or after (4 s: it read
+    "rejected with host-unreachable" then), naming the neighbour as explore does. It read
+    "dropped; no rule or policy dropped its packets (r: translated by ...)"."""
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(LAB), ping_wait=1, probe_wait=wait))
+    try:
+        session.coverage = coverage.Coverage()  # counting on, as behave's hooks do
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        got = session.connect("the internet", "the uplink", "tcp", 3000)
+    finally:
+        session.close()
+    assert host_snapshot() == before
+    assert got.outcome.outcome == "dropped", got.why()
+    assert got.why().startswith("dropped; "), got.why()
+    assert DNAT in got.why() and got.why().endswith(f"; {ARP}"), got.why()
+
+
+LEGACY = ROOT / "tests" / "labs" / "debvoid-legacy.toml"
+
+
+@pytest.mark.netns
+@needs_netns
+@pytest.mark.skipif(
+    shutil.which("iptables-legacy") is None, reason="needs iptables-legacy (apt-get install iptables)"
+)
+def test_counted_alone_a_forward_to_nobody_names_its_unresolved_neighbour() -> None:
+    """The same forward in iptables-legacy (debvoid-nat.rules), counted alone: the
+    translating place's conntrack says where it was sent, and r's neighbour table that
+    10.2.0.13 never answered. It read "rejected" or "dropped" by its timing, with "no
+    firewall rule or policy decided it"."""
+    wanted = [Flow("pc", "r", "tcp", 3000), Flow("pc", "srv1", "tcp", 3456)]
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(LEGACY), ping_wait=1, probe_wait=1))
+    try:
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        got = {m.flow.dst: m.verdict for m in exploring.explore(session, wanted)}["r"]
+    finally:
+        session.close()
+    assert host_snapshot() == before
+    dnat = (
+        "r: translated by PREROUTING rule 1 (-p tcp --dport 3000 -j DNAT --to-destination 10.2.0.13:3456)"
+        " in table nat at debvoid-nat.rules:8"
+    )
+    assert (got.outcome, got.landed_at) == ("dropped", None), got
+    assert got.decided_by == f"no firewall rule or policy dropped its packets ({dnat}); {ARP}", got

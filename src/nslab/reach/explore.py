@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
+from nslab.firewall.evidence import Decision
 from nslab.managers.evidence import credit_all
 from nslab.probe import landing, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
@@ -29,6 +29,7 @@ from nslab.reach.discovery import Discovery
 from nslab.reach.flows import Endpoint, Flow, own_addresses, places
 from nslab.reach.verdict import Measured as Measured  # the row types, beside no_route
 from nslab.reach.verdict import Verdict as Verdict
+from nslab.reach.verdict import decided_by as decided_by
 from nslab.scenario.session import LabSession
 
 TRACED_FEWEST = 64  # flows at once below which a trace that still loses events is an error
@@ -48,37 +49,6 @@ TIMED_OUT = ("dropped", "no answer", "lost")
 AGAIN = (*TIMED_OUT, "unreachable")
 CONFIRM_WAIT = 4.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
-
-
-def decided_by(
-    evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False, *, first_only: bool = False
-) -> str:
-    """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
-    later packets (its replies) did not decide it where another rule accepted its first.
-    A dropped flow's translations are named before its drop. `first_only`: the evidence
-    is its first packet's (the trace), so a lost forward no rule dropped says what is not
-    known: its answer may have come back another way and been dropped there."""
-    found = deciders(evidence_decisions, lost=lost, refused=refused)
-    first = [d for d in found if "established" not in d.spec.lower()]
-    if not lost and first and len(first) < len(found):
-        found = first
-    if lost and any(d.drops for d in found):
-        # what sent a dropped flow where it was dropped (a port-forward to a host that drops
-        # it), in the order its packet met them, as for a flow that got through
-        found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
-    if found:
-        return "; ".join(d.describe(counted=False) for d in found)
-    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
-    if lost and first_only and moved:
-        # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
-        # srv1 straight to srv2, whose firewall drops an answer from an address it never
-        # called; only first packets are traced, so the rule that did is not seen
-        return (
-            "no firewall rule or policy dropped its first packet ("
-            + "; ".join(d.describe(counted=False) for d in moved)
-            + "); its answers are not traced, so what dropped them is not known"
-        )
-    return "no firewall rule or policy decided it"
 
 
 Where = tuple[str | None, str, int]  # a listener: namespace, protocol, port
@@ -292,7 +262,10 @@ class Explorer:
         ]
         decided = tracer.decisions(keys, needed, self.nd.seen)
         self.nd.seen = tracer.nd_drops
-        outcomes = [self.nd.outcome(f, o, found) for f, o, found in zip(flows, got, decided, strict=True)]
+        outcomes = [
+            self.nd.outcome(f, o, found, to[0] if to else "")
+            for f, o, found, to in zip(flows, got, decided, tracer.landed, strict=True)
+        ]
         seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes], tracer.landed)
         landed = [
             self._landed(to) if to and (o not in LOST or self._dropped_at(to, found)) else None
@@ -308,7 +281,10 @@ class Explorer:
         ]
 
     def _why(self, flow: Flow, outcome: str, found: Sequence[Decision], first_only: bool = False) -> str:
-        why = decided_by(self._credit(found), outcome in LOST, outcome == "refused", first_only=first_only)
+        arp = self.nd.arp.get(flow, "")
+        why = decided_by(
+            self._credit(found), outcome in LOST, outcome == "refused", first_only=first_only, unresolved=arp
+        )
         return why + self.nd.note(flow, outcome)
 
     def _dropped_at(self, to: tuple[str, int], found: Sequence[Decision]) -> bool:
@@ -418,13 +394,13 @@ class Explorer:
             again = Outcome.from_reply(raw) if raw.get("outcome") else got
             # a flow that got through alone got through: its run is the one with the evidence
             final = again if again.outcome not in LOST else got
-            outcome = self.nd.outcome(flow, final, evidence.decisions)
-            lost = outcome in LOST
             # counted alone: the destination's own listener only; where a DNAT sent it, from
             # the translating place's conntrack (a scenario's way: nslab.probe.landing)
             moved = any(d.target in ("DNAT", "REDIRECT") for d in evidence.decisions)
-            w, lab = self.session.w, self.session.lab
-            at = landing.landed(w, lab, self.session.written, raw, evidence) if moved else ""
+            sent = landing.sent_to(self.session.w, self.session.written, raw, evidence) if moved else None
+            outcome = self.nd.outcome(flow, final, evidence.decisions, sent[1] if sent else "")
+            lost = outcome in LOST
+            at = landing.named(self.session.lab, sent)
             here = at.rpartition(":")[0] or at
             if lost and not any(d.drops and not d.nd and d.where == here for d in evidence.decisions):
                 at = ""  # lost before it got there, or nothing says where

@@ -4,8 +4,10 @@ what settles its verdicts afterwards (nslab.reach.no_route) share it without a c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
 from nslab.probe.flow import Flow
 
 
@@ -44,3 +46,39 @@ class Verdict:
 class Measured:
     flow: Flow
     verdict: Verdict
+
+
+def decided_by(
+    evidence_decisions: Sequence[Decision],
+    lost: bool,
+    refused: bool = False,
+    *,
+    first_only: bool = False,
+    unresolved: str = "",
+) -> str:
+    """The rules that decided a flow. A conntrack "established" rule that accepted a flow's
+    later packets (its replies) did not decide it where another rule accepted its first.
+    A dropped flow's translations are named before its drop. `first_only`: the evidence
+    is its first packet's (the trace), so a lost forward no rule dropped says what is not
+    known: its answer may have come back another way and been dropped there. `unresolved`:
+    what is known instead (the address a DNAT sent it to had no ARP answer)."""
+    found = deciders(evidence_decisions, lost=lost, refused=refused)
+    first = [d for d in found if "established" not in d.spec.lower()]
+    if not lost and first and len(first) < len(found):
+        found = first
+    if lost and any(d.drops for d in found):
+        # what sent a dropped flow where it was dropped (a port-forward to a host that drops
+        # it), in the order its packet met them, as for a flow that got through
+        found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
+    if found:
+        return "; ".join(d.describe(counted=False) for d in found)
+    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    if lost and (first_only or unresolved) and moved:
+        # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
+        # srv1 straight to srv2, whose firewall drops an answer from an address it never
+        # called; only first packets are traced, so the rule that did is not seen
+        said = "; ".join(d.describe(counted=False) for d in moved)
+        what = "its first packet" if first_only else "its packets"
+        then = unresolved or "its answers are not traced, so what dropped them is not known"
+        return f"no firewall rule or policy dropped {what} ({said}); {then}"
+    return "no firewall rule or policy decided it"
