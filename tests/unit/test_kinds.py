@@ -89,6 +89,13 @@ def test_a_kind_that_knows_little_says_what_it_cannot_know(registered: None, tmp
     assert (said.line, said.what) == (1, "unknown word allow")
     # explore probes no port of it, DNATs none of its addresses, nslab mutate makes no mutant
     assert flows.lab_ports(lab) == []
+    # ... and says so (a kind that reads no ports would have explore probe only ICMP, silently)
+    assert flows.unread_ports(lab) == [
+        "edge's edge.opaque (opaque): nslab reads no ports in this kind of file, so the flows its "
+        "rules decide were probed with ICMP and the ports of [explore] ports or --ports only"
+    ]
+    assert all(firewall.get_kind(n).knows_ports() for n in ("nft", "iptables", "ip6tables", "script"))
+    assert flows.unread_ports(load_lab(DMZ)) == []
     assert dnat_addresses(lab) == {}
     assert mutants.of_lab(lab, DMZ) == []
     assert sources.of_file("edge", "opaque", rules) == {}
@@ -105,8 +112,10 @@ def test_a_kind_that_knows_little_says_what_it_cannot_know(registered: None, tmp
         "rule coverage: edge.opaque (edge) not measured: "
         "nslab does not know which line of this opaque file made which rule"
     ]
-    # the kinds that do know count: no note, measured
-    assert [firewall.get_kind(n).not_counted() for n in RULESET_KINDS] == ["", "", "", ""]
+    # the kinds nslab ships know and count: no note, measured (a kind added later may not)
+    assert [firewall.get_kind(n).not_counted() for n in ("nft", "iptables", "ip6tables", "script")] == [
+        ""
+    ] * 4
     assert (
         firewall.get_kind("nobody-wrote-it")
         .not_counted()

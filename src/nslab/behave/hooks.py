@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from behave.model import Feature, Scenario
@@ -22,7 +23,7 @@ from nslab.config import Settings, find_pyproject
 from nslab.coverage import report as coverage_report
 from nslab.coverage.counts import Coverage
 from nslab.errors import NslabError
-from nslab.lab import bundled_labs
+from nslab.lab import bundled_labs, load_lab
 from nslab.report import diagnostics, failure
 from nslab.scenario.session import LabSession
 
@@ -115,9 +116,26 @@ def _tagged_lab(scenario: Scenario) -> Path | None:
     bundled = bundled_labs() / f"{names[-1]}.toml"
     if bundled.is_file():
         return bundled
+    named = _lab_file_named(names[-1], (here, *here.parents))
     raise NslabError(
-        f"@lab:{names[-1]}: no labs/{names[-1]}.toml beside the feature or above it", "add the lab file there"
+        f"@lab:{names[-1]}: no labs/{names[-1]}.toml beside the feature or above it",
+        f"the tag names a lab file, not the lab's name: {os.path.relpath(named)} holds lab "
+        f"{names[-1]!r}, tag it @lab:{named.stem}"
+        if named
+        else "add the lab file there",
     )
+
+
+def _lab_file_named(name: str, folders: Sequence[Path]) -> Path | None:
+    """The nearest labs/*.toml whose [lab] name is `name` (a tag written with the lab's name)."""
+    for folder in folders:
+        for candidate in sorted((folder / "labs").glob("*.toml")):
+            try:
+                if load_lab(candidate).name == name:
+                    return candidate
+            except NslabError:  # another lab file's problem is not this tag's
+                continue
+    return None
 
 
 def before_scenario(context: Context, scenario: Scenario) -> None:

@@ -52,6 +52,8 @@ def explore(lab_path: str | None, ports: str, define: tuple[str, ...], fmt: str,
         measured = review.measure(settings, lab, ports=flows.parse_ports(ports))
     except NslabError as exc:
         fail(exc, 2)
+    for line in flows.unread_ports(lab):  # where explore could not know: said, not guessed
+        click.echo(f"nslab: {line} (fix: name its ports under [explore] ports)", err=True)
     click.echo(reach.render(measured, fmt, flows.unroutable(lab)), nl=False)
     if record:
         own = flows.own_addresses(lab)
@@ -106,6 +108,8 @@ def diff(
             a, b = review.both(settings, before, after, flows.parse_ports(ports))
     except NslabError as exc:
         fail(exc, 2)
+    for line in sorted(set(flows.unread_ports(before)) | set(flows.unread_ports(after))):
+        click.echo(f"nslab: {line} (fix: name its ports under [explore] ports)", err=True)
     own = review.own_of(before, after)
     changes = reach.compare(review.verdicts(a), review.verdicts(b), own)
     if fmt == "text":

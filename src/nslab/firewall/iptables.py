@@ -76,6 +76,8 @@ def iptables_problem(text: str, content: str, path: Path, loads: Callable[[str],
         elif loads is not None:
             line = _bisect(lines, line, loads) or line
     fix = "fix the rule on that line"
+    if line is None:  # nothing points at a line: say how to see the loader's own words
+        fix = f"no line was named: `iptables-restore --test {path.name}` shows the whole message"
     if missing:
         what = f"unknown target or chain `{missing[1]}`"
         fix = meant(

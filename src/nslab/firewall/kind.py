@@ -133,7 +133,8 @@ class Kind:
         `loads(text)`: loads a changed file for real; `interfaces`: the host's."""
         m = re.search(r"line (\d+): (.*)", said)
         what = m[2] if m else said.strip()
-        return Problem(path, int(m[1]) if m else None, what, f"fix the {self.noun} at that line")
+        fix = f"fix the {self.noun} at that line" if m else f"fix the {self.noun} where the checker says"
+        return Problem(path, int(m[1]) if m else None, what, fix)
 
     def check_static(self, path: Path) -> Problem | None:
         """Without root (no world to load it in): a problem a reader can see, or None."""
@@ -152,6 +153,11 @@ class Kind:
         """(protocol, port) of every destination port its rules match on, sorted (nslab
         explore probes them); the default knows no syntax: none."""
         return []
+
+    def knows_ports(self) -> bool:
+        """Whether `ports` reads its files (a kind that does not is said by explore and
+        diff: their flows to its host are then only ICMP and the ports they were given)."""
+        return type(self).ports is not Kind.ports
 
     def dnat_destinations(self, text: str) -> list[str]:
         """Single addresses its DNAT rules answer for (`ip daddr 192.0.2.80 ... dnat`)."""

@@ -167,6 +167,8 @@ def nft_problem(text: str, content: str, path: Path, interfaces: Sequence[str] =
     m = re.match(r".*?:(\d+):\d+(?:-\d+)?: Error: (.*)", first)
     line, what = (int(m[1]), m[2]) if m else (None, first)
     fix = PREFIX_FIX if "Prefix length" in what else "fix the rule on that line"
+    if line is None and fix != PREFIX_FIX:  # nothing points at a line: say how to see nft's own words
+        fix = f"nft named no line: `nft -c -f {path.name}` shows its whole message"
     lines = content.splitlines()
     if what.startswith("Interface does not exist") and line is not None and 0 < line <= len(lines):
         return _no_interface(first, lines[line - 1], path, line, interfaces)

@@ -166,6 +166,18 @@ def lab_ports(lab: Lab, extra: Iterable[tuple[str, int]] = ()) -> list[tuple[str
     return sorted(found)
 
 
+def unread_ports(lab: Lab) -> list[str]:
+    """The ruleset files whose kind reads no ports (nslab.firewall: Kind.knows_ports), each
+    as a line saying what explore could not know of them."""
+    return [
+        f"{h.name}'s {r.path.name} ({r.kind}): nslab reads no ports in this kind of file, so "
+        "the flows its rules decide were probed with ICMP and the ports of [explore] ports or --ports only"
+        for h in lab.hosts
+        for r in h.rulesets
+        if not get_kind(r.kind).knows_ports()
+    ]
+
+
 def parse_ports(text: str) -> list[tuple[str, int]]:
     """`--ports tcp/22,udp/53`: one clear line for anything else."""
     out = []
