@@ -170,3 +170,28 @@ def test_counted_alone_a_forward_to_nobody_names_its_unresolved_neighbour() -> N
     )
     assert (got.outcome, got.landed_at) == ("dropped", None), got
     assert got.decided_by == f"no firewall rule or policy dropped its packets ({dnat}); {ARP}", got
+
+
+ONLY_DNAT = ROOT / "tests" / "labs" / "debvoid-dnat.toml"
+
+
+@pytest.mark.netns
+@needs_netns
+def test_a_forward_to_nobody_from_a_router_with_no_chain_after_its_dnat() -> None:
+    """debvoid-dnat.nft: r's only chain is the DNAT's, so no trace shows where it sent
+    tcp/3000; r's conntrack does (10.2.0.13:3456), and r's neighbour table that 10.2.0.13
+    never answered. It read "rejected" with "its answers are not traced"."""
+    dnat = DNAT.replace("debvoid-nat.nft:10", "debvoid-dnat.nft:8")
+    wanted = [Flow("the internet", "r", "tcp", 3000, at="198.51.100.1"), Flow("pc", "srv1", "tcp", 3456)]
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(ONLY_DNAT), ping_wait=1, probe_wait=1))
+    try:
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        got = {m.flow.dst: m.verdict for m in exploring.explore(session, wanted)}["r"]
+    finally:
+        session.close()
+    assert host_snapshot() == before
+    assert (got.outcome, got.landed_at) == ("dropped", None), got
+    assert got.decided_by == f"no firewall rule or policy dropped its first packet ({dnat}); {ARP}", got

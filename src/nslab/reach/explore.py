@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import Decision
+from nslab.firewall.evidence import Decision, Evidence
 from nslab.managers.evidence import credit_all
 from nslab.probe import landing, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
@@ -263,8 +263,8 @@ class Explorer:
         decided = tracer.decisions(keys, needed, self.nd.seen)
         self.nd.seen = tracer.nd_drops
         outcomes = [
-            self.nd.outcome(f, o, found, to[0] if to else "")
-            for f, o, found, to in zip(flows, got, decided, tracer.landed, strict=True)
+            self.nd.outcome(f, o, found, self._moved_to(f, to, r, o, found))
+            for f, r, o, found, to in zip(flows, raws, got, decided, tracer.landed, strict=True)
         ]
         seen = self._seen_from(flows, raws, [o not in LOST for o in outcomes], tracer.landed)
         landed = [
@@ -279,6 +279,24 @@ class Explorer:
                 flows, raws, outcomes, decided, seen, landed, strict=True
             )
         ]
+
+    def _moved_to(
+        self,
+        flow: Flow,
+        to: tuple[str, int] | None,
+        raw: dict[str, object],
+        got: Outcome,
+        found: Sequence[Decision],
+    ) -> str:
+        """The address a DNAT sent a flow to: the trace's (a chain after the DNAT saw it),
+        else for a lost IPv4 flow the translating place's conntrack (a router whose only
+        chain is the DNAT's shows nothing after it: tests/labs/debvoid-dnat.toml)."""
+        if to or not got.lost or flow.v6:  # IPv6's loss to discovery is the trace's (nd)
+            return to[0] if to else ""
+        if not any(d.target in ("DNAT", "REDIRECT") and not d.nd for d in found):
+            return ""
+        sent = landing.sent_to(self.session.w, self.session.written, raw, Evidence(tuple(found)))
+        return sent[1] if sent else ""
 
     def _why(self, flow: Flow, outcome: str, found: Sequence[Decision], first_only: bool = False) -> str:
         arp = self.nd.arp.get(flow, "")
