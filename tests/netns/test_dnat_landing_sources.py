@@ -195,3 +195,40 @@ def test_a_forward_to_nobody_from_a_router_with_no_chain_after_its_dnat() -> Non
     assert host_snapshot() == before
     assert (got.outcome, got.landed_at) == ("dropped", None), got
     assert got.decided_by == f"no firewall rule or policy dropped its first packet ({dnat}); {ARP}", got
+
+
+V6 = ROOT / "tests" / "labs" / "debvoid6.toml"
+DNAT6 = (
+    "r: translated by prerouting rule 1 (tcp dport 3000 dnat to [2001:db8:2::13]:3456)"
+    " in table ip6 nat at debvoid6.nft:8"
+)
+ND = (
+    "neighbour discovery failed: r got no answer for 2001:db8:2::13 (read as dropped however late"
+    " the kernel's address-unreachable comes: it answers when discovery gives up)"
+)
+
+
+@pytest.mark.netns
+@needs_netns
+def test_over_ipv6_a_forward_to_nobody_reads_the_same_in_explore_and_a_scenario() -> None:
+    """debvoid6.nft DNATs tcp 3000 to 2001:db8:2::13, which no host holds: r's discovery
+    gets no answer, and the kernel's address-unreachable comes ~3 s later. With a wait
+    longer than that, explore and the scenario said "rejected" (no rule dropped anything);
+    both say dropped, naming the neighbour."""
+    before = host_snapshot()
+    session = LabSession.open(Settings(lab=str(V6), ping_wait=1, probe_wait=4))
+    try:
+        session.coverage = coverage.Coverage()  # counting on, as behave's hooks do
+        session.use_lab(None)
+        session.new_world()
+        session.provision()
+        wanted = [Flow("pc", "r", "tcp", 3000, v6=True), Flow("pc", "srv1", "tcp", 3456, v6=True)]
+        explored = {m.flow.dst: m.verdict for m in exploring.explore(session, wanted)}["r"]
+        scenario = session.connect("pc", "r", "tcp", 3000, v6=True)
+    finally:
+        session.close()
+    assert host_snapshot() == before
+    assert explored.outcome == "dropped", explored
+    assert explored.decided_by == f"no firewall rule or policy dropped its first packet ({DNAT6}); {ND}"
+    assert scenario.outcome.outcome == "dropped", scenario.why()
+    assert scenario.why().startswith("dropped; ") and scenario.why().endswith(f"; {ND}"), scenario.why()

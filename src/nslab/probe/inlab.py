@@ -320,16 +320,16 @@ class LabProbes:
                 return outcome, why
             silenced = ports.Outcome(silent, seconds=outcome.seconds, sport=outcome.sport)
             return silenced, f"{why} {neighbours.because(silent)}"
-        return outcome, ""
+        return self._unanswered_arp(spec, outcome, evidence, answered)
 
     def _unanswered_arp(
         self, spec: Spec, outcome: ports.Outcome, evidence: ports.Evidence, answered: bool
     ) -> tuple[ports.Outcome, str]:
-        """An IPv4 probe a DNAT sent to an address the translating place's ARP got no
-        answer for, no rule dropping it: the protocol's silent loss, naming the address
-        (nslab.reach.discovery, explore's same reading). An IPv4 host-unreachable may be a
-        rule's, so only the translating place's conntrack entry says so (its answer is
-        awaited from the address it was sent to, not the one it was addressed to)."""
+        """A probe a DNAT sent to an address whose neighbour the translating place could not
+        resolve (IPv4's ARP, IPv6's discovery), no rule dropping it: the protocol's silent
+        loss, naming the address (nslab.reach.discovery, explore's same reading). A
+        host-unreachable may be a rule's, so only the translating place's conntrack entry
+        says where it went (its answer is awaited from there, not where it was addressed)."""
         if any(d.drops for d in evidence.decisions):
             return outcome, ""
         sent = landing.sent_to(self.w, self.written, {"sport": outcome.sport}, evidence)

@@ -51,8 +51,11 @@ def because(outcome: str, v4: bool = False) -> str:
 
 
 def arp_failed(where: str, hop: str, outcome: str) -> str:
-    """The reason of an IPv4 flow lost to ARP: `neighbour resolution failed: r got no ARP
-    answer for 10.2.0.13 (read as dropped ...)`."""
+    """The reason of a flow a DNAT sent to an address whose neighbour never answered:
+    `neighbour resolution failed: r got no ARP answer for 10.2.0.13 (read as dropped ...)`
+    (IPv6: `neighbour discovery failed: r got no answer for 2001:db8:2::13 (...)`)."""
+    if ":" in hop:
+        return f"neighbour discovery failed: {where} got no answer for {hop} {because(outcome)}"
     return f"neighbour resolution failed: {where} got no ARP answer for {hop} {because(outcome, True)}"
 
 

@@ -53,10 +53,8 @@ class Discovery:
     def outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision], to: str = "") -> str:
         """One outcome for a flow neighbour discovery lost, whatever the kernel's timing.
         `to`: the address a DNAT sent an IPv4 flow to (the trace's, or conntrack's)."""
-        if not flow.v6:
+        if not flow.v6 or not neighbours.decided(found, got.outcome, got.icmp, got.error):
             return self._arp(flow, got, found, to) if to else got.outcome
-        if not neighbours.decided(found, got.outcome, got.icmp, got.error):
-            return got.outcome
         self.lost.add(flow)
         return neighbours.SILENT[flow.proto]
 

@@ -289,9 +289,9 @@ class Explorer:
         found: Sequence[Decision],
     ) -> str:
         """The address a DNAT sent a flow to: the trace's (a chain after the DNAT saw it),
-        else for a lost IPv4 flow the translating place's conntrack (a router whose only
+        else for a lost flow the translating place's conntrack (a router whose only
         chain is the DNAT's shows nothing after it: tests/labs/debvoid-dnat.toml)."""
-        if to or not got.lost or flow.v6:  # IPv6's loss to discovery is the trace's (nd)
+        if to or not got.lost:
             return to[0] if to else ""
         if not any(d.target in ("DNAT", "REDIRECT") and not d.nd for d in found):
             return ""
