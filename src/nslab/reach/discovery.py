@@ -25,7 +25,8 @@ class Discovery:
         self.unresolved: set[str] | None = None  # the neighbour tables after this batch
         self.hops: dict[tuple[str | None, str, str], list[str]] = {}
         self.lost: set[Flow] = set()
-        # IPv4 flows a DNAT sent to an address ARP could not resolve: the note naming it
+        # flows a DNAT sent to an address ARP (IPv6: discovery) could not resolve: the note
+        # naming it
         self.arp: dict[Flow, str] = {}
 
     def batch(self) -> None:
@@ -52,20 +53,21 @@ class Discovery:
 
     def outcome(self, flow: Flow, got: Outcome, found: Sequence[Decision], to: str = "") -> str:
         """One outcome for a flow neighbour discovery lost, whatever the kernel's timing.
-        `to`: the address a DNAT sent an IPv4 flow to (the trace's, or conntrack's)."""
+        `to`: the address a DNAT sent the flow to (the trace's, or conntrack's)."""
         if not flow.v6 or not neighbours.decided(found, got.outcome, got.icmp, got.error):
             return self._arp(flow, got, found, to) if to else got.outcome
         self.lost.add(flow)
         return neighbours.SILENT[flow.proto]
 
     def _arp(self, flow: Flow, got: Outcome, found: Sequence[Decision], to: str) -> str:
-        """An IPv4 flow a DNAT sent to an address no host answers ARP for (Debian's nat.nft
+        """A flow a DNAT sent to an address no host answers ARP for (Debian's nat.nft
         map with an entry for a server that is down): the translating place forwards its
         SYN, ARP gives up after ~3 s and the kernel answers with a host-unreachable, so a
         probe that waited less read "dropped", one that waited longer "rejected" (explore
         and a scenario of the same flow disagreed). Only where no rule dropped or rejected
         it (an IPv4 host-unreachable may be a rule's) and the translating place's
-        neighbour table holds that address unresolved: read as the silent loss, naming it."""
+        neighbour table holds that address unresolved: read as the silent loss, naming it.
+        IPv6 alike, where no rule dropped the discovery (that is the trace's: `decided`)."""
         silent = neighbours.SILENT[flow.proto]
         if got.outcome != silent and not neighbours.answered(got.outcome, got.icmp, got.error):
             return got.outcome
