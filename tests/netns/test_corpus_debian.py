@@ -18,9 +18,8 @@ from typing import NamedTuple
 
 import pytest
 from conftest import DATA, host_snapshot, needs_netns
+from support.labs import provisioned
 
-from nslab.config import Settings
-from nslab.coverage import counts as coverage
 from nslab.machine.targets.local import LocalTarget
 from nslab.machine.world import World
 from nslab.scenario.session import LabSession
@@ -281,15 +280,8 @@ LOADED = {
 def examples() -> Iterator[LabSession]:
     before = host_snapshot()
     # patient waits: a loaded machine answers a ping later than the default 0.1 s
-    session = LabSession.open(Settings(lab=str(BUILT), ping_wait=1, probe_wait=1))
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(BUILT, counting=True, ping_wait=1, probe_wait=1) as session:
         yield session
-    finally:
-        session.close()
     assert host_snapshot() == before
 
 

@@ -13,15 +13,14 @@ import sys
 from pathlib import Path
 
 from conftest import DATA, ROOT, host_snapshot, needs_netns
+from support.labs import provisioned
 
 from nslab import parse
-from nslab.config import Settings
 from nslab.firewall import nft_parse
 from nslab.firewall.evidence import Evidence, decisions
 from nslab.firewall.iptables_parse import iptables_save as ipt_save
 from nslab.probe import trace
 from nslab.reach.explore import decided_by
-from nslab.scenario.session import LabSession
 
 LAB = ROOT / "tests" / "labs" / "decider.toml"
 NSLAB = [sys.executable, "-m", "nslab.cli"]
@@ -197,11 +196,7 @@ def test_explore_names_the_rule_each_flow_met_in_the_users_words() -> None:
 @needs_netns
 def test_a_scenario_names_what_explore_names_and_rejects_stay_rejected() -> None:
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(LAB)))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(LAB) as session:
         # 50 pings in a row to a rejecting router: 50 errors (the 6th went unanswered)
         kinds = [session.ping("pc", "router", count=1).result.error_kind for _ in range(50)]
         assert kinds == [parse.NETWORK_UNREACHABLE] * 50, kinds
@@ -242,8 +237,6 @@ def test_a_scenario_names_what_explore_names_and_rejects_stay_rejected() -> None
         assert [d.describe(counted=False) for d in again.evidence.deciding(lost=False)] == [
             "router: accepted by forward rule 1 (tcp dport 5001 counter accept) in table inet filter"
         ]
-    finally:
-        session.close()
     assert host_snapshot() == before
 
 

@@ -11,9 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, host_snapshot, needs_netns
+from support.labs import host, lan_lab
 from test_manager_world import needs_managers
 
+from nslab.commands import Runner
+from nslab.lab import Lab
 from nslab.report.diagnostics import bundle_name
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
@@ -172,23 +176,12 @@ def test_two_features_of_one_name_in_two_folders_keep_two_bundles(tmp_path: Path
     assert host_snapshot() == before
 
 
-FIREWALLD_LAB = """
-[lab]
-name = "fwd"
-
-[[network]]
-name = "lan"
-subnet = "10.7.0.0/24"
-
-[[host]]
-name = "client"
-interfaces = [{ network = "lan", address = "10.7.0.10" }]
-
-[[host]]
-name = "gw"
-interfaces = [{ network = "lan", address = "10.7.0.30" }]
-firewall = { firewalld = "fwd-firewalld" }
-"""
+FIREWALLD_LAB = lan_lab(
+    "fwd",
+    "10.7.0.0/24",
+    host("client", "10.7.0.10"),
+    host("gw", "10.7.0.30", firewall='{ firewalld = "fwd-firewalld" }'),
+)
 
 
 @needs_netns
@@ -213,3 +206,52 @@ def test_diff_base_and_changed_on_a_lab_with_a_firewalld_folder(tmp_path: Path) 
     assert d.returncode == 1, d.stderr  # 1: something changed (2 was the folder's error)
     assert "  client -> gw tcp/8443 v4: accepted (" in d.stdout, d.stdout
     assert host_snapshot() == before
+
+
+@needs_netns
+def test_each_side_of_a_diff_checks_its_own_labs_rulesets_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each check is a throwaway world (~0.2 s): a side opened on the settings' lab file and
+    # then given its own lab checked both, so the after lab was checked three times and
+    # the before lab once
+    from nslab.cli.common import settings_of
+    from nslab.lab import load_lab
+    from nslab.reach import review
+    from nslab.scenario import session
+
+    checked: list[int] = []
+    real = session.check_rulesets
+
+    def counted(world: Runner, lab: Lab) -> None:
+        checked.append(id(lab))
+        real(world, lab)
+
+    monkeypatch.setattr(session, "check_rulesets", counted)
+    snap = host_snapshot()
+    old, new = a_lab(tmp_path / "old"), a_lab(tmp_path / "new")
+    drop_80(new)
+    before, after = load_lab(old), load_lab(new)
+    a, b = review.both(settings_of(str(new), ()), before, after)
+    assert sorted(checked) == sorted([id(before), id(after)])
+    assert a and b  # both sides measured
+    assert host_snapshot() == snap
+
+
+@needs_netns
+def test_a_side_whose_ruleset_does_not_load_lets_the_other_side_go(tmp_path: Path) -> None:
+    # its check fails as its session opens: the other side, waiting for its ports, must
+    # not wait out the barrier's 600 s
+    from nslab.cli.common import settings_of
+    from nslab.errors import NslabError
+    from nslab.lab import load_lab
+    from nslab.reach import review
+    from nslab.reach.managed_ports import Shared
+
+    lab = a_lab(tmp_path / "new")
+    nft = lab.with_name("web.nft")
+    nft.write_text(nft.read_text().replace("counter accept", "counter acept"))
+    shared = Shared()
+    with pytest.raises(NslabError, match="does not load"):
+        review.measure(settings_of(str(lab), ()), load_lab(lab), shared=shared)
+    assert shared.failed

@@ -20,13 +20,12 @@ import shutil
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns
 from support.corpus import Key, explore
+from support.labs import provisioned
 
-from nslab.config import Settings
 from nslab.lab import load_lab
 from nslab.reach import explore as exploring
 from nslab.reach import flows
 from nslab.reach.flows import Flow
-from nslab.scenario.session import LabSession
 
 LAB = ROOT / "tests" / "labs" / "debmap.toml"
 UPLINK = "r@198.51.100.1"  # explore's name for r's uplink address
@@ -128,14 +127,8 @@ def test_counted_alone_a_forward_says_where_it_landed() -> None:
     ]
     assert set(wanted) <= set(flows.derive(lab))
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(LEGACY), ping_wait=1, probe_wait=1))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(LEGACY, ping_wait=1, probe_wait=1) as session:
         got = {m.flow.port: m.verdict for m in exploring.explore(session, wanted) if m.flow.dst == "r"}
-    finally:
-        session.close()
     assert host_snapshot() == before
     dnat = (
         "r: translated by PREROUTING rule {n} (-p tcp --dport {port} -j DNAT --to-destination {to})"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns
+from support.labs import provisioned
 
 from nslab.config import Settings
 from nslab.errors import MissingFeature, TargetError
@@ -221,18 +222,12 @@ def test_a_udp_published_port_reaches_the_containers_listener(tmp_path: Path) ->
     lab = tmp_path / "udp.toml"
     lab.write_text(WEB.read_text().replace('publish = ["8080:80"]', 'publish = ["5353:53/udp"]'))
     (tmp_path / "web-deny-incoming.rules").write_text((LABS / "web-deny-incoming.rules").read_text())
-    session = LabSession.open(Settings(lab=str(lab), ping_wait=1, probe_wait=1))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(lab, ping_wait=1, probe_wait=1) as session:
         session.listen("app", "udp", 53)  # in the container's own namespace
         conn = session.connect("the internet", "the uplink", "udp", 5353)
         assert conn.outcome.outcome == "answered", conn.describe()
         assert "web: translated by DOCKER rule 2 (! -i docker0 -p udp -m udp --dport 5353" in conn.why()
         assert session.seen_by("app", "udp", 53)  # it got there, through Docker's DNAT
-    finally:
-        session.close()
 
 
 @needs_netns

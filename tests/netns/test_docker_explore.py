@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conftest import host_snapshot, needs_netns
 from support.corpus import PATIENT, built, explore, nslab
+from support.labs import host, lan_lab
 from test_docker_daemon import LABS, needs_docker
 
 WEB, LOCAL = LABS / "docker-web.toml", LABS / "docker-local.toml"
@@ -55,23 +56,12 @@ def test_diff_of_publishing_on_127_0_0_1_only_names_the_two_ways_in_it_closes() 
     assert host_snapshot() == before
 
 
-DOCK = """
-[lab]
-name = "dock"
-
-[[network]]
-name = "lan"
-subnet = "10.31.0.0/24"
-
-[[host]]
-name = "guest"
-interfaces = [{ network = "lan", address = "10.31.0.20" }]
-
-[[host]]
-name = "dock"
-interfaces = [{ network = "lan", address = "10.31.0.10" }]
-docker = { containers = [{ name = "app", publish = PUBLISH }] }
-"""
+DOCK = lan_lab(
+    "dock",
+    "10.31.0.0/24",
+    host("guest", "10.31.0.20"),
+    host("dock", "10.31.0.10", docker='{ containers = [{ name = "app", publish = PUBLISH }] }'),
+)
 
 
 @needs_netns
@@ -95,27 +85,15 @@ def test_diff_names_a_flow_that_now_lands_at_the_container_though_accepted_both_
     assert host_snapshot() == before
 
 
-NO_WAY_OUT = """\
 # guest and dock on one LAN; the internet hangs off the lab's host, so dock (and its
 # container api) has no route out: dock answers "network unreachable", rate limited
-[lab]
-name = "dock-no-route"
-
-[[network]]
-name = "lan"
-subnet = "10.30.0.0/24"
-
-[[host]]
-name = "guest"
-interfaces = [{ network = "lan", address = "10.30.0.20" }]
-
-[[host]]
-name = "dock"
-interfaces = [{ network = "lan", address = "10.30.0.10" }]
-docker = { containers = [{ name = "api", publish = ["9000:80"] }] }
-
-[upstream]
-"""
+NO_WAY_OUT = lan_lab(
+    "dock-no-route",
+    "10.30.0.0/24",
+    host("guest", "10.30.0.20"),
+    host("dock", "10.30.0.10", docker='{ containers = [{ name = "api", publish = ["9000:80"] }] }'),
+    tail="[upstream]\n",
+)
 
 
 @needs_netns

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_feature
+from support.labs import host, lan_lab
 from test_docker_daemon import WEB, needs_docker
 from test_manager_world import needs_managers
 
@@ -26,28 +27,13 @@ def test_a_failing_docker_command_fails_the_step_with_dockers_own_words(tmp_path
 
 # guest has no route to dock's docker0; gw's firewalld (whose rules count nothing) makes
 # every probe of the lab a traced one (nslab.probe.traced)
-TRACED_LAB = """\
-[lab]
-name = "dock-traced"
-
-[[network]]
-name = "lan"
-subnet = "10.30.0.0/24"
-
-[[host]]
-name = "guest"
-interfaces = [{ network = "lan", address = "10.30.0.20" }]
-
-[[host]]
-name = "dock"
-interfaces = [{ network = "lan", address = "10.30.0.10" }]
-docker = { containers = [{ name = "api", publish = ["9000:80"] }] }
-
-[[host]]
-name = "gw"
-interfaces = [{ network = "lan", address = "10.30.0.30" }]
-firewall = { firewalld = "gw-firewalld" }
-"""
+TRACED_LAB = lan_lab(
+    "dock-traced",
+    "10.30.0.0/24",
+    host("guest", "10.30.0.20"),
+    host("dock", "10.30.0.10", docker='{ containers = [{ name = "api", publish = ["9000:80"] }] }'),
+    host("gw", "10.30.0.30", firewall='{ firewalld = "gw-firewalld" }'),
+)
 
 
 @needs_netns

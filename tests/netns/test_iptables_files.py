@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import host_snapshot, needs_netns
-
-from nslab.config import Settings
-from nslab.scenario.session import LabSession
+from support.labs import provisioned
 
 LAB = """
 [lab]
@@ -55,11 +53,7 @@ def test_a_labs_iptables_file_decides(tmp_path: Path, kind: str, backend: str) -
     (tmp_path / "lab.toml").write_text(LAB.format(backend=backend, kind=kind))
     (tmp_path / "b.rules").write_text(RULES.format(icmp="ipv6-icmp" if kind == "ip6tables" else "icmp"))
     six = kind == "ip6tables"
-    session = LabSession.open(Settings(lab=str(tmp_path / "lab.toml")))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(tmp_path / "lab.toml") as session:
         for port in (80, 81):
             session.listen("b", "tcp", port)
         assert session.connect("a", "b", "tcp", 80, v6=six).outcome.outcome == "accepted"
@@ -67,6 +61,4 @@ def test_a_labs_iptables_file_decides(tmp_path: Path, kind: str, backend: str) -
         assert dropped.outcome.outcome == "dropped"
         assert "INPUT policy DROP" in dropped.evidence.summary(lost=True)
         assert "--dport 80 -j ACCEPT" in session.ruleset_text("b")
-    finally:
-        session.close()
     assert host_snapshot() == before

@@ -82,3 +82,12 @@ def test_a_failed_side_does_not_keep_the_other_waiting() -> None:
     shared = Shared(timeout=600)
     shared.abort()  # the other side failed before it read its ports
     assert shared([("tcp", 22)]) == [("tcp", 22)]
+    assert shared.failed  # so this side need not probe: the other's error is the run's
+
+
+def test_a_wait_that_timed_out_is_no_failed_side() -> None:
+    # the other side is slow, not failed: this side goes on with its own ports and probes
+    # (a side that stopped there gave the diff no flows: every flow read as changed)
+    shared = Shared(timeout=0.1)
+    assert shared([("tcp", 22)]) == [("tcp", 22)]
+    assert not shared.failed

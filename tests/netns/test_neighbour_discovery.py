@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import HERE_FEATURES, ROOT, host_snapshot, needs_netns, run_behave
 from support.corpus import PATIENT, nslab
+from support.labs import provisioned
 
 LAB = ROOT / "tests" / "labs" / "ndgw.toml"
 CULPRIT = "neighbour discovery failed: fw: dropped by input policy DROP in table inet fw"
@@ -90,15 +91,8 @@ def test_a_scenarios_probe_discovery_lost_is_dropped_however_soon_the_kernel_ans
 def test_a_scenarios_probe_through_the_gateway_names_the_neighbour_it_could_not_resolve() -> None:
     """desk -> the internet over IPv6: nothing drops desk's packets (they never leave), the
     counters show only fw's input policy; the note names what desk could not resolve."""
-    from nslab.config import Settings
-    from nslab.scenario.session import LabSession
-
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(LAB)))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(LAB) as session:
         conn = session.connect("desk", "the internet", "tcp", 22, v6=True)
         assert conn.outcome.outcome == "dropped", conn.why()
         assert "neighbour discovery failed: desk got no answer for 2001:db8:10::1" in conn.why(), conn.why()
@@ -108,6 +102,4 @@ def test_a_scenarios_probe_through_the_gateway_names_the_neighbour_it_could_not_
         ping = session.ping("desk", "the internet", count=1, v6=True)
         assert ping.lost
         assert "neighbour discovery failed: desk got no answer for 2001:db8:10::1" in ping.why(), ping.why()
-    finally:
-        session.close()
     assert host_snapshot() == before

@@ -11,9 +11,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, host_snapshot, needs_netns
-
-from nslab.config import Settings
-from nslab.scenario.session import LabSession
+from support.labs import provisioned
 
 LAB = ROOT / "tests" / "labs" / "policy-drop.toml"
 FORWARD = "fw: dropped by forward policy DROP in table inet fw"
@@ -35,11 +33,7 @@ def test_a_loss_to_a_drop_policy_names_the_policy_as_explore_does() -> None:
         x for x in rows if (x["from"], x["to"], x["service"], x["family"]) == ("desk", "mail", "tcp/22", "v4")
     )
     assert row["decided_by"] == FORWARD, row
-    session = LabSession.open(Settings(lab=str(LAB)))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(LAB) as session:
         session.listen("mail", "tcp", 22)
         conn = session.connect("desk", "mail", "tcp", 22)
         assert conn.outcome.outcome == "dropped", conn.why()
@@ -57,6 +51,4 @@ def test_a_loss_to_a_drop_policy_names_the_policy_as_explore_does() -> None:
         session.listen("mail", "tcp", 993)
         ok = session.connect("desk", "mail", "tcp", 993)
         assert ok.outcome.outcome == "accepted" and "policy-drop.nft:13" in ok.why(), ok.why()
-    finally:
-        session.close()
     assert host_snapshot() == before

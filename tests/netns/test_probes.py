@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, TESTS, host_snapshot, needs_netns, run_feature
+from support.labs import host, lan_lab
 from support.procs import run_reaping
 
 from nslab.config import Settings
@@ -182,21 +183,7 @@ def test_a_reject_probed_again_and_again_stays_rejected(bridged: LabSession) -> 
     assert set(outcomes) == {'rejected with "port-unreachable" (from 10.16.0.3)'}, outcomes
 
 
-WIDE = """[lab]
-name = "wide"
-
-[[network]]
-name = "lan"
-subnet = "10.60.0.0/24"
-
-[[host]]
-name = "a"
-interfaces = [{ network = "lan", address = "10.60.0.10" }]
-
-[[host]]
-name = "b"
-interfaces = [{ network = "lan", address = "10.60.0.11" }]
-"""
+WIDE = lan_lab("wide", "10.60.0.0/24", host("a", "10.60.0.10"), host("b", "10.60.0.11"))
 
 
 @needs_netns

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import DATA, ROOT, host_snapshot, needs_netns, run_behave
+from support.labs import host, lan_lab, provisioned
 
-from nslab.config import Settings
 from nslab.coverage import counts as coverage
 from nslab.coverage import mutate
 from nslab.firewall import rulemap
@@ -159,15 +159,8 @@ def test_mutants_of_a_rule_line() -> None:
 @contextlib.contextmanager
 def built(lab: Path, **settings: float) -> Iterator[LabSession]:
     """The lab built in a fresh world, its rule coverage counting (as behave's hooks do)."""
-    session = LabSession.open(Settings(lab=str(lab), **settings))  # type: ignore[arg-type]
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(lab, counting=True, **settings) as session:
         yield session
-    finally:
-        session.close()
 
 
 # --- on the real kernel --------------------------------------------------------------------
@@ -200,21 +193,14 @@ def test_a_rule_only_neighbour_discovery_matches_is_reported_0() -> None:
     assert host_snapshot() == before
 
 
-IP6_LAB = """
-[lab]
-name = "ndcov6"
-[[network]]
-name = "n"
-subnet = "10.9.2.0/24"
-subnet6 = "2001:db8:92::/64"
-[[host]]
-name = "a"
-interfaces = [{ network = "n", address = "10.9.2.10", address6 = "2001:db8:92::10" }]
-[[host]]
-name = "b"
-interfaces = [{ network = "n", address = "10.9.2.20", address6 = "2001:db8:92::20" }]
-firewall = { ip6tables = "b.rules" }
-"""
+IP6_LAB = lan_lab(
+    "ndcov6",
+    "10.9.2.0/24",
+    host("a", "10.9.2.10", "2001:db8:92::10", network="n"),
+    host("b", "10.9.2.20", "2001:db8:92::20", network="n", firewall='{ ip6tables = "b.rules" }'),
+    network="n",
+    subnet6="2001:db8:92::/64",
+)
 IP6_RULES = """*filter
 :INPUT DROP [0:0]
 :FORWARD DROP [0:0]
@@ -275,20 +261,13 @@ def test_an_ip6tables_rule_only_neighbour_discovery_matches_is_reported_0(tmp_pa
     assert [(r["line"], r["hits"]) for r in found["rules"]] == [(5, 1), (6, 0), (7, 0), (8, 1), (9, 0)]
 
 
-SCRIPT_LAB = """
-[lab]
-name = "scripted"
-[[network]]
-name = "n"
-subnet = "10.9.1.0/24"
-[[host]]
-name = "a"
-interfaces = [{ network = "n", address = "10.9.1.10" }]
-[[host]]
-name = "c"
-interfaces = [{ network = "n", address = "10.9.1.30" }]
-firewall = { script = "c.sh" }
-"""
+SCRIPT_LAB = lan_lab(
+    "scripted",
+    "10.9.1.0/24",
+    host("a", "10.9.1.10", network="n"),
+    host("c", "10.9.1.30", network="n", firewall='{ script = "c.sh" }'),
+    network="n",
+)
 
 
 @needs_netns

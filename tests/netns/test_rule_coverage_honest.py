@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from conftest import DATA, host_snapshot, needs_netns, run_behave
+from support.labs import host, lan_lab
 from test_rule_coverage import built
 
 from nslab.coverage import mutate
@@ -108,21 +109,14 @@ def test_the_golden_steps_exploration_covers_no_rule(tmp_path: Path) -> None:
     assert host_snapshot() == before
 
 
-LAB = """
-[lab]
-name = "honest"
-[[network]]
-name = "n"
-subnet = "10.9.4.0/24"
-subnet6 = "2001:db8:94::/64"
-[[host]]
-name = "a"
-interfaces = [{ network = "n", address = "10.9.4.10", address6 = "2001:db8:94::10" }]
-[[host]]
-name = "b"
-interfaces = [{ network = "n", address = "10.9.4.20", address6 = "2001:db8:94::20" }]
-firewall = { FIREWALL }
-"""
+LAB = lan_lab(
+    "honest",
+    "10.9.4.0/24",
+    host("a", "10.9.4.10", "2001:db8:94::10", network="n"),
+    host("b", "10.9.4.20", "2001:db8:94::20", network="n", firewall="{ FIREWALL }"),
+    network="n",
+    subnet6="2001:db8:94::/64",
+)
 IP6_RULES = """*filter
 :INPUT DROP [0:0]
 :FORWARD DROP [0:0]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import TESTS, host_snapshot, needs_netns
 from support.corpus import nslab
+from support.labs import host, lan_lab
 from test_manager_world import needs_managers
 
 from nslab.commands import CommandError
@@ -26,20 +27,7 @@ SHIPPED = Path("/usr/share/ufw/iptables")
 needs_ufw = pytest.mark.skipif(not SHIPPED.is_dir(), reason="needs ufw (apt-get install ufw)")
 
 # the new user's lab (its folder: user.rules as ufw ships it, ACCEPT misspelt on line 8)
-LAB = """\
-[lab]
-name = "b"
-[[network]]
-name = "lan"
-subnet = "10.6.0.0/24"
-[[host]]
-name = "u"
-interfaces = [{ network = "lan", address = "10.6.0.1" }]
-firewall = { ufw = "uf" }
-[[host]]
-name = "c"
-interfaces = [{ network = "lan", address = "10.6.0.2" }]
-"""
+LAB = lan_lab("b", "10.6.0.0/24", host("u", "10.6.0.1", firewall='{ ufw = "uf" }'), host("c", "10.6.0.2"))
 
 
 def _lab(tmp_path: Path, files: dict[str, str]) -> Path:

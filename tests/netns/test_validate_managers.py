@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, host_snapshot
 from support.corpus import nslab
+from support.labs import host, lan_lab
 
 needs_ufw = pytest.mark.skipif(shutil.which("ufw") is None, reason="needs ufw (apt-get install ufw)")
 
@@ -64,19 +65,7 @@ def test_validate_says_it_checked_the_ufw_commands(tmp_path: Path) -> None:
     assert out.rstrip().endswith("; ufw commands of pg checked by ufw's parser"), out
 
 
-FIREWALLD_LAB = """\
-[lab]
-name = "v-fwd"
-
-[[network]]
-name = "lan"
-subnet = "10.7.0.0/24"
-
-[[host]]
-name = "gw"
-interfaces = [{ network = "lan", address = "10.7.0.30" }]
-firewall = { firewalld = "gw-conf" }
-"""
+FIREWALLD_LAB = lan_lab("v-fwd", "10.7.0.0/24", host("gw", "10.7.0.30", firewall='{ firewalld = "gw-conf" }'))
 needs_firewalld = pytest.mark.skipif(
     shutil.which("firewall-offline-cmd") is None or os.geteuid() != 0,
     reason="needs firewalld (apt-get install firewalld) and root",

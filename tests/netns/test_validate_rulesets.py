@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns, needs_sshd
+from support.labs import host, lan_lab, provisioned
 from support.sshd import TestSshd
 
 from nslab.firewall.rulesets import _bisect, check_static, iptables_problem
@@ -252,33 +253,25 @@ def test_included_files_are_uploaded_to_an_ssh_target(sshd: TestSshd, tmp_path: 
 def test_rule_coverage_reads_an_included_file_as_a_file_of_its_own(tmp_path: Path) -> None:
     """The included file's rules are counted at its own lines (they were not read at all:
     the file the lab names holds only the include)."""
-    from nslab.config import Settings
-    from nslab.coverage import counts as coverage
-    from nslab.scenario.session import LabSession
-
     (tmp_path / "lab.toml").write_text(
-        '[lab]\nname = "inc"\n[firewall]\nbackend = "nftables"\n'
-        '[[network]]\nname = "n"\nsubnet = "10.9.2.0/24"\n'
-        '[[host]]\nname = "a"\ninterfaces = [{ network = "n", address = "10.9.2.10" }]\n'
-        '[[host]]\nname = "c"\ninterfaces = [{ network = "n", address = "10.9.2.30" }]\n'
-        'firewall = { nft = "c.nft" }\n'
+        lan_lab(
+            "inc",
+            "10.9.2.0/24",
+            host("a", "10.9.2.10", network="n"),
+            host("c", "10.9.2.30", network="n", firewall='{ nft = "c.nft" }'),
+            network="n",
+            head='[firewall]\nbackend = "nftables"\n',
+        )
     )
     (tmp_path / "c.nft").write_text('# c\'s input filter, in a file of its own\ninclude "./c-input.nft"\n')
     (tmp_path / "c-input.nft").write_text(
         "table inet c {\n  chain input {\n    type filter hook input priority filter; policy accept;\n"
         "    tcp dport 80 accept\n    tcp dport 81 drop\n  }\n}\n"
     )
-    session = LabSession.open(Settings(lab=str(tmp_path / "lab.toml")))
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(tmp_path / "lab.toml", counting=True) as session:
         session.listen("c", "tcp", 80)
         assert session.connect("a", "c", "tcp", 80).outcome.outcome == "accepted"
         session.coverage.end(session.w, "here")
-    finally:
-        session.close()
     found = {f["file"]: f for f in session.coverage.as_json()}
     assert found["c.nft"]["rules"] == []  # an include is no rule
     rules = [(r["line"], r["hits"]) for r in found["c-input.nft"]["rules"]]

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from conftest import ROOT, host_snapshot
 
-from nslab.config import Settings
-from nslab.coverage import counts as coverage
 from nslab.scenario.session import LabSession
+from support.labs import provisioned
 
 NSLAB = [sys.executable, "-m", "nslab.cli"]
 PATIENT = ("-D", "ping_wait=1", "-D", "probe_wait=1")  # a loaded machine answers late
@@ -53,17 +52,10 @@ def built(lab: Path, listeners: Iterable[tuple[str, int]]) -> Iterator[LabSessio
     in for a rule's missing counter), with tcp listeners (host, port), patient waits; the
     host untouched after."""
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(lab), ping_wait=1, probe_wait=1))
-    try:
-        session.coverage = coverage.Coverage()
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(lab, counting=True, ping_wait=1, probe_wait=1) as session:
         for host, port in listeners:
             session.listen(host, "tcp", port)
         yield session
-    finally:
-        session.close()
     assert host_snapshot() == before
 
 

@@ -7,8 +7,6 @@ real runs: tests/netns/test_rule_coverage_managers.py."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,7 +19,8 @@ from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.errors import TargetError
 from nslab.firewall import instrument
 from nslab.lab import load_lab
-from nslab.managers import check
+from nslab.managers import check, elements
+from nslab.managers.mutants import command_lines
 
 UFW_SHIPPED = sorted(
     [*Path("/usr/share/ufw/iptables").glob("*.rules"), *Path("/usr/share/ufw").glob("*.rules")]
@@ -55,8 +54,8 @@ COMMIT
 
 
 def test_each_tuple_owns_the_deciding_rules_written_under_it() -> None:
-    found = ufw.user_rules(WRITTEN, "filter")
-    assert [(t.text, t.line, t.rules) for t in found.tuples] == [
+    found = elements.user_rules(WRITTEN)
+    assert [(t.text, t.line, list(t.positions)) for t in found.blocks] == [
         # the `--set` rule (no -j) sees every packet its two verdict rules see: not summed
         ("limit tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", 5, [("ufw-user-input", 2), ("ufw-user-input", 3)]),
         # logging jumps are not verdicts; the logging chain's rules are the tuple's too
@@ -64,15 +63,14 @@ def test_each_tuple_owns_the_deciding_rules_written_under_it() -> None:
     ]
     assert found.lengths == {"ufw-user-input": 8, "ufw-user-logging-input": 2}
     # a rule with no tuple above it: ufw keeps no map for it, nslab says so
-    assert found.untupled == [(18, "-A ufw-user-input -p tcp --dport 99 -j ACCEPT")]
+    assert found.untupled == ((18, "-A ufw-user-input -p tcp --dport 99 -j ACCEPT"),)
 
 
 @pytest.mark.skipif(not UFW_SHIPPED, reason="ufw's rules are not installed (apt-get install ufw)")
 def test_ufws_shipped_rules_files_parse() -> None:
     for path in UFW_SHIPPED:
-        table = "ip6 filter" if "6" in path.name else "filter"
-        found = ufw.user_rules(path.read_text(), table)
-        assert found.tuples == [] and found.untupled == [], path  # before.rules ...: ufw's own
+        found = elements.user_rules(path.read_text())
+        assert found.blocks == () and found.untupled == (), path  # before.rules ...: ufw's own
 
 
 def test_a_commands_tuple_is_the_same_rule_in_both_families() -> None:
@@ -98,10 +96,11 @@ def test_a_commands_line_is_found_under_its_host() -> None:
         "[[host]]\nname = 'c'\n# firewall = { ufw = ['allow 22/tcp'] }\n"
         "firewall = { ufw = ['allow 22/tcp'] }\n"
     )
-    commands = [("default", "deny", "incoming"), ("allow", "22/tcp"), ("allow", "80/tcp"), ("deny", "1")]
-    assert ufw.command_lines(lab, "b", commands) == [7, 7, 8, None]
-    assert ufw.command_lines(lab, "a", [("allow", "22/tcp")]) == [3]
-    assert ufw.command_lines(lab, "c", [("allow", "22/tcp")]) == [13]  # TOML's literal strings
+    assert command_lines(lab, "b") == [7, 7, 8]
+    assert command_lines(lab, "a") == [3]
+    # TOML's literal strings; not host a's same string, nor the comment's
+    assert command_lines(lab, "c") == [13]
+    assert command_lines(lab, "nobody") == []
 
 
 def test_nslabs_mark_counting_rules_shadow_only_what_the_marks_could_match() -> None:
@@ -171,7 +170,8 @@ def test_a_tables_listing_by_chain() -> None:
     text = (
         "table inet firewalld { # handle 1\n\tchain filter_IN_public_allow { # handle 63\n"
         "\t\ttcp dport 22 accept # handle 73\n\t}\n\tchain filter_INPUT { # handle 2\n"
-        "\t\ttype filter hook input priority filter + 10; policy accept;\n\t\tct state invalid drop\n\t}\n}\n"
+        "\t\ttype filter hook input priority filter + 10; policy accept;\n"
+        "\t\tct state invalid drop # handle 4\n\t}\n}\n"
     )
     assert fwd.listing(text) == {
         "filter_IN_public_allow": ["tcp dport 22 accept"],
@@ -252,26 +252,25 @@ def test_a_zone_file_counts_elements() -> None:
 
 
 def test_ufws_parser_gives_each_commands_tuple() -> None:
-    """ufw's own parser (what validate runs too: it reads and writes no file), as coverage
-    runs it in the world: a rule's tuple fields, a default, or nothing (no rule)."""
-    python = check.interpreter()
-    if python is None:
+    """ufw's own parser (what validate and mutate run too: it reads and writes no file), as
+    coverage reads it: a rule's tuple fields, a default, nothing (no rule), or ufw's words."""
+    if check.interpreter() is None:
         pytest.skip("ufw is not installed (apt-get install ufw)")
     commands = [
         ["allow", "22/tcp"],
         ["default", "deny", "incoming"],
         ["logging", "off"],
         ["route", "allow", "80"],
+        ["allow", "99999/tcp"],
     ]
-    r = subprocess.run(
-        [python, "-c", ufw.PARSE, json.dumps(commands)], capture_output=True, text=True, timeout=60
-    )
-    said = json.loads(r.stdout)
-    assert said[1:3] == [{"default": ["deny", "incoming"]}, None]
+    said = check.ufw_parse(commands)
+    assert not isinstance(said, str), said
+    assert said[1:3] == [{"default": ["deny", "incoming"]}, {}]
     assert ufw.tuple_key(said[0]["tuple"]) == ufw.tuple_key(
         ["allow", "tcp", "22", "::/0", "any", "::/0", "in"]
     )
     assert said[3]["tuple"][0] == "route:allow"
+    assert said[4] == {"error": "Bad port"}
 
 
 def test_commands_on_one_line_are_one_cobertura_line_with_a_branch_each() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from support.labs import host, lan_lab
 
 from nslab.errors import LabError
 from nslab.lab import Lab
@@ -16,16 +17,7 @@ from nslab.lab.docker import Publish
 from nslab.lab.tables import read_lab
 from nslab.reach import flows
 
-LAB = """
-[[network]]
-name = "lan"
-subnet = "10.30.0.0/24"
-
-[[host]]
-name = "web"
-interfaces = [{ network = "lan", address = "10.30.0.10" }]
-docker = DOCKER
-"""
+LAB = lan_lab(None, "10.30.0.0/24", host("web", "10.30.0.10", docker="DOCKER"))
 
 
 def lab_with(docker: str, base: Path = Path(".")) -> Lab:

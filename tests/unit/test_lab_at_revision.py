@@ -8,36 +8,24 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from support.labs import host, lan_lab
+
 from nslab.reach import review
 from nslab.reach.changed_labs import changed
 
-LAB = """
-[lab]
-name = "folders"
-
-[firewall]  # the lab's host's own file
-nft = "host.nft"
-
-[[network]]
-name = "lan"
-subnet = "10.7.0.0/24"
-
-[[host]]
-name = "gw"
-interfaces = [{ network = "lan", address = "10.7.0.30" }]
-firewall = { firewalld = "fwd-firewalld" }
-
-[[host]]
-name = "web"
-interfaces = [{ network = "lan", address = "10.7.0.20" }]
-firewall = { ufw = "web-ufw" }
-
-[[host]]
-name = "dock"
-interfaces = [{ network = "lan", address = "10.7.0.40" }]
-firewall = { nft = "rules/dock.nft" }
-docker = { containers = [{ name = "app", publish = ["9000:80"] }], daemon = "daemon.json" }
-"""
+LAB = lan_lab(
+    "folders",
+    "10.7.0.0/24",
+    host("gw", "10.7.0.30", firewall='{ firewalld = "fwd-firewalld" }'),
+    host("web", "10.7.0.20", firewall='{ ufw = "web-ufw" }'),
+    host(
+        "dock",
+        "10.7.0.40",
+        firewall='{ nft = "rules/dock.nft" }',
+        docker='{ containers = [{ name = "app", publish = ["9000:80"] }], daemon = "daemon.json" }',
+    ),
+    head="[firewall]  # the lab's host's own file\nnft = \"host.nft\"\n",
+)
 
 # each file the lab names, by its path below labs/, as committed
 FILES = {

@@ -25,9 +25,9 @@ import pytest
 from conftest import DATA, ROOT
 
 from nslab.coverage.mutate import Baseline, MutantResult, Mutator, as_json, text_report
-from nslab.coverage.mutate_managers import refused, ufw_refusals
+from nslab.coverage.mutate_managers import of_lab, refused
 from nslab.lab import load_lab
-from nslab.managers import elements, mutants
+from nslab.managers import elements, ufw
 
 UFW = DATA / "ufw-folder"
 LAB = """[lab]
@@ -65,7 +65,7 @@ def test_each_ufw_command_is_turned_and_its_ports_moved_each_a_lab_with_that_com
         '"allow ssh"]',
         'ufw = ["allow 22/tcp", "reject 23"]',
     )
-    found, unmade = mutants.of_lab(load_lab(path), path)
+    found, unmade = of_lab(load_lab(path), path)
     got = [(m.host, m.line, m.mutation.split(" ufw command ", 1)[1]) for m in found]
     pg = "from 10.0.0.0/8 to any port"
     assert got == [
@@ -170,7 +170,7 @@ def test_user_rules_blocks_are_turned_and_moved_in_their_tuple_and_lines_alike(t
     folder = tmp_path / "web-ufw"
     shutil.copytree(UFW, folder)
     path = _lab(tmp_path, '"web-ufw"', 'firewalld = "web-ufw"')
-    found, unmade = mutants.of_lab(load_lab(path), path)
+    found, unmade = of_lab(load_lab(path), path)
     ufw = [m for m in found if m.manager == "ufw"]
     by = {(m.name, m.line, m.mutation.split(": ", 1)[1]): m for m in ufw}
     original = (UFW / "user.rules").read_text()
@@ -251,7 +251,7 @@ def test_each_firewalld_zone_element_is_removed_on_its_own(tmp_path: Path) -> No
     (folder / "zones" / "broken.xml").write_text("<zone>\n  <port port='1'>\n</zone>\n")
     shutil.copy(Path(__file__).parent / "test_manager_mutants.py", folder / "policies" / "not-xml.txt")
     path = _lab(tmp_path, '["allow 22/tcp"]', 'firewalld = "gw"')
-    found, unmade = mutants.of_lab(load_lab(path), path)
+    found, unmade = of_lab(load_lab(path), path)
     zone = [m for m in found if m.manager == "firewalld"]
     assert [(m.name, m.line, m.mutation) for m in zone] == [
         ("gw/zones/public.xml", 4, '<service name="ssh"/> removed'),
@@ -298,7 +298,7 @@ def test_firewalld_shipped_zones_and_policies_give_mutants_without_error(tmp_pat
     for sub in ("zones", "policies"):
         shutil.copytree(shipped / sub, tmp_path / "gw" / sub)
     path = _lab(tmp_path, '["allow 22/tcp"]', 'firewalld = "gw"')
-    found, unmade = mutants.of_lab(load_lab(path), path)
+    found, unmade = of_lab(load_lab(path), path)
     assert len([m for m in found if m.manager == "firewalld"]) == count and unmade == []
 
 
@@ -307,7 +307,7 @@ def test_firewalld_shipped_zones_and_policies_give_mutants_without_error(tmp_pat
 
 def test_the_report_says_each_rule_not_mutated_and_json_names_host_and_manager(tmp_path: Path) -> None:
     path = _lab(tmp_path, '["allow ssh"]', 'ufw = ["allow 22/tcp"]')
-    found, unmade = mutants.of_lab(load_lab(path), path)
+    found, unmade = of_lab(load_lab(path), path)
     results = [
         MutantResult(found[0], "survived", "1 passing scenario ran, none turned red"),
         *(MutantResult.unmade(u) for u in unmade),
@@ -371,13 +371,13 @@ def test_a_build_the_manager_refused_is_read_from_behaves_json(tmp_path: Path) -
 def test_ufws_parser_refuses_a_command_and_passes_the_others() -> None:
     if shutil.which("ufw") is None:
         pytest.skip("ufw is not installed (apt-get install ufw)")
-    said = ufw_refusals([(0, ["allow", "22/tcp"]), (3, ["allow", "99999/tcp"])])
+    said = ufw.ufw_refusals([(0, ["allow", "22/tcp"]), (3, ["allow", "99999/tcp"])])
     assert said == {3: "ufw refuses `ufw allow 99999/tcp`: Bad port"}
 
 
 def test_the_managers_lab_of_the_features_gets_mutants() -> None:
     lab = ROOT / "features" / "managers" / "labs" / "managers.toml"
-    found, unmade = mutants.of_lab(load_lab(lab), lab)
+    found, unmade = of_lab(load_lab(lab), lab)
     assert [m.words() for m in found] == [
         "managers.toml:25: host web ufw command 1 `default deny incoming` -> `default allow incoming`",
         "managers.toml:25: host web ufw command 2 `allow 22/tcp` -> `deny 22/tcp`",
@@ -390,7 +390,7 @@ def test_the_managers_lab_of_the_features_gets_mutants() -> None:
 
 def test_a_ufw_command_that_is_no_rule_is_said_at_its_line(tmp_path: Path) -> None:
     path = _lab(tmp_path, '[\n  "allow 22/tcp",\n  "logging on",\n]', 'ufw = ["allow 80"]')
-    found, unmade = mutants.of_lab(load_lab(path), path)
+    found, unmade = of_lab(load_lab(path), path)
     assert [u.words() for u in unmade] == [
         "lab.toml:11: host web ufw command 2 `logging on`: "
         "no mutant: not a rule (no allow, deny, reject or limit)"
@@ -398,12 +398,20 @@ def test_a_ufw_command_that_is_no_rule_is_said_at_its_line(tmp_path: Path) -> No
     assert [(m.line, m.host) for m in found] == [(10, "web"), (10, "web"), (16, "db"), (16, "db")]
 
 
+def test_a_command_another_host_also_has_is_said_at_its_own_hosts_line(tmp_path: Path) -> None:
+    """The second host's `logging on` was said at the first host's line (the first string of
+    the same words in the file), in a report that names the second host."""
+    path = _lab(tmp_path, '["logging on"]', 'ufw = ["logging on"]')
+    _, unmade = of_lab(load_lab(path), path)
+    assert [u.words().split(": host ")[0] for u in unmade] == ["lab.toml:9", "lab.toml:13"]
+
+
 def test_a_folder_two_hosts_share_is_mutated_once_naming_both(tmp_path: Path) -> None:
     (tmp_path / "fw" / "zones").mkdir(parents=True)
     (tmp_path / "fw" / "zones" / "public.xml").write_text(ZONE)
     path = tmp_path / "lab.toml"
     path.write_text(LAB.format(web='"x"', db='firewalld = "fw"').replace('ufw = "x"', 'firewalld = "fw"'))
-    found, unmade = mutants.of_lab(load_lab(path), path)
+    found, unmade = of_lab(load_lab(path), path)
     assert len(found) == len(elements.zone_elements(ZONE)) == 7 and unmade == []
     assert {m.host for m in found} == {"web, db"}
 
@@ -415,7 +423,7 @@ def test_a_survivors_why_gives_the_hits_coverage_counted_for_its_element(tmp_pat
     (tmp_path / "fw" / "zones" / "public.xml").write_text(ZONE)
     shutil.copytree(UFW, tmp_path / "web-ufw")
     path = _lab(tmp_path, '"web-ufw"', 'firewalld = "fw"')
-    found, _ = mutants.of_lab(load_lab(path), path)
+    found, _ = of_lab(load_lab(path), path)
     port = next(m for m in found if m.element == '<port port="8443" protocol="tcp"/>')
     tuple22 = next(m for m in found if m.manager == "ufw" and m.line == 20)
     base = Baseline(["f:3", "f:9"], [], counted=True)

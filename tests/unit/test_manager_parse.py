@@ -11,7 +11,6 @@ import pytest
 from conftest import ROOT
 
 from nslab.coverage import firewalld as fwd
-from nslab.coverage import ufw
 from nslab.managers import elements
 
 # as ufw writes it (a limit rule, a logged rule, a comment), then a rule with no tuple
@@ -57,11 +56,7 @@ def test_one_reading_of_user_rules_gives_mutate_its_lines_and_coverage_its_posit
     ]
     assert found.lengths == {"ufw-user-input": 6, "ufw-user-logging-input": 1}
     assert found.untupled == ((16, "-A ufw-user-input -p tcp --dport 99 -j ACCEPT"),)
-    # coverage's tuples and mutate's blocks are that one reading
-    tuples = ufw.user_rules(USER_RULES, "ip6 filter").tuples
-    assert [(t.line, t.text, t.rules) for t in tuples] == [
-        (b.line, b.text, list(b.positions)) for b in found.blocks
-    ]
+    # mutate's blocks are that one reading (coverage reads it as it is)
     assert elements.ufw_blocks(USER_RULES) == (list(found.blocks), [])
 
 
@@ -73,8 +68,8 @@ def test_a_tuple_is_read_as_ufws_own_reader_reads_it() -> None:
         "  ### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n"
         "-A ufw-user-input -p tcp --dport 22 -j ACCEPT\n"
     )
-    read = ufw.user_rules(text, "filter")
-    assert read.tuples == [] and read.untupled == [(2, "-A ufw-user-input -p tcp --dport 22 -j ACCEPT")]
+    read = elements.user_rules(text)
+    assert read.blocks == () and read.untupled == ((2, "-A ufw-user-input -p tcp --dport 22 -j ACCEPT"),)
     assert elements.ufw_blocks(text) == ([], [])
 
 
@@ -85,8 +80,8 @@ def test_an_unclosed_quote_in_a_rule_is_read_not_a_crash() -> None:
         "-A ufw-user-input -p tcp --dport 22 -j ufw-user-logging-input\n"
         "-A ufw-user-input -p tcp --dport 22 -j ACCEPT\n"
     )
-    read = ufw.user_rules(text, "filter")
-    assert [t.rules for t in read.tuples] == [[("ufw-user-input", 2)]]
+    read = elements.user_rules(text)
+    assert [t.positions for t in read.blocks] == [(("ufw-user-input", 2),)]
     assert read.lengths == {"ufw-user-logging-input": 1, "ufw-user-input": 2}
 
 

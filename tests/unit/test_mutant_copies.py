@@ -5,24 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
+from support.labs import host, lan_lab
+
 from nslab.coverage.mutate import Baseline, Mutant, MutantResult, Mutator, nothing_scored, of_lab
 from nslab.lab import load_lab
 
-LAB = """\
-[[network]]
-name = "lan"
-subnet = "10.9.0.0/24"
-
-[[host]]
-name = "gw"
-interfaces = [{ network = "lan", address = "10.9.0.1" }]
-firewall = { nft = "gw.nft" }
-
-[[host]]
-name = "dock"
-interfaces = [{ network = "lan", address = "10.9.0.2" }]
-docker = { containers = [{ name = "app", publish = ["8080:80"] }], daemon = "conf/daemon.json" }
-"""
+LAB = lan_lab(
+    None,
+    "10.9.0.0/24",
+    host("gw", "10.9.0.1", firewall='{ nft = "gw.nft" }'),
+    host(
+        "dock",
+        "10.9.0.2",
+        docker='{ containers = [{ name = "app", publish = ["8080:80"] }], daemon = "conf/daemon.json" }',
+    ),
+)
 NFT = """\
 table inet gw {
   chain input {

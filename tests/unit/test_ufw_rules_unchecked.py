@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.labs import host, lan_lab
 
 from nslab.commands import Result
 from nslab.lab import load_lab
@@ -19,17 +20,7 @@ from nslab.managers.ufw_rules import check_ufw_folders
 
 pytestmark = pytest.mark.unit
 
-LAB = """\
-[lab]
-name = "b"
-[[network]]
-name = "lan"
-subnet = "10.6.0.0/24"
-[[host]]
-name = "u"
-interfaces = [{ network = "lan", address = "10.6.0.1" }]
-firewall = { ufw = "uf" }
-"""
+LAB = lan_lab("b", "10.6.0.0/24", host("u", "10.6.0.1", firewall='{ ufw = "uf" }'))
 NO_V6 = "ip6tables-restore v1.8.9 (nf_tables): Could not fetch rule set generation id: Invalid argument\n"
 
 
@@ -60,7 +51,7 @@ def test_a_family_the_target_cannot_load_is_left_unchecked_and_said(
     def world() -> Iterator[NoIPv6]:
         yield runner
 
-    said = check_ufw_folders(load_lab(tmp_path / "lab.toml"), world)  # type: ignore[arg-type]
+    said = check_ufw_folders(load_lab(tmp_path / "lab.toml").hosts, "lab.toml", world)  # type: ignore[arg-type]
     assert said == (
         "; ufw folders of u: 2 rules file(s) loaded in a throwaway world, as ufw-init loads them "
         "(1 not: its tool cannot load here, IPv6 off?)"

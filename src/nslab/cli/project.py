@@ -70,9 +70,8 @@ def validate(files: tuple[str, ...]) -> None:
     of the first rule that does not load."""
     from nslab.firewall.rulesets import check_static, raise_for
     from nslab.machine.provision import check_rulesets
-    from nslab.managers.check import check_firewalld, check_ufw
+    from nslab.managers.common import KINDS
     from nslab.managers.docker_session import check_backends
-    from nslab.managers.ufw_rules import check_ufw_folders
 
     if not files:  # as every other command takes the project's lab (`nslab init` sets it)
         own = lab_file_of(None)
@@ -98,9 +97,10 @@ def validate(files: tuple[str, ...]) -> None:
                     if found is not None:
                         raise_for(host, r.kind, found)
                 how = f"; {len(files_of)} ruleset file(s) checked statically (not root: as root, loaded)"
-            how += check_ufw(lab, path)
-            how += check_ufw_folders(lab, lambda: World.start(LocalTarget()))
-            how += check_firewalld(lab, path, lambda: World.start(LocalTarget()))
+            for kind in KINDS.values():  # each manager's own checks (ufw's parser, firewalld's)
+                hosts = kind.hosts(lab)
+                for check in kind.checks if hosts else ():
+                    how += check(hosts, path, lambda: World.start(LocalTarget()))
         except NslabError as exc:
             fail(exc, 2)
         click.echo(f"{path}: ok (lab '{lab.name}': {lab.summary()}){how}")

@@ -35,9 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from nslab import firewall as firewalls
 from nslab import parse
-from nslab.coverage import firewalld as firewalld_cov
 from nslab.coverage import managed
-from nslab.coverage import ufw as ufw_cov
 from nslab.coverage.files import FileCoverage, RuleHits
 from nslab.coverage.marks import count_marks
 from nslab.firewall import instrument as instrument_
@@ -178,8 +176,7 @@ class Coverage:
         if self._paused:
             return
         for m in self._managers:
-            if isinstance(m, firewalld_cov.FirewalldPlace):
-                m.traced(decisions)
+            m.traced(decisions)
 
     def _nft_counting(self, world: World, place: _LoadedFile) -> str | None:
         """nslab's counting rules in the place's copy: all at once, else rule by rule (a
@@ -303,15 +300,14 @@ class Coverage:
             return
         for place in self._world:
             self._fold(world, place)
-        ufws = [m for m in self._managers if isinstance(m, ufw_cov.UfwPlace)]
-        for m in ufws:
+        for m in self._managers:
             m.fold(world)
         self._paused = True
         try:
             yield
         finally:
             self._paused = False
-            for m in ufws:
+            for m in self._managers:
                 m.resume(world)
             for place in self._world:
                 after = self._take(world, place)
@@ -323,8 +319,7 @@ class Coverage:
         places, self._world = self._world, []
         managers, self._managers = self._managers, []
         for m in managers:
-            if isinstance(m, ufw_cov.UfwPlace):
-                m.fold(world)
+            m.fold(world)
             for cov in m.end(scenario):
                 self._keep(cov)
         for place in places:

@@ -4,9 +4,18 @@ hits, as `reports/rule-coverage.json` gives them (the public interface, nslab.co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["FileCoverage", "RuleHits"]
+__all__ = ["FileCoverage", "RuleHits", "relative_name"]
+
+
+def relative_name(path: Path, to: Path) -> str:
+    """A manager's file as the record names it: below `to` (the lab's folder), else whole."""
+    try:
+        return str(path.resolve().relative_to(to.resolve()))
+    except ValueError:
+        return str(path)
 
 
 @dataclass

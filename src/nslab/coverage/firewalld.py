@@ -21,10 +21,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.files import FileCoverage, RuleHits, relative_name
+from nslab.coverage.managed import Quiet
 from nslab.firewall.evidence import Decision
+from nslab.firewall.sources import nft_texts
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
+from nslab.managers.common import host_argv
 from nslab.managers.elements import Node, XmlError, parse_xml
 
 TABLE = "inet firewalld"
@@ -132,23 +135,16 @@ def element_words(e: Node) -> str:
 
 
 def listing(text: str) -> dict[str, list[str]]:
-    """`nft list table inet firewalld` as {chain: its rules' text}, in order."""
+    """`nft -a list table inet firewalld` as {chain: its rules' text}, in order (each rule
+    as nft lists it, read as the evidence reads a native nft rule: nslab.firewall.sources)."""
     out: dict[str, list[str]] = {}
-    chain = None
-    for raw in text.splitlines():
-        line = re.sub(r"\s*# handle \d+$", "", raw.strip())
-        m = re.match(r"chain (\S+) \{", line)
-        if m:
-            chain = out.setdefault(m[1], [])
-        elif line == "}":
-            chain = None
-        elif chain is not None and line and not line.startswith(("type ", "policy ")):
-            chain.append(line)
+    for (_, chain, _), rule in nft_texts(text).items():
+        out.setdefault(chain, []).append(rule)
     return out
 
 
 @dataclass
-class FirewalldPlace:
+class FirewalldPlace(Quiet):  # no counters: nothing to fold
     """One firewalld host in the current world: its zone files' elements, its hits."""
 
     host: str
@@ -183,12 +179,13 @@ def own_words(chain: str, n: int, text: str) -> str:
     return f"{chain} rule {n}: {text}"
 
 
-def place(
-    world: World, lab: Lab, host: Host, lab_name: str, folder: Path, run_argv: list[str]
+def place_of(
+    world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: str, folder: Path, parsed: object
 ) -> FirewalldPlace:
-    """A firewalld host's zone files (the lab's folder) and its table, read now (built)."""
+    """A firewalld host's zone files (the lab's folder) and its table, read now (built) in
+    the host's namespaces: the reader's entry (nslab.coverage.managed)."""
     assert host.manager is not None
-    chains = listing(world.run(run_argv).stdout)
+    chains = listing(world.run(host_argv(lab, host, ["nft", "-a", "list", "table", *TABLE.split()])).stdout)
     fw = FirewalldPlace(host.name, [], [], chains)
     user_folder = host.manager.folder
     zones = sorted((user_folder / "zones").glob("*.xml")) if user_folder is not None else []
@@ -217,7 +214,7 @@ def place(
             wants.append(want)
         fw.files.append(
             FileCoverage(
-                _relative(path, folder), host.name, lab_name, rules, kind="firewalld",
+                relative_name(path, folder), host.name, lab_name, rules, kind="firewalld",
                 path=str(path.resolve()), note="; ".join(notes), manager="firewalld",
             )
         )  # fmt: skip
@@ -226,8 +223,8 @@ def place(
         why = "nslab does not map a policy's elements to the rules firewalld writes of them"
         fw.files.append(
             FileCoverage(
-                _relative(path, folder), host.name, lab_name, [], kind="firewalld", path=str(path.resolve()),
-                note=why, known=False, manager="firewalld",
+                relative_name(path, folder), host.name, lab_name, [], kind="firewalld",
+                path=str(path.resolve()), note=why, known=False, manager="firewalld",
             )
         )  # fmt: skip
         fw.wants.append([])
@@ -242,10 +239,3 @@ def place(
     )
     fw.wants.append([set() for _ in own])
     return fw
-
-
-def _relative(path: Path, to: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(to.resolve()))
-    except ValueError:
-        return str(path)

@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nslab.config import Settings, find_pyproject
+from nslab.coverage import mutate_managers
 from nslab.coverage.counts import Coverage
 from nslab.coverage.mutate_managers import check_managers, refused
 from nslab.errors import NslabError
 from nslab.firewall.mutants import KINDS, Mutant, line_mutants, mutants, of_lab
 from nslab.lab import Lab, load_lab
-from nslab.managers import mutants as manager_mutants
 from nslab.managers.mutants import Unmade
 from nslab.reach.lab_paths import in_lab
 
@@ -86,7 +86,7 @@ class MutantResult:
 
 def every_mutant(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
     """The lab's ruleset files' mutants, then its managers' (and what of theirs cannot be)."""
-    found, unmade = manager_mutants.of_lab(lab, lab_path)
+    found, unmade = mutate_managers.of_lab(lab, lab_path)
     return [*of_lab(lab, lab_path), *found], unmade
 
 

@@ -1,8 +1,9 @@
-"""What `nslab mutate` does for a manager's mutants (nslab.managers.mutants makes them)
-beside what it does for a ruleset file's: the manager's own check before any mutant runs,
-and a build the manager refused read as such. A mutant the manager refuses is `invalid`
-(not scored), never `killed`: its scenarios turn red because no lab was built, which says
-nothing about the suite.
+"""What `nslab mutate` does for a manager's mutants beside what it does for a ruleset
+file's: which mutants each host's manager gets (its kind's makers, nslab.managers.mutants),
+the manager's own check before any mutant runs (its kind's `refusals`), and a build the
+manager refused read as such. A mutant the manager refuses is `invalid` (not scored), never
+`killed`: its scenarios turn red because no lab was built, which says nothing about the
+suite.
 
 - a ufw command: ufw's own parser (nslab.managers.check, as `nslab validate` runs it), all
   of them in one python;
@@ -17,20 +18,16 @@ nothing about the suite.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from nslab.commands import Runner
-from nslab.errors import LabError
 from nslab.firewall.mutants import Mutant
 from nslab.lab import Lab
-from nslab.managers import check
-from nslab.managers.mutants import UFW_FILES
-from nslab.managers.ufw_rules import load_ufw_folders
+from nslab.managers.common import KINDS
+from nslab.managers.mutants import Unmade
 
 # the managers stage's summary of a failed start (provision/56-managers.sh), and its lines
 # naming why (a ufw command, firewalld's refusal, ufw's own start)
@@ -38,51 +35,59 @@ _NONE_STARTED = "nslab: managers: no manager started on"
 _WHY = re.compile(r"nslab: (\S+: `ufw .*` failed: .*|firewalld on \S+ refused the lab's configuration .*)")
 
 
-def ufw_refusals(commands: Sequence[tuple[int, list[str]]]) -> dict[int, str]:
-    """Mutant n -> ufw's words, for each (n, argv) its parser refuses; one python for all.
-    Nothing where ufw is not installed (the build then says it)."""
-    python = check.interpreter()
-    if python is None or not commands:
-        return {}
-    argvs = [argv for _, argv in commands]
-    r = subprocess.run(
-        [python, "-c", check.PARSE], input=json.dumps(argvs), capture_output=True, text=True, timeout=120
-    )
-    try:
-        said = json.loads(r.stdout)
-    except ValueError:
-        return {}
-    if not isinstance(said, list) or len(said) != len(argvs):
-        return {}
-    return {
-        n: f"ufw refuses `ufw {' '.join(argv)}`: {w}"
-        for (n, argv), w in zip(commands, said, strict=True)
-        if w
-    }
+def of_lab(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
+    """Every mutant of the rules the lab's managers are given, host by host (each kind's
+    makers, nslab.managers.mutants), and what could not be mutated. A folder several hosts
+    share is mutated once (a mutant changes it for each of them, named by all: `gw, gw2`),
+    as a ruleset file several load is."""
+    lab_dir = lab_path.resolve().parent
+    out: list[Mutant] = []
+    unmade: list[Unmade] = []
+    sharing: dict[tuple[str, Path], list[str]] = {}
+    for host in lab.hosts:
+        if host.manager is not None and host.manager.folder is not None:
+            sharing.setdefault((host.manager.kind, host.manager.folder.resolve()), []).append(host.name)
+    for host in lab.hosts:
+        manager = host.manager
+        if manager is None:
+            continue
+        kind = KINDS[manager.kind]
+        if manager.commands:
+            made = kind.command_mutants
+            m, u = (
+                made(lab_path.resolve(), lab_path.name, host)
+                if made
+                else ([], [_unmade(kind.name, host.name)])
+            )
+        elif manager.folder is not None:
+            names = sharing.pop((manager.kind, manager.folder.resolve()), [])
+            if not names:
+                continue  # an earlier host's, mutated with it
+            made_of = kind.folder_mutants
+            m, u = (
+                made_of(manager.folder, lab_dir, ", ".join(names))
+                if made_of
+                else ([], [_unmade(kind.name, manager.folder.name)])
+            )
+        else:
+            continue
+        out.extend(m)
+        unmade.extend(u)
+    return out, unmade
+
+
+def _unmade(kind: str, what: str) -> Unmade:
+    return Unmade(what, 0, f"{kind}'s rules", f"nslab makes no mutant of {kind}'s rules")
 
 
 def check_managers(mutants: Mapping[int, tuple[Mutant, Lab]], scratch: Runner) -> dict[int, str]:
     """Mutant n -> why its manager refuses it, for the managers' mutants of `mutants` (n ->
-    the mutant and its copy of the lab, loaded)."""
+    the mutant and its copy of the lab, loaded): each kind's own check of its mutants."""
     out: dict[int, str] = {}
-    commands: list[tuple[int, list[str]]] = []
-    for n, (m, lab) in mutants.items():
-        if m.manager == "ufw" and m.file.name not in UFW_FILES:  # a lab file's command
-            host = lab.namespace(m.host)
-            if host.manager is not None:
-                commands.extend((n, list(c)) for c in host.manager.commands)
-        elif m.manager == "ufw":  # a folder's user.rules: loaded as ufw-init loads them
-            try:
-                load_ufw_folders(scratch, lab)
-            except LabError as exc:
-                out[n] = exc.problem
-        elif m.manager == "firewalld":
-            try:
-                check.check_firewalld(lab, m.name, lambda: contextlib.nullcontext(scratch))
-            except LabError as exc:
-                out[n] = exc.problem.split(": ", 1)[-1]
-    for n, why in ufw_refusals(commands).items():
-        out.setdefault(n, why)
+    for kind in KINDS.values():
+        mine = {n: (m, lab) for n, (m, lab) in mutants.items() if m.manager == kind.name}
+        if mine and kind.refusals is not None:
+            out |= kind.refusals(mine, scratch)
     return out
 
 

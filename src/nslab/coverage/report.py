@@ -19,6 +19,7 @@ from pathlib import Path
 from nslab import __version__
 from nslab.coverage.counts import Coverage, FileCoverage, RuleHits
 from nslab.firewall import get_kind
+from nslab.managers.common import KINDS
 
 JSON = "rule-coverage.json"
 XML = "rule-coverage.xml"
@@ -36,7 +37,8 @@ def percent(f: FileCoverage) -> float | None:
 def share(f: FileCoverage) -> str:
     """`8/9 rules (89%)`, `not measured`, `no rules` (a zone file's: `elements`)."""
     got = percent(f)
-    noun = "elements" if f.manager == "firewalld" else "rules"
+    kind = KINDS.get(f.manager)  # a manager's own noun; Docker's and a file's are rules
+    noun = kind.noun if kind is not None else "rules"
     if got is not None:
         return f"{len(f.covered)}/{len(f.counted)} {noun} ({got:.0f}%)"
     return "not measured" if not f.measured else f"no {noun}"

@@ -24,19 +24,18 @@ map (a rule with no tuple, a command no tuple matches) it says so: hits unknown.
 
 from __future__ import annotations
 
-import json
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nslab import firewall as firewalls
 from nslab.coverage import ufw_files
-from nslab.coverage.files import FileCoverage, RuleHits
+from nslab.coverage.files import FileCoverage, RuleHits, relative_name
+from nslab.coverage.managed import Parsed, Quiet
 from nslab.coverage.marks import MARK_COMMENT, count_marks, count_v6, policy_nd_packets
 from nslab.lab import Host, Lab
 from nslab.machine.world import World
-from nslab.managers import check, elements
+from nslab.managers import check, elements, mutants
 from nslab.managers.common import host_argv
 from nslab.parse import Ruleset
 
@@ -51,38 +50,6 @@ _READ = (
 )
 _ANY = {"0.0.0.0/0", "::/0", "any"}
 _POLICY = {"incoming": "INPUT", "outgoing": "OUTPUT", "routed": "FORWARD"}
-
-# ufw's parser, in the world: each command's rule as the tuple ufw writes for it (fields of
-# backend_iptables' `### tuple ###` line), or its default, or null (no rule: `logging on`)
-PARSE = r"""
-import contextlib, gettext, io, json, sys
-import ufw.common, ufw.frontend
-gettext.install(ufw.common.programName)
-out = []
-for argv in json.loads(sys.argv[1]):
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            pr = ufw.frontend.parse_command(["ufw", *argv])
-    except BaseException:
-        out.append(None)
-        continue
-    r = pr.data.get("rule")
-    if pr.action.startswith("default-"):
-        out.append({"default": pr.action.split("-")[1:]})
-    elif r is None or pr.action not in ("allow", "deny", "reject", "limit"):
-        out.append(None)
-    else:
-        action = ("route:" if r.forward else "") + r.action + ("_" + r.logtype if r.logtype else "")
-        if r.interface_in and r.interface_out:
-            ifaces = "in_%s!out_%s" % (r.interface_in, r.interface_out)
-        elif r.interface_in or r.interface_out:
-            ifaces = "%s_%s" % (r.direction, r.interface_in or r.interface_out)
-        else:
-            ifaces = r.direction
-        out.append({"tuple": [action, r.protocol, r.dport, r.dst, r.sport, r.src,
-                              r.dapp.replace(" ", "%20") or "-", r.sapp.replace(" ", "%20") or "-", ifaces]})
-print(json.dumps(out))
-"""
 
 
 def tuple_key(fields: list[str]) -> tuple[str, ...]:
@@ -101,62 +68,6 @@ def tuple_key(fields: list[str]) -> tuple[str, ...]:
     return (action, proto, dport, sport, *where)
 
 
-@dataclass
-class Tuple:
-    """One `### tuple ###` of a user rules file, and where its deciding rules are."""
-
-    table: str  # filter, ip6 filter
-    text: str  # `allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in`
-    line: int
-    rules: list[tuple[str, int]] = field(default_factory=list)  # (chain, position from 1)
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        return tuple_key(self.text.split())
-
-
-@dataclass
-class UserRules:
-    tuples: list[Tuple]
-    lengths: dict[str, int]  # each user chain's rules in the file
-    untupled: list[tuple[int, str]]  # (line, rule) of a user chain's rule with no tuple
-
-
-def user_rules(text: str, table: str) -> UserRules:
-    """A user.rules file's tuples (nslab.managers.elements reads them), each with its rules'
-    positions in the user chains."""
-    found = elements.user_rules(text)
-    tuples = [Tuple(table, b.text, b.line, list(b.positions)) for b in found.blocks]
-    return UserRules(tuples, dict(found.lengths), list(found.untupled))
-
-
-def command_lines(lab_text: str, host: str, commands: list[tuple[str, ...]]) -> list[int | None]:
-    """Each ufw command's line in the lab file: the quoted strings (TOML's basic or literal)
-    after the host's `name = "HOST"`, in order, as the lab file's reader split them (None:
-    not found)."""
-    lines = lab_text.splitlines()
-    named = re.compile(rf"""\s*name\s*=\s*(["']){re.escape(host)}\1""")
-    start = next((i for i, ln in enumerate(lines) if named.match(ln)), len(lines))
-    quoted: list[tuple[int, tuple[str, ...]]] = []  # (line, its words), in order
-    for n in range(start, len(lines)):
-        if lines[n].lstrip().startswith("#"):
-            continue  # a comment's example is not a command
-        for basic, literal in re.findall(r""""((?:[^"\\]|\\.)*)"|'([^']*)'""", lines[n]):
-            s = basic or literal
-            try:
-                words = shlex.split(s)
-            except ValueError:
-                continue
-            quoted.append((n + 1, tuple(words[1:] if words[:1] == ["ufw"] else words)))
-    out: list[int | None] = []
-    at = 0
-    for argv in commands:
-        found = next((i for i in range(at, len(quoted)) if quoted[i][1] == tuple(argv)), None)
-        out.append(None if found is None else quoted[found][0])
-        at = at if found is None else found + 1
-    return out
-
-
 MARKS = ("marks",)  # a reading's count of nslab's mark counting rules (ufw's reload drops them)
 RELOADED = (
     "ufw reloaded its rules in a scenario (ufw reload, enable): a rule matched only before the "
@@ -166,7 +77,7 @@ Reading = dict[tuple[str, ...], int | None]  # ("tuple", table, text) / ("policy
 
 
 @dataclass
-class UfwPlace:
+class UfwPlace(Quiet):  # its rules count: no trace is read
     """One ufw host in the current world: what the user wrote, its readings, its hits."""
 
     host: Host
@@ -250,7 +161,7 @@ class UfwPlace:
         return self.files
 
 
-def _held(rs: Ruleset, table: str, user: UserRules) -> list[str]:
+def _held(rs: Ruleset, table: str, user: elements.UserRules) -> list[str]:
     """The user chains the kernel holds otherwise than the file gives them (how many)."""
     out = []
     for name, n in user.lengths.items():
@@ -270,20 +181,20 @@ def reading(rs: Ruleset, files: list[str], originals: dict[str, str] | None = No
     out: Reading = {}
     mapped: set[tuple[str, str]] = set()
     for (table, _), text in zip(FILES, files, strict=False):
-        user = user_rules(text, table)
+        user = elements.user_rules(text)
         mine = (originals or {}).get(table)
         if (
             _held(rs, table, user)
             and mine is not None
-            and not _held(rs, table, theirs := user_rules(mine, table))
+            and not _held(rs, table, theirs := elements.user_rules(mine))
         ):
             user = theirs
         for why in _held(rs, table, user):
             out[("mismatch", table, why)] = None
-        for t in user.tuples:
+        for t in user.blocks:
             key = ("tuple", table, t.text)
-            total: int | None = out.get(key, 0) if t.rules else None
-            for name, position in t.rules:
+            total: int | None = out.get(key, 0) if t.positions else None
+            for name, position in t.positions:
                 chain = rs.chain(name, table)
                 held = chain is not None and len(chain.rules) == user.lengths.get(name)
                 packets = chain.rules[position - 1].packets if chain is not None and held else None
@@ -304,14 +215,12 @@ def reading(rs: Ruleset, files: list[str], originals: dict[str, str] | None = No
 
 
 def parse_commands(world: World, commands: list[tuple[str, ...]]) -> list[dict[str, list[str]] | None]:
-    """ufw's parser's answer for each command (see PARSE), run in the world."""
-    python = check.interpreter() or "python3"
-    r = world.run([python, "-c", PARSE, json.dumps([list(c) for c in commands])])
-    try:
-        said = json.loads(r.stdout)
-    except ValueError:
-        said = None
-    return said if isinstance(said, list) and len(said) == len(commands) else [None] * len(commands)
+    """ufw's parser's rule for each command (nslab.managers.check.PARSE), run in the world:
+    None where it makes none, or the parser refused or did not run (not counted, said)."""
+    said = check.ufw_parse(commands, world)
+    if isinstance(said, str):
+        return [None] * len(commands)
+    return [None if not a or "error" in a else a for a in said]
 
 
 def place(
@@ -347,7 +256,7 @@ def place(
     if host.manager.commands:
         commands = list(host.manager.commands)
         text = lab_path.read_text(errors="replace") if lab_path else ""
-        lines = command_lines(text, host.name, commands)
+        lines = (mutants.command_lines(text, host.name) + [None] * len(commands))[: len(commands)]
         rules: list[RuleHits] = []
         wants: list[list[tuple[str, ...]]] = []
         for argv, line, said in zip(commands, lines, parsed, strict=True):
@@ -368,25 +277,25 @@ def place(
             claimed |= set(keys)
             rules.append(RuleHits(line, words, 0))
             wants.append(keys)
-        up.files.append(cov(_relative(lab_path, folder) if lab_path else lab.name, lab_path, rules))
+        up.files.append(cov(relative_name(lab_path, folder) if lab_path else lab.name, lab_path, rules))
         up.wants.append(wants)
     if host.manager.folder is not None:
         for table, name in FILES:
             path = host.manager.folder / name
             if table not in up.originals:
                 continue
-            user = user_rules(up.originals[table], table)
-            rules = [RuleHits(t.line, t.text, 0) for t in user.tuples]
-            wants = [[("tuple", table, t.text)] for t in user.tuples]
+            user = elements.user_rules(up.originals[table])
+            rules = [RuleHits(t.line, t.text, 0) for t in user.blocks]
+            wants = [[("tuple", table, t.text)] for t in user.blocks]
             claimed |= {k for w in wants for k in w}
             for line, rule in user.untupled:
                 up.notes[(len(up.files), len(rules))] = "no `### tuple ###` above it: ufw keeps no map for it"
                 rules.append(RuleHits(line, rule, None))
                 wants.append([])
-            up.files.append(cov(_relative(path, folder), path, rules))
+            up.files.append(cov(relative_name(path, folder), path, rules))
             up.wants.append(wants)
         for mapped in ufw_files.folder_files(host.manager.folder, first):  # its before.rules ...
-            up.files.append(cov(_relative(mapped.path, folder), mapped.path, mapped.rules))
+            up.files.append(cov(relative_name(mapped.path, folder), mapped.path, mapped.rules))
             up.files[-1].note = mapped.note
             up.wants.append(mapped.wants)
             claimed |= {k for w in mapped.wants for k in w}
@@ -415,8 +324,12 @@ def own_words(key: tuple[str, ...]) -> str:
     return f"{key[2]} policy{where}" if key[0] == "policy" else f"{key[2]} rule {key[3]}{where}: {key[4]}"
 
 
-def _relative(path: Path, to: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(to.resolve()))
-    except ValueError:
-        return str(path)
+def place_of(
+    world: World, lab: Lab, host: Host, lab_path: Path | None, lab_name: str, folder: Path, parsed: Parsed
+) -> UfwPlace:
+    """The reader's entry (nslab.coverage.managed): the host's commands parsed once a run."""
+    assert host.manager is not None
+    commands = tuple(host.manager.commands)
+    if commands and commands not in parsed.said:
+        parsed.said[commands] = parse_commands(world, list(commands))
+    return place(world, lab, host, lab_path, lab_name, folder, parsed.said.get(commands, []))

@@ -25,7 +25,8 @@ DROPS = ("DROP", "REJECT")
 VERDICTS = ("ACCEPT", *DROPS)
 # NAT rules decide where a packet goes, not whether: "translated by", beside the verdict
 # (a NAT rule counts a connection's first packet only: its +N is connections).
-TRANSLATIONS = ("MASQUERADE", "SNAT", "DNAT", "REDIRECT")
+MOVES = ("DNAT", "REDIRECT")  # the translations that send a packet somewhere else
+TRANSLATIONS = ("MASQUERADE", "SNAT", *MOVES)
 HOST = "host"  # the lab's host: the world's root namespace
 # nslab's own housekeeping, never a probe's verdict: the neighbour and router discovery the
 # networks stage accepts first in the host's ip6 FORWARD chain (types 133-136, as

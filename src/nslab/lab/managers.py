@@ -14,15 +14,59 @@ and the fix. Only the standard library and nslab.errors: the lab model imports t
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nslab.errors import LabError
 
-MANAGERS = ("ufw", "firewalld")  # the kinds this module reads (Docker's key is its own)
-# what each one configures, for the folder form and the messages
-ETC = {"ufw": "/etc/ufw", "firewalld": "/etc/firewalld"}
+
+@dataclass(frozen=True)
+class ManagerKey:
+    """What a lab file may say of one manager kind, and the tool its rules are read with:
+    the lab layer's part of a kind (nslab.managers.kind.ManagerKind is the rest). Data here,
+    not in the kind's module, because the lab file is read (and nslab.firewall reads a
+    manager host's tool) without the managers package, which is above both;
+    tests/unit/test_kinds.py fails until this table and nslab.managers.common.KINDS name the
+    same kinds."""
+
+    name: str  # the lab key: firewall = { NAME = ... }
+    etc: str  # the folder a `NAME = "FOLDER"` is laid over
+    tool: str  # the firewall tool (nslab.firewall) its rules are read with
+    example: str  # what the key takes, for the message on a bad value
+    command: Callable[[str, Any], tuple[str, ...]] | None = None  # reads one of its commands (a list form)
+
+
+def _ufw_command(where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, str) or not value.strip():
+        raise LabError(
+            f"{where}: expected a ufw command, got {value!r}", 'write it as ufw takes it: "allow 22/tcp"'
+        )
+    try:
+        argv = shlex.split(value)
+    except ValueError as exc:
+        raise LabError(f"{where}: {value!r}: {exc}", "close the quote") from None
+    if argv[0] == "ufw":  # "ufw allow 22/tcp" as people type it
+        argv = argv[1:]
+    if not argv or argv[0] in ("enable", "disable", "reset", "--force"):
+        raise LabError(
+            f"{where}: {value!r}: nslab enables ufw itself, then runs the commands",
+            'give rules and defaults only: "default deny incoming", "allow 22/tcp"',
+        )
+    return tuple(argv)
+
+
+# the kinds this module reads (Docker's key is its own). ufw writes through iptables
+# (iptables-nft on Debian 12), firewalld through libnftables.
+MANAGERS: dict[str, ManagerKey] = {
+    k.name: k
+    for k in (
+        ManagerKey("ufw", "/etc/ufw", "iptables", '["default deny incoming", "allow 22/tcp"] or "FOLDER"',
+                   _ufw_command),
+        ManagerKey("firewalld", "/etc/firewalld", "nft", '"FOLDER"'),
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -36,10 +80,8 @@ class Manager:
 
     @property
     def tool(self) -> str:
-        """The firewall tool (nslab.firewall) its rules are read with: ufw writes through
-        iptables (iptables-nft on Debian 12), firewalld through libnftables (as each kind's
-        module in nslab.managers says: the lab layer imports none of them)."""
-        return "nft" if self.kind == "firewalld" else "iptables"
+        """The firewall tool (nslab.firewall) its rules are read with."""
+        return MANAGERS[self.kind].tool
 
 
 def read_manager(where: str, table: dict[str, Any], base: Path) -> Manager | None:
@@ -61,31 +103,13 @@ def read_manager(where: str, table: dict[str, Any], base: Path) -> Manager | Non
         if not folder.is_dir():
             raise LabError(
                 f"{where}.{kind}: {folder} is not a folder",
-                f"make a folder of files laid over {ETC[kind]}, next to the lab file",
+                f"make a folder of files laid over {MANAGERS[kind].etc}, next to the lab file",
             )
         return Manager(kind, folder=folder)
-    if kind == "ufw" and isinstance(value, list):
+    command = MANAGERS[kind].command
+    if command is not None and isinstance(value, list):
         return Manager(
-            kind, commands=tuple(_ufw_command(f"{where}.ufw #{i + 1}", v) for i, v in enumerate(value))
+            kind, commands=tuple(command(f"{where}.{kind} #{i + 1}", v) for i, v in enumerate(value))
         )
-    example = '["default deny incoming", "allow 22/tcp"] or "FOLDER"' if kind == "ufw" else '"FOLDER"'
+    example = MANAGERS[kind].example
     raise LabError(f"{where}.{kind}: expected {example}, got {value!r}", f"write {kind} = {example}")
-
-
-def _ufw_command(where: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, str) or not value.strip():
-        raise LabError(
-            f"{where}: expected a ufw command, got {value!r}", 'write it as ufw takes it: "allow 22/tcp"'
-        )
-    try:
-        argv = shlex.split(value)
-    except ValueError as exc:
-        raise LabError(f"{where}: {value!r}: {exc}", "close the quote") from None
-    if argv[0] == "ufw":  # "ufw allow 22/tcp" as people type it
-        argv = argv[1:]
-    if not argv or argv[0] in ("enable", "disable", "reset", "--force"):
-        raise LabError(
-            f"{where}: {value!r}: nslab enables ufw itself, then runs the commands",
-            'give rules and defaults only: "default deny incoming", "allow 22/tcp"',
-        )
-    return tuple(argv)

@@ -14,17 +14,21 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from nslab.commands import Runner
 from nslab.errors import LabError
-from nslab.lab import Lab
+from nslab.lab import Host
 
-# One python for every command of the lab (a python start is ~0.4 s on a loaded machine).
-# ufw's error() prints "ERROR: ..." and exits; its parser raises ValueError on some input
-# ("frobnicate": ufw itself then prints "ERROR: Invalid syntax").
+# ufw's own parser, one python for every command of the lab (a python start is ~0.4 s on a
+# loaded machine), read by validate and mutate (its words on a command it refuses) and by
+# rule coverage (the rule it makes: the fields of the `### tuple ###` line
+# backend_iptables writes for it, or its default; {}: no rule, `logging on`). ufw's error()
+# prints "ERROR: ..." and exits; its parser raises ValueError on some input ("frobnicate":
+# ufw itself then prints "ERROR: Invalid syntax").
 PARSE = r"""
 import contextlib, gettext, io, json, sys
 import ufw.common, ufw.frontend
@@ -34,15 +38,31 @@ for argv in json.load(sys.stdin):
     err, out_ = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())  # ufw writes bytes
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out_):
-            ufw.frontend.parse_command(["ufw", *argv])
-        out.append(None)
+            pr = ufw.frontend.parse_command(["ufw", *argv])
     except BaseException as exc:
         err.flush()
         text = err.buffer.getvalue().decode(errors="replace")
         said = [l[7:] for l in text.splitlines() if l.startswith("ERROR: ")]
-        out.append(said[-1] if said else (str(exc) or "Invalid syntax"))
+        out.append({"error": said[-1] if said else (str(exc) or "Invalid syntax")})
+        continue
+    r = pr.data.get("rule")
+    if pr.action.startswith("default-"):
+        out.append({"default": pr.action.split("-")[1:]})
+    elif r is None or pr.action not in ("allow", "deny", "reject", "limit"):
+        out.append({})
+    else:
+        action = ("route:" if r.forward else "") + r.action + ("_" + r.logtype if r.logtype else "")
+        if r.interface_in and r.interface_out:
+            ifaces = "in_%s!out_%s" % (r.interface_in, r.interface_out)
+        elif r.interface_in or r.interface_out:
+            ifaces = "%s_%s" % (r.direction, r.interface_in or r.interface_out)
+        else:
+            ifaces = r.direction
+        out.append({"tuple": [action, r.protocol, r.dport, r.dst, r.sport, r.src,
+                              r.dapp.replace(" ", "%20") or "-", r.sapp.replace(" ", "%20") or "-", ifaces]})
 print(json.dumps(out))
 """
+Parsed = dict[str, Any]  # {"error": words} | {"tuple": fields} | {"default": [policy, direction]} | {}
 
 
 def interpreter() -> str | None:
@@ -58,34 +78,44 @@ def interpreter() -> str | None:
     return first[2:].split()[0] if first.startswith("#!") and first[2:].split() else None
 
 
-def check_ufw(lab: Lab, path: str) -> str:
-    """What validate says it checked of the lab's ufw commands ("" where there are none);
-    raises LabError on the first command ufw's parser refuses."""
-    pairs = [
-        (h.name, list(c))
-        for h in lab.hosts
-        if h.manager is not None and h.manager.kind == "ufw"
-        for c in h.manager.commands
-    ]
+def ufw_parse(
+    argvs: Sequence[Sequence[str]], runner: Runner | None = None, timeout: int = 60
+) -> list[Parsed] | str:
+    """ufw's parser's answer on each argv (see PARSE), all in one python: here, or run by
+    `runner` (a world); or why the parser did not run (ufw not installed, its python failed)."""
+    python = interpreter()
+    if python is None:
+        return "ufw is not installed: apt-get install ufw"
+    argv, given = [python, "-c", PARSE], json.dumps([list(a) for a in argvs])
+    if runner is not None:
+        r = runner.run(argv, stdin=given, timeout=timeout)
+        rc, out, err = r.rc, r.stdout, r.stderr
+    else:
+        done = subprocess.run(argv, input=given, capture_output=True, text=True, timeout=timeout)
+        rc, out, err = done.returncode, done.stdout, done.stderr
+    try:
+        said = json.loads(out)
+    except ValueError:
+        said = None
+    if rc != 0 or not isinstance(said, list) or len(said) != len(argvs):
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        return f"ufw's parser did not run: {last}"
+    return said
+
+
+def check_ufw(hosts: Sequence[Host], path: str, world: object) -> str:
+    """What validate says it checked of the ufw hosts' commands ("" where there are none);
+    raises LabError on the first command ufw's parser refuses. No world: the parser changes
+    nothing."""
+    pairs = [(h.name, list(c)) for h in hosts if h.manager is not None for c in h.manager.commands]
     if not pairs:
         return ""
     names = ", ".join(dict.fromkeys(host for host, _ in pairs))
-    python = interpreter()
-    if python is None:
-        return f"; ufw commands of {names} not checked (ufw is not installed: apt-get install ufw)"
-    argvs = [argv for _, argv in pairs]
-    r = subprocess.run(
-        [python, "-c", PARSE], input=json.dumps(argvs), capture_output=True, text=True, timeout=60
-    )
-    try:
-        said = json.loads(r.stdout)
-    except ValueError:
-        said = None
-    if r.returncode != 0 or not isinstance(said, list) or len(said) != len(argvs):
-        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"; ufw commands of {names} not checked (ufw's parser did not run: {last})"
-    for (host, argv), words in zip(pairs, said, strict=True):
-        if words is not None:
+    said = ufw_parse([argv for _, argv in pairs])
+    if isinstance(said, str):
+        return f"; ufw commands of {names} not checked ({said})"
+    for (host, argv), answer in zip(pairs, said, strict=True):
+        if (words := answer.get("error")) is not None:
             raise LabError(
                 f"{path}: host {host}: ufw command '{shlex.join(argv)}' is refused by ufw: {words}",
                 f"correct it in host {host}'s firewall = {{ ufw = [...] }} (see `man ufw`)",
@@ -119,11 +149,12 @@ def _scratch_etc(folder: Path, etc: Path) -> None:
     shutil.copytree(folder, etc, dirs_exist_ok=True)
 
 
-def check_firewalld(lab: Lab, path: str, world: Callable[[], AbstractContextManager[Runner]]) -> str:
-    """What validate says it checked of the lab's firewalld folders ("" where there are
+def check_firewalld(
+    hosts: Sequence[Host], path: str, world: Callable[[], AbstractContextManager[Runner]]
+) -> str:
+    """What validate says it checked of the firewalld hosts' folders ("" where there are
     none); raises LabError on the first folder firewalld refuses. `world`: a throwaway
     world to run firewalld's check in."""
-    hosts = [h for h in lab.hosts if h.manager is not None and h.manager.kind == "firewalld"]
     folders = [(h.name, h.manager.folder) for h in hosts if h.manager is not None and h.manager.folder]
     if not folders:
         return ""

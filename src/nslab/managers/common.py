@@ -23,6 +23,7 @@ from nslab.managers import firewalld, ufw
 from nslab.managers.kind import ManagerKind
 
 RUN_DIR = "/run/nslab/managers"  # in a world's own /run: never the machine's files
+# The manager kinds, one line each (and each its row of nslab.lab.managers.MANAGERS)
 KINDS: dict[str, ManagerKind] = {k.name: k for k in (ufw.KIND, firewalld.KIND)}
 
 # Hooks that add environment variables to a host's commands: (lab, host) -> {NAME: VALUE}
@@ -46,16 +47,16 @@ def bus_address(host: str) -> str:
     return f"unix:path={host_dir(host)}/dbus/system_bus_socket"
 
 
-def managed(lab: Lab, kind: str | None = None) -> list[Host]:
-    """The lab's hosts that run a manager (of `kind`, if given)."""
-    return [h for h in lab.hosts if h.manager is not None and (kind is None or h.manager.kind == kind)]
+def managed(lab: Lab) -> list[Host]:
+    """The lab's hosts that run a manager (of one kind: `KINDS[name].hosts(lab)`)."""
+    return [h for h in lab.hosts if h.manager is not None]
 
 
 def env_for(lab: Lab, host: Host) -> dict[str, str]:
-    """The variables a command on `host` gets: its private bus where it runs firewalld (any
-    D-Bus client then reaches that bus, never another), then every hook's."""
+    """The variables a command on `host` gets: its private bus where its manager runs on one
+    (firewalld: any D-Bus client then reaches that bus, never another), then every hook's."""
     env: dict[str, str] = {}
-    if host.manager is not None and host.manager.kind == "firewalld":
+    if host.manager is not None and KINDS[host.manager.kind].bus:
         env["DBUS_SYSTEM_BUS_ADDRESS"] = bus_address(host.name)
     for hook in _ENV_HOOKS:
         env |= hook(lab, host)
@@ -78,18 +79,17 @@ def command_owner(lab: Lab, host_name: str, argv: list[str]) -> None:
     """A manager's command given to a host that does not run that manager: one line naming
     the hosts that do (or that none does)."""
     tool = Path(argv[0]).name if argv else ""
-    kind = next((k.name for k in KINDS.values() if tool in k.commands), None)
+    kind = next((k for k in KINDS.values() if tool in k.commands), None)
     if kind is None:
         return
-    host = lab.namespace(host_name)
-    if host.manager is not None and host.manager.kind == kind:
+    runs = [h.name for h in kind.hosts(lab)]
+    if lab.namespace(host_name).name in runs:
         return
-    runs = [h.name for h in managed(lab, kind)]
     raise LabError(
-        f"{host_name} does not run {kind}, so `{tool}` has nothing to manage there",
+        f"{host_name} does not run {kind.name}, so `{tool}` has nothing to manage there",
         f"run it on a host that does: {', '.join(runs)}"
         if runs
-        else f"no host of lab '{lab.name}' runs {kind}: give one firewall = {{ {kind} = ... }}",
+        else f"no host of lab '{lab.name}' runs {kind.name}: give one firewall = {{ {kind.name} = ... }}",
     )
 
 

@@ -20,21 +20,14 @@ from nslab.managers.common import KINDS, managed
 
 def credit(lab: Lab, found: Evidence) -> Evidence:
     """The evidence with each decision of a manager's host credited to that manager."""
-    kinds = {h.name: h.manager.kind for h in managed(lab) if h.manager is not None}
-    if not kinds:
-        return found
-    return replace(found, decisions=tuple(_credited(d, kinds) for d in found.decisions))
+    return replace(found, decisions=tuple(credit_all(lab, list(found.decisions)))) if managed(lab) else found
 
 
 def credit_all(lab: Lab, found: list[Decision]) -> list[Decision]:
+    """Each decision of a manager's host credited to that manager; a rule another manager
+    made on the same host keeps its maker (Docker's, beside ufw)."""
     kinds = {h.name: h.manager.kind for h in managed(lab) if h.manager is not None}
-    return [_credited(d, kinds) for d in found]
-
-
-def _credited(d: Decision, kinds: dict[str, str]) -> Decision:
-    kind = kinds.get(d.where)
-    # a rule another manager made on the same host keeps its maker (Docker's, beside ufw)
-    return replace(d, made_by=kind) if kind and not d.made_by else d
+    return [replace(d, made_by=k) if (k := kinds.get(d.where)) and not d.made_by else d for d in found]
 
 
 def traced(lab: Lab) -> bool:

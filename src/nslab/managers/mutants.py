@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nslab.firewall.mutants import Mutant
-from nslab.lab import Host, Lab
+from nslab.lab import Host
 from nslab.managers import elements
 
 if sys.version_info >= (3, 11):
@@ -113,20 +113,29 @@ def _lab_with(text: str, host: str, k: int, new: str) -> tuple[str, int] | None:
     return None
 
 
-def _command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant], list[Unmade]]:
+def command_lines(text: str, host: str) -> list[int | None]:
+    """Each of the host's ufw commands' line in the lab file's text: that of the one string
+    whose change changes that command alone (None: not found, written over lines?). Not
+    the first string of its words: another host's, or a comment's, may come before it."""
+    commands = _ufw_list(tomllib.loads(text), host) or []
+    return [at[1] if (at := _lab_with(text, host, k, _PROBE)) else None for k in range(len(commands))]
+
+
+_PROBE = "nslab: a value no command has"
+
+
+def command_mutants(lab_path: Path, name: str, host: Host) -> tuple[list[Mutant], list[Unmade]]:
     assert host.manager is not None
     text = lab_path.read_text()
     commands = [elements.ufw_command(argv) for argv in host.manager.commands]
     used = [p.span for c in commands for p in c.ports]
     out: list[Mutant] = []
     unmade: list[Unmade] = []
-    raw = _ufw_list(tomllib.loads(text), host.name) or []
+    lines = command_lines(text, host.name)
     for k, c in enumerate(commands):
         was = shlex.join(c.argv)
         what = f"host {host.name} ufw command {k + 1} `{was}`"
-        # its line: the lab file with the command as it is (0 where its string is not found)
-        at = _lab_with(text, host.name, k, raw[k]) if k < len(raw) and isinstance(raw[k], str) else None
-        line = at[1] if at else 0
+        line = (lines[k] if k < len(lines) else None) or 0  # 0: its string is not found
         variants: list[tuple[list[str], str]] = []
         if c.action is not None:
             argv = list(c.argv)
@@ -264,15 +273,15 @@ def _swapped(m: re.Match[str], was: str, now: str) -> str:
     return f"{m[1]} {','.join(now if x == was else x for x in m[2].split(','))}"
 
 
-def _rules_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant], list[Unmade]]:
-    files = [folder / f for f in UFW_FILES if (folder / f).is_file()]
-    read = {f: elements.ufw_blocks(f.read_text()) for f in files}
+def rules_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant], list[Unmade]]:
+    texts = {folder / f: (folder / f).read_text() for f in UFW_FILES if (folder / f).is_file()}
+    read = {f: elements.ufw_blocks(text) for f, text in texts.items()}
     used = [p.span for blocks, _ in read.values() for b in blocks for p in b.ports()]
     out: list[Mutant] = []
     unmade: list[Unmade] = []
     for f, (blocks, unread) in read.items():
         name = os.path.relpath(f, lab_dir)
-        text = f.read_text()
+        text = texts[f]
         unmade.extend(Unmade(name, line, "a tuple", why) for line, why in unread)
         for b in blocks:
             m, u = _block_mutants(f, name, host, text, b, used)
@@ -284,7 +293,7 @@ def _rules_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant]
 # --- firewalld zones and policies -----------------------------------------------------------------
 
 
-def _zone_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant], list[Unmade]]:
+def zone_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant], list[Unmade]]:
     out: list[Mutant] = []
     unmade: list[Unmade] = []
     for sub in FIREWALLD_DIRS:
@@ -305,34 +314,4 @@ def _zone_mutants(folder: Path, lab_dir: Path, host: str) -> tuple[list[Mutant],
                 out.append(  # rule: its line, where coverage names a zone's element
                     Mutant(f, name, e.line, f"{said} removed", mutated, e.line, e.words, host, "firewalld")
                 )
-    return out, unmade
-
-
-def of_lab(lab: Lab, lab_path: Path) -> tuple[list[Mutant], list[Unmade]]:
-    """Every mutant of the rules the lab's managers are given, host by host, and what
-    could not be mutated. A folder several hosts share is mutated once (a mutant changes
-    it for each of them, named by all: `gw, gw2`), as a ruleset file several load is."""
-    lab_dir = lab_path.resolve().parent
-    out: list[Mutant] = []
-    unmade: list[Unmade] = []
-    sharing: dict[tuple[str, Path], list[str]] = {}
-    for host in lab.hosts:
-        if host.manager is not None and host.manager.folder is not None:
-            sharing.setdefault((host.manager.kind, host.manager.folder.resolve()), []).append(host.name)
-    for host in lab.hosts:
-        manager = host.manager
-        if manager is None:
-            continue
-        if manager.commands:
-            m, u = _command_mutants(lab_path.resolve(), lab_path.name, host)
-        elif manager.folder is not None:
-            names = sharing.pop((manager.kind, manager.folder.resolve()), [])
-            if not names:
-                continue  # an earlier host's, mutated with it
-            make = _rules_mutants if manager.kind == "ufw" else _zone_mutants
-            m, u = make(manager.folder, lab_dir, ", ".join(names))
-        else:
-            continue
-        out.extend(m)
-        unmade.extend(u)
     return out, unmade

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -27,7 +27,7 @@ from nslab.errors import LabError
 from nslab.firewall.iptables import WAIT
 from nslab.firewall.kind import Problem
 from nslab.firewall.rulesets import problem
-from nslab.lab import Host, Lab
+from nslab.lab import Host
 
 # The rules files ufw-init reads from /etc/ufw, in its order (IPv4, then IPv6); any other
 # file of the folder (ufw.conf, applications.d/ ...) is not an iptables-restore file.
@@ -95,31 +95,33 @@ def check_family(runner: Runner, folder: Path, names: tuple[str, ...]) -> Proble
                 runner.run([tool, WAIT, "-n"], stdin=contents[n], timeout=30)
         raise AssertionError(upto)
 
+    # the files in order, each over the ones before it (`first` made ufw-init's chains): one
+    # restore a file where loading each from scratch took 1+2+3; `load` is for the line of
+    # a file that fails, found by loading its prefixes
     for n, path in files:
-        if not path.is_file():
+        if n.startswith("user"):
+            runner.run([tool, WAIT, "-n"], stdin=_declare(USER, t), timeout=30, check=True)
+        if not contents[n]:
             continue
-        ok, said = load(n, contents[n])
-        if not ok:
+        r = runner.run([tool, WAIT, "-n"], stdin=contents[n], timeout=30)
+        if r.ok or not path.is_file():
+            continue  # the package's own file (the folder lacks it) is not the user's problem
 
-            def loads(text: str, upto: str = n) -> bool:  # a prefix of the file, for its line
-                return load(upto, text)[0]
+        def loads(text: str, upto: str = n) -> bool:  # a prefix of the file, for its line
+            return load(upto, text)[0]
 
-            return problem("iptables", said, contents[n], path, loads)
+        return problem("iptables", r.output, contents[n], path, loads)
     return None
 
 
-def ufw_folder_hosts(lab: Lab) -> list[Host]:
-    """The lab's hosts whose ufw comes from a folder (`firewall = { ufw = "FOLDER" }`)."""
-    return [h for h in lab.hosts if h.manager is not None and h.manager.kind == "ufw" and h.manager.folder]
-
-
-def load_ufw_folders(runner: Runner, lab: Lab) -> int:
-    """Every ufw folder's rules files load in `runner` (a throwaway world); the first that
-    does not is one LabError naming the host, the file and the faulty rule's line. Returns
-    how many files were loaded."""
+def load_ufw_folders(runner: Runner, hosts: Sequence[Host]) -> int:
+    """The ufw hosts' folders' rules files load in `runner` (a throwaway world); the first
+    that does not is one LabError naming the host, the file and the faulty rule's line.
+    Returns how many files were loaded."""
     count = 0
-    for host in ufw_folder_hosts(lab):
-        assert host.manager is not None and host.manager.folder is not None
+    for host in hosts:
+        if host.manager is None or host.manager.folder is None:
+            continue  # commands only: nothing to load (ufw's parser checks them)
         folder = host.manager.folder
         for names in ORDER:
             try:
@@ -132,18 +134,20 @@ def load_ufw_folders(runner: Runner, lab: Lab) -> int:
     return count
 
 
-def check_ufw_folders(lab: Lab, world: Callable[[], AbstractContextManager[Runner]]) -> str:
-    """What `nslab validate` says it checked of the lab's ufw folders ("" where there are
+def check_ufw_folders(
+    hosts: Sequence[Host], path: str, world: Callable[[], AbstractContextManager[Runner]]
+) -> str:
+    """What `nslab validate` says it checked of the ufw hosts' folders ("" where there are
     none); raises LabError on the first rule that does not load. `world`: a throwaway world."""
-    hosts = ufw_folder_hosts(lab)
-    if not hosts:
+    folders = [h.manager.folder for h in hosts if h.manager is not None and h.manager.folder is not None]
+    if not folders:
         return ""
-    names = ", ".join(h.name for h in hosts)
+    names = ", ".join(h.name for h in hosts if h.manager is not None and h.manager.folder is not None)
     if os.geteuid() != 0:
         return f"; ufw folders of {names} not checked (not root: as root, loaded in a throwaway world)"
     with world() as scratch:
-        count = load_ufw_folders(scratch, lab)
-    given = sum(len(rules_files(h.manager.folder)) for h in hosts if h.manager and h.manager.folder)
+        count = load_ufw_folders(scratch, hosts)
+    given = sum(len(rules_files(f)) for f in folders)
     rest = f" ({given - count} not: its tool cannot load here, IPv6 off?)" if count < given else ""
     return (
         f"; ufw folders of {names}: {count} rules file(s) loaded in a throwaway world, "

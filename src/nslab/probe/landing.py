@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from nslab.commands import Runner
 from nslab.errors import ProbeError
-from nslab.firewall.evidence import HOST, Evidence, Sources
+from nslab.firewall.evidence import HOST, MOVES, Evidence, Sources
 from nslab.lab import Lab
 from nslab.probe import checks as probe
 from nslab.probe.places import own_addresses
@@ -26,17 +26,8 @@ def landed(runner: Runner, lab: Lab, written: Sources, raw: Mapping[str, object]
     asked: the one whose NAT rule counted, else those whose ruleset files translate
     destinations (a rule without `counter` counts nothing). A place without the conntrack
     tool leaves it unsaid, never wrong."""
-    return named(lab, sent_to(runner, written, raw, evidence))
-
-
-def named(lab: Lab, sent: tuple[str, str, str] | None) -> str:
-    """`sshbox:22` for where sent_to says a probe went ("" for nowhere): the place that
-    holds the address, else the address itself."""
-    if sent is None:
-        return ""
-    _, address, port = sent
-    place = next((p for p, addrs in own_addresses(lab).items() if address in addrs), address)
-    return f"{place}:{port}" if port else place
+    sent = sent_to(runner, written, raw, evidence)
+    return "" if sent is None else named(lab, sent[1], sent[2])
 
 
 def sent_to(
@@ -46,7 +37,7 @@ def sent_to(
     to) from that place's conntrack; None where nothing says so."""
     if not raw.get("sport"):
         return None
-    moved = [d.where for d in evidence.decisions if d.target in ("DNAT", "REDIRECT")] or [
+    moved = [d.where for d in evidence.decisions if d.target in MOVES] or [
         where for (where, _, _), rules in written.items() if any(_TRANSLATES.search(r.text) for r in rules)
     ]
     for where in dict.fromkeys(moved):
@@ -66,3 +57,10 @@ def _landed_in(runner: Runner, where: str, sport: str) -> tuple[str, str] | None
         if f.original.get("sport") == sport and came[0] and came != sent:
             return str(came[0]), str(came[1] or "")
     return None
+
+
+def named(lab: Lab, address: str, port: object = None) -> str:
+    """`sshbox:22`: the place holding `address` (else the address itself), and the port
+    where there is one."""
+    place = next((p for p, addrs in own_addresses(lab).items() if address in addrs), address)
+    return f"{place}:{port}" if port else place

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nslab.firewall.evidence import Decision, deciders
 
@@ -82,6 +82,19 @@ def addresses(w: Runs, ns: str | None, *which: str) -> list[tuple[str, str]]:
     ]
 
 
+def route_get(
+    w: Runs, ns: str | None, dst: str, *where: str, v6: bool = False
+) -> tuple[Result, dict[str, Any]]:
+    """`ip -j [-6] route get DST WHERE...` in `ns` (`where`: "from", SRC, "iif", DEV): its
+    result and its route ({} where ip failed or printed no route)."""
+    r = w.run(["ip", "-j", *(["-6"] if v6 else []), "route", "get", dst, *where], ns=ns)
+    try:
+        route = json.loads(r.stdout)[0] if r.rc == 0 else {}
+    except (ValueError, LookupError):
+        route = {}
+    return r, route if isinstance(route, dict) else {}
+
+
 def owners(w: Runs, spaces: Sequence[str | None]) -> dict[str, Owner]:
     """Every global IPv6 address of the given namespaces, with its holder."""
     out: dict[str, Owner] = {}
@@ -100,11 +113,7 @@ def next_hops(w: Runs, held: Mapping[str, Owner], ns: str | None, src: str, dst:
     iif: str | None = None
     for _ in range(MAX_HOPS):
         where = ["from", src, "iif", iif] if iif else (["from", src] if src else [])
-        r = w.run(["ip", "-j", "-6", "route", "get", dst, *where], ns=ns)
-        try:
-            route = json.loads(r.stdout)[0] if r.rc == 0 else {}
-        except (ValueError, LookupError):
-            route = {}
+        _, route = route_get(w, ns, dst, *where, v6=True)
         gateway = route.get("gateway")
         if not gateway or route.get("type") not in (None, "unicast") or gateway in out:
             return out
@@ -134,7 +143,23 @@ def answered(outcome: str, icmp: str | None, error: str | None) -> bool:
     )
 
 
-UNRESOLVED = ("FAILED", "INCOMPLETE")  # a neighbour entry whose discovery got no answer
+UNRESOLVED = {"FAILED", "INCOMPLETE"}  # a neighbour entry whose discovery got no answer
+
+
+def neighbour_states(w: Runs, ns: str | None, *which: str, v6: bool = True) -> dict[str, set[str]]:
+    """Each IPv6 neighbour `ip -j -6 neigh show WHICH...` lists in `ns` ("to", ADDRESS: one)
+    with its states (over every interface it has an entry on); none where ip fails.
+    `v6=False`: IPv4's (ARP's) entries."""
+    r = w.run(["ip", "-j", "-6" if v6 else "-4", "neigh", "show", *which], ns=ns)
+    try:
+        entries = json.loads(r.stdout) if r.rc == 0 else []
+    except ValueError:
+        return {}
+    out: dict[str, set[str]] = {}
+    for e in entries:
+        if e.get("dst"):
+            out.setdefault(str(e["dst"]), set()).update(e.get("state", []))
+    return out
 
 
 def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
@@ -142,21 +167,13 @@ def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
     itself on a link), as the kernel's neighbour table says; None where it resolved it,
     or has no entry (the kernel's answer then was no discovery's). IPv4's too: ARP's
     entries are in the same table."""
-    family = "-6" if ":" in dst else "-4"
-    r = w.run(["ip", "-j", family, "route", "get", dst], ns=ns)
-    try:
-        hop = str(json.loads(r.stdout)[0].get("gateway") or dst) if r.rc == 0 else ""
-    except (ValueError, LookupError):
+    v6 = ":" in dst
+    _, route = route_get(w, ns, dst, v6=v6)
+    if not route:
         return None
-    if not hop:
-        return None
-    n = w.run(["ip", "-j", family, "neigh", "show", "to", hop], ns=ns)
-    try:
-        entries = json.loads(n.stdout) if n.rc == 0 else []
-    except ValueError:
-        return None
-    states = {s for e in entries for s in e.get("state", [])}
-    return hop if states & set(UNRESOLVED) else None
+    hop = str(route.get("gateway") or dst)
+    states = set().union(*neighbour_states(w, ns, "to", hop, v6=v6).values())
+    return hop if states & UNRESOLVED else None
 
 
 def unresolved_anywhere(w: Runs, spaces: Sequence[str | None]) -> set[str]:
@@ -164,12 +181,4 @@ def unresolved_anywhere(w: Runs, spaces: Sequence[str | None]) -> set[str]:
     `ip neigh` each): a router's address a flow's way needed counts only if so, as the
     trace's discovery packets name a solicited-node group, which addresses with the same
     last 24 bits share (2001:db8:10::1's is 2001:db8:f::1's)."""
-    out: set[str] = set()
-    for ns in spaces:
-        r = w.run(["ip", "-j", "-6", "neigh", "show"], ns=ns)
-        try:
-            entries = json.loads(r.stdout) if r.rc == 0 else []
-        except ValueError:
-            continue
-        out |= {str(e["dst"]) for e in entries if e.get("dst") and set(e.get("state", [])) & set(UNRESOLVED)}
-    return out
+    return {dst for ns in spaces for dst, states in neighbour_states(w, ns).items() if states & UNRESOLVED}

@@ -30,7 +30,17 @@ from dataclasses import dataclass, field, replace
 from nslab import firewall as firewalls
 from nslab.commands import Runner
 from nslab.errors import TargetError
-from nslab.firewall.evidence import HOST, Decision, Sources, attach, decides, filters, policy_decides, settle
+from nslab.firewall.evidence import (
+    HOST,
+    MOVES,
+    Decision,
+    Sources,
+    attach,
+    decides,
+    filters,
+    policy_decides,
+    settle,
+)
 from nslab.machine.targets.base import Spawned
 from nslab.parse import Ruleset, nslab_own
 from nslab.probe.trace_text import TABLE, Key, Trace, concerns, parse, rule_text
@@ -57,6 +67,7 @@ WAIT = 3.0  # seconds for a monitor to show a marker (it shows within millisecon
 RESEND = 0.1  # seconds before the marker ping is sent again
 _HANDLE = re.compile(r"# handle (\d+) \(verdict (\w+)")
 _NAT = re.compile(r"\b(masquerade|snat|dnat|redirect)\b", re.I)
+_LISTING = ("nft", "-j", "list", "ruleset")  # the listing that numbers the rules by handle
 
 
 @dataclass
@@ -170,10 +181,12 @@ class Tracer:
     def _place(self, spec: str) -> TracedFirewall:
         ns = None if spec.partition(":")[0] == HOST else spec.partition(":")[0]
         tool = spec.partition(":")[2]
-        snap = firewalls.V6_MARK.join(
-            self.world.run(list(a), ns=ns).stdout for a in firewalls.get(tool).snapshot
-        )
-        listing = json.loads(self.world.run(["nft", "-j", "list", "ruleset"], ns=ns).stdout or "{}")
+        said = {a: self.world.run(list(a), ns=ns).stdout for a in firewalls.get(tool).snapshot}
+        snap = firewalls.V6_MARK.join(said.values())
+        # native nft's snapshot is this very listing: read once (a place was listed twice
+        # per trace, each listing a process in the world)
+        text = said[_LISTING] if _LISTING in said else self.world.run(list(_LISTING), ns=ns).stdout
+        listing = json.loads(text or "{}")
         positions: dict[tuple[str, str, str, int], int] = {}
         kinds: dict[tuple[str, str, str], str] = {}
         hooks: dict[tuple[str, str, str], str] = {}
@@ -341,7 +354,7 @@ class Tracer:
             for d in decided:
                 if d is not None and d not in found[index]:
                     found[index].append(d)
-                if d is not None and d.target in ("DNAT", "REDIRECT"):
+                if d is not None and d.target in MOVES:
                     moved.add(index)
                     before.setdefault(index, set()).add(trace.to)  # its packet line: before the rule
         self.nd_drops = nd_drops
@@ -382,7 +395,7 @@ class Tracer:
                 k = trace.key
                 if (index, place.spec) in moved and trace.to[0] and k.proto != "icmp":
                     out.setdefault((k.proto, k.sport, trace.ipid, *trace.to), set()).add(index)
-                if any(d is not None and d.target in ("DNAT", "REDIRECT") for d in decided):
+                if any(d is not None and d.target in MOVES for d in decided):
                     moved.add((index, place.spec))
             return out
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from nslab.firewall.evidence import HOST, Decision
+from nslab.firewall.evidence import HOST, MOVES, Decision
 from nslab.probe import neighbours
 from nslab.probe.flow import Flow
 from nslab.probe.ports import LOST, Outcome
@@ -73,7 +73,7 @@ class Discovery:
             return got.outcome
         if any(d.drops and not d.nd for d in found):
             return got.outcome
-        where = next((d.where for d in found if d.target in ("DNAT", "REDIRECT") and not d.nd), None)
+        where = next((d.where for d in found if d.target in MOVES and not d.nd), None)
         if where is None:
             return got.outcome
         hop = neighbours.unresolved(self._world(), None if where == HOST else where, to)

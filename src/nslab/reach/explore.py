@@ -15,13 +15,12 @@ run alone with a short timeout: its first packet has met every rule long before 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import Decision, Evidence
+from nslab.firewall.evidence import MOVES, Decision, Evidence
 from nslab.managers.evidence import credit_all
-from nslab.probe import landing, trace
+from nslab.probe import landing, neighbours, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
 from nslab.probe.spec import Spec, wait
 from nslab.reach import no_route
@@ -293,7 +292,7 @@ class Explorer:
         chain is the DNAT's shows nothing after it: tests/labs/debvoid-dnat.toml)."""
         if to or not got.lost:
             return to[0] if to else ""
-        if not any(d.target in ("DNAT", "REDIRECT") and not d.nd for d in found):
+        if not any(d.target in MOVES and not d.nd for d in found):
             return ""
         sent = landing.sent_to(self.session.w, self.session.written, raw, Evidence(tuple(found)))
         return sent[1] if sent else ""
@@ -309,14 +308,12 @@ class Explorer:
         """Whether the place a DNAT sent a lost flow to is the one that dropped it (its
         trace there says so): `dropped at srv2:2345`. A flow dropped before it got there,
         or lost with no drop seen, does not say where it landed."""
-        place = self._landed(to).rpartition(":")[0] if to[1] else self._landed(to)
+        place = landing.named(self.session.lab, to[0])
         return any(d.drops and not d.nd and d.where == place for d in found)
 
     def _landed(self, to: tuple[str, int]) -> str:
         """`sshbox:22`: the place holding the address a DNAT sent a flow to, and the port."""
-        address, port = to
-        own = next((p for p, addrs in own_addresses(self.session.lab).items() if address in addrs), address)
-        return f"{own}:{port}" if port else own
+        return landing.named(self.session.lab, *to)
 
     def _verdict(
         self,
@@ -342,11 +339,9 @@ class Explorer:
             return str(raw["src"])
         key = (self.where[flow.src].ns, self._dst(flow))
         if key not in self.sources:
-            r = self.session.w.run(["ip", "-j", "route", "get", key[1]], ns=key[0])
-            try:
-                self.sources[key] = str(json.loads(r.stdout)[0]["prefsrc"]) if r.ok else None
-            except (ValueError, LookupError, TypeError):
-                self.sources[key] = None  # no route, or a route without a preferred source
+            _, route = neighbours.route_get(self.session.w, key[0], key[1])
+            # None: no route, or a route without a preferred source
+            self.sources[key] = str(route["prefsrc"]) if route.get("prefsrc") else None
         return self.sources[key]
 
     def _landing_listener(self, flow: Flow, to: tuple[str, int] | None) -> Where:
@@ -414,11 +409,11 @@ class Explorer:
             final = again if again.outcome not in LOST else got
             # counted alone: the destination's own listener only; where a DNAT sent it, from
             # the translating place's conntrack (a scenario's way: nslab.probe.landing)
-            moved = any(d.target in ("DNAT", "REDIRECT") for d in evidence.decisions)
+            moved = any(d.target in MOVES for d in evidence.decisions)
             sent = landing.sent_to(self.session.w, self.session.written, raw, evidence) if moved else None
             outcome = self.nd.outcome(flow, final, evidence.decisions, sent[1] if sent else "")
             lost = outcome in LOST
-            at = landing.named(self.session.lab, sent)
+            at = "" if sent is None else landing.named(self.session.lab, sent[1], sent[2])
             here = at.rpartition(":")[0] or at
             if lost and not any(d.drops and not d.nd and d.where == here for d in evidence.decisions):
                 at = ""  # lost before it got there, or nothing says where

@@ -45,6 +45,9 @@ class Shared:
         self._found: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._barrier = threading.Barrier(sides, timeout=timeout)
+        # a side failed (abort): its error is the run's. Not a wait that timed out, which
+        # also breaks the barrier: each side then goes on with the ports it has
+        self.failed = False
 
     def __call__(self, mine: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
         with self._lock:
@@ -56,4 +59,5 @@ class Shared:
             return sorted(self._found)
 
     def abort(self) -> None:
+        self.failed = True
         self._barrier.abort()

@@ -17,26 +17,16 @@ heard the router's answer at least once, every such flow of that source and dest
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
 
-from nslab.probe.neighbours import addresses
+from nslab.probe.neighbours import MAX_HOPS, Runs, addresses, route_get
 from nslab.reach.verdict import Measured
-
-if TYPE_CHECKING:
-    from nslab.commands import Result
 
 NO_RULE = "no firewall rule or policy decided it"
 QUESTIONED = ("rejected", "dropped", "no answer", "lost")
 # what `ip route get ... iif DEV` prints for a forwarding router with no route; both are
 # answered by ip_error with an ICMP error (a host that does not forward drops silently)
 ROUTE_ERRORS = ("Network is unreachable", "No route to host")
-MAX_HOPS = 16  # more routers than any lab has: a routing loop stops here, with no answer
-
-
-class Runs(Protocol):
-    def run(self, cmd: Sequence[str], *, ns: str | None = None) -> Result: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,17 +60,14 @@ def dead_end(w: Runs, held: Mapping[str, Owner], ns: str | None, src: str, dst: 
     iif: str | None = None
     name = ""
     for _ in range(MAX_HOPS):
-        cmd = ["ip", "-j", "route", "get", dst, "from", src, *(["iif", iif] if iif else [])]
-        r = w.run(cmd, ns=ns)
+        r, route = route_get(w, ns, dst, "from", src, *(["iif", iif] if iif else []))
         if r.rc != 0:
             words = next((e for e in ROUTE_ERRORS if e in r.stderr), None)
             if iif is None or words is None:
                 return None  # the source's own lack of a route is its probe's "unreachable"
             forwarding = w.run(["sysctl", "-n", f"net.ipv4.conf.{iif}.forwarding"], ns=ns)
             return NoRoute(name, dst, words) if forwarding.stdout.strip() == "1" else None
-        try:
-            route = json.loads(r.stdout)[0]
-        except (ValueError, LookupError):
+        if not route:
             return None
         nexthop = str(route.get("gateway") or dst)
         if route.get("type") not in (None, "unicast") or nexthop == dst or nexthop not in held:

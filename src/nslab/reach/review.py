@@ -52,29 +52,33 @@ def measure(
     """Build `lab` in a fresh world on the settings' target and measure its flows (its
     own, derived, and `extra_flows` whose places it has; the ports its managers' rules
     match on, with the other side's where a diff `shared` them)."""
-    session = LabSession.open(settings)
+    # opened on `lab` itself: opened on the settings' lab file, then given `lab`, each run
+    # checked its rulesets twice (a throwaway world each, ~0.2 s), and a diff's before side
+    # checked the after side's lab
     try:
-        session.lab = lab
-        missing = session.missing_feature()
-        if missing:
-            raise NslabError(f"cannot explore: {missing}")
-        session.check_lab()
-        session.new_world()
-        progress(f"building lab '{lab.name}' in a world on {session.target.name}")
-        session.provision()
-        explorer = Explorer(session, lambda m: progress(f"{lab.name}: {m}"))
-        live = live_ports(session.w, lab)
-        if shared is not None:
-            live = shared(live)
-        flows = wanted(lab, extra_flows, [*ports, *live])
-        progress(f"{lab.name}: probing {len(flows)} flows")
-        return explorer.run(flows)
+        session = LabSession.open(settings, lab=lab)  # a ruleset that does not load fails here
+        try:
+            missing = session.missing_feature()
+            if missing:
+                raise NslabError(f"cannot explore: {missing}")
+            session.new_world()
+            progress(f"building lab '{lab.name}' in a world on {session.target.name}")
+            session.provision()
+            explorer = Explorer(session, lambda m: progress(f"{lab.name}: {m}"))
+            live = live_ports(session.w, lab)
+            if shared is not None:
+                live = shared(live)
+                if shared.failed:  # the other side failed: its error is the run's, not probed
+                    return []
+            flows = wanted(lab, extra_flows, [*ports, *live])
+            progress(f"{lab.name}: probing {len(flows)} flows")
+            return explorer.run(flows)
+        finally:
+            session.close()
     except BaseException:
         if shared is not None:
             shared.abort()  # the other side's wait for this side's ports ends
         raise
-    finally:
-        session.close()
 
 
 def verdicts(measured: Sequence[Measured]) -> dict[Flow, Verdict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nslab.firewall.evidence import TRANSLATIONS, Decision, deciders
+from nslab.firewall.evidence import MOVES, TRANSLATIONS, Decision, deciders
 from nslab.probe.flow import Flow
 
 
@@ -61,7 +61,7 @@ def decided_by(
     A dropped flow's translations are named before its drop. `first_only`: the evidence
     is its first packet's (the trace), so a lost forward no rule dropped says what is not
     known: its answer may have come back another way and been dropped there. `unresolved`:
-    what is known instead (the address a DNAT sent it to had no ARP answer)."""
+    what is known instead (no neighbour answered for the address a DNAT sent it to)."""
     found = deciders(evidence_decisions, lost=lost, refused=refused)
     first = [d for d in found if "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
@@ -72,7 +72,7 @@ def decided_by(
         found = [d for d in evidence_decisions if d in found or (d.target in TRANSLATIONS and not d.nd)]
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
-    moved = [d for d in evidence_decisions if d.target in ("DNAT", "REDIRECT") and not d.nd]
+    moved = [d for d in evidence_decisions if d.target in MOVES and not d.nd]
     if lost and (first_only or unresolved) and moved:
         # a hairpin: srv2 -> r:1000, DNAT'd to srv1 on srv2's own network, is answered by
         # srv1 straight to srv2, whose firewall drops an answer from an address it never

@@ -35,8 +35,8 @@ from nslab.machine.sysctls import KernelSysctls, check_sysctls
 from nslab.machine.targets.base import Target
 from nslab.machine.targets.registry import open_target
 from nslab.machine.world import PendingWorld, World
+from nslab.managers.common import KINDS
 from nslab.managers.docker_session import DockerRun, docker_hosts
-from nslab.managers.ufw_rules import load_ufw_folders, ufw_folder_hosts
 from nslab.probe import checks as probe
 from nslab.probe import ports
 from nslab.probe.inlab import LabProbes
@@ -50,6 +50,8 @@ class Counting(Protocol):
     def begin(self, world: World, lab: Lab, lab_path: Path | None) -> None: ...
 
     def paused(self, world: World, *, explored: bool = True) -> AbstractContextManager[None]: ...
+
+    def traced(self, decisions: list[Decision]) -> None: ...
 
 
 @dataclass
@@ -143,15 +145,28 @@ class LabSession:
             return
         where = str(self.lab_path) if self.lab_path else f"lab '{lab.name}'"
         check_sysctls(lab, self.kernel_sysctls, where, self.target.name)
-        if lab.host_rulesets or any(h.rulesets for h in lab.hosts) or ufw_folder_hosts(lab):
+        # a manager's folder its kind loads here (ufw's rules files): a bad rule is its file
+        # and line, not the manager's words at its start (ufw-init's)
+        loads = [
+            (kind.load, folders)
+            for kind in KINDS.values()
+            if kind.load is not None
+            and (folders := [h for h in kind.hosts(lab) if h.manager is not None and h.manager.folder])
+        ]
+        if lab.host_rulesets or any(h.rulesets for h in lab.hosts) or loads:
             with World.start(self.target) as scratch:
                 check_rulesets(scratch, lab)
-                load_ufw_folders(scratch, lab)  # a bad rule: its file and line, not ufw-init's words
+                for load, hosts in loads:
+                    load(scratch, hosts)
         self._checked.add(id(lab))
 
     @classmethod
-    def open(cls, settings: Settings, userdata: dict[str, str] | None = None) -> LabSession:
-        lab = settings.load_lab()  # validate the lab before touching any machine
+    def open(
+        cls, settings: Settings, userdata: dict[str, str] | None = None, lab: Lab | None = None
+    ) -> LabSession:
+        """A session on the settings' target for `lab` (default: the settings' lab file),
+        its rulesets checked where the target can run it."""
+        lab = lab if lab is not None else settings.load_lab()  # validated before any machine
         session = cls(settings, open_target(settings, userdata or {}), lab)
         try:
             if session.missing_feature() is None:
@@ -206,9 +221,8 @@ class LabSession:
     def _traced(self, decisions: list[Decision]) -> None:
         """A scenario probe's traced decisions, to the run's rule coverage (a firewalld
         host's rules count nothing: nslab.coverage.firewalld)."""
-        told = getattr(self.coverage, "traced", None)
-        if told is not None:
-            told(decisions)
+        if self.coverage is not None:
+            self.coverage.traced(decisions)
 
     def _uncounted(self) -> AbstractContextManager[None]:
         """nslab's own probes (a lost one sent again under nft's trace): counted for no
