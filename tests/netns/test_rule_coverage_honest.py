@@ -211,7 +211,8 @@ def test_a_map_counts_only_the_lookups_that_found_an_element(tmp_path: Path) -> 
     assert "elements" not in established
     summary = coverage_report.summary(session.coverage)
     assert summary == [
-        "rule coverage: b.nft (b) 3/3 rules (100%); never matched: line 4, element 8080, line 11, element 443"
+        "rule coverage: b.nft (b) 3/3 rules (100%), 3/5 elements; elements never matched: "
+        "line 4 { 8080 }, line 11 { 443 }"
     ]
     # the page: each element under its rule's line, with its hits
     from lxml import html

@@ -10,7 +10,7 @@ How it is counted, and why so:
   whole lab (and its tracer's loopback pings) runs inside `Coverage.paused`, which reads
   the counters before and after it.
 - An nft rule the user wrote without `counter`, the kernel's IPv6 housekeeping (ND, MLD)
-  and a map's elements are counted by rules of nslab's own in the world's copy
+  and the elements of a map or a named set are counted by rules of nslab's own in the world's copy
   (nslab.firewall.instrument); the user's file and rules are never changed. A rule nslab cannot
   count (nft refuses its counting rules; a map keyed per packet) has hits None, and the
   file's note says which and why; a file with no rule counted is not measured.
@@ -18,7 +18,8 @@ How it is counted, and why so:
   script ran and reported per chain (`line` null).
 - The public interface is `reports/rule-coverage.json`: a list of ruleset files, each
   with `file` (relative to the lab file), `place` (the host) and `rules`, a list of
-  `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map); `lab`,
+  `{line, rule, hits}` (`elements`: `[{element, hits}]` for a rule with a map or a named
+  set, `elements_of` naming a named one, `elements_not_measured` why its were not); `lab`,
   `scenarios` (the scenarios whose traffic hit it), `explored_by`, `measured` and `note`
   beside.
 """
@@ -95,6 +96,16 @@ class _LoadedFile:
     explored: bool = False  # nslab's own traffic crossed its rules (Coverage.paused)
 
 
+def _refusal(g: instrument_.Group) -> tuple[str, str, int, str]:
+    """A group nft refused, as remembered for the next worlds: its rule and which part."""
+    part = "marks" if g.optional else "elements" if g.only_elements else ""
+    return (g.table, g.chain, g.position, part)
+
+
+def _elements_refused(g: instrument_.Group) -> str:
+    return f"elements of {g.of} not measured: nft does not take a counting rule for them"
+
+
 def _relative(path: Path, to: Path) -> str:
     try:
         return os.path.relpath(path.resolve(), to.resolve())
@@ -114,8 +125,8 @@ class Coverage:
         self._traced_lab = False
         self._parsed: dict[tuple[str, Path], list[rulemap.FileRule]] = {}
         self._paused = False
-        # per ruleset file: the rules (table, chain, position) nft took no counting rule for
-        self._refused: dict[str, set[tuple[str, str, int]]] = {}
+        # per ruleset file: the groups (table, chain, position, part) nft took no counting rules for
+        self._refused: dict[str, set[tuple[str, str, int, str]]] = {}
 
     def _places(self, lab: Lab, lab_path: Path | None) -> list[_LoadedFile]:
         folder = lab_path.parent if lab_path else Path.cwd()
@@ -190,14 +201,19 @@ class Coverage:
         refused = self._refused.setdefault(place.cov.path, set())
         for g in groups:
             i = index.get((g.table, g.chain, g.position))
+            if i is not None and g.elements_why:  # the elements of its named set or map: said
+                place.cov.rules[i].elements_note = g.elements_why
             if g.optional:  # the tracer's marks' count: refused once, not asked again
-                g.commands = [] if (g.table, g.chain, -g.position) in refused else g.commands
+                g.commands = [] if _refusal(g) in refused else g.commands
+            elif i is not None and g.only_elements and _refusal(g) in refused:
+                place.cov.rules[i].elements_note, g.commands = _elements_refused(g), []
             elif i is not None and g.why:
                 place.uncounted[i] = g.why
-            elif i is not None and (g.table, g.chain, g.position) in refused:
+            elif i is not None and _refusal(g) in refused:
                 place.uncounted[i], g.commands = REFUSED, []
             elif i is not None and g.elements:
                 place.cov.rules[i].elements = dict.fromkeys(g.elements, 0)
+                place.cov.rules[i].of = g.of
         groups = [g for g in groups if g.commands]
         if not groups:
             return listed
@@ -206,14 +222,15 @@ class Coverage:
         for g in groups:
             if self._nft(world, place, g.commands):
                 continue
-            if g.optional:  # costs only its own count: the rule stays counted
-                refused.add((g.table, g.chain, -g.position))
-                continue
-            refused.add((g.table, g.chain, g.position))
+            refused.add(_refusal(g))
             i = index.get((g.table, g.chain, g.position))
-            if i is not None:
+            if g.optional or i is None:  # costs only its own count: the rule stays counted
+                continue
+            place.cov.rules[i].elements = None
+            if g.only_elements:  # costs the elements' counts: the rule's own stays
+                place.cov.rules[i].elements_note = _elements_refused(g)
+            else:
                 place.uncounted[i] = REFUSED
-                place.cov.rules[i].elements = None
         return None
 
     @staticmethod
@@ -328,12 +345,15 @@ class Coverage:
                 rule.hits = None if i in place.uncounted else place.hits[i]
                 if rule.elements is not None and rule.hits is not None:
                     rule.elements = {k: (place.elements[i] or {}).get(k, 0) for k in rule.elements}
-            if place.uncounted:
-                named = "; ".join(
-                    f"{place.cov.rules[i].where()} not counted: {why}"
-                    for i, why in sorted(place.uncounted.items())
-                )
-                place.cov.note = "; ".join(x for x in (place.cov.note, named) if x)
+            said = [  # a rule not counted; the elements of a counted rule's named set not measured
+                f"{r.where()} not counted: {place.uncounted[i]}"
+                if i in place.uncounted
+                else f"{r.where()}: {r.elements_note}"
+                for i, r in enumerate(place.cov.rules)
+                if i in place.uncounted or r.elements_note
+            ]
+            if said:
+                place.cov.note = "; ".join(x for x in (place.cov.note, *said) if x)
             if any(r.hits for r in place.cov.rules):
                 place.cov.scenarios.add(scenario)
             if place.explored:

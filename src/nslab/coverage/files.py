@@ -24,11 +24,17 @@ class RuleHits:
     rule: str
     hits: int | None = 0  # None: not counted (the note says why)
     elements: dict[str, int] | None = None  # a rule with a map: each element's hits
+    of: str = ""  # whose elements: a named set's or map's (`@portfwd`); "" an anonymous one's
+    elements_note: str = ""  # why the elements of its named set or map were not measured
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"line": self.line, "rule": self.rule, "hits": self.hits}
         if self.elements is not None:
             out["elements"] = [{"element": k, "hits": v} for k, v in self.elements.items()]
+        if self.of:
+            out["elements_of"] = self.of
+        if self.elements_note:
+            out["elements_not_measured"] = self.elements_note
         return out
 
     @classmethod
@@ -39,6 +45,8 @@ class RuleHits:
             d["rule"],
             d["hits"],
             None if found is None else {e["element"]: e["hits"] for e in found},
+            d.get("elements_of", ""),
+            d.get("elements_not_measured", ""),
         )
 
     def where(self) -> str:
@@ -107,6 +115,9 @@ class FileCoverage:
             if mine.elements is not None and theirs.elements is not None:
                 for k, v in theirs.elements.items():
                     mine.elements[k] = mine.elements.get(k, 0) + v
+            elif mine.elements is not None or theirs.elements is not None:  # counted in some worlds only
+                mine.elements, mine.of = None, ""  # some worlds' count: not the run's
+            mine.elements_note = mine.elements_note or theirs.elements_note
         self.scenarios |= other.scenarios
         self.explored |= other.explored
         self.note = self.note or other.note

@@ -25,6 +25,7 @@ JSON = "rule-coverage.json"
 XML = "rule-coverage.xml"
 PAGES = "rule-coverage"  # a folder of pages, one per ruleset file, and its index.html
 NEVER_SHOWN = 3  # lines of "never matched" named in the summary before "and N more"
+ELEMENTS_SHOWN = 4  # elements of one rule named in the summary before "and N more"
 
 
 def percent(f: FileCoverage) -> float | None:
@@ -35,13 +36,26 @@ def percent(f: FileCoverage) -> float | None:
 
 
 def share(f: FileCoverage) -> str:
-    """`8/9 rules (89%)`, `not measured`, `no rules` (a zone file's: `elements`)."""
+    """`8/9 rules (89%)`, `not measured`, `no rules` (a zone file's: `elements`); the
+    elements of its rules' sets and maps beside (`2/2 rules (100%), 3/6 elements`: a new
+    user read "100%" beside "never matched" as a contradiction)."""
     got = percent(f)
     kind = KINDS.get(f.manager)  # a manager's own noun; Docker's and a file's are rules
     noun = kind.noun if kind is not None else "rules"
     if got is not None:
-        return f"{len(f.covered)}/{len(f.counted)} {noun} ({got:.0f}%)"
+        found, of = element_share(f)
+        elements = f", {found}/{of} elements" if of else ""
+        return f"{len(f.covered)}/{len(f.counted)} {noun} ({got:.0f}%){elements}"
     return "not measured" if not f.measured else f"no {noun}"
+
+
+def element_share(f: FileCoverage) -> tuple[int, int]:
+    """(elements found, elements counted) of the set and map elements of a ruleset file's
+    counted rules (a manager's file has none: its `elements` are a line's commands)."""
+    if f.manager:
+        return 0, 0
+    counted = [v for r in f.counted for v in (r.elements or {}).values()]
+    return sum(1 for v in counted if v), len(counted)
 
 
 def why_not(f: FileCoverage) -> str:
@@ -49,15 +63,31 @@ def why_not(f: FileCoverage) -> str:
 
 
 def never_matched(f: FileCoverage) -> list[str]:
-    """The rules no packet matched (`line 14 (ct state invalid counter drop)`), then the
-    elements of a matched rule's map none did (`line 55, element 8080`)."""
+    """The rules no packet matched (`line 14 (ct state invalid counter drop)`)."""
+    return [f"line {r.line} ({r.rule})" if r.line is not None else r.rule for r in f.counted if not r.hits]
+
+
+def elements_never_matched(f: FileCoverage) -> list[str]:
+    """Per matched rule, the elements of its set or map no packet found, as nft writes a
+    set: `line 14 { 2000, 3000 }`, `line 19 @mailports { 587, 993 }` (a rule no packet
+    matched is named among the rules: none of its elements was found)."""
     out = []
     for r in f.counted:
-        if not r.hits:
-            out.append(f"line {r.line} ({r.rule})" if r.line is not None else r.rule)
-        elif r.elements:
-            out += [f"{r.where()}, element {k}" for k, v in r.elements.items() if not v]
+        missed = [k for k, v in (r.elements or {}).items() if not v] if r.hits else []
+        if missed:
+            shown = ", ".join(missed[:ELEMENTS_SHOWN])
+            more = f" and {len(missed) - ELEMENTS_SHOWN} more" if len(missed) > ELEMENTS_SHOWN else ""
+            out.append(f"{r.where()} {r.of + ' ' if r.of else ''}{{ {shown}{more} }}")
     return out
+
+
+def _named(items: list[str]) -> str:
+    """The first NEVER_SHOWN of `items`, and where the rest are (a new user read "and 2
+    more" as lost)."""
+    rest = len(items) - NEVER_SHOWN
+    return ", ".join(items[:NEVER_SHOWN]) + (
+        f" and {rest} more (all in rule-coverage.json)" if rest > 0 else ""
+    )
 
 
 def total(cov: Coverage) -> tuple[int, int]:
@@ -78,16 +108,12 @@ def summary(cov: Coverage) -> list[str]:
         if not f.measured:
             out.append(f"rule coverage: {f.file} ({where}) not measured: {why_not(f)}")
             continue
-        never = never_matched(f)
+        never, missed = never_matched(f), elements_never_matched(f)
         line = f"rule coverage: {f.file} ({where}) {share(f)}"
         if never:
-            shown = ", ".join(never[:NEVER_SHOWN])
-            more = (  # where the rest are: a new user read "and 2 more" as lost
-                f" and {len(never) - NEVER_SHOWN} more (all in rule-coverage.json)"
-                if len(never) > NEVER_SHOWN
-                else ""
-            )
-            line += f"; never matched: {shown}{more}"
+            line += f"; never matched: {_named(never)}"
+        if missed:  # apart from the rules: "line 14, element 2000, line 14, ..." read ambiguous
+            line += f"; elements never matched: {_named(missed)}"
         if f.note:
             line += f"; {f.note}"
         out.append(line)

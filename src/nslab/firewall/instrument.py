@@ -12,12 +12,20 @@ the user's rule they count for. The user's file and rules are never changed.
   up (`dnat to tcp dport map { 80 : ..., 8080 : ... }`): the packets whose lookup found
   that element. A counter before a lookup counts every packet that reached the rule,
   found or not; so a rule with a map counts the sum of its elements, and each element is
-  reported on its own. A named map (`map @fw`) is counted by one `nslab-elem` rule that
-  matches the key against it (`tcp dport @fw`): found, not which element. Where
+  reported on its own. A named map (`map @fw`) the same, its elements read from the
+  listing (nslab.firewall.set_elements); one whose elements come and go is counted by one
+  `nslab-elem` rule that matches the key against it (`tcp dport @fw`): found, not which
+  element, and its elements are said to be not measured. Where
   housekeeping could be found in the map (`icmpv6 type vmap { ... }`), each element has
   an `nslab-xnd LABEL` rule too, taken off the element's count. A map keyed by a number
   drawn per packet (`numgen`, `jhash`, `symhash`) gets none: a copy of the key draws its
   own, so which element the user's rule found cannot be told; the rule is not counted.
+- `nslab-selem LABEL`: one per element of a named set a rule matches (`tcp dport
+  @mailports`): the rule's matches with the element's key in place of the set's name.
+  Not `nslab-elem`: the rule's own count stays its own (a `limit` after the match, a
+  rule's counter), the elements are reported beside it (`nslab-sxnd LABEL`: housekeeping
+  found as that element, taken off). Their own group: one nft refuses costs the elements'
+  counts alone. A negated match (`ip saddr != @nets`) has no element a packet found.
 - `nslab-loop`: where probes are traced (a lab with a firewalld host), the tracer's
   loopback pings (127.0.x.y, nslab.probe.trace) that could match the rule: nslab's own
   traffic, taken off the rule's count. Its own group, optional: one nft refuses costs
@@ -41,12 +49,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nslab import parse
+from nslab.firewall import set_elements
 
 ND_COMMENT = parse.NSLAB_ND
 COUNT_COMMENT = parse.NSLAB_COUNT
 ELEM_COMMENT = parse.NSLAB_ELEM
 ELEM_ND_COMMENT = parse.NSLAB_ELEM_ND
 LOOP_COMMENT = parse.NSLAB_LOOP
+SET_ELEM_COMMENT = parse.NSLAB_OWN + "selem"  # one element of the named set the rule after it matches
+SET_ELEM_ND_COMMENT = parse.NSLAB_OWN + "sxnd"  # the housekeeping found as that element
 # ICMPv6 types of the kernel's own housekeeping: MLD (130-132, 143), ND (133-137)
 HOUSEKEEPING_TYPES = [130, 131, 132, 133, 134, 135, 136, 137, 143]
 # match subjects that keep neighbour discovery out of a rule: it is ICMPv6 over IPv6 only
@@ -80,6 +91,9 @@ class Group:
     elements: list[str] = field(default_factory=list)  # the labels of its map's elements
     why: str = ""  # why its hits cannot be known (then it has no counting rules)
     optional: bool = False  # refused, it costs only its own count (the rule stays counted)
+    of: str = ""  # whose elements `elements` are: a named set's or map's (`@portfwd`)
+    elements_why: str = ""  # why the elements of the rule's named set are not measured
+    only_elements: bool = False  # refused, it costs only the elements' counts
 
 
 def _leading_matches(expr: list[dict[str, Any]]) -> int:
@@ -205,6 +219,52 @@ def _xt(node: object) -> bool:
     return isinstance(node, list) and any(_xt(v) for v in node)
 
 
+def _set_elements(
+    group: Group,
+    before: dict[str, Any],
+    matches: list[dict[str, Any]],
+    rest: list[dict[str, Any]],
+    sets: dict[tuple[str, str], set_elements.NamedSet],
+    changing: set[tuple[str, str]],
+    nd_here: bool,
+) -> Group | None:
+    """The counting rules for the elements of the named set a rule matches (`tcp dport
+    @mailports`), a group of their own; None where there is none or they cannot be
+    counted (`group.elements_why` then says why)."""
+    found = set_elements.set_match(matches)
+    if found is None:
+        return None
+    n, name, op = found
+    if op not in ("==", "in"):
+        group.elements_why = f"elements of @{name} not measured: the rule matches what is not in it"
+        return None
+    s = sets.get((group.table, name))
+    why = "the listing lacks it" if s is None else set_elements.why_not(s, changing)
+    gate = next((_GATES[k] for st in rest for k in st if k in _GATES), "")
+    if not why and gate:  # the elements' rules come before it: they count what it stops too
+        why = f"its {gate} passes or stops each packet after the set's match"
+    if s is None or why:
+        group.elements_why = f"elements of @{name} not measured: {why}"
+        return None
+    later = set_elements.set_match(matches[n + 1 :])
+    if later is not None:  # `ip saddr @nets tcp dport @ports`: the first set's elements
+        group.elements_why = f"elements of @{later[1]} not measured: nslab counts one set a rule (@{name})"
+    per = Group(group.table, group.chain, group.position, of=f"@{name}", only_elements=True)
+
+    def insert(extra: list[dict[str, Any]], comment: str) -> dict[str, Any]:
+        return {"insert": {"rule": {**before, "expr": [*extra, _COUNTER], "comment": comment}}}
+
+    for key in s.keys:
+        name_ = label(key)[:_LABEL_MAX]
+        look = {"match": {"op": "==", "left": matches[n]["match"]["left"], "right": {"set": [key]}}}
+        mine = [*matches[:n], look, *matches[n + 1 :]]
+        per.elements.append(name_)
+        per.commands.append(insert(mine, f"{SET_ELEM_COMMENT} {name_}"))
+        if nd_here and _nd_could_match(mine):
+            per.commands.append(insert([*mine, *_HOUSEKEEPING], f"{SET_ELEM_ND_COMMENT} {name_}"))
+    return per
+
+
 def plan(listing: dict[str, Any], tables: set[str], loop: bool = False) -> list[Group]:
     """The counting rules for the user's rules of `tables` (every rule of nslab's own left
     out: the world's copy is instrumented once); `loop`: the tracer's marks too."""
@@ -215,6 +275,7 @@ def plan(listing: dict[str, Any], tables: set[str], loop: bool = False) -> list[
     }
     groups: list[Group] = []
     positions: dict[tuple[str, str, str], int] = {}
+    sets, changing = set_elements.named(listing), set_elements.filled(listing)
     for item in listing.get("nftables", []):
         r = item.get("rule")
         if not isinstance(r, dict) or parse.nslab_own(r):
@@ -249,6 +310,9 @@ def plan(listing: dict[str, Any], tables: set[str], loop: bool = False) -> list[
         if lookups:  # found in a map: per element (the first map a rule looks up decides)
             key, data = lookups[0]["key"], lookups[0]["data"]
             drawn = _drawn(key)
+            also = set_elements.set_match(matches)
+            if also is not None:  # one set of elements a rule: its map's
+                group.elements_why = f"elements of @{also[1]} not measured: the rule's map's are"
             if drawn:  # a copy of the key draws its own number: not the user's rule's
                 group.why = f"its map's key is drawn per packet ({drawn})"
                 groups.append(group)
@@ -257,7 +321,14 @@ def plan(listing: dict[str, Any], tables: set[str], loop: bool = False) -> list[
                 keys = [(e[0] if isinstance(e, list) else e) for e in data["set"]]
                 found: list[tuple[str, object]] = [(label(k)[:_LABEL_MAX], {"set": [k]}) for k in keys]
                 group.elements = [name for name, _ in found]
-            elif isinstance(data, str):  # a named map: found or not
+            elif isinstance(data, str) and (s := sets.get((group.table, data.lstrip("@")))) is not None:
+                why = set_elements.why_not(s, changing)
+                if why:  # a named map whose elements come and go: found or not
+                    found, group.elements_why = [(data, data)], f"elements of {data} not measured: {why}"
+                else:
+                    found = [(label(k)[:_LABEL_MAX], {"set": [k]}) for k in s.keys]
+                    group.elements, group.of = [name for name, _ in found], data
+            elif isinstance(data, str):  # a named map the listing lacks: found or not
                 found = [(data, data)]
             else:
                 found = []
@@ -267,6 +338,9 @@ def plan(listing: dict[str, Any], tables: set[str], loop: bool = False) -> list[
                 if nd_here and _nd_could_match([*matches, look]):  # housekeeping an element found
                     insert([look, *_HOUSEKEEPING], f"{ELEM_ND_COMMENT} {name}")
         else:
+            per = _set_elements(group, before, matches, expr[len(matches) :], sets, changing, nd_here)
+            if per is not None:
+                groups.append(per)
             if nd_here and _nd_could_match(matches):
                 insert(_HOUSEKEEPING, ND_COMMENT)
             if not any("counter" in e for e in expr):
@@ -275,7 +349,7 @@ def plan(listing: dict[str, Any], tables: set[str], loop: bool = False) -> list[
                 marks = Group(group.table, group.chain, group.position, optional=True)
                 insert(_LOOPBACK, LOOP_COMMENT, marks)
                 groups.append(marks)
-        if group.commands:
+        if group.commands or group.elements_why:  # counting rules, or what it cannot count: said
             groups.append(group)
     return groups
 
@@ -289,6 +363,8 @@ def instrument(listing: dict[str, Any], tables: set[str]) -> list[dict[str, Any]
 
 # (table, chain) -> the rule's position in its chain (from 1) -> its map's elements' packets
 Elements = dict[tuple[str, str], dict[int, dict[str, int]]]
+_ELEMENT_COUNTS = (ELEM_COMMENT, ELEM_ND_COMMENT, SET_ELEM_COMMENT, SET_ELEM_ND_COMMENT)
+_ELEMENT_ND = (ELEM_ND_COMMENT, SET_ELEM_ND_COMMENT)
 
 
 def elements(listing: str) -> Elements:
@@ -303,12 +379,12 @@ def elements(listing: str) -> Elements:
             continue
         key = (f"{r['family']} {r['table']}", r["chain"])
         comment = str(r.get("comment", ""))
-        own = next((p for p in (ELEM_COMMENT, ELEM_ND_COMMENT) if comment.startswith(p)), None)
+        own = next((p for p in _ELEMENT_COUNTS if comment.startswith(p + " ")), None)
         if own is not None:  # an element's count; its housekeeping's taken off
             packets = int(next((e["counter"]["packets"] for e in r.get("expr", []) if "counter" in e), 0))
             name = comment[len(own) :].strip()
             sums = pending.setdefault(key, {})
-            sums[name] = sums.get(name, 0) + (packets if own == ELEM_COMMENT else -packets)
+            sums[name] = sums.get(name, 0) + (-packets if own in _ELEMENT_ND else packets)
         elif not parse.nslab_own(r):
             position[key] = position.get(key, 0) + 1
             if key in pending:
