@@ -78,3 +78,43 @@ def test_flows_sent_on_alike_are_told_apart_by_the_ip_id_else_neither_is_named()
     assert _at_srv2(keys, r, srv2) == {17028: {0}, 9461: {1}}
     r, srv2 = (text.replace("ip id 9461", "ip id 17028") for text in (r, srv2))
     assert _at_srv2(keys, r, srv2) == {17028: {None}}
+
+
+# pc's own ruleset traced too (an accept-all output chain, as tests/labs/debvoid-pc.nft): its
+# trace of the probe to 10.2.0.1:1000 (source port and IPv4 id of the r capture's, lines in
+# nft 1.0.6's form) still sees the destination pc sent to, before r's DNAT
+PC = (
+    'trace id 0a0b0c0d inet nslab_trace out packet: oif "eth0" ip saddr 10.2.0.50 ip daddr 10.2.0.1'
+    " ip dscp cs0 ip ecn not-ect ip ttl 64 ip id 27991 ip protocol tcp ip length 60 tcp sport 36342"
+    " tcp dport 1000 tcp flags == syn tcp window 64240 \n"
+    'trace id 0a0b0c0d inet filter output packet: oif "eth0" ip saddr 10.2.0.50 ip daddr 10.2.0.1'
+    " ip dscp cs0 ip ecn not-ect ip ttl 64 ip id 27991 ip protocol tcp ip length 60 tcp sport 36342"
+    " tcp dport 1000 tcp flags == syn tcp window 64240 \n"
+    "trace id 0a0b0c0d inet filter output rule counter packets 0 bytes 0 # handle 2 (verdict continue)\n"
+    "trace id 0a0b0c0d inet filter output policy accept \n"
+)
+
+
+@dataclass
+class Traced:
+    """A traced place as Tracer.decisions reads it: its PLACE:TOOL, its monitor's text, and
+    what each event decided (the DNAT rule at r, by its text)."""
+
+    spec: str
+    text: list[str]
+
+    def decision(self, family: str, table: str, chain: str, kind: str, rest: str) -> Decision | None:
+        return DNAT if rest.startswith("dnat to ") else None
+
+
+def test_where_a_forward_landed_is_not_read_from_the_trace_before_its_dnat() -> None:
+    """pc -> r tcp/1000, DNAT'd by r to srv1:1234: the places' traces are read place by
+    place, and pc's (listed after r's) still sees 10.2.0.1:1000. Read last, it said
+    "landed at r:1000" (Debian's workstation.nft on the source host, h1 -> s2 tcp/1000:
+    "landed at s2:1000"); in either order it lands at srv1:1234."""
+    for order in (("r", "pc"), ("pc", "r")):
+        tracer = Tracer(None, None, ())  # type: ignore[arg-type]  # decisions() runs nothing
+        texts = {"r": R, "pc": PC}
+        tracer.places = [Traced(f"{where}:nft", [texts[where]]) for where in order]  # type: ignore[assignment]
+        tracer.decisions(KEYS)
+        assert tracer.landed[2] == ("10.2.0.10", 1234), order

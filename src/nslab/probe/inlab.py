@@ -22,7 +22,7 @@ from nslab.config import Settings
 from nslab.errors import NO_LAB_FIX, LabError, ProbeError, TargetError
 from nslab.firewall import places as firewall_places
 from nslab.firewall import sources
-from nslab.firewall.evidence import Decision
+from nslab.firewall.evidence import HOST, Decision
 from nslab.lab import Lab
 from nslab.lab.checks import DOC4, DOC6
 from nslab.machine.world import World
@@ -301,13 +301,15 @@ class LabProbes:
         name the rule that dropped the discovery, or only a policy that also counted it).
         Answered as the kernel answers a failed discovery, with no REJECT rule counting
         it, its outcome is the protocol's silent one, however soon that answer came
-        (nslab.probe.neighbours)."""
+        (nslab.probe.neighbours). IPv4's: _unanswered_arp."""
         answered = neighbours.answered(outcome.outcome, outcome.icmp, outcome.error)
         silent = neighbours.SILENT[spec.proto]
-        if ":" not in spec.dst or not (answered or outcome.outcome == silent):
+        if not (answered or outcome.outcome == silent):
             return outcome, ""
         if answered and any(d.target == "REJECT" for d in evidence.decisions):
             return outcome, ""
+        if ":" not in spec.dst:
+            return self._unanswered_arp(spec, outcome, evidence, answered)
         routers = [h.name for h in self.lab.hosts if outcome.by in {str(a) for a in h.addresses(True)}]
         for ns in dict.fromkeys([self.namespace(src), *routers]):
             hop = neighbours.unresolved(self.w, ns, spec.dst)
@@ -318,7 +320,27 @@ class LabProbes:
                 return outcome, why
             silenced = ports.Outcome(silent, seconds=outcome.seconds, sport=outcome.sport)
             return silenced, f"{why} {neighbours.because(silent)}"
-        return outcome, ""
+        return self._unanswered_arp(spec, outcome, evidence, answered)
+
+    def _unanswered_arp(
+        self, spec: Spec, outcome: ports.Outcome, evidence: ports.Evidence, answered: bool
+    ) -> tuple[ports.Outcome, str]:
+        """A probe a DNAT sent to an address whose neighbour the translating place could not
+        resolve (IPv4's ARP, IPv6's discovery), no rule dropping it: the protocol's silent
+        loss, naming the address (nslab.reach.discovery, explore's same reading). A
+        host-unreachable may be a rule's, so only the translating place's conntrack entry
+        says where it went (its answer is awaited from there, not where it was addressed)."""
+        if any(d.drops for d in evidence.decisions):
+            return outcome, ""
+        sent = landing.sent_to(self.w, self.written, {"sport": outcome.sport}, evidence)
+        if sent is None:
+            return outcome, ""
+        hop = neighbours.unresolved(self.w, None if sent[0] == HOST else sent[0], sent[1])
+        if hop is None:
+            return outcome, ""
+        silent = neighbours.SILENT[spec.proto]
+        quiet = ports.Outcome(silent, seconds=outcome.seconds, sport=outcome.sport) if answered else outcome
+        return quiet, neighbours.arp_failed(sent[0], hop, silent)
 
     def unrouted_rejects(
         self, src: str, service: ports.Service, outcome: ports.Outcome, evidence: ports.Evidence

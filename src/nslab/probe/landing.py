@@ -26,27 +26,36 @@ def landed(runner: Runner, lab: Lab, written: Sources, raw: Mapping[str, object]
     asked: the one whose NAT rule counted, else those whose ruleset files translate
     destinations (a rule without `counter` counts nothing). A place without the conntrack
     tool leaves it unsaid, never wrong."""
+    sent = sent_to(runner, written, raw, evidence)
+    return "" if sent is None else named(lab, sent[1], sent[2])
+
+
+def sent_to(
+    runner: Runner, written: Sources, raw: Mapping[str, object], evidence: Evidence
+) -> tuple[str, str, str] | None:
+    """(the translating place, the address and port its DNAT or redirect sent the probe
+    to) from that place's conntrack; None where nothing says so."""
     if not raw.get("sport"):
-        return ""
+        return None
     moved = [d.where for d in evidence.decisions if d.target in MOVES] or [
         where for (where, _, _), rules in written.items() if any(_TRANSLATES.search(r.text) for r in rules)
     ]
     for where in dict.fromkeys(moved):
         try:
-            found = _landed_in(runner, lab, where, str(raw["sport"]))
+            found = _landed_in(runner, where, str(raw["sport"]))
         except ProbeError:
-            return ""
+            return None
         if found is not None:
-            return found
-    return ""
+            return (where, *found)
+    return None
 
 
-def _landed_in(runner: Runner, lab: Lab, where: str, sport: str) -> str | None:
+def _landed_in(runner: Runner, where: str, sport: str) -> tuple[str, str] | None:
     for f in probe.flows(runner, None if where == HOST else where):
         sent = (f.original.get("dst"), f.original.get("dport"))
         came = (f.reply.get("src"), f.reply.get("sport"))
         if f.original.get("sport") == sport and came[0] and came != sent:
-            return named(lab, str(came[0]), came[1])
+            return str(came[0]), str(came[1] or "")
     return None
 
 

@@ -40,12 +40,23 @@ ND_ANSWERS = ("host-unreachable", "No route to host")
 MAX_HOPS = 16  # more routers than any lab has: a routing loop stops here
 
 
-def because(outcome: str) -> str:
-    """The reason's note: which class, and why whatever the kernel's timing."""
-    return (
-        f"(read as {outcome} however late the kernel's address-unreachable comes: "
-        "it answers when discovery gives up)"
+def because(outcome: str, v4: bool = False) -> str:
+    """The reason's note: which class, and why whatever the kernel's timing (IPv4's ARP
+    gives up as IPv6's discovery does, 3 requests 1 s apart, and the kernel then answers
+    with an ICMP host-unreachable: measured, 2.8 to 3.1 s after the SYN)."""
+    answer, gives_up = (
+        ("host-unreachable", "ARP gives up") if v4 else ("address-unreachable", "discovery gives up")
     )
+    return f"(read as {outcome} however late the kernel's {answer} comes: it answers when {gives_up})"
+
+
+def arp_failed(where: str, hop: str, outcome: str) -> str:
+    """The reason of a flow a DNAT sent to an address whose neighbour never answered:
+    `neighbour resolution failed: r got no ARP answer for 10.2.0.13 (read as dropped ...)`
+    (IPv6: `neighbour discovery failed: r got no answer for 2001:db8:2::13 (...)`)."""
+    if ":" in hop:
+        return f"neighbour discovery failed: {where} got no answer for {hop} {because(outcome)}"
+    return f"neighbour resolution failed: {where} got no ARP answer for {hop} {because(outcome, True)}"
 
 
 class Runs(Protocol):
@@ -135,10 +146,11 @@ def answered(outcome: str, icmp: str | None, error: str | None) -> bool:
 UNRESOLVED = {"FAILED", "INCOMPLETE"}  # a neighbour entry whose discovery got no answer
 
 
-def neighbour_states(w: Runs, ns: str | None, *which: str) -> dict[str, set[str]]:
+def neighbour_states(w: Runs, ns: str | None, *which: str, v6: bool = True) -> dict[str, set[str]]:
     """Each IPv6 neighbour `ip -j -6 neigh show WHICH...` lists in `ns` ("to", ADDRESS: one)
-    with its states (over every interface it has an entry on); none where ip fails."""
-    r = w.run(["ip", "-j", "-6", "neigh", "show", *which], ns=ns)
+    with its states (over every interface it has an entry on); none where ip fails.
+    `v6=False`: IPv4's (ARP's) entries."""
+    r = w.run(["ip", "-j", "-6" if v6 else "-4", "neigh", "show", *which], ns=ns)
     try:
         entries = json.loads(r.stdout) if r.rc == 0 else []
     except ValueError:
@@ -153,12 +165,14 @@ def neighbour_states(w: Runs, ns: str | None, *which: str) -> dict[str, set[str]
 def unresolved(w: Runs, ns: str | None, dst: str) -> str | None:
     """The neighbour `ns` could not resolve on its way to `dst` (its next hop, or `dst`
     itself on a link), as the kernel's neighbour table says; None where it resolved it,
-    or has no entry (the kernel's answer then was no discovery's)."""
-    _, route = route_get(w, ns, dst, v6=True)
+    or has no entry (the kernel's answer then was no discovery's). IPv4's too: ARP's
+    entries are in the same table."""
+    v6 = ":" in dst
+    _, route = route_get(w, ns, dst, v6=v6)
     if not route:
         return None
     hop = str(route.get("gateway") or dst)
-    states = set().union(*neighbour_states(w, ns, "to", hop).values())
+    states = set().union(*neighbour_states(w, ns, "to", hop, v6=v6).values())
     return hop if states & UNRESOLVED else None
 
 

@@ -44,42 +44,8 @@ from nslab.firewall.evidence import (
 )
 from nslab.machine.targets.base import Spawned
 from nslab.parse import Ruleset, nslab_own
+from nslab.probe.trace_marks import trace_table
 from nslab.probe.trace_text import TABLE, Key, Trace, answers_to, concerns, parse, rule_text
-
-# A flow's first packet only (a SYN, an echo request; UDP's every datagram, as its first
-# has no mark): its verdict is the first packet's (Tracer.decisions), and tracing every
-# packet made the kernel's events outrun nft (a 20-host lab's 9,240 flows at once: "We lost
-# some netlink events!"). Neighbour discovery too (a few packets a neighbour): a flow lost
-# because a rule dropped the solicitations about its destination is named by them (tracing
-# first packets only had lost that: "no firewall rule or policy decided it").
-# The answer's first packet too (a SYN-ACK, a reset, an echo reply): a flow whose answer a
-# rule or policy dropped on its way back (a source host's input chain with a drop policy
-# and no `ct state established` rule) read "no firewall rule or policy decided it", and
-# one that got through did not name the rule that let its answer in.
-# They double what nft formats: a 20-host lab's 9,889 flows took 35-37 s against 17-20 s
-# (measured, the same run), so `nslab explore` traces answers only for the flows their
-# own packets left undecided (Tracer's `answers`).
-FIRST = (
-    "tcp flags & (syn | ack) == syn meta nftrace set 1; meta l4proto udp meta nftrace set 1; "
-    "icmp type echo-request meta nftrace set 1; icmpv6 type echo-request meta nftrace set 1; "
-    "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } meta nftrace set 1;"
-)
-ANSWERS = (
-    "tcp flags & (syn | ack) == syn | ack meta nftrace set 1; tcp flags & rst == rst meta nftrace set 1; "
-    "icmp type echo-reply meta nftrace set 1; icmpv6 type echo-reply meta nftrace set 1;"
-)
-
-
-def trace_table(answers: bool = True) -> str:
-    """nslab's table that marks what to trace: first packets, and their answers'."""
-    marks = FIRST + (" " + ANSWERS if answers else "")
-    return (
-        f"table inet {TABLE} {{\n"
-        f"  chain pre {{ type filter hook prerouting priority -350; {marks} }}\n"
-        f"  chain out {{ type filter hook output priority -350; {marks} }}\n"
-        "}\n"
-    )
-
 
 START, END = "127.0.0.2", "127.0.0.3"  # loopback pings that mark a monitor ready, and done
 WAIT = 3.0  # seconds for a monitor to show a marker (it shows within milliseconds)
@@ -352,6 +318,13 @@ class Tracer:
         nd_drops: list[tuple[str, Decision]] = list(earlier)
         self.landed = [None] * len(keys)
         moved: set[int] = set()  # flows a DNAT or redirect sent elsewhere
+        # the destinations a DNAT translated each flow from: a place's trace that still
+        # sees one is from before the translation (the source host's own output chain, a
+        # router on the way), and says nothing of where it landed. The places' traces come
+        # place by place, not in the packet's order: Debian's workstation.nft on the
+        # source h1, listed after router r, gave h1 -> s2 tcp/1000 "landed at s2:1000",
+        # where r's map had sent it to s1:1234
+        before: dict[int, set[tuple[str, int]]] = {}
         traced = [
             (place, trace, [place.decision(*event) for event in trace.events])
             for place in self.places
@@ -366,15 +339,22 @@ class Tracer:
             index = owner.get(n)
             if index is None:
                 continue
-            # a chain after the DNAT sees the new destination (a SYN sent again meets the
-            # DNAT's chain with the old one first: the hairpin's answer was not found by it)
-            if index in moved and trace.to != (keys[index].dst, keys[index].dport):
+            # a chain after the DNAT sees the new destination; a view of the old one is from
+            # before it (a SYN sent again meets the DNAT's chain with the old one first; the
+            # source host's own output chain, read after the router's, still sees it)
+            if (
+                index in moved
+                and trace.to[0]
+                and trace.to != (keys[index].dst, keys[index].dport)
+                and trace.to not in before.get(index, ())
+            ):
                 self.landed[index] = trace.to
             for d in decided:
                 if d is not None:
                     tally(found[index], d)
                 if d is not None and d.target in MOVES:
                     moved.add(index)
+                    before.setdefault(index, set()).add(trace.to)  # its packet line: before the rule
         # the answers, once it is known where a DNAT sent each flow (a hairpin's answer
         # comes from there, not from the address its sender called)
         answers = answers_to(keys, [t for _, t, _ in traced], owner, self.landed)

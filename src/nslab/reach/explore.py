@@ -14,11 +14,10 @@ run alone with a short timeout: its first packet has met every rule long before 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Sequence
 
 from nslab.errors import ProbeError, TargetError
-from nslab.firewall.evidence import MOVES, Decision, deciders
+from nslab.firewall.evidence import MOVES, Decision, Evidence, deciders
 from nslab.managers.evidence import credit_all
 from nslab.probe import landing, neighbours, trace
 from nslab.probe.ports import BATCH, LOST, Outcome, Prober
@@ -26,6 +25,8 @@ from nslab.probe.spec import Spec, wait
 from nslab.reach import no_route
 from nslab.reach.discovery import Discovery
 from nslab.reach.flows import Endpoint, Flow, own_addresses, places
+from nslab.reach.peers import Where, locate_peers
+from nslab.reach.peers import match_peers as match_peers  # its name here before peers.py
 from nslab.reach.verdict import Measured as Measured  # the row types, beside no_route
 from nslab.reach.verdict import Verdict as Verdict
 from nslab.reach.verdict import decided_by as decided_by  # the public name it has had
@@ -48,57 +49,6 @@ TIMED_OUT = ("dropped", "no answer", "lost")
 AGAIN = (*TIMED_OUT, "unreachable")
 CONFIRM_WAIT = 4.0  # times the configured wait
 CONFIRM_MIN = 1.0  # seconds at least: a wait set very short still gets one real chance
-
-
-Where = tuple[str | None, str, int]  # a listener: namespace, protocol, port
-
-
-def match_peers(
-    wanted: Sequence[tuple[Where, str, int] | None], logs: dict[Where, list[tuple[str, int]]]
-) -> list[str | None]:
-    """For each (listener, probe's source address, probe's port or echo ident), the address
-    its listener saw it from: an exact (address, port) peer first, then, for flows whose
-    address NAT changed, an unclaimed peer with the port. None: not wanted, or not seen."""
-    return [peer for peer, _ in locate_peers(wanted, logs, ())]
-
-
-def locate_peers(
-    wanted: Sequence[tuple[Where, str, int] | None],
-    logs: dict[Where, list[tuple[str, int]]],
-    elsewhere: Sequence[Where],
-) -> list[tuple[str | None, Where | None]]:
-    """match_peers, and the listener that saw each: its own first (the exact peer), then
-    one of `elsewhere` of its protocol, any port, with the exact peer (a port-forward's
-    DNAT delivered it there, its source untouched), then its own with the port alone (NAT
-    changed the source)."""
-    claimed: set[tuple[Where, int]] = set()
-    out: list[tuple[str | None, Where | None]] = [(None, None)] * len(wanted)
-    for exact, away in ((True, False), (True, True), (False, False)):
-        for i, want in enumerate(wanted):
-            if want is None or out[i][0] is not None:
-                continue
-            where, src, mark = want
-            for at in [w for w in elsewhere if w[1] == where[1] and w != where] if away else [where]:
-                for n, (address, port) in enumerate(logs.get(at, [])):
-                    # by port alone never a loopback peer: no NAT makes a flow's source
-                    # loopback, but the trace's marker pings (127.0.0.2) share echo idents
-                    # (a new user saw "seen from 127.0.0.1" once in ~30 explores)
-                    if not exact and _loopback(address) and not _loopback(src):
-                        continue
-                    if port == mark and (at, n) not in claimed and (not exact or address == src):
-                        claimed.add((at, n))
-                        out[i] = (address, at)
-                        break
-                if out[i][0] is not None:
-                    break
-    return out
-
-
-def _loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 class Explorer:
@@ -283,7 +233,10 @@ class Explorer:
         ]
         decided = tracer.decisions(keys, needed, self.nd.seen)
         self.nd.seen = tracer.nd_drops
-        outcomes = [self.nd.outcome(f, o, found) for f, o, found in zip(flows, got, decided, strict=True)]
+        outcomes = [
+            self.nd.outcome(f, o, found, self._moved_to(f, to, r, o, found))
+            for f, r, o, found, to in zip(flows, raws, got, decided, tracer.landed, strict=True)
+        ]
         self.undecided |= {
             f for f, o, d in zip(flows, outcomes, decided, strict=True) if not deciders(d, lost=o in LOST)
         }
@@ -301,8 +254,29 @@ class Explorer:
             )
         ]
 
+    def _moved_to(
+        self,
+        flow: Flow,
+        to: tuple[str, int] | None,
+        raw: dict[str, object],
+        got: Outcome,
+        found: Sequence[Decision],
+    ) -> str:
+        """The address a DNAT sent a flow to: the trace's (a chain after the DNAT saw it),
+        else for a lost flow the translating place's conntrack (a router whose only
+        chain is the DNAT's shows nothing after it: tests/labs/debvoid-dnat.toml)."""
+        if to or not got.lost:
+            return to[0] if to else ""
+        if not any(d.target in MOVES and not d.nd for d in found):
+            return ""
+        sent = landing.sent_to(self.session.w, self.session.written, raw, Evidence(tuple(found)))
+        return sent[1] if sent else ""
+
     def _why(self, flow: Flow, outcome: str, found: Sequence[Decision], first_only: bool = False) -> str:
-        why = decided_by(self._credit(found), outcome in LOST, outcome == "refused", first_only=first_only)
+        arp = self.nd.arp.get(flow, "")
+        why = decided_by(
+            self._credit(found), outcome in LOST, outcome == "refused", first_only=first_only, unresolved=arp
+        )
         return why + self.nd.note(flow, outcome)
 
     def _dropped_at(self, to: tuple[str, int], found: Sequence[Decision]) -> bool:
@@ -408,13 +382,13 @@ class Explorer:
             again = Outcome.from_reply(raw) if raw.get("outcome") else got
             # a flow that got through alone got through: its run is the one with the evidence
             final = again if again.outcome not in LOST else got
-            outcome = self.nd.outcome(flow, final, evidence.decisions)
-            lost = outcome in LOST
             # counted alone: the destination's own listener only; where a DNAT sent it, from
             # the translating place's conntrack (a scenario's way: nslab.probe.landing)
             moved = any(d.target in MOVES for d in evidence.decisions)
-            w, lab = self.session.w, self.session.lab
-            at = landing.landed(w, lab, self.session.written, raw, evidence) if moved else ""
+            sent = landing.sent_to(self.session.w, self.session.written, raw, evidence) if moved else None
+            outcome = self.nd.outcome(flow, final, evidence.decisions, sent[1] if sent else "")
+            lost = outcome in LOST
+            at = "" if sent is None else landing.named(self.session.lab, sent[1], sent[2])
             here = at.rpartition(":")[0] or at
             if lost and not any(d.drops and not d.nd and d.where == here for d in evidence.decisions):
                 at = ""  # lost before it got there, or nothing says where

@@ -50,14 +50,20 @@ class Measured:
 
 
 def decided_by(
-    evidence_decisions: Sequence[Decision], lost: bool, refused: bool = False, *, first_only: bool = False
+    evidence_decisions: Sequence[Decision],
+    lost: bool,
+    refused: bool = False,
+    *,
+    first_only: bool = False,
+    unresolved: str = "",
 ) -> str:
     """The rules that decided a flow. A conntrack "established" rule that the counters saw
     accept a flow's later packets did not decide it where another rule accepted its first
     (one the trace saw let its answer in is named as its reply's: Decision.reply).
     A dropped flow's translations are named before its drop. `first_only`: the evidence
     is its first packet's (the trace), so a lost forward no rule dropped says what is not
-    known: its answer may have come back another way and been dropped there."""
+    known: its answer may have come back another way and been dropped there. `unresolved`:
+    what is known instead (no neighbour answered for the address a DNAT sent it to)."""
     found = deciders(evidence_decisions, lost=lost, refused=refused)
     first = [d for d in found if d.reply or "established" not in d.spec.lower()]
     if not lost and first and len(first) < len(found):
@@ -69,12 +75,12 @@ def decided_by(
     if found:
         return "; ".join(d.describe(counted=False) for d in found)
     moved = [d for d in evidence_decisions if d.target in MOVES and not d.nd]
-    if lost and first_only and moved:
+    if lost and (first_only or unresolved) and moved:
         # a forward whose answer the trace did not show dropped (a hairpin's answer, from
-        # where the DNAT sent it, is found and named: "its reply: srv2: dropped by ...")
-        return (
-            "no firewall rule or policy dropped its first packet ("
-            + "; ".join(d.describe(counted=False) for d in moved)
-            + "); the trace showed no drop of its answer, so what lost it is not known"
-        )
+        # where the DNAT sent it, is found and named: "its reply: srv2: dropped by ..."),
+        # or one sent to an address no neighbour answered for (`unresolved` says so)
+        said = "; ".join(d.describe(counted=False) for d in moved)
+        what = "its first packet" if first_only else "its packets"
+        then = unresolved or "the trace showed no drop of its answer, so what lost it is not known"
+        return f"no firewall rule or policy dropped {what} ({said}); {then}"
     return "no firewall rule or policy decided it"
