@@ -31,6 +31,20 @@ def nslab(*args: str, cwd: Path = ROOT, timeout: float = 600) -> subprocess.Comp
     return subprocess.run([*NSLAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def verdicts(
+    project: Path, lab: Path, features: str, chosen: list[mutate.Mutant]
+) -> dict[tuple[int, str], str]:
+    """The chosen mutants run as `nslab mutate` runs them from `project` (nslab.mutate's
+    Mutator: the unmutated run first, each mutant in a world of its own, 2 at once)."""
+    with contextlib.chdir(project):
+        mutator = mutate.Mutator(lab, [features], jobs=2)
+        try:
+            results = mutator.run(chosen)
+        finally:
+            mutator.close()
+    return {(r.mutant.line, r.mutant.mutation): r.status for r in results}
+
+
 # Hand-computed from features/dmz and labs/dmz-edge.nft: the verdicts of 8 of its 47 mutants
 DMZ_WANT = {
     # no scenario sends a packet conntrack calls invalid: accepting them changes nothing seen
@@ -66,13 +80,8 @@ def test_mutating_the_dmz_edge_ruleset() -> None:
     assert {
         (m["line"], m["mutation"]): m["status"] for m in recorded if (m["line"], m["mutation"]) in DMZ_WANT
     } == DMZ_WANT
-    with contextlib.chdir(ROOT):  # features/dmz and the project's [tool.nslab], as the command
-        mutator = mutate.Mutator(DMZ, ["features/dmz"], jobs=2)
-        try:
-            results = mutator.run([found[k] for k in DMZ_WANT])
-        finally:
-            mutator.close()
-    assert {(r.mutant.line, r.mutant.mutation): r.status for r in results} == DMZ_WANT
+    # features/dmz and the project's [tool.nslab], as the command
+    assert verdicts(ROOT, DMZ, "features/dmz", [found[k] for k in DMZ_WANT]) == DMZ_WANT
     assert host_snapshot() == before
 
 
@@ -142,13 +151,8 @@ def test_the_scaffolds_lab_has_coverage_and_mutants(tmp_path: Path) -> None:
     lab = proj / "labs" / "lab.toml"
     found = {(m.line, m.mutation): m for m in mutate.of_lab(load_lab(lab), lab)}
     assert len(found) == 18 and set(SCAFFOLD_WANT) <= set(found)
-    with contextlib.chdir(proj):  # the project's [tool.nslab] and features/, as the command
-        mutator = mutate.Mutator(lab, ["features/"], jobs=2)
-        try:
-            results = mutator.run([found[k] for k in SCAFFOLD_WANT])
-        finally:
-            mutator.close()
-    assert {(r.mutant.line, r.mutant.mutation): r.status for r in results} == SCAFFOLD_WANT
+    # the project's [tool.nslab] and features/, as the command
+    assert verdicts(proj, lab, "features/", [found[k] for k in SCAFFOLD_WANT]) == SCAFFOLD_WANT
 
 
 def test_bad_input_to_mutate_is_one_line(tmp_path: Path) -> None:
