@@ -18,13 +18,11 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import ROOT, host_snapshot, needs_netns
+from support.labs import provisioned
 
-from nslab.config import Settings
-from nslab.coverage import counts as coverage
 from nslab.reach import explore as exploring
 from nslab.reach.flows import Flow
 from nslab.reach.verdict import Verdict
-from nslab.scenario.session import LabSession
 
 LAB = ROOT / "tests" / "labs" / "debvoid.toml"
 DNAT = (
@@ -57,14 +55,8 @@ ARP = (
 @pytest.fixture(scope="module")
 def explored() -> Iterator[dict[tuple[str, str, int], Verdict]]:
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(LAB), ping_wait=1, probe_wait=1))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(LAB, ping_wait=1, probe_wait=1) as session:
         yield {(m.flow.src, m.flow.dst, m.flow.port): m.verdict for m in exploring.explore(session, FLOWS)}
-    finally:
-        session.close()
     assert host_snapshot() == before
 
 
@@ -125,15 +117,8 @@ def test_a_scenario_of_that_forward_says_what_explore_says(wait: float) -> None:
     "rejected with host-unreachable" then), naming the neighbour as explore does. It read
     "dropped; no rule or policy dropped its packets (r: translated by ...)"."""
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(LAB), ping_wait=1, probe_wait=wait))
-    try:
-        session.coverage = coverage.Coverage()  # counting on, as behave's hooks do
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(LAB, counting=True, ping_wait=1, probe_wait=wait) as session:
         got = session.connect("the internet", "the uplink", "tcp", 3000)
-    finally:
-        session.close()
     assert host_snapshot() == before
     assert got.outcome.outcome == "dropped", got.why()
     assert got.why().startswith("dropped; "), got.why()
@@ -155,14 +140,8 @@ def test_counted_alone_a_forward_to_nobody_names_its_unresolved_neighbour() -> N
     firewall rule or policy decided it"."""
     wanted = [Flow("pc", "r", "tcp", 3000), Flow("pc", "srv1", "tcp", 3456)]
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(LEGACY), ping_wait=1, probe_wait=1))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(LEGACY, ping_wait=1, probe_wait=1) as session:
         got = {m.flow.dst: m.verdict for m in exploring.explore(session, wanted)}["r"]
-    finally:
-        session.close()
     assert host_snapshot() == before
     dnat = (
         "r: translated by PREROUTING rule 1 (-p tcp --dport 3000 -j DNAT --to-destination 10.2.0.13:3456)"
@@ -184,14 +163,8 @@ def test_a_forward_to_nobody_from_a_router_with_no_chain_after_its_dnat() -> Non
     dnat = DNAT.replace("debvoid-nat.nft:10", "debvoid-dnat.nft:8")
     wanted = [Flow("the internet", "r", "tcp", 3000, at="198.51.100.1"), Flow("pc", "srv1", "tcp", 3456)]
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(ONLY_DNAT), ping_wait=1, probe_wait=1))
-    try:
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(ONLY_DNAT, ping_wait=1, probe_wait=1) as session:
         got = {m.flow.dst: m.verdict for m in exploring.explore(session, wanted)}["r"]
-    finally:
-        session.close()
     assert host_snapshot() == before
     assert (got.outcome, got.landed_at) == ("dropped", None), got
     assert got.decided_by == f"no firewall rule or policy dropped its first packet ({dnat}); {ARP}", got
@@ -216,17 +189,10 @@ def test_over_ipv6_a_forward_to_nobody_reads_the_same_in_explore_and_a_scenario(
     longer than that, explore and the scenario said "rejected" (no rule dropped anything);
     both say dropped, naming the neighbour."""
     before = host_snapshot()
-    session = LabSession.open(Settings(lab=str(V6), ping_wait=1, probe_wait=4))
-    try:
-        session.coverage = coverage.Coverage()  # counting on, as behave's hooks do
-        session.use_lab(None)
-        session.new_world()
-        session.provision()
+    with provisioned(V6, counting=True, ping_wait=1, probe_wait=4) as session:
         wanted = [Flow("pc", "r", "tcp", 3000, v6=True), Flow("pc", "srv1", "tcp", 3456, v6=True)]
         explored = {m.flow.dst: m.verdict for m in exploring.explore(session, wanted)}["r"]
         scenario = session.connect("pc", "r", "tcp", 3000, v6=True)
-    finally:
-        session.close()
     assert host_snapshot() == before
     assert explored.outcome == "dropped", explored
     assert explored.decided_by == f"no firewall rule or policy dropped its first packet ({DNAT6}); {ND}"
