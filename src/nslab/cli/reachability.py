@@ -52,8 +52,7 @@ def explore(lab_path: str | None, ports: str, define: tuple[str, ...], fmt: str,
         measured = review.measure(settings, lab, ports=flows.parse_ports(ports))
     except NslabError as exc:
         fail(exc, 2)
-    for line in flows.unread_ports(lab):  # where explore could not know: said, not guessed
-        click.echo(f"nslab: {line} (fix: name its ports under [explore] ports)", err=True)
+    _say_unread_ports(flows.unread_ports(lab))
     click.echo(reach.render(measured, fmt, flows.unroutable(lab)), nl=False)
     if record:
         own = flows.own_addresses(lab)
@@ -108,8 +107,7 @@ def diff(
             a, b = review.both(settings, before, after, flows.parse_ports(ports))
     except NslabError as exc:
         fail(exc, 2)
-    for line in sorted(set(flows.unread_ports(before)) | set(flows.unread_ports(after))):
-        click.echo(f"nslab: {line} (fix: name its ports under [explore] ports)", err=True)
+    _say_unread_ports(sorted(set(flows.unread_ports(before)) | set(flows.unread_ports(after))))
     own = review.own_of(before, after)
     changes = reach.compare(review.verdicts(a), review.verdicts(b), own)
     if fmt == "text":
@@ -118,6 +116,12 @@ def diff(
         click.echo("".join(f"- {line.replace('  ', ' ')}\n" for line in sides) + "\n", nl=False)
     click.echo(reach.render_changes(changes, fmt, f"{title} -> {shown}", own), nl=False)
     sys.exit(1 if changes else 0)
+
+
+def _say_unread_ports(lines: list[str]) -> None:
+    """Where explore could not know a ruleset file's ports: said, not guessed."""
+    for line in lines:
+        click.echo(f"nslab: {line} (fix: name its ports under [explore] ports)", err=True)
 
 
 @main.command()
