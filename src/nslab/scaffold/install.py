@@ -30,9 +30,9 @@ from urllib.parse import unquote, urlparse
 
 from nslab.errors import NslabError
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:  # pragma: no cover
     import tomli as tomllib
 
 REQUIREMENTS = ".nslab/requirements.txt"
