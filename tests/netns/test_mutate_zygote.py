@@ -1,5 +1,5 @@
 """nslab mutate forks its mutants' behave runs from one pre-imported zygote
-(nslab.coverage.behave_zygote) instead of starting a Python for each, and a forked run is
+(nslab.behave.zygote) instead of starting a Python for each, and a forked run is
 the project's own run: its steps/ (a step of its own, nslab's imported again by it), its
 -D, in real worlds. How a forked run matches a fresh behave, without worlds:
 tests/unit/test_behave_zygote.py.
@@ -95,4 +95,4 @@ def test_mutants_run_forked_from_one_python_and_a_projects_own_step_kills(
             assert status == "survived", (line, mutation, why)
     argvs = started.read_text().splitlines()
     assert sum(a.startswith("-m behave") for a in argvs) == 1, argvs  # the unmutated run
-    assert sum(a.startswith("-m nslab.coverage.behave_zygote") for a in argvs) == 1, argvs
+    assert sum(a.startswith("-m nslab.behave.zygote") for a in argvs) == 1, argvs

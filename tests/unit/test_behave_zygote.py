@@ -1,4 +1,4 @@
-"""A behave run forked from the zygote (nslab.coverage.behave_zygote) is a fresh `python -m
+"""A behave run forked from the zygote (nslab.behave.zygote) is a fresh `python -m
 behave` in all a run sees: the project's own steps loaded (beside nslab's, registered once:
 no AmbiguousStep), its -D and [tool.behave] read per run, its output and exit code; a run
 is stopped by its pid; the zygote leaves no process. No world: plain behave runs."""
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.procs import alive
 
-from nslab.coverage.behave_zygote import Zygote
+from nslab.coverage.behave_runs import Zygote
 
 FEATURE = """\
 Feature: a project's own step
