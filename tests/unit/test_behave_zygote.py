@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.procs import alive
 
-from nslab.coverage.behave_runs import Zygote
+from nslab.coverage.behave_runs import BehaveRuns, Zygote
 
 FEATURE = """\
 Feature: a project's own step
@@ -24,6 +24,7 @@ Feature: a project's own step
     Given my own step sees hello
 """
 STEPS = """\
+import os
 import time
 
 from behave import given
@@ -41,6 +42,13 @@ def own(context, word):
 @given("my own step waits")
 def waits(context):
     time.sleep(120)
+
+
+@given("my own step waits while hold exists")
+def holds(context):
+    deadline = time.monotonic() + 60
+    while os.path.exists("hold") and time.monotonic() < deadline:
+        time.sleep(0.05)
 """
 
 
@@ -119,3 +127,46 @@ def test_a_run_with_other_interpreter_settings_is_not_forked(
         assert zygote.run(ARGS, project / "o", project / "e") is None
     finally:
         zygote.close()
+
+
+def test_a_zygote_that_cannot_start_or_dies_leaves_the_run_to_a_fresh_behave(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow verdict, never a wrong one: the run is behave's as if no zygote existed."""
+    python = sys.executable
+    refusing = tmp_path / "python"  # an interpreter that runs all but the zygote
+    refusing.write_text(f'#!/bin/sh\n[ "$2" = nslab.behave.zygote ] && exit 1\nexec "{python}" "$@"\n')
+    refusing.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(refusing))
+    runs = BehaveRuns()
+    try:
+        done = runs.run(ARGS, project, fork=True)
+        assert done.returncode == 0 and "own step: hello" in done.stdout, done.stdout + done.stderr
+    finally:
+        runs.close()
+    monkeypatch.setattr(sys, "executable", python)
+    (project / "features" / "own.feature").write_text(
+        FEATURE.replace("sees hello", "waits while hold exists")
+    )
+    (project / "hold").touch()
+    runs = BehaveRuns()
+    got: list[subprocess.CompletedProcess[str]] = []
+    runner = threading.Thread(target=lambda: got.append(runs.run(ARGS, project, fork=True)))
+    runner.start()
+    try:
+        zygote = runs._zygote
+        assert zygote is not None
+        deadline = time.monotonic() + 60
+        while not zygote.running() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        [orphan] = zygote.running()
+        assert zygote._proc is not None
+        zygote._proc.kill()  # the zygote dies mid-run
+        while alive(orphan) and time.monotonic() < deadline:
+            time.sleep(0.02)  # ended by the client before it runs behave itself
+        (project / "hold").unlink()
+        runner.join(60)
+        assert [g.returncode for g in got] == [0], [g.stderr for g in got]
+        assert statuses(project) == ["passed"]
+    finally:
+        runs.close()

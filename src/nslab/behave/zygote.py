@@ -32,7 +32,10 @@ from typing import Any
 
 
 def _reply(obj: dict[str, Any]) -> None:
-    os.write(1, json.dumps(obj).encode() + b"\n")  # one write: a line is never split
+    # one write: a line is never split. No reader (the Mutator died): serve on until stdin
+    # closes, which ends the runs
+    with contextlib.suppress(OSError):
+        os.write(1, json.dumps(obj).encode() + b"\n")
 
 
 def _child(request: dict[str, Any], wake: tuple[int, int]) -> None:

@@ -27,8 +27,9 @@ from pathlib import Path
 # started by name, not imported: it imports nslab's steps (a layer above this one); its
 # argv names behave, as a test finds mutants' runs by it
 MODULE = "nslab.behave.zygote"
-# Variables read as Python starts: a run asking for other ones needs a fresh interpreter
-_STARTUP = ("PYTHON",)
+# Variables read as Python starts (the interpreter's, the locale that sets its encodings):
+# a run asking for other ones needs a fresh interpreter
+_STARTUP = ("PYTHON", "LANG", "LC_")
 
 
 class BehaveRuns:
@@ -110,6 +111,7 @@ class Zygote:
         self._waiting: set[int] = set()  # request ids whose callers wait
         self._orphans: dict[int, int] = {}  # request id -> pid of a run the dead zygote left
         self._changed = threading.Condition(self._lock)
+        self._reader: threading.Thread | None = None
 
     def _start(self) -> bool:
         """Start the zygote (under the lock); False if it cannot serve."""
@@ -133,7 +135,8 @@ class Zygote:
         self._proc = proc
         self._cwd = os.getcwd()
         self._startup = _startup_env(os.environ)
-        threading.Thread(target=self._read, args=(proc,), name="nslab-zygote", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(proc,), name="nslab-zygote", daemon=True)
+        self._reader.start()
         return True
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
@@ -221,6 +224,10 @@ class Zygote:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if self._reader is not None:
+            self._reader.join(10)  # it reads the zygote's last replies, then EOF
+        if proc.stdout is not None and (self._reader is None or not self._reader.is_alive()):
+            proc.stdout.close()
 
 
 def _end(pid: int) -> None:
