@@ -27,15 +27,11 @@ manager's own check, or its refusal at the build, makes one `invalid`
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +39,7 @@ from pathlib import Path
 
 from nslab.config import Settings, find_pyproject
 from nslab.coverage import mutate_managers
+from nslab.coverage.behave_runs import BehaveRuns
 from nslab.coverage.counts import Coverage
 from nslab.coverage.mutate_managers import check_managers, refused
 from nslab.errors import NslabError
@@ -147,6 +144,7 @@ class Mutator:
         jobs: int,
         behave_args: Sequence[str] = (),
         progress: Callable[[str], None] | None = None,
+        fork: bool = True,
     ) -> None:
         self.lab_path = lab_path.resolve()
         self.lab = load_lab(self.lab_path)
@@ -157,58 +155,31 @@ class Mutator:
         self.progress = progress or (lambda _: None)
         self.scratch = Path(tempfile.mkdtemp(prefix="nslab-mutate-"))
         self.baseline: Baseline | None = None
-        # the behave processes running now: a stopped run ends them before it goes, as
-        # their worlds and reports lie under the scratch folder close() removes
-        self._running: set[subprocess.Popen[str]] = set()
-        self._lock = threading.Lock()
-        self._stopping = False
+        # mutants' runs forked from one pre-imported behave (fork=False: a fresh Python
+        # each, as bench compares); their worlds and reports lie under the scratch folder
+        self._runs = BehaveRuns(fork)
 
     def close(self) -> None:
-        """End every behave process still running (SIGTERM: behave ends its worlds, as on
-        Ctrl-C), then remove the scratch folder: a stopped `nslab mutate` leaves nothing."""
-        with self._lock:
-            self._stopping = True
-            running = list(self._running)
-        for proc in running:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        for proc in running:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a behave that does not stop: its worlds die with it
-                proc.kill()
-                proc.wait()
+        """End every behave still running (SIGTERM: behave ends its worlds, as on Ctrl-C),
+        then remove the scratch folder: a stopped `nslab mutate` leaves nothing."""
+        self._runs.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _behave(
-        self, paths: Sequence[str], reports: Path, settings: Sequence[str], stop: bool
+        self, paths: Sequence[str], reports: Path, settings: Sequence[str], stop: bool, fork: bool = False
     ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-        """One behave process over `paths`; its scenarios' statuses from the JSON formatter.
-        No `rule_coverage` here: the suite's own settings decide it, for every run alike;
-        a coverage minimum is a run's gate, not a scenario's result."""
+        """One behave run over `paths` (`fork`: from the zygote); its scenarios' statuses
+        from the JSON formatter. No `rule_coverage` here: the suite's own settings decide
+        it, for every run alike; a coverage minimum is a run's gate, not a scenario's result."""
         reports.mkdir(parents=True, exist_ok=True)
         result = reports / "behave.json"
-        argv = [
-            sys.executable, "-m", "behave", *(["--stop"] if stop else []), "--no-junit",
+        args = [
+            *(["--stop"] if stop else []), "--no-junit",
             "-f", "json", "-o", str(result), "-f", "plain", "--no-capture",
             "-D", f"reports={reports}", "-D", "html=", "-D", "rule_coverage_min=0",
             *settings, *self.behave_args, *paths,
         ]  # fmt: skip
-        with self._lock:
-            if self._stopping:
-                raise KeyboardInterrupt  # the run was stopped: no new behave
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                stdin=subprocess.DEVNULL,
-            )
-            self._running.add(proc)
-        out, err = proc.communicate()  # stopped here, it stays in _running for close() to end
-        with self._lock:
-            self._running.discard(proc)
-        done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        done = self._runs.run(args, reports, fork)
         try:
             statuses = scenario_statuses(result)
         except (OSError, ValueError):
@@ -352,7 +323,7 @@ class Mutator:
             m = mutants[n]
             scenarios = base.order(m.file.resolve())
             lab_as = ["-D", f"lab_as={self.lab_path}={self._mirror(n, self.lab_path)}"]  # copied by invalid()
-            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", lab_as, stop=True)
+            r, statuses = self._behave(scenarios, self.scratch / f"m{n}" / "reports", lab_as, True, fork=True)
             red = [s for s, st in statuses.items() if st in _RED]
             if red and m.manager:  # no lab was built: the manager refused the mutant
                 why = refused(self.scratch / f"m{n}" / "reports" / "behave.json", red[0])
