@@ -1,0 +1,64 @@
+"""What a process start imports: the suite starts hundreds of behave processes and thousands
+of on-target helpers, so a module a run does not use must not be imported at its start
+(bench/bench_starts.py measures the CPU; here the imports themselves are checked, since a
+time would only be a flaky guard on a loaded machine)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def imported(argv: list[str]) -> set[str]:
+    """The modules a python process imports, as its -X importtime lines on stderr name them."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    lines = [line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    assert lines, f"no -X importtime lines: {r.stderr[-500:]}"
+    return set(lines[1:])  # the first is the header
+
+
+def test_a_behave_start_imports_no_report_writer_nor_remote_target() -> None:
+    """A dry run of a feature on the local target, with no JUnit: the JUnit merge (junitparser,
+    lxml), the HTML page, the rule coverage's reports, the failure bundle and the ssh
+    target's paramiko are for runs that use them (they were ~35 ms of a start's CPU)."""
+    found = imported(
+        ["-m", "behave", "--dry-run", "-f", "null", "--no-junit", "features/01-base-lab.feature"]
+    )
+    assert "nslab.behave.hooks" in found and "nslab.behave.steps" in found  # it did load nslab
+    unwanted = {
+        "junitparser",
+        "lxml",
+        "nslab.report.junit",
+        "nslab.behave.junit_reporter",
+        "behave.reporter.junit",
+        "nslab.behave.run_report",
+        "nslab.report.html",
+        "nslab.report.failure",
+        "nslab.coverage.report",
+        "paramiko",
+        "nslab.machine.targets.ssh",
+        "vagrant",
+    }
+    assert sorted(unwanted & found) == []
+
+
+def test_the_on_target_helper_starts_without_typing_subprocess_or_ctypes() -> None:
+    """netprobe.py as a world starts it (-I -S, its parts beside it), given no request: the
+    annotations' typing, the snapshots' subprocess and contextlib are not needed to be ready,
+    and ctypes only where os.setns is missing, at the first namespace entered."""
+    found = imported(["-I", "-S", str(ROOT / "src/nslab/ontarget/netprobe.py")])
+    assert {"netprobe_netns", "netprobe_probes", "json", "socket"} <= found  # it did start
+    assert sorted({"typing", "subprocess", "contextlib", "ctypes"} & found) == []
