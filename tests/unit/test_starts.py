@@ -32,8 +32,8 @@ def imported(argv: list[str]) -> set[str]:
 
 def test_a_behave_start_imports_no_report_writer_nor_remote_target() -> None:
     """A dry run of a feature on the local target, with no JUnit: the JUnit merge (junitparser,
-    lxml), the HTML page, the rule coverage's reports, the failure bundle and the ssh
-    target's paramiko are for runs that use them (they were ~35 ms of a start's CPU)."""
+    lxml), the HTML page, the rule coverage, the failure bundle, explore (its one step) and
+    the ssh target's paramiko are for runs and steps that use them (they were ~35 ms of a start's CPU)."""
     found = imported(
         ["-m", "behave", "--dry-run", "-f", "null", "--no-junit", "features/01-base-lab.feature"]
     )
@@ -48,6 +48,8 @@ def test_a_behave_start_imports_no_report_writer_nor_remote_target() -> None:
         "nslab.report.html",
         "nslab.report.failure",
         "nslab.coverage.report",
+        "nslab.coverage.counts",
+        "nslab.reach.explore",
         "paramiko",
         "nslab.machine.targets.ssh",
         "vagrant",
