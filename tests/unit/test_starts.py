@@ -64,3 +64,12 @@ def test_the_on_target_helper_starts_without_typing_subprocess_or_ctypes() -> No
     found = imported(["-I", "-S", str(ROOT / "src/nslab/ontarget/netprobe.py")])
     assert {"netprobe_netns", "netprobe_probes", "json", "socket"} <= found  # it did start
     assert sorted({"typing", "subprocess", "contextlib", "ctypes"} & found) == []
+
+
+def test_a_run_writing_junit_and_the_page_needs_no_junitparser() -> None:
+    """behave writes the JUnit files itself (nslab's reporter only renames and says why a
+    scenario skipped) and nslab's page needs only the names: junitparser (with lxml) is
+    for merging the files of parallel workers and shards."""
+    found = imported(["-c", "import nslab.behave.run_report, nslab.behave.junit_reporter"])
+    assert {"nslab.behave.run_report", "nslab.behave.junit_reporter", "nslab.report.html"} <= found
+    assert sorted({"junitparser", "lxml", "nslab.report.junit"} & found) == []
