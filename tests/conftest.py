@@ -25,6 +25,11 @@ HERE_FEATURES = Path(__file__).parent / "features"
 # ran it. The whole of features/ still runs in test_seed_features.py, over ssh as root and
 # unprivileged.
 SEED_STORY = tuple(sorted(str(p.relative_to(ROOT)) for p in (ROOT / "features").glob("*.feature")))
+# The firewall managers' stories (ufw, firewalld and Docker on lab hosts): over ssh they run as
+# a sudo user in tests/ssh/test_managers_over_ssh.py, which watches their daemons; the rest
+# of features/ runs over ssh as root (tests/ssh/test_ssh_target.py): every scenario once
+# over ssh, not the managers' twice (their daemons cost ~10 s of CPU a run).
+MANAGER_STORIES = ("features/managers", "features/docker")
 SYSCTLS = (
     "net.ipv4.ip_forward",
     "net.bridge.bridge-nf-call-iptables",

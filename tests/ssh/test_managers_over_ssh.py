@@ -1,5 +1,6 @@
 """The firewall managers' stories (ufw, firewalld and Docker on lab hosts: features/managers,
-features/docker) through a real OpenSSH sshd on 127.0.0.1 as a sudo user (as root: the whole suite):
+features/docker) through a real OpenSSH sshd on 127.0.0.1 as a sudo user (the rest of the
+suite runs over ssh as root: tests/ssh/test_ssh_target.py):
 every scenario runs (none skips), the managers' daemons run below the ssh session (on the
 target, not in this process's machine-side worlds), and none of them, nor a cgroup of
 Docker's, outlives the run. A target without a manager skips naming the package, whatever
@@ -14,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SUDO_USER, count_scenarios, host_snapshot, needs_sshd, run_behave
+from conftest import MANAGER_STORIES, ROOT, SUDO_USER, count_scenarios, host_snapshot, needs_sshd, run_behave
 from support.procs import comm, wait_gone
 from support.sshd import TestSshd
 
 pytestmark = needs_sshd
 
-STORIES = ("features/managers", "features/docker")
+STORIES = MANAGER_STORIES
 DAEMONS = ("dockerd", "containerd", "firewalld", "dbus-daemon")
 CGROUPS = Path("/sys/fs/cgroup")
 
@@ -44,10 +45,9 @@ def _docker_cgroups(worlds: set[int]) -> set[str]:
 def test_the_managers_stories_run_over_ssh_and_leave_nothing(
     sshd: TestSshd, test_users: list[str], tmp_path: Path
 ) -> None:
-    """As the sudo user (as root they run in test_whole_suite_over_ssh_as_root, none skipped)."""
-    if SUDO_USER not in test_users:
-        pytest.skip("sudo is not installed")
-    user = SUDO_USER
+    """As the sudo user (root where sudo is not installed): the only run of these stories
+    over ssh (test_ssh_target.py runs the others as root), so none may skip."""
+    user = SUDO_USER if SUDO_USER in test_users else "root"
     before = host_snapshot()
     run = subprocess.Popen(
         [sys.executable, "-m", "behave", "-f", "progress", "--no-junit", *STORIES, *sshd.userdata(user),

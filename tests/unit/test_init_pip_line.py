@@ -123,3 +123,41 @@ def test_init_ignores_reports_in_the_users_gitignore(tmp_path: Path, old: str, n
     assert said in r.stdout
     again = run([*NSLAB, "init", str(tmp_path)])
     assert again.returncode == 1 and ".nslab/requirements.txt" in again.stderr
+
+
+def test_the_build_backend_is_ready_only_when_every_build_requirement_is_installed() -> None:
+    """Pure: [build-system] requires read with this venv's packages (hatchling and packaging
+    are dev dependencies): satisfied builds without isolation, anything else isolated."""
+    from nslab.scaffold.install import backend_ready
+
+    def system(*requires: str) -> str:
+        return "[build-system]\nrequires = [" + ", ".join(f'"{r}"' for r in requires) + "]\n"
+
+    assert backend_ready(system("hatchling>=1.24"))
+    assert backend_ready((ROOT / "pyproject.toml").read_text())  # nslab's own
+    assert not backend_ready(system("hatchling>=999"))  # installed, too old
+    assert not backend_ready(system("hatchling", "no-such-backend-nslab"))  # one missing
+    assert not backend_ready(system("hatchling; python_version < '3'"))  # a marker: not judged
+    assert not backend_ready(system())  # nothing named
+    assert not backend_ready('[project]\nname = "x"\n')  # no [build-system]: pip's default
+    assert not backend_ready("[build-system\n")  # not TOML
+
+
+def test_a_wheel_built_without_isolation_is_the_isolated_ones_file_for_file(tmp_path: Path) -> None:
+    """The wheel `nslab init` puts under .nslab/ has the same files with the same contents
+    whether pip built it in an isolated environment (a user's venv without hatchling) or
+    not (the backend already here): skipping isolation changes only the time it takes."""
+    import zipfile
+
+    from nslab.scaffold.install import place_wheel
+
+    wheels = {}
+    for isolated in (True, False):
+        where = tmp_path / f"isolated-{isolated}"
+        line = place_wheel(Install("", "this checkout", build_from=ROOT), where, isolated=isolated)
+        with zipfile.ZipFile(where / line.removeprefix("./")) as z:
+            wheels[isolated] = {
+                name: z.read(name) for name in z.namelist() if not name.endswith(".dist-info/RECORD")
+            }
+    assert wheels[True] == wheels[False]
+    assert any(name.endswith("nslab/behave/steps/__init__.py") for name in wheels[True])
