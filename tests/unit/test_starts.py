@@ -32,8 +32,9 @@ def imported(argv: list[str]) -> set[str]:
 
 def test_a_behave_start_imports_no_report_writer_nor_remote_target() -> None:
     """A dry run of a feature on the local target, with no JUnit: the JUnit merge (junitparser,
-    lxml), the HTML page, the rule coverage, the failure bundle, explore (its one step) and
-    the ssh target's paramiko are for runs and steps that use them (they were ~35 ms of a start's CPU)."""
+    lxml), the HTML page, the rule coverage, the failure bundle, explore (its one step), the
+    mutants (nslab mutate) and the ssh target's paramiko are for runs and steps that use them
+    (they were ~40 ms of a start's CPU)."""
     found = imported(
         ["-m", "behave", "--dry-run", "-f", "null", "--no-junit", "features/01-base-lab.feature"]
     )
@@ -50,6 +51,8 @@ def test_a_behave_start_imports_no_report_writer_nor_remote_target() -> None:
         "nslab.coverage.report",
         "nslab.coverage.counts",
         "nslab.reach.explore",
+        "nslab.firewall.mutants",
+        "nslab.managers.mutants",
         "paramiko",
         "nslab.machine.targets.ssh",
         "vagrant",
