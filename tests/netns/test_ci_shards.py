@@ -1,18 +1,16 @@
-"""Shards of a CI matrix: the same split everywhere, every scenario exactly once, merged
-reports with the verdicts of one serial run; bad --shard values are one line."""
+"""Shards of a CI matrix: the same split everywhere, every scenario exactly once; bad
+--shard values are one line. (Real shard runs merged to the serial verdicts: in
+test_parallel_runs.py, which shares that serial run with the parallel one.)"""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import ROOT, SEED_STORY, needs_netns
+from conftest import ROOT
 
 from nslab.errors import NslabError
-from nslab.report.junit import read as junit_suites
 from nslab.runner.selection import Location, scenarios
 from nslab.runner.shards import balance, parse_shard, pick, split, weighed
 
@@ -43,49 +41,6 @@ def test_the_split_is_the_same_whatever_came_before_and_covers_everything_once()
     assert first == [i.arg for i in pick(list(reversed(items)), 1, 4, slow)]
     assert items[0].arg in first and len(first) == 1  # the 30 s scenario fills a shard alone
     assert split([Location("a.feature", 1, "a", 1)], 3)[2] == []  # an empty shard is allowed
-
-
-def verdicts(files: list[Path]) -> list[tuple[str, str, bool]]:
-    """(feature, scenario, passed) of every case; a run given file:line locations names its
-    suites from the features folder ("features.01-base-lab..."), a plain run from inside it."""
-    return sorted(
-        (str(s.name).removeprefix("features."), str(c.name), bool(c.is_passed))
-        for f in files
-        for s in junit_suites(f)
-        for c in s
-    )
-
-
-@needs_netns
-@pytest.mark.slow  # four shard runs and a serial one of the seed story
-def test_four_shards_one_after_another_merge_to_the_serial_verdicts(tmp_path: Path) -> None:
-    serial = tmp_path / "serial"
-    r = subprocess.run(
-        [sys.executable, "-m", "behave", *SEED_STORY, "-f", "progress", "-D", f"reports={serial}",
-         "-D", "html=", "--junit-directory", str(serial / "junit")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stdout[-2000:]
-    want = verdicts(list((serial / "junit").glob("*.xml")))
-    timings = tmp_path / "timings.json"
-    for k in range(1, 5):
-        r = subprocess.run(
-            [*NSLAB, "run", "-j", "1", "--shard", f"{k}/4", "--reports", str(tmp_path / f"shard-{k}"),
-             "--timings", str(timings), "--update-timings" if k == 4 else "--", *SEED_STORY],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-1000:]
-    # the last shard wrote its times (after every shard had computed the same split)
-    assert len(json.loads(timings.read_text())) == len(pick(scenarios(list(SEED_STORY)), 4, 4, {}))
-    out = tmp_path / "merged"
-    shards = [str(tmp_path / f"shard-{k}") for k in range(1, 5)]
-    r = subprocess.run(
-        [*NSLAB, "report", "merge", *shards, "-o", str(out)], cwd=ROOT, capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
-    got = verdicts([out / "junit" / "TESTS-nslab.xml"])
-    assert got == want  # every scenario exactly once, with the serial run's verdict
-    assert f"{len(want)} passed, 0 failed" in r.stdout and (out / "index.html").exists()
 
 
 def test_one_split_for_workers_shards_and_mutants() -> None:

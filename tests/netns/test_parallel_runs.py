@@ -1,7 +1,9 @@
-"""Parallel runs give the serial verdicts, merge their reports and leave nothing behind."""
+"""Parallel runs and a CI matrix's shards give the serial verdicts, merge their reports and
+leave nothing behind."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,9 @@ from conftest import ROOT, SEED_STORY, host_snapshot, needs_netns
 
 from nslab.report.junit import read as junit_suites
 from nslab.runner.selection import Location, scenarios
-from nslab.runner.shards import split
+from nslab.runner.shards import pick, split
+
+NSLAB = [sys.executable, "-m", "nslab.cli"]
 
 
 def test_every_scenario_and_outline_row_is_found_once() -> None:
@@ -40,32 +44,26 @@ def _verdicts(junit_dir: Path) -> dict[str, str]:
     return out
 
 
-@needs_netns
-@pytest.mark.slow  # the seed story serially and in two workers
-def test_parallel_and_serial_verdicts_are_identical(tmp_path: Path) -> None:
-    before = host_snapshot()
-    serial = tmp_path / "serial"
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One serial behave run of the seed story and the deliberate failure (JUnit, page,
+    reports): the verdicts the parallel run and the shards are held to, made once for
+    both (a run of the story is ~5 s of CPU)."""
+    serial = tmp_path_factory.mktemp("serial")
     r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "behave",
-            "-f",
-            "progress",
-            "--junit-directory",
-            str(serial / "junit"),
-            "-D",
-            f"html={serial}/index.html",
-            "-D",
-            f"reports={serial}",
-            *SEED_STORY,
-            str(ROOT / "tests" / "features" / "deliberate-failure.feature"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 1  # the deliberate failure
+        [sys.executable, "-m", "behave", "-f", "progress", "--junit-directory", str(serial / "junit"),
+         "-D", f"html={serial}/index.html", "-D", f"reports={serial}",
+         *SEED_STORY, str(ROOT / "tests" / "features" / "deliberate-failure.feature")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout[-3000:]  # the deliberate failure
+    return serial
+
+
+@needs_netns
+@pytest.mark.slow  # the seed story in two workers (and serially: the fixture)
+def test_parallel_and_serial_verdicts_are_identical(serial: Path, tmp_path: Path) -> None:
+    before = host_snapshot()
     par = tmp_path / "parallel"
     r = subprocess.run(
         [
@@ -120,3 +118,43 @@ def test_a_workers_line_is_read_from_its_junit_not_its_text(tmp_path: Path) -> N
     )
     assert summary(tmp_path, 1) == "2 passed, 1 failed in 3.50 s"
     assert summary(tmp_path / "none", 2) == "no summary: it wrote no JUnit results (rc=2)"
+
+
+def verdicts(files: list[Path]) -> list[tuple[str, str, bool]]:
+    """(feature, scenario, passed) of every case; a run given file:line locations names its
+    suites from the features folder ("features.01-base-lab..."), a plain run from inside it."""
+    return sorted(
+        (str(s.name).removeprefix("features."), str(c.name), bool(c.is_passed))
+        for f in files
+        for s in junit_suites(f)
+        for c in s
+    )
+
+
+@needs_netns
+@pytest.mark.slow  # four shard runs of the seed story (and a serial one: the fixture)
+def test_four_shards_one_after_another_merge_to_the_serial_verdicts(serial: Path, tmp_path: Path) -> None:
+    """Shards of a CI matrix (`nslab run --shard K/4`, one after another as runners would),
+    merged (`nslab report merge`): every scenario exactly once, with the serial run's verdict."""
+    story = [f for f in (serial / "junit").glob("*.xml") if "deliberate-failure" not in f.name]
+    want = verdicts(story)
+    assert want and all(passed for _, _, passed in want)
+    timings = tmp_path / "timings.json"
+    for k in range(1, 5):
+        r = subprocess.run(
+            [*NSLAB, "run", "-j", "1", "--shard", f"{k}/4", "--reports", str(tmp_path / f"shard-{k}"),
+             "--timings", str(timings), "--update-timings" if k == 4 else "--", *SEED_STORY],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-1000:]
+    # the last shard wrote its times (after every shard had computed the same split)
+    assert len(json.loads(timings.read_text())) == len(pick(scenarios(list(SEED_STORY)), 4, 4, {}))
+    out = tmp_path / "merged"
+    shards = [str(tmp_path / f"shard-{k}") for k in range(1, 5)]
+    r = subprocess.run(
+        [*NSLAB, "report", "merge", *shards, "-o", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = verdicts([out / "junit" / "TESTS-nslab.xml"])
+    assert got == want  # every scenario exactly once, with the serial run's verdict
+    assert f"{len(want)} passed, 0 failed" in r.stdout and (out / "index.html").exists()
