@@ -1,48 +1,28 @@
-"""behave's JUnit reporter with nslab's names and reasons (see nslab.report.junit for why).
-
-Every testcase is named from the feature's path below the project's features/ folder,
-whatever paths or `FILE:LINE` locations behave was given; a skipped testcase says why in
-its `<skipped message=...>`: the skip's own reason (a missing kernel feature or tool), the
-tag expression, or that this run was given other scenarios of the feature.
-"""
+"""behave's JUnit reporter with nslab's names and reasons (nslab.behave.junit_reporter),
+and why a scenario was skipped, which the JUnit file and nslab's page both say."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
+from typing import TYPE_CHECKING
 
-from behave.configuration import Configuration
-from behave.model import Feature, Scenario
-from behave.model_core import Status
-from behave.reporter.junit import JUnitReporter
+from nslab.behave.skip import skip_reason as skip_reason  # the page's reason too (run_report)
 
-from nslab.report.junit import NOT_SELECTED, feature_name
-
-
-class NslabJUnitReporter(JUnitReporter):  # type: ignore[misc]
-    def make_feature_filename(self, feature: Feature) -> str:
-        return feature_name(Path(feature.filename), Path(self.config.base_dir or "."))
-
-    def _process_scenario(self, scenario: Scenario, report: object) -> None:
-        before = len(report.testcases)  # type: ignore[attr-defined]
-        super()._process_scenario(scenario, report)
-        if scenario.status != Status.skipped or len(report.testcases) == before:  # type: ignore[attr-defined]
-            return
-        skipped = report.testcases[-1].find("skipped")  # type: ignore[attr-defined]
-        if skipped is not None:
-            skipped.set("message", skip_reason(scenario, self.config))
-
-
-def skip_reason(scenario: Scenario, config: Configuration) -> str:
-    if getattr(scenario, "skip_reason", None):
-        return str(scenario.skip_reason)
-    if not scenario.should_run_with_tags(config.tag_expression):
-        return f"excluded by the tag expression: {config.tag_expression}"
-    return NOT_SELECTED
+if TYPE_CHECKING:
+    from behave.configuration import Configuration
 
 
 def install(config: Configuration) -> None:
     """Put nslab's reporter in the place of behave's JUnit reporter (before any feature
     has been reported: from before_all)."""
+    # behave imports its JUnit reporter only for a run that writes JUnit: without the
+    # module there is no reporter to replace, and a run with --no-junit (or junit = false)
+    # does not pay for importing it and nslab's (~5 ms of CPU a start).
+    junit = sys.modules.get("behave.reporter.junit")
+    if junit is None:
+        return
+    from nslab.behave.junit_reporter import NslabJUnitReporter
+
     for i, reporter in enumerate(config.reporters):
-        if type(reporter) is JUnitReporter:
+        if type(reporter) is junit.JUnitReporter:
             config.reporters[i] = NslabJUnitReporter(config)

@@ -16,7 +16,7 @@ from nslab.behave import reporter, suggest
 from nslab.config import find_pyproject
 from nslab.coverage import report as coverage_report
 from nslab.report import html as report
-from nslab.report.junit import NOT_SELECTED
+from nslab.report.junit_names import NOT_SELECTED
 from nslab.scenario.session import LabSession
 
 if sys.version_info >= (3, 11):

@@ -5,8 +5,14 @@ once per run on the terminal, past behave's capture."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from behave.runner import Context
+from nslab.report.junit_names import NOT_SELECTED
+
+if TYPE_CHECKING:
+    from behave.configuration import Configuration
+    from behave.model import Scenario
+    from behave.runner import Context
 
 
 def skip(context: Context, why: str) -> None:
@@ -14,3 +20,12 @@ def skip(context: Context, why: str) -> None:
     scenario.skip(why)
     if context.nslab.first_time(why):
         print(f"nslab: skipping scenarios (first: {scenario.feature.filename}): {why}", file=sys.__stderr__)
+
+
+def skip_reason(scenario: Scenario, config: Configuration) -> str:
+    """Why a scenario did not run, as the JUnit file and nslab's page say it."""
+    if getattr(scenario, "skip_reason", None):
+        return str(scenario.skip_reason)
+    if not scenario.should_run_with_tags(config.tag_expression):
+        return f"excluded by the tag expression: {config.tag_expression}"
+    return NOT_SELECTED

@@ -16,11 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nslab.commands import Runner
-from nslab.firewall.mutants import Mutant
 from nslab.lab import Host, Lab
-from nslab.managers.mutants import Unmade
+
+if TYPE_CHECKING:  # the mutants' types, quoted below: see the kinds' _mutants functions
+    from nslab.firewall.mutants import Mutant
+    from nslab.managers.mutants import Unmade
 
 World = Callable[[], AbstractContextManager[Runner]]  # a throwaway world, started on demand
 # nslab validate's look at the kind's hosts: (hosts, the lab file, a throwaway world) ->
@@ -31,10 +34,10 @@ Check = Callable[[Sequence[Host], str, World], str]
 Load = Callable[[Runner, Sequence[Host]], int]
 # nslab mutate: mutants of the lab file's commands (lab file, its name as shown, host) and
 # of a folder (folder, the lab's folder, the hosts sharing it as shown)
-CommandMutants = Callable[[Path, str, Host], tuple[list[Mutant], list[Unmade]]]
-FolderMutants = Callable[[Path, Path, str], tuple[list[Mutant], list[Unmade]]]
+CommandMutants = Callable[[Path, str, Host], "tuple[list[Mutant], list[Unmade]]"]
+FolderMutants = Callable[[Path, Path, str], "tuple[list[Mutant], list[Unmade]]"]
 # mutant n -> why the manager refuses it, for the kind's mutants (n -> mutant, its lab)
-Refusals = Callable[[Mapping[int, tuple[Mutant, Lab]], Runner], dict[int, str]]
+Refusals = Callable[["Mapping[int, tuple[Mutant, Lab]]", Runner], dict[int, str]]
 
 
 @dataclass(frozen=True)

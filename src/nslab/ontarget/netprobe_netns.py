@@ -4,14 +4,44 @@ Standard library only, like netprobe.py, beside which it is uploaded and run."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import struct
-from typing import Any
+
+# typing only for annotations (unevaluated: `from __future__ import annotations`): it cost
+# the helper's start ~10 ms of CPU (see netprobe.py). mypy takes this name as typing's.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _libc_setns() -> Callable[[int, int], None]:
+    """setns(2) where os.setns is missing (python < 3.12): libc's, through ctypes, loaded
+    on a helper's first namespace (importing ctypes cost every start ~3 ms of CPU)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def setns(fd: int, nstype: int) -> None:
+        if libc.setns(fd, nstype) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+    return setns
+
+
+_setns: Callable[[int, int], None] | None = getattr(os, "setns", None)
+
+
+def setns(fd: int, nstype: int) -> None:
+    global _setns
+    if _setns is None:
+        _setns = _libc_setns()
+    _setns(fd, nstype)
+
 
 # ICMP "destination unreachable" codes by the words iptables' REJECT uses for them
 ICMP4_UNREACH = {
@@ -54,12 +84,16 @@ def in_netns(ns: str | None, make: Any) -> Any:
         raise NoNamespace(f"namespace {ns} does not exist") from None
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"cannot enter namespace {ns}")
+        try:
+            setns(target, CLONE_NEWNET)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot enter namespace {ns}") from None
         try:
             return make()
         finally:
-            if _libc.setns(own, CLONE_NEWNET) != 0:  # pragma: no cover - would be a kernel bug
+            try:
+                setns(own, CLONE_NEWNET)
+            except OSError:  # pragma: no cover - would be a kernel bug
                 os._exit(70)
     finally:
         os.close(own)

@@ -27,22 +27,9 @@ from pathlib import Path
 
 from junitparser import JUnitXml, TestCase, TestSuite
 
-FEATURES = "features"  # behave's conventional folder, and nslab's
-NOT_SELECTED = "not selected: this run was given other scenarios of the feature"
-
-
-def feature_name(feature: Path, base_dir: Path) -> str:
-    """The dotted name of a feature file: its path below `base_dir/features/` if it is
-    there, else below `base_dir` (the folder behave found steps/ in), without `.feature`."""
-    path = Path(os.path.abspath(feature))
-    base = Path(os.path.abspath(base_dir))
-    for root in (base / FEATURES, base):
-        if path.is_relative_to(root):
-            rel = path.relative_to(root)
-            break
-    else:  # outside the project: the path as given, which is all there is
-        rel = Path(*[p for p in path.parts if p != path.anchor])
-    return rel.with_suffix("").as_posix().replace("/", ".")
+# the names live in junit_names (no junitparser) and are this module's as before
+from nslab.report.junit_names import FEATURES as FEATURES
+from nslab.report.junit_names import NOT_SELECTED, feature_name
 
 
 def read(path: Path) -> list[TestSuite]:
