@@ -21,6 +21,7 @@ The protocol, one JSON object a line: a request {"id", "argv", "cwd", "env", "st
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -29,6 +30,15 @@ import signal
 import sys
 import threading
 from typing import Any
+
+# The modules nslab.behave.hooks imports where used, not at a behave start (see there).
+_DEFERRED = (
+    "nslab.coverage.counts",
+    "nslab.coverage.report",
+    "nslab.behave.run_report",
+    "nslab.report.failure",
+    "nslab.report.diagnostics",
+)
 
 
 def _reply(obj: dict[str, Any]) -> None:
@@ -160,6 +170,11 @@ def main() -> None:
 
         import nslab.behave.hooks
         import nslab.behave.steps  # noqa: F401
+
+        # what the hooks import only when a run needs it (rule coverage, the page, a failed
+        # scenario's bundle): a mutant's run often does, and forked, has it imported already
+        for deferred in _DEFERRED:
+            importlib.import_module(deferred)
     except Exception as exc:
         _reply({"ready": False, "why": str(exc)})
         return
