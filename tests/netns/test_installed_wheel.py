@@ -17,8 +17,12 @@ pytestmark = needs_netns
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built from this checkout, installed into a venv of its own; its bin/."""
     base = tmp_path_factory.mktemp("wheel")
+    # --no-isolation: hatchling, the build backend, is a dev dependency of this venv; an
+    # isolated build installed it again first (~4 s of CPU) and gives the same files
+    # (tests/unit/test_init_pip_line.py builds both ways and compares them)
     built = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(base / "dist"), str(ROOT)],
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(base / "dist"),
+         str(ROOT)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if built.returncode != 0 and "No module named build" in built.stderr:
