@@ -72,16 +72,19 @@ def _dom(page: Path, tmp_path: Path) -> str:
 @needs_netns
 @pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (run .ci/setup)")
 def test_html_report_leads_with_the_failure(tmp_path: Path) -> None:
-    page = ROOT / "reports" / "index.html"
-    shot = ROOT / "reports" / "screenshots" / "failing-scenario.png"
-    page.unlink(missing_ok=True)  # only this run's page and screenshot may pass the test
-    shot.unlink(missing_ok=True)
+    # a page of its own: the default (reports/index.html of the checkout) is written by
+    # every other test's behave run that does not set html, at the same time on other
+    # workers (a run of the three-namespace feature's page was read here once)
+    page = tmp_path / "page" / "index.html"
+    shot = tmp_path / "page" / "screenshots" / "failing-scenario.png"
     r = run_behave(
         "features/01-base-lab.feature",
         str(HERE / "features" / "deliberate-failure.feature"),
         str(HERE / "features" / "host-scenario.feature"),
         "-D",
         f"reports={tmp_path}",
+        "-D",
+        f"html={page}",
     )
     assert r.returncode == 1
     dom = _dom(page, tmp_path)
