@@ -21,6 +21,7 @@ def test_bad_shards_are_one_line() -> None:
     for text, words in (
         ("5/4", "shard 5 of 4 does not exist"),
         ("0/4", "shard 0 of 4"),
+        ("1/0", "there are no 0 shards"),
         ("x", "'x' is not a shard"),
     ):
         with pytest.raises(NslabError, match=words):

@@ -104,7 +104,7 @@ def test_mutants_keep_the_suites_settings_even_rule_coverage_off(tmp_path: Path)
     argv = ["mutate", "--lab", str(LAB), "-j", "2", "--shard", shard, "--format", "json", str(feature)]
     r = nslab(*argv, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "1 scenarios fail on the unmutated lab and are not used: " in r.stderr
+    assert "1 scenario fails on the unmutated lab and are not used: " in r.stderr
     assert r.stderr.split("not used: ")[1].splitlines()[0].endswith("b-ports.feature:17")
     got = {(m["line"], m["mutation"]): m for m in json.loads(r.stdout)}
     unreached = got[(19, 'deleting "tcp dport 443 accept"')]

@@ -104,7 +104,7 @@ def test_the_report_says_what_the_score_counts() -> None:
     assert lines == [
         'mutate.nft:19: deleting "tcp dport 443 accept" turns no scenario red '
         "(2 passing scenarios ran, none turned red)",
-        "1 scenarios fail on the unmutated lab and are not used: g.feature:5",
+        "1 scenario fails on the unmutated lab and are not used: g.feature:5",
         "killed: one of the 2 scenarios that pass on the unmutated lab turned red",
         "mutation score: 0 of 1 mutants killed",
     ]

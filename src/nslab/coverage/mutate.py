@@ -309,10 +309,7 @@ class Mutator:
         bad = self.invalid(mutants)  # first: it fails fast where the lab's files do
         base = self.baseline or self.unmutated()
         if base.failing:
-            self.progress(
-                f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
-                + ", ".join(base.failing)
-            )
+            self.progress(not_used(base.failing))
         results: list[MutantResult | None] = [None] * len(mutants)
         for n, why in bad.items():
             results[n] = MutantResult(mutants[n], "invalid", why)
@@ -354,6 +351,12 @@ class Mutator:
         return [r for r in results if r is not None]
 
 
+def not_used(failing: Sequence[str]) -> str:
+    """The line that names the scenarios red on the unmutated lab, which no mutant uses."""
+    verb = "scenario fails" if len(failing) == 1 else "scenarios fail"
+    return f"{len(failing)} {verb} on the unmutated lab and are not used: " + ", ".join(failing)
+
+
 def score(results: Sequence[MutantResult]) -> str:
     killed = sum(r.status == "killed" for r in results)
     judged = sum(r.status in ("killed", "survived") for r in results)
@@ -393,10 +396,7 @@ def text_report(results: Sequence[MutantResult], base: Baseline | None = None) -
     invalid = sum(r.status == "invalid" for r in results)
     if base is not None:
         if base.failing:
-            out.append(
-                f"{len(base.failing)} scenarios fail on the unmutated lab and are not used: "
-                + ", ".join(base.failing)
-            )
+            out.append(not_used(base.failing))
         out.append(
             f"killed: one of the {len(base.passing)} scenarios that pass on the unmutated lab turned red"
         )

@@ -32,8 +32,12 @@ def parse_shard(text: str) -> tuple[int, int]:
     if m is None:
         raise NslabError(f"{text!r} is not a shard", "write K/N, e.g. --shard 2/4 for the second of four")
     k, n = int(m[1]), int(m[2])
-    if n < 1 or not 1 <= k <= n:
-        raise NslabError(f"shard {k} of {n} does not exist", f"use K/{max(n, 1)} with 1 <= K <= {max(n, 1)}")
+    if n < 1:
+        raise NslabError(
+            f"{text.strip()!r}: there are no 0 shards", "N is how many shards, 1 or more: e.g. 1/4"
+        )
+    if not 1 <= k <= n:
+        raise NslabError(f"shard {k} of {n} does not exist", f"use K/{n} with 1 <= K <= {n}")
     return k, n
 
 
