@@ -46,13 +46,7 @@ def marks_instrument(save: str) -> str | None:
 def count_marks(world: World, ns: str, backend: str) -> bool:
     """nslab's mark counting rules in the place's IPv4 filter table, in one atomic restore
     (counters kept): False where they did not load (the marks are then counted)."""
-    legacy = backend == "legacy"
-    save = world.run(["iptables-legacy-save" if legacy else "iptables-save", "-c"], ns=ns).stdout
-    text = marks_instrument(save)
-    if text is None:
-        return True
-    restore = ["iptables-legacy-restore" if legacy else "iptables-restore", iptables.WAIT, "-c"]
-    return world.run(restore, ns=ns, stdin=text).rc == 0
+    return iptables.reload(world, ns, iptables.KIND, backend, marks_instrument)
 
 
 POLICY_ND = NSLAB_OWN + "pnd"  # counts the housekeeping that reaches the chain's policy
@@ -97,8 +91,10 @@ def count_v6(world: World, ns: str, backend: str) -> bool:
     """nslab's IPv6 housekeeping counting rules on a ufw host, in one atomic restore
     (counters kept): before each rule it could match (nslab.firewall.instrument), and
     before each built-in chain's policy."""
-    legacy = backend == "legacy"
-    save = world.run(["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=ns).stdout
-    text = policy_nd(ip6tables_instrument(save, {"ip6 filter"}) or save)
-    restore = ["ip6tables-legacy-restore" if legacy else "ip6tables-restore", iptables.WAIT, "-c"]
-    return world.run(restore, ns=ns, stdin=text).rc == 0
+    return iptables.reload(
+        world,
+        ns,
+        iptables.IP6TABLES,
+        backend,
+        lambda save: policy_nd(ip6tables_instrument(save, {"ip6 filter"}) or save),
+    )

@@ -135,11 +135,18 @@ class Iptables(Kind):
     package: ClassVar[str] = "iptables"
     load: ClassVar[tuple[str, ...]] = ("iptables-restore", WAIT)
     legacy: ClassVar[tuple[str, ...] | None] = ("iptables-legacy-restore", WAIT)
+    dump: ClassVar[tuple[str, ...]] = ("iptables-save", "-c")  # a place's rules, with counters
+    dump_legacy: ClassVar[tuple[str, ...]] = ("iptables-legacy-save", "-c")
     # checked by loading it for real, the file on stdin (see the module's words)
     check: ClassVar[tuple[str | None, ...]] = ("iptables-restore", None)
     syntax: ClassVar[str] = "iptables"
     front: ClassVar[str] = "xtables"
     v6: ClassVar[bool] = False
+
+    def dumper(self, backend: str) -> tuple[str, ...]:
+        """The argv that reads a place's rules of this family back, counters kept, with the
+        tool that `loader(backend)` loads them with."""
+        return self.dump_legacy if backend == "legacy" else self.dump
 
     def tool(self, backend: str) -> str | None:
         """iptables-restore (legacy, or the nf_tables one) loads it whatever the backend,
@@ -183,6 +190,8 @@ class Ip6tables(Iptables):
     name: ClassVar[str] = "ip6tables"
     load: ClassVar[tuple[str, ...]] = ("ip6tables-restore", WAIT)
     legacy: ClassVar[tuple[str, ...] | None] = ("ip6tables-legacy-restore", WAIT)
+    dump: ClassVar[tuple[str, ...]] = ("ip6tables-save", "-c")
+    dump_legacy: ClassVar[tuple[str, ...]] = ("ip6tables-legacy-save", "-c")
     check: ClassVar[tuple[str | None, ...]] = ("ip6tables-restore", None)
     v6: ClassVar[bool] = True
 
@@ -263,13 +272,19 @@ READERS = (
 DEFAULT_READER = "iptables"  # a lab's backend the registry does not know: iptables-nft
 
 
+def reload(
+    runner: Runner, ns: str, kind: Iptables, backend: str, change: Callable[[str], str | None]
+) -> bool:
+    """A place's rules of `kind`'s family read (counters kept), changed by `change` and
+    loaded back in one atomic restore, with the backend's tools: True where `change` had
+    nothing to add (None) or the restore loaded, False where it did not."""
+    text = change(runner.run(list(kind.dumper(backend)), ns=ns).stdout)
+    if text is None:
+        return True
+    return runner.run([*kind.loader(backend), "-c"], ns=ns, stdin=text).rc == 0
+
+
 def count_nd(runner: Runner, ns: str, tables: set[str], backend: str) -> bool:
     """nslab's ND counting rules (nslab.firewall.instrument) before a place's ip6tables
     rules, in one atomic restore (counters kept): False where they did not load."""
-    legacy = backend == "legacy"
-    save = runner.run(["ip6tables-legacy-save" if legacy else "ip6tables-save", "-c"], ns=ns).stdout
-    text = ip6tables_instrument(save, tables)
-    if text is None:
-        return True
-    restore = ["ip6tables-legacy-restore" if legacy else "ip6tables-restore", WAIT, "-c"]
-    return runner.run(restore, ns=ns, stdin=text).rc == 0
+    return reload(runner, ns, IP6TABLES, backend, lambda save: ip6tables_instrument(save, tables))
