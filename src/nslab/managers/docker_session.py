@@ -126,12 +126,13 @@ class DockerRun:
         (iptables+nft: Docker's tables and the user's, each counted)."""
         out = list(places)
         where = {p.partition(":")[0]: i for i, p in enumerate(out)}
+        xtables = get_kind("iptables")  # Docker's rules are iptables rules: that kind reads them
         for name in docker_hosts(lab):
             d = self.daemons.get(name)
-            legacy = d is not None and d.backend == "legacy"
+            reader = xtables.tool(d.backend if d is not None else "nf_tables")  # as its files load
             if name not in where:
-                out.append(f"{name}:{'legacy' if legacy else 'iptables'}")
-            elif not legacy:  # Docker's iptables-nft beside the host's own nft file
+                out.append(f"{name}:{reader}")
+            elif reader == xtables.tool("nf_tables"):  # Docker's iptables-nft beside the host's own nft file
                 out[where[name]] = read_beside_xtables(out[where[name]])
         if HOST in self.daemons and HOST not in where:
             out.append("host:iptables4")
