@@ -33,6 +33,15 @@ if TYPE_CHECKING:
 # one), the failure bundle (only a failed scenario), "did you mean" (only an undefined
 # step). A behave start imported them all: nslab's imports took 115-126 ms of CPU, now
 # 85-89 (least of 15 starts, after behave's own imports; 112 nslab modules, now 105).
+# The modules named here, for a process that forks runs and wants them imported once
+# (nslab.behave.zygote): keep in step with the imports inside the hooks below.
+DEFERRED = (
+    "nslab.coverage.counts",
+    "nslab.coverage.report",
+    "nslab.behave.run_report",
+    "nslab.report.failure",
+    "nslab.report.diagnostics",
+)
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -31,15 +31,6 @@ import sys
 import threading
 from typing import Any
 
-# The modules nslab.behave.hooks imports where used, not at a behave start (see there).
-_DEFERRED = (
-    "nslab.coverage.counts",
-    "nslab.coverage.report",
-    "nslab.behave.run_report",
-    "nslab.report.failure",
-    "nslab.report.diagnostics",
-)
-
 
 def _reply(obj: dict[str, Any]) -> None:
     # one write: a line is never split. No reader (the Mutator died): serve on until stdin
@@ -169,11 +160,11 @@ def main() -> None:
         import behave.runner  # noqa: F401
 
         import nslab.behave.hooks
-        import nslab.behave.steps  # noqa: F401
+        import nslab.behave.steps
 
         # what the hooks import only when a run needs it (rule coverage, the page, a failed
         # scenario's bundle): a mutant's run often does, and forked, has it imported already
-        for deferred in _DEFERRED:
+        for deferred in nslab.behave.hooks.DEFERRED:
             importlib.import_module(deferred)
     except Exception as exc:
         _reply({"ready": False, "why": str(exc)})
